@@ -1,0 +1,146 @@
+import type { Matrix } from '../../matrix.js';
+import type { Metric } from '../engine.js';
+
+/**
+ * Exact brute-force kNN in float64, distance and top-k selection fused in one pass over the
+ * training rows, so no query x train distance matrix is ever built.
+ *
+ * Ranking uses a monotone "key" of the distance (squared for euclidean, the p-th power sum for
+ * minkowski), turned into the distance only for the k kept entries. The running top-k is a
+ * sorted array per query: a candidate enters only if strictly smaller than the current k-th,
+ * and is placed after every kept entry with an equal key. Training rows are visited in index
+ * order, so among equal distances the lower training index always comes first (the tie rule of
+ * scikit-learn's brute force, and of every flowknn engine).
+ */
+export function bruteSearchRange(
+  train: Matrix,
+  queries: Matrix,
+  k: number,
+  metric: Metric,
+  qStart: number,
+  qEnd: number,
+  outIndices: Int32Array,
+  outDistances: Float64Array,
+): void {
+  const d = train.cols;
+  const n = train.rows;
+  const t = train.data;
+  const qd = queries.data;
+  const keys = new Float64Array(k);
+  const idx = new Int32Array(k);
+  const kind = metricKind(metric);
+  const p = metric.p ?? 2;
+  const trainNorms = kind === COSINE ? rowNorms(train) : undefined;
+
+  for (let q = qStart; q < qEnd; q++) {
+    const qo = q * d;
+    let count = 0;
+    let worst = Infinity;
+    let qNorm = 0;
+    if (kind === COSINE) {
+      for (let c = 0; c < d; c++) qNorm += qd[qo + c]! * qd[qo + c]!;
+      qNorm = Math.sqrt(qNorm);
+    }
+    for (let i = 0; i < n; i++) {
+      const to = i * d;
+      let key = 0;
+      switch (kind) {
+        case SQ:
+          for (let c = 0; c < d; c++) {
+            const diff = qd[qo + c]! - t[to + c]!;
+            key += diff * diff;
+          }
+          break;
+        case L1:
+          for (let c = 0; c < d; c++) key += Math.abs(qd[qo + c]! - t[to + c]!);
+          break;
+        case LINF:
+          for (let c = 0; c < d; c++) {
+            const a = Math.abs(qd[qo + c]! - t[to + c]!);
+            if (a > key) key = a;
+          }
+          break;
+        case LP:
+          for (let c = 0; c < d; c++) key += Math.abs(qd[qo + c]! - t[to + c]!) ** p;
+          break;
+        default: {
+          let dot = 0;
+          for (let c = 0; c < d; c++) dot += qd[qo + c]! * t[to + c]!;
+          key = cosineDistance(dot, qNorm, trainNorms![i]!);
+        }
+      }
+      if (count === k && !(key < worst)) continue;
+      // Insertion point: after all kept keys <= key (keeps lower indices first on ties).
+      let pos = count < k ? count : k - 1;
+      while (pos > 0 && keys[pos - 1]! > key) {
+        keys[pos] = keys[pos - 1]!;
+        idx[pos] = idx[pos - 1]!;
+        pos--;
+      }
+      keys[pos] = key;
+      idx[pos] = i;
+      if (count < k) count++;
+      worst = keys[k - 1]!;
+      if (count < k) worst = Infinity;
+    }
+    const o = q * k;
+    for (let j = 0; j < k; j++) {
+      outIndices[o + j] = idx[j]!;
+      outDistances[o + j] = keyToDistance(keys[j]!, metric);
+    }
+  }
+}
+
+const SQ = 0;
+const L1 = 1;
+const LINF = 2;
+const LP = 3;
+const COSINE = 4;
+
+function metricKind(metric: Metric): number {
+  switch (metric.name) {
+    case 'euclidean':
+    case 'sqeuclidean':
+      return SQ;
+    case 'manhattan':
+      return L1;
+    case 'chebyshev':
+      return LINF;
+    case 'minkowski':
+      return LP;
+    case 'cosine':
+      return COSINE;
+  }
+}
+
+/** The reported distance from the ranking key. */
+export function keyToDistance(key: number, metric: Metric): number {
+  switch (metric.name) {
+    case 'euclidean':
+      return Math.sqrt(key);
+    case 'minkowski':
+      return key ** (1 / (metric.p ?? 2));
+    default:
+      return key;
+  }
+}
+
+/**
+ * 1 - cos(q, t). A zero vector has no direction: its cosine similarity is taken as 0 (distance
+ * 1), as scikit-learn's cosine_distances does. Clipped to [0, 2] against rounding.
+ */
+export function cosineDistance(dot: number, normA: number, normB: number): number {
+  if (normA === 0 || normB === 0) return 1;
+  const dist = 1 - dot / (normA * normB);
+  return dist < 0 ? 0 : dist > 2 ? 2 : dist;
+}
+
+function rowNorms(m: Matrix): Float64Array {
+  const out = new Float64Array(m.rows);
+  for (let i = 0; i < m.rows; i++) {
+    let s = 0;
+    for (let c = 0; c < m.cols; c++) s += m.data[i * m.cols + c]! ** 2;
+    out[i] = Math.sqrt(s);
+  }
+  return out;
+}

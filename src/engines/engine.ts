@@ -1,0 +1,40 @@
+import type { Matrix } from '../matrix.js';
+
+export const METRICS = ['euclidean', 'sqeuclidean', 'manhattan', 'chebyshev', 'minkowski', 'cosine'] as const;
+export type MetricName = (typeof METRICS)[number];
+
+/** A distance. `p` is the Minkowski order (p >= 1; p = 1 is manhattan, p = 2 euclidean). */
+export interface Metric {
+  readonly name: MetricName;
+  readonly p?: number;
+}
+
+export const ENGINE_NAMES = ['cpu'] as const;
+export type EngineName = (typeof ENGINE_NAMES)[number];
+
+/**
+ * The k nearest training rows of each query, nearest first: query q's j-th neighbour is
+ * indices[q * k + j] at distance distances[q * k + j]. Equal distances are ordered by lower
+ * training index, so every engine returns the same lists.
+ */
+export interface Neighbours {
+  readonly queries: number;
+  readonly k: number;
+  readonly indices: Int32Array;
+  readonly distances: Float64Array;
+}
+
+export interface EngineCapabilities {
+  readonly metrics: readonly MetricName[];
+  readonly maxK: number;
+  readonly precision: 'f32' | 'f64';
+}
+
+/** Exact k-nearest-neighbour search. Engines validate their inputs the same way (see
+ *  validateSearch) so that bad input gives the same error whichever engine runs. */
+export interface KnnEngine {
+  readonly name: EngineName;
+  readonly capabilities: EngineCapabilities;
+  search(train: Matrix, queries: Matrix, k: number, metric: Metric): Promise<Neighbours>;
+  dispose(): Promise<void>;
+}

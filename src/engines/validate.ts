@@ -1,0 +1,35 @@
+import { inputError, usageError } from '../errors.js';
+import type { Matrix } from '../matrix.js';
+import { METRICS, type Metric } from './engine.js';
+
+/**
+ * The checks every engine makes before searching, in this order, so that the same bad input
+ * gives the same error whichever engine runs it.
+ */
+export function validateSearch(train: Matrix, queries: Matrix, k: number, metric: Metric): void {
+  if (!METRICS.includes(metric.name)) {
+    throw usageError(`unknown metric "${String(metric.name)}"`, `choose one of ${METRICS.join(', ')}`);
+  }
+  if (metric.name === 'minkowski' && !(typeof metric.p === 'number' && Number.isFinite(metric.p) && metric.p >= 1)) {
+    throw usageError(`minkowski needs p >= 1 (a finite number), got ${String(metric.p)}`, 'pass --p 3, for example');
+  }
+  if (train.rows === 0) throw inputError('no training rows: the training set is empty');
+  if (queries.rows === 0) throw inputError('no query rows: the input to classify is empty');
+  if (train.cols !== queries.cols) {
+    throw inputError(`dimension mismatch: training rows have ${train.cols} features, queries have ${queries.cols}`);
+  }
+  if (!Number.isInteger(k) || k < 1) throw usageError(`k must be a whole number >= 1, got ${k}`);
+  if (k > train.rows) throw usageError(`k = ${k} is more than the ${train.rows} training rows`, `use k <= ${train.rows}`);
+  checkFinite(train, 'training');
+  checkFinite(queries, 'query');
+}
+
+function checkFinite(m: Matrix, what: string): void {
+  const d = m.data;
+  for (let i = 0; i < d.length; i++) {
+    if (!Number.isFinite(d[i]!)) {
+      const row = Math.floor(i / m.cols);
+      throw inputError(`${what} row ${row} feature ${i % m.cols} is ${d[i]}: features must be finite numbers`);
+    }
+  }
+}

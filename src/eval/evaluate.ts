@@ -1,0 +1,39 @@
+import type { KnnEngine } from '../engines/engine.js';
+import { subset, type LabelledSet } from '../model/labelled.js';
+import { fitModel, predict, type ModelConfig } from '../model/model.js';
+import { classificationReport, confusionMatrix, type ClassificationReport, type ConfusionMatrix } from './metrics.js';
+import { makeFolds, type Protocol } from './splits.js';
+
+export interface Evaluation {
+  readonly protocol: Protocol;
+  readonly config: ModelConfig;
+  readonly folds: number;
+  /** Rows that were predicted (all rows, except for holdout: the test rows), ascending. */
+  readonly rows: Int32Array;
+  readonly truth: Int32Array;
+  readonly predicted: Int32Array;
+  readonly report: ClassificationReport;
+  readonly confusion: ConfusionMatrix;
+}
+
+/**
+ * Runs a protocol: for each fold, the scaler is fitted on that fold's training rows only, then
+ * the fold's test rows are classified. Every row's prediction comes from a model that did not
+ * see it, except under resubstitution, whose point is to show the optimistic figure.
+ */
+export async function evaluate(set: LabelledSet, config: ModelConfig, protocol: Protocol, engine: KnnEngine): Promise<Evaluation> {
+  const folds = makeFolds(set.labels, set.classes.length, protocol);
+  const predictedByRow = new Int32Array(set.labels.length).fill(-1);
+  for (const fold of folds) {
+    const model = fitModel(subset(set, fold.train), config);
+    const { votes } = await predict(model, set.features.take(fold.test), engine);
+    fold.test.forEach((row, j) => {
+      predictedByRow[row] = votes.predicted[j]!;
+    });
+  }
+  const rows = Int32Array.from(predictedByRow.keys()).filter((i) => predictedByRow[i]! >= 0);
+  const truth = Int32Array.from(rows, (i) => set.labels[i]!);
+  const predicted = Int32Array.from(rows, (i) => predictedByRow[i]!);
+  const confusion = confusionMatrix(truth, predicted, set.classes);
+  return { protocol, config, folds: folds.length, rows, truth, predicted, report: classificationReport(confusion), confusion };
+}

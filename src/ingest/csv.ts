@@ -1,0 +1,351 @@
+import { excerpt, inputError } from '../errors.js';
+import { FlowColumns, StatColumns } from '../schema/tables.js';
+import { parseDateTime, parsePlainNumber, type Parsed } from './fields.js';
+import { LineIssues, type ParseOptions } from './issues.js';
+
+/**
+ * nfdump's CSV outputs. nfdump writes no quoting (no field contains a comma), so a line is
+ * split on commas. Columns are found by header name, never by position: each column we read
+ * lists every name nfdump has used for it (1.6 and 1.7.1: `ts,te,td,sa,da,...,ipkt,ibyt`;
+ * later 1.7 releases renamed them: `firstSeen,lastSeen,duration,srcAddr,...`).
+ */
+
+interface ColumnSpec {
+  readonly name: string;
+  readonly aliases: readonly string[];
+  readonly required: boolean;
+}
+
+const STAT_CSV_COLUMNS = {
+  first_seen: { name: 'first seen', aliases: ['ts', 'firstseen', 'first'], required: false },
+  last_seen: { name: 'last seen', aliases: ['te', 'lastseen', 'last'], required: false },
+  duration_s: { name: 'duration', aliases: ['td', 'duration'], required: true },
+  proto: { name: 'protocol', aliases: ['pr', 'proto'], required: false },
+  key: { name: 'value', aliases: ['val', 'value'], required: true },
+  flows: { name: 'flows', aliases: ['fl', 'flows'], required: true },
+  flows_pct: { name: 'flows %', aliases: ['flp', 'flows%', 'flowsp'], required: false },
+  packets: { name: 'packets', aliases: ['pkt', 'ipkt', 'packets'], required: true },
+  packets_pct: { name: 'packets %', aliases: ['pktp', 'ipktp', 'packets%', 'packetsp'], required: false },
+  bytes: { name: 'bytes', aliases: ['byt', 'ibyt', 'bytes'], required: true },
+  bytes_pct: { name: 'bytes %', aliases: ['bytp', 'ibytp', 'bytes%', 'bytesp'], required: false },
+  pps: { name: 'pps', aliases: ['pps', 'ipps'], required: true },
+  // nfdump 1.6 spells the stat CSV's bps header "ipbs".
+  bps: { name: 'bps', aliases: ['bps', 'ibps', 'ipbs'], required: true },
+  bpp: { name: 'bpp', aliases: ['bpp', 'ibpp'], required: true },
+} as const satisfies Record<string, ColumnSpec>;
+
+const FLOW_CSV_COLUMNS = {
+  first_seen: { name: 'first seen', aliases: ['ts', 'firstseen', 'first'], required: true },
+  // nfdump 1.7.5+ prints no last-seen column; it is first seen + duration.
+  last_seen: { name: 'last seen', aliases: ['te', 'lastseen', 'last'], required: false },
+  duration_s: { name: 'duration', aliases: ['td', 'duration'], required: true },
+  src_addr: { name: 'source address', aliases: ['sa', 'srcaddr', 'srcip'], required: true },
+  dst_addr: { name: 'destination address', aliases: ['da', 'dstaddr', 'dstip'], required: true },
+  src_port: { name: 'source port', aliases: ['sp', 'srcport'], required: true },
+  dst_port: { name: 'destination port', aliases: ['dp', 'dstport'], required: true },
+  proto: { name: 'protocol', aliases: ['pr', 'proto'], required: true },
+  tcp_flags: { name: 'TCP flags', aliases: ['flg', 'flags', 'tcpflags'], required: false },
+  flows: { name: 'flows', aliases: ['fl', 'flows'], required: false },
+  in_packets: { name: 'packets', aliases: ['ipkt', 'inpackets', 'packets', 'inpkt'], required: true },
+  in_bytes: { name: 'bytes', aliases: ['ibyt', 'inbytes', 'bytes', 'inbyt'], required: true },
+  out_packets: { name: 'out packets', aliases: ['opkt', 'outpackets', 'outpkt'], required: false },
+  out_bytes: { name: 'out bytes', aliases: ['obyt', 'outbytes', 'outbyt'], required: false },
+} as const satisfies Record<string, ColumnSpec>;
+
+type Positions<T> = { [K in keyof T]: number };
+
+function normaliseHeader(name: string): string {
+  return name.trim().toLowerCase().replace(/[\s_()-]/gu, '');
+}
+
+/** Index of each spec column in the header; throws naming the missing columns. */
+function locate<T extends Record<string, ColumnSpec>>(header: string[], specs: T, file: string, line: number, what: string): Positions<T> {
+  const names = header.map(normaliseHeader);
+  const out: Record<string, number> = {};
+  const missing: string[] = [];
+  for (const [key, spec] of Object.entries(specs)) {
+    const at = names.findIndex((n) => spec.aliases.includes(n));
+    if (at < 0 && spec.required) missing.push(`${spec.name} (${spec.aliases.slice(0, 2).join(' or ')})`);
+    out[key] = at;
+  }
+  if (missing.length > 0) {
+    throw inputError(`${what} header lacks ${missing.join(', ')}; got "${excerpt(header.join(','), 100)}"`, { file, line });
+  }
+  return out as Positions<T>;
+}
+
+/** The flow CSV header of nfdump 1.6 to 1.7.4 (1.7.4 may add `eth`). */
+export const LEGACY_FLOW_HEADER =
+  'ts,te,td,sa,da,sp,dp,pr,flg,fwd,stos,ipkt,ibyt,opkt,obyt,in,out,sas,das,smk,dmk,dtos,dir,nh,nhb,svln,dvln,ismc,odmc,idmc,osmc,mpls1,mpls2,mpls3,mpls4,mpls5,mpls6,mpls7,mpls8,mpls9,mpls10,cl,sl,al,ra,eng,exid,tr';
+
+export function isLegacyFlowRow(line: string): boolean {
+  const cells = line.split(',');
+  return cells.length === LEGACY_FLOW_HEADER.split(',').length && /^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}/u.test(cells[0]!);
+}
+
+/** Header names that tell the CSV kinds apart (normalised). */
+export function csvKind(headerLine: string): 'stat-csv' | 'flow-csv' | undefined {
+  const names = new Set(headerLine.split(',').map(normaliseHeader));
+  const has = (...alts: string[]) => alts.some((a) => names.has(a));
+  if (has('val', 'value') && has('fl', 'flows') && has('td', 'duration')) return 'stat-csv';
+  if (has('sa', 'srcaddr', 'srcip') && has('da', 'dstaddr', 'dstip')) return 'flow-csv';
+  return undefined;
+}
+
+interface Cell {
+  readonly cells: string[];
+  readonly lineNo: number;
+  readonly raw: string;
+}
+
+/**
+ * Splits the text into the header, the data rows and the optional Summary trailer
+ * (`Summary` / `flows,bytes,packets,avg_bps,avg_pps,avg_bpp` / values). nfdump prints one
+ * header per statistics table; later headers repeat the first and start a new section.
+ */
+function splitCsv(text: string, file: string, issues: LineIssues, expectedKind: 'stat-csv' | 'flow-csv') {
+  const lines = text.split('\n');
+  let header: { cells: string[]; lineNo: number } | undefined;
+  const rows: (Cell & { section: number })[] = [];
+  let summary: Record<string, number> | undefined;
+  let section = 0;
+  for (let i = 0; i < lines.length; i++) {
+    const raw = lines[i]!.replace(/\r$/u, '');
+    const line = raw.trim();
+    const lineNo = i + 1;
+    if (line === '' || line.startsWith('#')) continue;
+    if (/^summary\b/iu.test(line)) {
+      summary = readSummary(lines, i + 1, file);
+      break;
+    }
+    if (!header) {
+      // `nfdump -o csv -q` (1.6 to 1.7.4) prints no header: recognise the legacy layout by its
+      // field count and first field (a date), and read it with that layout's header.
+      if (expectedKind === 'flow-csv' && csvKind(line) === undefined && isLegacyFlowRow(line)) {
+        header = { cells: LEGACY_FLOW_HEADER.split(','), lineNo: 0 };
+        rows.push({ cells: line.split(','), lineNo, raw, section });
+        continue;
+      }
+      if (csvKind(line) !== expectedKind) {
+        const kindName = expectedKind === 'stat-csv' ? 'nfdump statistics CSV' : 'nfdump flow CSV';
+        const sample = expectedKind === 'stat-csv' ? 'ts,te,td,pr,val,fl,flP,...' : 'ts,te,td,sa,da,sp,dp,pr,...';
+        throw inputError(`expected the ${kindName} header (${sample}), got "${excerpt(line, 80)}"`, { file, line: lineNo });
+      }
+      header = { cells: line.split(','), lineNo };
+      continue;
+    }
+    if (line === header.cells.join(',') || csvKind(line) === expectedKind) {
+      section++;
+      continue;
+    }
+    // nfdump prints headings such as "Top 10 Src IP Addr ordered by flows:" in some versions.
+    if (/^top\s+\d+\s/iu.test(line) || /^no matched flows/iu.test(line)) continue;
+    rows.push({ cells: line.split(','), lineNo, raw, section });
+  }
+  if (!header) {
+    throw inputError(`no CSV header: the file is empty or not nfdump CSV output`, { file, line: 1 });
+  }
+  void issues;
+  return { header, rows, summary };
+}
+
+function readSummary(lines: string[], from: number, file: string): Record<string, number> | undefined {
+  const rest = lines.slice(from).map((l, i) => ({ l: l.trim(), n: from + i + 1 })).filter((x) => x.l !== '');
+  if (rest.length < 2) return undefined;
+  const names = rest[0]!.l.split(',').map(normaliseHeader);
+  const values = rest[1]!.l.split(',');
+  if (names.length !== values.length) {
+    throw inputError(`Summary trailer has ${names.length} names but ${values.length} values`, { file, line: rest[1]!.n });
+  }
+  const out: Record<string, number> = {};
+  names.forEach((n, i) => {
+    const v = parsePlainNumber(values[i]!);
+    if (!v.ok) throw inputError(`Summary trailer ${n}: expected ${v.expected}`, { file, line: rest[1]!.n });
+    out[n] = v.value;
+  });
+  return out;
+}
+
+function cellAt(row: Cell, at: number, name: string): string | { expected: string } {
+  if (at < 0) return '';
+  const v = row.cells[at];
+  if (v === undefined) return { expected: `${name}: the line has ${row.cells.length} fields, the header names more (truncated line?)` };
+  return v.trim();
+}
+
+function num(row: Cell, at: number, name: string): number | { expected: string } {
+  const t = cellAt(row, at, name);
+  if (typeof t !== 'string') return t;
+  const v = parsePlainNumber(t);
+  return v.ok ? v.value : { expected: `${name}: expected ${v.expected}` };
+}
+
+function optNum(row: Cell, at: number, name: string): number | null | { expected: string } {
+  if (at < 0) return null;
+  return num(row, at, name);
+}
+
+/** A port; ICMP's `type.code` (nfdump 1.7.5+) as nfdump stores it: type * 256 + code. */
+function port(row: Cell, at: number, name: string): number | { expected: string } {
+  const t = cellAt(row, at, name);
+  if (typeof t !== 'string') return t;
+  const icmp = /^(\d+)\.(\d+)$/u.exec(t);
+  if (icmp) return Number(icmp[1]) * 256 + Number(icmp[2]);
+  if (!/^\d+$/u.test(t) || Number(t) > 65535) return { expected: `${name}: expected a port 0..65535, got "${t}"` };
+  return Number(t);
+}
+
+/** nfdump prints protocol names up to 1.7.4 and numbers from 1.7.5; keep the names. */
+const PROTO_NAMES: Readonly<Record<string, string>> = { '1': 'ICMP', '6': 'TCP', '17': 'UDP', '47': 'GRE', '50': 'ESP', '58': 'ICMP6', '132': 'SCTP' };
+
+export function protoName(text: string): string {
+  return PROTO_NAMES[text] ?? text;
+}
+
+function time(row: Cell, at: number, name: string): number | null | { expected: string } {
+  if (at < 0) return null;
+  const t = cellAt(row, at, name);
+  if (typeof t !== 'string') return t;
+  // Later nfdump releases may print epoch milliseconds instead of a date.
+  if (/^\d{10,}$/u.test(t)) return Number(t) * (t.length <= 10 ? 1000 : 1);
+  const v: Parsed<number> = parseDateTime(t);
+  return v.ok ? v.value : { expected: `${name}: expected ${v.expected}` };
+}
+
+function isErr(v: unknown): v is { expected: string } {
+  return typeof v === 'object' && v !== null && 'expected' in v;
+}
+
+function checkWidth(row: Cell, header: string[]): string | undefined {
+  if (row.cells.length < header.length) {
+    return `expected ${header.length} comma-separated fields as in the header, got ${row.cells.length} (truncated line?)`;
+  }
+  return undefined;
+}
+
+/** `nfdump -s dstip/pps/bps -o csv`. */
+export function parseStatCsv(text: string, file: string, options: ParseOptions = {}): { columns: StatColumns; issues: LineIssues } {
+  const issues = new LineIssues(file, options);
+  const { header, rows } = splitCsv(text, file, issues, 'stat-csv');
+  const at = locate(header.cells, STAT_CSV_COLUMNS, file, header.lineNo, 'statistics CSV');
+  const cols = new StatColumns();
+  for (const row of rows) {
+    const width = checkWidth(row, header.cells);
+    if (width) {
+      issues.reject(row.lineNo, width, row.raw);
+      continue;
+    }
+    const v = {
+      first_seen: time(row, at.first_seen, 'ts'),
+      last_seen: time(row, at.last_seen, 'te'),
+      duration_s: num(row, at.duration_s, 'td'),
+      flows: num(row, at.flows, 'flows'),
+      flows_pct: optNum(row, at.flows_pct, 'flows %'),
+      packets: num(row, at.packets, 'packets'),
+      packets_pct: optNum(row, at.packets_pct, 'packets %'),
+      bytes: num(row, at.bytes, 'bytes'),
+      bytes_pct: optNum(row, at.bytes_pct, 'bytes %'),
+      pps: num(row, at.pps, 'pps'),
+      bps: num(row, at.bps, 'bps'),
+      bpp: num(row, at.bpp, 'bpp'),
+    };
+    const bad = Object.values(v).find(isErr);
+    if (bad) {
+      issues.reject(row.lineNo, bad.expected, row.raw);
+      continue;
+    }
+    const key = cellAt(row, at.key, 'val') as string;
+    if (key === '') {
+      issues.reject(row.lineNo, 'val: expected the aggregated element (an address, a port, ...), got an empty field', row.raw);
+      continue;
+    }
+    cols.first_seen.push(v.first_seen as number | null);
+    cols.last_seen.push(v.last_seen as number | null);
+    cols.duration_s.push(v.duration_s as number);
+    cols.proto.push(at.proto < 0 ? null : (cellAt(row, at.proto, 'pr') as string));
+    cols.key.push(key);
+    cols.flows.push(v.flows as number);
+    cols.flows_pct.push(v.flows_pct as number | null);
+    cols.packets.push(v.packets as number);
+    cols.packets_pct.push(v.packets_pct as number | null);
+    cols.bytes.push(v.bytes as number);
+    cols.bytes_pct.push(v.bytes_pct as number | null);
+    cols.pps.push(v.pps as number);
+    cols.bps.push(v.bps as number);
+    cols.bpp.push(v.bpp as number);
+    cols.section.push(row.section);
+    cols.ordered_by.push(null);
+    cols.note.push(null);
+    cols.source_file.push(file);
+    cols.source_line.push(row.lineNo);
+  }
+  issues.finish(cols.length, 'statistics CSV rows after the header');
+  return { columns: cols, issues };
+}
+
+/** `nfdump -o csv`: flow records, with or without the Summary trailer. */
+export function parseFlowCsv(
+  text: string,
+  file: string,
+  options: ParseOptions = {},
+): { columns: FlowColumns; issues: LineIssues; summary?: Record<string, number> } {
+  const issues = new LineIssues(file, options);
+  const { header, rows, summary } = splitCsv(text, file, issues, 'flow-csv');
+  const at = locate(header.cells, FLOW_CSV_COLUMNS, file, header.lineNo, 'flow CSV');
+  const cols = new FlowColumns();
+  for (const row of rows) {
+    const width = checkWidth(row, header.cells);
+    if (width) {
+      issues.reject(row.lineNo, width, row.raw);
+      continue;
+    }
+    const v = {
+      first_seen: time(row, at.first_seen, 'first seen'),
+      last_seen: time(row, at.last_seen, 'last seen'),
+      duration_s: num(row, at.duration_s, 'duration'),
+      src_port: port(row, at.src_port, 'source port'),
+      dst_port: port(row, at.dst_port, 'destination port'),
+      flows: optNum(row, at.flows, 'flows'),
+      in_packets: num(row, at.in_packets, 'packets'),
+      in_bytes: num(row, at.in_bytes, 'bytes'),
+      out_packets: optNum(row, at.out_packets, 'out packets'),
+      out_bytes: optNum(row, at.out_bytes, 'out bytes'),
+    };
+    const bad = Object.values(v).find(isErr);
+    if (bad) {
+      issues.reject(row.lineNo, bad.expected, row.raw);
+      continue;
+    }
+    const src = cellAt(row, at.src_addr, 'source address') as string;
+    const dst = cellAt(row, at.dst_addr, 'destination address') as string;
+    if (src === '' || dst === '') {
+      issues.reject(row.lineNo, 'expected source and destination addresses, got an empty field', row.raw);
+      continue;
+    }
+    const first = v.first_seen as number;
+    cols.first_seen.push(first);
+    cols.last_seen.push((v.last_seen as number | null) ?? first + Math.round((v.duration_s as number) * 1000));
+    cols.duration_s.push(v.duration_s as number);
+    cols.src_addr.push(src);
+    cols.dst_addr.push(dst);
+    cols.src_port.push(v.src_port as number);
+    cols.dst_port.push(v.dst_port as number);
+    cols.proto.push(protoName(cellAt(row, at.proto, 'protocol') as string));
+    cols.tcp_flags.push(at.tcp_flags < 0 ? null : (cellAt(row, at.tcp_flags, 'flags') as string));
+    cols.flows.push((v.flows as number | null) ?? 1);
+    cols.in_packets.push(v.in_packets as number);
+    cols.in_bytes.push(v.in_bytes as number);
+    cols.out_packets.push(v.out_packets as number | null);
+    cols.out_bytes.push(v.out_bytes as number | null);
+    cols.source_line.push(row.lineNo);
+  }
+  issues.finish(cols.length, 'flow records after the header');
+  const flowCount = cols.flows.reduce((a, b) => a + b, 0);
+  if (summary && summary.flows !== undefined && issues.rejects.length === 0 && summary.flows !== flowCount) {
+    throw inputError(
+      `the Summary trailer counts ${summary.flows} flows but the ${cols.length} records read hold ${flowCount} (a truncated or concatenated file?)`,
+      { file },
+    );
+  }
+  return { columns: cols, issues, summary };
+}

@@ -1,0 +1,65 @@
+/**
+ * Field readers shared by the nfdump parsers. Each returns the value or a message saying what
+ * was expected; the parser adds file and line.
+ */
+
+/** nfdump's human units are decimal (format_number in nfdump: 1 k = 1000), in both 1.6 and
+ *  1.7; `k` and `K` both occur. */
+const UNIT_EXPONENT: Readonly<Record<string, number>> = { k: 3, K: 3, M: 6, G: 9, T: 12 };
+
+export type Parsed<T> = { ok: true; value: T } | { ok: false; expected: string };
+
+const NUMBER_RE = /^[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?$/u;
+
+/**
+ * A number as nfdump prints it: `127800`, `1.3 M`, `1.3M`, `52.6 G`. The unit is applied by
+ * rewriting `1.3 M` as `1.3e6` before conversion, so the result is the nearest double to the
+ * decimal value (`1.3 * 1e6` would round twice).
+ */
+export function parseHumanNumber(text: string): Parsed<number> {
+  const t = text.trim();
+  const m = /^([+-]?\d+(?:\.\d+)?)\s?([A-Za-z])?$/u.exec(t);
+  if (!m) return { ok: false, expected: `a number like 1234, 1.3 M or 1.3M, got "${t}"` };
+  const unit = m[2];
+  if (unit === undefined) return { ok: true, value: Number(m[1]) };
+  const exp = UNIT_EXPONENT[unit];
+  if (exp === undefined) return { ok: false, expected: `a unit k, K, M, G or T after the number, got "${t}"` };
+  return { ok: true, value: Number(`${m[1]}e${exp}`) };
+}
+
+/** A plain decimal number (CSV cells): no units, no blanks. */
+export function parsePlainNumber(text: string): Parsed<number> {
+  const t = text.trim();
+  if (!NUMBER_RE.test(t)) return { ok: false, expected: `a number, got "${t}"` };
+  return { ok: true, value: Number(t) };
+}
+
+/**
+ * A duration as nfdump prints it: seconds with milliseconds (`387.262`, nfdump 1.6), or
+ * `HH:MM:SS.mmm` with an optional `Nd ` day prefix (nfdump 1.7).
+ */
+export function parseDuration(text: string): Parsed<number> {
+  const t = text.trim();
+  if (/^\d+(?:\.\d+)?$/u.test(t)) return { ok: true, value: Number(t) };
+  const m = /^(?:(\d+)d\s*)?(\d+):(\d{2}):(\d{2})(?:\.(\d{1,3}))?$/u.exec(t);
+  if (!m) return { ok: false, expected: `a duration like 387.262 or 00:06:27.262, got "${t}"` };
+  const ms = m[5] === undefined ? 0 : Number(m[5].padEnd(3, '0'));
+  const totalMs = (((Number(m[1] ?? 0) * 24 + Number(m[2])) * 60 + Number(m[3])) * 60 + Number(m[4])) * 1000 + ms;
+  // Integer milliseconds divided once: 387262 / 1000 is the same double as parsing "387.262".
+  return { ok: true, value: totalMs / 1000 };
+}
+
+/**
+ * `YYYY-MM-DD hh:mm:ss[.mmm]` as nfdump prints it (local time of the machine that ran nfdump;
+ * taken as UTC, since the text carries no zone). Returns epoch milliseconds.
+ */
+export function parseDateTime(text: string): Parsed<number> {
+  const m = /^(\d{4})-(\d{2})-(\d{2})[ T](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,3}))?$/u.exec(text.trim());
+  if (!m) return { ok: false, expected: `a time like 2015-02-26 14:01:11.476, got "${text.trim()}"` };
+  const ms = m[7] === undefined ? 0 : Number(m[7].padEnd(3, '0'));
+  const value = Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3]), Number(m[4]), Number(m[5]), Number(m[6]), ms);
+  if (Number.isNaN(value) || Number(m[2]) > 12 || Number(m[3]) > 31 || Number(m[4]) > 23 || Number(m[5]) > 59 || Number(m[6]) > 60) {
+    return { ok: false, expected: `a valid date and time, got "${text.trim()}"` };
+  }
+  return { ok: true, value };
+}

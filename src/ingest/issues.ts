@@ -1,0 +1,46 @@
+import { excerpt, inputError } from '../errors.js';
+
+export interface ParseOptions {
+  /**
+   * How many bad lines a file may have before the whole file fails. 0 (the default) fails on
+   * the first one: a training set or a report built on silently dropped rows is worse than an
+   * error. Larger values keep the good rows and list the rejected ones.
+   */
+  maxRejects?: number;
+}
+
+export interface Reject {
+  file: string;
+  line: number;
+  reason: string;
+  raw: string;
+}
+
+/** Collects rejected lines of one file and decides when the file as a whole fails. */
+export class LineIssues {
+  readonly rejects: Reject[] = [];
+  private readonly maxRejects: number;
+
+  constructor(
+    readonly file: string,
+    options: ParseOptions,
+  ) {
+    this.maxRejects = options.maxRejects ?? 0;
+  }
+
+  reject(line: number, reason: string, raw: string, hint?: string): void {
+    this.rejects.push({ file: this.file, line, reason, raw });
+    if (this.rejects.length > this.maxRejects) {
+      const more = this.maxRejects > 0 ? ` (${this.rejects.length} bad lines, more than the ${this.maxRejects} allowed)` : '';
+      throw inputError(`${reason}${more}`, { file: this.file, line }, hint ?? (raw.trim() ? `line: ${excerpt(raw, 100)}` : undefined));
+    }
+  }
+
+  /** An input with no rows at all is an error: it is empty, or not what the caller thinks. */
+  finish(rows: number, expected: string): void {
+    if (rows === 0) {
+      const why = this.rejects.length > 0 ? `all ${this.rejects.length} data lines were rejected` : 'no data lines';
+      throw inputError(`${why}; expected ${expected}`, { file: this.file, line: this.rejects[0]?.line });
+    }
+  }
+}

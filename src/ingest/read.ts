@@ -1,0 +1,97 @@
+import type { Table } from 'apache-arrow';
+import { readFile } from 'node:fs/promises';
+import { gunzipSync } from 'node:zlib';
+import { excerpt, inputError, usageError } from '../errors.js';
+import { buildTable, readArrowFile, type ColumnValues } from '../schema/arrow.js';
+import { flowSchema, statSchema } from '../schema/tables.js';
+import { csvKind, isLegacyFlowRow, parseFlowCsv, parseStatCsv } from './csv.js';
+import type { ParseOptions, Reject } from './issues.js';
+import { parseStatText } from './stat-text.js';
+
+export const INPUT_FORMATS = ['auto', 'stat-text', 'stat-csv', 'flow-csv', 'arrow'] as const;
+export type InputFormat = (typeof INPUT_FORMATS)[number];
+export type DetectedFormat = Exclude<InputFormat, 'auto'>;
+
+export interface ReadResult {
+  readonly file: string;
+  readonly format: DetectedFormat;
+  /** `stat` or `flow` (schema metadata flowknn.kind). */
+  readonly kind: 'stat' | 'flow';
+  readonly table: Table;
+  readonly rejects: Reject[];
+}
+
+/**
+ * Tells the nfdump output kinds apart by their first meaningful line: a CSV header names its
+ * kind; statistics text starts with nfdump headings or date-stamped rows.
+ */
+export function detectFormat(text: string, file: string): Exclude<DetectedFormat, 'arrow'> {
+  const lines = text.split('\n');
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i]!.trim();
+    if (line === '' || line.startsWith('#') || line.startsWith(';')) continue;
+    if (line.includes(',')) {
+      const kind = csvKind(line);
+      if (kind) return kind;
+      if (isLegacyFlowRow(line)) return 'flow-csv';
+    }
+    if (/^\d{4}-\d{2}-\d{2}[ T]\d/u.test(line) || /^(Top\s.*ordered by|Date first seen|No matched flows)/iu.test(line)) return 'stat-text';
+    throw inputError(
+      `not nfdump output: expected nfdump statistics text (a "Date first seen" heading or rows starting YYYY-MM-DD hh:mm:ss), or an nfdump CSV header (ts,te,td,pr,val,... or ts,te,td,sa,da,...); got "${excerpt(line, 60)}"`,
+      { file, line: i + 1 },
+    );
+  }
+  throw inputError('empty input: no lines other than blanks and comments; expected nfdump output', { file, line: lines.length > 1 ? 1 : undefined });
+}
+
+export async function readInputText(file: string): Promise<string> {
+  let bytes: Buffer;
+  try {
+    bytes = await readFile(file);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') throw usageError(`${file}: no such file`);
+    if (code === 'EISDIR') throw usageError(`${file}: is a folder, expected a file`);
+    throw usageError(`${file}: cannot read (${code ?? String(err)})`);
+  }
+  if (bytes.length >= 2 && bytes[0] === 0x1f && bytes[1] === 0x8b) {
+    try {
+      bytes = gunzipSync(bytes);
+    } catch (err) {
+      throw inputError(`gzip data is corrupt or truncated (${(err as Error).message})`, { file });
+    }
+  }
+  if (bytes.includes(0)) {
+    throw inputError('binary data: expected nfdump text or CSV output (an nfcapd file must be read through nfdump)', { file });
+  }
+  return bytes.toString('utf8');
+}
+
+/** Reads one input file of any supported kind into its Arrow table. */
+export async function readInput(file: string, format: InputFormat = 'auto', options: ParseOptions = {}): Promise<ReadResult> {
+  if (format === 'arrow' || (format === 'auto' && /\.arrow$/iu.test(file))) {
+    const table = await readArrowFile(file);
+    const kind = table.schema.metadata.get('flowknn.kind');
+    if (kind !== 'stat' && kind !== 'flow') {
+      throw inputError(`Arrow file is not a flowknn stat or flow table (metadata flowknn.kind = ${kind ?? 'missing'})`, { file });
+    }
+    return { file, format: 'arrow', kind, table, rejects: [] };
+  }
+  const text = await readInputText(file);
+  const detected = format === 'auto' ? detectFormat(text, file) : format;
+  const meta = { 'flowknn.source': file, 'flowknn.format': detected };
+  switch (detected) {
+    case 'stat-text': {
+      const { columns, issues } = parseStatText(text, file, options);
+      return { file, format: detected, kind: 'stat', table: buildTable(statSchema(meta), columns as unknown as Record<string, ColumnValues>, columns.length), rejects: issues.rejects };
+    }
+    case 'stat-csv': {
+      const { columns, issues } = parseStatCsv(text, file, options);
+      return { file, format: detected, kind: 'stat', table: buildTable(statSchema(meta), columns as unknown as Record<string, ColumnValues>, columns.length), rejects: issues.rejects };
+    }
+    case 'flow-csv': {
+      const { columns, issues } = parseFlowCsv(text, file, options);
+      return { file, format: detected, kind: 'flow', table: buildTable(flowSchema(meta), columns as unknown as Record<string, ColumnValues>, columns.length), rejects: issues.rejects };
+    }
+  }
+}

@@ -1,0 +1,60 @@
+import { Field, Float64, Int32, List, TimestampMillisecond, Utf8, type Table } from 'apache-arrow';
+import type { KnnModel, Prediction } from '../model/model.js';
+import type { Matrix } from '../matrix.js';
+import { buildTable, withMetadata } from '../schema/arrow.js';
+import { SCHEMA_VERSION } from '../schema/tables.js';
+
+/** Where each classified row came from, carried into the predictions. */
+export interface RowOrigin {
+  key: (string | null)[];
+  firstSeen: (number | null)[];
+  sourceFile: (string | null)[];
+  sourceLine: (number | null)[];
+  note: (string | null)[];
+}
+
+/**
+ * `predictions` table: the input row (origin and raw features), the predicted label and its
+ * probability, one probability column per class (`p_<class>`), and the k neighbours nearest
+ * first: their labels, distances in model space, and training rows (0-based, in train.arrow).
+ */
+export function predictionsTable(model: KnnModel, raw: Matrix, origin: RowOrigin, prediction: Prediction, meta: Record<string, string>): Table {
+  const { classes, featureSet } = model.train;
+  const n = raw.rows;
+  const { neighbours, votes } = prediction;
+  const k = neighbours.k;
+  const fields: Field[] = [
+    new Field('key', new Utf8(), true),
+    new Field('first_seen', new TimestampMillisecond(), true),
+    new Field('source_file', new Utf8(), true),
+    new Field('source_line', new Int32(), true),
+    new Field('note', new Utf8(), true),
+    ...featureSet.columns.map((c) => new Field(c, new Float64(), false)),
+    new Field('predicted', new Utf8(), false),
+    new Field('probability', new Float64(), false),
+    ...classes.map((c) => new Field(`p_${c}`, new Float64(), false)),
+    new Field('neighbour_labels', new List(new Field('item', new Utf8(), false)), false),
+    new Field('neighbour_distances', new List(new Field('item', new Float64(), false)), false),
+    new Field('neighbour_rows', new List(new Field('item', new Int32(), false)), false),
+  ];
+  const cols: Record<string, Float64Array | Int32Array | unknown[]> = {
+    key: origin.key,
+    first_seen: origin.firstSeen,
+    source_file: origin.sourceFile,
+    source_line: origin.sourceLine,
+    note: origin.note,
+    predicted: Array.from(votes.predicted, (c) => classes[c]!),
+    probability: Float64Array.from(votes.predicted, (c, q) => votes.probabilities[q * classes.length + c]!),
+    neighbour_labels: Array.from({ length: n }, (_, q) => Array.from(neighbours.indices.subarray(q * k, q * k + k), (i) => classes[model.train.labels[i]!]!)),
+    neighbour_distances: Array.from({ length: n }, (_, q) => Array.from(neighbours.distances.subarray(q * k, q * k + k))),
+    neighbour_rows: Array.from({ length: n }, (_, q) => Array.from(neighbours.indices.subarray(q * k, q * k + k))),
+  };
+  featureSet.columns.forEach((c, j) => {
+    cols[c] = Float64Array.from({ length: n }, (_, i) => raw.data[i * raw.cols + j]!);
+  });
+  classes.forEach((c, ci) => {
+    cols[`p_${c}`] = Float64Array.from({ length: n }, (_, q) => votes.probabilities[q * classes.length + ci]!);
+  });
+  const schema = withMetadata(fields, { 'flowknn.kind': 'predictions', 'flowknn.schema_version': SCHEMA_VERSION, ...meta });
+  return buildTable(schema, cols, n);
+}

@@ -1,0 +1,193 @@
+import { Field, Float64, Int32, Utf8 } from 'apache-arrow';
+import { createHash } from 'node:crypto';
+import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { z } from 'zod';
+import { METRICS } from '../engines/engine.js';
+import { inputError, usageError } from '../errors.js';
+import { FEATURE_SETS, featureSetId, sameFeatureSet, type FeatureSet } from '../features/feature-set.js';
+import { SCALERS, transform, type ScalerParams } from '../features/scalers.js';
+import { writeDirAtomic } from '../io/atomic.js';
+import { WEIGHTS } from '../knn/classifier.js';
+import { Matrix } from '../matrix.js';
+import { buildTable, numberColumn, readArrowFile, stringColumn, withMetadata } from '../schema/arrow.js';
+import { SCHEMA_VERSION } from '../schema/tables.js';
+import { TOOL_VERSION } from '../version.js';
+import type { LabelledSet } from './labelled.js';
+import type { KnnModel, ModelConfig } from './model.js';
+
+export const MODEL_FORMAT_VERSION = 1;
+export const MODEL_JSON = 'model.json';
+export const TRAIN_ARROW = 'train.arrow';
+
+/** What an evaluation leaves in model.json, so a model says how good it was when made. */
+export interface EvaluationSummary {
+  protocol: string;
+  folds: number;
+  rows: number;
+  accuracy: number;
+  macro_f1: number;
+  weighted_f1: number;
+}
+
+const modelJsonSchema = z
+  .object({
+    format: z.literal('flowknn-model'),
+    format_version: z.number().int(),
+    tool_version: z.string(),
+    created: z.string(),
+    feature_set: z.object({ name: z.string(), version: z.number().int(), columns: z.array(z.string()).min(1) }).strict(),
+    scaler: z.object({ name: z.enum(SCALERS), offset: z.array(z.number()), scale: z.array(z.number()) }).strict(),
+    k: z.number().int().min(1),
+    metric: z.object({ name: z.enum(METRICS), p: z.number().min(1).optional() }).strict(),
+    weights: z.enum(WEIGHTS),
+    classes: z.array(z.string()).min(1),
+    train: z.object({ file: z.string(), rows: z.number().int().min(1), sha256: z.string().regex(/^[0-9a-f]{64}$/u), rows_per_class: z.record(z.string(), z.number().int()) }).strict(),
+    evaluation: z
+      .object({ protocol: z.string(), folds: z.number().int(), rows: z.number().int(), accuracy: z.number(), macro_f1: z.number(), weighted_f1: z.number() })
+      .strict()
+      .nullable(),
+  })
+  .strict();
+
+export type ModelJson = z.infer<typeof modelJsonSchema>;
+
+export interface LoadedModel {
+  readonly dir: string;
+  readonly model: KnnModel;
+  readonly json: ModelJson;
+}
+
+function trainTable(set: LabelledSet) {
+  const fields = [
+    ...set.featureSet.columns.map((c) => new Field(c, new Float64(), false)),
+    new Field('label', new Utf8(), false),
+    new Field('key', new Utf8(), false),
+    new Field('source_file', new Utf8(), false),
+    new Field('source_line', new Int32(), false),
+  ];
+  const schema = withMetadata(fields, {
+    'flowknn.kind': 'train',
+    'flowknn.schema_version': SCHEMA_VERSION,
+    'flowknn.feature_set': featureSetId(set.featureSet),
+  });
+  const cols: Record<string, Float64Array | Int32Array | unknown[]> = {};
+  set.featureSet.columns.forEach((c, j) => {
+    cols[c] = Float64Array.from({ length: set.features.rows }, (_, i) => set.features.data[i * set.features.cols + j]!);
+  });
+  cols.label = Array.from(set.labels, (l) => set.classes[l]!);
+  cols.key = set.keys;
+  cols.source_file = set.sourceFile;
+  cols.source_line = set.sourceLine;
+  return buildTable(schema, cols, set.features.rows);
+}
+
+/** Writes model.json and train.arrow into `dir`, replacing an existing model only when complete. */
+export async function writeModel(dir: string, model: KnnModel, evaluation: EvaluationSummary | null): Promise<ModelJson> {
+  const { tableToIPC } = await import('apache-arrow');
+  const set = model.train;
+  const arrow = tableToIPC(trainTable(set), 'file');
+  const perClass: Record<string, number> = Object.fromEntries(set.classes.map((c) => [c, 0]));
+  set.labels.forEach((l) => perClass[set.classes[l]!]!++);
+  const json: ModelJson = {
+    format: 'flowknn-model',
+    format_version: MODEL_FORMAT_VERSION,
+    tool_version: TOOL_VERSION,
+    created: new Date().toISOString(),
+    feature_set: { name: set.featureSet.name, version: set.featureSet.version, columns: [...set.featureSet.columns] },
+    scaler: { name: model.scaler.name, offset: model.scaler.offset, scale: model.scaler.scale },
+    k: model.config.k,
+    metric: model.config.metric.name === 'minkowski' ? { name: 'minkowski', p: model.config.metric.p } : { name: model.config.metric.name },
+    weights: model.config.weights,
+    classes: set.classes,
+    train: { file: TRAIN_ARROW, rows: set.features.rows, sha256: createHash('sha256').update(arrow).digest('hex'), rows_per_class: perClass },
+    evaluation,
+  };
+  await writeDirAtomic(dir, async (tmp) => {
+    await writeFile(join(tmp, TRAIN_ARROW), arrow);
+    await writeFile(join(tmp, MODEL_JSON), `${JSON.stringify(json, null, 2)}\n`);
+  });
+  return json;
+}
+
+/** Line of the first occurrence of a key in a JSON text, for error messages. */
+function lineOf(text: string, key: string | number | undefined): number | undefined {
+  if (key === undefined) return undefined;
+  const at = text.indexOf(`"${String(key)}"`);
+  return at < 0 ? undefined : text.slice(0, at).split('\n').length;
+}
+
+export async function readModel(dir: string): Promise<LoadedModel> {
+  const jsonFile = join(dir, MODEL_JSON);
+  let text: string;
+  try {
+    text = await readFile(jsonFile, 'utf8');
+  } catch {
+    throw usageError(`--model ${dir}: no ${MODEL_JSON} there`, 'make a model with `flowknn train --labels DIR --out MODEL_DIR`');
+  }
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (err) {
+    throw inputError(`not valid JSON (${(err as Error).message})`, { file: jsonFile });
+  }
+  const fmt = (raw as { format_version?: unknown } | null)?.format_version;
+  if (typeof fmt === 'number' && fmt > MODEL_FORMAT_VERSION) {
+    throw inputError(`model format ${fmt} is newer than this flowknn (${TOOL_VERSION}) reads (${MODEL_FORMAT_VERSION})`, { file: jsonFile, line: lineOf(text, 'format_version') }, 'upgrade flowknn');
+  }
+  const parsed = modelJsonSchema.safeParse(raw);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    const path = issue.path.join('.');
+    throw inputError(`${path || '(top level)'}: ${issue.message}`, { file: jsonFile, line: lineOf(text, issue.path[issue.path.length - 1] as string | number | undefined) });
+  }
+  const json = parsed.data;
+  const fs: FeatureSet = json.feature_set;
+  const known = FEATURE_SETS.find((k) => sameFeatureSet(k, fs));
+  if (!known) {
+    throw inputError(
+      `feature set ${featureSetId(fs)} (${fs.columns.join(', ')}) is not one this flowknn knows; it knows ${FEATURE_SETS.map((k) => `${featureSetId(k)} (${k.columns.join(', ')})`).join('; ')}`,
+      { file: jsonFile, line: lineOf(text, 'feature_set') },
+      'retrain the model with this version: flowknn train --labels DIR --out MODEL_DIR',
+    );
+  }
+  const trainFile = join(dir, json.train.file);
+  let bytes: Buffer;
+  try {
+    bytes = await readFile(trainFile);
+  } catch {
+    throw inputError(`model is incomplete: ${json.train.file} is missing`, { file: trainFile });
+  }
+  if (createHash('sha256').update(bytes).digest('hex') !== json.train.sha256) {
+    throw inputError(`${json.train.file} does not match the sha256 in ${MODEL_JSON}: the model folder was changed by hand or is damaged`, { file: trainFile });
+  }
+  const table = await readArrowFile(trainFile);
+  const labelCol = stringColumn(table, 'label');
+  if (!labelCol || table.numRows !== json.train.rows) throw inputError(`expected ${json.train.rows} labelled rows`, { file: trainFile });
+  const features = Matrix.zeros(table.numRows, known.columns.length);
+  known.columns.forEach((c, j) => {
+    const col = numberColumn(table, c);
+    if (!col) throw inputError(`lacks feature column ${c}`, { file: trainFile });
+    col.forEach((v, i) => (features.data[i * known.columns.length + j] = v));
+  });
+  const labels = Int32Array.from(labelCol, (l, i) => {
+    const at = json.classes.indexOf(l ?? '');
+    if (at < 0) throw inputError(`row ${i} has label "${l}", not one of the model's classes`, { file: trainFile });
+    return at;
+  });
+  const set: LabelledSet = {
+    featureSet: known,
+    features,
+    labels,
+    classes: json.classes,
+    keys: (stringColumn(table, 'key') ?? []).map((k) => k ?? ''),
+    sourceFile: (stringColumn(table, 'source_file') ?? []).map((k) => k ?? ''),
+    sourceLine: Int32Array.from(numberColumn(table, 'source_line') ?? []),
+  };
+  const config: ModelConfig = { scaler: json.scaler.name, k: json.k, metric: json.metric, weights: json.weights };
+  if (json.k > set.features.rows) throw inputError(`k = ${json.k} is more than the ${set.features.rows} training rows`, { file: jsonFile, line: lineOf(text, 'k') });
+  // The stored scaler parameters are used as they are (not refitted), so a model classifies the
+  // same way on every machine and version that reads it.
+  const scaler: ScalerParams = { name: json.scaler.name, offset: json.scaler.offset, scale: json.scaler.scale };
+  return { dir, json, model: { config, scaler, train: set, space: transform(scaler, features) } };
+}

@@ -1,0 +1,216 @@
+import type { Table } from 'apache-arrow';
+import { readdir, readFile, stat } from 'node:fs/promises';
+import { basename, extname, join } from 'node:path';
+import { inputError, usageError } from '../errors.js';
+import { featureMatrix, type FeatureSet } from '../features/feature-set.js';
+import { readInput } from '../ingest/read.js';
+import { Matrix } from '../matrix.js';
+import { numberColumn, readArrowFile, stringColumn } from '../schema/arrow.js';
+
+/**
+ * Labelled rows, in a fixed order: classes in class order, each class's rows in file order.
+ * That order is the training index, which decides ties between equally distant neighbours.
+ */
+export interface LabelledSet {
+  readonly featureSet: FeatureSet;
+  /** Raw (unscaled) features. */
+  readonly features: Matrix;
+  /** Class index per row, into `classes`. */
+  readonly labels: Int32Array;
+  readonly classes: string[];
+  readonly keys: string[];
+  readonly sourceFile: string[];
+  readonly sourceLine: Int32Array;
+}
+
+export interface LabelSelection {
+  /** Labels to leave out (e.g. a class held back to test novelty). */
+  exclude?: readonly string[];
+  /** When given, only these labels. */
+  include?: readonly string[];
+}
+
+const SKIPPED_FILES = /^(classes\.txt|readme(\..*)?|\..*)$/iu;
+
+/**
+ * Loads labelled data from a folder of per-label files (label = file name without extension;
+ * any input kind flowknn reads that yields stat rows) with an optional `classes.txt` giving the
+ * class order (one label per line), else alphabetical; or from one table with a `label` column
+ * (Arrow, or CSV with a header naming `label` and the feature columns).
+ */
+export async function loadLabelled(path: string, featureSet: FeatureSet, selection: LabelSelection = {}): Promise<LabelledSet> {
+  let info;
+  try {
+    info = await stat(path);
+  } catch {
+    throw usageError(`labels: ${path} does not exist`, 'give a folder of per-label nfdump files (label = file name) or a table with a label column');
+  }
+  const set = info.isDirectory() ? await loadFolder(path, featureSet, selection) : await loadTable(path, featureSet, selection);
+  if (set.features.rows === 0) throw inputError('no labelled rows left after --include/--exclude', { file: path });
+  return set;
+}
+
+function selected(label: string, selection: LabelSelection): boolean {
+  if (selection.exclude?.includes(label)) return false;
+  if (selection.include && !selection.include.includes(label)) return false;
+  return true;
+}
+
+function checkSelectionNames(known: string[], selection: LabelSelection, where: string): void {
+  for (const name of [...(selection.exclude ?? []), ...(selection.include ?? [])]) {
+    if (!known.includes(name)) throw usageError(`label "${name}" is not in ${where}`, `known labels: ${known.join(', ')}`);
+  }
+}
+
+async function loadFolder(dir: string, featureSet: FeatureSet, selection: LabelSelection): Promise<LabelledSet> {
+  const entries = (await readdir(dir, { withFileTypes: true })).filter((e) => e.isFile() && !SKIPPED_FILES.test(e.name));
+  const byLabel = new Map<string, string>();
+  for (const e of entries.sort((a, b) => a.name.localeCompare(b.name))) {
+    const label = basename(e.name, extname(e.name));
+    const prior = byLabel.get(label);
+    if (prior) throw inputError(`two files give label "${label}": ${prior} and ${e.name}`, { file: join(dir, e.name) }, 'keep one file per label');
+    byLabel.set(label, e.name);
+  }
+  if (byLabel.size === 0) throw usageError(`labels: ${dir} holds no label files`, 'put one nfdump output file per label in it, named after the label');
+  const order = await classOrder(dir, [...byLabel.keys()]);
+  checkSelectionNames(order, selection, dir);
+  const classes = order.filter((c) => selected(c, selection));
+  const parts: { label: number; table: Table; file: string }[] = [];
+  for (const [ci, label] of classes.entries()) {
+    const file = join(dir, byLabel.get(label)!);
+    const result = await readInput(file);
+    if (result.kind !== 'stat') {
+      throw inputError('holds flow records; a label file needs per-host aggregates (nfdump -s dstip/pps/bps output)', { file });
+    }
+    parts.push({ label: ci, table: result.table, file });
+  }
+  return assemble(parts, classes, featureSet);
+}
+
+/** Class order from classes.txt when present (every label file must be listed), else alphabetical. */
+async function classOrder(dir: string, labels: string[]): Promise<string[]> {
+  const file = join(dir, 'classes.txt');
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch {
+    return [...labels].sort();
+  }
+  const order: string[] = [];
+  const lines = text.split('\n');
+  for (let i = 0; i < lines.length; i++) {
+    const name = lines[i]!.trim();
+    if (name === '' || name.startsWith('#')) continue;
+    if (order.includes(name)) throw inputError(`class "${name}" is listed twice`, { file, line: i + 1 });
+    if (!labels.includes(name)) throw inputError(`class "${name}" has no label file in ${dir}`, { file, line: i + 1 }, `label files: ${labels.join(', ')}`);
+    order.push(name);
+  }
+  const unlisted = labels.filter((l) => !order.includes(l));
+  if (unlisted.length > 0) throw inputError(`does not list ${unlisted.join(', ')}, which have label files`, { file }, 'add them, one per line, where they belong in the class order');
+  return order;
+}
+
+async function loadTable(path: string, featureSet: FeatureSet, selection: LabelSelection): Promise<LabelledSet> {
+  const table = /\.arrow$/iu.test(path) ? await readArrowFile(path) : await readLabelledCsv(path, featureSet);
+  const labelCol = stringColumn(table, 'label');
+  if (!labelCol) throw inputError('has no "label" column', { file: path }, 'a labelled table needs a label column beside the feature columns');
+  const seen: string[] = [];
+  labelCol.forEach((l, i) => {
+    if (l === null || l === '') throw inputError(`row ${i + 1} has no label`, { file: path });
+    if (!seen.includes(l)) seen.push(l);
+  });
+  const order = [...seen].sort();
+  checkSelectionNames(order, selection, path);
+  const classes = order.filter((c) => selected(c, selection));
+  const all = featureMatrix(table, featureSet, path);
+  const keys = stringColumn(table, 'key');
+  const lines = numberColumn(table, 'source_line');
+  const files = stringColumn(table, 'source_file');
+  const rows: number[] = [];
+  for (const c of classes) labelCol.forEach((l, i) => l === c && rows.push(i));
+  return {
+    featureSet,
+    features: all.take(rows),
+    labels: Int32Array.from(rows, (i) => classes.indexOf(labelCol[i]!)),
+    classes,
+    keys: rows.map((i) => keys?.[i] ?? ''),
+    sourceFile: rows.map((i) => files?.[i] ?? path),
+    sourceLine: Int32Array.from(rows, (i) => (lines ? lines[i]! : i + 2)),
+  };
+}
+
+/** A CSV whose header names `label` and the feature columns (any order, extra columns ignored). */
+async function readLabelledCsv(path: string, featureSet: FeatureSet): Promise<Table> {
+  const { tableFromArrays } = await import('apache-arrow');
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch {
+    throw usageError(`labels: cannot read ${path}`);
+  }
+  const lines = text.split('\n').map((l) => l.replace(/\r$/u, ''));
+  const header = (lines[0] ?? '').split(',').map((h) => h.trim());
+  const need = ['label', ...featureSet.columns];
+  const missing = need.filter((n) => !header.includes(n));
+  if (missing.length > 0) throw inputError(`header lacks ${missing.join(', ')}; expected columns ${need.join(',')}`, { file: path, line: 1 });
+  const cols: Record<string, (string | number)[]> = Object.fromEntries([...need, 'source_line'].map((n) => [n, []]));
+  for (let i = 1; i < lines.length; i++) {
+    if (lines[i]!.trim() === '') continue;
+    const cells = lines[i]!.split(',');
+    if (cells.length < header.length) throw inputError(`expected ${header.length} fields, got ${cells.length} (truncated line?)`, { file: path, line: i + 1 });
+    for (const n of need) {
+      const cell = cells[header.indexOf(n)]!.trim();
+      if (n === 'label') cols[n]!.push(cell);
+      else {
+        const v = Number(cell);
+        if (cell === '' || !Number.isFinite(v)) throw inputError(`${n}: expected a number, got "${cell}"`, { file: path, line: i + 1 });
+        cols[n]!.push(v);
+      }
+    }
+    cols.source_line!.push(i + 1);
+  }
+  return tableFromArrays({
+    ...Object.fromEntries(featureSet.columns.map((n) => [n, Float64Array.from(cols[n] as number[])])),
+    label: cols.label as string[],
+    source_line: Float64Array.from(cols.source_line as number[]),
+  });
+}
+
+function assemble(parts: { label: number; table: Table; file: string }[], classes: string[], featureSet: FeatureSet): LabelledSet {
+  const mats = parts.map((p) => featureMatrix(p.table, featureSet, p.file));
+  const rows = mats.reduce((s, m) => s + m.rows, 0);
+  const features = Matrix.zeros(rows, featureSet.columns.length);
+  const labels = new Int32Array(rows);
+  const keys: string[] = [];
+  const sourceFile: string[] = [];
+  const sourceLine = new Int32Array(rows);
+  let at = 0;
+  parts.forEach((p, i) => {
+    const m = mats[i]!;
+    features.data.set(m.data, at * features.cols);
+    const k = stringColumn(p.table, 'key')!;
+    const lines = numberColumn(p.table, 'source_line')!;
+    for (let r = 0; r < m.rows; r++) {
+      labels[at + r] = p.label;
+      keys.push(k[r] ?? '');
+      sourceFile.push(p.file);
+      sourceLine[at + r] = lines[r]!;
+    }
+    at += m.rows;
+  });
+  return { featureSet, features, labels, classes, keys, sourceFile, sourceLine };
+}
+
+/** The given rows of a labelled set (same classes and class order). */
+export function subset(set: LabelledSet, rows: ArrayLike<number>): LabelledSet {
+  const idx = Array.from(rows);
+  return {
+    featureSet: set.featureSet,
+    features: set.features.take(idx),
+    labels: Int32Array.from(idx, (i) => set.labels[i]!),
+    classes: set.classes,
+    keys: idx.map((i) => set.keys[i]!),
+    sourceFile: idx.map((i) => set.sourceFile[i]!),
+    sourceLine: Int32Array.from(idx, (i) => set.sourceLine[i]!),
+  };
+}

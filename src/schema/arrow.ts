@@ -1,0 +1,100 @@
+import {
+  Field,
+  makeData,
+  makeVector,
+  RecordBatch,
+  Schema,
+  Struct,
+  Table,
+  tableFromIPC,
+  tableToIPC,
+  vectorFromArray,
+  type DataType,
+  type Vector,
+} from 'apache-arrow';
+import { readFile } from 'node:fs/promises';
+import { inputError, usageError } from '../errors.js';
+import { writeFileAtomic } from '../io/atomic.js';
+
+/** Column values as the parsers collect them: typed arrays for dense numbers, plain arrays
+ *  (with nulls) for everything else. */
+export type ColumnValues = Float64Array | Int32Array | readonly unknown[];
+
+/**
+ * Builds a table that has exactly the given schema (field order, types, nullability and
+ * metadata), so every writer of a kind produces the same columns.
+ */
+export function buildTable(schema: Schema, columns: Record<string, ColumnValues>, length: number): Table {
+  const children = schema.fields.map((field) => {
+    const values = columns[field.name];
+    if (values === undefined) throw new Error(`column ${field.name} missing for schema`);
+    if (values.length !== length) throw new Error(`column ${field.name} has ${values.length} values, expected ${length}`);
+    return toVector(field, values).data[0]!;
+  });
+  const data = makeData({ type: new Struct(schema.fields), length, nullCount: 0, children });
+  return new Table([new RecordBatch(schema, data)]);
+}
+
+function toVector(field: Field, values: ColumnValues): Vector {
+  if (values instanceof Float64Array || values instanceof Int32Array) {
+    if (length0(values) || sameArrayType(field.type, values)) return makeVector(values);
+  }
+  return vectorFromArray(Array.from(values as ArrayLike<unknown>), field.type as DataType);
+}
+
+function length0(values: ArrayLike<unknown>): boolean {
+  return values.length === 0;
+}
+
+function sameArrayType(type: DataType, values: Float64Array | Int32Array): boolean {
+  const name = String(type);
+  return (name === 'Float64' && values instanceof Float64Array) || (name === 'Int32' && values instanceof Int32Array);
+}
+
+export function withMetadata(fields: Field[], metadata: Record<string, string>): Schema {
+  return new Schema(fields, new Map(Object.entries(metadata)));
+}
+
+export async function writeArrowFile(path: string, table: Table): Promise<void> {
+  await writeFileAtomic(path, tableToIPC(table, 'file'));
+}
+
+export async function readArrowFile(path: string): Promise<Table> {
+  let bytes: Buffer;
+  try {
+    bytes = await readFile(path);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw usageError(`cannot read ${path}: ${code === 'ENOENT' ? 'no such file' : code ?? String(err)}`);
+  }
+  try {
+    return tableFromIPC(bytes);
+  } catch (err) {
+    throw inputError(`not an Arrow IPC file (${(err as Error).message})`, { file: path }, 'write one with `flowknn ingest ... --out FILE.arrow`');
+  }
+}
+
+/** Reads a float64 column (any numeric Arrow type) into a Float64Array; nulls become NaN. */
+export function numberColumn(table: Table, name: string): Float64Array | undefined {
+  const col = table.getChild(name);
+  if (!col) return undefined;
+  const out = new Float64Array(table.numRows);
+  for (let i = 0; i < out.length; i++) {
+    const v = col.get(i) as number | bigint | null;
+    out[i] = v === null || v === undefined ? Number.NaN : Number(v);
+  }
+  return out;
+}
+
+export function stringColumn(table: Table, name: string): (string | null)[] | undefined {
+  const col = table.getChild(name);
+  if (!col) return undefined;
+  const out: (string | null)[] = new Array(table.numRows);
+  for (let i = 0; i < out.length; i++) {
+    const v = col.get(i) as unknown;
+    out[i] = v === null || v === undefined ? null : String(v);
+  }
+  return out;
+}
+
+export { Field, Schema, Table };
