@@ -40,7 +40,7 @@ export function formatReport(report: ClassificationReport, digits = 2): string {
 export function formatConfusion(cm: ConfusionMatrix): string {
   const width = Math.max(...cm.labels.map((l) => l.length));
   const cell = Math.max(1, ...cm.matrix.flat().map((v) => String(v).length));
-  const lines = cm.matrix.map((row, i) => `${cm.labels[i]!.padEnd(width)}  [${row.map((v) => String(v).padStart(cell + 1)).join('')}]`);
+  const lines = cm.matrix.map((row, i) => `${cm.labels[i]!.padEnd(width)}  [${row.map((v) => String(v).padStart(cell)).join(' ')}]`);
   return `rows: true label; columns: predicted ${cm.labels.join(', ')}\n${lines.join('\n')}\n`;
 }
 

@@ -97,4 +97,17 @@ export function stringColumn(table: Table, name: string): (string | null)[] | un
   return out;
 }
 
+/** The given rows of a table, same schema and metadata. */
+export function takeRows(table: Table, rows: readonly number[]): Table {
+  const columns: Record<string, unknown[]> = {};
+  for (const field of table.schema.fields) {
+    const col = table.getChild(field.name)!;
+    columns[field.name] = rows.map((i) => {
+      const v = col.get(i) as unknown;
+      return typeof v === 'bigint' ? Number(v) : v;
+    });
+  }
+  return buildTable(table.schema, columns, rows.length);
+}
+
 export { Field, Schema, Table };

@@ -1,0 +1,95 @@
+import type { Table } from 'apache-arrow';
+import { join } from 'node:path';
+import type { Argv, CommandModule } from 'yargs';
+import { createEngine, type EngineChoice } from '../../engines/registry.js';
+import { inputError } from '../../errors.js';
+import { featureMatrix } from '../../features/feature-set.js';
+import { INPUT_FORMATS, readInput, type InputFormat } from '../../ingest/read.js';
+import { uniqueRows } from '../../ingest/sections.js';
+import { tableToCsv } from '../../io/csv.js';
+import { writeFileAtomic } from '../../io/atomic.js';
+import { predictionsTable, type RowOrigin } from '../../knn/predictions.js';
+import { readModel } from '../../model/folder.js';
+import { predict } from '../../model/model.js';
+import { Matrix } from '../../matrix.js';
+import { numberColumn, stringColumn, takeRows, writeArrowFile } from '../../schema/arrow.js';
+import type { CliContext } from '../context.js';
+import { engineOption } from '../options.js';
+import { formatPredictions } from '../show.js';
+
+interface ClassifyArgs {
+  inputs: string[];
+  model: string;
+  out?: string;
+  format: InputFormat;
+  show: boolean;
+  engine: EngineChoice;
+}
+
+export function classifyCommand(ctx: CliContext): CommandModule<object, ClassifyArgs> {
+  return {
+    command: 'classify <inputs..>',
+    describe: 'label per-host aggregates with a trained model',
+    builder: (y: Argv) =>
+      engineOption(
+        y
+          .positional('inputs', { type: 'string', array: true, demandOption: true, describe: 'nfdump statistics (text or CSV) or flowknn stat tables (.arrow)' })
+          .option('model', { type: 'string', demandOption: true, describe: 'model folder written by flowknn train' })
+          .option('out', { type: 'string', describe: 'folder for predictions.arrow and predictions.csv (without it: print only)' })
+          .option('format', { choices: INPUT_FORMATS, default: 'auto' as const, describe: 'input format (auto: detected per file)' })
+          .option('show', { type: 'boolean', default: false, describe: 'print each row with its neighbours and prediction (default when no --out)' }),
+      ) as unknown as Argv<ClassifyArgs>,
+    handler: async (args) => {
+      const { model, json } = await readModel(args.model);
+      const tables: Table[] = [];
+      for (const file of args.inputs) {
+        const r = await readInput(file, args.format);
+        if (r.kind !== 'stat') {
+          throw inputError(
+            'holds flow records; the model classifies per-host aggregates',
+            { file },
+            'aggregate them first with nfdump: nfdump -r FILE -s dstip/pps/bps -n 0 -o csv > stats.csv',
+          );
+        }
+        const keep = uniqueRows(r.table);
+        if (keep.length < r.table.numRows) ctx.log(`${file}: ${r.table.numRows - keep.length} rows repeated in later tables of the same output skipped`);
+        tables.push(keep.length < r.table.numRows ? takeRows(r.table, keep) : r.table);
+      }
+      const parts = tables.map((t, i) => ({ m: featureMatrix(t, model.train.featureSet, args.inputs[i]!), t }));
+      const rows = parts.reduce((s, p) => s + p.m.rows, 0);
+      const raw = Matrix.zeros(rows, model.train.featureSet.columns.length);
+      const origin: RowOrigin = { key: [], firstSeen: [], sourceFile: [], sourceLine: [], note: [] };
+      let at = 0;
+      for (const { m, t } of parts) {
+        raw.data.set(m.data, at * raw.cols);
+        at += m.rows;
+        const first = numberColumn(t, 'first_seen');
+        const line = numberColumn(t, 'source_line');
+        origin.key.push(...(stringColumn(t, 'key') ?? Array<null>(m.rows).fill(null)));
+        origin.firstSeen.push(...Array.from({ length: m.rows }, (_, i) => (first && !Number.isNaN(first[i]!) ? first[i]! : null)));
+        origin.sourceFile.push(...(stringColumn(t, 'source_file') ?? Array<null>(m.rows).fill(null)));
+        origin.sourceLine.push(...Array.from({ length: m.rows }, (_, i) => (line ? line[i]! : null)));
+        origin.note.push(...(stringColumn(t, 'note') ?? Array<null>(m.rows).fill(null)));
+      }
+      const engine = await createEngine(args.engine);
+      let prediction;
+      try {
+        prediction = await predict(model, raw, engine);
+      } finally {
+        await engine.dispose();
+      }
+      const table = predictionsTable(model, raw, origin, prediction, {
+        'flowknn.model': args.model,
+        'flowknn.model_created': json.created,
+        'flowknn.engine': engine.name,
+        'flowknn.inputs': JSON.stringify(args.inputs),
+      });
+      if (args.show || args.out === undefined) ctx.stdout.write(formatPredictions(table, model.config.k));
+      if (args.out !== undefined) {
+        await writeArrowFile(join(args.out, 'predictions.arrow'), table);
+        await writeFileAtomic(join(args.out, 'predictions.csv'), tableToCsv(table));
+        ctx.log(`wrote ${join(args.out, 'predictions.arrow')} and predictions.csv: ${rows} rows`);
+      }
+    },
+  };
+}

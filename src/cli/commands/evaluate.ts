@@ -1,0 +1,86 @@
+import type { Argv, CommandModule } from 'yargs';
+import { createEngine, type EngineChoice } from '../../engines/registry.js';
+import { usageError } from '../../errors.js';
+import { evaluate } from '../../eval/evaluate.js';
+import { formatConfusion, formatFixed, formatReport, reportJson } from '../../eval/format.js';
+import { NFDUMP_STAT7 } from '../../features/feature-set.js';
+import { writeFileAtomic } from '../../io/atomic.js';
+import { readModel } from '../../model/folder.js';
+import { loadLabelled, type LabelledSet } from '../../model/labelled.js';
+import type { ModelConfig } from '../../model/model.js';
+import type { CliContext } from '../context.js';
+import { engineOption, labelOptions, listOption, modelOptions, PROTOCOL_CHOICES, protocolOptions } from '../options.js';
+import { configFrom, protocolFrom, type ModelArgs, type ProtocolArgs } from './train.js';
+
+interface EvaluateArgs extends ModelArgs, ProtocolArgs {
+  labels?: string;
+  model?: string;
+  exclude: string[];
+  include?: string[];
+  format: 'text' | 'json';
+  digits: number;
+  out?: string;
+  engine: EngineChoice;
+}
+
+export function evaluateCommand(ctx: CliContext): CommandModule<object, EvaluateArgs> {
+  return {
+    command: 'evaluate',
+    describe: 'score a kNN configuration on labelled data: classification report and confusion matrix',
+    builder: (y: Argv) =>
+      engineOption(
+        protocolOptions(
+          modelOptions(
+            labelOptions(y)
+              .option('labels', { type: 'string', describe: 'folder of per-label files, or a table with a label column' })
+              .option('model', { type: 'string', describe: "evaluate a model folder's configuration on its own training rows (instead of --labels)" })
+              .option('protocol', { choices: PROTOCOL_CHOICES, default: 'loo' as const, describe: 'resubstitution | holdout | kfold (stratified) | loo (leave-one-out)' })
+              .option('format', { choices: ['text', 'json'] as const, default: 'text' as const, describe: 'output format' })
+              .option('digits', { type: 'number', default: 2, describe: 'decimals in the text report' })
+              .option('out', { type: 'string', describe: 'also write the JSON result to this file' }),
+          ),
+        ),
+      ) as unknown as Argv<EvaluateArgs>,
+    handler: async (args) => {
+      let set: LabelledSet;
+      let config: ModelConfig;
+      if (args.model !== undefined) {
+        if (args.labels !== undefined) throw usageError('give --labels or --model, not both');
+        const loaded = await readModel(args.model);
+        set = loaded.model.train;
+        config = loaded.model.config;
+      } else {
+        if (args.labels === undefined) throw usageError('evaluate needs --labels DIR (or --model DIR)');
+        set = await loadLabelled(args.labels, NFDUMP_STAT7, { exclude: listOption(args.exclude), include: listOption(args.include) });
+        config = configFrom(args);
+      }
+      const protocol = protocolFrom(args);
+      const engine = await createEngine(args.engine);
+      let ev;
+      try {
+        ev = await evaluate(set, config, protocol, engine);
+      } finally {
+        await engine.dispose();
+      }
+      const json = {
+        protocol: { name: protocol.name, folds: ev.folds, ...(protocol.name === 'kfold' || protocol.name === 'holdout' ? { seed: protocol.seed } : {}), ...(protocol.name === 'holdout' ? { test_fraction: protocol.testFraction } : {}) },
+        config: { scaler: config.scaler, k: config.k, metric: config.metric, weights: config.weights },
+        engine: engine.name,
+        rows: ev.rows.length,
+        classes: set.classes,
+        report: reportJson(ev.report),
+        confusion_matrix: { labels: ev.confusion.labels, rows: 'true', columns: 'predicted', matrix: ev.confusion.matrix },
+      };
+      if (args.out) await writeFileAtomic(args.out, `${JSON.stringify(json, null, 2)}\n`);
+      if (args.format === 'json') {
+        ctx.stdout.write(`${JSON.stringify(json, null, 2)}\n`);
+        return;
+      }
+      const m = config.metric.name === 'minkowski' ? `minkowski p=${config.metric.p}` : config.metric.name;
+      ctx.stdout.write(
+        `${protocol.name}${ev.folds > 1 ? ` (${ev.folds} folds)` : ''}: ${ev.rows.length} rows, k = ${config.k}, ${m}, scaler ${config.scaler}, ${config.weights} votes\n\n` +
+          `${formatReport(ev.report, args.digits)}\nConfusion matrix (${formatFixed(ev.report.accuracy, 3)} accuracy)\n${formatConfusion(ev.confusion)}`,
+      );
+    },
+  };
+}
