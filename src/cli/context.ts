@@ -7,6 +7,7 @@ export interface CliContext {
   readonly stderr: Writable;
   /** Progress and notes (stderr); silent with --quiet. */
   log(message: string): void;
+  readonly quiet: boolean;
   /** Set by a command whose job ran but some inputs failed (exit 1). */
   partialFailure: boolean;
 }
@@ -15,6 +16,7 @@ export function makeContext(stdout: Writable, stderr: Writable, quiet = false): 
   return {
     stdout,
     stderr,
+    quiet,
     log: (message: string) => {
       if (!quiet) stderr.write(`${message}\n`);
     },

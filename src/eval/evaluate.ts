@@ -21,15 +21,22 @@ export interface Evaluation {
  * the fold's test rows are classified. Every row's prediction comes from a model that did not
  * see it, except under resubstitution, whose point is to show the optimistic figure.
  */
-export async function evaluate(set: LabelledSet, config: ModelConfig, protocol: Protocol, engine: KnnEngine): Promise<Evaluation> {
+export async function evaluate(
+  set: LabelledSet,
+  config: ModelConfig,
+  protocol: Protocol,
+  engine: KnnEngine,
+  onFold?: (done: number, total: number) => void,
+): Promise<Evaluation> {
   const folds = makeFolds(set.labels, set.classes.length, protocol);
   const predictedByRow = new Int32Array(set.labels.length).fill(-1);
-  for (const fold of folds) {
+  for (const [f, fold] of folds.entries()) {
     const model = fitModel(subset(set, fold.train), config);
     const { votes } = await predict(model, set.features.take(fold.test), engine);
     fold.test.forEach((row, j) => {
       predictedByRow[row] = votes.predicted[j]!;
     });
+    onFold?.(f + 1, folds.length);
   }
   const rows = Int32Array.from(predictedByRow.keys()).filter((i) => predictedByRow[i]! >= 0);
   const truth = Int32Array.from(rows, (i) => set.labels[i]!);

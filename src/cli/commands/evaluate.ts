@@ -9,6 +9,7 @@ import { readModel } from '../../model/folder.js';
 import { loadLabelled, type LabelledSet } from '../../model/labelled.js';
 import type { ModelConfig } from '../../model/model.js';
 import type { CliContext } from '../context.js';
+import { progressUpdater } from '../progress.js';
 import { engineOption, labelOptions, listOption, modelOptions, PROTOCOL_CHOICES, protocolOptions } from '../options.js';
 import { configFrom, protocolFrom, type ModelArgs, type ProtocolArgs } from './train.js';
 
@@ -58,7 +59,7 @@ export function evaluateCommand(ctx: CliContext): CommandModule<object, Evaluate
       const engine = await createEngine(args.engine);
       let ev;
       try {
-        ev = await evaluate(set, config, protocol, engine);
+        ev = await evaluate(set, config, protocol, engine, progressUpdater(ctx, protocol.name));
       } finally {
         await engine.dispose();
       }

@@ -8,6 +8,7 @@ import { INPUT_FORMATS, readInput, type InputFormat, type ReadResult } from '../
 import type { Reject } from '../../ingest/issues.js';
 import { writeArrowFile, withMetadata } from '../../schema/arrow.js';
 import type { CliContext } from '../context.js';
+import { progressUpdater } from '../progress.js';
 
 interface IngestArgs {
   files: string[];
@@ -45,6 +46,8 @@ export function ingestCommand(ctx: CliContext): CommandModule<object, IngestArgs
       if (!Number.isInteger(args['max-rejects']) || args['max-rejects'] < 0) throw usageError(`--max-rejects must be a whole number >= 0`);
       if (!Number.isInteger(args.jobs) || args.jobs < 1) throw usageError(`--jobs must be a whole number >= 1`);
       const limit = pLimit(args.jobs);
+      const onFile = progressUpdater(ctx, 'reading', 'files');
+      let done = 0;
       const outcomes = await Promise.all(
         args.files.map((file) =>
           limit(async () => {
@@ -53,6 +56,8 @@ export function ingestCommand(ctx: CliContext): CommandModule<object, IngestArgs
             } catch (err) {
               if (err instanceof FlowknnError) return { file, error: err };
               throw err;
+            } finally {
+              onFile(++done, args.files.length);
             }
           }),
         ),

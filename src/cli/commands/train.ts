@@ -11,6 +11,7 @@ import { writeModel, type EvaluationSummary } from '../../model/folder.js';
 import { loadLabelled } from '../../model/labelled.js';
 import { fitModel, type ModelConfig } from '../../model/model.js';
 import type { CliContext } from '../context.js';
+import { progressUpdater } from '../progress.js';
 import { engineOption, labelOptions, listOption, metricFrom, modelOptions, PROTOCOL_CHOICES, protocolOptions } from '../options.js';
 import { formatFixed } from '../../eval/format.js';
 
@@ -73,7 +74,7 @@ export function trainCommand(ctx: CliContext): CommandModule<object, TrainArgs> 
       if (args.protocol !== 'none') {
         const engine = await createEngine(args.engine);
         try {
-          const ev = await evaluate(set, config, protocolFrom({ ...args, protocol: args.protocol }), engine);
+          const ev = await evaluate(set, config, protocolFrom({ ...args, protocol: args.protocol }), engine, progressUpdater(ctx, args.protocol));
           summary = {
             protocol: args.protocol,
             folds: ev.folds,
