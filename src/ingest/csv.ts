@@ -103,7 +103,7 @@ interface Cell {
  * (`Summary` / `flows,bytes,packets,avg_bps,avg_pps,avg_bpp` / values). nfdump prints one
  * header per statistics table; later headers repeat the first and start a new section.
  */
-function splitCsv(text: string, file: string, issues: LineIssues, expectedKind: 'stat-csv' | 'flow-csv') {
+function splitCsv(text: string, file: string, expectedKind: 'stat-csv' | 'flow-csv') {
   const lines = text.split('\n');
   let header: { cells: string[]; lineNo: number } | undefined;
   const rows: (Cell & { section: number })[] = [];
@@ -145,7 +145,6 @@ function splitCsv(text: string, file: string, issues: LineIssues, expectedKind: 
   if (!header) {
     throw inputError(`no CSV header: the file is empty or not nfdump CSV output`, { file, line: 1 });
   }
-  void issues;
   return { header, rows, summary };
 }
 
@@ -226,7 +225,7 @@ function checkWidth(row: Cell, header: string[]): string | undefined {
 /** `nfdump -s dstip/pps/bps -o csv`. */
 export function parseStatCsv(text: string, file: string, options: ParseOptions = {}): { columns: StatColumns; issues: LineIssues } {
   const issues = new LineIssues(file, options);
-  const { header, rows } = splitCsv(text, file, issues, 'stat-csv');
+  const { header, rows } = splitCsv(text, file, 'stat-csv');
   const at = locate(header.cells, STAT_CSV_COLUMNS, file, header.lineNo, 'statistics CSV');
   const cols = new StatColumns();
   for (const row of rows) {
@@ -290,7 +289,7 @@ export function parseFlowCsv(
   options: ParseOptions = {},
 ): { columns: FlowColumns; issues: LineIssues; summary?: Record<string, number> } {
   const issues = new LineIssues(file, options);
-  const { header, rows, summary } = splitCsv(text, file, issues, 'flow-csv');
+  const { header, rows, summary } = splitCsv(text, file, 'flow-csv');
   const at = locate(header.cells, FLOW_CSV_COLUMNS, file, header.lineNo, 'flow CSV');
   const cols = new FlowColumns();
   for (const row of rows) {
