@@ -41,7 +41,7 @@ export function parsePlainNumber(text: string): Parsed<number> {
 export function parseDuration(text: string): Parsed<number> {
   const t = text.trim();
   if (/^\d+(?:\.\d+)?$/u.test(t)) return { ok: true, value: Number(t) };
-  const m = /^(?:(\d+)d\s*)?(\d+):(\d{2}):(\d{2})(?:\.(\d{1,3}))?$/u.exec(t);
+  const m = /^(?:(\d+)d\s*)?(\d+):([0-5]\d):([0-5]\d)(?:\.(\d{1,3}))?$/u.exec(t);
   if (!m) return { ok: false, expected: `a duration like 387.262 or 00:06:27.262, got "${t}"` };
   const ms = m[5] === undefined ? 0 : Number(m[5].padEnd(3, '0'));
   const totalMs = (((Number(m[1] ?? 0) * 24 + Number(m[2])) * 60 + Number(m[3])) * 60 + Number(m[4])) * 1000 + ms;
@@ -58,7 +58,17 @@ export function parseDateTime(text: string): Parsed<number> {
   if (!m) return { ok: false, expected: `a time like 2015-02-26 14:01:11.476, got "${text.trim()}"` };
   const ms = m[7] === undefined ? 0 : Number(m[7].padEnd(3, '0'));
   const value = Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3]), Number(m[4]), Number(m[5]), Number(m[6]), ms);
-  if (Number.isNaN(value) || Number(m[2]) > 12 || Number(m[3]) > 31 || Number(m[4]) > 23 || Number(m[5]) > 59 || Number(m[6]) > 60) {
+  // Date.UTC rolls 2015-02-30 over into March: read the fields back to catch impossible dates.
+  const back = new Date(value);
+  if (
+    Number.isNaN(value) ||
+    back.getUTCFullYear() !== Number(m[1]) ||
+    back.getUTCMonth() !== Number(m[2]) - 1 ||
+    back.getUTCDate() !== Number(m[3]) ||
+    back.getUTCHours() !== Number(m[4]) ||
+    back.getUTCMinutes() !== Number(m[5]) ||
+    back.getUTCSeconds() !== Number(m[6])
+  ) {
     return { ok: false, expected: `a valid date and time, got "${text.trim()}"` };
   }
   return { ok: true, value };

@@ -1,7 +1,7 @@
 import type { Table } from 'apache-arrow';
 import { readFile } from 'node:fs/promises';
 import { gunzipSync } from 'node:zlib';
-import { excerpt, inputError, usageError } from '../errors.js';
+import { excerpt, FlowknnError, inputError } from '../errors.js';
 import { buildTable, readArrowFile, type ColumnValues } from '../schema/arrow.js';
 import { flowSchema, statSchema } from '../schema/tables.js';
 import { csvKind, isLegacyFlowRow, parseFlowCsv, parseStatCsv } from './csv.js';
@@ -50,9 +50,8 @@ export async function readInputText(file: string): Promise<string> {
     bytes = await readFile(file);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') throw usageError(`${file}: no such file`);
-    if (code === 'EISDIR') throw usageError(`${file}: is a folder, expected a file`);
-    throw usageError(`${file}: cannot read (${code ?? String(err)})`);
+    const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a folder, expected a file' : `cannot read (${code ?? String(err)})`;
+    throw new FlowknnError('usage', why, { file });
   }
   if (bytes.length >= 2 && bytes[0] === 0x1f && bytes[1] === 0x8b) {
     try {

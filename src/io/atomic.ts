@@ -79,7 +79,8 @@ export async function exists(path: string): Promise<boolean> {
 
 function asEnvironmentError(err: unknown, path: string): Error {
   const code = (err as NodeJS.ErrnoException | undefined)?.code;
-  if (code === 'EACCES' || code === 'EROFS' || code === 'ENOSPC' || code === 'EPERM' || code === 'ENOTDIR') {
+  // EEXIST/ENOTDIR: a file stands where a folder of the path should be.
+  if (code === 'EACCES' || code === 'EROFS' || code === 'ENOSPC' || code === 'EPERM' || code === 'ENOTDIR' || code === 'EEXIST') {
     return environmentError(`cannot write ${path}: ${code}`, 'choose an output path in a writable folder with free space', err);
   }
   return err instanceof Error ? err : new Error(String(err));

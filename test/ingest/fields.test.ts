@@ -97,7 +97,7 @@ describe('parseDuration', () => {
   });
 
   it('rejects what is not a duration, saying what was expected', () => {
-    for (const bad of ['', 'abc', '-1.5', '1:2:3', '00:06', '00:06:27.2621', '2.9s', '1d']) {
+    for (const bad of ['', 'abc', '-1.5', '1:2:3', '00:06', '00:06:27.2621', '2.9s', '1d', '00:75:00', '00:00:60.000']) {
       const msg = failure(parseDuration(bad));
       expect(msg, bad).toMatch(/387\.262 or 00:06:27\.262/);
     }

@@ -2,7 +2,7 @@ import { RecordBatch, Table } from 'apache-arrow';
 import pLimit from 'p-limit';
 import { availableParallelism } from 'node:os';
 import type { Argv, CommandModule } from 'yargs';
-import { FlowknnError, inputError, usageError } from '../../errors.js';
+import { FlowknnError, usageError } from '../../errors.js';
 import { writeFileAtomic } from '../../io/atomic.js';
 import { INPUT_FORMATS, readInput, type InputFormat, type ReadResult } from '../../ingest/read.js';
 import type { Reject } from '../../ingest/issues.js';
@@ -78,7 +78,11 @@ export function ingestCommand(ctx: CliContext): CommandModule<object, IngestArgs
         ctx.log(`wrote ${args.out}: ${table.numRows} ${[...kinds][0]} rows from ${ok.length} file(s)`);
       }
       if (failed.length > 0) {
-        if (ok.length === 0) throw inputError(`no input could be read (${failed.length} failed); nothing written`);
+        if (ok.length === 0) {
+          // Every input failed: exit as they did when they agree (all missing: usage), else as input.
+          const kind = failed.every((e) => e.kind === failed[0]!.kind) ? failed[0]!.kind : 'input';
+          throw new FlowknnError(kind, `no input could be read (${failed.length} failed); nothing written`);
+        }
         ctx.stderr.write(`flowknn: ${failed.length} of ${args.files.length} inputs failed: ${failed.map((e) => e.file).join(', ')}\n`);
         ctx.partialFailure = true;
       }

@@ -1,0 +1,488 @@
+import type { Matrix } from '../../matrix.js';
+import type { Metric } from '../engine.js';
+import { keyToDistance } from './brute.js';
+
+/**
+ * Exact k-d tree search in float64, returning exactly what `bruteSearchRange` returns: the same
+ * neighbours in the same order (equal distances by lower training index) and bit-identical
+ * distances.
+ *
+ * Why the results are identical, not just close:
+ * - a point's ranking key is computed with the arithmetic of brute.ts (sum over c = 0..d-1 of
+ *   (q - t)^2, |q - t|, |q - t|^p, or the max of |q - t|), so two points tie here exactly when
+ *   they tie there; the distance comes from the same `keyToDistance`;
+ * - the running top-k is ordered by (key, training index), and a candidate equal to the k-th key
+ *   enters when its index is lower, so the visiting order of the tree does not matter;
+ * - a node's lower bound is the same sum over its bounding box gaps (lo - q or q - hi, else 0),
+ *   which is, term by term, at most the computed |q - t| of any point in the box (rounding is
+ *   monotone), and IEEE addition, multiplication and max are monotone, so the bound never exceeds
+ *   the computed key of a point inside. A node is pruned only when its bound is strictly greater
+ *   than the k-th key, so a point at exactly the k-th key with a lower index is never lost. For
+ *   minkowski, `**` is not guaranteed monotone to the last bit, so that bound is shrunk by a
+ *   relative 1e-12 (and a few subnormals) before comparing.
+ *
+ * The tree is flat typed arrays only (no per-node objects), so it can be handed to worker
+ * threads as views on SharedArrayBuffers: see `kdTreeBuffers` / `kdTreeFromBuffers`.
+ */
+export interface KdTree {
+  /** training rows */
+  readonly n: number;
+  /** features per row */
+  readonly d: number;
+  /** the most points a leaf holds */
+  readonly leafSize: number;
+  readonly nodeCount: number;
+  /** the deepest node's depth (root 0): the search stack needs depth + 1 entries */
+  readonly depth: number;
+  /**
+   * 3 ints per node, nodes in depth-first pre-order: start and end (exclusive) of its points in
+   * leaf order, and its right child (0 for a leaf; an inner node's left child is node + 1).
+   */
+  readonly nodes: Int32Array;
+  /** 2d values per node: the d minima, then the d maxima of its points (a tight bounding box) */
+  readonly bounds: Float64Array;
+  /** the original training index of each point, in leaf order */
+  readonly order: Int32Array;
+  /** the training rows in leaf order (row-major n x d): a leaf's points are contiguous */
+  readonly points: Float64Array;
+}
+
+/** What `kdTreeFromBuffers` needs besides the arrays (a KdTree itself is one). */
+export interface KdTreeMeta {
+  readonly n: number;
+  readonly d: number;
+  readonly leafSize: number;
+  readonly nodeCount: number;
+  readonly depth: number;
+}
+
+export interface KdTreeOptions {
+  /** the most points per leaf (default DEFAULT_LEAF_SIZE); a node with more is split */
+  leafSize?: number;
+  /** split dimension: the one of largest spread in the node (default), or depth mod d */
+  split?: 'spread' | 'cycle';
+}
+
+/** Chosen by measurement (bench/kdtree-probe.ts): d = 7, k = 5, 131072 rows, uniform and
+ *  clustered data; 8-24 were within a few percent of each other, smaller leaves slower. */
+export const DEFAULT_LEAF_SIZE = 16;
+
+export function buildKdTree(train: Matrix, options: KdTreeOptions = {}): KdTree {
+  const leafSize = options.leafSize ?? DEFAULT_LEAF_SIZE;
+  if (!Number.isInteger(leafSize) || leafSize < 1) throw new Error(`k-d tree leaf size must be a whole number >= 1, got ${leafSize}`);
+  const cycle = options.split === 'cycle';
+  const n = train.rows;
+  const d = train.cols;
+  const data = train.data;
+
+  let nodeCount = 0;
+  let depth = 0;
+  const countNodes = (m: number, level: number): void => {
+    nodeCount++;
+    if (level > depth) depth = level;
+    if (m <= leafSize) return;
+    const half = m >> 1;
+    countNodes(half, level + 1);
+    countNodes(m - half, level + 1);
+  };
+  countNodes(n, 0);
+
+  const nodes = new Int32Array(3 * nodeCount);
+  const bounds = new Float64Array(2 * d * nodeCount);
+  const order = new Int32Array(n);
+  for (let i = 0; i < n; i++) order[i] = i;
+  const vals = new Float64Array(n);
+
+  let next = 0;
+  const build = (start: number, end: number, level: number): number => {
+    const node = next++;
+    nodes[3 * node] = start;
+    nodes[3 * node + 1] = end;
+    nodes[3 * node + 2] = 0;
+    const bo = 2 * d * node;
+    for (let c = 0; c < d; c++) {
+      bounds[bo + c] = Infinity;
+      bounds[bo + d + c] = -Infinity;
+    }
+    for (let i = start; i < end; i++) {
+      const ro = order[i]! * d;
+      for (let c = 0; c < d; c++) {
+        const v = data[ro + c]!;
+        if (v < bounds[bo + c]!) bounds[bo + c] = v;
+        if (v > bounds[bo + d + c]!) bounds[bo + d + c] = v;
+      }
+    }
+    if (end - start <= leafSize) return node;
+
+    let dim = 0;
+    if (cycle) dim = level % d;
+    else {
+      let spread = -1;
+      for (let c = 0; c < d; c++) {
+        const s = bounds[bo + d + c]! - bounds[bo + c]!;
+        if (s > spread) {
+          spread = s;
+          dim = c;
+        }
+      }
+    }
+    for (let i = start; i < end; i++) vals[i] = data[order[i]! * d + dim]!;
+    const mid = start + ((end - start) >> 1);
+    select(order, vals, start, end - 1, mid);
+    build(start, mid, level + 1);
+    nodes[3 * node + 2] = build(mid, end, level + 1);
+    return node;
+  };
+  build(0, n, 0);
+
+  const points = new Float64Array(n * d);
+  for (let i = 0; i < n; i++) {
+    const ro = order[i]! * d;
+    for (let c = 0; c < d; c++) points[i * d + c] = data[ro + c]!;
+  }
+  return { n, d, leafSize, nodeCount, depth, nodes, bounds, order, points };
+}
+
+/**
+ * Reorders order[lo..hi] (and vals alongside) so that position kth holds the element that would be
+ * there if sorted by vals, smaller-or-equal ones before it and greater-or-equal ones after.
+ * Hoare partitioning around a median-of-three value: many equal values split evenly.
+ */
+function select(order: Int32Array, vals: Float64Array, lo: number, hi: number, kth: number): void {
+  while (hi > lo) {
+    const a = vals[lo]!;
+    const b = vals[(lo + hi) >> 1]!;
+    const c = vals[hi]!;
+    const pivot = a < b ? (b < c ? b : a < c ? c : a) : a < c ? a : b < c ? c : b;
+    let i = lo;
+    let j = hi;
+    while (i <= j) {
+      while (vals[i]! < pivot) i++;
+      while (vals[j]! > pivot) j--;
+      if (i <= j) {
+        const tv = vals[i]!;
+        vals[i] = vals[j]!;
+        vals[j] = tv;
+        const to = order[i]!;
+        order[i] = order[j]!;
+        order[j] = to;
+        i++;
+        j--;
+      }
+    }
+    if (kth <= j) hi = j;
+    else if (kth >= i) lo = i;
+    else return;
+  }
+}
+
+/** Every typed array of the tree, by name (to copy into SharedArrayBuffers and send). */
+export function kdTreeBuffers(tree: KdTree): Record<string, Int32Array | Float64Array> {
+  return { nodes: tree.nodes, bounds: tree.bounds, order: tree.order, points: tree.points };
+}
+
+/** The tree around the given arrays (e.g. views on SharedArrayBuffers from `kdTreeBuffers`). */
+export function kdTreeFromBuffers(buffers: Record<string, Int32Array | Float64Array>, meta: KdTreeMeta): KdTree {
+  const { n, d, leafSize, nodeCount, depth } = meta;
+  const get = <T extends Int32Array | Float64Array>(name: string, type: new (n: number) => T, length: number): T => {
+    const b = buffers[name];
+    if (!(b instanceof type)) throw new Error(`k-d tree buffer ${name} is missing or not a ${type.name}`);
+    if (b.length !== length) throw new Error(`k-d tree buffer ${name} has ${b.length} values, expected ${length}`);
+    return b as T;
+  };
+  return {
+    n,
+    d,
+    leafSize,
+    nodeCount,
+    depth,
+    nodes: get('nodes', Int32Array, 3 * nodeCount),
+    bounds: get('bounds', Float64Array, 2 * d * nodeCount),
+    order: get('order', Int32Array, n),
+    points: get('points', Float64Array, n * d),
+  };
+}
+
+const SQ = 0;
+const L1 = 1;
+const LINF = 2;
+const LP = 3;
+
+/**
+ * The k nearest training rows of queries qStart..qEnd-1, written like `bruteSearchRange` writes
+ * them: query q's j-th neighbour at outIndices[q * k + j], distance at outDistances[q * k + j].
+ * `train` must be the matrix the tree was built from (only its shape is read: the tree holds its
+ * own copy of the rows). Cosine is not supported (no box bound): use brute force.
+ */
+export function kdSearchRange(
+  tree: KdTree,
+  train: Matrix,
+  queries: Matrix,
+  k: number,
+  metric: Metric,
+  qStart: number,
+  qEnd: number,
+  outIndices: Int32Array,
+  outDistances: Float64Array,
+): void {
+  let kind: number;
+  switch (metric.name) {
+    case 'euclidean':
+    case 'sqeuclidean':
+      kind = SQ;
+      break;
+    case 'manhattan':
+      kind = L1;
+      break;
+    case 'chebyshev':
+      kind = LINF;
+      break;
+    case 'minkowski':
+      kind = LP;
+      break;
+    default:
+      throw new Error(`k-d tree search does not support the ${metric.name} metric`);
+  }
+  const p = metric.p ?? 2;
+  if (kind === LP && !(p >= 1)) throw new Error(`minkowski needs p >= 1, got ${metric.p}`);
+  if (train.rows !== tree.n || train.cols !== tree.d) throw new Error(`k-d tree was built on ${tree.n} x ${tree.d} rows, not ${train.rows} x ${train.cols}`);
+  if (queries.cols !== tree.d) throw new Error(`k-d tree has ${tree.d} features, queries have ${queries.cols}`);
+  if (!Number.isInteger(k) || k < 1 || k > tree.n) throw new Error(`k = ${k} must be a whole number in 1..${tree.n}`);
+  if (qStart < 0 || qEnd > queries.rows || qStart > qEnd) throw new Error(`query range ${qStart}..${qEnd} is outside 0..${queries.rows}`);
+
+  const keys = new Float64Array(k);
+  const idx = new Int32Array(k);
+  const stackNode = new Int32Array(tree.depth + 2);
+  const stackBound = new Float64Array(tree.depth + 2);
+  const q = new Float64Array(tree.d);
+  const qd = queries.data;
+  const d = tree.d;
+  for (let r = qStart; r < qEnd; r++) {
+    for (let c = 0; c < d; c++) q[c] = qd[r * d + c]!;
+    if (kind === SQ) searchSq(tree, q, k, keys, idx, stackNode, stackBound);
+    else searchGeneric(tree, q, k, kind, p, keys, idx, stackNode, stackBound);
+    const o = r * k;
+    for (let j = 0; j < k; j++) {
+      outIndices[o + j] = idx[j]!;
+      outDistances[o + j] = keyToDistance(keys[j]!, metric);
+    }
+  }
+}
+
+/** Squared euclidean, specialised (the common case). Leaves keys/idx sorted by (key, index). */
+function searchSq(tree: KdTree, q: Float64Array, k: number, keys: Float64Array, idx: Int32Array, stackNode: Int32Array, stackBound: Float64Array): void {
+  const d = tree.d;
+  const nodes = tree.nodes;
+  const bounds = tree.bounds;
+  const pts = tree.points;
+  const order = tree.order;
+  const d2 = 2 * d;
+  let count = 0;
+  let worst = Infinity;
+  let worstIdx = 0x7fffffff;
+  let sp = 0;
+  let node = 0;
+  let bound = 0;
+  for (;;) {
+    if (bound <= worst) {
+      // descend to a leaf, nearer child first, pushing the farther one
+      let right = nodes[3 * node + 2]!;
+      while (right !== 0) {
+        const left = node + 1;
+        let bl = 0;
+        let bo = d2 * left;
+        for (let c = 0; c < d; c++) {
+          const x = q[c]!;
+          const lo = bounds[bo + c]!;
+          if (x < lo) {
+            const g = lo - x;
+            bl += g * g;
+          } else {
+            const hi = bounds[bo + d + c]!;
+            if (x > hi) {
+              const g = x - hi;
+              bl += g * g;
+            }
+          }
+        }
+        let br = 0;
+        bo = d2 * right;
+        for (let c = 0; c < d; c++) {
+          const x = q[c]!;
+          const lo = bounds[bo + c]!;
+          if (x < lo) {
+            const g = lo - x;
+            br += g * g;
+          } else {
+            const hi = bounds[bo + d + c]!;
+            if (x > hi) {
+              const g = x - hi;
+              br += g * g;
+            }
+          }
+        }
+        if (bl <= br) {
+          if (br <= worst) {
+            stackNode[sp] = right;
+            stackBound[sp++] = br;
+          }
+          node = left;
+          bound = bl;
+        } else {
+          if (bl <= worst) {
+            stackNode[sp] = left;
+            stackBound[sp++] = bl;
+          }
+          node = right;
+          bound = br;
+        }
+        if (bound > worst) break;
+        right = nodes[3 * node + 2]!;
+      }
+      if (right === 0 && bound <= worst) {
+        const end = nodes[3 * node + 1]!;
+        for (let i = nodes[3 * node]!; i < end; i++) {
+          const po = i * d;
+          let key = 0;
+          for (let c = 0; c < d; c++) {
+            const diff = q[c]! - pts[po + c]!;
+            key += diff * diff;
+          }
+          if (key > worst) continue;
+          const oi = order[i]!;
+          if (key === worst && oi > worstIdx) continue;
+          let pos = count < k ? count++ : k - 1;
+          while (pos > 0) {
+            const pk = keys[pos - 1]!;
+            if (pk < key || (pk === key && idx[pos - 1]! < oi)) break;
+            keys[pos] = pk;
+            idx[pos] = idx[pos - 1]!;
+            pos--;
+          }
+          keys[pos] = key;
+          idx[pos] = oi;
+          if (count === k) {
+            worst = keys[k - 1]!;
+            worstIdx = idx[k - 1]!;
+          }
+        }
+      }
+    }
+    if (sp === 0) return;
+    sp--;
+    node = stackNode[sp]!;
+    bound = stackBound[sp]!;
+  }
+}
+
+/** Manhattan, chebyshev and minkowski. Leaves keys/idx sorted by (key, index). */
+function searchGeneric(
+  tree: KdTree,
+  q: Float64Array,
+  k: number,
+  kind: number,
+  p: number,
+  keys: Float64Array,
+  idx: Int32Array,
+  stackNode: Int32Array,
+  stackBound: Float64Array,
+): void {
+  const d = tree.d;
+  const nodes = tree.nodes;
+  const bounds = tree.bounds;
+  const pts = tree.points;
+  const order = tree.order;
+  const d2 = 2 * d;
+  // minkowski: `**` may be a last-bit non-monotone, so shrink its bound a little (see top)
+  const shrink = kind === LP ? 1 - 1e-12 : 1;
+  const slack = kind === LP ? 4 * d * Number.MIN_VALUE : 0;
+  let count = 0;
+  let worst = Infinity;
+  let worstIdx = 0x7fffffff;
+  let sp = 0;
+  let node = 0;
+  let bound = 0;
+  const boxBound = (bo: number): number => {
+    let b = 0;
+    for (let c = 0; c < d; c++) {
+      const x = q[c]!;
+      const lo = bounds[bo + c]!;
+      let g = 0;
+      if (x < lo) g = lo - x;
+      else {
+        const hi = bounds[bo + d + c]!;
+        if (x > hi) g = x - hi;
+      }
+      if (kind === L1) b += g;
+      else if (kind === LINF) {
+        if (g > b) b = g;
+      } else b += g ** p;
+    }
+    return b * shrink - slack;
+  };
+  for (;;) {
+    if (bound <= worst) {
+      let right = nodes[3 * node + 2]!;
+      while (right !== 0) {
+        const left = node + 1;
+        const bl = boxBound(d2 * left);
+        const br = boxBound(d2 * right);
+        if (bl <= br) {
+          if (br <= worst) {
+            stackNode[sp] = right;
+            stackBound[sp++] = br;
+          }
+          node = left;
+          bound = bl;
+        } else {
+          if (bl <= worst) {
+            stackNode[sp] = left;
+            stackBound[sp++] = bl;
+          }
+          node = right;
+          bound = br;
+        }
+        if (bound > worst) break;
+        right = nodes[3 * node + 2]!;
+      }
+      if (right === 0 && bound <= worst) {
+        const end = nodes[3 * node + 1]!;
+        for (let i = nodes[3 * node]!; i < end; i++) {
+          const po = i * d;
+          let key = 0;
+          if (kind === L1) {
+            for (let c = 0; c < d; c++) key += Math.abs(q[c]! - pts[po + c]!);
+          } else if (kind === LINF) {
+            for (let c = 0; c < d; c++) {
+              const a = Math.abs(q[c]! - pts[po + c]!);
+              if (a > key) key = a;
+            }
+          } else {
+            for (let c = 0; c < d; c++) key += Math.abs(q[c]! - pts[po + c]!) ** p;
+          }
+          if (key > worst) continue;
+          const oi = order[i]!;
+          if (key === worst && oi > worstIdx) continue;
+          let pos = count < k ? count++ : k - 1;
+          while (pos > 0) {
+            const pk = keys[pos - 1]!;
+            if (pk < key || (pk === key && idx[pos - 1]! < oi)) break;
+            keys[pos] = pk;
+            idx[pos] = idx[pos - 1]!;
+            pos--;
+          }
+          keys[pos] = key;
+          idx[pos] = oi;
+          if (count === k) {
+            worst = keys[k - 1]!;
+            worstIdx = idx[k - 1]!;
+          }
+        }
+      }
+    }
+    if (sp === 0) return;
+    sp--;
+    node = stackNode[sp]!;
+    bound = stackBound[sp]!;
+  }
+}
