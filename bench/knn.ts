@@ -4,15 +4,18 @@
  * traffic features (clustered, like the seed data). Prints ms, query-train pairs per second,
  * ratios to each baseline, and how many neighbour lists agree with scikit-learn.
  *
- *   npm run bench:knn -- [--train 131072] [--queries 16384] [--k 5] [--no-sklearn]
+ *   npm run bench:knn -- [--train 131072] [--queries 16384] [--k 5] [--threads N] [--no-sklearn] [--no-brute]
+ *
+ * Memory: the growth of the process's ArrayBuffer memory (typed arrays, shared or not: tree,
+ * shared copies, outputs) at its peak during the search, against the size of the training and
+ * query data; and the growth of the resident set, which also counts the threads' own heaps.
  */
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { cpus, tmpdir } from 'node:os';
+import { availableParallelism, cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { CpuEngine } from '../src/engines/cpu/cpu-engine.js';
-import type { KnnEngine } from '../src/engines/engine.js';
 import { Matrix } from '../src/matrix.js';
 import { mulberry32 } from '../src/random.js';
 
@@ -22,6 +25,8 @@ const { values } = parseArgs({
     queries: { type: 'string', default: '16384' },
     k: { type: 'string', default: '5' },
     'no-sklearn': { type: 'boolean', default: false },
+    'no-brute': { type: 'boolean', default: false },
+    threads: { type: 'string', default: String(availableParallelism()) },
     python: { type: 'string', default: '/usr/bin/python3' },
   },
 });
@@ -65,13 +70,35 @@ interface Timing {
   name: string;
   ms: number;
   idx?: Int32Array;
+  memory?: string;
 }
 
-async function timeEngine(engine: KnnEngine, train: Matrix, queries: Matrix): Promise<Timing> {
-  await engine.search(train, queries.take([0, 1, 2, 3]), K, { name: 'euclidean' }); // warm-up (JIT)
+async function timeEngine(label: string, engine: CpuEngine, train: Matrix, queries: Matrix): Promise<Timing> {
+  // Warm-up: threads started and code compiled, as in a long-running process; nothing reused:
+  // the timed search builds its own tree (scikit-learn's fit is timed too).
+  await engine.start();
+  await engine.search(train.take([0, 1, 2, 3, 4, 5, 6, 7]), queries.take([0, 1, 2, 3]), 1, { name: 'euclidean' });
+  (globalThis as { gc?: () => void }).gc?.();
+  const before = process.memoryUsage();
+  let peakBuffers = before.arrayBuffers;
+  let peakRss = before.rss;
+  const sample = setInterval(() => {
+    const now = process.memoryUsage();
+    peakBuffers = Math.max(peakBuffers, now.arrayBuffers);
+    peakRss = Math.max(peakRss, now.rss);
+  }, 2);
   const t0 = performance.now();
   const res = await engine.search(train, queries, K, { name: 'euclidean' });
-  return { name: `flowknn ${engine.name}`, ms: performance.now() - t0, idx: res.indices };
+  const ms = performance.now() - t0;
+  clearInterval(sample);
+  const after = process.memoryUsage();
+  peakBuffers = Math.max(peakBuffers, after.arrayBuffers);
+  peakRss = Math.max(peakRss, after.rss);
+  const data = (train.data.byteLength + queries.data.byteLength) / 2 ** 20;
+  const mb = (b: number) => (b / 2 ** 20).toFixed(1);
+  const memory = `buffers +${mb(peakBuffers - before.arrayBuffers)} MB, rss +${mb(peakRss - before.rss)} MB (data ${data.toFixed(1)} MB)`;
+  await engine.dispose();
+  return { name: label, ms, idx: res.indices, memory };
 }
 
 function sklearn(train: Matrix, queries: Matrix, dir: string): Timing[] {
@@ -110,18 +137,22 @@ try {
     const random = mulberry32(SEED);
     const train = make(N, random);
     const queries = make(M, random);
-    const rows: Timing[] = [await timeEngine(new CpuEngine(), train, queries)];
+    const threads = Number(values.threads);
+    const rows: Timing[] = [await timeEngine(`flowknn cpu auto (k-d tree, ${threads} threads)`, new CpuEngine({ threads }), train, queries)];
+    if (!values['no-brute']) rows.push(await timeEngine(`flowknn cpu brute (${threads} threads)`, new CpuEngine({ threads, algorithm: 'brute' }), train, queries));
     const baselines = values['no-sklearn'] ? [] : sklearn(train, queries, dir);
     rows.push(...baselines);
     const ours = rows[0]!;
     console.log(`\n${label}`);
     console.log('engine'.padEnd(44) + 'ms'.padStart(10) + 'pairs/s'.padStart(12) + '  flowknn speed-up  same neighbours');
+    // Ratios: baseline time / flowknn's first (fastest) configuration.
     for (const r of rows) {
       const pairs = (N * M) / (r.ms / 1000);
       const ratio = r === ours ? '' : `${(r.ms / ours.ms).toFixed(2)}x`;
       const agree = r === ours || !r.idx || !ours.idx ? '' : agreement(ours.idx, r.idx);
       console.log(r.name.padEnd(44) + r.ms.toFixed(0).padStart(10) + pairs.toExponential(2).padStart(12) + ratio.padStart(18) + agree.padStart(17));
     }
+    for (const r of rows) if (r.memory) console.log(`memory, ${r.name}: ${r.memory}`);
   }
 } finally {
   rmSync(dir, { recursive: true, force: true });

@@ -1,5 +1,8 @@
 import type { Argv } from 'yargs';
-import { ENGINE_CHOICES } from '../engines/registry.js';
+import { availableParallelism } from 'node:os';
+import { CPU_ALGORITHMS, type CpuAlgorithm } from '../engines/cpu/cpu-engine.js';
+import type { KnnEngine } from '../engines/engine.js';
+import { createEngine, ENGINE_CHOICES, type EngineChoice } from '../engines/registry.js';
 import { METRICS, type Metric, type MetricName } from '../engines/engine.js';
 import { usageError } from '../errors.js';
 import { SCALERS } from '../features/scalers.js';
@@ -30,7 +33,21 @@ export function protocolOptions<T>(y: Argv<T>) {
 }
 
 export function engineOption<T>(y: Argv<T>) {
-  return y.option('engine', { choices: ENGINE_CHOICES, default: 'auto' as const, describe: 'search engine (auto: the best usable one)' });
+  return y
+    .option('engine', { choices: ENGINE_CHOICES, default: 'auto' as const, describe: 'search engine (auto: the best usable one)' })
+    .option('threads', { type: 'number', default: availableParallelism(), describe: 'CPU search threads' })
+    .option('algorithm', { choices: CPU_ALGORITHMS, default: 'auto' as const, describe: 'CPU search: k-d tree, brute force, or chosen by metric and dimension' });
+}
+
+export interface EngineArgs {
+  engine: EngineChoice;
+  threads: number;
+  algorithm: CpuAlgorithm;
+}
+
+/** The engine the engine flags ask for; the caller disposes it. */
+export function engineFrom(args: EngineArgs): Promise<KnnEngine> {
+  return createEngine(args.engine, { threads: args.threads, algorithm: args.algorithm });
 }
 
 export const PROTOCOL_CHOICES = PROTOCOLS;

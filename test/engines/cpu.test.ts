@@ -1,5 +1,7 @@
-import { describe, expect, it } from 'vitest';
-import { CpuEngine } from '../../src/engines/cpu/cpu-engine.js';
+import { afterAll, describe, expect, it } from 'vitest';
+import { CpuEngine, type CpuEngineOptions } from '../../src/engines/cpu/cpu-engine.js';
+import type { SharedSearchJob } from '../../src/engines/cpu/jobs.js';
+import { WorkerPool } from '../../src/engines/cpu/pool.js';
 import { METRICS, type Metric } from '../../src/engines/engine.js';
 import { FlowknnError } from '../../src/errors.js';
 import { Matrix } from '../../src/matrix.js';
@@ -7,7 +9,19 @@ import { gridMatrix, mulberry32, randomMatrix, testSeed } from '../helpers/rando
 import { referenceKnn } from '../helpers/reference.js';
 
 const metrics: Metric[] = METRICS.map((name) => (name === 'minkowski' ? { name, p: 3 } : { name }));
-const engine = new CpuEngine();
+
+// Every way the CPU engine can run; each must give the reference's answers. threadMinWork 0
+// hands even small searches to the threads.
+const configurations: [string, CpuEngineOptions][] = [
+  ['brute force, 1 thread', { threads: 1, algorithm: 'brute' }],
+  ['k-d tree (auto), 1 thread', { threads: 1, algorithm: 'auto' }],
+  ['brute force, 2 threads', { threads: 2, algorithm: 'brute', threadMinWork: 0 }],
+  ['auto, 3 threads', { threads: 3, algorithm: 'auto', threadMinWork: 0 }],
+];
+
+describe.each(configurations)('cpu engine: %s', (_label, options) => {
+const engine = new CpuEngine(options);
+afterAll(() => engine.dispose());
 
 async function expectMatchesReference(train: Matrix, queries: Matrix, k: number, metric: Metric) {
   const got = await engine.search(train, queries, k, metric);
@@ -21,7 +35,7 @@ async function expectMatchesReference(train: Matrix, queries: Matrix, k: number,
   }
 }
 
-describe('cpu engine against a float64 brute-force reference', () => {
+describe('against a float64 brute-force reference', () => {
   it.each(metrics.map((m) => [m.name, m] as const))('%s on random data (several sizes, d 1..32, k 1..rows)', async (_name, metric) => {
     const seed = testSeed(`cpu ${metric.name}`);
     const random = mulberry32(seed);
@@ -65,6 +79,11 @@ describe('cpu engine against a float64 brute-force reference', () => {
     p2.distances.forEach((d, i) => expect(d).toBeCloseTo(l2.distances[i]!, 12));
   });
 
+  it('queries far outside the training data', async () => {
+    const random = mulberry32(testSeed('cpu far queries'));
+    for (const metric of metrics) await expectMatchesReference(randomMatrix(300, 5, random), randomMatrix(40, 5, random, 50, 1000), 7, metric);
+  });
+
   it('cosine treats a zero vector as distance 1 from everything', async () => {
     const train = Matrix.fromRows([[0, 0], [1, 0], [0, 2]]);
     const got = await engine.search(train, Matrix.fromRows([[0, 0]]), 3, { name: 'cosine' });
@@ -75,7 +94,7 @@ describe('cpu engine against a float64 brute-force reference', () => {
   });
 });
 
-describe('cpu engine rejects bad input with clear errors', () => {
+describe('rejects bad input with clear errors', () => {
   const train = Matrix.fromRows([[0, 0], [1, 1], [2, 2]]);
   const q = Matrix.fromRows([[0, 1]]);
   const cases: [string, () => Promise<unknown>, RegExp, string][] = [
@@ -96,5 +115,48 @@ describe('cpu engine rejects bad input with clear errors', () => {
     expect(err).toBeInstanceOf(FlowknnError);
     expect((err as FlowknnError).message).toMatch(message);
     expect((err as FlowknnError).kind).toBe(kind);
+  });
+});
+});
+
+describe('cpu search threads', () => {
+  it('an error inside a thread fails the search with that error, and the pool recovers', async () => {
+    const pool = new WorkerPool(2);
+    try {
+      const shared = (n: number) => new Float64Array(new SharedArrayBuffer(n * 8));
+      const bad: SharedSearchJob = {
+        id: pool.newJobId(),
+        k: 1,
+        metric: { name: 'euclidean' },
+        d: 2,
+        queries: shared(8),
+        outIndices: new Int32Array(new SharedArrayBuffer(16)),
+        outDistances: shared(4),
+        // a tree whose arrays do not fit its shape: the thread cannot rebuild it
+        tree: { buffers: { nodes: new Int32Array(3), bounds: shared(4), order: new Int32Array(1), points: shared(2) }, meta: { n: 5, d: 2, leafSize: 32, nodeCount: 1, depth: 0 } },
+      };
+      await expect(pool.run(bad, 4, 2)).rejects.toThrow(/cpu search thread failed: k-d tree buffer/);
+      const train = shared(6);
+      train.set([0, 0, 1, 1, 5, 5]);
+      const good: SharedSearchJob = { ...bad, id: pool.newJobId(), tree: undefined, train, queries: shared(8).fill(1) };
+      await pool.run(good, 4, 2);
+      expect(Array.from(good.outIndices)).toEqual([1, 1, 1, 1]);
+    } finally {
+      await pool.dispose();
+    }
+  });
+
+  it('threads share one copy of the training data: the tree lives in shared memory', async () => {
+    const engine = new CpuEngine({ threads: 2, threadMinWork: 0 });
+    try {
+      const random = mulberry32(testSeed('shared tree'));
+      const train = randomMatrix(500, 7, random);
+      const a = await engine.search(train, randomMatrix(50, 7, random), 5, { name: 'euclidean' });
+      expect(a.indices.buffer).toBeInstanceOf(SharedArrayBuffer);
+      const b = await engine.search(train, randomMatrix(50, 7, random), 5, { name: 'manhattan' });
+      expect(b.queries).toBe(50);
+    } finally {
+      await engine.dispose();
+    }
   });
 });

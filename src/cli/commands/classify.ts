@@ -1,7 +1,7 @@
 import type { Table } from 'apache-arrow';
 import { join } from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
-import { createEngine, type EngineChoice } from '../../engines/registry.js';
+
 import { inputError } from '../../errors.js';
 import { featureMatrix } from '../../features/feature-set.js';
 import { INPUT_FORMATS, readInput, type InputFormat } from '../../ingest/read.js';
@@ -14,16 +14,15 @@ import { predict } from '../../model/model.js';
 import { Matrix } from '../../matrix.js';
 import { numberColumn, stringColumn, takeRows, writeArrowFile } from '../../schema/arrow.js';
 import type { CliContext } from '../context.js';
-import { engineOption } from '../options.js';
+import { engineFrom, engineOption, type EngineArgs } from '../options.js';
 import { formatPredictions } from '../show.js';
 
-interface ClassifyArgs {
+interface ClassifyArgs extends EngineArgs {
   inputs: string[];
   model: string;
   out?: string;
   format: InputFormat;
   show: boolean;
-  engine: EngineChoice;
 }
 
 export function classifyCommand(ctx: CliContext): CommandModule<object, ClassifyArgs> {
@@ -71,7 +70,7 @@ export function classifyCommand(ctx: CliContext): CommandModule<object, Classify
         origin.sourceLine.push(...Array.from({ length: m.rows }, (_, i) => (line ? line[i]! : null)));
         origin.note.push(...(stringColumn(t, 'note') ?? Array<null>(m.rows).fill(null)));
       }
-      const engine = await createEngine(args.engine);
+      const engine = await engineFrom(args);
       let prediction;
       try {
         prediction = await predict(model, raw, engine);

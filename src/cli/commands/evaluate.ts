@@ -1,5 +1,5 @@
 import type { Argv, CommandModule } from 'yargs';
-import { createEngine, type EngineChoice } from '../../engines/registry.js';
+
 import { usageError } from '../../errors.js';
 import { evaluate } from '../../eval/evaluate.js';
 import { formatConfusion, formatFixed, formatReport, reportJson } from '../../eval/format.js';
@@ -10,10 +10,10 @@ import { loadLabelled, type LabelledSet } from '../../model/labelled.js';
 import type { ModelConfig } from '../../model/model.js';
 import type { CliContext } from '../context.js';
 import { progressUpdater } from '../progress.js';
-import { engineOption, labelOptions, listOption, modelOptions, PROTOCOL_CHOICES, protocolOptions } from '../options.js';
+import { engineFrom, engineOption, labelOptions, listOption, modelOptions, PROTOCOL_CHOICES, protocolOptions, type EngineArgs } from '../options.js';
 import { configFrom, protocolFrom, type ModelArgs, type ProtocolArgs } from './train.js';
 
-interface EvaluateArgs extends ModelArgs, ProtocolArgs {
+interface EvaluateArgs extends ModelArgs, ProtocolArgs, EngineArgs {
   labels?: string;
   model?: string;
   exclude: string[];
@@ -21,7 +21,6 @@ interface EvaluateArgs extends ModelArgs, ProtocolArgs {
   format: 'text' | 'json';
   digits: number;
   out?: string;
-  engine: EngineChoice;
 }
 
 export function evaluateCommand(ctx: CliContext): CommandModule<object, EvaluateArgs> {
@@ -56,7 +55,7 @@ export function evaluateCommand(ctx: CliContext): CommandModule<object, Evaluate
         config = configFrom(args);
       }
       const protocol = protocolFrom(args);
-      const engine = await createEngine(args.engine);
+      const engine = await engineFrom(args);
       let ev;
       try {
         ev = await evaluate(set, config, protocol, engine, progressUpdater(ctx, protocol.name));

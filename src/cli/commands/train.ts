@@ -1,5 +1,5 @@
 import type { Argv, CommandModule } from 'yargs';
-import { createEngine, type EngineChoice } from '../../engines/registry.js';
+
 import type { MetricName } from '../../engines/engine.js';
 import { usageError } from '../../errors.js';
 import { evaluate } from '../../eval/evaluate.js';
@@ -12,7 +12,7 @@ import { loadLabelled } from '../../model/labelled.js';
 import { fitModel, type ModelConfig } from '../../model/model.js';
 import type { CliContext } from '../context.js';
 import { progressUpdater } from '../progress.js';
-import { engineOption, labelOptions, listOption, metricFrom, modelOptions, PROTOCOL_CHOICES, protocolOptions } from '../options.js';
+import { engineFrom, engineOption, labelOptions, listOption, metricFrom, modelOptions, PROTOCOL_CHOICES, protocolOptions, type EngineArgs } from '../options.js';
 import { formatFixed } from '../../eval/format.js';
 
 export interface ModelArgs {
@@ -36,10 +36,9 @@ export interface ProtocolArgs {
   seed: number;
 }
 
-interface TrainArgs extends ModelArgs, LabelArgs, Omit<ProtocolArgs, 'protocol'> {
+interface TrainArgs extends ModelArgs, LabelArgs, Omit<ProtocolArgs, 'protocol'>, EngineArgs {
   out: string;
   protocol: ProtocolName | 'none';
-  engine: EngineChoice;
 }
 
 export function configFrom(args: ModelArgs): ModelConfig {
@@ -72,7 +71,7 @@ export function trainCommand(ctx: CliContext): CommandModule<object, TrainArgs> 
       const model = fitModel(set, config);
       let summary: EvaluationSummary | null = null;
       if (args.protocol !== 'none') {
-        const engine = await createEngine(args.engine);
+        const engine = await engineFrom(args);
         try {
           const ev = await evaluate(set, config, protocolFrom({ ...args, protocol: args.protocol }), engine, progressUpdater(ctx, args.protocol));
           summary = {
