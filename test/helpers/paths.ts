@@ -1,4 +1,3 @@
-import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -7,16 +6,8 @@ const here = dirname(fileURLToPath(import.meta.url));
 /** The repository root (the folder holding package.json). */
 export const REPO_ROOT = resolve(here, '../..');
 
-/**
- * The seed data set: `data/seed-2015` in the repository when it is there, else the shared
- * copy beside the repository (`../shared/data/seed-2015`).
- */
-export const SEED_DIR: string = (() => {
-  const candidates = [join(REPO_ROOT, 'data/seed-2015'), resolve(REPO_ROOT, '../shared/data/seed-2015')];
-  const found = candidates.find((d) => existsSync(join(d, 'labels')) && existsSync(join(d, 'probes')));
-  if (!found) throw new Error(`seed data not found; looked in ${candidates.join(' and ')}`);
-  return found;
-})();
+/** The seed data set the tool ships with. */
+export const SEED_DIR: string = join(REPO_ROOT, 'data/seed-2015');
 
 export const SEED_LABELS = join(SEED_DIR, 'labels');
 export const SEED_PROBES = join(SEED_DIR, 'probes');
