@@ -9,7 +9,7 @@ export interface Metric {
   readonly p?: number;
 }
 
-export const ENGINE_NAMES = ['cpu'] as const;
+export const ENGINE_NAMES = ['cpu', 'webgpu', 'tfjs'] as const;
 export type EngineName = (typeof ENGINE_NAMES)[number];
 
 /**
@@ -37,4 +37,14 @@ export interface KnnEngine {
   readonly capabilities: EngineCapabilities;
   search(train: Matrix, queries: Matrix, k: number, metric: Metric): Promise<Neighbours>;
   dispose(): Promise<void>;
+}
+
+/** What `flowknn engines` shows of an engine: whether it can run here, why not, and on what. */
+export interface EngineProbe {
+  readonly name: EngineName;
+  readonly usable: boolean;
+  /** Why it cannot run here (when not usable), in words a user can act on. */
+  readonly reason?: string;
+  /** The device or backend it runs on: vendor, device, limits, backend name... */
+  readonly details: Record<string, unknown>;
 }
