@@ -46,8 +46,8 @@ export interface EngineArgs {
 }
 
 /** The engine the engine flags ask for; the caller disposes it. */
-export function engineFrom(args: EngineArgs): Promise<KnnEngine> {
-  return createEngine(args.engine, { threads: args.threads, algorithm: args.algorithm });
+export function engineFrom(args: EngineArgs, log?: (message: string) => void): Promise<KnnEngine> {
+  return createEngine(args.engine, { threads: args.threads, algorithm: args.algorithm, log });
 }
 
 export const PROTOCOL_CHOICES = PROTOCOLS;

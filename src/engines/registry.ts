@@ -1,19 +1,68 @@
-import { usageError } from '../errors.js';
-import { ENGINE_NAMES, type KnnEngine } from './engine.js';
+import { FlowknnError, usageError } from '../errors.js';
 import { CpuEngine, type CpuEngineOptions } from './cpu/cpu-engine.js';
+import { ENGINE_NAMES, type EngineProbe, type KnnEngine } from './engine.js';
+import { WebGpuEngine } from './webgpu/webgpu-engine.js';
 
 export const ENGINE_CHOICES = ['auto', ...ENGINE_NAMES] as const;
 export type EngineChoice = (typeof ENGINE_CHOICES)[number];
 
-export type EngineOptions = CpuEngineOptions;
+export interface EngineOptions extends CpuEngineOptions {
+  /** Where the engine choice, its device and fallbacks are reported. */
+  log?: (message: string) => void;
+}
 
-/** The one list of engines. `auto` picks the best usable one (for now, always the CPU). */
+/**
+ * The one list of engines. `auto`: a hardware WebGPU adapter if there is one, else the CPU; a
+ * software adapter (lavapipe, llvmpipe) only when `webgpu` is named.
+ */
 export async function createEngine(choice: string, options: EngineOptions = {}): Promise<KnnEngine> {
+  const log = options.log ?? (() => undefined);
+  const cpu = () => new CpuEngine(options);
   switch (choice) {
-    case 'auto':
     case 'cpu':
-      return new CpuEngine(options);
+      return cpu();
+    case 'webgpu': {
+      const engine = await WebGpuEngine.create({ allowSoftware: true, fallback: cpu(), log });
+      log(`engine: webgpu on ${describe(engine)}`);
+      return engine;
+    }
+    case 'tfjs': {
+      const { TfjsEngine } = await import('./tfjs/tfjs-engine.js');
+      const engine = await TfjsEngine.create();
+      log(`engine: tfjs on its ${engine.backend} backend`);
+      return engine;
+    }
+    case 'auto': {
+      try {
+        const engine = await WebGpuEngine.create({ allowSoftware: false, fallback: cpu(), log });
+        log(`engine: webgpu on ${describe(engine)}`);
+        return engine;
+      } catch (err) {
+        if (!(err instanceof FlowknnError)) throw err;
+        log(`engine: cpu (no hardware WebGPU adapter: ${err.message})`);
+        return cpu();
+      }
+    }
     default:
       throw usageError(`unknown engine "${choice}"`, `choose one of ${ENGINE_CHOICES.join(', ')}`);
   }
+}
+
+function describe(engine: WebGpuEngine): string {
+  const a = engine.adapter;
+  return `${a.vendor} ${a.device || a.architecture}${a.software ? ' (software adapter)' : ''}`;
+}
+
+/** Each engine: usable here or not, why, and on what. */
+export async function probeEngines(): Promise<EngineProbe[]> {
+  const cpu = new CpuEngine();
+  const out: EngineProbe[] = [{ name: 'cpu', usable: true, details: { threads: cpu.threads, algorithm: cpu.algorithm, precision: 'f64' } }];
+  out.push(await WebGpuEngine.probe());
+  try {
+    const { probeTfjs } = await import('./tfjs/tfjs-engine.js');
+    out.push(await probeTfjs());
+  } catch (err) {
+    out.push({ name: 'tfjs', usable: false, reason: `cannot load TensorFlow.js: ${(err as Error).message}`, details: {} });
+  }
+  return out;
 }

@@ -70,7 +70,7 @@ export function classifyCommand(ctx: CliContext): CommandModule<object, Classify
         origin.sourceLine.push(...Array.from({ length: m.rows }, (_, i) => (line ? line[i]! : null)));
         origin.note.push(...(stringColumn(t, 'note') ?? Array<null>(m.rows).fill(null)));
       }
-      const engine = await engineFrom(args);
+      const engine = await engineFrom(args, ctx.log);
       let prediction;
       try {
         prediction = await predict(model, raw, engine);

@@ -55,7 +55,7 @@ export function evaluateCommand(ctx: CliContext): CommandModule<object, Evaluate
         config = configFrom(args);
       }
       const protocol = protocolFrom(args);
-      const engine = await engineFrom(args);
+      const engine = await engineFrom(args, ctx.log);
       let ev;
       try {
         ev = await evaluate(set, config, protocol, engine, progressUpdater(ctx, protocol.name));

@@ -71,7 +71,7 @@ export function trainCommand(ctx: CliContext): CommandModule<object, TrainArgs> 
       const model = fitModel(set, config);
       let summary: EvaluationSummary | null = null;
       if (args.protocol !== 'none') {
-        const engine = await engineFrom(args);
+        const engine = await engineFrom(args, ctx.log);
         try {
           const ev = await evaluate(set, config, protocolFrom({ ...args, protocol: args.protocol }), engine, progressUpdater(ctx, args.protocol));
           summary = {
