@@ -1,4 +1,5 @@
-import { FlowknnError, usageError } from '../errors.js';
+import { usageError } from '../errors.js';
+import { AutoEngine } from './auto.js';
 import { CpuEngine, type CpuEngineOptions } from './cpu/cpu-engine.js';
 import { ENGINE_NAMES, type EngineProbe, type KnnEngine } from './engine.js';
 import { WebGpuEngine } from './webgpu/webgpu-engine.js';
@@ -12,8 +13,9 @@ export interface EngineOptions extends CpuEngineOptions {
 }
 
 /**
- * The one list of engines. `auto`: a hardware WebGPU adapter if there is one, else the CPU; a
- * software adapter (lavapipe, llvmpipe) only when `webgpu` is named.
+ * The one list of engines. `auto`: the CPU, and a hardware WebGPU adapter for large searches
+ * when there is one (see AutoEngine); a software adapter (lavapipe, llvmpipe) only when
+ * `webgpu` is named.
  */
 export async function createEngine(choice: string, options: EngineOptions = {}): Promise<KnnEngine> {
   const log = options.log ?? (() => undefined);
@@ -32,17 +34,8 @@ export async function createEngine(choice: string, options: EngineOptions = {}):
       log(`engine: tfjs on its ${engine.backend} backend`);
       return engine;
     }
-    case 'auto': {
-      try {
-        const engine = await WebGpuEngine.create({ allowSoftware: false, fallback: cpu(), log });
-        log(`engine: webgpu on ${describe(engine)}`);
-        return engine;
-      } catch (err) {
-        if (!(err instanceof FlowknnError)) throw err;
-        log(`engine: cpu (no hardware WebGPU adapter: ${err.message})`);
-        return cpu();
-      }
-    }
+    case 'auto':
+      return new AutoEngine(cpu(), log);
     default:
       throw usageError(`unknown engine "${choice}"`, `choose one of ${ENGINE_CHOICES.join(', ')}`);
   }

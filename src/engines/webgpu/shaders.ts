@@ -57,7 +57,7 @@ struct Params {
   split_rows: u32,
   wg_x: u32,
   p: f32,
-  _pad0: u32,
+  n_splits: u32,
   _pad1: u32,
   _pad2: u32,
 }
@@ -133,10 +133,9 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
  * Merges the partial top-k lists of the splits of each query into one, ordered by key and then
  * training index: the order a single pass over all rows would give.
  */
-export function mergeShader(k: number, splits: number, workgroup: number): string {
-  return /* wgsl */ `// flowknn top-k merge: K ${k}, splits ${splits}, workgroup ${workgroup}
+export function mergeShader(k: number, maxSplits: number, workgroup: number): string {
+  return /* wgsl */ `// flowknn top-k merge: K ${k}, up to ${maxSplits} splits, workgroup ${workgroup}
 const K: u32 = ${k}u;
-const S: u32 = ${splits}u;
 const NONE: u32 = 0xffffffffu;
 
 struct Params {
@@ -145,7 +144,7 @@ struct Params {
   split_rows: u32,
   wg_x: u32,
   p: f32,
-  _pad0: u32,
+  n_splits: u32,
   _pad1: u32,
   _pad2: u32,
 }
@@ -160,7 +159,8 @@ struct Params {
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {
   let qi = (wid.y * params.wg_x + wid.x) * ${workgroup}u + lid;
   if (qi >= params.n_queries) { return; }
-  var head: array<u32, ${splits}>;
+  var head: array<u32, ${maxSplits}>;
+  let S = params.n_splits;
   for (var j = 0u; j < K; j++) {
     var best_s = NONE;
     var best_k = 0.0;

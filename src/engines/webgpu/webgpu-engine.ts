@@ -9,6 +9,17 @@ import { knnShader, mergeShader, type KnnShaderParams } from './shaders.js';
 export const WEBGPU_MAX_K = 128;
 /** Most training splits merged per query (the merge kernel's head array). */
 const MAX_SPLITS = 64;
+/** Compiled pipelines kept (least recently used go first): bounds memory in long runs. */
+const PIPELINE_CACHE = 96;
+
+/**
+ * The kernel keeps a power-of-two number of neighbours (k = 5 runs the K = 8 kernel and
+ * reads the first 5), so a long run over many k compiles few pipelines: compiling is slow
+ * on some drivers (tens to hundreds of ms on lavapipe), a longer list costs little.
+ */
+export function kernelK(k: number): number {
+  return 2 ** Math.ceil(Math.log2(Math.max(1, k)));
+}
 const NONE = 0xffffffff;
 
 export interface WebGpuOptions {
@@ -80,6 +91,8 @@ export class WebGpuEngine implements KnnEngine {
   private readonly pipelines = new Map<string, Pipelines>();
   private lost?: string;
   private disposed = false;
+  private liveBuffers = 0;
+  private fallbackLogged = false;
 
   private constructor(
     // Held for the device's lifetime: see the class comment.
@@ -134,11 +147,13 @@ export class WebGpuEngine implements KnnEngine {
     validateSearch(train, queries, k, metric);
     if (k > WEBGPU_MAX_K) {
       if (!this.options.fallback) throw new RangeError(`k = ${k} exceeds the webgpu engine's ${WEBGPU_MAX_K} and no fallback engine was given`);
-      this.options.log?.(`webgpu: k = ${k} is more than the ${WEBGPU_MAX_K} neighbours the GPU kernel keeps; this search runs on the ${this.options.fallback.name} engine`);
+      if (!this.fallbackLogged) this.options.log?.(`webgpu: k = ${k} is more than the ${WEBGPU_MAX_K} neighbours the GPU kernel keeps; such searches run on the ${this.options.fallback.name} engine`);
+      this.fallbackLogged = true;
       return this.options.fallback.search(train, queries, k, metric);
     }
     this.checkAlive();
     const d = train.cols;
+    const kb = kernelK(k);
     const limits = this.device.limits;
     const cap = Math.min(Number(limits.maxStorageBufferBindingSize), Number(limits.maxBufferSize), this.options.maxBufferBytes ?? Infinity);
     const maxWg = Number(limits.maxComputeWorkgroupsPerDimension);
@@ -155,16 +170,19 @@ export class WebGpuEngine implements KnnEngine {
     for (const [c, chunk] of chunks.entries()) {
       const rows = chunk.end - chunk.start;
       const trainF32 = toF32(train.data, chunk.start * d, chunk.end * d);
-      const splits = this.splitsFor(rows, queries.rows, workgroup, tile, k);
-      const queryChunk = Math.max(1, Math.min(Math.floor(cap / (4 * d)), Math.floor(cap / (4 * k * splits)), maxWg * maxWg * workgroup));
+      const splits = this.splitsFor(rows, queries.rows, workgroup, tile, kb);
+      const queryChunk = Math.max(1, Math.min(Math.floor(cap / (4 * d)), Math.floor(cap / (4 * kb * splits)), maxWg * maxWg * workgroup));
       for (let q0 = 0; q0 < queries.rows; q0 += queryChunk) {
         const q1 = Math.min(queries.rows, q0 + queryChunk);
-        const out = await this.pass(trainF32, rows, toF32(queries.data, q0 * d, q1 * d), q1 - q0, { metric: metric.name, d, k, workgroup, tile }, metric.p ?? 2, splits, maxWg);
+        const out = await this.pass(trainF32, rows, toF32(queries.data, q0 * d, q1 * d), q1 - q0, { metric: metric.name, d, k: kb, workgroup, tile }, metric.p ?? 2, splits, maxWg);
         const dstIdx = partial ? partial[c]!.idx : indices;
         const dstKey = partial ? partial[c]!.key : keys;
-        for (let i = 0; i < out.idx.length; i++) {
-          dstIdx[q0 * k + i] = out.idx[i] === NONE ? -1 : out.idx[i]! + chunk.start;
-          dstKey[q0 * k + i] = out.key[i]!;
+        for (let q = 0; q < q1 - q0; q++) {
+          for (let j = 0; j < k; j++) {
+            const from = q * kb + j;
+            dstIdx[(q0 + q) * k + j] = out.idx[from] === NONE ? -1 : out.idx[from]! + chunk.start;
+            dstKey[(q0 + q) * k + j] = out.key[from]!;
+          }
         }
       }
     }
@@ -194,15 +212,16 @@ export class WebGpuEngine implements KnnEngine {
     if (this.lost) throw environmentError(`the GPU device was lost (${this.lost})`, 'check the GPU driver (dmesg), or use --engine cpu');
   }
 
+  /** Pipelines by everything that changes the WGSL text; most recently used last. */
   private async pipelinesFor(p: KnnShaderParams, splits: number): Promise<Pipelines> {
-    const key = JSON.stringify({ ...p, splits: splits > 1 ? splits : 1 });
-    const cached = this.pipelines.get(key);
-    if (cached) return cached;
-    const knn = await this.compile(`flowknn-knn-${p.metric}-d${p.d}-k${p.k}-wg${p.workgroup}-t${p.tile}`, knnShader(p));
-    const merge = splits > 1 ? await this.compile(`flowknn-merge-k${p.k}-s${splits}`, mergeShader(p.k, splits, p.workgroup)) : undefined;
-    const made = { knn, merge };
-    this.pipelines.set(key, made);
-    return made;
+    const key = JSON.stringify(p);
+    let entry = this.pipelines.get(key);
+    if (entry) this.pipelines.delete(key);
+    else entry = { knn: await this.compile(`flowknn-knn-${p.metric}-d${p.d}-k${p.k}-wg${p.workgroup}-t${p.tile}`, knnShader(p)) };
+    if (splits > 1 && !entry.merge) entry.merge = await this.compile(`flowknn-merge-k${p.k}-wg${p.workgroup}`, mergeShader(p.k, MAX_SPLITS, p.workgroup));
+    this.pipelines.set(key, entry);
+    while (this.pipelines.size > PIPELINE_CACHE) this.pipelines.delete(this.pipelines.keys().next().value!);
+    return entry;
   }
 
   /** Compiles a labelled module; compilation errors come back with line and column. */
@@ -246,6 +265,7 @@ export class WebGpuEngine implements KnnEngine {
     const make = (label: string, size: number, usage: number): GPUBuffer => {
       const b = dev.createBuffer({ label, size: Math.max(16, Math.ceil(size / 4) * 4), usage });
       buffers.push(b);
+      this.liveBuffers++;
       return b;
     };
     dev.pushErrorScope('out-of-memory');
@@ -262,6 +282,7 @@ export class WebGpuEngine implements KnnEngine {
       const paramData = new ArrayBuffer(32);
       new Uint32Array(paramData, 0, 4).set([nQueries, nTrain, splitRows, wgX]);
       new Float32Array(paramData, 16, 1)[0] = p;
+      new Uint32Array(paramData, 20, 1)[0] = splits;
       dev.queue.writeBuffer(params, 0, paramData);
       let finalIdx = partIdx;
       let finalKey = partKey;
@@ -330,7 +351,13 @@ export class WebGpuEngine implements KnnEngine {
       throw err;
     } finally {
       for (const b of buffers) b.destroy();
+      this.liveBuffers -= buffers.length;
     }
+  }
+
+  /** GPU buffers alive now (0 between searches) and compiled pipelines (bounded by shapes used). */
+  stats(): { liveBuffers: number; pipelines: number } {
+    return { liveBuffers: this.liveBuffers, pipelines: this.pipelines.size };
   }
 
   async dispose(): Promise<void> {

@@ -1,0 +1,70 @@
+import { FlowknnError } from '../errors.js';
+import type { Matrix } from '../matrix.js';
+import type { CpuEngine } from './cpu/cpu-engine.js';
+import type { EngineCapabilities, EngineName, KnnEngine, Metric, Neighbours } from './engine.js';
+import { WebGpuEngine } from './webgpu/webgpu-engine.js';
+
+/**
+ * Query-train pairs from which a search goes to a hardware GPU. Below it the CPU engine
+ * answers sooner than a GPU can be opened, fed and read back (and the process never loads
+ * the GPU driver for a small job such as the seed evaluation).
+ */
+export const GPU_MIN_PAIRS = 2 ** 26;
+
+/**
+ * `--engine auto`: the CPU engine, and a hardware WebGPU adapter for large searches when
+ * there is one (opened at the first large search; a software adapter is never chosen here).
+ */
+export class AutoEngine implements KnnEngine {
+  private gpu?: WebGpuEngine;
+  private gpuChecked = false;
+  private last: EngineName = 'cpu';
+
+  constructor(
+    private readonly cpu: CpuEngine,
+    private readonly log: (message: string) => void,
+    private readonly minPairs = GPU_MIN_PAIRS,
+  ) {}
+
+  /** The engine that ran the last search. */
+  get name(): EngineName {
+    return this.last;
+  }
+
+  get capabilities(): EngineCapabilities {
+    return this.cpu.capabilities;
+  }
+
+  async search(train: Matrix, queries: Matrix, k: number, metric: Metric): Promise<Neighbours> {
+    if (train.rows * queries.rows >= this.minPairs) {
+      const gpu = await this.hardwareGpu();
+      if (gpu && k <= gpu.capabilities.maxK) {
+        this.last = 'webgpu';
+        return gpu.search(train, queries, k, metric);
+      }
+    }
+    this.last = 'cpu';
+    return this.cpu.search(train, queries, k, metric);
+  }
+
+  private async hardwareGpu(): Promise<WebGpuEngine | undefined> {
+    if (!this.gpuChecked) {
+      this.gpuChecked = true;
+      try {
+        this.gpu = await WebGpuEngine.create({ allowSoftware: false, fallback: this.cpu, log: this.log });
+        const a = this.gpu.adapter;
+        this.log(`engine: webgpu on ${a.vendor} ${a.device || a.architecture} for large searches`);
+      } catch (err) {
+        if (!(err instanceof FlowknnError)) throw err;
+        this.log(`engine: cpu (no hardware WebGPU adapter: ${err.message})`);
+      }
+    }
+    return this.gpu;
+  }
+
+  async dispose(): Promise<void> {
+    // The GPU engine disposes the CPU engine it falls back to.
+    if (this.gpu) await this.gpu.dispose();
+    else await this.cpu.dispose();
+  }
+}

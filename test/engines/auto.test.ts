@@ -1,0 +1,58 @@
+import { describe, expect, it } from 'vitest';
+import { AutoEngine } from '../../src/engines/auto.js';
+import { CpuEngine } from '../../src/engines/cpu/cpu-engine.js';
+import { createEngine } from '../../src/engines/registry.js';
+import { WebGpuEngine } from '../../src/engines/webgpu/webgpu-engine.js';
+import { Matrix } from '../../src/matrix.js';
+import { mulberry32, randomMatrix, testSeed } from '../helpers/random.js';
+
+describe('engine selection', () => {
+  it('auto answers small searches on the CPU without opening a GPU', async () => {
+    const logs: string[] = [];
+    const engine = await createEngine('auto', { log: (m) => logs.push(m), threads: 1 });
+    const res = await engine.search(Matrix.fromRows([[0], [1], [2]]), Matrix.fromRows([[1.2]]), 2, { name: 'euclidean' });
+    expect(Array.from(res.indices)).toEqual([1, 2]);
+    expect(engine.name).toBe('cpu');
+    expect(logs).toEqual([]);
+    await engine.dispose();
+  });
+
+  it('auto takes a hardware adapter for large searches and never a software one', async () => {
+    const probe = await WebGpuEngine.probe();
+    const software = probe.usable && (probe.details as { software?: boolean }).software === true;
+    const logs: string[] = [];
+    const engine = new AutoEngine(new CpuEngine({ threads: 1 }), (m) => logs.push(m), 1);
+    const random = mulberry32(testSeed('auto large'));
+    const train = randomMatrix(200, 3, random);
+    const queries = randomMatrix(20, 3, random);
+    const got = await engine.search(train, queries, 4, { name: 'euclidean' });
+    const want = await new CpuEngine({ threads: 1 }).search(train, queries, 4, { name: 'euclidean' });
+    if (!probe.usable || software) {
+      expect(engine.name).toBe('cpu');
+      expect(logs.join('\n')).toMatch(/engine: cpu \(no hardware WebGPU adapter/u);
+      expect(Array.from(got.indices)).toEqual(Array.from(want.indices));
+    } else {
+      expect(engine.name).toBe('webgpu');
+      expect(logs.join('\n')).toMatch(/engine: webgpu on/u);
+    }
+    await engine.dispose();
+  });
+
+  it('an unknown engine name is a usage error listing the known ones', async () => {
+    await expect(createEngine('cuda')).rejects.toThrow(/unknown engine "cuda"/u);
+    await expect(createEngine('cuda')).rejects.toMatchObject({ kind: 'usage', hint: expect.stringMatching(/auto, cpu, webgpu, tfjs/u) });
+  });
+
+  it('webgpu named explicitly accepts a software adapter and says so', async () => {
+    const probe = await WebGpuEngine.probe();
+    if (!probe.usable) {
+      await expect(createEngine('webgpu')).rejects.toMatchObject({ kind: 'environment' });
+      return;
+    }
+    const logs: string[] = [];
+    const engine = await createEngine('webgpu', { log: (m) => logs.push(m) });
+    expect(engine.name).toBe('webgpu');
+    expect(logs[0]).toMatch(/^engine: webgpu on /u);
+    await engine.dispose();
+  });
+});
