@@ -225,7 +225,7 @@ export class WebGpuEngine implements KnnEngine {
   }
 
   /** Compiles a labelled module; compilation errors come back with line and column. */
-  private async compile(label: string, code: string): Promise<GPUComputePipeline> {
+  async compile(label: string, code: string): Promise<GPUComputePipeline> {
     this.device.pushErrorScope('validation');
     const module = this.device.createShaderModule({ label, code });
     const info = await module.getCompilationInfo();

@@ -1,0 +1,90 @@
+import { describe, expect, it } from 'vitest';
+import { WebGpuEngine } from '../../src/engines/webgpu/webgpu-engine.js';
+import { FlowknnError } from '../../src/errors.js';
+import { Matrix } from '../../src/matrix.js';
+import { mulberry32, randomMatrix, testSeed } from '../helpers/random.js';
+import { referenceKnn } from '../helpers/reference.js';
+import { runMain } from '../helpers/cli.js';
+
+const probe = await WebGpuEngine.probe();
+const skip = !probe.usable && process.env.CI !== 'true';
+const why = skip ? ` (skipped: ${probe.reason})` : '';
+
+describe('webgpu engine', () => {
+  it.skipIf(skip)(`a WGSL error names the module, line and column${why}`, async () => {
+    const engine = await WebGpuEngine.create({ allowSoftware: true });
+    try {
+      await expect(engine.compile('flowknn-broken', 'fn main() {\n  let x: u32 = 1.5;\n}\n')).rejects.toThrow(/flowknn-broken\.wgsl:2:\d+: /u);
+    } finally {
+      await engine.dispose();
+    }
+  });
+
+  it.skipIf(skip)(`inputs beyond the buffer limit are cut into chunks with the same answers as one pass${why}`, async () => {
+    const random = mulberry32(testSeed('webgpu chunks'));
+    const train = randomMatrix(3000, 6, random);
+    const queries = randomMatrix(500, 6, random);
+    const whole = await WebGpuEngine.create({ allowSoftware: true, poison: true });
+    // 16 KiB per buffer: 682 training rows and at most 682 queries per chunk.
+    const chunked = await WebGpuEngine.create({ allowSoftware: true, poison: true, maxBufferBytes: 16384 });
+    try {
+      for (const k of [1, 7, 32]) {
+        const a = await whole.search(train, queries, k, { name: 'manhattan' });
+        const b = await chunked.search(train, queries, k, { name: 'manhattan' });
+        expect(Array.from(b.indices)).toEqual(Array.from(a.indices));
+        expect(Array.from(b.distances)).toEqual(Array.from(a.distances));
+      }
+      expect(whole.stats().liveBuffers).toBe(0);
+      expect(chunked.stats().liveBuffers).toBe(0);
+    } finally {
+      await whole.dispose();
+      await chunked.dispose();
+    }
+  });
+
+  it.skipIf(skip)(`training rows split across workgroups give the answers of one split${why}`, async () => {
+    const random = mulberry32(testSeed('webgpu splits'));
+    // Integer data: exact in float32, so the split and unsplit runs must equal the reference.
+    const train = Matrix.zeros(5000, 3);
+    train.data.forEach((_, i) => (train.data[i] = Math.floor(random() * 20)));
+    const queries = Matrix.zeros(40, 3);
+    queries.data.forEach((_, i) => (queries.data[i] = Math.floor(random() * 20)));
+    const want = referenceKnn(train, queries, 9, { name: 'sqeuclidean' });
+    for (const splits of [1, 3, 64]) {
+      const engine = await WebGpuEngine.create({ allowSoftware: true, poison: true, splits });
+      try {
+        const got = await engine.search(train, queries, 9, { name: 'sqeuclidean' });
+        expect(Array.from(got.indices), `splits ${splits}`).toEqual(want.indices.flat());
+      } finally {
+        await engine.dispose();
+      }
+    }
+  });
+
+  it.skipIf(skip)(`a lost device is a clear environment error, not a hang${why}`, async () => {
+    const engine = await WebGpuEngine.create({ allowSoftware: true });
+    const device = (engine as unknown as { device: GPUDevice }).device;
+    device.destroy();
+    await device.lost;
+    const err = await engine.search(Matrix.fromRows([[0], [1]]), Matrix.fromRows([[0]]), 1, { name: 'euclidean' }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(FlowknnError);
+    expect((err as FlowknnError).kind).toBe('environment');
+    expect((err as FlowknnError).exitCode).toBe(3);
+    expect((err as Error).message).toMatch(/GPU device was lost/u);
+  });
+
+  it('flowknn engines lists every engine with whether it can run and why not', async () => {
+    const { code, stdout } = await runMain(['engines', '--format', 'json']);
+    expect(code).toBe(0);
+    const list = JSON.parse(stdout) as { name: string; usable: boolean; reason?: string; details: Record<string, unknown> }[];
+    expect(list.map((e) => e.name)).toEqual(['cpu', 'webgpu', 'tfjs']);
+    expect(list[0]!.usable).toBe(true);
+    for (const e of list) if (!e.usable) expect(e.reason, e.name).toBeTruthy();
+    const webgpu = list[1]!;
+    if (webgpu.usable) expect(webgpu.details).toHaveProperty('limits.maxStorageBufferBindingSize');
+    expect(list[2]!.details).toHaveProperty('backend');
+  });
+});
