@@ -12,6 +12,18 @@ export interface KnnShaderParams {
   readonly tile: number;
 }
 
+/** The uniform both kernels read (32 bytes; written by WebGpuEngine.pass). */
+const PARAMS = `struct Params {
+  n_queries: u32,
+  n_train: u32,
+  split_rows: u32,
+  wg_x: u32,
+  p: f32,
+  n_splits: u32,
+  _pad1: u32,
+  _pad2: u32,
+}`;
+
 /** The ranking key of one training row against the query, accumulated over D. */
 function keyCode(metric: MetricName, d: number): string {
   const loop = (body: string) => `for (var c = 0u; c < ${d}u; c++) { ${body} }`;
@@ -51,16 +63,7 @@ const WG: u32 = ${workgroup}u;
 const TILE: u32 = ${tile}u;
 const NONE: u32 = 0xffffffffu;
 
-struct Params {
-  n_queries: u32,
-  n_train: u32,
-  split_rows: u32,
-  wg_x: u32,
-  p: f32,
-  n_splits: u32,
-  _pad1: u32,
-  _pad2: u32,
-}
+${PARAMS}
 
 @group(0) @binding(0) var<storage, read> train: array<f32>;
 @group(0) @binding(1) var<storage, read> queries: array<f32>;
@@ -138,16 +141,7 @@ export function mergeShader(k: number, maxSplits: number, workgroup: number): st
 const K: u32 = ${k}u;
 const NONE: u32 = 0xffffffffu;
 
-struct Params {
-  n_queries: u32,
-  n_train: u32,
-  split_rows: u32,
-  wg_x: u32,
-  p: f32,
-  n_splits: u32,
-  _pad1: u32,
-  _pad2: u32,
-}
+${PARAMS}
 
 @group(0) @binding(0) var<storage, read> part_idx: array<u32>;
 @group(0) @binding(1) var<storage, read> part_key: array<f32>;
