@@ -4,6 +4,7 @@ import { TOOL_VERSION } from '../version.js';
 import { classifyCommand } from './commands/classify.js';
 import { enginesCommand } from './commands/engines.js';
 import { evaluateCommand } from './commands/evaluate.js';
+import { sweepCommand } from './commands/sweep.js';
 import { ingestCommand } from './commands/ingest.js';
 import { trainCommand } from './commands/train.js';
 import { makeContext } from './context.js';
@@ -27,6 +28,7 @@ export async function main(argv: string[], io: MainIo = { stdout: process.stdout
     .command(trainCommand(ctx))
     .command(classifyCommand(ctx))
     .command(evaluateCommand(ctx))
+    .command(sweepCommand(ctx))
     .command(enginesCommand(ctx))
     .option('quiet', { alias: 'q', type: 'boolean', default: false, describe: 'no progress or notes on stderr' })
     .demandCommand(1, 'name a command (flowknn --help lists them)')

@@ -1,0 +1,375 @@
+import { METRICS, type KnnEngine, type Metric, type Neighbours } from '../engines/engine.js';
+import { usageError } from '../errors.js';
+import { fitScaler, SCALERS, transform, type ScalerName } from '../features/scalers.js';
+import { vote, WEIGHTS, type Weights } from '../knn/classifier.js';
+import { subset, type LabelledSet } from '../model/labelled.js';
+import { fitModel, predict, type ModelConfig } from '../model/model.js';
+import { classificationReport, confusionMatrix, type ClassificationReport } from './metrics.js';
+import { makeFolds, type Fold } from './splits.js';
+
+/**
+ * Model selection over a grid of kNN configurations (issue 6, part 1).
+ *
+ * For every fold and every (scaler, metric) of the grid the scaler is fitted on the fold's
+ * training rows only and ONE neighbour search runs with the largest k of the grid. Engines
+ * return neighbours sorted by (distance, training index), so the k nearest under that order are
+ * exactly the first k of the list for the largest k: every smaller k is a prefix of it (see
+ * kPrefix), and both weightings vote from the same neighbours. The predictions are therefore
+ * identical to running evaluate() once per configuration, at a fraction of the cost.
+ *
+ * Scores. A repeat is one full cross-validation (k-fold: one seeded stratified partition;
+ * leave-one-out: the only one). Each repeat's score is computed from its pooled predictions
+ * (every row predicted once, by the fold that held it out: exactly what evaluate() reports for
+ * that protocol and seed). The table gives the mean and the standard deviation over the
+ * repeats of those scores (population sd, ddof 0, as scikit-learn's std_test_score); it is the
+ * spread due to the choice of partition, not the (larger) spread between single folds.
+ * Leave-one-out has one repeat, so its sd is 0.
+ */
+
+export interface SweepGrid {
+  /** Neighbour counts (any order; evaluated ascending, duplicates dropped). */
+  readonly ks: readonly number[];
+  readonly metrics: readonly Metric[];
+  readonly weights: readonly Weights[];
+  readonly scalers: readonly ScalerName[];
+}
+
+export type SweepProtocol =
+  /** Stratified k-fold, `repeats` times; repeat r uses seed `seed + r`. */
+  | { readonly name: 'kfold'; readonly folds: number; readonly repeats: number; readonly seed: number }
+  | { readonly name: 'loo' };
+
+/** The outer cross-validation of a nested sweep: stratified k-fold, repeat r with seed `seed + r`. */
+export interface OuterProtocol {
+  readonly folds: number;
+  readonly repeats: number;
+  readonly seed: number;
+}
+
+export interface Score {
+  readonly mean: number;
+  /** Population standard deviation (ddof 0). */
+  readonly std: number;
+}
+
+export interface ConfigResult {
+  readonly config: ModelConfig;
+  /** 1 = chosen. */
+  readonly rank: number;
+  /** Position in the grid (scaler, metric, weights, k nested in that order). */
+  readonly gridIndex: number;
+  readonly accuracy: Score;
+  readonly macroF1: Score;
+  /** Mean over the repeats of each class's recall, in class order. */
+  readonly recall: number[];
+  /** Per repeat: the report of its pooled predictions. */
+  readonly reports: ClassificationReport[];
+  /** Per repeat: the predicted class of every row of the set (row order). */
+  readonly predicted: Int32Array[];
+}
+
+export interface SweepResult {
+  readonly protocol: SweepProtocol;
+  /** The grid as evaluated (ks ascending, without duplicates). */
+  readonly grid: SweepGrid;
+  readonly rows: number;
+  readonly classes: string[];
+  /** Folds per repeat. */
+  readonly folds: number;
+  readonly repeats: number;
+  /** Seeds of the repeats (k-fold), empty for leave-one-out. */
+  readonly seeds: number[];
+  /** Neighbour searches run (folds x repeats x scalers x metrics). */
+  readonly searches: number;
+  /** Ranked, best first. */
+  readonly configurations: ConfigResult[];
+  readonly chosen: ConfigResult;
+}
+
+export interface OuterFoldResult {
+  readonly repeat: number;
+  readonly fold: number;
+  readonly seed: number;
+  readonly trainRows: number;
+  readonly testRows: number;
+  /** The configuration the inner sweep chose on this fold's training rows. */
+  readonly config: ModelConfig;
+  readonly accuracy: number;
+  /** Macro F1 over the classes present in this fold's truth or predictions (scikit-learn's f1_score default). */
+  readonly macroF1: number;
+}
+
+export interface NestedResult {
+  readonly inner: SweepProtocol;
+  readonly outer: OuterProtocol;
+  readonly rows: number;
+  readonly classes: string[];
+  readonly outerFolds: OuterFoldResult[];
+  /** Mean and sd over the outer folds (folds x repeats values). */
+  readonly accuracy: Score;
+  readonly macroF1: Score;
+  /** Mean and sd over the outer repeats of each repeat's pooled outer predictions. */
+  readonly pooled: { readonly accuracy: Score; readonly macroF1: Score };
+  /** How often each configuration was chosen, most often first (then grid order). */
+  readonly choices: { readonly config: ModelConfig; readonly count: number }[];
+}
+
+/** A view of the first k neighbours of each query (k <= n.k): the k nearest, same tie rule. */
+export function kPrefix(n: Neighbours, k: number): Neighbours {
+  if (!Number.isInteger(k) || k < 1 || k > n.k) throw new RangeError(`kPrefix: k = ${k} outside 1..${n.k}`);
+  if (k === n.k) return n;
+  const indices = new Int32Array(n.queries * k);
+  const distances = new Float64Array(n.queries * k);
+  for (let q = 0; q < n.queries; q++) {
+    indices.set(n.indices.subarray(q * n.k, q * n.k + k), q * k);
+    distances.set(n.distances.subarray(q * n.k, q * n.k + k), q * k);
+  }
+  return { queries: n.queries, k, indices, distances };
+}
+
+export function metricLabel(m: Metric): string {
+  return m.name === 'minkowski' ? `minkowski p=${m.p}` : m.name;
+}
+
+export function configLabel(c: ModelConfig): string {
+  return `scaler ${c.scaler}, ${metricLabel(c.metric)}, ${c.weights} votes, k = ${c.k}`;
+}
+
+function sameMetric(a: Metric, b: Metric): boolean {
+  return a.name === b.name && (a.name !== 'minkowski' || a.p === b.p);
+}
+
+/** Checks a grid (usage errors name the flag) and returns it with ks ascending and distinct. */
+export function checkGrid(grid: SweepGrid): SweepGrid {
+  if (grid.ks.length === 0) throw usageError('--k: give at least one k', 'a range such as 1..15, or a list such as 1,3,5');
+  for (const k of grid.ks) {
+    if (!Number.isInteger(k) || k < 1) throw usageError(`--k: ${k} is not a whole number >= 1`, 'a range such as 1..15, or a list such as 1,3,5');
+  }
+  const ks = [...new Set(grid.ks)].sort((a, b) => a - b);
+  const lists: [string, readonly unknown[], readonly string[], (v: unknown) => string][] = [
+    ['--metrics', grid.metrics.map((m) => m.name), METRICS, String],
+    ['--weights', grid.weights, WEIGHTS, String],
+    ['--scalers', grid.scalers, SCALERS, String],
+  ];
+  for (const [flag, values, allowed] of lists) {
+    if (values.length === 0) throw usageError(`${flag}: give at least one value`, `choose from ${allowed.join(', ')}`);
+    for (const v of values) if (!allowed.includes(v as string)) throw usageError(`${flag}: unknown value "${String(v)}"`, `choose from ${allowed.join(', ')}`);
+  }
+  for (const m of grid.metrics) {
+    if (m.name === 'minkowski' && !(typeof m.p === 'number' && Number.isFinite(m.p) && m.p >= 1)) {
+      throw usageError(`--metrics minkowski needs --p (a number >= 1), got ${String(m.p)}`, 'pass --p 3, for example');
+    }
+  }
+  grid.metrics.forEach((m, i) => {
+    if (grid.metrics.findIndex((o) => sameMetric(o, m)) !== i) throw usageError(`--metrics: ${metricLabel(m)} is listed twice`);
+  });
+  grid.weights.forEach((w, i) => {
+    if (grid.weights.indexOf(w) !== i) throw usageError(`--weights: ${w} is listed twice`);
+  });
+  grid.scalers.forEach((s, i) => {
+    if (grid.scalers.indexOf(s) !== i) throw usageError(`--scalers: ${s} is listed twice`);
+  });
+  return { ks, metrics: [...grid.metrics], weights: [...grid.weights], scalers: [...grid.scalers] };
+}
+
+function protocolRepeats(protocol: SweepProtocol): { repeats: number; seeds: number[] } {
+  if (protocol.name === 'loo') return { repeats: 1, seeds: [] };
+  const { repeats, seed } = protocol;
+  if (!Number.isInteger(repeats) || repeats < 1) throw usageError(`--repeats must be a whole number >= 1, got ${repeats}`);
+  if (!Number.isInteger(seed)) throw usageError(`--seed must be a whole number, got ${seed}`);
+  return { repeats, seeds: Array.from({ length: repeats }, (_, r) => seed + r) };
+}
+
+function foldsOf(set: LabelledSet, protocol: SweepProtocol, seed: number | undefined): Fold[] {
+  return protocol.name === 'loo'
+    ? makeFolds(set.labels, set.classes.length, { name: 'loo' })
+    : makeFolds(set.labels, set.classes.length, { name: 'kfold', folds: protocol.folds, seed });
+}
+
+const meanStd = (values: readonly number[]): Score => {
+  const mean = values.reduce((s, v) => s + v, 0) / values.length;
+  const variance = values.reduce((s, v) => s + (v - mean) ** 2, 0) / values.length;
+  return { mean, std: Math.sqrt(variance) };
+};
+
+/** A ranking key: scores rounded to 1e-12, so that values equal but for float noise tie. */
+const key = (x: number): number => Math.round(x * 1e12);
+
+/**
+ * The grid under a protocol: every configuration's scores, ranked best first by mean macro F1,
+ * then mean accuracy, then the simpler configuration: smaller k, uniform before distance
+ * votes, then the order of the scaler list, then the order of the metric list.
+ * onProgress(done, total) counts folds (over all repeats).
+ */
+export async function sweep(
+  set: LabelledSet,
+  gridIn: SweepGrid,
+  protocol: SweepProtocol,
+  engine: KnnEngine,
+  onProgress?: (done: number, total: number) => void,
+): Promise<SweepResult> {
+  const grid = checkGrid(gridIn);
+  const { repeats, seeds } = protocolRepeats(protocol);
+  const n = set.labels.length;
+  const classes = set.classes.length;
+  const { ks, metrics, weights, scalers } = grid;
+  const kMax = ks[ks.length - 1]!;
+  const configs: ModelConfig[] = [];
+  for (const scaler of scalers) for (const metric of metrics) for (const w of weights) for (const k of ks) configs.push({ scaler, metric, weights: w, k });
+  const predicted: Int32Array[][] = configs.map(() => Array.from({ length: repeats }, () => new Int32Array(n).fill(-1)));
+
+  const partitions = Array.from({ length: repeats }, (_, r) => foldsOf(set, protocol, seeds[r]));
+  const minTrain = Math.min(...partitions.flat().map((f) => f.train.length));
+  if (kMax > minTrain) {
+    throw usageError(`--k: ${kMax} is more than the ${minTrain} training rows of the smallest fold`, `use k <= ${minTrain}`);
+  }
+  const total = partitions.reduce((s, p) => s + p.length, 0);
+  let done = 0;
+  let searches = 0;
+  for (let r = 0; r < repeats; r++) {
+    for (const fold of partitions[r]!) {
+      const trainRaw = set.features.take(fold.train);
+      const testRaw = set.features.take(fold.test);
+      const trainLabels = Int32Array.from(fold.train, (i) => set.labels[i]!);
+      let c = 0;
+      for (const scaler of scalers) {
+        const params = fitScaler(scaler, trainRaw);
+        const trainSpace = transform(params, trainRaw);
+        const testSpace = transform(params, testRaw);
+        for (const metric of metrics) {
+          const all = await engine.search(trainSpace, testSpace, kMax, metric);
+          searches++;
+          const views = ks.map((k) => kPrefix(all, k));
+          for (const w of weights) {
+            for (const view of views) {
+              const out = predicted[c++]![r]!;
+              const votes = vote(view, trainLabels, classes, w);
+              fold.test.forEach((row, j) => {
+                out[row] = votes.predicted[j]!;
+              });
+            }
+          }
+        }
+      }
+      onProgress?.(++done, total);
+    }
+  }
+
+  const unranked = configs.map((config, gridIndex) => {
+    const reports = predicted[gridIndex]!.map((p) => classificationReport(confusionMatrix(set.labels, p, set.classes)));
+    return {
+      config,
+      gridIndex,
+      accuracy: meanStd(reports.map((rep) => rep.accuracy)),
+      macroF1: meanStd(reports.map((rep) => rep.macroAvg.f1)),
+      recall: set.classes.map((_, ci) => reports.reduce((s, rep) => s + rep.classes[ci]!.recall, 0) / reports.length),
+      reports,
+      predicted: predicted[gridIndex]!,
+    };
+  });
+  const scalerPos = (c: ModelConfig) => scalers.indexOf(c.scaler);
+  const metricPos = (c: ModelConfig) => metrics.findIndex((m) => sameMetric(m, c.metric));
+  const weightPos = (c: ModelConfig) => WEIGHTS.indexOf(c.weights);
+  unranked.sort(
+    (a, b) =>
+      key(b.macroF1.mean) - key(a.macroF1.mean) ||
+      key(b.accuracy.mean) - key(a.accuracy.mean) ||
+      a.config.k - b.config.k ||
+      weightPos(a.config) - weightPos(b.config) ||
+      scalerPos(a.config) - scalerPos(b.config) ||
+      metricPos(a.config) - metricPos(b.config),
+  );
+  const configurations: ConfigResult[] = unranked.map((c, i) => ({ ...c, rank: i + 1 }));
+  return {
+    protocol,
+    grid,
+    rows: n,
+    classes: set.classes,
+    folds: partitions[0]!.length,
+    repeats,
+    seeds,
+    searches,
+    configurations,
+    chosen: configurations[0]!,
+  };
+}
+
+/** Macro F1 over the classes that occur in the truth or the predictions (scikit-learn's default labels). */
+function presentMacroF1(truth: Int32Array, predicted: Int32Array, classes: string[]): { accuracy: number; macroF1: number } {
+  const report = classificationReport(confusionMatrix(truth, predicted, classes));
+  const present = new Set([...truth, ...predicted]);
+  const f1s = report.classes.filter((_, c) => present.has(c)).map((c) => c.f1);
+  return { accuracy: report.accuracy, macroF1: f1s.reduce((s, v) => s + v, 0) / f1s.length };
+}
+
+/**
+ * Nested cross-validation: how good is choosing by sweep? Outer stratified k-fold (repeat r
+ * with seed outer.seed + r; by default the inner protocol's folds and repeats, with seeds
+ * starting after the inner ones: seed + repeats); inside each outer training part the whole
+ * sweep runs (its own inner folds on those rows only), its chosen configuration is trained on
+ * the outer training part and scored on the outer test fold. onProgress counts outer folds.
+ */
+export async function nestedSweep(
+  set: LabelledSet,
+  gridIn: SweepGrid,
+  protocol: SweepProtocol,
+  engine: KnnEngine,
+  onProgress?: (done: number, total: number) => void,
+  outerIn?: OuterProtocol,
+): Promise<NestedResult> {
+  const grid = checkGrid(gridIn);
+  const outer: OuterProtocol =
+    outerIn ??
+    (protocol.name === 'kfold'
+      ? { folds: protocol.folds, repeats: protocol.repeats, seed: protocol.seed + protocol.repeats }
+      : { folds: 10, repeats: 5, seed: 1 });
+  if (!Number.isInteger(outer.repeats) || outer.repeats < 1) throw usageError(`--repeats must be a whole number >= 1, got ${outer.repeats}`);
+  const partitions = Array.from({ length: outer.repeats }, (_, r) =>
+    makeFolds(set.labels, set.classes.length, { name: 'kfold', folds: outer.folds, seed: outer.seed + r }),
+  );
+  const total = partitions.reduce((s, p) => s + p.length, 0);
+  const outerFolds: OuterFoldResult[] = [];
+  const pooledAcc: number[] = [];
+  const pooledF1: number[] = [];
+  const counts = new Map<number, { config: ModelConfig; count: number }>();
+  const gridIndexOf = (c: ModelConfig) =>
+    ((grid.scalers.indexOf(c.scaler) * grid.metrics.length + grid.metrics.findIndex((m) => sameMetric(m, c.metric))) * grid.weights.length + grid.weights.indexOf(c.weights)) *
+      grid.ks.length +
+    grid.ks.indexOf(c.k);
+  for (let r = 0; r < outer.repeats; r++) {
+    const pooled = new Int32Array(set.labels.length).fill(-1);
+    for (const [f, fold] of partitions[r]!.entries()) {
+      const train = subset(set, fold.train);
+      const inner = await sweep(train, grid, protocol, engine);
+      const config = inner.chosen.config;
+      const model = fitModel(train, config);
+      const { votes } = await predict(model, set.features.take(fold.test), engine);
+      fold.test.forEach((row, j) => {
+        pooled[row] = votes.predicted[j]!;
+      });
+      const truth = Int32Array.from(fold.test, (i) => set.labels[i]!);
+      const scores = presentMacroF1(truth, votes.predicted, set.classes);
+      outerFolds.push({ repeat: r, fold: f, seed: outer.seed + r, trainRows: fold.train.length, testRows: fold.test.length, config, ...scores });
+      const gi = gridIndexOf(config);
+      const entry = counts.get(gi) ?? { config, count: 0 };
+      entry.count++;
+      counts.set(gi, entry);
+      onProgress?.(outerFolds.length, total);
+    }
+    const rep = classificationReport(confusionMatrix(set.labels, pooled, set.classes));
+    pooledAcc.push(rep.accuracy);
+    pooledF1.push(rep.macroAvg.f1);
+  }
+  const choices = [...counts.entries()].sort((a, b) => b[1].count - a[1].count || a[0] - b[0]).map(([, v]) => v);
+  return {
+    inner: protocol,
+    outer,
+    rows: set.labels.length,
+    classes: set.classes,
+    outerFolds,
+    accuracy: meanStd(outerFolds.map((o) => o.accuracy)),
+    macroF1: meanStd(outerFolds.map((o) => o.macroF1)),
+    pooled: { accuracy: meanStd(pooledAcc), macroF1: meanStd(pooledF1) },
+    choices,
+  };
+}
