@@ -4,6 +4,7 @@ import { TOOL_VERSION } from '../version.js';
 import { classifyCommand } from './commands/classify.js';
 import { enginesCommand } from './commands/engines.js';
 import { evaluateCommand } from './commands/evaluate.js';
+import { reportCommand } from './commands/report.js';
 import { sweepCommand } from './commands/sweep.js';
 import { ingestCommand } from './commands/ingest.js';
 import { trainCommand } from './commands/train.js';
@@ -29,6 +30,7 @@ export async function main(argv: string[], io: MainIo = { stdout: process.stdout
     .command(classifyCommand(ctx))
     .command(evaluateCommand(ctx))
     .command(sweepCommand(ctx))
+    .command(reportCommand(ctx))
     .command(enginesCommand(ctx))
     .option('quiet', { alias: 'q', type: 'boolean', default: false, describe: 'no progress or notes on stderr' })
     .demandCommand(1, 'name a command (flowknn --help lists them)')

@@ -23,6 +23,7 @@ interface ClassifyArgs extends EngineArgs {
   out?: string;
   format: InputFormat;
   show: boolean;
+  report?: string;
 }
 
 export function classifyCommand(ctx: CliContext): CommandModule<object, ClassifyArgs> {
@@ -36,7 +37,8 @@ export function classifyCommand(ctx: CliContext): CommandModule<object, Classify
           .option('model', { type: 'string', demandOption: true, describe: 'model folder written by flowknn train' })
           .option('out', { type: 'string', describe: 'folder for predictions.arrow and predictions.csv (without it: print only)' })
           .option('format', { choices: INPUT_FORMATS, default: 'auto' as const, describe: 'input format (auto: detected per file)' })
-          .option('show', { type: 'boolean', default: false, describe: 'print each row with its neighbours and prediction (default when no --out)' }),
+          .option('show', { type: 'boolean', default: false, describe: 'print each row with its neighbours and prediction (default when no --out)' })
+          .option('report', { type: 'string', describe: 'also write an HTML report (the rows over the training data, predictions) to this file' }),
       ) as unknown as Argv<ClassifyArgs>,
     handler: async (args) => {
       const { model, json } = await readModel(args.model);
@@ -88,6 +90,12 @@ export function classifyCommand(ctx: CliContext): CommandModule<object, Classify
         await writeArrowFile(join(args.out, 'predictions.arrow'), table);
         await writeFileAtomic(join(args.out, 'predictions.csv'), tableToCsv(table));
         ctx.log(`wrote ${join(args.out, 'predictions.arrow')} and predictions.csv: ${rows} rows`);
+      }
+      if (args.report !== undefined) {
+        const { classifiedReport, predictionsFromTable, renderReport, writeReport } = await import('../../report/index.js');
+        const doc = classifiedReport({ classes: model.train.classes, training: model.train, rows: predictionsFromTable(table).rows, meta: { engine: engine.name, inputs: args.inputs } });
+        await writeReport(args.report, await renderReport(doc, { onWarning: (w) => ctx.log(`report: ${w}`) }));
+        ctx.log(`wrote ${args.report}`);
       }
     },
   };

@@ -21,6 +21,7 @@ interface EvaluateArgs extends ModelArgs, ProtocolArgs, EngineArgs {
   format: 'text' | 'json';
   digits: number;
   out?: string;
+  report?: string;
 }
 
 export function evaluateCommand(ctx: CliContext): CommandModule<object, EvaluateArgs> {
@@ -37,7 +38,8 @@ export function evaluateCommand(ctx: CliContext): CommandModule<object, Evaluate
               .option('protocol', { choices: PROTOCOL_CHOICES, default: 'loo' as const, describe: 'resubstitution | holdout | kfold (stratified) | loo (leave-one-out)' })
               .option('format', { choices: ['text', 'json'] as const, default: 'text' as const, describe: 'output format' })
               .option('digits', { type: 'number', default: 2, describe: 'decimals in the text report' })
-              .option('out', { type: 'string', describe: 'also write the JSON result to this file' }),
+              .option('out', { type: 'string', describe: 'also write the JSON result to this file' })
+              .option('report', { type: 'string', describe: 'also write an HTML report (charts, tables) to this file' }),
           ),
         ),
       ) as unknown as Argv<EvaluateArgs>,
@@ -57,6 +59,7 @@ export function evaluateCommand(ctx: CliContext): CommandModule<object, Evaluate
       const protocol = protocolFrom(args);
       const engine = await engineFrom(args, ctx.log);
       let ev;
+      const started = performance.now();
       try {
         ev = await evaluate(set, config, protocol, engine, progressUpdater(ctx, protocol.name));
       } finally {
@@ -72,6 +75,12 @@ export function evaluateCommand(ctx: CliContext): CommandModule<object, Evaluate
         confusion_matrix: { labels: ev.confusion.labels, rows: 'true', columns: 'predicted', matrix: ev.confusion.matrix },
       };
       if (args.out) await writeFileAtomic(args.out, `${JSON.stringify(json, null, 2)}\n`);
+      if (args.report !== undefined) {
+        const { evaluationReport, renderReport, writeReport } = await import('../../report/index.js');
+        const doc = evaluationReport({ evaluation: ev, set, engine: engine.name, meta: { inputs: [args.model ?? args.labels!], timings: { evaluate: performance.now() - started } } });
+        await writeReport(args.report, await renderReport(doc, { onWarning: (w) => ctx.log(`report: ${w}`) }));
+        ctx.log(`wrote ${args.report}`);
+      }
       if (args.format === 'json') {
         ctx.stdout.write(`${JSON.stringify(json, null, 2)}\n`);
         return;

@@ -17,6 +17,7 @@ import { progressUpdater } from '../progress.js';
 import { engineFrom, engineOption, labelOptions, listOption, type EngineArgs } from '../options.js';
 
 export interface SweepArgs extends EngineArgs {
+  report?: string;
   labels: string;
   exclude: string[];
   include?: string[];
@@ -253,6 +254,7 @@ export function sweepCommand(ctx: CliContext): CommandModule<object, SweepArgs> 
           .option('nested', { type: 'boolean', default: false, describe: 'also estimate how good the choice is: outer stratified folds x repeats (seeds after the inner ones), the sweep inside each' })
           .option('save-model', { type: 'string', describe: 'train the chosen configuration on all rows and write this model folder' })
           .option('csv', { type: 'string', describe: 'write the whole ranked table as CSV' })
+          .option('report', { type: 'string', describe: 'also write an HTML report (score curves, ranked table) to this file' })
           .option('json', { type: 'string', describe: 'write the whole result as JSON' })
           .option('format', { choices: ['text', 'json'] as const, default: 'text' as const, describe: 'stdout format' })
           .option('top', { type: 'number', default: 20, describe: 'rows of the ranked table printed as text (0: all)' }),
@@ -302,6 +304,17 @@ export function sweepCommand(ctx: CliContext): CommandModule<object, SweepArgs> 
       const json = sweepJson(res, nested, engine.name, saved);
       if (args.json !== undefined) await writeFileAtomic(args.json, `${JSON.stringify(json, null, 2)}\n`);
       if (args.csv !== undefined) await writeFileAtomic(args.csv, sweepCsv(res));
+      if (args.report !== undefined) {
+        const { renderReport, sweepReport, sweepRowsFrom, writeReport } = await import('../../report/index.js');
+        const { rows, chosen } = sweepRowsFrom(res);
+        const doc = sweepReport(rows, chosen, {
+          protocol: describeProtocol(res.protocol, res.folds, res.seeds),
+          nested: nested && { accuracy: nested.accuracy.mean, accuracyStd: nested.accuracy.std, macroF1: nested.macroF1.mean, macroF1Std: nested.macroF1.std },
+          meta: { engine: engine.name, inputs: [args.labels] },
+        });
+        await writeReport(args.report, await renderReport(doc, { onWarning: (w) => ctx.log(`report: ${w}`) }));
+        ctx.log(`wrote ${args.report}`);
+      }
       if (args.format === 'json') {
         ctx.stdout.write(`${JSON.stringify(json, null, 2)}\n`);
         return;

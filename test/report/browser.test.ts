@@ -1,0 +1,179 @@
+/**
+ * Each kind of report opened in a real browser (Debian's chromium, headless, driven by
+ * playwright-core; never `npx playwright install`, which downloads a browser) from file://: no
+ * console errors, no request leaving the file, every chart present as inline SVG with marks
+ * drawn. Screenshots (screen and print) go to test/artifacts/ (git-ignored) for a person to
+ * look at. CI installs chromium (.ci/run), so there this never skips.
+ */
+import { existsSync } from 'node:fs';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { chromium, type Browser } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { renderReport, type ReportDocument } from '../../src/report/index.js';
+import { REPO_ROOT } from '../helpers/paths.js';
+import { classifiedDemoReport, seedEvaluationReport, seedSweepReport } from './fixtures.js';
+
+const CHROMIUM = '/usr/bin/chromium';
+const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+const ARTIFACTS = join(REPO_ROOT, 'test/artifacts');
+
+const haveChromium = existsSync(CHROMIUM);
+const run = haveChromium || process.env.CI === 'true';
+const suiteName = run ? 'reports in headless Chromium' : `reports in headless Chromium (skipped: ${CHROMIUM} is missing and CI is not set; apt-get install chromium)`;
+
+/** Mark elements Vega drew in one chart, by mark type (symbol, rect, line, rule, text...). */
+interface ChartInBrowser {
+  kind: string;
+  inlineSvg: boolean;
+  width: number;
+  height: number;
+  marks: Record<string, number>;
+}
+
+interface Case {
+  name: string;
+  build: () => Promise<ReportDocument> | ReportDocument;
+  /** Expected charts in page order, with the mark counts that must hold. */
+  charts: { kind: string; check: (marks: Record<string, number>) => void }[];
+}
+
+const CASES: Case[] = [
+  {
+    name: 'seed-evaluation',
+    build: seedEvaluationReport,
+    charts: [
+      { kind: 'confusion', check: (m) => (expect(m.rect).toBe(25), expect(m.text).toBe(25)) },
+      { kind: 'class-scores', check: (m) => (expect(m.rect).toBe(15), expect(m.text).toBe(15)) },
+      // 380 labelled rows, all with positive flows and bps.
+      { kind: 'scatter', check: (m) => expect(m.symbol).toBe(380) },
+    ],
+  },
+  {
+    name: 'sweep',
+    build: seedSweepReport,
+    charts: [
+      // 3 metrics x 5 scalers, in 2 scores x 2 weightings; a point per k on each line, and the ring in the two panels of its weighting.
+      { kind: 'sweep', check: (m) => (expect(m.line).toBe(60), expect(m.symbol).toBe(60 * 15 + 2)) },
+    ],
+  },
+  {
+    name: 'classified',
+    build: classifiedDemoReport,
+    charts: [
+      // 380 training rows and 36 classified rows (one probe has zero pps but positive flows and bps).
+      { kind: 'scatter', check: (m) => expect(m.symbol).toBe(380 + 36) },
+      { kind: 'novelty', check: (m) => (expect(m.rect).toBeGreaterThan(5), expect(m.rule).toBe(1)) },
+    ],
+  },
+];
+
+// Browser-side code as text (the project's TypeScript has no DOM types).
+
+/** Each figure.chart: its inline SVG, drawn size, and the elements of its mark groups by mark type. */
+const CHARTS_IN_PAGE = `Array.from(document.querySelectorAll('figure.chart'), (f) => {
+  const svg = f.querySelector(':scope > .svg > svg');
+  const box = svg ? svg.getBoundingClientRect() : { width: 0, height: 0 };
+  const marks = {};
+  for (const g of svg ? svg.querySelectorAll('g.role-mark') : []) {
+    const cls = Array.from(g.classList).find((k) => k.startsWith('mark-'));
+    const type = cls ? cls.slice(5) : 'unknown';
+    const drawn = Array.from(g.children).filter((el) => ['path', 'rect', 'line', 'text', 'circle'].includes(el.tagName.toLowerCase()));
+    marks[type] = (marks[type] || 0) + drawn.length;
+  }
+  return { kind: f.dataset.chart || '', inlineSvg: svg !== null && svg.namespaceURI === 'http://www.w3.org/2000/svg', width: box.width, height: box.height, marks };
+})`;
+
+/** Anything that could load from outside the page: scripts, resources, links off the page. */
+const EXTERNAL_IN_PAGE = `[
+  ...Array.from(document.querySelectorAll('[src], [srcset], link, script, iframe, object, embed, image, use'), (e) => e.outerHTML.slice(0, 80)),
+  ...Array.from(document.querySelectorAll('[href], [*|href]'), (e) => e.getAttribute('href') || e.getAttribute('xlink:href') || '').filter((h) => !h.startsWith('#')),
+]`;
+
+/** Opens a file:// page and records what a self-contained report must never do. */
+async function openAndWatch(page: import('playwright-core').Page, file: string): Promise<string[]> {
+  const problems: string[] = [];
+  page.on('console', (m) => {
+    if (m.type() === 'error' || m.type() === 'warning') problems.push(`console ${m.type()}: ${m.text()}`);
+  });
+  page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
+  page.on('requestfailed', (r) => problems.push(`request failed: ${r.url()} (${r.failure()?.errorText ?? ''})`));
+  page.on('request', (r) => {
+    if (!r.url().startsWith('file://')) problems.push(`request left the file: ${r.url()}`);
+  });
+  const response = await page.goto(pathToFileURL(file).href, { waitUntil: 'load' });
+  if (response && !response.ok()) problems.push(`page load: ${response.status()}`);
+  return problems;
+}
+
+describe.skipIf(!run)(suiteName, () => {
+  let browser: Browser;
+
+  beforeAll(async () => {
+    await mkdir(ARTIFACTS, { recursive: true });
+    browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS, timeout: 60_000 });
+  });
+
+  afterAll(async () => {
+    await browser?.close();
+  });
+
+  it('the watch catches a page that reaches out (the checks below can fail)', async () => {
+    const file = join(ARTIFACTS, 'poisoned.html');
+    await writeFile(file, '<!DOCTYPE html><html><body><img src="https://example.invalid/x.png"><script>console.error("boom")</script></body></html>');
+    const context = await browser.newContext({ offline: true });
+    try {
+      const problems = await openAndWatch(await context.newPage(), file);
+      expect(problems).toEqual(expect.arrayContaining(['console error: boom', expect.stringMatching(/^request left the file: https:\/\/example\.invalid/u)]));
+    } finally {
+      await context.close();
+    }
+  });
+
+  for (const c of CASES) {
+    it(`${c.name}: opens from file:// with no console errors and no requests, every chart drawn as inline SVG`, async () => {
+      const warnings: string[] = [];
+      const html = await renderReport(await c.build(), { onWarning: (w) => warnings.push(w) });
+      expect(warnings).toEqual([]);
+      const file = join(ARTIFACTS, `${c.name}.html`);
+      await writeFile(file, html);
+
+      const context = await browser.newContext({ viewport: { width: 1100, height: 900 }, offline: true });
+      let problems: string[] = [];
+      try {
+        const page = await context.newPage();
+        problems = await openAndWatch(page, file);
+
+        const found = await page.evaluate<ChartInBrowser[]>(CHARTS_IN_PAGE);
+        expect(found.map((f) => f.kind)).toEqual(c.charts.map((x) => x.kind));
+        for (const [i, chart] of found.entries()) {
+          expect(chart.inlineSvg, `${chart.kind}: inline SVG`).toBe(true);
+          expect(chart.width, `${chart.kind}: width`).toBeGreaterThan(200);
+          expect(chart.height, `${chart.kind}: height`).toBeGreaterThan(100);
+          const drawn = Object.entries(chart.marks).filter(([type]) => type !== 'text').reduce((s, [, n]) => s + n, 0);
+          expect(drawn, `${chart.kind}: marks ${JSON.stringify(chart.marks)}`).toBeGreaterThan(0);
+          c.charts[i]!.check(chart.marks);
+        }
+        // Nothing outside the page: no scripts, no external resources of any kind.
+        expect(await page.evaluate<string[]>(EXTERNAL_IN_PAGE)).toEqual([]);
+        // Does not overflow the page sideways: every chart fits the content column.
+        expect(await page.evaluate<number>('document.documentElement.scrollWidth - document.documentElement.clientWidth')).toBeLessThanOrEqual(0);
+
+        await page.screenshot({ path: join(ARTIFACTS, `${c.name}.png`), fullPage: true });
+        await page.emulateMedia({ media: 'print' });
+        // A4 less 12 mm margins is about 700 CSS px: the printed page must not be cut at the side.
+        await page.setViewportSize({ width: 700, height: 1000 });
+        await page.screenshot({ path: join(ARTIFACTS, `${c.name}-print.png`), fullPage: true });
+        expect(await page.evaluate<number>('document.documentElement.scrollWidth - document.documentElement.clientWidth'), 'print width').toBeLessThanOrEqual(0);
+        // Print keeps charts whole and backgrounds white.
+        const printStyle = await page.evaluate<string[]>("Array.from(document.querySelectorAll('figure.chart'), (f) => getComputedStyle(f).breakInside)");
+        expect(new Set(printStyle)).toEqual(new Set(['avoid']));
+        expect(await page.evaluate<string>('getComputedStyle(document.body).backgroundColor')).toMatch(/^rgba?\(255, 255, 255/u);
+      } finally {
+        await context.close();
+      }
+      expect(problems).toEqual([]);
+    });
+  }
+});

@@ -1,0 +1,119 @@
+/** The three kinds of report the browser test opens, built from the seed data and plain rows. */
+import { join } from 'node:path';
+import { CpuEngine } from '../../src/engines/cpu/cpu-engine.js';
+import { evaluate } from '../../src/eval/evaluate.js';
+import { featureMatrix, NFDUMP_STAT7 } from '../../src/features/feature-set.js';
+import { readInput } from '../../src/ingest/read.js';
+import { loadLabelled, type LabelledSet } from '../../src/model/labelled.js';
+import { fitModel, predict, type ModelConfig } from '../../src/model/model.js';
+import { classifiedReport, evaluationReport, rankSweep, sweepReport, type ClassifiedRow, type ReportDocument, type SweepChoice, type SweepRow } from '../../src/report/index.js';
+import { SEED_LABELS, SEED_PROBES } from '../helpers/paths.js';
+
+export const SEED_CONFIG: ModelConfig = { scaler: 'log-zscore', k: 3, metric: { name: 'euclidean' }, weights: 'uniform' };
+
+export async function seedSet(): Promise<LabelledSet> {
+  return loadLabelled(SEED_LABELS, NFDUMP_STAT7, { exclude: ['nfs'] });
+}
+
+/** The seed evaluation: log-zscore, k = 3, leave-one-out, as `npm start` prints it. */
+export async function seedEvaluationReport(): Promise<ReportDocument> {
+  const set = await seedSet();
+  const engine = new CpuEngine({ threads: 1 });
+  try {
+    const t = performance.now();
+    const ev = await evaluate(set, SEED_CONFIG, { name: 'loo' }, engine);
+    return evaluationReport({
+      evaluation: ev,
+      set,
+      engine: engine.name,
+      title: 'Seed study: leave-one-out evaluation',
+      meta: { device: 'CPU, 1 thread', inputs: [SEED_LABELS], timings: { evaluate: performance.now() - t }, modelVersion: 'not saved (evaluated in memory)' },
+    });
+  } finally {
+    await engine.dispose();
+  }
+}
+
+/** A plausible sweep grid as plain rows: k 1..15 x 3 metrics x 5 scalers x 2 weightings. */
+export function sweepRows(): { rows: SweepRow[]; chosen: SweepChoice } {
+  const scalers = ['none', 'zscore', 'minmax', 'log-zscore', 'row-l2'];
+  const base: Record<string, number> = { none: 0.6, zscore: 0.72, minmax: 0.7, 'log-zscore': 0.8, 'row-l2': 0.64 };
+  const metrics = ['euclidean', 'manhattan', 'chebyshev'];
+  const rows: SweepRow[] = [];
+  for (const scaler of scalers) {
+    for (const [mi, metric] of metrics.entries()) {
+      for (const weights of ['uniform', 'distance']) {
+        for (let k = 1; k <= 15; k++) {
+          const shape = -0.0009 * (k - 4) ** 2 + (weights === 'distance' ? 0.006 : 0) - mi * 0.012 + Math.sin(k * 1.7 + mi) * 0.004;
+          const accuracy = base[scaler]! + shape;
+          rows.push({ k, metric, scaler, weights, accuracy, macroF1: accuracy + 0.05 - (scaler === 'none' ? 0.03 : 0), accuracyStd: 0.01 + 0.001 * k, macroF1Std: 0.012 + 0.001 * k });
+        }
+      }
+    }
+  }
+  const best = rankSweep(rows)[0]!;
+  return { rows, chosen: { k: best.k, metric: best.metric, scaler: best.scaler, weights: best.weights } };
+}
+
+export function seedSweepReport(): ReportDocument {
+  const { rows, chosen } = sweepRows();
+  return sweepReport(rows, chosen, {
+    title: 'Seed study: choosing k, metric, weighting and scaler',
+    protocol: 'stratified 10-fold x 5 repeats',
+    nested: { accuracy: 0.774, accuracyStd: 0.051, macroF1: 0.833, macroF1Std: 0.06, description: 'outer stratified 10-fold x 5' },
+    meta: { engine: 'cpu', device: 'CPU, 2 threads', inputs: [SEED_LABELS], timings: { sweep: 4210, nested: 38100 } },
+  });
+}
+
+/**
+ * A demo nightly run: the 20 probes and the 16 nfs rows (a class the model never saw)
+ * classified by the seed model; novelty = distance to the nearest training row in model space,
+ * threshold = the 95th percentile of the training rows' own nearest-other-row distances.
+ */
+export async function classifiedDemoReport(): Promise<ReportDocument> {
+  const set = await seedSet();
+  const model = fitModel(set, SEED_CONFIG);
+  const engine = new CpuEngine({ threads: 1 });
+  try {
+    const probes = await readInput(join(SEED_PROBES, 'test-samples.txt'));
+    const nfs = await readInput(join(SEED_LABELS, 'nfs.raw'));
+    const parts = [
+      { name: 'test-samples.txt', m: featureMatrix(probes.table, NFDUMP_STAT7, 'probes'), notes: probes.table.getChild('note') },
+      { name: 'nfs.raw', m: featureMatrix(nfs.table, NFDUMP_STAT7, 'nfs'), notes: null },
+    ];
+    const rows: ClassifiedRow[] = [];
+    const own = await engine.search(model.space, model.space, 2, SEED_CONFIG.metric);
+    const selfDist = Array.from({ length: own.queries }, (_, q) => own.distances[q * 2 + 1]!).sort((a, b) => a - b);
+    const threshold = Number(selfDist[Math.floor(0.95 * (selfDist.length - 1))]!.toPrecision(3));
+    for (const p of parts) {
+      const pred = await predict(model, p.m, engine);
+      const cols = NFDUMP_STAT7.columns;
+      for (let q = 0; q < p.m.rows; q++) {
+        const at = (c: string) => p.m.data[q * p.m.cols + cols.indexOf(c)]!;
+        const c = pred.votes.predicted[q]!;
+        rows.push({
+          source: `${p.name}:${q + 1}`,
+          key: 'XXX.XXX.XXX.XXX',
+          note: (p.notes?.get(q) as string | null | undefined) ?? null,
+          flows: at('flows'),
+          bps: at('bps'),
+          pps: at('pps'),
+          predicted: set.classes[c]!,
+          probability: pred.votes.probabilities[q * set.classes.length + c]!,
+          neighbours: Array.from(pred.neighbours.indices.subarray(q * 3, q * 3 + 3), (i) => set.classes[set.labels[i]!]!),
+          novelty: pred.neighbours.distances[q * 3]!,
+        });
+      }
+    }
+    return classifiedReport({
+      title: 'Demo nightly run: probes and unseen nfs traffic',
+      classes: set.classes,
+      training: set,
+      rows,
+      novelty: { threshold, scoreName: 'distance to the nearest training row' },
+      meta: { engine: 'cpu', device: 'CPU, 1 thread', modelVersion: 'seed model (log-zscore, k = 3), in memory', inputs: ['data/seed-2015/probes/test-samples.txt', 'data/seed-2015/labels/nfs.raw'], timings: { classify: 12 } },
+    });
+  } finally {
+    await engine.dispose();
+  }
+}
