@@ -66,7 +66,7 @@ export function seedSweepReport(): ReportDocument {
 }
 
 /**
- * A demo nightly run: the 20 probes and the 16 nfs rows (a class the model never saw)
+ * Classified rows with novelty scores (the shape a nightly run reports): the 20 probes and the 16 nfs rows (a class the model never saw)
  * classified by the seed model; novelty = distance to the nearest training row in model space,
  * threshold = the 95th percentile of the training rows' own nearest-other-row distances.
  */
@@ -106,7 +106,7 @@ export async function classifiedDemoReport(): Promise<ReportDocument> {
       }
     }
     return classifiedReport({
-      title: 'Demo nightly run: probes and unseen nfs traffic',
+      title: 'Classified rows: probes and unseen nfs traffic',
       classes: set.classes,
       training: set,
       rows,
