@@ -6,17 +6,18 @@ import { buildTable, readArrowFile, type ColumnValues } from '../schema/arrow.js
 import { flowSchema, statSchema } from '../schema/tables.js';
 import { csvKind, isLegacyFlowRow, parseFlowCsv, parseStatCsv } from './csv.js';
 import type { ParseOptions, Reject } from './issues.js';
+import { looksLikeNfcapd, readNfcapdFlowTable, type NfdumpOptions } from './nfcapd.js';
 import { parseStatText } from './stat-text.js';
 
-export const INPUT_FORMATS = ['auto', 'stat-text', 'stat-csv', 'flow-csv', 'arrow'] as const;
+export const INPUT_FORMATS = ['auto', 'stat-text', 'stat-csv', 'flow-csv', 'nfcapd', 'arrow'] as const;
 export type InputFormat = (typeof INPUT_FORMATS)[number];
 export type DetectedFormat = Exclude<InputFormat, 'auto'>;
 
 export interface ReadResult {
   readonly file: string;
   readonly format: DetectedFormat;
-  /** `stat` or `flow` (schema metadata flowknn.kind). */
-  readonly kind: 'stat' | 'flow';
+  /** `stat`, `flow` or `aggregate` (schema metadata flowknn.kind). */
+  readonly kind: 'stat' | 'flow' | 'aggregate';
   readonly table: Table;
   readonly rejects: Reject[];
 }
@@ -44,6 +45,14 @@ export function detectFormat(text: string, file: string): Exclude<DetectedFormat
   throw inputError('empty input: no lines other than blanks and comments; expected nfdump output', { file, line: lines.length > 1 ? 1 : undefined });
 }
 
+async function isNfcapd(file: string): Promise<boolean> {
+  try {
+    return await looksLikeNfcapd(file);
+  } catch {
+    return false; // unreadable: the text path reports it
+  }
+}
+
 export async function readInputText(file: string): Promise<string> {
   let bytes: Buffer;
   try {
@@ -67,14 +76,24 @@ export async function readInputText(file: string): Promise<string> {
 }
 
 /** Reads one input file of any supported kind into its Arrow table. */
-export async function readInput(file: string, format: InputFormat = 'auto', options: ParseOptions = {}): Promise<ReadResult> {
+export interface ReadOptions extends ParseOptions {
+  /** nfcapd files: the nfdump binary and a filter expression for the flows read. */
+  nfdump?: NfdumpOptions;
+}
+
+export async function readInput(file: string, format: InputFormat = 'auto', options: ReadOptions = {}): Promise<ReadResult> {
   if (format === 'arrow' || (format === 'auto' && /\.arrow$/iu.test(file))) {
     const table = await readArrowFile(file);
     const kind = table.schema.metadata.get('flowknn.kind');
-    if (kind !== 'stat' && kind !== 'flow') {
-      throw inputError(`Arrow file is not a flowknn stat or flow table (metadata flowknn.kind = ${kind ?? 'missing'})`, { file });
+    if (kind !== 'stat' && kind !== 'flow' && kind !== 'aggregate') {
+      throw inputError(`Arrow file is not a flowknn stat, flow or aggregate table (metadata flowknn.kind = ${kind ?? 'missing'})`, { file });
     }
     return { file, format: 'arrow', kind, table, rejects: [] };
+  }
+  // nfcapd files are binary: read through nfdump, before the text path refuses binary data.
+  if (format === 'nfcapd' || (format === 'auto' && (await isNfcapd(file)))) {
+    const { table, rejects } = await readNfcapdFlowTable(file, { ...options.nfdump, maxRejects: options.maxRejects });
+    return { file, format: 'nfcapd', kind: 'flow', table, rejects };
   }
   const text = await readInputText(file);
   const detected = format === 'auto' ? detectFormat(text, file) : format;
@@ -92,5 +111,8 @@ export async function readInput(file: string, format: InputFormat = 'auto', opti
       const { columns, issues } = parseFlowCsv(text, file, options);
       return { file, format: detected, kind: 'flow', table: buildTable(flowSchema(meta), columns as unknown as Record<string, ColumnValues>, columns.length), rejects: issues.rejects };
     }
+    default:
+      // 'arrow' and 'nfcapd' returned above.
+      throw new Error(`unreachable input format ${detected}`);
   }
 }

@@ -45,11 +45,11 @@ export function classifyCommand(ctx: CliContext): CommandModule<object, Classify
       const tables: Table[] = [];
       for (const file of args.inputs) {
         const r = await readInput(file, args.format);
-        if (r.kind !== 'stat') {
+        if (r.kind === 'flow') {
           throw inputError(
             'holds flow records; the model classifies per-host aggregates',
             { file },
-            'aggregate them first with nfdump: nfdump -r FILE -s dstip/pps/bps -n 0 -o csv > stats.csv',
+            'aggregate them first: flowknn ingest FILES --aggregate dstip --out aggregates.arrow (or nfdump -r FILE -s dstip/pps/bps -n 0 -o csv > stats.csv)',
           );
         }
         const keep = uniqueRows(r.table);

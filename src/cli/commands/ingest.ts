@@ -4,6 +4,7 @@ import { availableParallelism } from 'node:os';
 import type { Argv, CommandModule } from 'yargs';
 import { FlowknnError, usageError } from '../../errors.js';
 import { writeFileAtomic } from '../../io/atomic.js';
+import { FlowAggregator, type AggregateOptions } from '../../features/aggregate.js';
 import { INPUT_FORMATS, readInput, type InputFormat, type ReadResult } from '../../ingest/read.js';
 import type { Reject } from '../../ingest/issues.js';
 import { writeArrowFile, withMetadata } from '../../schema/arrow.js';
@@ -11,6 +12,13 @@ import type { CliContext } from '../context.js';
 import { progressUpdater } from '../progress.js';
 
 interface IngestArgs {
+  aggregate?: string;
+  window: string;
+  'min-packets'?: number;
+  'min-bytes'?: number;
+  top?: string;
+  nfdump?: string;
+  filter?: string;
   files: string[];
   out: string;
   format: InputFormat;
@@ -41,7 +49,14 @@ export function ingestCommand(ctx: CliContext): CommandModule<object, IngestArgs
         .option('format', { choices: INPUT_FORMATS, default: 'auto' as const, describe: 'input format (auto: detected per file)' })
         .option('max-rejects', { type: 'number', default: 0, describe: 'bad lines a file may have before it fails (0: fail on the first)' })
         .option('rejects', { type: 'string', describe: 'CSV file listing rejected lines (file, line, reason, raw text)' })
-        .option('jobs', { type: 'number', default: availableParallelism(), describe: 'files read at once' }) as unknown as Argv<IngestArgs>,
+        .option('jobs', { type: 'number', default: availableParallelism(), describe: 'files read at once' })
+        .option('aggregate', { type: 'string', describe: 'aggregate flow records into per-key features: dstip, srcip, dstip+proto, dstip+dstport, ...' })
+        .option('window', { type: 'string', default: '5m', describe: 'with --aggregate: aligned time windows (300, 5m, 1h) or whole' })
+        .option('min-packets', { type: 'number', describe: 'with --aggregate: keep aggregates with at least this many packets' })
+        .option('min-bytes', { type: 'number', describe: 'with --aggregate: keep aggregates with at least this many bytes' })
+        .option('top', { type: 'string', describe: 'with --aggregate: keep the top N per window by pps or bps, e.g. 10:pps' })
+        .option('nfdump', { type: 'string', describe: 'nfcapd inputs: the nfdump binary (default: nfdump on PATH)' })
+        .option('filter', { type: 'string', describe: 'nfcapd inputs: an nfdump filter expression for the flows read' }) as unknown as Argv<IngestArgs>,
     handler: async (args) => {
       if (!Number.isInteger(args['max-rejects']) || args['max-rejects'] < 0) throw usageError(`--max-rejects must be a whole number >= 0`);
       if (!Number.isInteger(args.jobs) || args.jobs < 1) throw usageError(`--jobs must be a whole number >= 1`);
@@ -52,7 +67,7 @@ export function ingestCommand(ctx: CliContext): CommandModule<object, IngestArgs
         args.files.map((file) =>
           limit(async () => {
             try {
-              return { file, result: await readInput(file, args.format, { maxRejects: args['max-rejects'] }) };
+              return { file, result: await readInput(file, args.format, { maxRejects: args['max-rejects'], nfdump: { nfdump: args.nfdump, filter: args.filter } }) };
             } catch (err) {
               if (err instanceof FlowknnError) return { file, error: err };
               throw err;
@@ -70,12 +85,12 @@ export function ingestCommand(ctx: CliContext): CommandModule<object, IngestArgs
         if (kinds.size > 1) {
           throw usageError(`cannot put statistics and flow records in one table: ${ok.map((r) => `${r.file} (${r.kind})`).join(', ')}`, 'ingest them into separate files');
         }
-        const table = concatTables(ok);
+        const table = args.aggregate === undefined ? concatTables(ok) : aggregateResults(ok, args);
         await writeArrowFile(args.out, table);
         const rejects: Reject[] = ok.flatMap((r) => r.rejects);
         if (args.rejects) await writeFileAtomic(args.rejects, rejectsCsv(rejects));
         for (const r of ok) ctx.log(`${r.file}: ${r.table.numRows} rows (${r.format})${r.rejects.length ? `, ${r.rejects.length} rejected` : ''}`);
-        ctx.log(`wrote ${args.out}: ${table.numRows} ${[...kinds][0]} rows from ${ok.length} file(s)`);
+        ctx.log(`wrote ${args.out}: ${table.numRows} ${args.aggregate === undefined ? [...kinds][0] : 'aggregate'} rows from ${ok.length} file(s)`);
       }
       if (failed.length > 0) {
         if (ok.length === 0) {
@@ -88,6 +103,23 @@ export function ingestCommand(ctx: CliContext): CommandModule<object, IngestArgs
       }
     },
   };
+}
+
+/** Aggregates the flow records of every input into one `aggregate` table (nfdump's definitions). */
+function aggregateResults(results: ReadResult[], args: IngestArgs): Table {
+  const notFlows = results.filter((r) => r.kind !== 'flow');
+  if (notFlows.length > 0) {
+    throw usageError(`--aggregate needs flow records; ${notFlows.map((r) => `${r.file} holds ${r.kind} rows`).join(', ')}`, 'give nfcapd files or flow CSV (nfdump -o csv)');
+  }
+  let top: AggregateOptions['top'];
+  if (args.top !== undefined) {
+    const m = /^(\d+)(?::(pps|bps))?$/u.exec(args.top);
+    if (!m || Number(m[1]) < 1) throw usageError(`--top: expected N or N:pps or N:bps with N >= 1, got "${args.top}"`);
+    top = { n: Number(m[1]), by: (m[2] as 'pps' | 'bps' | undefined) ?? 'pps' };
+  }
+  const agg = new FlowAggregator({ key: args.aggregate, window: args.window, minPackets: args['min-packets'], minBytes: args['min-bytes'], top });
+  for (const r of results) agg.addTable(r.table);
+  return agg.table({ 'flowknn.sources': JSON.stringify(results.map((r) => ({ file: r.file, format: r.format, rows: r.table.numRows }))) });
 }
 
 export function rejectsCsv(rejects: Reject[]): string {

@@ -1,0 +1,407 @@
+import { Field, Float64, Int32, TimestampMillisecond, Utf8, type Table } from 'apache-arrow';
+import { inputError, usageError } from '../errors.js';
+import { buildTable, numberColumn, stringColumn, withMetadata, type ColumnValues, type Schema } from '../schema/arrow.js';
+import { SCHEMA_VERSION, type FlowColumns } from '../schema/tables.js';
+import { NFDUMP_STAT7 } from './feature-set.js';
+
+/**
+ * Aggregation of flow records into the seven nfdump statistics features, per key and per time
+ * window, with nfdump's own definitions and rounding, so that aggregating the raw flows of an
+ * nfcapd file gives exactly what `nfdump -s dstip/pps/bps -n 0 -o csv` prints for it.
+ *
+ * nfdump 1.7.1, src/nfdump/nfstat.c (phaag/nfdump; same code in 1.7.x up to the current
+ * release, which only adds a `msecFirst && msecLast` guard):
+ * - AddElementStat(): a flow record adds to the element of its key (`-s dstip`: its destination
+ *   address; `-s srcip`: its source): flows += `aggr_flows ? aggr_flows : 1`; in/out packets and
+ *   bytes summed; msecFirst = min, msecLast = max over the records.
+ * - order table: `pps`, `bps`, `packets`, `bytes`, `bpp` use INOUT counters (in + out);
+ *   `ipps`, `ibps`, ... use in, `opps`, ... out. Files made by nfpcapd have out = 0.
+ * - PrintCvsStatLine(): duration = (msecLast - msecFirst) / 1000.0 (a double, printed `%.3f`);
+ *   pps = (uint64_t)((double)packets / duration), bps = (uint64_t)((double)(8 * bytes) /
+ *   duration), both 0 when duration == 0; bpp = (uint32_t)(bytes / packets) (integer
+ *   division), 0 when packets == 0. I.e. truncation, never rounding.
+ * - Sorting (StatTopN) uses other, integer, formulas: pps_element = 1000 * packets /
+ *   duration_ms, bps_element = 8000 * bytes / duration_ms (uint64 division, 0 when the duration
+ *   is 0). Top-N here sorts by the same values; nfdump's order among equal values is unspecified
+ *   (hash order), here it is the key's.
+ * - `-l N` / `-L N` (1.7.1; gone later) drop aggregates with packets (bytes) <= N before
+ *   sorting; minPackets / minBytes keep aggregates with at least that many (so `-l 1000` is
+ *   minPackets 1001).
+ *
+ * Time windows are aligned to the epoch (UTC): a flow belongs to the window holding its first
+ * seen, whole, even if it lasts longer (nfcapd files, too, hold whole flows). `whole` puts every
+ * flow of the input in one window.
+ */
+
+export const KEY_FIELDS = ['srcip', 'dstip', 'proto', 'srcport', 'dstport'] as const;
+export type KeyField = (typeof KEY_FIELDS)[number];
+
+export interface KeySpec {
+  readonly fields: readonly KeyField[];
+  /** Canonical name, e.g. `dstip+proto`. */
+  readonly name: string;
+}
+
+/**
+ * `dstip`, `srcip`, `dstip+proto`, `dstip+dstport`, `srcip+dstip`, ...: fields joined with `+`,
+ * each at most once, kept in the given order.
+ */
+export function parseKeySpec(spec: string | readonly KeyField[]): KeySpec {
+  const parts = typeof spec === 'string' ? spec.split('+').map((p) => p.trim().toLowerCase()) : [...spec];
+  if (parts.length === 0 || parts.some((p) => p === '')) throw usageError(`aggregation key: expected fields joined with +, like dstip or dstip+proto, got "${String(spec)}"`);
+  const fields: KeyField[] = [];
+  for (const p of parts) {
+    if (!(KEY_FIELDS as readonly string[]).includes(p)) {
+      throw usageError(`aggregation key: unknown field "${p}"; expected ${KEY_FIELDS.join(', ')} (joined with +)`);
+    }
+    if (fields.includes(p as KeyField)) throw usageError(`aggregation key: field "${p}" given twice`);
+    fields.push(p as KeyField);
+  }
+  return { fields, name: fields.join('+') };
+}
+
+export type WindowSpec = number | 'whole';
+
+/** `300`, `300s`, `5m`, `1h`, `whole` -> seconds or `whole`. */
+export function parseWindow(text: string | number): WindowSpec {
+  if (text === 'whole') return 'whole';
+  const m = typeof text === 'number' ? [String(text), String(text), 's'] : /^(\d+)\s*([smh]?)$/u.exec(text.trim());
+  const value = m ? Number(m[1]) * ({ '': 1, s: 1, m: 60, h: 3600 } as Record<string, number>)[m[2] ?? '']! : Number.NaN;
+  if (!Number.isSafeInteger(value) || value <= 0) throw usageError(`time window: expected whole seconds > 0 (300, 300s, 5m, 1h) or "whole", got "${text}"`);
+  return value;
+}
+
+export type Counters = 'inout' | 'in' | 'out';
+export type RankBy = 'pps' | 'bps';
+
+export interface AggregateOptions {
+  /** Default `dstip`. */
+  key?: string | readonly KeyField[];
+  /** Seconds (aligned windows) or `whole`; default 300. */
+  window?: WindowSpec | string;
+  /** Which packet/byte counters to sum: in + out (nfdump's pps/bps orders; default), in, out. */
+  counters?: Counters;
+  /** Keep aggregates with at least this many packets / bytes / flows. */
+  minPackets?: number;
+  minBytes?: number;
+  minFlows?: number;
+  /** Keep the top n aggregates of each window by pps or bps (nfdump's sort values). */
+  top?: { n: number; by: RankBy };
+  /** Order of the rows within a window (default: `top.by`, else pps), descending. */
+  orderBy?: RankBy;
+}
+
+/** One aggregate: key, window and nfdump's seven features. */
+export interface AggregateRow {
+  windowStart: number | null;
+  key: string;
+  values: readonly (string | number)[];
+  firstSeen: number;
+  lastSeen: number;
+  durationMs: number;
+  flows: number;
+  packets: number;
+  bytes: number;
+  pps: number;
+  bps: number;
+  bpp: number;
+}
+
+interface Acc {
+  values: (string | number)[];
+  flows: number;
+  packets: number;
+  bytes: number;
+  first: number;
+  last: number;
+}
+
+/** pps, bps and bpp exactly as nfdump's statistics print them (see the file comment). */
+export function nfdumpRates(packets: number, bytes: number, durationMs: number): { pps: number; bps: number; bpp: number } {
+  const duration = durationMs / 1000;
+  const pps = duration !== 0 ? Math.floor(packets / duration) : 0;
+  const bps = duration !== 0 ? Math.floor((8 * bytes) / duration) : 0;
+  const bpp = packets !== 0 ? Math.floor(bytes / packets) % 4294967296 : 0;
+  return { pps, bps, bpp };
+}
+
+/** nfdump's sort value for an order (pps_element / bps_element): integer arithmetic. */
+export function nfdumpSortValue(by: RankBy, packets: number, bytes: number, durationMs: number): number {
+  if (durationMs === 0) return 0;
+  const [factor, value] = by === 'pps' ? [1000, packets] : [8000, bytes];
+  const product = factor * value;
+  if (product <= Number.MAX_SAFE_INTEGER) return Math.floor(product / durationMs);
+  return Number((BigInt(factor) * BigInt(value)) / BigInt(durationMs));
+}
+
+/** The duration as nfdump's statistics CSV prints it (`%.3f` of seconds). */
+export function nfdumpDuration(durationMs: number): string {
+  return (durationMs / 1000).toFixed(3);
+}
+
+/** The `aggregate` table: key fields (null where not part of the key), window, seven features. */
+export const AGGREGATE_FIELDS: Field[] = [
+  /** Start of the aligned window (UTC); null for `whole`. */
+  new Field('window_start', new TimestampMillisecond(), true),
+  /** The key's values joined with `|` (a single field: as nfdump prints it, e.g. `10.0.0.10`). */
+  new Field('key', new Utf8(), false),
+  new Field('src_addr', new Utf8(), true),
+  new Field('dst_addr', new Utf8(), true),
+  new Field('proto', new Utf8(), true),
+  new Field('src_port', new Int32(), true),
+  new Field('dst_port', new Int32(), true),
+  new Field('first_seen', new TimestampMillisecond(), false),
+  new Field('last_seen', new TimestampMillisecond(), false),
+  // NFDUMP_STAT7, in its order
+  new Field('duration_s', new Float64(), false),
+  new Field('flows', new Float64(), false),
+  new Field('packets', new Float64(), false),
+  new Field('bytes', new Float64(), false),
+  new Field('pps', new Float64(), false),
+  new Field('bps', new Float64(), false),
+  new Field('bpp', new Float64(), false),
+];
+
+const KEY_COLUMN: Record<KeyField, string> = { srcip: 'src_addr', dstip: 'dst_addr', proto: 'proto', srcport: 'src_port', dstport: 'dst_port' };
+
+export function aggregateSchema(meta: Record<string, string>): Schema {
+  return withMetadata(AGGREGATE_FIELDS, { 'flowknn.kind': 'aggregate', 'flowknn.schema_version': SCHEMA_VERSION, 'flowknn.feature_set': NFDUMP_STAT7.name, ...meta });
+}
+
+/** The flow columns the aggregator reads: FlowColumns, or the same columns from an Arrow table. */
+interface FlowView {
+  readonly length: number;
+  readonly first_seen: ArrayLike<number>;
+  readonly last_seen: ArrayLike<number>;
+  readonly src_addr: ArrayLike<string | null>;
+  readonly dst_addr: ArrayLike<string | null>;
+  readonly proto: ArrayLike<string | null>;
+  readonly src_port: ArrayLike<number>;
+  readonly dst_port: ArrayLike<number>;
+  readonly flows: ArrayLike<number>;
+  readonly in_packets: ArrayLike<number>;
+  readonly in_bytes: ArrayLike<number>;
+  readonly out_packets: ArrayLike<number | null>;
+  readonly out_bytes: ArrayLike<number | null>;
+}
+
+/**
+ * Streaming aggregation: feed flow batches with `add`, then take the rows or the table. Memory
+ * grows with the number of (window, key) groups, not with the number of flows.
+ */
+export class FlowAggregator {
+  readonly key: KeySpec;
+  readonly window: WindowSpec;
+  readonly counters: Counters;
+  private readonly windowMs: number;
+  private readonly groups = new Map<number | null, Map<string, Acc>>();
+  private flowsSeen = 0;
+
+  constructor(private readonly options: AggregateOptions = {}) {
+    this.key = parseKeySpec(options.key ?? 'dstip');
+    this.window = parseWindow(options.window ?? 300);
+    this.windowMs = this.window === 'whole' ? 0 : this.window * 1000;
+    this.counters = options.counters ?? 'inout';
+    if (!['inout', 'in', 'out'].includes(this.counters)) throw usageError(`counters: expected inout, in or out, got "${this.counters}"`);
+    for (const [name, v] of [['minPackets', options.minPackets], ['minBytes', options.minBytes], ['minFlows', options.minFlows]] as const) {
+      if (v !== undefined && (!Number.isFinite(v) || v < 0)) throw usageError(`${name}: expected a number >= 0, got ${v}`);
+    }
+    if (options.top && (!Number.isInteger(options.top.n) || options.top.n < 1 || !['pps', 'bps'].includes(options.top.by))) {
+      throw usageError(`top: expected n >= 1 and by pps or bps, got ${JSON.stringify(options.top)}`);
+    }
+  }
+
+  /** Flow records added so far. */
+  get flowCount(): number {
+    return this.flowsSeen;
+  }
+
+  /** Adds flow records (FlowColumns from a parser or a FlowBatch's columns). */
+  add(cols: FlowColumns | FlowView, file?: string): void {
+    const n = cols.length;
+    const fields = this.key.fields;
+    const getters = fields.map((f) => keyGetter(cols, f));
+    const single = getters.length === 1 ? getters[0]! : undefined;
+    const useIn = this.counters !== 'out';
+    const useOut = this.counters !== 'in';
+    for (let i = 0; i < n; i++) {
+      const first = cols.first_seen[i]!;
+      const last = cols.last_seen[i]!;
+      if (!Number.isFinite(first) || !Number.isFinite(last) || last < first) {
+        throw inputError(`flow record ${i + 1}: first/last seen ${first}/${last} are not a valid time span`, { file });
+      }
+      const win = this.windowMs === 0 ? null : Math.floor(first / this.windowMs) * this.windowMs;
+      let map = this.groups.get(win);
+      if (!map) {
+        map = new Map();
+        this.groups.set(win, map);
+      }
+      const values = single ? undefined : getters.map((g) => g(i));
+      const key = single ? String(single(i)) : values!.join('|');
+      let acc = map.get(key);
+      if (!acc) {
+        acc = { values: values ?? [single!(i)], flows: 0, packets: 0, bytes: 0, first, last };
+        map.set(key, acc);
+      }
+      this.accumulate(acc, cols, i, first, last, useIn, useOut);
+    }
+    this.flowsSeen += n;
+  }
+
+  private accumulate(acc: Acc, cols: FlowView | FlowColumns, i: number, first: number, last: number, useIn: boolean, useOut: boolean): void {
+    const fl = cols.flows[i]!;
+    acc.flows += fl > 0 ? fl : 1;
+    if (useIn) {
+      acc.packets += cols.in_packets[i]!;
+      acc.bytes += cols.in_bytes[i]!;
+    }
+    if (useOut) {
+      acc.packets += cols.out_packets[i] ?? 0;
+      acc.bytes += cols.out_bytes[i] ?? 0;
+    }
+    if (first < acc.first) acc.first = first;
+    if (last > acc.last) acc.last = last;
+  }
+
+  /** Adds the rows of an Arrow `flow` table (e.g. from `readInput` of an nfdump flow CSV). */
+  addTable(table: Table, file?: string): void {
+    const num = (name: string, nullable = false) => {
+      const c = numberColumn(table, name);
+      if (!c) {
+        if (nullable) return new Float64Array(table.numRows);
+        throw inputError(`not a flow table: no column "${name}"`, { file });
+      }
+      if (nullable) for (let i = 0; i < c.length; i++) if (Number.isNaN(c[i])) c[i] = 0;
+      return c;
+    };
+    const str = (name: string) => {
+      const c = stringColumn(table, name);
+      if (!c) throw inputError(`not a flow table: no column "${name}"`, { file });
+      return c;
+    };
+    const needs = new Set(this.key.fields);
+    const empty = new Array<null>(table.numRows).fill(null);
+    const zeros = new Float64Array(table.numRows);
+    this.add(
+      {
+        length: table.numRows,
+        first_seen: num('first_seen'),
+        last_seen: num('last_seen'),
+        src_addr: needs.has('srcip') ? str('src_addr') : empty,
+        dst_addr: needs.has('dstip') ? str('dst_addr') : empty,
+        proto: needs.has('proto') ? str('proto') : empty,
+        src_port: needs.has('srcport') ? num('src_port') : zeros,
+        dst_port: needs.has('dstport') ? num('dst_port') : zeros,
+        flows: num('flows', true),
+        in_packets: num('in_packets'),
+        in_bytes: num('in_bytes'),
+        out_packets: num('out_packets', true),
+        out_bytes: num('out_bytes', true),
+      },
+      file,
+    );
+  }
+
+  /** The aggregates: windows in time order; within a window by orderBy (descending), then key. */
+  rows(): AggregateRow[] {
+    const o = this.options;
+    const by: RankBy = o.orderBy ?? o.top?.by ?? 'pps';
+    const out: AggregateRow[] = [];
+    const windows = [...this.groups.keys()].sort((a, b) => (a ?? 0) - (b ?? 0));
+    for (const win of windows) {
+      const rows: (AggregateRow & { sort: number })[] = [];
+      for (const [key, acc] of this.groups.get(win)!) {
+        if (acc.packets > Number.MAX_SAFE_INTEGER || acc.bytes > Number.MAX_SAFE_INTEGER || acc.flows > Number.MAX_SAFE_INTEGER) {
+          throw inputError(`aggregate ${key}: packet, byte or flow sums beyond 2^53 cannot be exact`);
+        }
+        if (acc.packets < (o.minPackets ?? 0) || acc.bytes < (o.minBytes ?? 0) || acc.flows < (o.minFlows ?? 0)) continue;
+        const durationMs = acc.last - acc.first;
+        rows.push({
+          windowStart: win,
+          key,
+          values: acc.values,
+          firstSeen: acc.first,
+          lastSeen: acc.last,
+          durationMs,
+          flows: acc.flows,
+          packets: acc.packets,
+          bytes: acc.bytes,
+          ...nfdumpRates(acc.packets, acc.bytes, durationMs),
+          sort: nfdumpSortValue(by, acc.packets, acc.bytes, durationMs),
+        });
+      }
+      rows.sort((a, b) => b.sort - a.sort || (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+      const kept = o.top ? rows.slice(0, o.top.n) : rows;
+      for (const { sort: _sort, ...row } of kept) out.push(row);
+    }
+    return out;
+  }
+
+  /** The aggregates as an Arrow `aggregate` table whose feature columns are NFDUMP_STAT7's. */
+  table(meta: Record<string, string> = {}): Table {
+    const rows = this.rows();
+    const n = rows.length;
+    const cols: Record<string, ColumnValues> = {
+      window_start: rows.map((r) => r.windowStart),
+      key: rows.map((r) => r.key),
+      first_seen: rows.map((r) => r.firstSeen),
+      last_seen: rows.map((r) => r.lastSeen),
+      duration_s: Float64Array.from(rows, (r) => r.durationMs / 1000),
+      flows: Float64Array.from(rows, (r) => r.flows),
+      packets: Float64Array.from(rows, (r) => r.packets),
+      bytes: Float64Array.from(rows, (r) => r.bytes),
+      pps: Float64Array.from(rows, (r) => r.pps),
+      bps: Float64Array.from(rows, (r) => r.bps),
+      bpp: Float64Array.from(rows, (r) => r.bpp),
+    };
+    for (const f of KEY_FIELDS) {
+      const at = this.key.fields.indexOf(f);
+      cols[KEY_COLUMN[f]] = rows.map((r) => (at < 0 ? null : r.values[at]!));
+    }
+    const o = this.options;
+    const schema = aggregateSchema({
+      'flowknn.key': this.key.name,
+      'flowknn.window_s': String(this.window),
+      'flowknn.counters': this.counters,
+      ...(o.top ? { 'flowknn.top': `${o.top.n}/${o.top.by}` } : {}),
+      ...(o.minPackets ? { 'flowknn.min_packets': String(o.minPackets) } : {}),
+      ...(o.minBytes ? { 'flowknn.min_bytes': String(o.minBytes) } : {}),
+      ...(o.minFlows ? { 'flowknn.min_flows': String(o.minFlows) } : {}),
+      ...meta,
+    });
+    return buildTable(schema, cols, n);
+  }
+}
+
+function keyGetter(cols: FlowColumns | FlowView, field: KeyField): (i: number) => string | number {
+  const text = (arr: ArrayLike<string | null>, name: string) => (i: number) => {
+    const v = arr[i];
+    if (v === null || v === undefined || v === '') throw inputError(`flow record ${i + 1}: no ${name} to aggregate by`);
+    return v;
+  };
+  switch (field) {
+    case 'srcip':
+      return text(cols.src_addr, 'source address');
+    case 'dstip':
+      return text(cols.dst_addr, 'destination address');
+    case 'proto':
+      return text(cols.proto, 'protocol');
+    case 'srcport':
+      return (i) => cols.src_port[i]!;
+    case 'dstport':
+      return (i) => cols.dst_port[i]!;
+  }
+}
+
+/** Something that yields flow batches: readNfcapdFlows(...), or plain FlowColumns. */
+export type FlowSource = AsyncIterable<{ columns: FlowColumns; file?: string } | FlowColumns> | Iterable<{ columns: FlowColumns; file?: string } | FlowColumns>;
+
+/** Aggregates every batch of a source (e.g. `readNfcapdFlows(file)`) into an `aggregate` table. */
+export async function aggregateFlows(source: FlowSource, options: AggregateOptions = {}, meta: Record<string, string> = {}): Promise<Table> {
+  const agg = new FlowAggregator(options);
+  for await (const item of source as AsyncIterable<{ columns: FlowColumns; file?: string } | FlowColumns>) {
+    if ('columns' in item) agg.add(item.columns, item.file);
+    else agg.add(item);
+  }
+  return agg.table(meta);
+}
