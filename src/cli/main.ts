@@ -6,6 +6,7 @@ import { enginesCommand } from './commands/engines.js';
 import { evaluateCommand } from './commands/evaluate.js';
 import { reportCommand } from './commands/report.js';
 import { sweepCommand } from './commands/sweep.js';
+import { synthCommand } from './commands/synth.js';
 import { ingestCommand } from './commands/ingest.js';
 import { trainCommand } from './commands/train.js';
 import { makeContext } from './context.js';
@@ -31,6 +32,7 @@ export async function main(argv: string[], io: MainIo = { stdout: process.stdout
     .command(evaluateCommand(ctx))
     .command(sweepCommand(ctx))
     .command(reportCommand(ctx))
+    .command(synthCommand(ctx))
     .command(enginesCommand(ctx))
     .option('quiet', { alias: 'q', type: 'boolean', default: false, describe: 'no progress or notes on stderr' })
     .demandCommand(1, 'name a command (flowknn --help lists them)')

@@ -1,10 +1,12 @@
 import { RecordBatch, Table } from 'apache-arrow';
 import pLimit from 'p-limit';
+import { stat } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import type { Argv, CommandModule } from 'yargs';
 import { FlowknnError, usageError } from '../../errors.js';
 import { writeFileAtomic } from '../../io/atomic.js';
 import { FlowAggregator, type AggregateOptions } from '../../features/aggregate.js';
+import { discoverArchive } from '../../ingest/archive.js';
 import { INPUT_FORMATS, readInput, type InputFormat, type ReadResult } from '../../ingest/read.js';
 import type { Reject } from '../../ingest/issues.js';
 import { writeArrowFile, withMetadata } from '../../schema/arrow.js';
@@ -12,6 +14,9 @@ import type { CliContext } from '../context.js';
 import { progressUpdater } from '../progress.js';
 
 interface IngestArgs {
+  date?: string;
+  from?: string;
+  to?: string;
   aggregate?: string;
   window: string;
   'min-packets'?: number;
@@ -44,7 +49,10 @@ export function ingestCommand(ctx: CliContext): CommandModule<object, IngestArgs
     describe: 'read nfdump outputs (stat text, stat CSV, flow CSV) into one Arrow IPC file',
     builder: (y: Argv) =>
       y
-        .positional('files', { type: 'string', array: true, demandOption: true, describe: 'nfdump output files (plain or .gz)' })
+        .positional('files', { type: 'string', array: true, demandOption: true, describe: 'nfdump output files (plain or .gz), nfcapd files, or nfcapd archive folders' })
+        .option('date', { type: 'string', describe: 'archive folders: the nfcapd files of this day (YYYY-MM-DD, UTC)' })
+        .option('from', { type: 'string', describe: 'archive folders: files from this time on (inclusive)' })
+        .option('to', { type: 'string', describe: 'archive folders: files before this time (exclusive)' })
         .option('out', { type: 'string', demandOption: true, describe: 'Arrow IPC file to write (.arrow)' })
         .option('format', { choices: INPUT_FORMATS, default: 'auto' as const, describe: 'input format (auto: detected per file)' })
         .option('max-rejects', { type: 'number', default: 0, describe: 'bad lines a file may have before it fails (0: fail on the first)' })
@@ -60,11 +68,12 @@ export function ingestCommand(ctx: CliContext): CommandModule<object, IngestArgs
     handler: async (args) => {
       if (!Number.isInteger(args['max-rejects']) || args['max-rejects'] < 0) throw usageError(`--max-rejects must be a whole number >= 0`);
       if (!Number.isInteger(args.jobs) || args.jobs < 1) throw usageError(`--jobs must be a whole number >= 1`);
+      const files = await expandArchives(args, ctx);
       const limit = pLimit(args.jobs);
       const onFile = progressUpdater(ctx, 'reading', 'files');
       let done = 0;
       const outcomes = await Promise.all(
-        args.files.map((file) =>
+        files.map((file) =>
           limit(async () => {
             try {
               return { file, result: await readInput(file, args.format, { maxRejects: args['max-rejects'], nfdump: { nfdump: args.nfdump, filter: args.filter } }) };
@@ -72,7 +81,7 @@ export function ingestCommand(ctx: CliContext): CommandModule<object, IngestArgs
               if (err instanceof FlowknnError) return { file, error: err };
               throw err;
             } finally {
-              onFile(++done, args.files.length);
+              onFile(++done, files.length);
             }
           }),
         ),
@@ -98,11 +107,30 @@ export function ingestCommand(ctx: CliContext): CommandModule<object, IngestArgs
           const kind = failed.every((e) => e.kind === failed[0]!.kind) ? failed[0]!.kind : 'input';
           throw new FlowknnError(kind, `no input could be read (${failed.length} failed); nothing written`);
         }
-        ctx.stderr.write(`flowknn: ${failed.length} of ${args.files.length} inputs failed: ${failed.map((e) => e.file).join(', ')}\n`);
+        ctx.stderr.write(`flowknn: ${failed.length} of ${files.length} inputs failed: ${failed.map((e) => e.file).join(', ')}\n`);
         ctx.partialFailure = true;
       }
     },
   };
+}
+
+/**
+ * Inputs as files: a folder is an nfcapd archive, replaced by its nfcapd files (by slot time,
+ * selected with --date or --from/--to; files still being written are skipped).
+ */
+async function expandArchives(args: IngestArgs, ctx: CliContext): Promise<string[]> {
+  const out: string[] = [];
+  for (const input of args.files) {
+    const info = await stat(input).catch(() => undefined);
+    if (!info?.isDirectory()) {
+      out.push(input);
+      continue;
+    }
+    const listing = await discoverArchive(input, { date: args.date, from: args.from, to: args.to });
+    ctx.log(`${input}: ${listing.files.length} nfcapd files${listing.skipped.length ? `, ${listing.skipped.length} skipped (${listing.skipped.slice(0, 3).map((s) => `${s.path}: ${s.reason}`).join('; ')}${listing.skipped.length > 3 ? '; ...' : ''})` : ''}`);
+    out.push(...listing.files.map((f) => f.path));
+  }
+  return out;
 }
 
 /** Aggregates the flow records of every input into one `aggregate` table (nfdump's definitions). */
