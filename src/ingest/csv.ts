@@ -184,12 +184,50 @@ function optNum(row: Cell, at: number, name: string): number | null | { expected
   return num(row, at, name);
 }
 
+/** A counter (packets, bytes, flows, rates): a whole number from 0 to 2^53 - 1 (beyond that a
+ *  double no longer holds it exactly). */
+function count(row: Cell, at: number, name: string): number | { expected: string } {
+  const v = num(row, at, name);
+  if (typeof v !== 'number') return v;
+  if (!Number.isSafeInteger(v) || v < 0) return { expected: `${name}: expected a whole number from 0 to 2^53 - 1, got ${row.cells[at]?.trim()}` };
+  return v;
+}
+
+function optCount(row: Cell, at: number, name: string): number | null | { expected: string } {
+  return at < 0 ? null : count(row, at, name);
+}
+
+/** A rate or share as nfdump prints it: finite and not negative. */
+function nonNegative(row: Cell, at: number, name: string): number | { expected: string } {
+  const v = num(row, at, name);
+  if (typeof v !== 'number') return v;
+  if (!(v >= 0) || !Number.isFinite(v)) return { expected: `${name}: expected a number >= 0, got ${row.cells[at]?.trim()}` };
+  return v;
+}
+
+function optNonNegative(row: Cell, at: number, name: string): number | null | { expected: string } {
+  return at < 0 ? null : nonNegative(row, at, name);
+}
+
+/** Ten years: no flow or aggregate lasts longer; a larger duration is a damaged field. */
+const MAX_DURATION_S = 10 * 365.25 * 86400;
+
+function duration(row: Cell, at: number, name: string): number | { expected: string } {
+  const v = num(row, at, name);
+  if (typeof v !== 'number') return v;
+  if (!(v >= 0 && v <= MAX_DURATION_S)) return { expected: `${name}: expected a duration from 0 to 10 years in seconds, got ${row.cells[at]?.trim()}` };
+  return v;
+}
+
 /** A port; ICMP's `type.code` (nfdump 1.7.5+) as nfdump stores it: type * 256 + code. */
 function port(row: Cell, at: number, name: string): number | { expected: string } {
   const t = cellAt(row, at, name);
   if (typeof t !== 'string') return t;
   const icmp = /^(\d+)\.(\d+)$/u.exec(t);
-  if (icmp) return Number(icmp[1]) * 256 + Number(icmp[2]);
+  if (icmp) {
+    if (Number(icmp[1]) > 255 || Number(icmp[2]) > 255) return { expected: `${name}: expected an ICMP type.code of 0..255 each, got "${t}"` };
+    return Number(icmp[1]) * 256 + Number(icmp[2]);
+  }
   if (!/^\d+$/u.test(t) || Number(t) > 65535) return { expected: `${name}: expected a port 0..65535, got "${t}"` };
   return Number(t);
 }
@@ -205,8 +243,13 @@ function time(row: Cell, at: number, name: string): number | null | { expected: 
   if (at < 0) return null;
   const t = cellAt(row, at, name);
   if (typeof t !== 'string') return t;
-  // Later nfdump releases may print epoch milliseconds instead of a date.
-  if (/^\d{10,}$/u.test(t)) return Number(t) * (t.length <= 10 ? 1000 : 1);
+  // Later nfdump releases may print epoch seconds or milliseconds instead of a date; either
+  // must fall within the range of dates (up to year 275760), or it is a damaged field.
+  if (/^\d{10,}$/u.test(t)) {
+    const ms = Number(t) * (t.length <= 10 ? 1000 : 1);
+    if (!(ms <= 8.64e15)) return { expected: `${name}: expected a time, got the out-of-range number ${t}` };
+    return ms;
+  }
   const v: Parsed<number> = parseDateTime(t);
   return v.ok ? v.value : { expected: `${name}: expected ${v.expected}` };
 }
@@ -237,16 +280,16 @@ export function parseStatCsv(text: string, file: string, options: ParseOptions =
     const v = {
       first_seen: time(row, at.first_seen, 'ts'),
       last_seen: time(row, at.last_seen, 'te'),
-      duration_s: num(row, at.duration_s, 'td'),
-      flows: num(row, at.flows, 'flows'),
-      flows_pct: optNum(row, at.flows_pct, 'flows %'),
-      packets: num(row, at.packets, 'packets'),
-      packets_pct: optNum(row, at.packets_pct, 'packets %'),
-      bytes: num(row, at.bytes, 'bytes'),
-      bytes_pct: optNum(row, at.bytes_pct, 'bytes %'),
-      pps: num(row, at.pps, 'pps'),
-      bps: num(row, at.bps, 'bps'),
-      bpp: num(row, at.bpp, 'bpp'),
+      duration_s: duration(row, at.duration_s, 'td'),
+      flows: count(row, at.flows, 'flows'),
+      flows_pct: optNonNegative(row, at.flows_pct, 'flows %'),
+      packets: count(row, at.packets, 'packets'),
+      packets_pct: optNonNegative(row, at.packets_pct, 'packets %'),
+      bytes: count(row, at.bytes, 'bytes'),
+      bytes_pct: optNonNegative(row, at.bytes_pct, 'bytes %'),
+      pps: nonNegative(row, at.pps, 'pps'),
+      bps: nonNegative(row, at.bps, 'bps'),
+      bpp: nonNegative(row, at.bpp, 'bpp'),
     };
     const bad = Object.values(v).find(isErr);
     if (bad) {
@@ -301,18 +344,22 @@ export function parseFlowCsv(
     const v = {
       first_seen: time(row, at.first_seen, 'first seen'),
       last_seen: time(row, at.last_seen, 'last seen'),
-      duration_s: num(row, at.duration_s, 'duration'),
+      duration_s: duration(row, at.duration_s, 'duration'),
       src_port: port(row, at.src_port, 'source port'),
       dst_port: port(row, at.dst_port, 'destination port'),
-      flows: optNum(row, at.flows, 'flows'),
-      in_packets: num(row, at.in_packets, 'packets'),
-      in_bytes: num(row, at.in_bytes, 'bytes'),
-      out_packets: optNum(row, at.out_packets, 'out packets'),
-      out_bytes: optNum(row, at.out_bytes, 'out bytes'),
+      flows: optCount(row, at.flows, 'flows'),
+      in_packets: count(row, at.in_packets, 'packets'),
+      in_bytes: count(row, at.in_bytes, 'bytes'),
+      out_packets: optCount(row, at.out_packets, 'out packets'),
+      out_bytes: optCount(row, at.out_bytes, 'out bytes'),
     };
     const bad = Object.values(v).find(isErr);
     if (bad) {
       issues.reject(row.lineNo, bad.expected, row.raw);
+      continue;
+    }
+    if (v.last_seen !== null && (v.last_seen as number) < (v.first_seen as number)) {
+      issues.reject(row.lineNo, 'last seen: expected a time at or after first seen', row.raw);
       continue;
     }
     const src = cellAt(row, at.src_addr, 'source address') as string;

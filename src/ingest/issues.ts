@@ -39,7 +39,8 @@ export class LineIssues {
   /** An input with no rows at all is an error: it is empty, or not what the caller thinks. */
   finish(rows: number, expected: string): void {
     if (rows === 0) {
-      const why = this.rejects.length > 0 ? `all ${this.rejects.length} data lines were rejected` : 'no data lines';
+      const first = this.rejects[0];
+      const why = first ? `all ${this.rejects.length} data lines were rejected (the first, line ${first.line}: ${first.reason})` : 'no data lines';
       throw inputError(`${why}; expected ${expected}`, { file: this.file, line: this.rejects[0]?.line });
     }
   }
