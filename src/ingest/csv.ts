@@ -10,7 +10,7 @@ import { LineIssues, type ParseOptions } from './issues.js';
  * later 1.7 releases renamed them: `firstSeen,lastSeen,duration,srcAddr,...`).
  */
 
-interface ColumnSpec {
+export interface ColumnSpec {
   readonly name: string;
   readonly aliases: readonly string[];
   readonly required: boolean;
@@ -34,7 +34,7 @@ const STAT_CSV_COLUMNS = {
   bpp: { name: 'bpp', aliases: ['bpp', 'ibpp'], required: true },
 } as const satisfies Record<string, ColumnSpec>;
 
-const FLOW_CSV_COLUMNS = {
+export const FLOW_CSV_COLUMNS = {
   first_seen: { name: 'first seen', aliases: ['ts', 'firstseen', 'first'], required: true },
   // nfdump 1.7.5+ prints no last-seen column; it is first seen + duration.
   last_seen: { name: 'last seen', aliases: ['te', 'lastseen', 'last'], required: false },
@@ -54,7 +54,7 @@ const FLOW_CSV_COLUMNS = {
 
 type Positions<T> = { [K in keyof T]: number };
 
-function normaliseHeader(name: string): string {
+export function normaliseHeader(name: string): string {
   return name.trim().toLowerCase().replace(/[\s_()-]/gu, '');
 }
 

@@ -10,7 +10,7 @@ import { createGunzip, type Gunzip, type ZlibOptions } from 'node:zlib';
 import { environmentError, excerpt, FlowknnError, inputError } from '../errors.js';
 import { ensureDir } from '../io/atomic.js';
 import { flowSchema } from '../schema/tables.js';
-import { csvKind, isLegacyFlowRow, LEGACY_FLOW_HEADER, protoName } from './csv.js';
+import { csvKind, FLOW_CSV_COLUMNS, isLegacyFlowRow, LEGACY_FLOW_HEADER, normaliseHeader, protoName, type ColumnSpec } from './csv.js';
 import { parseDateTime, parsePlainNumber } from './fields.js';
 import { FileRejects, type RejectSink, type RejectThreshold } from './rejects.js';
 
@@ -85,40 +85,11 @@ export interface FlowCsvStats {
   summary?: Record<string, number>;
 }
 
-interface ColumnSpec {
-  readonly name: string;
-  readonly aliases: readonly string[];
-  readonly required: boolean;
-}
-
-/**
- * The flow CSV columns and every name nfdump has used for them. A copy of FLOW_CSV_COLUMNS in
- * csv.ts (not exported there); keep the two in step.
- */
-const FLOW_COLUMNS = {
-  first_seen: { name: 'first seen', aliases: ['ts', 'firstseen', 'first'], required: true },
-  last_seen: { name: 'last seen', aliases: ['te', 'lastseen', 'last'], required: false },
-  duration_s: { name: 'duration', aliases: ['td', 'duration'], required: true },
-  src_addr: { name: 'source address', aliases: ['sa', 'srcaddr', 'srcip'], required: true },
-  dst_addr: { name: 'destination address', aliases: ['da', 'dstaddr', 'dstip'], required: true },
-  src_port: { name: 'source port', aliases: ['sp', 'srcport'], required: true },
-  dst_port: { name: 'destination port', aliases: ['dp', 'dstport'], required: true },
-  proto: { name: 'protocol', aliases: ['pr', 'proto'], required: true },
-  tcp_flags: { name: 'TCP flags', aliases: ['flg', 'flags', 'tcpflags'], required: false },
-  flows: { name: 'flows', aliases: ['fl', 'flows'], required: false },
-  in_packets: { name: 'packets', aliases: ['ipkt', 'inpackets', 'packets', 'inpkt'], required: true },
-  in_bytes: { name: 'bytes', aliases: ['ibyt', 'inbytes', 'bytes', 'inbyt'], required: true },
-  out_packets: { name: 'out packets', aliases: ['opkt', 'outpackets', 'outpkt'], required: false },
-  out_bytes: { name: 'out bytes', aliases: ['obyt', 'outbytes', 'outbyt'], required: false },
-} as const satisfies Record<string, ColumnSpec>;
+/** The flow CSV columns and every name nfdump has used for them: the same table as the whole-text parser's. */
+const FLOW_COLUMNS = FLOW_CSV_COLUMNS;
 
 type ColumnKey = keyof typeof FLOW_COLUMNS;
 type Positions = Record<ColumnKey, number>;
-
-/** As normaliseHeader in csv.ts. */
-function normaliseHeader(name: string): string {
-  return name.trim().toLowerCase().replace(/[\s_()-]/gu, '');
-}
 
 function locateColumns(header: string[], file: string, line: number): Positions {
   const names = header.map(normaliseHeader);
