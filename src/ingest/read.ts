@@ -1,11 +1,13 @@
-import type { Table } from 'apache-arrow';
+import { RecordBatch, Table } from 'apache-arrow';
 import { readFile } from 'node:fs/promises';
-import { gunzipSync } from 'node:zlib';
+import { constants, gunzipSync } from 'node:zlib';
+import { open } from 'node:fs/promises';
 import { excerpt, FlowknnError, inputError } from '../errors.js';
 import { buildTable, readArrowFile, type ColumnValues } from '../schema/arrow.js';
-import { flowSchema, statSchema } from '../schema/tables.js';
-import { csvKind, isLegacyFlowRow, parseFlowCsv, parseStatCsv } from './csv.js';
+import { FlowColumns, flowSchema, statSchema } from '../schema/tables.js';
+import { csvKind, isLegacyFlowRow, parseStatCsv } from './csv.js';
 import type { ParseOptions, Reject } from './issues.js';
+import { readFlowCsvStream } from './stream-csv.js';
 import { looksLikeNfcapd, readNfcapdFlowTable, type NfdumpOptions } from './nfcapd.js';
 import { parseStatText } from './stat-text.js';
 
@@ -43,6 +45,55 @@ export function detectFormat(text: string, file: string): Exclude<DetectedFormat
     );
   }
   throw inputError('empty input: no lines other than blanks and comments; expected nfdump output', { file, line: lines.length > 1 ? 1 : undefined });
+}
+
+/**
+ * Flow CSV, the one kind that grows to gigabytes, is streamed into record batches
+ * (src/ingest/stream-csv.ts) rather than read whole; the values are the same.
+ */
+async function readFlowCsv(file: string, meta: Record<string, string>, options: ReadOptions): Promise<ReadResult> {
+  const rejects: Reject[] = [];
+  const stream = readFlowCsvStream(file, { maxRejects: options.maxRejects ?? 0, rejects: { add: (r) => rejects.push(r) } });
+  const batches: RecordBatch[] = [];
+  for await (const batch of stream) batches.push(batch);
+  const schema = flowSchema(meta);
+  const table = batches.length === 0 ? buildTable(schema, new FlowColumns() as unknown as Record<string, ColumnValues>, 0) : new Table(batches.map((b) => new RecordBatch(schema, b.data)));
+  if (table.numRows === 0) {
+    throw inputError(`no flow records${rejects.length ? ` (all ${rejects.length} data lines were rejected; the first, line ${rejects[0]!.line}: ${rejects[0]!.reason})` : ''}; expected flow records after the header`, { file });
+  }
+  return { file, format: 'flow-csv', kind: 'flow', table, rejects };
+}
+
+/** The format from the first 64 KiB of a plain file; undefined when that is not enough to tell. */
+async function sniffFormat(file: string): Promise<string | undefined> {
+  let head: Buffer;
+  try {
+    const fh = await open(file, 'r');
+    try {
+      head = Buffer.alloc(65536);
+      const { bytesRead } = await fh.read(head, 0, head.length, 0);
+      head = head.subarray(0, bytesRead);
+    } finally {
+      await fh.close();
+    }
+  } catch {
+    return undefined; // unreadable: the text path reports it
+  }
+  if (head.length >= 2 && head[0] === 0x1f && head[1] === 0x8b) {
+    try {
+      head = gunzipSync(head, { finishFlush: constants.Z_SYNC_FLUSH });
+    } catch {
+      return undefined;
+    }
+  }
+  const text = head.toString('utf8');
+  const lines = text.split('\n');
+  if (head.length === 65536) lines.pop(); // a partial last line
+  try {
+    return detectFormat(lines.join('\n'), file);
+  } catch {
+    return undefined;
+  }
 }
 
 async function isNfcapd(file: string): Promise<boolean> {
@@ -95,6 +146,9 @@ export async function readInput(file: string, format: InputFormat = 'auto', opti
     const { table, rejects } = await readNfcapdFlowTable(file, { ...options.nfdump, maxRejects: options.maxRejects });
     return { file, format: 'nfcapd', kind: 'flow', table, rejects };
   }
+  if (format === 'flow-csv' || (format === 'auto' && (await sniffFormat(file)) === 'flow-csv')) {
+    return readFlowCsv(file, { 'flowknn.source': file, 'flowknn.format': 'flow-csv' }, options);
+  }
   const text = await readInputText(file);
   const detected = format === 'auto' ? detectFormat(text, file) : format;
   const meta = { 'flowknn.source': file, 'flowknn.format': detected };
@@ -107,10 +161,8 @@ export async function readInput(file: string, format: InputFormat = 'auto', opti
       const { columns, issues } = parseStatCsv(text, file, options);
       return { file, format: detected, kind: 'stat', table: buildTable(statSchema(meta), columns as unknown as Record<string, ColumnValues>, columns.length), rejects: issues.rejects };
     }
-    case 'flow-csv': {
-      const { columns, issues } = parseFlowCsv(text, file, options);
-      return { file, format: detected, kind: 'flow', table: buildTable(flowSchema(meta), columns as unknown as Record<string, ColumnValues>, columns.length), rejects: issues.rejects };
-    }
+    case 'flow-csv':
+      return readFlowCsv(file, meta, options);
     default:
       // 'arrow' and 'nfcapd' returned above.
       throw new Error(`unreachable input format ${detected}`);
