@@ -7,7 +7,9 @@ import { FlowknnError, usageError } from '../../errors.js';
 import { writeFileAtomic } from '../../io/atomic.js';
 import { FlowAggregator, type AggregateOptions } from '../../features/aggregate.js';
 import { discoverArchive } from '../../ingest/archive.js';
-import { INPUT_FORMATS, readInput, type InputFormat, type ReadResult } from '../../ingest/read.js';
+import { looksLikeNfcapd, readNfcapdFlows } from '../../ingest/nfcapd.js';
+import { INPUT_FORMATS, readInput, type InputFormat, type ReadOptions, type ReadResult } from '../../ingest/read.js';
+import type { FlowColumns } from '../../schema/tables.js';
 import type { Reject } from '../../ingest/issues.js';
 import { writeArrowFile, withMetadata } from '../../schema/arrow.js';
 import type { CliContext } from '../context.js';
@@ -33,14 +35,14 @@ interface IngestArgs {
 }
 
 /** Joins tables of one kind into one, recording every source in the schema metadata. */
-export function concatTables(results: ReadResult[]): Table {
-  const first = results[0]!.table.schema;
+export function concatTables(results: (Pick<ReadResult, 'file' | 'format'> & { table?: Table })[]): Table {
+  const first = results[0]!.table!.schema;
   const meta: Record<string, string> = Object.fromEntries(first.metadata);
   delete meta['flowknn.source'];
   delete meta['flowknn.format'];
-  meta['flowknn.sources'] = JSON.stringify(results.map((r) => ({ file: r.file, format: r.format, rows: r.table.numRows })));
+  meta['flowknn.sources'] = JSON.stringify(results.map((r) => ({ file: r.file, format: r.format, rows: r.table!.numRows })));
   const schema = withMetadata(first.fields, meta);
-  return new Table(results.flatMap((r) => r.table.batches.map((b) => new RecordBatch(schema, b.data))));
+  return new Table(results.flatMap((r) => r.table!.batches.map((b) => new RecordBatch(schema, b.data))));
 }
 
 export function ingestCommand(ctx: CliContext): CommandModule<object, IngestArgs> {
@@ -72,11 +74,13 @@ export function ingestCommand(ctx: CliContext): CommandModule<object, IngestArgs
       const limit = pLimit(args.jobs);
       const onFile = progressUpdater(ctx, 'reading', 'files');
       let done = 0;
+      const aggregator = args.aggregate === undefined ? undefined : makeAggregator(args);
       const outcomes = await Promise.all(
         files.map((file) =>
           limit(async () => {
             try {
-              return { file, result: await readInput(file, args.format, { maxRejects: args['max-rejects'], nfdump: { nfdump: args.nfdump, filter: args.filter } }) };
+              const options = { maxRejects: args['max-rejects'], nfdump: { nfdump: args.nfdump, filter: args.filter } };
+              return { file, result: aggregator ? await aggregateInput(aggregator, file, args.format, options) : outcome(await readInput(file, args.format, options)) };
             } catch (err) {
               if (err instanceof FlowknnError) return { file, error: err };
               throw err;
@@ -94,11 +98,11 @@ export function ingestCommand(ctx: CliContext): CommandModule<object, IngestArgs
         if (kinds.size > 1) {
           throw usageError(`cannot put statistics and flow records in one table: ${ok.map((r) => `${r.file} (${r.kind})`).join(', ')}`, 'ingest them into separate files');
         }
-        const table = args.aggregate === undefined ? concatTables(ok) : aggregateResults(ok, args);
+        const table = aggregator ? aggregator.table({ 'flowknn.sources': JSON.stringify(ok.map((r) => ({ file: r.file, format: r.format, rows: r.rows }))) }) : concatTables(ok);
         await writeArrowFile(args.out, table);
         const rejects: Reject[] = ok.flatMap((r) => r.rejects);
         if (args.rejects) await writeFileAtomic(args.rejects, rejectsCsv(rejects));
-        for (const r of ok) ctx.log(`${r.file}: ${r.table.numRows} rows (${r.format})${r.rejects.length ? `, ${r.rejects.length} rejected` : ''}`);
+        for (const r of ok) ctx.log(`${r.file}: ${r.rows} rows (${r.format})${r.rejects.length ? `, ${r.rejects.length} rejected` : ''}`);
         ctx.log(`wrote ${args.out}: ${table.numRows} ${args.aggregate === undefined ? [...kinds][0] : 'aggregate'} rows from ${ok.length} file(s)`);
       }
       if (failed.length > 0) {
@@ -133,21 +137,48 @@ async function expandArchives(args: IngestArgs, ctx: CliContext): Promise<string
   return out;
 }
 
-/** Aggregates the flow records of every input into one `aggregate` table (nfdump's definitions). */
-function aggregateResults(results: ReadResult[], args: IngestArgs): Table {
-  const notFlows = results.filter((r) => r.kind !== 'flow');
-  if (notFlows.length > 0) {
-    throw usageError(`--aggregate needs flow records; ${notFlows.map((r) => `${r.file} holds ${r.kind} rows`).join(', ')}`, 'give nfcapd files or flow CSV (nfdump -o csv)');
-  }
+function makeAggregator(args: IngestArgs): FlowAggregator {
   let top: AggregateOptions['top'];
   if (args.top !== undefined) {
     const m = /^(\d+)(?::(pps|bps))?$/u.exec(args.top);
     if (!m || Number(m[1]) < 1) throw usageError(`--top: expected N or N:pps or N:bps with N >= 1, got "${args.top}"`);
     top = { n: Number(m[1]), by: (m[2] as 'pps' | 'bps' | undefined) ?? 'pps' };
   }
-  const agg = new FlowAggregator({ key: args.aggregate, window: args.window, minPackets: args['min-packets'], minBytes: args['min-bytes'], top });
-  for (const r of results) agg.addTable(r.table);
-  return agg.table({ 'flowknn.sources': JSON.stringify(results.map((r) => ({ file: r.file, format: r.format, rows: r.table.numRows }))) });
+  return new FlowAggregator({ key: args.aggregate, window: args.window, minPackets: args['min-packets'], minBytes: args['min-bytes'], top });
+}
+
+/**
+ * Adds one input's flow records to the aggregates. nfcapd flows go straight from nfdump's
+ * output into the aggregator, batch by batch, without an Arrow table in between; a file's
+ * batches are added only once nfdump has finished without error, so a failed file adds
+ * nothing. The result carries an empty table of the file's kind and its row count.
+ */
+/** What ingest keeps of an input: its table, or (when aggregating) only how many rows it gave. */
+type InputOutcome = Omit<ReadResult, 'table'> & { rows: number; table?: Table };
+
+function outcome(r: ReadResult): InputOutcome {
+  return { ...r, rows: r.table.numRows };
+}
+
+async function aggregateInput(aggregator: FlowAggregator, file: string, format: InputFormat, options: ReadOptions): Promise<InputOutcome> {
+  if (format === 'nfcapd' || (format === 'auto' && (await looksLikeNfcapd(file).catch(() => false)))) {
+    const batches: FlowColumns[] = [];
+    let rejects: readonly Reject[] = [];
+    let rows = 0;
+    for await (const batch of readNfcapdFlows(file, { ...options.nfdump, maxRejects: options.maxRejects })) {
+      batches.push(batch.columns);
+      rows += batch.columns.length;
+      rejects = batch.rejects;
+    }
+    for (const b of batches) aggregator.add(b, file);
+    return { file, format: 'nfcapd', kind: 'flow', rows, rejects: [...rejects] };
+  }
+  const r = await readInput(file, format, options);
+  if (r.kind !== 'flow') {
+    throw usageError(`--aggregate needs flow records; ${file} holds ${r.kind} rows`, 'give nfcapd files or flow CSV (nfdump -o csv)');
+  }
+  aggregator.addTable(r.table, file);
+  return { file, format: r.format, kind: r.kind, rows: r.table.numRows, rejects: r.rejects };
 }
 
 export function rejectsCsv(rejects: Reject[]): string {

@@ -1,0 +1,45 @@
+/**
+ * A simulated day of nfcapd files to per-host aggregates: `flowknn ingest DIR --aggregate
+ * dstip --window whole` (the built CLI: nfdump prints each file's flows, flowknn parses and
+ * aggregates them) against `nfdump -R DIR -s dstip/pps/bps -n 0 -o csv` alone on the same
+ * files, in the same run. The difference is flowknn's overhead over nfdump's own statistics.
+ *
+ *   npm run build && npm run bench:archive -- [--hours 24] [--seed 1] [--keep DIR]
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { cpus, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { generateArchive } from '../src/synth/generate.js';
+
+const { values } = parseArgs({ options: { hours: { type: 'string', default: '24' }, seed: { type: 'string', default: '1' }, reps: { type: 'string', default: '3' } } });
+const dir = mkdtempSync(join(tmpdir(), 'flowknn-archive-bench-'));
+try {
+  const t0 = performance.now();
+  const synth = await generateArchive({ out: join(dir, 'synth'), hours: Number(values.hours), seed: Number(values.seed), date: '2026-11-01' });
+  console.log(`archive: ${synth.files.length} nfcapd files, ${(synth.packets / 1e6).toFixed(1)} M packets, generated in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+  console.log(`machine: ${cpus().length} x ${cpus()[0]?.model ?? 'CPU'}, node ${process.version}, ${new Date().toISOString().slice(0, 10)}`);
+  const flows = join(dir, 'synth', 'flows');
+  const time = (cmd: string, args: string[]) => {
+    const s = performance.now();
+    const out = execFileSync(cmd, args, { encoding: 'utf8', maxBuffer: 1 << 28, env: { ...process.env, TZ: 'UTC' } });
+    return { ms: performance.now() - s, out };
+  };
+  const runs: { nfdump: number; flowknn: number }[] = [];
+  let hosts = 0;
+  for (let r = 0; r < Number(values.reps); r++) {
+    const n = time('nfdump', ['-R', flows, '-s', 'dstip/pps/bps', '-n', '0', '-o', 'csv', '-q']);
+    hosts = n.out.split('\n').filter((l) => /^\d{4}-/u.test(l)).length / 2;
+    const f = time(process.execPath, ['bin/flowknn.js', 'ingest', flows, '--aggregate', 'dstip', '--window', 'whole', '--out', join(dir, 'agg.arrow'), '--quiet']);
+    runs.push({ nfdump: n.ms, flowknn: f.ms });
+  }
+  const med = (xs: number[]) => xs.sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+  const nf = med(runs.map((r) => r.nfdump));
+  const fk = med(runs.map((r) => r.flowknn));
+  console.log(`nfdump -s dstip/pps/bps alone: ${nf.toFixed(0)} ms (${hosts} destinations)`);
+  console.log(`flowknn ingest --aggregate dstip: ${fk.toFixed(0)} ms (median of ${runs.length})`);
+  console.log(`flowknn / nfdump: ${(fk / nf).toFixed(2)}x (overhead ${(fk - nf).toFixed(0)} ms)`);
+} finally {
+  rmSync(dir, { recursive: true, force: true });
+}
