@@ -1,5 +1,5 @@
 /**
- * Sweep benchmark (issue 6): the seed sweep of `flowknn sweep --labels data/seed-2015/labels
+ * Sweep benchmark: the seed sweep of `flowknn sweep --labels data/seed-2015/labels
  * --exclude nfs` (k 1..15; euclidean, manhattan, chebyshev; uniform and distance votes; all
  * five scalers; stratified 10-fold x 5 repeats: 450 configurations, 750 searches) on the CPU
  * engine as the CLI builds it (all cores, --algorithm auto). Budget: under 10 s on a 2-core

@@ -8,7 +8,7 @@ import { classificationReport, confusionMatrix, type ClassificationReport } from
 import { makeFolds, type Fold } from './splits.js';
 
 /**
- * Model selection over a grid of kNN configurations (issue 6, part 1).
+ * Model selection over a grid of kNN configurations.
  *
  * For every fold and every (scaler, metric) of the grid the scaler is fitted on the fold's
  * training rows only and ONE neighbour search runs with the largest k of the grid. Engines

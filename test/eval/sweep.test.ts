@@ -133,7 +133,7 @@ describe('ranking', () => {
   });
 });
 
-describe('the issue 6 sweep on the seed data', () => {
+describe('the seed sweep (k 1..15, three metrics, both weightings, five scalers, 10 x 5 folds)', () => {
   it('10-fold x 5: the chosen configuration scores leave-one-out accuracy >= 0.81 and macro F1 >= 0.86 on its own', async () => {
     const res = await sweep(seedSet, FULL, { name: 'kfold', folds: 10, repeats: 5, seed: 1 }, engine);
     expect(res.rows).toBe(380);
