@@ -182,8 +182,9 @@ function parseFlowLine(line: string, lineNo: number, cols: FlowColumns, issues: 
 }
 
 function portValue(text: string): number | undefined {
+  // ICMP type.code as nfdump stores it (type * 256 + code), each 0..255.
   const icmp = /^(\d+)\.(\d+)$/u.exec(text);
-  if (icmp) return Number(icmp[1]) * 256 + Number(icmp[2]);
+  if (icmp) return Number(icmp[1]) <= 255 && Number(icmp[2]) <= 255 ? Number(icmp[1]) * 256 + Number(icmp[2]) : undefined;
   if (!/^\d+$/u.test(text)) return undefined;
   const n = Number(text);
   return n <= 65535 ? n : undefined;
