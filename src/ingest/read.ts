@@ -65,7 +65,7 @@ async function readFlowCsv(file: string, meta: Record<string, string>, options: 
 }
 
 /** The format from the first 64 KiB of a plain file; undefined when that is not enough to tell. */
-async function sniffFormat(file: string): Promise<string | undefined> {
+export async function sniffFormat(file: string): Promise<string | undefined> {
   let head: Buffer;
   try {
     const fh = await open(file, 'r');

@@ -1,6 +1,6 @@
 import { RecordBatch, Table } from 'apache-arrow';
 import pLimit from 'p-limit';
-import { stat } from 'node:fs/promises';
+import { rm, stat } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import type { Argv, CommandModule } from 'yargs';
 import { FlowknnError, usageError } from '../../errors.js';
@@ -8,7 +8,9 @@ import { writeFileAtomic } from '../../io/atomic.js';
 import { FlowAggregator, type AggregateOptions } from '../../features/aggregate.js';
 import { discoverArchive } from '../../ingest/archive.js';
 import { looksLikeNfcapd, readNfcapdFlows } from '../../ingest/nfcapd.js';
-import { INPUT_FORMATS, readInput, type InputFormat, type ReadOptions, type ReadResult } from '../../ingest/read.js';
+import { INPUT_FORMATS, readInput, sniffFormat, type InputFormat, type ReadOptions, type ReadResult } from '../../ingest/read.js';
+import { readFlowCsvStream, writeFlowArrowStream } from '../../ingest/stream-csv.js';
+import { flowSchema } from '../../schema/tables.js';
 import type { FlowColumns } from '../../schema/tables.js';
 import type { Reject } from '../../ingest/issues.js';
 import { writeArrowFile, withMetadata } from '../../schema/arrow.js';
@@ -71,6 +73,12 @@ export function ingestCommand(ctx: CliContext): CommandModule<object, IngestArgs
       if (!Number.isInteger(args['max-rejects']) || args['max-rejects'] < 0) throw usageError(`--max-rejects must be a whole number >= 0`);
       if (!Number.isInteger(args.jobs) || args.jobs < 1) throw usageError(`--jobs must be a whole number >= 1`);
       const files = await expandArchives(args, ctx);
+      // One flow CSV dump, as is: streamed from file to Arrow in batches, memory bounded
+      // whatever its size.
+      if (files.length === 1 && args.aggregate === undefined && (args.format === 'flow-csv' || (args.format === 'auto' && (await sniffFormat(files[0]!)) === 'flow-csv'))) {
+        await streamFlowCsv(files[0]!, args, ctx);
+        return;
+      }
       const limit = pLimit(args.jobs);
       const onFile = progressUpdater(ctx, 'reading', 'files');
       let done = 0;
@@ -153,6 +161,23 @@ function makeAggregator(args: IngestArgs): FlowAggregator {
  * batches are added only once nfdump has finished without error, so a failed file adds
  * nothing. The result carries an empty table of the file's kind and its row count.
  */
+async function streamFlowCsv(file: string, args: IngestArgs, ctx: CliContext): Promise<void> {
+  const rejects: Reject[] = [];
+  const stream = readFlowCsvStream(file, { maxRejects: args['max-rejects'], rejects: { add: (r) => rejects.push(r) } });
+  const schema = flowSchema({ 'flowknn.sources': JSON.stringify([{ file, format: 'flow-csv' }]) });
+  const relabel = async function* () {
+    for await (const b of stream) yield new RecordBatch(schema, b.data);
+  };
+  const written = await writeFlowArrowStream(args.out, relabel(), { schema });
+  if (written.rows === 0) {
+    await rm(args.out, { force: true });
+    throw new FlowknnError('input', `no flow records${rejects.length ? ` (all ${rejects.length} data lines were rejected; the first, line ${rejects[0]!.line}: ${rejects[0]!.reason})` : ''}; nothing written`, { file });
+  }
+  if (args.rejects) await writeFileAtomic(args.rejects, rejectsCsv(rejects));
+  ctx.log(`${file}: ${written.rows} rows (flow-csv, streamed)${rejects.length ? `, ${rejects.length} rejected` : ''}`);
+  ctx.log(`wrote ${args.out}: ${written.rows} flow rows in ${written.batches} batches`);
+}
+
 /** What ingest keeps of an input: its table, or (when aggregating) only how many rows it gave. */
 type InputOutcome = Omit<ReadResult, 'table'> & { rows: number; table?: Table };
 
