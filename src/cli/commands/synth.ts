@@ -1,27 +1,14 @@
 import type { Argv, CommandModule } from 'yargs';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
-import { COMPRESSIONS, type Compression } from '../../synth/nfpcapd.js';
-import { DEFAULT_SYNTH_DATE, generateArchive, SYNTH_LAYOUTS, type SynthLayout } from '../../synth/generate.js';
+import { COMPRESSIONS } from '../../synth/nfpcapd.js';
+import { DEFAULT_SYNTH_DATE, generateArchive, SYNTH_LAYOUTS, type SynthOptions } from '../../synth/generate.js';
 import { SYNTH_CLASSES } from '../../synth/scenario.js';
 import type { CliContext } from '../context.js';
 import { progressUpdater } from '../progress.js';
 
-interface SynthArgs {
-  out: string;
-  date: string;
-  start: string;
-  hours: number;
-  seed: number;
-  background: number;
-  scale: number;
-  nfs: boolean;
-  layout: SynthLayout;
-  compress: Compression;
-  jobs: number;
-  nfpcapd: string;
-  force: boolean;
-}
+/** The flags are the generator's options, every one given (yargs fills the defaults). */
+type SynthArgs = Required<Omit<SynthOptions, 'onProgress'>>;
 
 export function synthCommand(ctx: CliContext): CommandModule<object, SynthArgs> {
   return {

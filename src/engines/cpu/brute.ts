@@ -91,13 +91,14 @@ export function bruteSearchRange(
   }
 }
 
-const SQ = 0;
-const L1 = 1;
-const LINF = 2;
-const LP = 3;
-const COSINE = 4;
+/** The kernels' metric families (one loop each): shared by brute force and the k-d tree. */
+export const SQ = 0;
+export const L1 = 1;
+export const LINF = 2;
+export const LP = 3;
+export const COSINE = 4;
 
-function metricKind(metric: Metric): number {
+export function metricKind(metric: Metric): number {
   switch (metric.name) {
     case 'euclidean':
     case 'sqeuclidean':

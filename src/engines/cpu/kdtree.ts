@@ -1,6 +1,6 @@
 import type { Matrix } from '../../matrix.js';
 import type { Metric } from '../engine.js';
-import { keyToDistance } from './brute.js';
+import { COSINE, keyToDistance, L1, LINF, LP, metricKind, SQ } from './brute.js';
 
 /**
  * Exact k-d tree search in float64, returning exactly what `bruteSearchRange` returns: the same
@@ -218,11 +218,6 @@ export function kdTreeFromBuffers(buffers: Record<string, Int32Array | Float64Ar
   };
 }
 
-const SQ = 0;
-const L1 = 1;
-const LINF = 2;
-const LP = 3;
-
 /**
  * The k nearest training rows of queries qStart..qEnd-1, written like `bruteSearchRange` writes
  * them: query q's j-th neighbour at outIndices[q * k + j], distance at outDistances[q * k + j].
@@ -240,24 +235,8 @@ export function kdSearchRange(
   outIndices: Int32Array,
   outDistances: Float64Array,
 ): void {
-  let kind: number;
-  switch (metric.name) {
-    case 'euclidean':
-    case 'sqeuclidean':
-      kind = SQ;
-      break;
-    case 'manhattan':
-      kind = L1;
-      break;
-    case 'chebyshev':
-      kind = LINF;
-      break;
-    case 'minkowski':
-      kind = LP;
-      break;
-    default:
-      throw new Error(`k-d tree search does not support the ${metric.name} metric`);
-  }
+  const kind = metricKind(metric);
+  if (kind === COSINE) throw new Error(`k-d tree search does not support the ${metric.name} metric`);
   const p = metric.p ?? 2;
   if (kind === LP && !(p >= 1)) throw new Error(`minkowski needs p >= 1, got ${metric.p}`);
   if (train.rows !== tree.n || train.cols !== tree.d) throw new Error(`k-d tree was built on ${tree.n} x ${tree.d} rows, not ${train.rows} x ${train.cols}`);
