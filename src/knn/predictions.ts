@@ -1,4 +1,4 @@
-import { Field, Float64, Int32, List, TimestampMillisecond, Utf8, type Table } from 'apache-arrow';
+import { Bool, Field, Float64, Int32, List, TimestampMillisecond, Utf8, type Table } from 'apache-arrow';
 import type { KnnModel, Prediction } from '../model/model.js';
 import type { Matrix } from '../matrix.js';
 import { buildTable, withMetadata } from '../schema/arrow.js';
@@ -13,12 +13,22 @@ export interface RowOrigin {
   note: (string | null)[];
 }
 
+/** Novelty of the classified rows: scores (k-th neighbour distance) against the model's threshold. */
+export interface RowNovelty {
+  readonly scores: Float64Array;
+  readonly threshold: number;
+  /** When set, novel rows are predicted as this label (e.g. "unknown") instead of their vote. */
+  readonly unknownLabel?: string;
+}
+
 /**
  * `predictions` table: the input row (origin and raw features), the predicted label and its
  * probability, one probability column per class (`p_<class>`), and the k neighbours nearest
  * first: their labels, distances in model space, and training rows (0-based, in train.arrow).
+ * With `novelty`: `novelty` (the score), `novel` (score above the threshold) and `voted` (the
+ * vote's label, which `predicted` replaces by the unknown label on novel rows when asked to).
  */
-export function predictionsTable(model: KnnModel, raw: Matrix, origin: RowOrigin, prediction: Prediction, meta: Record<string, string>): Table {
+export function predictionsTable(model: KnnModel, raw: Matrix, origin: RowOrigin, prediction: Prediction, meta: Record<string, string>, novelty?: RowNovelty): Table {
   const { classes, featureSet } = model.train;
   const n = raw.rows;
   const { neighbours, votes } = prediction;
@@ -32,6 +42,7 @@ export function predictionsTable(model: KnnModel, raw: Matrix, origin: RowOrigin
     ...featureSet.columns.map((c) => new Field(c, new Float64(), false)),
     new Field('predicted', new Utf8(), false),
     new Field('probability', new Float64(), false),
+    ...(novelty ? [new Field('novelty', new Float64(), false), new Field('novel', new Bool(), false), new Field('voted', new Utf8(), false)] : []),
     ...classes.map((c) => new Field(`p_${c}`, new Float64(), false)),
     new Field('neighbour_labels', new List(new Field('item', new Utf8(), false)), false),
     new Field('neighbour_distances', new List(new Field('item', new Float64(), false)), false),
@@ -43,18 +54,25 @@ export function predictionsTable(model: KnnModel, raw: Matrix, origin: RowOrigin
     source_file: origin.sourceFile,
     source_line: origin.sourceLine,
     note: origin.note,
-    predicted: Array.from(votes.predicted, (c) => classes[c]!),
+    predicted: Array.from(votes.predicted, (c, q) => (novelty?.unknownLabel !== undefined && novelty.scores[q]! > novelty.threshold ? novelty.unknownLabel : classes[c]!)),
     probability: Float64Array.from(votes.predicted, (c, q) => votes.probabilities[q * classes.length + c]!),
     neighbour_labels: Array.from({ length: n }, (_, q) => Array.from(neighbours.indices.subarray(q * k, q * k + k), (i) => classes[model.train.labels[i]!]!)),
     neighbour_distances: Array.from({ length: n }, (_, q) => Array.from(neighbours.distances.subarray(q * k, q * k + k))),
     neighbour_rows: Array.from({ length: n }, (_, q) => Array.from(neighbours.indices.subarray(q * k, q * k + k))),
   };
+  if (novelty) {
+    if (novelty.scores.length !== n) throw new Error(`novelty: ${novelty.scores.length} scores for ${n} rows`);
+    cols.novelty = novelty.scores;
+    cols.novel = Array.from(novelty.scores, (s) => s > novelty.threshold);
+    cols.voted = Array.from(votes.predicted, (c) => classes[c]!);
+  }
   featureSet.columns.forEach((c, j) => {
     cols[c] = Float64Array.from({ length: n }, (_, i) => raw.data[i * raw.cols + j]!);
   });
   classes.forEach((c, ci) => {
     cols[`p_${c}`] = Float64Array.from({ length: n }, (_, q) => votes.probabilities[q * classes.length + ci]!);
   });
-  const schema = withMetadata(fields, { 'flowknn.kind': 'predictions', 'flowknn.schema_version': SCHEMA_VERSION, ...meta });
+  const noveltyMeta = novelty ? { 'flowknn.novelty_threshold': String(novelty.threshold), ...(novelty.unknownLabel !== undefined ? { 'flowknn.unknown_label': novelty.unknownLabel } : {}) } : {};
+  const schema = withMetadata(fields, { 'flowknn.kind': 'predictions', 'flowknn.schema_version': SCHEMA_VERSION, ...noveltyMeta, ...meta });
   return buildTable(schema, cols, n);
 }

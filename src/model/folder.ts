@@ -9,6 +9,7 @@ import { FEATURE_SETS, featureSetId, sameFeatureSet, type FeatureSet } from '../
 import { SCALERS, transform, type ScalerParams } from '../features/scalers.js';
 import { writeDirAtomic } from '../io/atomic.js';
 import { WEIGHTS } from '../knn/classifier.js';
+import type { NoveltyCalibration } from '../knn/novelty.js';
 import { Matrix } from '../matrix.js';
 import { buildTable, numberColumn, readArrowFile, stringColumn, withMetadata } from '../schema/arrow.js';
 import { SCHEMA_VERSION } from '../schema/tables.js';
@@ -47,6 +48,11 @@ const modelJsonSchema = z
       .object({ protocol: z.string(), folds: z.number().int(), rows: z.number().int(), accuracy: z.number(), macro_f1: z.number(), weighted_f1: z.number() })
       .strict()
       .nullable(),
+    novelty: z
+      .object({ quantile: z.number().gt(0).max(1), threshold: z.number().min(0), k: z.number().int().min(1), rows: z.number().int().min(1) })
+      .strict()
+      .nullable()
+      .optional(),
   })
   .strict();
 
@@ -82,8 +88,11 @@ function trainTable(set: LabelledSet) {
   return buildTable(schema, cols, set.features.rows);
 }
 
-/** Writes model.json and train.arrow into `dir`, replacing an existing model only when complete. */
-export async function writeModel(dir: string, model: KnnModel, evaluation: EvaluationSummary | null): Promise<ModelJson> {
+/**
+ * Writes model.json and train.arrow into `dir`, replacing an existing model only when complete.
+ * `novelty` is the threshold calibrated on the training rows (see knn/novelty.ts), or null.
+ */
+export async function writeModel(dir: string, model: KnnModel, evaluation: EvaluationSummary | null, novelty: NoveltyCalibration | null = null): Promise<ModelJson> {
   const { tableToIPC } = await import('apache-arrow');
   const set = model.train;
   const arrow = tableToIPC(trainTable(set), 'file');
@@ -102,6 +111,7 @@ export async function writeModel(dir: string, model: KnnModel, evaluation: Evalu
     classes: set.classes,
     train: { file: TRAIN_ARROW, rows: set.features.rows, sha256: createHash('sha256').update(arrow).digest('hex'), rows_per_class: perClass },
     evaluation,
+    novelty: novelty === null ? null : { quantile: novelty.quantile, threshold: novelty.threshold, k: novelty.k, rows: novelty.rows },
   };
   await writeDirAtomic(dir, async (tmp) => {
     await writeFile(join(tmp, TRAIN_ARROW), arrow);
@@ -185,6 +195,7 @@ export async function readModel(dir: string): Promise<LoadedModel> {
     sourceLine: Int32Array.from(numberColumn(table, 'source_line') ?? []),
   };
   const config: ModelConfig = { scaler: json.scaler.name, k: json.k, metric: json.metric, weights: json.weights };
+  if (json.novelty && json.novelty.k !== json.k) throw inputError(`novelty.k = ${json.novelty.k} differs from the model's k = ${json.k}`, { file: jsonFile, line: lineOf(text, 'novelty') });
   if (json.k > set.features.rows) throw inputError(`k = ${json.k} is more than the ${set.features.rows} training rows`, { file: jsonFile, line: lineOf(text, 'k') });
   // The stored scaler parameters are used as they are (not refitted), so a model classifies the
   // same way on every machine and version that reads it.

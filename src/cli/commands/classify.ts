@@ -8,6 +8,7 @@ import { INPUT_FORMATS, readInput, type InputFormat } from '../../ingest/read.js
 import { uniqueRows } from '../../ingest/sections.js';
 import { tableToCsv } from '../../io/csv.js';
 import { writeFileAtomic } from '../../io/atomic.js';
+import { kthDistances } from '../../knn/novelty.js';
 import { predictionsTable, type RowOrigin } from '../../knn/predictions.js';
 import { readModel } from '../../model/folder.js';
 import { predict } from '../../model/model.js';
@@ -24,6 +25,7 @@ interface ClassifyArgs extends EngineArgs {
   format: InputFormat;
   show: boolean;
   report?: string;
+  'unknown-label'?: string;
 }
 
 export function classifyCommand(ctx: CliContext): CommandModule<object, ClassifyArgs> {
@@ -38,7 +40,8 @@ export function classifyCommand(ctx: CliContext): CommandModule<object, Classify
           .option('out', { type: 'string', describe: 'folder for predictions.arrow and predictions.csv (without it: print only)' })
           .option('format', { choices: INPUT_FORMATS, default: 'auto' as const, describe: 'input format (auto: detected per file)' })
           .option('show', { type: 'boolean', default: false, describe: 'print each row with its neighbours and prediction (default when no --out)' })
-          .option('report', { type: 'string', describe: 'also write an HTML report (the rows over the training data, predictions) to this file' }),
+          .option('report', { type: 'string', describe: 'also write an HTML report (the rows over the training data, predictions) to this file' })
+          .option('unknown-label', { type: 'string', describe: "predict novel rows (k-th neighbour farther than the model's novelty threshold) as this label, e.g. unknown" }),
       ) as unknown as Argv<ClassifyArgs>,
     handler: async (args) => {
       const { model, json } = await readModel(args.model);
@@ -79,12 +82,26 @@ export function classifyCommand(ctx: CliContext): CommandModule<object, Classify
       } finally {
         await engine.dispose();
       }
-      const table = predictionsTable(model, raw, origin, prediction, {
-        'flowknn.model': args.model,
-        'flowknn.model_created': json.created,
-        'flowknn.engine': engine.name,
-        'flowknn.inputs': JSON.stringify(args.inputs),
-      });
+      const threshold = json.novelty?.threshold;
+      if (threshold === undefined && args['unknown-label'] !== undefined) ctx.log(`--unknown-label: the model has no novelty threshold (trained before novelty scores); no row is labelled ${args['unknown-label']}`);
+      const novelty = threshold === undefined ? undefined : { scores: kthDistances(prediction.neighbours, model.config.k), threshold, unknownLabel: args['unknown-label'] };
+      const table = predictionsTable(
+        model,
+        raw,
+        origin,
+        prediction,
+        {
+          'flowknn.model': args.model,
+          'flowknn.model_created': json.created,
+          'flowknn.engine': engine.name,
+          'flowknn.inputs': JSON.stringify(args.inputs),
+        },
+        novelty,
+      );
+      if (novelty) {
+        const flagged = novelty.scores.filter((s) => s > novelty.threshold).length;
+        ctx.log(`novel: ${flagged} of ${rows} rows (k-th neighbour beyond ${novelty.threshold.toPrecision(4)})`);
+      }
       if (args.show || args.out === undefined) ctx.stdout.write(formatPredictions(table, model.config.k));
       if (args.out !== undefined) {
         await writeArrowFile(join(args.out, 'predictions.arrow'), table);
@@ -93,7 +110,13 @@ export function classifyCommand(ctx: CliContext): CommandModule<object, Classify
       }
       if (args.report !== undefined) {
         const { classifiedReport, predictionsFromTable, renderReport, writeReport } = await import('../../report/index.js');
-        const doc = classifiedReport({ classes: model.train.classes, training: model.train, rows: predictionsFromTable(table).rows, meta: { engine: engine.name, inputs: args.inputs } });
+        const doc = classifiedReport({
+          classes: model.train.classes,
+          training: model.train,
+          rows: predictionsFromTable(table, 'predictions', novelty ? 'novelty' : undefined).rows,
+          novelty: novelty ? { threshold: novelty.threshold, scoreName: `distance to the ${model.config.k}-th nearest training row (model space)` } : undefined,
+          meta: { engine: engine.name, inputs: args.inputs },
+        });
         await writeReport(args.report, await renderReport(doc, { onWarning: (w) => ctx.log(`report: ${w}`) }));
         ctx.log(`wrote ${args.report}`);
       }

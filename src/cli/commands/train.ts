@@ -14,6 +14,7 @@ import type { CliContext } from '../context.js';
 import { progressUpdater } from '../progress.js';
 import { engineFrom, engineOption, labelOptions, listOption, metricFrom, modelOptions, PROTOCOL_CHOICES, protocolOptions, type EngineArgs } from '../options.js';
 import { formatFixed } from '../../eval/format.js';
+import { calibrateNovelty, checkQuantile, DEFAULT_NOVELTY_QUANTILE, type NoveltyCalibration } from '../../knn/novelty.js';
 
 export interface ModelArgs {
   scaler: ScalerName;
@@ -38,6 +39,7 @@ export interface ProtocolArgs {
 
 interface TrainArgs extends ModelArgs, LabelArgs, Omit<ProtocolArgs, 'protocol'>, EngineArgs {
   out: string;
+  'novelty-quantile': number;
   protocol: ProtocolName | 'none';
 }
 
@@ -61,18 +63,27 @@ export function trainCommand(ctx: CliContext): CommandModule<object, TrainArgs> 
             labelOptions(y)
               .option('labels', { type: 'string', demandOption: true, describe: 'folder of per-label files (label = file name), or a table with a label column' })
               .option('out', { type: 'string', demandOption: true, describe: 'model folder to write (model.json + train.arrow)' })
-              .option('protocol', { choices: [...PROTOCOL_CHOICES, 'none'] as const, default: 'kfold' as const, describe: 'evaluation stored in model.json (none: skip)' }),
+              .option('protocol', { choices: [...PROTOCOL_CHOICES, 'none'] as const, default: 'kfold' as const, describe: 'evaluation stored in model.json (none: skip)' })
+              .option('novelty-quantile', {
+                type: 'number',
+                default: DEFAULT_NOVELTY_QUANTILE,
+                describe: "novelty threshold: this quantile of the training rows' leave-one-out distances to their k-th neighbour",
+              }),
           ),
         ),
       ) as unknown as Argv<TrainArgs>,
     handler: async (args) => {
       const config = configFrom(args);
+      const q = checkQuantile(args['novelty-quantile']);
       const set = await loadLabelled(args.labels, NFDUMP_STAT7, { exclude: listOption(args.exclude), include: listOption(args.include) });
       const model = fitModel(set, config);
       let summary: EvaluationSummary | null = null;
-      if (args.protocol !== 'none') {
-        const engine = await engineFrom(args, ctx.log);
-        try {
+      let novelty: NoveltyCalibration | null = null;
+      const engine = await engineFrom(args, ctx.log);
+      try {
+        if (set.features.rows > config.k) novelty = await calibrateNovelty(model, engine, q);
+        else ctx.log(`no novelty threshold: ${set.features.rows} training rows are not more than k = ${config.k}`);
+        if (args.protocol !== 'none') {
           const ev = await evaluate(set, config, protocolFrom({ ...args, protocol: args.protocol }), engine, progressUpdater(ctx, args.protocol));
           summary = {
             protocol: args.protocol,
@@ -82,12 +93,13 @@ export function trainCommand(ctx: CliContext): CommandModule<object, TrainArgs> 
             macro_f1: ev.report.macroAvg.f1,
             weighted_f1: ev.report.weightedAvg.f1,
           };
-        } finally {
-          await engine.dispose();
         }
+      } finally {
+        await engine.dispose();
       }
-      await writeModel(args.out, model, summary);
+      await writeModel(args.out, model, summary, novelty);
       ctx.log(`trained on ${set.features.rows} rows, classes ${set.classes.join(', ')}; scaler ${config.scaler}, k = ${config.k}, ${config.metric.name}, ${config.weights} votes`);
+      if (novelty) ctx.log(`novelty threshold ${novelty.threshold.toPrecision(4)} (quantile ${novelty.quantile} of leave-one-out distances to the ${novelty.k}-th neighbour)`);
       if (summary) ctx.log(`${summary.protocol}: accuracy ${formatFixed(summary.accuracy, 3)}, macro F1 ${formatFixed(summary.macro_f1, 3)}`);
       ctx.log(`wrote model ${args.out}`);
     },
