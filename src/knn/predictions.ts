@@ -11,6 +11,8 @@ export interface RowOrigin {
   sourceFile: (string | null)[];
   sourceLine: (number | null)[];
   note: (string | null)[];
+  /** Start of the aggregation window the row covers (UTC ms), when the row is a windowed aggregate. */
+  windowStart?: (number | null)[];
 }
 
 /** Novelty of the classified rows: scores (k-th neighbour distance) against the model's threshold. */
@@ -35,6 +37,7 @@ export function predictionsTable(model: KnnModel, raw: Matrix, origin: RowOrigin
   const k = neighbours.k;
   const fields: Field[] = [
     new Field('key', new Utf8(), true),
+    new Field('window_start', new TimestampMillisecond(), true),
     new Field('first_seen', new TimestampMillisecond(), true),
     new Field('source_file', new Utf8(), true),
     new Field('source_line', new Int32(), true),
@@ -50,6 +53,7 @@ export function predictionsTable(model: KnnModel, raw: Matrix, origin: RowOrigin
   ];
   const cols: Record<string, Float64Array | Int32Array | unknown[]> = {
     key: origin.key,
+    window_start: origin.windowStart ?? Array<null>(n).fill(null),
     first_seen: origin.firstSeen,
     source_file: origin.sourceFile,
     source_line: origin.sourceLine,
@@ -72,7 +76,7 @@ export function predictionsTable(model: KnnModel, raw: Matrix, origin: RowOrigin
   classes.forEach((c, ci) => {
     cols[`p_${c}`] = Float64Array.from({ length: n }, (_, q) => votes.probabilities[q * classes.length + ci]!);
   });
-  const noveltyMeta = novelty ? { 'flowknn.novelty_threshold': String(novelty.threshold), ...(novelty.unknownLabel !== undefined ? { 'flowknn.unknown_label': novelty.unknownLabel } : {}) } : {};
+  const noveltyMeta = novelty ? { 'flowknn.novelty_threshold': String(novelty.threshold), 'flowknn.novelty_score': `distance to the k-th nearest training row (k = ${k}, model space)`, ...(novelty.unknownLabel !== undefined ? { 'flowknn.unknown_label': novelty.unknownLabel } : {}) } : {};
   const schema = withMetadata(fields, { 'flowknn.kind': 'predictions', 'flowknn.schema_version': SCHEMA_VERSION, ...noveltyMeta, ...meta });
   return buildTable(schema, cols, n);
 }

@@ -96,7 +96,9 @@ describe('flowknn report', () => {
     const r = await runReport(['--predictions', predictions(), '--model', model(), '--out', out, '--title', 'Probes <night>']);
     expect(r.code).toBe(0);
     const html = await readFile(out, 'utf8');
-    expect(figures(html)).toEqual(['scatter']);
+    // classify wrote the model's novelty scores and threshold: the report draws them unasked.
+    expect(figures(html)).toEqual(['scatter', 'novelty']);
+    expect(html).toContain('distance to the k-th nearest training row (k = 3, model space)');
     expect(html).toContain('<title>Probes &lt;night&gt;</title>');
     expect(html).toContain('20 classified rows');
     expect(html).toContain('test-samples.txt:1');
@@ -104,9 +106,9 @@ describe('flowknn report', () => {
     const n = await runReport(['--predictions', predictions(), '--model', model(), '--out', out, '--novelty-column', 'probability', '--novelty-threshold', '0.9']);
     expect(n.code).toBe(0);
     expect(figures(await readFile(out, 'utf8'))).toEqual(['scatter', 'novelty']);
-    const missing = await runReport(['--predictions', predictions(), '--out', out, '--novelty-column', 'probability']);
+    const missing = await runReport(['--predictions', predictions(), '--out', out, '--novelty-column', 'no_such_column']);
     expect(missing.code).toBe(2);
-    expect(missing.stderr).toContain('needs --novelty-threshold');
+    expect(missing.stderr).toContain('has no column "no_such_column"');
   });
 
   it('draws a sweep from flowknn sweep --json', async () => {

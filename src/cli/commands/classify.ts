@@ -114,7 +114,7 @@ export function classifyCommand(ctx: CliContext): CommandModule<object, Classify
           classes: model.train.classes,
           training: model.train,
           rows: predictionsFromTable(table, 'predictions', novelty ? 'novelty' : undefined).rows,
-          novelty: novelty ? { threshold: novelty.threshold, scoreName: `distance to the ${model.config.k}-th nearest training row (model space)` } : undefined,
+          novelty: novelty ? { threshold: novelty.threshold, scoreName: `distance to the k-th nearest training row (k = ${model.config.k}, model space)` } : undefined,
           meta: { engine: engine.name, inputs: args.inputs },
         });
         await writeReport(args.report, await renderReport(doc, { onWarning: (w) => ctx.log(`report: ${w}`) }));

@@ -47,7 +47,7 @@ export function reportCommand(ctx: CliContext): CommandModule<object, ReportArgs
           .option('labels', { type: 'string', describe: 'labelled data to draw: folder of per-label files, or a table with a label column' })
           .option('model', { type: 'string', describe: "model folder: its training rows are drawn (instead of --labels) and its version listed" })
           .option('predictions', { type: 'string', describe: 'predictions.arrow written by flowknn classify --out DIR: drawn over the training rows of --model or --labels' })
-          .option('novelty-column', { type: 'string', describe: 'numeric column of --predictions holding novelty scores (default: novelty_score, when a threshold is given or stored)' })
+          .option('novelty-column', { type: 'string', describe: 'numeric column of --predictions holding novelty scores (default: novelty, when a threshold is given or stored)' })
           .option('novelty-threshold', { type: 'number', describe: 'scores above it are novel (default: the table\'s flowknn.novelty_threshold metadata)' })
           .option('sweep', { type: 'string', describe: 'sweep result written by flowknn sweep --json FILE (or plain rows: [{k, metric, scaler, weights, accuracy, macroF1}, ...])' })
           .option('max-rows', { type: 'number', default: 50, describe: 'rows listed at most in each table of rows' })
@@ -134,7 +134,7 @@ export function reportCommand(ctx: CliContext): CommandModule<object, ReportArgs
         let column = args['novelty-column'];
         const probe = await readPredictions(args.predictions);
         if (column === undefined && (args['novelty-threshold'] !== undefined || probe.metadata['flowknn.novelty_threshold'] !== undefined)) {
-          column = 'novelty_score';
+          column = 'novelty';
         }
         const file = column === undefined ? probe : await readPredictions(args.predictions, column);
         inputs.push(args.predictions);
