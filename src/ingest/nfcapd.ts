@@ -6,8 +6,12 @@ import { StringDecoder } from 'node:string_decoder';
 import { environmentError, excerpt, FlowknnError, inputError, usageError } from '../errors.js';
 import { buildTable, type ColumnValues } from '../schema/arrow.js';
 import { FlowColumns, flowSchema, StatColumns, statSchema } from '../schema/tables.js';
-import { parseStatCsv, protoName } from './csv.js';
-import { LineIssues, type ParseOptions, type Reject } from './issues.js';
+import { parseStatCsv } from './csv.js';
+import { FLOW_FMT, FlowFmtReader } from './flow-fmt.js';
+import type { ParseOptions, Reject } from './issues.js';
+import { FileRejects, type RejectSink, type RejectThreshold } from './rejects.js';
+
+export { FLOW_FMT };
 
 /**
  * nfcapd files read through the real `nfdump`, run as a child process (never through a shell:
@@ -42,24 +46,23 @@ export interface NfdumpOptions {
   signal?: AbortSignal;
 }
 
-export interface FlowReadOptions extends NfdumpOptions, ParseOptions {
+export interface FlowReadOptions extends NfdumpOptions, ParseOptions, RejectThreshold {
   /** Rows per batch (default 65536). */
   batchRows?: number;
+  /** Where rejected lines go as they are found (e.g. a RejectsWriter). */
+  rejects?: RejectSink;
 }
 
 /** One batch of flow records, columns as the flow CSV parser collects them. */
 export interface FlowBatch {
   readonly file: string;
   readonly columns: FlowColumns;
-  /** Lines of nfdump's output rejected so far in this file (at most ParseOptions.maxRejects). */
+  /** Lines of nfdump's output rejected so far in this file; when the options name a `rejects`
+   *  sink, which gets every one, only the first ten. */
   readonly rejects: readonly Reject[];
 }
 
 export const DEFAULT_BATCH_ROWS = 65_536;
-
-/** The `-o fmt:` of flow mode: only the fields flowknn uses, `|`-separated. */
-export const FLOW_FMT = 'fmt:%tsr|%td|%ter|%pr|%sa|%sp|%da|%dp|%ipkt|%ibyt|%opkt|%obyt|%fl';
-const FLOW_FIELD_COUNT = 13;
 
 /** nfdump's arguments for flow mode (exported for tests and for the docs). */
 export function flowArgs(file: string, filter?: string): string[] {
@@ -78,19 +81,29 @@ export async function* readNfcapdFlows(file: string, options: FlowReadOptions = 
   const path = await checkInputFile(file);
   const batchRows = options.batchRows ?? DEFAULT_BATCH_ROWS;
   if (!Number.isInteger(batchRows) || batchRows < 1) throw usageError(`batchRows must be a positive integer, got ${batchRows}`);
-  const issues = new LineIssues(file, options);
+  const kept: Reject[] = [];
+  const rejects = new FileRejects(file, { maxRejects: options.maxRejects, maxRejectFraction: options.maxRejectFraction }, options.rejects ?? { add: (r) => kept.push(r) });
+  const shown = options.rejects ? rejects.first : kept;
+  // nfdump's stdout is parsed as bytes (src/ingest/flow-fmt.ts), chunk by chunk, each chunk
+  // as far as the batch being filled allows.
+  const reader = new FlowFmtReader(rejects);
   let cols = new FlowColumns();
   const run = new NfdumpRun(file, options, flowArgs(path, options.filter));
   try {
-    for await (const { line, lineNo } of run.lines()) {
-      parseFlowLine(line, lineNo, cols, issues);
-      if (cols.length >= batchRows) {
-        yield { file, columns: cols, rejects: issues.rejects };
-        cols = new FlowColumns();
+    for await (const chunk of run.chunks()) {
+      let at = 0;
+      while (at < chunk.length) {
+        at = reader.feed(chunk, at, cols, batchRows);
+        if (cols.length >= batchRows) {
+          yield { file, columns: cols, rejects: shown };
+          cols = new FlowColumns();
+        }
       }
     }
+    reader.end(cols);
     await run.finish();
-    if (cols.length > 0) yield { file, columns: cols, rejects: issues.rejects };
+    rejects.finish(reader.rows + rejects.count);
+    if (cols.length > 0) yield { file, columns: cols, rejects: shown };
   } finally {
     await run.dispose();
   }
@@ -122,72 +135,6 @@ export async function readNfcapdFlowTable(file: string, options: FlowReadOptions
   }
   const [first, ...rest] = tables;
   return { table: rest.length === 0 ? first! : first!.concat(...rest), rejects: [...rejects] };
-}
-
-const SECONDS_MS = /^(\d+)\.(\d{3})$/u;
-const WHOLE_SECONDS = /^(\d+)(?:\.\d+)?$/u;
-const COUNT = /^\d+$/u;
-
-function parseFlowLine(line: string, lineNo: number, cols: FlowColumns, issues: LineIssues): void {
-  const trimmed = line.trim();
-  // nfdump's answer for a file (or filter) without flows; not a row.
-  if (trimmed === '' || trimmed === 'No matching flows') return;
-  const cells = trimmed.split('|').map((c) => c.trim());
-  if (cells.length !== FLOW_FIELD_COUNT) {
-    issues.reject(lineNo, `expected ${FLOW_FIELD_COUNT} |-separated fields (${FLOW_FMT.slice(4)}), got ${cells.length}`, line);
-    return;
-  }
-  const [tsr, td, ter, pr, sa, sp, da, dp, ipkt, ibyt, opkt, obyt, fl] = cells as [string, string, string, string, string, string, string, string, string, string, string, string, string];
-  const first = SECONDS_MS.exec(tsr);
-  if (!first) return issues.reject(lineNo, `first seen (%tsr): expected seconds.mmm since the epoch, got "${tsr}"`, line);
-  const dur = SECONDS_MS.exec(td);
-  if (!dur) return issues.reject(lineNo, `duration (%td): expected seconds.mmm (>= 0), got "${td}"`, line);
-  const firstMs = Number(first[1]) * 1000 + Number(first[2]);
-  const durationMs = Number(dur[1]) * 1000 + Number(dur[2]);
-  const lastMs = firstMs + durationMs;
-  const end = WHOLE_SECONDS.exec(ter);
-  if (!end || Number(end[1]) !== Math.floor(lastMs / 1000)) {
-    return issues.reject(lineNo, `last seen (%ter) "${ter}" disagrees with first seen + duration (${(lastMs / 1000).toFixed(3)})`, line);
-  }
-  if (sa === '' || da === '') return issues.reject(lineNo, 'expected source and destination addresses, got an empty field', line);
-  const srcPort = portValue(sp);
-  const dstPort = portValue(dp);
-  if (srcPort === undefined || dstPort === undefined) {
-    return issues.reject(lineNo, `ports: expected 0..65535 (or ICMP type.code), got "${sp}" and "${dp}"`, line);
-  }
-  const counts = [ipkt, ibyt, opkt, obyt, fl].map((c) => (COUNT.test(c) ? Number(c) : Number.NaN));
-  const bad = counts.findIndex((v) => !Number.isSafeInteger(v));
-  if (bad >= 0) {
-    const name = ['in packets', 'in bytes', 'out packets', 'out bytes', 'flows'][bad];
-    return issues.reject(lineNo, `${name}: expected a whole number below 2^53, got "${[ipkt, ibyt, opkt, obyt, fl][bad]}"`, line);
-  }
-  if (!/^\d+$/u.test(pr) && !/^[A-Za-z][\w-]*$/u.test(pr)) return issues.reject(lineNo, `protocol: expected a number or name, got "${pr}"`, line);
-  const [inPackets, inBytes, outPackets, outBytes, flows] = counts as [number, number, number, number, number];
-  cols.first_seen.push(firstMs);
-  cols.last_seen.push(lastMs);
-  cols.duration_s.push(durationMs / 1000);
-  cols.src_addr.push(sa);
-  cols.dst_addr.push(da);
-  cols.src_port.push(srcPort);
-  cols.dst_port.push(dstPort);
-  cols.proto.push(protoName(pr));
-  cols.tcp_flags.push(null);
-  // nfdump counts `aggr_flows ? aggr_flows : 1` for a record.
-  cols.flows.push(flows > 0 ? flows : 1);
-  cols.in_packets.push(inPackets);
-  cols.in_bytes.push(inBytes);
-  cols.out_packets.push(outPackets);
-  cols.out_bytes.push(outBytes);
-  cols.source_line.push(lineNo);
-}
-
-function portValue(text: string): number | undefined {
-  // ICMP type.code as nfdump stores it (type * 256 + code), each 0..255.
-  const icmp = /^(\d+)\.(\d+)$/u.exec(text);
-  if (icmp) return Number(icmp[1]) <= 255 && Number(icmp[2]) <= 255 ? Number(icmp[1]) * 256 + Number(icmp[2]) : undefined;
-  if (!/^\d+$/u.test(text)) return undefined;
-  const n = Number(text);
-  return n <= 65535 ? n : undefined;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -401,6 +348,18 @@ class NfdumpRun {
     this.child.stderr!.on('data', (chunk: string) => {
       if (this.stderr.length < STDERR_LIMIT) this.stderr += chunk.slice(0, STDERR_LIMIT - this.stderr.length);
     });
+  }
+
+  /** stdout as it comes; honours backpressure (the stream is read only as chunks are used). */
+  async *chunks(): AsyncGenerator<Buffer, void, undefined> {
+    try {
+      for await (const chunk of this.child.stdout!) yield chunk as Buffer;
+    } catch (err) {
+      // stdout fails when the spawn failed or the run was aborted: report that instead.
+      await this.closed;
+      this.throwIfFailed();
+      throw err;
+    }
   }
 
   /** stdout split into lines; honours backpressure (the stream is read only as lines are used). */
