@@ -8,6 +8,7 @@ import { reportCommand } from './commands/report.js';
 import { sweepCommand } from './commands/sweep.js';
 import { synthCommand } from './commands/synth.js';
 import { ingestCommand } from './commands/ingest.js';
+import { mergeCommand, nightlyCommand } from './commands/nightly.js';
 import { trainCommand } from './commands/train.js';
 import { makeContext } from './context.js';
 
@@ -32,6 +33,8 @@ export async function main(argv: string[], io: MainIo = { stdout: process.stdout
     .command(evaluateCommand(ctx))
     .command(sweepCommand(ctx))
     .command(reportCommand(ctx))
+    .command(nightlyCommand(ctx))
+    .command(mergeCommand(ctx))
     .command(synthCommand(ctx))
     .command(enginesCommand(ctx))
     .option('quiet', { alias: 'q', type: 'boolean', default: false, describe: 'no progress or notes on stderr' })

@@ -104,7 +104,10 @@ export function takeRows(table: Table, rows: readonly number[]): Table {
     const col = table.getChild(field.name)!;
     columns[field.name] = rows.map((i) => {
       const v = col.get(i) as unknown;
-      return typeof v === 'bigint' ? Number(v) : v;
+      if (typeof v === 'bigint') return Number(v);
+      // list cells come back as vectors: plain arrays rebuild them
+      if (v !== null && typeof v === 'object' && 'toArray' in v) return Array.from((v as { toArray(): ArrayLike<unknown> }).toArray());
+      return v;
     });
   }
   return buildTable(table.schema, columns, rows.length);

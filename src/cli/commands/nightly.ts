@@ -1,0 +1,125 @@
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Argv, CommandModule } from 'yargs';
+import { ENGINE_CHOICES } from '../../engines/registry.js';
+import { loadNightlyConfig } from '../../pipeline/config.js';
+import { mergeShards } from '../../pipeline/merge.js';
+import { parseShard, runNightly, type ReportData } from '../../pipeline/nightly.js';
+import { runNotify } from '../../pipeline/notify.js';
+import type { Summary } from '../../pipeline/outputs.js';
+import type { CliContext } from '../context.js';
+import { progressBar, type Progress } from '../progress.js';
+
+interface NightlyArgs {
+  config: string;
+  date?: string;
+  force: boolean;
+  resume: boolean;
+  shard?: string;
+  engine?: string;
+  jobs?: number;
+  'notify-cmd'?: string;
+  nfdump?: string;
+}
+
+interface MergeArgs {
+  config: string;
+  date: string;
+}
+
+/** Renders the nightly report (the charting code loads only when a report is written). */
+async function writeNightlyReport(ctx: CliContext, _dir: string, data: ReportData): Promise<void> {
+  const { predictionsFromTable, renderReport, writeReport } = await import('../../report/index.js');
+  const { nightlyReport } = await import('../../report/nightly.js');
+  const rows = predictionsFromTable(data.predictions, 'predictions.arrow', data.summary.model.novelty_threshold === null ? undefined : 'novelty').rows;
+  const doc = nightlyReport({ summary: data.summary, manifest: data.manifest, rows, alerts: data.alerts, training: data.model.model.train, maxRows: data.maxRows });
+  await writeReport(data.reportFile, await renderReport(doc, { onWarning: (w) => ctx.log(`report: ${w}`) }));
+}
+
+function printSummary(ctx: CliContext, s: Summary, dir: string, reportFile: string | null): void {
+  const classes = Object.entries(s.predicted)
+    .filter(([, n]) => n > 0)
+    .map(([c, n]) => `${c} ${n}`)
+    .join(', ');
+  ctx.stdout.write(
+    `${s.date}: ${s.inputs.ok}/${s.inputs.selected} inputs, ${s.rows} aggregates (${classes || 'none'}), ${s.alerts} alerts, ${s.novel} novel\n` +
+      `outputs: ${dir}\n${reportFile ? `report: ${reportFile}\n` : ''}`,
+  );
+}
+
+async function notifyIfAlerts(ctx: CliContext, command: { argv: readonly string[] } | { shellCommand: string } | undefined, dir: string, s: Summary): Promise<void> {
+  if (!command || s.alerts === 0) return;
+  const ndjson = await readFile(join(dir, 'alerts.ndjson'), 'utf8');
+  await runNotify(command, ndjson, { date: s.date, alerts: s.alerts, summary: join(dir, 'summary.json') });
+  ctx.log(`notified: ${s.alerts} alerts`);
+}
+
+export function nightlyCommand(ctx: CliContext): CommandModule<object, NightlyArgs> {
+  return {
+    command: 'nightly',
+    describe: "the nightly job: a day's nfcapd files -> aggregates -> classified -> out/<date>/ (predictions, alerts, summary, manifest, report)",
+    builder: (y: Argv) =>
+      y
+        .option('config', { type: 'string', demandOption: true, describe: 'job config (JSON; pipelines/nightly.json documents every key)' })
+        .option('date', { type: 'string', describe: "day to process, YYYY-MM-DD in the archive's zone (default: yesterday)" })
+        .option('resume', { type: 'boolean', default: false, describe: 'continue an interrupted run: inputs it finished are kept' })
+        .option('force', { type: 'boolean', default: false, describe: 'redo the day from scratch, even inputs already done' })
+        .option('shard', { type: 'string', describe: "run shard i of n (i/n): a fixed share of the day's inputs, into out/<date>/shards/i-of-n; then flowknn merge" })
+        .option('engine', { choices: ENGINE_CHOICES, describe: 'search engine (default: classify.engine of the config)' })
+        .option('jobs', { type: 'number', describe: 'inputs at once, nfdump processes included (default: limits.jobs of the config, 0 = cores)' })
+        .option('notify-cmd', { type: 'string', describe: 'shell command run with the alerts (NDJSON) on stdin when there are any (overrides notify.command)' })
+        .option('nfdump', { type: 'string', describe: 'the nfdump binary (default: nfdump on PATH)' }) as unknown as Argv<NightlyArgs>,
+    handler: async (args) => {
+      const config = await loadNightlyConfig(args.config);
+      let bar: Progress | undefined;
+      const t0 = performance.now();
+      const result = await runNightly({
+        config,
+        date: args.date,
+        force: args.force,
+        resume: args.resume,
+        shard: args.shard === undefined ? undefined : parseShard(args.shard),
+        engine: args.engine,
+        jobs: args.jobs,
+        nfdump: args.nfdump,
+        log: ctx.log,
+        command: `flowknn nightly --config ${args.config}${args.date ? ` --date ${args.date}` : ''}${args.shard ? ` --shard ${args.shard}` : ''}`,
+        onProgress: (done, total, rows, bytes) => {
+          bar ??= progressBar(ctx, 'inputs', total, `files | ${rows} rows | ${(bytes / 1e6 / Math.max(1e-3, (performance.now() - t0) / 1000)).toFixed(1)} MB/s`);
+          bar.update(done);
+          if (done >= total) bar.stop();
+        },
+        writeReport: (dir, data) => writeNightlyReport(ctx, dir, data),
+      });
+      bar?.stop();
+      printSummary(ctx, result.summary, result.dir, result.reportFile);
+      if (!result.upToDate && !args.shard) {
+        const cmd = args['notify-cmd'] !== undefined ? { shellCommand: args['notify-cmd'] } : config.config.notify.command ? { argv: config.config.notify.command } : undefined;
+        await notifyIfAlerts(ctx, cmd, result.dir, result.summary);
+      }
+      if (result.summary.inputs.failed > 0) {
+        ctx.stderr.write(`flowknn: ${result.summary.inputs.failed} of ${result.summary.inputs.selected} inputs failed:\n${result.summary.inputs.failed_inputs.map((f) => `  ${f.path}: ${f.error}`).join('\n')}\n`);
+        ctx.partialFailure = true;
+      }
+    },
+  };
+}
+
+export function mergeCommand(ctx: CliContext): CommandModule<object, MergeArgs> {
+  return {
+    command: 'merge',
+    describe: 'combine the shard outputs of a day (nightly --shard i/n) into the files one run writes',
+    builder: (y: Argv) =>
+      y
+        .option('config', { type: 'string', demandOption: true, describe: 'the job config the shards ran with' })
+        .option('date', { type: 'string', demandOption: true, describe: 'day whose shards to merge, YYYY-MM-DD' }) as unknown as Argv<MergeArgs>,
+    handler: async (args) => {
+      const config = await loadNightlyConfig(args.config);
+      const r = await mergeShards({ config, date: args.date, log: ctx.log, writeReport: (dir, data) => writeNightlyReport(ctx, dir, data), command: `flowknn merge --config ${args.config} --date ${args.date}` });
+      printSummary(ctx, r.summary, r.dir, r.reportFile);
+      const cmd = config.config.notify.command ? { argv: config.config.notify.command } : undefined;
+      await notifyIfAlerts(ctx, cmd, r.dir, r.summary);
+      if (r.summary.inputs.failed > 0) ctx.partialFailure = true;
+    },
+  };
+}

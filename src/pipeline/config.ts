@@ -1,0 +1,184 @@
+import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { dirname, isAbsolute, resolve } from 'node:path';
+import { z } from 'zod';
+import { ENGINE_CHOICES } from '../engines/registry.js';
+import { FlowknnError, usageError } from '../errors.js';
+import { KEY_FIELDS } from '../features/aggregate.js';
+
+/**
+ * The nightly job's configuration: one JSON file, validated strictly (an unknown key or a bad
+ * value is a usage error naming the key and the line). Relative paths are taken from the
+ * config file's own folder, so a job runs the same from cron, systemd or a shell anywhere.
+ */
+
+const name = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/u, 'expected a plain name (letters, digits, . _ -)');
+const positiveInt = z.number().int().min(1);
+
+const archiveSchema = z
+  .object({
+    /** The folder nfcapd writes into (its -w flow directory), flat or in day folders. */
+    root: z.string().min(1),
+    /** Zone of the nfcapd file names and of --date: UTC, local or an IANA name. */
+    timeZone: z.string().default('UTC'),
+  })
+  .strict();
+
+const modelSchema = z.union([
+  z.object({ registry: z.string().min(1), name }).strict(),
+  z.object({ path: z.string().min(1) }).strict(),
+]);
+
+const aggregateSchema = z
+  .object({
+    /**
+     * nfdump: nfdump computes the statistics of each file (`-s KEY/ORDER -n 0 -o csv`), one
+     * window per nfcapd file, as the seed study did; fastest. flows: nfdump prints the flows
+     * and flowknn aggregates them per key and aligned window (any key combination, any window).
+     */
+    source: z.enum(['nfdump', 'flows']).default('nfdump'),
+    /** nfdump source: one nfdump statistic (dstip, srcip, dstport, ...); flows source: key fields joined with + (dstip+proto). */
+    key: z.string().regex(/^[a-z][a-z0-9+:]*$/u, 'expected a key like dstip, srcip or dstip+proto').default('dstip'),
+    /** flows source only: window seconds (aligned) or "whole"; the nfdump source always uses the file. */
+    window: z.union([positiveInt, z.literal('whole')]).default(300),
+    /** Keep aggregates with at least this many packets / bytes (the seed used nfdump -l 1000). */
+    minPackets: z.number().int().min(0).default(0),
+    minBytes: z.number().int().min(0).default(0),
+    /** Keep the top n aggregates of each window by pps or bps (the seed labelled nfdump's top 10). */
+    top: z.object({ n: positiveInt, by: z.enum(['pps', 'bps']) }).strict().nullable().default(null),
+  })
+  .strict();
+
+const classifySchema = z
+  .object({
+    engine: z.enum(ENGINE_CHOICES).default('auto'),
+    /** CPU engine worker threads (0: one per core). */
+    threads: z.number().int().min(0).default(0),
+    /** Predicted classes that raise an alert. */
+    alertClasses: z.array(name).default([]),
+    /** Rows beyond the model's novelty threshold raise an alert too. */
+    alertOnNovel: z.boolean().default(true),
+    /** When set, novel rows are predicted as this label instead of their vote. */
+    unknownLabel: name.nullable().default(null),
+  })
+  .strict();
+
+const limitsSchema = z
+  .object({
+    /** Input files processed at once, nfdump processes included (0: one per core). */
+    jobs: z.number().int().min(0).default(0),
+    /** Per input: fail it when more lines than this are rejected... */
+    maxRejects: z.number().int().min(0).nullable().default(null),
+    /** ...or more than this fraction of its lines. */
+    maxRejectFraction: z.number().min(0).max(1).default(0.01),
+  })
+  .strict();
+
+const reportSchema = z
+  .object({
+    enabled: z.boolean().default(true),
+    /** Rows listed at most in each table of the report. */
+    maxRows: positiveInt.default(50),
+  })
+  .strict();
+
+const notifySchema = z
+  .object({
+    /** Program and arguments run with the alerts (NDJSON) on stdin when there are any. No shell. */
+    command: z.array(z.string().min(1)).min(1).nullable().default(null),
+  })
+  .strict();
+
+export const nightlyConfigSchema = z
+  .object({
+    $comment: z.string().optional(),
+    archive: archiveSchema,
+    /** Day folders out/<date>/ are written under this folder. */
+    output: z.object({ root: z.string().min(1) }).strict(),
+    model: modelSchema,
+    aggregate: aggregateSchema.default(() => aggregateSchema.parse({})),
+    classify: classifySchema.default(() => classifySchema.parse({})),
+    limits: limitsSchema.default(() => limitsSchema.parse({})),
+    report: reportSchema.default(() => reportSchema.parse({})),
+    notify: notifySchema.default(() => notifySchema.parse({})),
+  })
+  .strict();
+
+export type NightlyConfig = z.infer<typeof nightlyConfigSchema>;
+
+export interface LoadedConfig {
+  readonly file: string;
+  readonly config: NightlyConfig;
+  /** sha256 of the settings that decide the outputs (not paths, jobs or report styling). */
+  readonly digest: string;
+  /** Absolute paths, resolved against the config file's folder. */
+  readonly paths: { archive: string; output: string; registry?: string; model?: string };
+}
+
+function lineOf(text: string, key: string | number | undefined): number | undefined {
+  if (key === undefined) return undefined;
+  const at = text.indexOf(`"${String(key)}"`);
+  return at < 0 ? undefined : text.slice(0, at).split('\n').length;
+}
+
+export function parseNightlyConfig(text: string, file: string): LoadedConfig {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (err) {
+    const m = /position (\d+)/u.exec((err as Error).message);
+    const line = m ? text.slice(0, Number(m[1])).split('\n').length : undefined;
+    throw usageErrorAt(`not valid JSON (${(err as Error).message})`, file, line);
+  }
+  const parsed = nightlyConfigSchema.safeParse(raw);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    let path = issue.path.map(String).join('.');
+    let message = issue.message;
+    let lineKey = issue.path[issue.path.length - 1] as string | number | undefined;
+    if (issue.code === 'unrecognized_keys') {
+      const keys = (issue as { keys: string[] }).keys;
+      path = [...issue.path.map(String), keys[0]!].join('.');
+      message = `unknown key (${keys.map((k) => `"${k}"`).join(', ')})`;
+      lineKey = keys[0];
+    }
+    if (issue.code === 'invalid_union' && issue.path[0] === 'model') message = 'expected { "registry": DIR, "name": NAME } or { "path": MODEL_DIR }';
+    throw usageErrorAt(`${path || '(top level)'}: ${message}`, file, lineOf(text, lineKey), 'see pipelines/nightly.json for every key with its meaning');
+  }
+  const config = parsed.data;
+  if (config.aggregate.source === 'flows') {
+    for (const part of config.aggregate.key.split('+')) {
+      if (!(KEY_FIELDS as readonly string[]).includes(part)) {
+        throw usageErrorAt(`aggregate.key: "${part}" is not a key field for the flows source; known: ${KEY_FIELDS.join(', ')}`, file, lineOf(text, 'key'));
+      }
+    }
+  } else if (config.aggregate.key.includes('+')) {
+    throw usageErrorAt(`aggregate.key: nfdump statistics take one element, got "${config.aggregate.key}"`, file, lineOf(text, 'key'), 'use "source": "flows" to aggregate by several fields');
+  }
+  const base = dirname(resolve(file));
+  const at = (p: string) => (isAbsolute(p) ? p : resolve(base, p));
+  const model = config.model;
+  const paths = {
+    archive: at(config.archive.root),
+    output: at(config.output.root),
+    ...('registry' in model ? { registry: at(model.registry) } : { model: at(model.path) }),
+  };
+  const decisive = { aggregate: config.aggregate, classify: { alertClasses: config.classify.alertClasses, alertOnNovel: config.classify.alertOnNovel, unknownLabel: config.classify.unknownLabel }, limits: { maxRejects: config.limits.maxRejects, maxRejectFraction: config.limits.maxRejectFraction }, timeZone: config.archive.timeZone };
+  const digest = createHash('sha256').update(JSON.stringify(decisive)).digest('hex');
+  return { file, config, digest, paths };
+}
+
+function usageErrorAt(message: string, file: string, line: number | undefined, hint?: string): FlowknnError {
+  return new FlowknnError('usage', message, { file, line, hint });
+}
+
+export async function loadNightlyConfig(file: string): Promise<LoadedConfig> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw usageError(`--config ${file}: ${code === 'ENOENT' ? 'no such file' : `cannot read it (${code ?? String(err)})`}`, 'pipelines/nightly.json is a documented example');
+  }
+  return parseNightlyConfig(text, file);
+}

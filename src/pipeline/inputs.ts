@@ -1,0 +1,150 @@
+import { Field, Utf8, type Table } from 'apache-arrow';
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { AGGREGATE_FIELDS, FlowAggregator, type AggregateRow, type KeyField, parseKeySpec } from '../features/aggregate.js';
+import { FlowknnError, inputError } from '../errors.js';
+import type { ArchiveFile } from '../ingest/archive.js';
+import type { Reject } from '../ingest/issues.js';
+import { readNfcapdFlows, readNfcapdStats } from '../ingest/nfcapd.js';
+import { buildTable, withMetadata, type ColumnValues } from '../schema/arrow.js';
+import { SCHEMA_VERSION } from '../schema/tables.js';
+import { NFDUMP_STAT7 } from '../features/feature-set.js';
+import type { NightlyConfig } from './config.js';
+
+/**
+ * One input of a nightly run: an nfcapd file turned into per-host aggregates. The nightly
+ * `aggregates` table is the `aggregate` table plus the input each row came from (its path
+ * below the archive root), so rows stay traceable and shard outputs merge in a fixed order.
+ */
+export const NIGHTLY_AGGREGATE_FIELDS: Field[] = [...AGGREGATE_FIELDS, new Field('source_file', new Utf8(), false)];
+
+export function nightlyAggregateTable(rows: readonly AggregateRow[], keyFields: readonly KeyField[], sourceFile: readonly string[], meta: Record<string, string>): Table {
+  const cols: Record<string, ColumnValues> = {
+    window_start: rows.map((r) => r.windowStart),
+    key: rows.map((r) => r.key),
+    first_seen: rows.map((r) => r.firstSeen),
+    last_seen: rows.map((r) => r.lastSeen),
+    duration_s: Float64Array.from(rows, (r) => r.durationMs / 1000),
+    flows: Float64Array.from(rows, (r) => r.flows),
+    packets: Float64Array.from(rows, (r) => r.packets),
+    bytes: Float64Array.from(rows, (r) => r.bytes),
+    pps: Float64Array.from(rows, (r) => r.pps),
+    bps: Float64Array.from(rows, (r) => r.bps),
+    bpp: Float64Array.from(rows, (r) => r.bpp),
+    source_file: sourceFile,
+  };
+  const column: Record<KeyField, string> = { srcip: 'src_addr', dstip: 'dst_addr', proto: 'proto', srcport: 'src_port', dstport: 'dst_port' };
+  for (const f of Object.keys(column) as KeyField[]) {
+    const at = keyFields.indexOf(f);
+    cols[column[f]] = rows.map((r) => (at < 0 ? null : r.values[at]!));
+  }
+  const schema = withMetadata(NIGHTLY_AGGREGATE_FIELDS, { 'flowknn.kind': 'aggregate', 'flowknn.schema_version': SCHEMA_VERSION, 'flowknn.feature_set': NFDUMP_STAT7.name, ...meta });
+  return buildTable(schema, cols, rows.length);
+}
+
+export interface InputResult {
+  readonly table: Table;
+  readonly rejects: Reject[];
+  /** Lines of nfdump output parsed (for the reject fraction and the progress display). */
+  readonly lines: number;
+  /** Flow records read (flows source) or aggregated by nfdump (nfdump source: the summed flows). */
+  readonly flows: number;
+  readonly nfdumpArgs: string;
+  readonly sha256: string;
+}
+
+/** nfdump statistic names whose values are one key field of the aggregate table. */
+const STAT_KEY_FIELD: Record<string, KeyField | undefined> = { dstip: 'dstip', srcip: 'srcip', dstport: 'dstport', srcport: 'srcport', proto: 'proto' };
+
+export function sha256File(path: string): Promise<string> {
+  return new Promise((resolvePromise, reject) => {
+    const hash = createHash('sha256');
+    createReadStream(path)
+      .on('data', (b) => hash.update(b))
+      .on('error', reject)
+      .on('end', () => resolvePromise(hash.digest('hex')));
+  });
+}
+
+/**
+ * Aggregates one nfcapd file as the config says, checking the reject threshold. Throws a
+ * FlowknnError naming the file when it fails (nfdump's error, too many bad lines, ...).
+ */
+export async function aggregateInput(file: ArchiveFile, config: NightlyConfig, options: { nfdump?: string; signal?: AbortSignal } = {}): Promise<InputResult> {
+  const a = config.aggregate;
+  const maxRejects = config.limits.maxRejects ?? Number.MAX_SAFE_INTEGER;
+  const digest = sha256File(file.path);
+  digest.catch(() => undefined);
+  let rows: AggregateRow[];
+  let rejects: Reject[];
+  let lines: number;
+  let flows = 0;
+  let keyFields: readonly KeyField[];
+  let nfdumpArgs: string;
+  if (a.source === 'nfdump') {
+    const order = a.top?.by ?? 'pps';
+    const r = await readNfcapdStats(file.path, { stat: a.key, orders: [order], top: a.top?.n ?? 0, minPackets: a.minPackets, minBytes: a.minBytes, maxRejects, nfdump: options.nfdump, signal: options.signal });
+    const c = r.columns;
+    const field = STAT_KEY_FIELD[a.key.replace(/:p$/u, '')];
+    keyFields = field ? [field] : [];
+    rows = [];
+    for (let i = 0; i < c.length; i++) {
+      const durationMs = Math.round(c.duration_s[i]! * 1000);
+      const first = c.first_seen[i] ?? file.slotStartMs;
+      const value: string | number = field === 'dstport' || field === 'srcport' ? Number(c.key[i]) : c.key[i]!;
+      flows += c.flows[i]!;
+      rows.push({
+        windowStart: file.slotStartMs,
+        key: c.key[i]!,
+        values: [value],
+        firstSeen: first,
+        lastSeen: c.last_seen[i] ?? first + durationMs,
+        durationMs,
+        flows: c.flows[i]!,
+        packets: c.packets[i]!,
+        bytes: c.bytes[i]!,
+        pps: c.pps[i]!,
+        bps: c.bps[i]!,
+        bpp: c.bpp[i]!,
+      });
+    }
+    rejects = r.rejects;
+    lines = c.length + r.rejects.length;
+    nfdumpArgs = r.table.schema.metadata.get('flowknn.nfdump_args') ?? '';
+  } else {
+    const agg = new FlowAggregator({ key: a.key, window: a.window, minPackets: a.minPackets, minBytes: a.minBytes, top: a.top ?? undefined });
+    keyFields = parseKeySpec(a.key).fields;
+    rejects = [];
+    lines = 0;
+    for await (const batch of readNfcapdFlows(file.path, { maxRejects, nfdump: options.nfdump, signal: options.signal })) {
+      agg.add(batch.columns, file.relPath);
+      lines += batch.columns.length;
+      rejects = [...batch.rejects];
+    }
+    flows = agg.flowCount;
+    lines += rejects.length;
+    rows = agg.rows();
+    nfdumpArgs = 'flows';
+  }
+  const fraction = config.limits.maxRejectFraction;
+  if (rejects.length > 0 && rejects.length > fraction * Math.max(1, lines)) {
+    const first = rejects[0]!;
+    throw inputError(
+      `${rejects.length} of ${lines} lines of nfdump's output rejected (limit ${fraction * 100}%); first at line ${first.line}: ${first.reason}`,
+      { file: file.path },
+      'look at the file with nfdump -r; raise limits.maxRejectFraction to accept it',
+    );
+  }
+  const table = nightlyAggregateTable(rows, keyFields, Array<string>(rows.length).fill(file.relPath), {
+    'flowknn.source': file.relPath,
+    'flowknn.key': a.key,
+    'flowknn.window_s': a.source === 'nfdump' ? 'file' : String(a.window),
+  });
+  let sha256: string;
+  try {
+    sha256 = await digest;
+  } catch (err) {
+    throw new FlowknnError('input', `cannot read it (${(err as Error).message})`, { file: file.path, cause: err });
+  }
+  return { table, rejects, lines, flows, nfdumpArgs, sha256 };
+}

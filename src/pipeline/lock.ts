@@ -1,0 +1,88 @@
+import { open, readFile, rm } from 'node:fs/promises';
+import { hostname } from 'node:os';
+import { environmentError } from '../errors.js';
+
+/** Who holds a lock: written into the lock file so a second run can say who is in its way. */
+export interface LockOwner {
+  pid: number;
+  host: string;
+  started: string;
+  command: string;
+}
+
+export interface Lock {
+  readonly path: string;
+  /** A lock left by a run on this host that no longer exists (a crash or a kill), taken over. */
+  readonly tookOverFrom?: LockOwner;
+  release(): Promise<void>;
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    // EPERM: the process exists but belongs to someone else.
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+async function readOwner(path: string): Promise<LockOwner | undefined> {
+  try {
+    return JSON.parse(await readFile(path, 'utf8')) as LockOwner;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Takes `path` as a lock file (created with O_EXCL, so exactly one run wins). A lock whose
+ * owner ran on this host and is gone is stale and taken over; one held by a live process, or
+ * by another host (whose processes we cannot see, e.g. on shared storage), is an environment
+ * error naming the owner.
+ */
+export async function acquireLock(path: string, command: string): Promise<Lock> {
+  const me: LockOwner = { pid: process.pid, host: hostname(), started: new Date().toISOString(), command };
+  let tookOverFrom: LockOwner | undefined;
+  for (let attempt = 0; attempt < 3; attempt++) {
+    try {
+      const fh = await open(path, 'wx');
+      try {
+        await fh.writeFile(`${JSON.stringify(me)}\n`);
+      } finally {
+        await fh.close();
+      }
+      let released = false;
+      return {
+        path,
+        tookOverFrom,
+        release: async () => {
+          if (released) return;
+          released = true;
+          await rm(path, { force: true });
+        },
+      };
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code !== 'EEXIST') throw environmentError(`cannot create the lock file ${path} (${code ?? String(err)})`, 'check that the output folder is writable', err);
+    }
+    const owner = await readOwner(path);
+    if (owner && owner.host === me.host && !alive(owner.pid)) {
+      tookOverFrom = owner;
+      await rm(path, { force: true });
+      continue;
+    }
+    if (!owner) {
+      // Being written this instant by another run, or damaged: look again once.
+      await new Promise((r) => setTimeout(r, 100));
+      const again = await readOwner(path);
+      if (!again) throw environmentError(`${path} exists but names no owner`, `if no other flowknn run is writing this day, delete ${path}`);
+      continue;
+    }
+    throw environmentError(
+      `another run holds ${path}: pid ${owner.pid} on ${owner.host}, started ${owner.started} (${owner.command})`,
+      owner.host === me.host ? 'wait for it to finish; two runs must not write the same day' : `wait for it; if that host is gone, delete ${path}`,
+    );
+  }
+  throw environmentError(`could not take the lock ${path}`, 'another run keeps taking it; try again later');
+}

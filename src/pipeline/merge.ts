@@ -1,0 +1,111 @@
+import { join } from 'node:path';
+import type { Table } from 'apache-arrow';
+import { inputError, usageError } from '../errors.js';
+import type { Reject } from '../ingest/issues.js';
+import { readModel } from '../model/folder.js';
+import { stringColumn, takeRows } from '../schema/arrow.js';
+import type { LoadedConfig } from './config.js';
+import { acquireLock } from './lock.js';
+import { buildSummary, shardDirs, type ReportData } from './nightly.js';
+import { alertsOf, readArrow, readJson, writeDayOutputs, type Manifest, type Summary } from './outputs.js';
+import { readdir } from 'node:fs/promises';
+
+export interface MergeOptions {
+  readonly config: LoadedConfig;
+  readonly date: string;
+  readonly log: (message: string) => void;
+  readonly writeReport?: (dir: string, data: ReportData) => Promise<void>;
+  readonly command?: string;
+}
+
+/** Rows of several tables, ordered by source_file (stable): the order a single run writes. */
+function mergeByInput(tables: readonly Table[]): Table {
+  const first = tables[0]!;
+  const all = tables.length === 1 ? first : first.concat(...tables.slice(1));
+  const files = stringColumn(all, 'source_file') ?? [];
+  const order = Array.from(files.keys()).sort((a, b) => {
+    const fa = files[a] ?? '';
+    const fb = files[b] ?? '';
+    return fa < fb ? -1 : fa > fb ? 1 : a - b;
+  });
+  return takeRows(all, order);
+}
+
+/**
+ * Combines the shard outputs of a day (out/<date>/shards/<i>-of-<n>/) into out/<date>/,
+ * the same files one run over all inputs writes: rows in input order, the summary recounted,
+ * the alerts and report made again. Every shard of the n must be finished, with the same
+ * settings and model.
+ */
+export async function mergeShards(options: MergeOptions): Promise<{ dir: string; summary: Summary; reportFile: string | null }> {
+  const t0 = performance.now();
+  const { config, date, log } = options;
+  const dayDir = join(config.paths.output, date);
+  const dirs = await shardDirs(dayDir);
+  if (dirs.length === 0) throw usageError(`no shard outputs under ${join(dayDir, 'shards')}`, `run flowknn nightly --shard i/n --date ${date} for each i first`);
+  const counts = new Set(dirs.map((d) => Number(/-of-(\d+)$/u.exec(d)![1])));
+  if (counts.size > 1) throw usageError(`${join(dayDir, 'shards')} holds shards of different splits (${[...counts].map((n) => `of ${n}`).join(', ')})`, 'remove the folders of the split you do not want');
+  const n = [...counts][0]!;
+  const lock = await acquireLock(join(dayDir, '.lock'), options.command ?? 'flowknn merge');
+  try {
+    const summaries: Summary[] = [];
+    const manifests: Manifest[] = [];
+    const aggregates: Table[] = [];
+    const predictions: Table[] = [];
+    const rejects: Reject[] = [];
+    for (let i = 1; i <= n; i++) {
+      const dir = join(dayDir, 'shards', `${i}-of-${n}`);
+      const summary = await readJson<Summary>(join(dir, 'summary.json')).catch(() => {
+        throw inputError(`shard ${i} of ${n} has not finished (no summary.json)`, { file: dir }, `run flowknn nightly --shard ${i}/${n} --date ${date} (with --resume if it was interrupted)`);
+      });
+      if (summary.config.digest !== config.digest) throw inputError(`shard ${i} of ${n} ran with other settings (config digest ${summary.config.digest.slice(0, 12)}, now ${config.digest.slice(0, 12)})`, { file: join(dir, 'summary.json') }, 'rerun that shard with --force');
+      if (summaries.length > 0 && summary.model.train_sha256 !== summaries[0]!.model.train_sha256) {
+        throw inputError(`shard ${i} of ${n} used another model (${summary.model.dir}) than shard 1 (${summaries[0]!.model.dir})`, { file: join(dir, 'summary.json') }, 'rerun the shards with --force after the model changed');
+      }
+      summaries.push(summary);
+      manifests.push(await readJson<Manifest>(join(dir, 'manifest.json')));
+      aggregates.push(await readArrow(join(dir, 'aggregates.arrow')));
+      predictions.push(await readArrow(join(dir, 'predictions.arrow')));
+      const work = join(dir, '.work', 'inputs');
+      for (const name of (await readdir(work)).filter((f) => f.endsWith('.rejects.json')).sort()) rejects.push(...(await readJson<Reject[]>(join(work, name))));
+    }
+    const ok = new Set(manifests.flatMap((m) => m.inputs.filter((x) => x.status === 'ok').map((x) => x.path)));
+    const keptRejects = rejects.filter((r) => ok.has(r.file)).sort((a, b) => (a.file < b.file ? -1 : a.file > b.file ? 1 : a.line - b.line));
+    const mergedAggregates = mergeByInput(aggregates);
+    const mergedPredictions = mergeByInput(predictions);
+    const inputs = manifests.flatMap((m) => m.inputs).sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+    const manifest: Manifest = { ...manifests[0]!, shard: null, inputs };
+    const alerts = alertsOf(mergedPredictions, date, config.config.classify);
+    const first = summaries[0]!;
+    const timings: Record<string, number> = { merge: performance.now() - t0 };
+    for (const key of ['discover', 'inputs', 'collect', 'search', 'classify', 'outputs']) {
+      timings[`shards_${key}_max`] = Math.max(...summaries.map((s) => s.timings_ms[key] ?? 0));
+    }
+    const summary = buildSummary({
+      date,
+      shard: null,
+      config,
+      modelInfo: first.model,
+      engineName: first.engine.name,
+      device: first.engine.device,
+      inputs,
+      reused: summaries.reduce((s, x) => s + x.inputs.reused, 0),
+      predictions: mergedPredictions,
+      alerts,
+      rejects: keptRejects.length,
+      timings,
+      started: new Date(Math.min(...summaries.map((s) => Date.parse(s.started)))),
+    });
+    await writeDayOutputs(dayDir, { aggregates: mergedAggregates, predictions: mergedPredictions, alerts, rejects: keptRejects, manifest, summary });
+    let reportFile: string | null = null;
+    if (config.config.report.enabled && options.writeReport) {
+      reportFile = join(dayDir, 'report.html');
+      const model = await readModel(first.model.dir);
+      await options.writeReport(dayDir, { summary, manifest, predictions: mergedPredictions, alerts, model, reportFile, maxRows: config.config.report.maxRows });
+    }
+    log(`merged ${n} shards into ${dayDir}: ${summary.rows} rows, ${summary.alerts} alerts`);
+    return { dir: dayDir, summary, reportFile };
+  } finally {
+    await lock.release();
+  }
+}

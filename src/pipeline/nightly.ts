@@ -1,0 +1,450 @@
+import { Table } from 'apache-arrow';
+import { createHash } from 'node:crypto';
+import { mkdir, readdir, readFile, rm, stat } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
+import { join } from 'node:path';
+import pLimit from 'p-limit';
+import type { KnnEngine } from '../engines/engine.js';
+import { createEngine } from '../engines/registry.js';
+import { environmentError, FlowknnError, usageError } from '../errors.js';
+import { featureMatrix } from '../features/feature-set.js';
+import { discoverArchive, formatInZone, type ArchiveFile } from '../ingest/archive.js';
+import type { Reject } from '../ingest/issues.js';
+import { writeFileAtomic } from '../io/atomic.js';
+import { kthDistances } from '../knn/novelty.js';
+import { predictionsTable } from '../knn/predictions.js';
+import { readModel, type LoadedModel } from '../model/folder.js';
+import { predict } from '../model/model.js';
+import { numberColumn, stringColumn, withMetadata, writeArrowFile } from '../schema/arrow.js';
+import type { LoadedConfig } from './config.js';
+import { aggregateInput, nightlyAggregateTable } from './inputs.js';
+import { acquireLock } from './lock.js';
+import { alertsOf, countBy, readArrow, readJson, summaryBase, writeDayOutputs, type Alert, type Manifest, type ManifestInput, type ModelInfo, type Summary } from './outputs.js';
+
+/**
+ * The nightly job: the day's nfcapd files -> per-host aggregates -> classified with the
+ * current model -> out/<date>/ (see outputs.ts), with a report.
+ *
+ * Each input is one unit of work, done in parallel (p-limit, nfdump processes included) and
+ * committed on its own under out/<date>/.work/inputs/ (its aggregates, then its record, each
+ * atomically). That is what makes reruns cheap and crashes harmless: a rerun reuses every
+ * input whose record matches the file (size and mtime) and the config, so `--resume` after a
+ * kill redoes only what was not committed, and a rerun of a finished day does nothing. The
+ * classification of all rows runs once at the end (one batched search), and summary.json is
+ * written last.
+ */
+
+export interface Shard {
+  readonly index: number;
+  readonly count: number;
+}
+
+export function parseShard(text: string): Shard {
+  const m = /^(\d+)\/(\d+)$/u.exec(text.trim());
+  const index = m ? Number(m[1]) : Number.NaN;
+  const count = m ? Number(m[2]) : Number.NaN;
+  if (!m || count < 1 || index < 1 || index > count) throw usageError(`--shard: expected i/n with 1 <= i <= n, got "${text}"`, 'e.g. --shard 1/4 runs the first of four shards');
+  return { index, count };
+}
+
+/**
+ * Which shard an input belongs to: a hash of its path below the archive root, so the split
+ * does not depend on which other files exist (a late file does not move the others).
+ */
+export function shardOf(relPath: string, count: number): number {
+  const h = createHash('sha256').update(relPath).digest();
+  return (h.readUInt32BE(0) % count) + 1;
+}
+
+export function shardDirName(s: Shard): string {
+  return `${s.index}-of-${s.count}`;
+}
+
+export interface NightlyOptions {
+  readonly config: LoadedConfig;
+  /** YYYY-MM-DD in the archive's zone; default: yesterday there. */
+  readonly date?: string;
+  readonly force?: boolean;
+  readonly resume?: boolean;
+  readonly shard?: Shard;
+  /** Overrides config.classify.engine. */
+  readonly engine?: string;
+  readonly jobs?: number;
+  readonly nfdump?: string;
+  readonly log: (message: string) => void;
+  /** Inputs done so far (reused ones included), of all selected. */
+  readonly onProgress?: (done: number, total: number, rows: number, bytes: number) => void;
+  /** Writes the HTML report (kept apart so the runner does not load the charting code). */
+  readonly writeReport?: (dir: string, data: ReportData) => Promise<void>;
+  /** The command line, recorded in the lock file. */
+  readonly command?: string;
+}
+
+export interface ReportData {
+  readonly summary: Summary;
+  readonly manifest: Manifest;
+  readonly predictions: Table;
+  readonly alerts: readonly Alert[];
+  readonly model: LoadedModel;
+  readonly reportFile: string;
+  readonly maxRows: number;
+}
+
+export interface NightlyResult {
+  readonly dir: string;
+  /** true when the day was complete and nothing had changed: no work done. */
+  readonly upToDate: boolean;
+  readonly summary: Summary;
+  readonly reportFile: string | null;
+}
+
+interface InputRecord extends ManifestInput {
+  digest: string;
+}
+
+const WORK = '.work';
+
+function yesterday(timeZone: string): string {
+  return formatInZone(Date.now() - 86_400_000, timeZone).slice(0, 10);
+}
+
+function workId(relPath: string): string {
+  return relPath.replace(/[^A-Za-z0-9._-]/gu, '_');
+}
+
+async function ensureWritable(dir: string): Promise<void> {
+  try {
+    await mkdir(dir, { recursive: true });
+    const probe = join(dir, `.write-test-${process.pid}`);
+    await writeFileAtomic(probe, '');
+    await rm(probe, { force: true });
+  } catch (err) {
+    if (err instanceof FlowknnError) throw err;
+    const code = (err as NodeJS.ErrnoException).code;
+    throw environmentError(`cannot write the output folder ${dir} (${code ?? String(err)})`, 'set output.root in the config to a folder this user can write, or fix its permissions', err);
+  }
+}
+
+async function loadModel(config: LoadedConfig): Promise<{ loaded: LoadedModel; info: ModelInfo }> {
+  let dir: string;
+  let name: string | null = null;
+  let version: number | null = null;
+  if (config.paths.registry !== undefined) {
+    const m = config.config.model as { name: string };
+    const r = await resolveCurrent(config.paths.registry, m.name);
+    dir = r.dir;
+    name = m.name;
+    version = r.version;
+  } else {
+    dir = config.paths.model!;
+  }
+  const loaded = await readModel(dir);
+  const j = loaded.json;
+  const info: ModelInfo = {
+    name,
+    version,
+    dir,
+    created: j.created,
+    train_sha256: j.train.sha256,
+    classes: j.classes,
+    k: j.k,
+    metric: j.metric.name === 'minkowski' ? `minkowski(p=${j.metric.p})` : j.metric.name,
+    scaler: j.scaler.name,
+    weights: j.weights,
+    novelty_threshold: j.novelty?.threshold ?? null,
+  };
+  return { loaded, info };
+}
+
+function engineDevice(engine: KnnEngine): string | null {
+  const a = (engine as { adapter?: { vendor?: string; device?: string; architecture?: string; software?: boolean } }).adapter;
+  if (a) return `${a.vendor ?? ''} ${a.device || a.architecture || ''}${a.software ? ' (software adapter)' : ''}`.trim();
+  const threads = (engine as { threads?: number }).threads;
+  return threads !== undefined ? `CPU, ${threads} threads` : null;
+}
+
+export async function runNightly(options: NightlyOptions): Promise<NightlyResult> {
+  const started = new Date();
+  const t0 = performance.now();
+  const timings: Record<string, number> = {};
+  const { config, log } = options;
+  const cfg = config.config;
+  const timeZone = cfg.archive.timeZone;
+  const date = options.date ?? yesterday(timeZone);
+  if (!/^\d{4}-\d{2}-\d{2}$/u.test(date)) throw usageError(`--date: expected YYYY-MM-DD, got "${date}"`);
+  const dayDir = join(config.paths.output, date);
+  const dir = options.shard ? join(dayDir, 'shards', shardDirName(options.shard)) : dayDir;
+  const workDir = join(dir, WORK, 'inputs');
+
+  await ensureWritable(dir);
+  const lock = await acquireLock(join(dir, '.lock'), options.command ?? 'flowknn nightly');
+  try {
+    const runState = join(dir, WORK, 'run.json');
+    const previous = await readJson<{ status: string; digest: string }>(runState).catch(() => undefined);
+    const interrupted = previous?.status === 'running' || lock.tookOverFrom !== undefined;
+    if (interrupted && !options.resume && !options.force) {
+      throw usageError(
+        `${dir}: a run of ${date} was interrupted${lock.tookOverFrom ? ` (pid ${lock.tookOverFrom.pid}, started ${lock.tookOverFrom.started})` : ''}`,
+        'rerun with --resume to finish it (inputs already done are kept), or --force to start the day over',
+      );
+    }
+    if (options.force) {
+      await rm(join(dir, WORK), { recursive: true, force: true });
+      log(`--force: starting ${date} over`);
+    } else if (interrupted) {
+      log(`resuming the interrupted run of ${date}`);
+    }
+    await mkdir(workDir, { recursive: true });
+
+    const td = performance.now();
+    const listing = await discoverArchive(config.paths.archive, { date, timeZone, allowEmpty: true });
+    const selected = options.shard ? listing.files.filter((f) => shardOf(f.relPath, options.shard!.count) === options.shard!.index) : listing.files;
+    selected.sort((a, b) => (a.relPath < b.relPath ? -1 : a.relPath > b.relPath ? 1 : 0));
+    timings.discover = performance.now() - td;
+    if (listing.files.length === 0) {
+      throw usageError(`no nfcapd files for ${date} in ${config.paths.archive}`, 'check archive.root and archive.timeZone in the config, and that nfcapd wrote files that day');
+    }
+    const { loaded, info: modelInfo } = await loadModel(config);
+    const modelId = `${modelInfo.dir}#${modelInfo.train_sha256}#${modelInfo.created}`;
+
+    // What each input's committed record must match to be reused.
+    const inputDigest = (f: ArchiveFile, size: number, mtime: number) => createHash('sha256').update(JSON.stringify([config.digest, f.relPath, size, mtime])).digest('hex');
+    const records = new Map<string, InputRecord>();
+    const todo: { file: ArchiveFile; size: number; mtime: number; digest: string }[] = [];
+    for (const f of selected) {
+      const st = await stat(f.path);
+      const digest = inputDigest(f, st.size, st.mtimeMs);
+      const rec = await readJson<InputRecord>(join(workDir, `${workId(f.relPath)}.json`)).catch(() => undefined);
+      if (rec && rec.status === 'ok' && rec.digest === digest) records.set(f.relPath, rec);
+      else todo.push({ file: f, size: st.size, mtime: st.mtimeMs, digest });
+    }
+    const reused = records.size;
+
+    // A finished day whose inputs, settings and model are unchanged: nothing to do.
+    const prior = await readJson<Summary & { run_key?: string }>(join(dir, 'summary.json')).catch(() => undefined);
+    const runKeyOf = () => createHash('sha256').update(JSON.stringify([config.digest, modelId, selected.map((f) => records.get(f.relPath)?.digest ?? null)])).digest('hex');
+    if (!options.force && todo.length === 0 && prior?.run_key === runKeyOf() && !interrupted) {
+      log(`${date}: up to date (${selected.length} inputs, model unchanged); --force redoes it`);
+      return { dir, upToDate: true, summary: prior, reportFile: cfg.report.enabled ? join(dir, 'report.html') : null };
+    }
+    await writeFileAtomic(runState, `${JSON.stringify({ status: 'running', digest: config.digest, started: started.toISOString(), pid: process.pid })}\n`);
+    if (reused > 0) log(`${date}: ${reused} of ${selected.length} inputs already done, ${todo.length} to do`);
+
+    // Inputs, in parallel: each committed on its own.
+    const ti = performance.now();
+    const jobs = options.jobs ?? (cfg.limits.jobs || availableParallelism());
+    const limit = pLimit(Math.max(1, jobs));
+    let done = reused;
+    let rowsSoFar = [...records.values()].reduce((s, r) => s + r.rows, 0);
+    let bytesSoFar = 0;
+    options.onProgress?.(done, selected.length, rowsSoFar, bytesSoFar);
+    const failures: InputRecord[] = [];
+    let fatal: FlowknnError | undefined;
+    await Promise.all(
+      todo.map(({ file, size, mtime, digest }) =>
+        limit(async () => {
+          if (fatal) return;
+          const t = performance.now();
+          const base: Omit<InputRecord, 'status' | 'error' | 'rows' | 'flows' | 'rejects' | 'sha256' | 'nfdump_args' | 'elapsed_ms'> = {
+            path: file.relPath,
+            size,
+            mtime_ms: mtime,
+            slot_start: new Date(file.slotStartMs).toISOString(),
+            digest,
+          };
+          const id = workId(file.relPath);
+          try {
+            const r = await aggregateInput(file, cfg, { nfdump: options.nfdump });
+            await writeArrowFile(join(workDir, `${id}.arrow`), r.table);
+            await writeFileAtomic(join(workDir, `${id}.rejects.json`), JSON.stringify(r.rejects.map((x) => ({ ...x, file: file.relPath }))));
+            const rec: InputRecord = { ...base, sha256: r.sha256, status: 'ok', error: null, rows: r.table.numRows, flows: r.flows, rejects: r.rejects.length, nfdump_args: r.nfdumpArgs, elapsed_ms: Math.round(performance.now() - t) };
+            await writeFileAtomic(join(workDir, `${id}.json`), `${JSON.stringify(rec)}\n`);
+            records.set(file.relPath, rec);
+            rowsSoFar += rec.rows;
+          } catch (err) {
+            if (!(err instanceof FlowknnError)) throw err;
+            if (err.kind === 'environment') {
+              fatal ??= err;
+              return;
+            }
+            const rec: InputRecord = { ...base, sha256: null, status: 'failed', error: err.format(), rows: 0, flows: 0, rejects: 0, nfdump_args: null, elapsed_ms: Math.round(performance.now() - t) };
+            await writeFileAtomic(join(workDir, `${id}.json`), `${JSON.stringify(rec)}\n`);
+            records.set(file.relPath, rec);
+            failures.push(rec);
+            log(`failed: ${err.format()}`);
+          }
+          done++;
+          bytesSoFar += size;
+          options.onProgress?.(done, selected.length, rowsSoFar, bytesSoFar);
+        }),
+      ),
+    );
+    if (fatal) throw fatal;
+    timings.inputs = performance.now() - ti;
+
+    const runKey = runKeyOf();
+
+    // Everything else runs on the committed inputs, in path order.
+    const tc = performance.now();
+    const inputs = selected.map((f) => records.get(f.relPath)!);
+    const parts: Table[] = [];
+    const rejects: Reject[] = [];
+    for (const rec of inputs) {
+      if (rec.status !== 'ok') continue;
+      const id = workId(rec.path);
+      parts.push(await readArrow(join(workDir, `${id}.arrow`)));
+      rejects.push(...(await readJson<Reject[]>(join(workDir, `${id}.rejects.json`))));
+    }
+    const dayMeta = { 'flowknn.date': date, 'flowknn.key': cfg.aggregate.key, 'flowknn.window_s': cfg.aggregate.source === 'nfdump' ? 'file' : String(cfg.aggregate.window) };
+    const aggregates = parts.length > 0 ? concatTables(parts, dayMeta) : nightlyAggregateTable([], [], [], dayMeta);
+    timings.collect = performance.now() - tc;
+
+    const engine = await createEngine(options.engine ?? cfg.classify.engine, { log, threads: cfg.classify.threads || undefined });
+    let predictions: Table;
+    let engineName: string;
+    let device: string | null;
+    const ts = performance.now();
+    try {
+      const raw = featureMatrix(aggregates, loaded.model.train.featureSet, 'aggregates');
+      const prediction = await predict(loaded.model, raw, engine);
+      engineName = engine.name;
+      device = engineDevice(engine);
+      timings.search = performance.now() - ts;
+      const threshold = loaded.json.novelty?.threshold;
+      const novelty = threshold === undefined ? undefined : { scores: kthDistances(prediction.neighbours, loaded.model.config.k), threshold, unknownLabel: cfg.classify.unknownLabel ?? undefined };
+      const first = numberColumn(aggregates, 'first_seen') ?? new Float64Array(0);
+      const window = numberColumn(aggregates, 'window_start') ?? new Float64Array(0);
+      predictions = predictionsTable(
+        loaded.model,
+        raw,
+        {
+          key: stringColumn(aggregates, 'key') ?? [],
+          windowStart: Array.from(window, (v) => (Number.isNaN(v) ? null : v)),
+          firstSeen: Array.from(first),
+          sourceFile: stringColumn(aggregates, 'source_file') ?? [],
+          sourceLine: Array<null>(aggregates.numRows).fill(null),
+          note: Array<null>(aggregates.numRows).fill(null),
+        },
+        prediction,
+        { 'flowknn.date': date, 'flowknn.model': modelInfo.name ? `${modelInfo.name} v${modelInfo.version}` : modelInfo.dir, 'flowknn.model_created': modelInfo.created, 'flowknn.engine': engine.name },
+        novelty,
+      );
+    } finally {
+      await engine.dispose();
+    }
+    timings.classify = performance.now() - ts;
+
+    const to = performance.now();
+    const alerts = alertsOf(predictions, date, cfg.classify);
+    const failed = inputs.filter((r) => r.status === 'failed');
+    const manifest: Manifest = {
+      format: 'flowknn-nightly-manifest',
+      format_version: 1,
+      date,
+      archive_root: config.paths.archive,
+      shard: options.shard ? { index: options.shard.index, count: options.shard.count } : null,
+      inputs: inputs.map(({ digest: _d, ...m }) => m),
+      skipped: listing.skipped,
+    };
+    const summary = buildSummary({ date, shard: options.shard ?? null, config, modelInfo, engineName, device, inputs, reused, predictions, alerts, rejects: rejects.length, timings, started });
+    timings.outputs = performance.now() - to;
+    await writeDayOutputs(dir, { aggregates, predictions, alerts, rejects, manifest, summary: { ...summary, run_key: runKey } as Summary });
+    timings.outputs = performance.now() - to;
+
+    let reportFile: string | null = null;
+    if (cfg.report.enabled && !options.shard && options.writeReport) {
+      const tr = performance.now();
+      reportFile = join(dir, 'report.html');
+      timings.total = performance.now() - t0;
+      await options.writeReport(dir, { summary, manifest, predictions, alerts, model: loaded, reportFile, maxRows: cfg.report.maxRows });
+      timings.report = performance.now() - tr;
+    }
+    timings.total = performance.now() - t0;
+    const final: Summary & { run_key: string } = { ...summary, timings_ms: roundTimings(timings), finished: new Date().toISOString(), run_key: runKey };
+    await writeFileAtomic(join(dir, 'summary.json'), `${JSON.stringify(final, null, 2)}\n`);
+    await writeFileAtomic(runState, `${JSON.stringify({ status: 'complete', digest: config.digest, finished: final.finished })}\n`);
+    if (failed.length > 0) log(`${failed.length} of ${inputs.length} inputs failed:\n${failed.map((f) => `  ${f.path}: ${f.error}`).join('\n')}`);
+    return { dir, upToDate: false, summary: final, reportFile };
+  } finally {
+    await lock.release();
+  }
+}
+
+/** The per-input tables as one (they share one schema; the day's metadata replaces theirs). */
+function concatTables(parts: Table[], meta: Record<string, string>): Table {
+  const first = parts[0]!.schema;
+  const schema = withMetadata(first.fields, { ...Object.fromEntries(first.metadata), ...meta });
+  schema.metadata.delete('flowknn.source');
+  return new Table(schema, parts.flatMap((p) => p.batches));
+}
+
+async function resolveCurrent(root: string, name: string): Promise<{ dir: string; version: number }> {
+  const pointer = join(root, name, 'current');
+  let text: string;
+  try {
+    text = await readFile(pointer, 'utf8');
+  } catch {
+    throw usageError(`model registry ${root}: no current version of "${name}" (${pointer} is missing)`, `train one: flowknn train --labels DIR --registry ${root} --name ${name}`);
+  }
+  const m = /^v(\d+)\s*$/u.exec(text);
+  if (!m) throw usageError(`${pointer}: expected a version like v3, got "${text.trim()}"`);
+  return { dir: join(root, name, `v${m[1]}`), version: Number(m[1]) };
+}
+
+function roundTimings(t: Record<string, number>): Record<string, number> {
+  return Object.fromEntries(Object.entries(t).map(([k, v]) => [k, Math.round(v)]));
+}
+
+export function buildSummary(p: {
+  date: string;
+  shard: Shard | null;
+  config: LoadedConfig;
+  modelInfo: ModelInfo;
+  engineName: string;
+  device: string | null;
+  inputs: readonly ManifestInput[];
+  reused: number;
+  predictions: Table;
+  alerts: readonly Alert[];
+  rejects: number;
+  timings: Record<string, number>;
+  started: Date;
+}): Summary {
+  const failed = p.inputs.filter((r) => r.status === 'failed');
+  const predicted = stringColumn(p.predictions, 'predicted') ?? [];
+  const novel = p.predictions.getChild('novel');
+  let novelCount = 0;
+  for (let i = 0; i < p.predictions.numRows; i++) if (novel?.get(i)) novelCount++;
+  const alertClasses: Record<string, number> = {};
+  for (const a of p.alerts) alertClasses[a.predicted] = (alertClasses[a.predicted] ?? 0) + 1;
+  const order = [...p.modelInfo.classes, ...(p.config.config.classify.unknownLabel ? [p.config.config.classify.unknownLabel] : [])];
+  return {
+    ...summaryBase(),
+    date: p.date,
+    shard: p.shard ? { index: p.shard.index, count: p.shard.count } : null,
+    status: failed.length > 0 ? 'partial' : 'complete',
+    config: { file: p.config.file, digest: p.config.digest },
+    model: p.modelInfo,
+    engine: { name: p.engineName, device: p.device },
+    inputs: { selected: p.inputs.length, ok: p.inputs.length - failed.length, failed: failed.length, reused: p.reused, failed_inputs: failed.map((f) => ({ path: f.path, error: f.error ?? '' })) },
+    rows: p.predictions.numRows,
+    flows: p.inputs.reduce((s, r) => s + r.flows, 0),
+    predicted: countBy(predicted, order),
+    alerts: p.alerts.length,
+    alerts_by_class: alertClasses,
+    novel: novelCount,
+    rejects: p.rejects,
+    timings_ms: roundTimings(p.timings),
+    started: p.started.toISOString(),
+    finished: new Date().toISOString(),
+  };
+}
+
+/** The shard folders of a day (out/<date>/shards/<i>-of-<n>). */
+export async function shardDirs(dayDir: string): Promise<string[]> {
+  try {
+    return (await readdir(join(dayDir, 'shards'))).filter((n) => /^\d+-of-\d+$/u.test(n)).map((n) => join(dayDir, 'shards', n));
+  } catch {
+    return [];
+  }
+}

@@ -1,0 +1,213 @@
+import { tableFromIPC, type Table } from 'apache-arrow';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { inputError } from '../errors.js';
+import { tableToCsv } from '../io/csv.js';
+import { writeFileAtomic } from '../io/atomic.js';
+import { REJECTS_HEADER, rejectsCsvLine } from '../ingest/rejects.js';
+import type { Reject } from '../ingest/issues.js';
+import { numberColumn, stringColumn, writeArrowFile } from '../schema/arrow.js';
+import { TOOL_VERSION } from '../version.js';
+
+/**
+ * The files of a finished day (or shard): what `nightly` writes and `merge` rewrites from
+ * shards, through the same function, so both give the same files.
+ *
+ *   aggregates.arrow / .csv   per-host features of every input, inputs in path order
+ *   predictions.arrow / .csv  the same rows, classified, with novelty scores
+ *   alerts.ndjson             one JSON object per alerting row
+ *   rejects.csv               bad lines of nfdump output (file,line,reason,raw)
+ *   manifest.json             every selected input: size, checksum, status, error
+ *   summary.json              counts, timings, engine, model; written last (the run's commit)
+ */
+
+export const OUTPUT_FILES = ['aggregates.arrow', 'aggregates.csv', 'predictions.arrow', 'predictions.csv', 'alerts.ndjson', 'rejects.csv', 'manifest.json', 'summary.json'] as const;
+
+export interface ManifestInput {
+  /** Below the archive root, '/'-separated. */
+  path: string;
+  size: number;
+  mtime_ms: number;
+  sha256: string | null;
+  slot_start: string;
+  status: 'ok' | 'failed';
+  error: string | null;
+  rows: number;
+  flows: number;
+  rejects: number;
+  nfdump_args: string | null;
+  elapsed_ms: number;
+}
+
+export interface Manifest {
+  format: 'flowknn-nightly-manifest';
+  format_version: 1;
+  date: string;
+  archive_root: string;
+  shard: { index: number; count: number } | null;
+  inputs: ManifestInput[];
+  skipped: { path: string; reason: string }[];
+}
+
+export interface ModelInfo {
+  name: string | null;
+  version: number | null;
+  dir: string;
+  created: string;
+  train_sha256: string;
+  classes: string[];
+  k: number;
+  metric: string;
+  scaler: string;
+  weights: string;
+  novelty_threshold: number | null;
+}
+
+export interface Summary {
+  format: 'flowknn-nightly-summary';
+  format_version: 1;
+  tool_version: string;
+  date: string;
+  shard: { index: number; count: number } | null;
+  /** complete: every selected input ok; partial: some failed (listed in inputs.failed). */
+  status: 'complete' | 'partial';
+  config: { file: string; digest: string };
+  model: ModelInfo;
+  engine: { name: string; device: string | null };
+  inputs: { selected: number; ok: number; failed: number; reused: number; failed_inputs: { path: string; error: string }[] };
+  rows: number;
+  flows: number;
+  predicted: Record<string, number>;
+  alerts: number;
+  alerts_by_class: Record<string, number>;
+  novel: number;
+  rejects: number;
+  timings_ms: Record<string, number>;
+  started: string;
+  finished: string;
+}
+
+export interface AlertSettings {
+  readonly alertClasses: readonly string[];
+  readonly alertOnNovel: boolean;
+}
+
+export interface Alert {
+  date: string;
+  window_start: string | null;
+  key: string | null;
+  predicted: string;
+  voted: string | null;
+  probability: number;
+  novelty: number | null;
+  novel: boolean;
+  reasons: string[];
+  duration_s: number;
+  flows: number;
+  packets: number;
+  bytes: number;
+  pps: number;
+  bps: number;
+  bpp: number;
+  first_seen: string | null;
+  source_file: string | null;
+}
+
+const iso = (ms: number | undefined) => (ms === undefined || Number.isNaN(ms) ? null : new Date(ms).toISOString());
+
+/** The rows that alert: a predicted class marked as alerting, or novel when that alerts. */
+export function alertsOf(predictions: Table, date: string, settings: AlertSettings): Alert[] {
+  const n = predictions.numRows;
+  const predicted = stringColumn(predictions, 'predicted') ?? [];
+  const voted = stringColumn(predictions, 'voted');
+  const key = stringColumn(predictions, 'key');
+  const file = stringColumn(predictions, 'source_file');
+  const num = (name: string) => numberColumn(predictions, name);
+  const probability = num('probability');
+  const novelty = num('novelty');
+  const novelCol = predictions.getChild('novel');
+  const window = num('window_start');
+  const first = num('first_seen');
+  const feats = ['duration_s', 'flows', 'packets', 'bytes', 'pps', 'bps', 'bpp'].map((c) => num(c));
+  const out: Alert[] = [];
+  for (let i = 0; i < n; i++) {
+    const p = predicted[i] ?? '';
+    const novel = novelCol ? Boolean(novelCol.get(i)) : false;
+    const v = voted?.[i] ?? null;
+    const reasons: string[] = [];
+    if (settings.alertClasses.includes(p) || (v !== null && p !== v && settings.alertClasses.includes(v))) reasons.push(`class ${settings.alertClasses.includes(p) ? p : v}`);
+    if (novel && settings.alertOnNovel) reasons.push('novel');
+    if (reasons.length === 0) continue;
+    out.push({
+      date,
+      window_start: iso(window?.[i]),
+      key: key?.[i] ?? null,
+      predicted: p,
+      voted: v,
+      probability: probability?.[i] ?? Number.NaN,
+      novelty: novelty ? novelty[i]! : null,
+      novel,
+      reasons,
+      duration_s: feats[0]![i]!,
+      flows: feats[1]![i]!,
+      packets: feats[2]![i]!,
+      bytes: feats[3]![i]!,
+      pps: feats[4]![i]!,
+      bps: feats[5]![i]!,
+      bpp: feats[6]![i]!,
+      first_seen: iso(first?.[i]),
+      source_file: file?.[i] ?? null,
+    });
+  }
+  return out;
+}
+
+export function countBy(values: readonly (string | null)[], order: readonly string[] = []): Record<string, number> {
+  const out: Record<string, number> = Object.fromEntries(order.map((c) => [c, 0]));
+  for (const v of values) out[v ?? ''] = (out[v ?? ''] ?? 0) + 1;
+  return out;
+}
+
+export interface DayOutputs {
+  readonly aggregates: Table;
+  readonly predictions: Table;
+  readonly alerts: readonly Alert[];
+  readonly rejects: readonly Reject[];
+  readonly manifest: Manifest;
+  /** Written last: once it is there, the day's other files are complete. */
+  readonly summary: Summary;
+}
+
+/** Writes every output file of a day, each atomically, summary.json last. */
+export async function writeDayOutputs(dir: string, out: DayOutputs): Promise<void> {
+  await writeArrowFile(join(dir, 'aggregates.arrow'), out.aggregates);
+  await writeFileAtomic(join(dir, 'aggregates.csv'), tableToCsv(out.aggregates));
+  await writeArrowFile(join(dir, 'predictions.arrow'), out.predictions);
+  await writeFileAtomic(join(dir, 'predictions.csv'), tableToCsv(out.predictions));
+  await writeFileAtomic(join(dir, 'alerts.ndjson'), out.alerts.map((a) => `${JSON.stringify(a)}\n`).join(''));
+  await writeFileAtomic(join(dir, 'rejects.csv'), `${REJECTS_HEADER}\n${out.rejects.map((r) => rejectsCsvLine(r)).join('')}`);
+  await writeFileAtomic(join(dir, 'manifest.json'), `${JSON.stringify(out.manifest, null, 2)}\n`);
+  await writeFileAtomic(join(dir, 'summary.json'), `${JSON.stringify(out.summary, null, 2)}\n`);
+}
+
+export async function readJson<T>(path: string): Promise<T> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch {
+    throw inputError('missing', { file: path });
+  }
+  try {
+    return JSON.parse(text) as T;
+  } catch (err) {
+    throw inputError(`not valid JSON (${(err as Error).message})`, { file: path });
+  }
+}
+
+export async function readArrow(path: string): Promise<Table> {
+  return tableFromIPC(await readFile(path));
+}
+
+export function summaryBase(): Pick<Summary, 'format' | 'format_version' | 'tool_version'> {
+  return { format: 'flowknn-nightly-summary', format_version: 1, tool_version: TOOL_VERSION };
+}

@@ -1,0 +1,234 @@
+import { tableFromIPC } from 'apache-arrow';
+import { spawn } from 'node:child_process';
+import { copyFile, mkdir, readdir, readFile, stat, truncate, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { generateArchive, type SynthResult } from '../../src/synth/generate.js';
+import { ensureBuilt, ROOT, runBin, runMain } from '../helpers/cli.js';
+import { SEED_LABELS } from '../helpers/paths.js';
+import { makeTempDir } from '../helpers/tmp.js';
+
+/**
+ * The nightly job end to end on real nfcapd files (nfpcapd from generated pcaps), with the
+ * built CLI where a process has to be killed.
+ */
+
+const DATE = '2026-11-01';
+let dir: string;
+let cleanup: () => Promise<void>;
+let archive: SynthResult;
+let model: string;
+
+function config(name: string, extra: Record<string, unknown> = {}): string {
+  return JSON.stringify(
+    {
+      archive: { root: archive.flowsDir },
+      output: { root: join(dir, name) },
+      model: { path: model },
+      aggregate: { source: 'nfdump', key: 'dstip', minPackets: 1000 },
+      classify: { engine: 'cpu', threads: 1, alertClasses: ['small-flood', 'incoming-floods'], alertOnNovel: true },
+      ...extra,
+    },
+    null,
+    2,
+  );
+}
+
+async function writeConfig(name: string, extra: Record<string, unknown> = {}): Promise<string> {
+  const file = join(dir, `${name}.json`);
+  await writeFile(file, config(name, extra));
+  return file;
+}
+
+const day = (name: string) => join(dir, name, DATE);
+
+/** What a user compares between two runs of the same day: everything but times and the run's own bookkeeping. */
+async function outputs(dayDir: string) {
+  const summary = JSON.parse(await readFile(join(dayDir, 'summary.json'), 'utf8')) as Record<string, unknown> & { inputs: Record<string, unknown> };
+  const manifest = JSON.parse(await readFile(join(dayDir, 'manifest.json'), 'utf8')) as { inputs: Record<string, unknown>[] };
+  const { timings_ms: _t, started: _s, finished: _f, run_key: _r, config: _c, shard: _sh, ...stable } = summary;
+  const { reused: _u, ...inputs } = summary.inputs;
+  return {
+    summary: { ...stable, inputs },
+    manifest: manifest.inputs.map(({ elapsed_ms: _e, ...m }) => m),
+    predictions: await readFile(join(dayDir, 'predictions.csv'), 'utf8'),
+    aggregates: await readFile(join(dayDir, 'aggregates.csv'), 'utf8'),
+    alerts: await readFile(join(dayDir, 'alerts.ndjson'), 'utf8'),
+    rejects: await readFile(join(dayDir, 'rejects.csv'), 'utf8'),
+  };
+}
+
+beforeAll(async () => {
+  ({ dir, cleanup } = await makeTempDir('flowknn-nightly-'));
+  // 2 hours: 24 five-minute files; enough background that one file takes a moment to read.
+  archive = await generateArchive({ out: join(dir, 'archive'), date: DATE, hours: 2, seed: 7, background: 20_000, nfs: true, jobs: 2 });
+  model = join(dir, 'model');
+  const r = await runMain(['train', '--labels', SEED_LABELS, '--exclude', 'nfs', '--scaler', 'log-zscore', '--k', '3', '--protocol', 'none', '--engine', 'cpu', '--out', model, '--quiet']);
+  expect(r.code, r.stderr).toBe(0);
+  await ensureBuilt();
+}, 300_000);
+
+afterAll(() => cleanup?.());
+
+describe('flowknn nightly', () => {
+  let reference: Awaited<ReturnType<typeof outputs>>;
+
+  it('classifies a day of nfcapd files into out/<date>/ and does no work when rerun', async () => {
+    const cfg = await writeConfig('ref');
+    const first = await runMain(['nightly', '--config', cfg, '--date', DATE, '--quiet']);
+    expect(first.code, first.stderr).toBe(0);
+    expect(first.stdout).toContain(`outputs: ${day('ref')}`);
+    const files = (await readdir(day('ref'))).sort();
+    expect(files).toEqual(['.work', 'aggregates.arrow', 'aggregates.csv', 'alerts.ndjson', 'manifest.json', 'predictions.arrow', 'predictions.csv', 'rejects.csv', 'report.html', 'summary.json']);
+    reference = await outputs(day('ref'));
+    const summary = reference.summary as { status: string; inputs: { selected: number; ok: number }; rows: number; predicted: Record<string, number>; alerts: number; novel: number; engine: { name: string } };
+    expect(summary.status).toBe('complete');
+    expect(summary.inputs.selected).toBe(archive.files.length);
+    expect(summary.inputs.ok).toBe(archive.files.length);
+    expect(summary.engine.name).toBe('cpu');
+    // every aggregate passed the minimum and was classified once
+    const predictions = tableFromIPC(await readFile(join(day('ref'), 'predictions.arrow')));
+    expect(predictions.numRows).toBe(summary.rows);
+    const packets = predictions.getChild('packets')!.toArray() as Float64Array;
+    expect(Math.min(...packets)).toBeGreaterThanOrEqual(1000);
+    expect(Object.values(summary.predicted).reduce((a, b) => a + b, 0)).toBe(summary.rows);
+    // the floods the generator injected are there and alert
+    const alerts = reference.alerts.trim().split('\n').map((l) => JSON.parse(l) as { key: string; predicted: string; reasons: string[]; novel: boolean });
+    expect(alerts.length).toBe(summary.alerts);
+    const truth = (await readFile(join(archive.out, 'ground-truth.csv'), 'utf8')).split('\n').slice(1).filter(Boolean).map((l) => l.split(','));
+    const floodHosts = new Set(truth.filter((t) => t[1] === 'small-flood' || t[1] === 'incoming-floods').map((t) => t[3]));
+    expect(floodHosts.size).toBeGreaterThan(0);
+    for (const host of floodHosts) expect(alerts.some((a) => a.key === host), `alert for flood target ${host}`).toBe(true);
+    for (const a of alerts) expect(a.reasons.length).toBeGreaterThan(0);
+    expect(alerts.filter((a) => a.novel).length).toBe(summary.novel);
+
+    const written = (await stat(join(day('ref'), 'summary.json'))).mtimeMs;
+    const again = await runMain(['nightly', '--config', cfg, '--date', DATE]);
+    expect(again.code).toBe(0);
+    expect(again.stderr).toContain('up to date');
+    expect((await stat(join(day('ref'), 'summary.json'))).mtimeMs).toBe(written);
+    expect(await outputs(day('ref'))).toEqual(reference);
+  }, 120_000);
+
+  it('after a SIGKILL part way, --resume finishes with the outputs of an uninterrupted run', async () => {
+    const cfg = await writeConfig('killed', { limits: { jobs: 1 } });
+    const child = spawn(process.execPath, [join(ROOT, 'bin/flowknn.js'), 'nightly', '--config', cfg, '--date', DATE, '--quiet'], { stdio: 'ignore' });
+    const work = join(day('killed'), '.work', 'inputs');
+    // kill once a few inputs are committed, well before the last
+    let committed = 0;
+    for (let i = 0; i < 2000 && committed < 3; i++) {
+      await new Promise((r) => setTimeout(r, 5));
+      committed = (await readdir(work).catch(() => [] as string[])).filter((f) => f.endsWith('.json') && !f.endsWith('.rejects.json')).length;
+    }
+    child.kill('SIGKILL');
+    await new Promise((r) => child.on('close', r));
+    expect(committed).toBeGreaterThanOrEqual(3);
+    expect(committed).toBeLessThan(archive.files.length);
+    await expect(stat(join(day('killed'), 'summary.json'))).rejects.toThrow();
+
+    const plain = await runBin(['nightly', '--config', cfg, '--date', DATE]);
+    expect(plain.code).toBe(2);
+    expect(plain.stderr).toContain('was interrupted');
+    expect(plain.stderr).toContain('--resume');
+
+    const resumed = await runBin(['nightly', '--config', cfg, '--date', DATE, '--resume']);
+    expect(resumed.code, resumed.stderr).toBe(0);
+    const summary = JSON.parse(await readFile(join(day('killed'), 'summary.json'), 'utf8')) as { inputs: { reused: number } };
+    expect(summary.inputs.reused).toBeGreaterThanOrEqual(3);
+    expect(await outputs(day('killed'))).toEqual(reference);
+    // no leftovers of the killed run: no temporary files, no lock
+    const leftovers = (await readdir(day('killed'))).filter((f) => f.startsWith('.') && f !== '.work');
+    expect(leftovers).toEqual([]);
+  }, 120_000);
+
+  it('two shards and a merge give the files of one run', async () => {
+    const cfg = await writeConfig('sharded');
+    for (const shard of ['1/2', '2/2']) {
+      const r = await runMain(['nightly', '--config', cfg, '--date', DATE, '--shard', shard, '--quiet']);
+      expect(r.code, r.stderr).toBe(0);
+    }
+    const one = JSON.parse(await readFile(join(day('sharded'), 'shards', '1-of-2', 'summary.json'), 'utf8')) as { inputs: { selected: number } };
+    const two = JSON.parse(await readFile(join(day('sharded'), 'shards', '2-of-2', 'summary.json'), 'utf8')) as { inputs: { selected: number } };
+    expect(one.inputs.selected + two.inputs.selected).toBe(archive.files.length);
+    expect(one.inputs.selected).toBeGreaterThan(0);
+    expect(two.inputs.selected).toBeGreaterThan(0);
+    const merged = await runMain(['merge', '--config', cfg, '--date', DATE, '--quiet']);
+    expect(merged.code, merged.stderr).toBe(0);
+    expect(await outputs(day('sharded'))).toEqual(reference);
+    expect((await readdir(day('sharded'))).includes('report.html')).toBe(true);
+  }, 120_000);
+
+  it('a damaged input fails alone: exit 1 naming it, the others classified', async () => {
+    const copy = join(dir, 'damaged-archive');
+    await mkdir(copy, { recursive: true });
+    const some = archive.files.slice(0, 4);
+    for (const f of some) await copyFile(join(archive.out, f.path), join(copy, f.path.split('/').pop()!));
+    const bad = join(copy, some[1]!.path.split('/').pop()!);
+    await truncate(bad, Math.floor((await stat(bad)).size / 2));
+    const cfg = join(dir, 'damaged.json');
+    await writeFile(cfg, config('damaged').replace(JSON.stringify(archive.flowsDir), JSON.stringify(copy)));
+    const r = await runMain(['nightly', '--config', cfg, '--date', DATE, '--quiet']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('1 of 4 inputs failed');
+    expect(r.stderr).toContain(some[1]!.path.split('/').pop()!);
+    const summary = JSON.parse(await readFile(join(day('damaged'), 'summary.json'), 'utf8')) as { status: string; inputs: { ok: number; failed: number } };
+    expect(summary.status).toBe('partial');
+    expect(summary.inputs).toMatchObject({ ok: 3, failed: 1 });
+    const manifest = JSON.parse(await readFile(join(day('damaged'), 'manifest.json'), 'utf8')) as { inputs: { status: string; error: string | null; sha256: string | null }[] };
+    expect(manifest.inputs.map((i) => i.status)).toEqual(['ok', 'failed', 'ok', 'ok']);
+    expect(manifest.inputs[1]!.error).toMatch(/nfdump/u);
+    expect(manifest.inputs[0]!.sha256).toMatch(/^[0-9a-f]{64}$/u);
+  }, 120_000);
+
+  it('runs the notify command with the alerts on stdin', async () => {
+    const cfg = await writeConfig('notify');
+    const got = join(dir, 'notified.ndjson');
+    const r = await runMain(['nightly', '--config', cfg, '--date', DATE, '--quiet', '--notify-cmd', `cat > '${got}'; echo "$FLOWKNN_ALERTS" >> '${got}.count'`]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(await readFile(got, 'utf8')).toBe(reference.alerts);
+    expect((await readFile(`${got}.count`, 'utf8')).trim()).toBe(String(reference.alerts.trim().split('\n').length));
+  }, 120_000);
+});
+
+describe('flowknn nightly: bad setups', () => {
+  it('a config with an unknown key or a bad value: exit 2 naming the key and line', async () => {
+    const cfg = join(dir, 'bad.json');
+    await writeFile(cfg, config('bad', { clasify: {} }));
+    const r = await runMain(['nightly', '--config', cfg, '--date', DATE]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/bad\.json:\d+: clasify: unknown key/u);
+    await writeFile(cfg, config('bad', { aggregate: { source: 'nfdump', minPackets: -5 } }));
+    const v = await runMain(['nightly', '--config', cfg, '--date', DATE]);
+    expect(v.code).toBe(2);
+    expect(v.stderr).toContain('aggregate.minPackets');
+  });
+
+  it('a missing archive folder: exit 2; an output folder that cannot be written: exit 3', async () => {
+    const cfg = join(dir, 'missing.json');
+    await writeFile(cfg, config('missing').replace(JSON.stringify(archive.flowsDir), JSON.stringify(join(dir, 'no-such-archive'))));
+    const r = await runMain(['nightly', '--config', cfg, '--date', DATE]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('archive folder not found');
+    const file = join(dir, 'a-file');
+    await writeFile(file, 'x');
+    const out = join(dir, 'unwritable.json');
+    await writeFile(out, config('x').replace(JSON.stringify(join(dir, 'x')), JSON.stringify(join(file, 'out'))));
+    const w = await runMain(['nightly', '--config', out, '--date', DATE]);
+    expect(w.code).toBe(3);
+    expect(w.stderr).toContain('cannot write the output folder');
+  });
+
+  it('a second run of the same day while one runs: exit 3 naming the first', async () => {
+    const cfg = await writeConfig('locked', { limits: { jobs: 1 } });
+    const first = runBin(['nightly', '--config', cfg, '--date', DATE, '--quiet']);
+    const lock = join(day('locked'), '.lock');
+    for (let i = 0; i < 2000; i++) {
+      if (await stat(lock).then(() => true, () => false)) break;
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    const second = await runMain(['nightly', '--config', cfg, '--date', DATE]);
+    expect(second.code).toBe(3);
+    expect(second.stderr).toMatch(/another run holds .*\.lock: pid \d+/u);
+    expect((await first).code).toBe(0);
+  }, 120_000);
+});
