@@ -83,16 +83,20 @@ export async function aggregateInput(file: ArchiveFile, config: NightlyConfig, o
   let nfdumpArgs: string;
   if (a.source === 'nfdump') {
     const order = a.top?.by ?? 'pps';
-    const r = await readNfcapdStats(file.path, { stat: a.key, orders: [order], top: a.top?.n ?? 0, minPackets: a.minPackets, minBytes: a.minBytes, maxRejects, nfdump: options.nfdump, signal: options.signal });
+    // Minimums are applied here rather than by readNfcapdStats, so the flows of every aggregate
+    // (each flow counts in exactly one) add up to the file's flow count. With top-n, nfdump's
+    // list is already cut, and the count covers the listed aggregates only.
+    const r = await readNfcapdStats(file.path, { stat: a.key, orders: [order], top: a.top?.n ?? 0, maxRejects, nfdump: options.nfdump, signal: options.signal });
     const c = r.columns;
     const field = STAT_KEY_FIELD[a.key.replace(/:p$/u, '')];
     keyFields = field ? [field] : [];
     rows = [];
     for (let i = 0; i < c.length; i++) {
+      flows += c.flows[i]!;
+      if (c.packets[i]! < a.minPackets || c.bytes[i]! < a.minBytes) continue;
       const durationMs = Math.round(c.duration_s[i]! * 1000);
       const first = c.first_seen[i] ?? file.slotStartMs;
       const value: string | number = field === 'dstport' || field === 'srcport' ? Number(c.key[i]) : c.key[i]!;
-      flows += c.flows[i]!;
       rows.push({
         windowStart: file.slotStartMs,
         key: c.key[i]!,

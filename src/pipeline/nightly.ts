@@ -356,7 +356,7 @@ export async function runNightly(options: NightlyOptions): Promise<NightlyResult
       const tr = performance.now();
       reportFile = join(dir, 'report.html');
       timings.total = performance.now() - t0;
-      await options.writeReport(dir, { summary, manifest, predictions, alerts, model: loaded, reportFile, maxRows: cfg.report.maxRows });
+      await options.writeReport(dir, { summary: { ...summary, timings_ms: roundTimings(timings) }, manifest, predictions, alerts, model: loaded, reportFile, maxRows: cfg.report.maxRows });
       timings.report = performance.now() - tr;
     }
     timings.total = performance.now() - t0;

@@ -570,7 +570,7 @@ export function classifiedSections(input: ClassifiedReportInput): ReportSection[
         {
           kind: 'chart',
           chart: noveltyChart({ scores: scored.map((r) => r.novelty!), threshold: n.threshold, scoreName: n.scoreName, higherIsNovel: higher }),
-          caption: `Distribution of ${n.scoreName ?? 'novelty scores'} over ${scored.length} rows; rows ${higher ? 'above' : 'below'} the threshold (${n.threshold}) are reported as novel.`,
+          caption: `Distribution of ${n.scoreName ?? 'novelty scores'} over ${scored.length} rows; rows ${higher ? 'above' : 'below'} the threshold (${Number(n.threshold.toPrecision(4))}) are reported as novel.`,
         },
       ],
     });

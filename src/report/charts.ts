@@ -338,7 +338,8 @@ export async function noveltyChart(data: NoveltyData): Promise<Chart> {
   const lo = Math.min(data.threshold, ...finite);
   const hi = Math.max(data.threshold, ...finite);
   const span = hi > lo ? hi - lo : Math.abs(hi) || 1;
-  const extent = [lo - span * 0.02, hi + span * 0.02];
+  // Distances are never negative: the axis starts at 0 then, not just below it.
+  const extent = [lo >= 0 ? Math.max(0, lo - span * 0.02) : lo - span * 0.02, hi + span * 0.02];
   const values = finite.map((score) => ({ score, flag: (higher ? score > data.threshold : score < data.threshold) ? 'novel' : 'known' }));
   const flagged = values.filter((v) => v.flag === 'novel').length;
   const spec = {
@@ -349,7 +350,7 @@ export async function noveltyChart(data: NoveltyData): Promise<Chart> {
         data: { values },
         mark: { type: 'bar', binSpacing: 1 },
         encoding: {
-          x: { field: 'score', type: 'quantitative', bin: { maxbins: 40, extent }, title: data.scoreName ?? 'novelty score', axis: { format: '~g' } },
+          x: { field: 'score', type: 'quantitative', bin: { maxbins: 40, extent }, title: data.scoreName ?? 'novelty score', axis: { format: '~g', labelOverlap: 'greedy', labelFlush: true, labelSeparation: 4 } },
           y: { aggregate: 'count', type: 'quantitative', title: 'rows', axis: { tickMinStep: 1, format: 'd' } },
           color: {
             field: 'flag',

@@ -13,7 +13,7 @@ import { chromium, type Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { renderReport, type ReportDocument } from '../../src/report/index.js';
 import { REPO_ROOT } from '../helpers/paths.js';
-import { classifiedDemoReport, seedEvaluationReport, seedSweepReport } from './fixtures.js';
+import { classifiedDemoReport, nightlyRunReport, seedEvaluationReport, seedSweepReport } from './fixtures.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
@@ -34,7 +34,8 @@ interface ChartInBrowser {
 
 interface Case {
   name: string;
-  build: () => Promise<ReportDocument> | ReportDocument;
+  /** A document to render, or the HTML a command wrote. */
+  build: () => Promise<ReportDocument | { html: string }> | ReportDocument;
   /** Expected charts in page order, with the mark counts that must hold. */
   charts: { kind: string; check: (marks: Record<string, number>) => void }[];
 }
@@ -67,7 +68,21 @@ const CASES: Case[] = [
       { kind: 'novelty', check: (m) => (expect(m.rect).toBeGreaterThan(5), expect(m.rule).toBe(1)) },
     ],
   },
+  {
+    name: 'nightly',
+    build: async () => {
+      nightly = await nightlyRunReport();
+      return { html: nightly.html };
+    },
+    charts: [
+      // the seed's 380 training rows under the night's classified aggregates
+      { kind: 'scatter', check: (m) => expect(m.symbol).toBe(380 + nightly!.drawable) },
+      { kind: 'novelty', check: (m) => (expect(m.rect).toBeGreaterThan(0), expect(m.rule).toBe(1)) },
+    ],
+  },
 ];
+
+let nightly: Awaited<ReturnType<typeof nightlyRunReport>> | undefined;
 
 // Browser-side code as text (the project's TypeScript has no DOM types).
 
@@ -134,7 +149,8 @@ describe.skipIf(!run)(suiteName, () => {
   for (const c of CASES) {
     it(`${c.name}: opens from file:// with no console errors and no requests, every chart drawn as inline SVG`, async () => {
       const warnings: string[] = [];
-      const html = await renderReport(await c.build(), { onWarning: (w) => warnings.push(w) });
+      const built = await c.build();
+      const html = 'html' in built ? built.html : await renderReport(built, { onWarning: (w) => warnings.push(w) });
       expect(warnings).toEqual([]);
       const file = join(ARTIFACTS, `${c.name}.html`);
       await writeFile(file, html);
@@ -174,6 +190,6 @@ describe.skipIf(!run)(suiteName, () => {
         await context.close();
       }
       expect(problems).toEqual([]);
-    });
+    }, 120_000);
   }
 });

@@ -1,10 +1,16 @@
-/** The three kinds of report the browser test opens, built from the seed data and plain rows. */
+/** The kinds of report the browser test opens: built from the seed data and plain rows, and a nightly run's own report. */
+import { tableFromIPC } from 'apache-arrow';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { generateArchive } from '../../src/synth/generate.js';
+import { runMain } from '../helpers/cli.js';
+import { makeTempDir } from '../helpers/tmp.js';
 import { CpuEngine } from '../../src/engines/cpu/cpu-engine.js';
 import { evaluate } from '../../src/eval/evaluate.js';
 import { featureMatrix, NFDUMP_STAT7 } from '../../src/features/feature-set.js';
 import { readInput } from '../../src/ingest/read.js';
 import { loadLabelled, type LabelledSet } from '../../src/model/labelled.js';
+import { calibrateNovelty, kthDistances } from '../../src/knn/novelty.js';
 import { fitModel, predict, type ModelConfig } from '../../src/model/model.js';
 import { classifiedReport, evaluationReport, rankSweep, sweepReport, type ClassifiedRow, type ReportDocument, type SweepChoice, type SweepRow } from '../../src/report/index.js';
 import { SEED_LABELS, SEED_PROBES } from '../helpers/paths.js';
@@ -66,9 +72,9 @@ export function seedSweepReport(): ReportDocument {
 }
 
 /**
- * Classified rows with novelty scores (the shape a nightly run reports): the 20 probes and the 16 nfs rows (a class the model never saw)
- * classified by the seed model; novelty = distance to the nearest training row in model space,
- * threshold = the 95th percentile of the training rows' own nearest-other-row distances.
+ * Classified rows with novelty scores: the 20 probes and the 16 nfs rows (a class the model
+ * never saw) classified by the seed model, scored and thresholded as `flowknn classify` does
+ * (k-th neighbour distance in model space; the model's leave-one-out 0.95 quantile).
  */
 export async function classifiedDemoReport(): Promise<ReportDocument> {
   const set = await seedSet();
@@ -82,11 +88,10 @@ export async function classifiedDemoReport(): Promise<ReportDocument> {
       { name: 'nfs.raw', m: featureMatrix(nfs.table, NFDUMP_STAT7, 'nfs'), notes: null },
     ];
     const rows: ClassifiedRow[] = [];
-    const own = await engine.search(model.space, model.space, 2, SEED_CONFIG.metric);
-    const selfDist = Array.from({ length: own.queries }, (_, q) => own.distances[q * 2 + 1]!).sort((a, b) => a - b);
-    const threshold = Number(selfDist[Math.floor(0.95 * (selfDist.length - 1))]!.toPrecision(3));
+    const { threshold } = await calibrateNovelty(model, engine, 0.95);
     for (const p of parts) {
       const pred = await predict(model, p.m, engine);
+      const scores = kthDistances(pred.neighbours, SEED_CONFIG.k);
       const cols = NFDUMP_STAT7.columns;
       for (let q = 0; q < p.m.rows; q++) {
         const at = (c: string) => p.m.data[q * p.m.cols + cols.indexOf(c)]!;
@@ -101,7 +106,7 @@ export async function classifiedDemoReport(): Promise<ReportDocument> {
           predicted: set.classes[c]!,
           probability: pred.votes.probabilities[q * set.classes.length + c]!,
           neighbours: Array.from(pred.neighbours.indices.subarray(q * 3, q * 3 + 3), (i) => set.classes[set.labels[i]!]!),
-          novelty: pred.neighbours.distances[q * 3]!,
+          novelty: scores[q]!,
         });
       }
     }
@@ -110,10 +115,46 @@ export async function classifiedDemoReport(): Promise<ReportDocument> {
       classes: set.classes,
       training: set,
       rows,
-      novelty: { threshold, scoreName: 'distance to the nearest training row' },
+      novelty: { threshold, scoreName: 'distance to the k-th nearest training row (k = 3, model space)' },
       meta: { engine: 'cpu', device: 'CPU, 1 thread', modelVersion: 'seed model (log-zscore, k = 3), in memory', inputs: ['data/seed-2015/probes/test-samples.txt', 'data/seed-2015/labels/nfs.raw'], timings: { classify: 12 } },
     });
   } finally {
     await engine.dispose();
+  }
+}
+
+/**
+ * The report of a demo nightly run, as the product writes it: a generated hour of nfcapd files
+ * (with nfs traffic the seed model never saw) through `flowknn nightly`. Returns the report's
+ * HTML and how many classified rows the scatter plot can draw (flows and bps above 0).
+ */
+export async function nightlyRunReport(): Promise<{ html: string; drawable: number; rows: number }> {
+  const { dir, cleanup } = await makeTempDir('flowknn-nightly-report-');
+  try {
+    const archive = await generateArchive({ out: join(dir, 'archive'), date: '2026-11-01', hours: 1, seed: 3, nfs: true, jobs: 2 });
+    const model = join(dir, 'model');
+    const trained = await runMain(['train', '--labels', SEED_LABELS, '--exclude', 'nfs', '--scaler', 'log-zscore', '--k', '3', '--protocol', 'none', '--engine', 'cpu', '--out', model, '--quiet']);
+    if (trained.code !== 0) throw new Error(trained.stderr);
+    const config = join(dir, 'nightly.json');
+    await writeFile(
+      config,
+      JSON.stringify({
+        archive: { root: archive.flowsDir },
+        output: { root: join(dir, 'out') },
+        model: { path: model },
+        aggregate: { source: 'nfdump', key: 'dstip', minPackets: 1000 },
+        classify: { engine: 'cpu', threads: 1, alertClasses: ['small-flood', 'incoming-floods'] },
+      }),
+    );
+    const run = await runMain(['nightly', '--config', config, '--date', '2026-11-01', '--quiet']);
+    if (run.code !== 0) throw new Error(run.stderr);
+    const day = join(dir, 'out', '2026-11-01');
+    const predictions = tableFromIPC(await readFile(join(day, 'predictions.arrow')));
+    const flows = predictions.getChild('flows')!.toArray() as Float64Array;
+    const bps = predictions.getChild('bps')!.toArray() as Float64Array;
+    const drawable = Array.from(flows).filter((f, i) => f > 0 && bps[i]! > 0).length;
+    return { html: await readFile(join(day, 'report.html'), 'utf8'), drawable, rows: predictions.numRows };
+  } finally {
+    await cleanup();
   }
 }
