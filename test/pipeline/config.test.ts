@@ -1,0 +1,85 @@
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { FlowknnError } from '../../src/errors.js';
+import { loadNightlyConfig, parseNightlyConfig } from '../../src/pipeline/config.js';
+import { parseShard, shardOf } from '../../src/pipeline/nightly.js';
+import { REPO_ROOT } from '../helpers/paths.js';
+
+function error(text: string): FlowknnError {
+  try {
+    parseNightlyConfig(text, '/etc/flowknn/night.json');
+  } catch (err) {
+    if (err instanceof FlowknnError) return err;
+    throw err;
+  }
+  throw new Error('expected an error');
+}
+
+const minimal = { archive: { root: 'flows' }, output: { root: 'out' }, model: { path: 'model' } };
+
+describe('nightly config', () => {
+  it('the shipped configs are valid, with paths taken from their own folder', async () => {
+    const example = await loadNightlyConfig(join(REPO_ROOT, 'pipelines/nightly.json'));
+    expect(example.paths.registry).toBe('/var/lib/flowknn/models');
+    expect(example.config.aggregate.minPackets).toBe(1000);
+    const demo = await loadNightlyConfig(join(REPO_ROOT, 'pipelines/demo.json'));
+    expect(demo.paths.archive).toBe(join(REPO_ROOT, 'out/demo/archive/flows'));
+  });
+
+  it('fills defaults and relative paths from the config folder', () => {
+    const c = parseNightlyConfig(JSON.stringify(minimal), '/etc/flowknn/night.json');
+    expect(c.paths).toEqual({ archive: '/etc/flowknn/flows', output: '/etc/flowknn/out', model: '/etc/flowknn/model' });
+    expect(c.config.aggregate).toMatchObject({ source: 'nfdump', key: 'dstip', minPackets: 0 });
+    expect(c.config.classify.engine).toBe('auto');
+  });
+
+  it('an unknown key, a bad value or bad JSON is a usage error naming the key and the line', () => {
+    const unknown = error(JSON.stringify({ ...minimal, classify: { engine: 'cpu', alertClases: ['x'] } }, null, 2));
+    expect(unknown.exitCode).toBe(2);
+    expect(unknown.format()).toMatch(/^\/etc\/flowknn\/night\.json:\d+: classify\.alertClases: unknown key/u);
+    expect(unknown.line).toBe(13);
+    const bad = error(JSON.stringify({ ...minimal, limits: { maxRejectFraction: 2 } }, null, 2));
+    expect(bad.format()).toContain('limits.maxRejectFraction');
+    const engine = error(JSON.stringify({ ...minimal, classify: { engine: 'gpu' } }));
+    expect(engine.format()).toContain('classify.engine');
+    const model = error(JSON.stringify({ ...minimal, model: { registry: 'models' } }));
+    expect(model.format()).toContain('model: expected { "registry": DIR, "name": NAME } or { "path": MODEL_DIR }');
+    expect(error('{ "archive": ').format()).toContain('not valid JSON');
+    const key = error(JSON.stringify({ ...minimal, aggregate: { key: 'dstip+proto' } }));
+    expect(key.format()).toContain('use "source": "flows"');
+    const field = error(JSON.stringify({ ...minimal, aggregate: { source: 'flows', key: 'dstip+tos' } }));
+    expect(field.format()).toContain('"tos" is not a key field');
+  });
+
+  it('the digest changes with settings that change outputs, not with paths or parallelism', () => {
+    const d = (extra: object) => parseNightlyConfig(JSON.stringify({ ...minimal, ...extra }), '/x/c.json').digest;
+    expect(d({ limits: { jobs: 4 } })).toBe(d({}));
+    expect(d({ output: { root: 'elsewhere' } })).toBe(d({}));
+    expect(d({ aggregate: { minPackets: 10 } })).not.toBe(d({}));
+    expect(d({ classify: { alertClasses: ['x'] } })).not.toBe(d({}));
+  });
+});
+
+describe('shards', () => {
+  it('--shard i/n is 1-based and checked', () => {
+    expect(parseShard('2/3')).toEqual({ index: 2, count: 3 });
+    for (const bad of ['0/2', '3/2', '1/0', 'a/b', '1']) expect(() => parseShard(bad)).toThrow(/--shard/u);
+  });
+
+  it('every input lands in exactly one shard, fixed by its path alone', () => {
+    const paths = Array.from({ length: 288 }, (_, i) => `2026/11/01/nfcapd.20261101${String(Math.floor(i / 12)).padStart(2, '0')}${String((i % 12) * 5).padStart(2, '0')}`);
+    for (const n of [1, 2, 3, 8]) {
+      const counts = new Array<number>(n).fill(0);
+      for (const p of paths) {
+        const s = shardOf(p, n);
+        expect(s).toBeGreaterThanOrEqual(1);
+        expect(s).toBeLessThanOrEqual(n);
+        expect(shardOf(p, n)).toBe(s);
+        counts[s - 1]!++;
+      }
+      // a hash split: no shard is empty or takes twice its share of a day
+      for (const c of counts) expect(c).toBeLessThan((2 * 288) / n);
+      for (const c of counts) expect(c).toBeGreaterThan(0);
+    }
+  });
+});
