@@ -34,3 +34,69 @@ export function tableToCsv(table: Table): string {
   }
   return `${lines.join('\n')}\n`;
 }
+
+/** One CSV record: its cells, and the line (1-based) it starts on. */
+export interface CsvRecord {
+  readonly cells: string[];
+  readonly line: number;
+}
+
+/**
+ * Splits CSV text into records (RFC 4180: quoted cells may hold commas, doubled quotes and line
+ * breaks, as tableToCsv writes notes). Records that are empty lines are skipped; each record
+ * keeps the line it starts on, for error messages. Throws `Error` with that line on an
+ * unterminated quote or text after a closing quote.
+ */
+export function parseCsv(text: string): CsvRecord[] {
+  const out: CsvRecord[] = [];
+  let line = 1;
+  let i = 0;
+  const n = text.length;
+  while (i < n) {
+    const start = line;
+    const cells: string[] = [];
+    for (;;) {
+      let value = '';
+      if (text[i] === '"') {
+        i++;
+        for (;;) {
+          if (i >= n) throw Object.assign(new Error('unterminated quoted cell'), { line: start });
+          const c = text[i]!;
+          if (c === '"') {
+            if (text[i + 1] === '"') {
+              value += '"';
+              i += 2;
+              continue;
+            }
+            i++;
+            break;
+          }
+          if (c === '\n') line++;
+          value += c;
+          i++;
+        }
+        if (i < n && text[i] !== ',' && text[i] !== '\n' && !(text[i] === '\r' && text[i + 1] === '\n')) {
+          throw Object.assign(new Error('text after a closing quote'), { line });
+        }
+      } else {
+        let j = i;
+        while (j < n && text[j] !== ',' && text[j] !== '\n') j++;
+        value = text.slice(i, j).replace(/\r$/u, '');
+        i = j;
+      }
+      cells.push(value);
+      if (i < n && text[i] === ',') {
+        i++;
+        continue;
+      }
+      if (text[i] === '\r') i++;
+      if (i < n && text[i] === '\n') {
+        i++;
+        line++;
+      }
+      break;
+    }
+    if (!(cells.length === 1 && cells[0]!.trim() === '')) out.push({ cells, line: start });
+  }
+  return out;
+}

@@ -1,4 +1,4 @@
-import { Field, Float64, Int32, Utf8 } from 'apache-arrow';
+import { Field, Float64, Int32, TimestampMillisecond, Utf8, type Table } from 'apache-arrow';
 import { createHash } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -29,7 +29,25 @@ export interface EvaluationSummary {
   accuracy: number;
   macro_f1: number;
   weighted_f1: number;
+  /** Split seed (kfold, holdout) and held-out share (holdout), so the same folds can be made
+   *  again when a later version is compared with this one. */
+  seed?: number;
+  test_fraction?: number;
 }
+
+/** The stored form of an EvaluationSummary (model.json, and the registry's version.json). */
+export const evaluationSchema = z
+  .object({
+    protocol: z.string(),
+    folds: z.number().int(),
+    rows: z.number().int(),
+    accuracy: z.number(),
+    macro_f1: z.number(),
+    weighted_f1: z.number(),
+    seed: z.number().int().optional(),
+    test_fraction: z.number().gt(0).lt(1).optional(),
+  })
+  .strict();
 
 const modelJsonSchema = z
   .object({
@@ -44,10 +62,7 @@ const modelJsonSchema = z
     weights: z.enum(WEIGHTS),
     classes: z.array(z.string()).min(1),
     train: z.object({ file: z.string(), rows: z.number().int().min(1), sha256: z.string().regex(/^[0-9a-f]{64}$/u), rows_per_class: z.record(z.string(), z.number().int()) }).strict(),
-    evaluation: z
-      .object({ protocol: z.string(), folds: z.number().int(), rows: z.number().int(), accuracy: z.number(), macro_f1: z.number(), weighted_f1: z.number() })
-      .strict()
-      .nullable(),
+    evaluation: evaluationSchema.nullable(),
     novelty: z
       .object({ quantile: z.number().gt(0).max(1), threshold: z.number().min(0), k: z.number().int().min(1), rows: z.number().int().min(1) })
       .strict()
@@ -71,6 +86,10 @@ function trainTable(set: LabelledSet) {
     new Field('key', new Utf8(), false),
     new Field('source_file', new Utf8(), false),
     new Field('source_line', new Int32(), false),
+    // Nullable: rows from nfdump statistics over a whole run have no window; rows of models
+    // trained before these columns existed have neither.
+    new Field('window_start', new TimestampMillisecond(), true),
+    new Field('first_seen', new TimestampMillisecond(), true),
   ];
   const schema = withMetadata(fields, {
     'flowknn.kind': 'train',
@@ -85,6 +104,8 @@ function trainTable(set: LabelledSet) {
   cols.key = set.keys;
   cols.source_file = set.sourceFile;
   cols.source_line = set.sourceLine;
+  cols.window_start = set.windowStart ? [...set.windowStart] : Array<null>(set.features.rows).fill(null);
+  cols.first_seen = set.firstSeen ? [...set.firstSeen] : Array<null>(set.features.rows).fill(null);
   return buildTable(schema, cols, set.features.rows);
 }
 
@@ -93,6 +114,19 @@ function trainTable(set: LabelledSet) {
  * `novelty` is the threshold calibrated on the training rows (see knn/novelty.ts), or null.
  */
 export async function writeModel(dir: string, model: KnnModel, evaluation: EvaluationSummary | null, novelty: NoveltyCalibration | null = null): Promise<ModelJson> {
+  let json: ModelJson | undefined;
+  await writeDirAtomic(dir, async (tmp) => {
+    json = await writeModelFiles(tmp, model, evaluation, novelty);
+  });
+  return json!;
+}
+
+/**
+ * Writes model.json and train.arrow into an existing folder that is not yet visible to readers
+ * (the temporary folder of writeDirAtomic), for callers that add files of their own beside them
+ * before the folder is swapped in (the model registry's version.json).
+ */
+export async function writeModelFiles(dir: string, model: KnnModel, evaluation: EvaluationSummary | null, novelty: NoveltyCalibration | null = null): Promise<ModelJson> {
   const { tableToIPC } = await import('apache-arrow');
   const set = model.train;
   const arrow = tableToIPC(trainTable(set), 'file');
@@ -113,10 +147,8 @@ export async function writeModel(dir: string, model: KnnModel, evaluation: Evalu
     evaluation,
     novelty: novelty === null ? null : { quantile: novelty.quantile, threshold: novelty.threshold, k: novelty.k, rows: novelty.rows },
   };
-  await writeDirAtomic(dir, async (tmp) => {
-    await writeFile(join(tmp, TRAIN_ARROW), arrow);
-    await writeFile(join(tmp, MODEL_JSON), `${JSON.stringify(json, null, 2)}\n`);
-  });
+  await writeFile(join(dir, TRAIN_ARROW), arrow);
+  await writeFile(join(dir, MODEL_JSON), `${JSON.stringify(json, null, 2)}\n`);
   return json;
 }
 
@@ -127,7 +159,12 @@ function lineOf(text: string, key: string | number | undefined): number | undefi
   return at < 0 ? undefined : text.slice(0, at).split('\n').length;
 }
 
-export async function readModel(dir: string): Promise<LoadedModel> {
+/** model.json of a model folder, validated (without reading train.arrow): for listings. */
+export async function readModelJson(dir: string): Promise<ModelJson> {
+  return (await readJson(dir)).json;
+}
+
+async function readJson(dir: string): Promise<{ json: ModelJson; text: string; jsonFile: string; known: FeatureSet }> {
   const jsonFile = join(dir, MODEL_JSON);
   let text: string;
   try {
@@ -161,6 +198,16 @@ export async function readModel(dir: string): Promise<LoadedModel> {
       'retrain the model with this version: flowknn train --labels DIR --out MODEL_DIR',
     );
   }
+  return { json, text, jsonFile, known };
+}
+
+function optionalTimes(table: Table, name: string): (number | null)[] {
+  const col = numberColumn(table, name);
+  return col ? Array.from(col, (v) => (Number.isNaN(v) ? null : v)) : Array<null>(table.numRows).fill(null);
+}
+
+export async function readModel(dir: string): Promise<LoadedModel> {
+  const { json, text, jsonFile, known } = await readJson(dir);
   const trainFile = join(dir, json.train.file);
   let bytes: Buffer;
   try {
@@ -193,6 +240,9 @@ export async function readModel(dir: string): Promise<LoadedModel> {
     keys: (stringColumn(table, 'key') ?? []).map((k) => k ?? ''),
     sourceFile: (stringColumn(table, 'source_file') ?? []).map((k) => k ?? ''),
     sourceLine: Int32Array.from(numberColumn(table, 'source_line') ?? []),
+    // Models written before train.arrow recorded windows and first seen have no such columns: unknown.
+    windowStart: optionalTimes(table, 'window_start'),
+    firstSeen: optionalTimes(table, 'first_seen'),
   };
   const config: ModelConfig = { scaler: json.scaler.name, k: json.k, metric: json.metric, weights: json.weights };
   if (json.novelty && json.novelty.k !== json.k) throw inputError(`novelty.k = ${json.novelty.k} differs from the model's k = ${json.k}`, { file: jsonFile, line: lineOf(text, 'novelty') });

@@ -21,6 +21,15 @@ export interface LabelledSet {
   readonly keys: string[];
   readonly sourceFile: string[];
   readonly sourceLine: Int32Array;
+  /**
+   * Start of the aggregation window each row covers (UTC ms), null where unknown (nfdump
+   * statistics over a whole run). With the key it names the row for label merging; absent on
+   * sets built before windows were recorded.
+   */
+  readonly windowStart?: readonly (number | null)[];
+  /** First seen of each row (UTC ms), null where unknown: tells apart rows of a masked key
+   *  without a window whose counters happen to be equal. */
+  readonly firstSeen?: readonly (number | null)[];
 }
 
 export interface LabelSelection {
@@ -126,6 +135,8 @@ async function loadTable(path: string, featureSet: FeatureSet, selection: LabelS
   const keys = stringColumn(table, 'key');
   const lines = numberColumn(table, 'source_line');
   const files = stringColumn(table, 'source_file');
+  const windows = numberColumn(table, 'window_start');
+  const firsts = numberColumn(table, 'first_seen');
   const rows: number[] = [];
   for (const c of classes) labelCol.forEach((l, i) => l === c && rows.push(i));
   return {
@@ -136,6 +147,8 @@ async function loadTable(path: string, featureSet: FeatureSet, selection: LabelS
     keys: rows.map((i) => keys?.[i] ?? ''),
     sourceFile: rows.map((i) => files?.[i] ?? path),
     sourceLine: Int32Array.from(rows, (i) => (lines ? lines[i]! : i + 2)),
+    windowStart: rows.map((i) => (windows && !Number.isNaN(windows[i]!) ? windows[i]! : null)),
+    firstSeen: rows.map((i) => (firsts && !Number.isNaN(firsts[i]!) ? firsts[i]! : null)),
   };
 }
 
@@ -184,13 +197,19 @@ function assemble(parts: { label: number; table: Table; file: string }[], classe
   const keys: string[] = [];
   const sourceFile: string[] = [];
   const sourceLine = new Int32Array(rows);
+  const windowStart: (number | null)[] = [];
+  const firstSeen: (number | null)[] = [];
   let at = 0;
   parts.forEach((p, i) => {
     const m = mats[i]!;
     features.data.set(m.data, at * features.cols);
     const k = stringColumn(p.table, 'key')!;
     const lines = numberColumn(p.table, 'source_line')!;
+    const windows = numberColumn(p.table, 'window_start');
+    const firsts = numberColumn(p.table, 'first_seen');
     for (let r = 0; r < m.rows; r++) {
+      windowStart.push(windows && !Number.isNaN(windows[r]!) ? windows[r]! : null);
+      firstSeen.push(firsts && !Number.isNaN(firsts[r]!) ? firsts[r]! : null);
       labels[at + r] = p.label;
       keys.push(k[r] ?? '');
       sourceFile.push(p.file);
@@ -198,7 +217,7 @@ function assemble(parts: { label: number; table: Table; file: string }[], classe
     }
     at += m.rows;
   });
-  return { featureSet, features, labels, classes, keys, sourceFile, sourceLine };
+  return { featureSet, features, labels, classes, keys, sourceFile, sourceLine, windowStart, firstSeen };
 }
 
 /** The given rows of a labelled set (same classes and class order). */
@@ -212,5 +231,7 @@ export function subset(set: LabelledSet, rows: ArrayLike<number>): LabelledSet {
     keys: idx.map((i) => set.keys[i]!),
     sourceFile: idx.map((i) => set.sourceFile[i]!),
     sourceLine: Int32Array.from(idx, (i) => set.sourceLine[i]!),
+    ...(set.windowStart ? { windowStart: idx.map((i) => set.windowStart![i] ?? null) } : {}),
+    ...(set.firstSeen ? { firstSeen: idx.map((i) => set.firstSeen![i] ?? null) } : {}),
   };
 }
