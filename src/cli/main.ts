@@ -8,6 +8,8 @@ import { reportCommand } from './commands/report.js';
 import { sweepCommand } from './commands/sweep.js';
 import { synthCommand } from './commands/synth.js';
 import { ingestCommand } from './commands/ingest.js';
+import { labelCommand } from './commands/label.js';
+import { modelsCommand } from './commands/models.js';
 import { mergeCommand, nightlyCommand } from './commands/nightly.js';
 import { trainCommand } from './commands/train.js';
 import { makeContext } from './context.js';
@@ -29,6 +31,8 @@ export async function main(argv: string[], io: MainIo = { stdout: process.stdout
     .usage('$0 <command> [options]\n\nk-nearest-neighbour classification of nfdump traffic aggregates.')
     .command(ingestCommand(ctx))
     .command(trainCommand(ctx))
+    .command(labelCommand(ctx))
+    .command(modelsCommand(ctx))
     .command(classifyCommand(ctx))
     .command(evaluateCommand(ctx))
     .command(sweepCommand(ctx))

@@ -8,6 +8,8 @@ import { NFDUMP_STAT7 } from '../../features/feature-set.js';
 import type { ScalerName } from '../../features/scalers.js';
 import type { Weights } from '../../knn/classifier.js';
 import { writeModel, type EvaluationSummary } from '../../model/folder.js';
+import { parseVersionRef } from '../../model/registry.js';
+import { DEFAULT_MODEL_CONFIG, DEFAULT_PROMOTION_TOLERANCE, summarize, trainVersion } from '../../model/retrain.js';
 import { loadLabelled } from '../../model/labelled.js';
 import { fitModel, type ModelConfig } from '../../model/model.js';
 import type { CliContext } from '../context.js';
@@ -37,10 +39,16 @@ export interface ProtocolArgs {
   seed: number;
 }
 
-interface TrainArgs extends ModelArgs, LabelArgs, Omit<ProtocolArgs, 'protocol'>, EngineArgs {
-  out: string;
-  'novelty-quantile': number;
-  protocol: ProtocolName | 'none';
+interface TrainArgs extends Partial<ModelArgs>, Omit<LabelArgs, 'labels'>, Omit<ProtocolArgs, 'protocol'>, EngineArgs {
+  labels?: string;
+  out?: string;
+  registry?: string;
+  name?: string;
+  from?: string;
+  promote: boolean;
+  'promotion-tolerance': number;
+  'novelty-quantile'?: number;
+  protocol?: ProtocolName | 'none';
 }
 
 export function configFrom(args: ModelArgs): ModelConfig {
@@ -61,21 +69,52 @@ export function trainCommand(ctx: CliContext): CommandModule<object, TrainArgs> 
         protocolOptions(
           modelOptions(
             labelOptions(y)
-              .option('labels', { type: 'string', demandOption: true, describe: 'folder of per-label files (label = file name), or a table with a label column' })
-              .option('out', { type: 'string', demandOption: true, describe: 'model folder to write (model.json + train.arrow)' })
-              .option('protocol', { choices: [...PROTOCOL_CHOICES, 'none'] as const, default: 'kfold' as const, describe: 'evaluation stored in model.json (none: skip)' })
+              .option('labels', { type: 'string', describe: 'folder of per-label files (label = file name), or a table with a label column' })
+              .option('out', { type: 'string', describe: 'model folder to write (model.json + train.arrow); or --registry' })
+              .option('registry', { type: 'string', describe: 'model registry folder: write the next version of --name there (ROOT/NAME/vN)' })
+              .option('name', { type: 'string', describe: 'model name in the registry' })
+              .option('from', { type: 'string', describe: "with --registry: start from this version's rows (default: the newest version)" })
+              .option('promote', { type: 'boolean', default: false, describe: 'with --registry: make the new version current even if the promotion guard would not' })
+              .option('promotion-tolerance', {
+                type: 'number',
+                default: DEFAULT_PROMOTION_TOLERANCE,
+                describe: "with --registry: promote unless macro F1 falls more than this below the current version's, under its protocol",
+              })
+              .option('protocol', { choices: [...PROTOCOL_CHOICES, 'none'] as const, describe: 'evaluation stored in model.json (none: skip); a later registry version repeats the current one\'s' })
               .option('novelty-quantile', {
                 type: 'number',
-                default: DEFAULT_NOVELTY_QUANTILE,
                 describe: "novelty threshold: this quantile of the training rows' leave-one-out distances to their k-th neighbour",
-              }),
+              })
           ),
         ),
-      ) as unknown as Argv<TrainArgs>,
+      )
+        // No yargs defaults for the model settings: a later registry version keeps the settings of
+        // the version it starts from unless a flag is given, so "given" must be told from "default".
+        .default('scaler', undefined, DEFAULT_MODEL_CONFIG.scaler)
+        .default('k', undefined, String(DEFAULT_MODEL_CONFIG.k))
+        .default('metric', undefined, DEFAULT_MODEL_CONFIG.metric.name)
+        .default('weights', undefined, DEFAULT_MODEL_CONFIG.weights)
+        .default('protocol', undefined, 'kfold; a later registry version: the current version\'s')
+        .default('novelty-quantile', undefined, `${DEFAULT_NOVELTY_QUANTILE}; a later registry version: its base version's`) as unknown as Argv<TrainArgs>,
     handler: async (args) => {
-      const config = configFrom(args);
-      const q = checkQuantile(args['novelty-quantile']);
-      const set = await loadLabelled(args.labels, NFDUMP_STAT7, { exclude: listOption(args.exclude), include: listOption(args.include) });
+      if ((args.out === undefined) === (args.registry === undefined)) throw usageError('give exactly one of --out DIR (a model folder) and --registry ROOT --name NAME (the next version in a model registry)');
+      if (args.registry !== undefined && args.name === undefined) throw usageError('--registry needs --name NAME');
+      if (args.registry === undefined && (args.name !== undefined || args.from !== undefined || args.promote)) throw usageError('--name, --from and --promote go with --registry');
+      if (args.out !== undefined && args.labels === undefined) throw usageError('--out needs --labels: a folder of per-label files, or a table with a label column');
+      if (args.registry !== undefined) {
+        await trainRegistry(ctx, args as TrainArgs & { registry: string; name: string });
+        return;
+      }
+      const config = configFrom({
+        scaler: args.scaler ?? DEFAULT_MODEL_CONFIG.scaler,
+        k: args.k ?? DEFAULT_MODEL_CONFIG.k,
+        metric: args.metric ?? DEFAULT_MODEL_CONFIG.metric.name,
+        p: args.p,
+        weights: args.weights ?? DEFAULT_MODEL_CONFIG.weights,
+      });
+      const q = checkQuantile(args['novelty-quantile'] ?? DEFAULT_NOVELTY_QUANTILE);
+      const protocolName = args.protocol ?? 'kfold';
+      const set = await loadLabelled(args.labels!, NFDUMP_STAT7, { exclude: listOption(args.exclude), include: listOption(args.include) });
       const model = fitModel(set, config);
       let summary: EvaluationSummary | null = null;
       let novelty: NoveltyCalibration | null = null;
@@ -83,25 +122,74 @@ export function trainCommand(ctx: CliContext): CommandModule<object, TrainArgs> 
       try {
         if (set.features.rows > config.k) novelty = await calibrateNovelty(model, engine, q);
         else ctx.log(`no novelty threshold: ${set.features.rows} training rows are not more than k = ${config.k}`);
-        if (args.protocol !== 'none') {
-          const ev = await evaluate(set, config, protocolFrom({ ...args, protocol: args.protocol }), engine, progressUpdater(ctx, args.protocol));
-          summary = {
-            protocol: args.protocol,
-            folds: ev.folds,
-            rows: ev.rows.length,
-            accuracy: ev.report.accuracy,
-            macro_f1: ev.report.macroAvg.f1,
-            weighted_f1: ev.report.weightedAvg.f1,
-          };
+        if (protocolName !== 'none') {
+          const protocol = protocolFrom({ ...args, protocol: protocolName });
+          summary = summarize(await evaluate(set, config, protocol, engine, progressUpdater(ctx, protocolName)), protocol);
         }
       } finally {
         await engine.dispose();
       }
-      await writeModel(args.out, model, summary, novelty);
+      await writeModel(args.out!, model, summary, novelty);
       ctx.log(`trained on ${set.features.rows} rows, classes ${set.classes.join(', ')}; scaler ${config.scaler}, k = ${config.k}, ${config.metric.name}, ${config.weights} votes`);
       if (novelty) ctx.log(`novelty threshold ${novelty.threshold.toPrecision(4)} (quantile ${novelty.quantile} of leave-one-out distances to the ${novelty.k}-th neighbour)`);
       if (summary) ctx.log(`${summary.protocol}: accuracy ${formatFixed(summary.accuracy, 3)}, macro F1 ${formatFixed(summary.macro_f1, 3)}`);
       ctx.log(`wrote model ${args.out}`);
     },
   };
+}
+
+/** The model settings given on the command line (the rest follow the base version). */
+function givenConfig(args: TrainArgs): Partial<ModelConfig> {
+  const out: { -readonly [K in keyof ModelConfig]?: ModelConfig[K] } = {};
+  if (args.scaler !== undefined) out.scaler = args.scaler;
+  if (args.k !== undefined) {
+    if (!Number.isInteger(args.k) || args.k < 1) throw usageError(`--k must be a whole number >= 1, got ${args.k}`);
+    out.k = args.k;
+  }
+  if (args.metric !== undefined) out.metric = metricFrom(args.metric, args.p);
+  else if (args.p !== undefined) throw usageError('--p applies only with --metric minkowski');
+  if (args.weights !== undefined) out.weights = args.weights;
+  return out;
+}
+
+async function trainRegistry(ctx: CliContext, args: TrainArgs & { registry: string; name: string }): Promise<void> {
+  const from = args.from === undefined ? undefined : parseVersionRef(args.from);
+  if (args.from !== undefined && from === undefined) throw usageError(`--from: expected a version such as v3, got "${args.from}"`);
+  const quantile = args['novelty-quantile'] === undefined ? undefined : checkQuantile(args['novelty-quantile']);
+  const protocol = args.protocol === undefined ? undefined : args.protocol === 'none' ? ('none' as const) : protocolFrom({ ...args, protocol: args.protocol });
+  const engine = await engineFrom(args, ctx.log);
+  let result;
+  try {
+    result = await trainVersion({
+      root: args.registry,
+      name: args.name,
+      labels: args.labels === undefined ? undefined : { path: args.labels, selection: { exclude: listOption(args.exclude), include: listOption(args.include) } },
+      from,
+      config: givenConfig(args),
+      protocol,
+      noveltyQuantile: quantile,
+      tolerance: args['promotion-tolerance'],
+      forcePromote: args.promote,
+      engine,
+      log: ctx.log,
+      onFold: progressUpdater(ctx, 'evaluation'),
+    });
+  } finally {
+    await engine.dispose();
+  }
+  const { info, model, novelty } = result;
+  const r = info.rows;
+  const origin = info.parent === null ? `${r.total} rows` : `${r.total} rows: ${r.base} from v${info.parent}, ${r.added} added, ${r.merged} merged, ${r.updated} updated, ${r.conflicts} conflicts`;
+  ctx.log(`v${info.version}: ${origin}; classes ${model.train.classes.join(', ')}; scaler ${model.config.scaler}, k = ${model.config.k}, ${model.config.metric.name}, ${model.config.weights} votes`);
+  if (novelty) ctx.log(`novelty threshold ${novelty.threshold.toPrecision(4)} (quantile ${novelty.quantile} of leave-one-out distances to the ${novelty.k}-th neighbour)`);
+  if (info.evaluation) ctx.log(`${info.evaluation.protocol}: accuracy ${formatFixed(info.evaluation.accuracy, 3)}, macro F1 ${formatFixed(info.evaluation.macro_f1, 3)}`);
+  ctx.log(`wrote ${result.dir}`);
+  // The decision is the command's result, so it goes to stdout (--quiet does not hide it).
+  if (info.promoted) ctx.stdout.write(`v${info.version} promoted: it is current (${info.reason})\n`);
+  else {
+    ctx.stdout.write(
+      `v${info.version} not promoted: ${info.reason}; ${result.current === null ? 'no version is current' : `v${result.current} stays current`}\n` +
+        `  promote it anyway: flowknn models promote ${args.name} v${info.version} --registry ${args.registry}\n`,
+    );
+  }
 }
