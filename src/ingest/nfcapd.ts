@@ -297,7 +297,7 @@ export async function looksLikeNfcapd(file: string): Promise<boolean> {
 // ---------------------------------------------------------------------------------------------
 // the child process
 
-async function checkInputFile(file: string): Promise<string> {
+export async function checkInputFile(file: string): Promise<string> {
   let info;
   try {
     info = await stat(file);
@@ -314,7 +314,7 @@ const STDERR_LIMIT = 16 * 1024;
 const KILL_GRACE_MS = 2_000;
 
 /** One nfdump child: its stdout as numbered lines, its stderr kept (up to 16 KiB), its end. */
-class NfdumpRun {
+export class NfdumpRun {
   private readonly child: ChildProcess;
   private readonly binary: string;
   private stderr = '';
