@@ -309,6 +309,37 @@ describe('label add --csv: rows looked up by key and window in an aggregates tab
     for (const c of ['duration_s', 'flows', 'packets', 'bytes', 'pps', 'bps', 'bpp']) expect(batch.getChild(c)!.get(1)).toBe(aggregates.getChild(c)!.get(at));
     expect(batch.getChild('source_line')!.get(1)).toBe(3);
   });
+
+  it('label add --predictions: classified aggregates keep their windows; empty labels are skipped, a bad key is rejected', async () => {
+    const model = join(dir, 'model');
+    expect((await runMain(['train', '--labels', SEED_LABELS, '--exclude', 'nfs', '--protocol', 'none', '--out', model, '--quiet'])).code).toBe(0);
+    const pred = join(dir, 'agg-pred');
+    const cls = await runMain(['classify', agg, '--model', model, '--out', pred, '--quiet']);
+    expect(cls.code, cls.stderr).toBe(0);
+    const labelled = join(dir, 'agg-labelled.csv');
+    await withLabels(join(pred, 'predictions.csv'), labelled, (_, c) => (c.key === '10.0.0.25' ? 'smtp' : ''));
+    const mail = (await arrow(agg)).toArray().filter((r: { key: string }) => r.key === '10.0.0.25').length;
+    expect(mail).toBeGreaterThan(0);
+    const before = await readdir(join(registry, 'lab', 'labels', 'pending'));
+    const r = await runMain(['label', 'add', '--registry', registry, '--name', 'lab', '--predictions', labelled]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain(`added ${mail} label${mail === 1 ? '' : 's'} (smtp ${mail})`);
+    expect(r.stderr).toMatch(/\d+ rows? without a label skipped/u);
+    const [file] = (await readdir(join(registry, 'lab', 'labels', 'pending'))).filter((f) => !before.includes(f));
+    const batch = await arrow(join(registry, 'lab', 'labels', 'pending', file!));
+    const windows = Array.from({ length: batch.numRows }, (_, i) => batch.getChild('window_start')!.get(i) as number | null);
+    expect(windows.every((w) => w !== null && Number(w) % 300_000 === 0)).toBe(true);
+
+    const bad = join(dir, 'agg-bad.csv');
+    await withLabels(join(pred, 'predictions.csv'), bad, (i) => (i === 0 ? 'smtp' : ''));
+    const text = (await readFile(bad, 'utf8')).split('\n');
+    text[1] = text[1]!.replace(/^[^,]+/u, 'mail-server');
+    await writeFile(bad, text.join('\n'));
+    const rejected = await runMain(['label', 'add', '--registry', registry, '--name', 'lab', '--predictions', bad]);
+    expect(rejected.code).toBe(1);
+    expect(rejected.stderr).toContain(`${bad}:2: key: expected an IPv4 or IPv6 address (or an aggregation key as flowknn ingest writes it), got "mail-server"`);
+    expect((await readdir(join(registry, 'lab', 'labels', 'pending'))).length).toBe(before.length + 1);
+  });
 });
 
 describe.skipIf(!runSynth)(

@@ -62,7 +62,7 @@ export function classifyCommand(ctx: CliContext): CommandModule<object, Classify
       const parts = tables.map((t, i) => ({ m: featureMatrix(t, model.train.featureSet, args.inputs[i]!), t }));
       const rows = parts.reduce((s, p) => s + p.m.rows, 0);
       const raw = Matrix.zeros(rows, model.train.featureSet.columns.length);
-      const origin: RowOrigin = { key: [], firstSeen: [], sourceFile: [], sourceLine: [], note: [] };
+      const origin: RowOrigin = { key: [], firstSeen: [], sourceFile: [], sourceLine: [], note: [], windowStart: [] };
       let at = 0;
       for (const { m, t } of parts) {
         raw.data.set(m.data, at * raw.cols);
@@ -74,6 +74,10 @@ export function classifyCommand(ctx: CliContext): CommandModule<object, Classify
         origin.sourceFile.push(...(stringColumn(t, 'source_file') ?? Array<null>(m.rows).fill(null)));
         origin.sourceLine.push(...Array.from({ length: m.rows }, (_, i) => (line ? line[i]! : null)));
         origin.note.push(...(stringColumn(t, 'note') ?? Array<null>(m.rows).fill(null)));
+        // Aggregates carry their window: predictions keep it, so a label given to a predicted row
+        // names the host and window it is about (flowknn label add --predictions).
+        const window = numberColumn(t, 'window_start');
+        origin.windowStart!.push(...Array.from({ length: m.rows }, (_, i) => (window && !Number.isNaN(window[i]!) ? window[i]! : null)));
       }
       const engine = await engineFrom(args, ctx.log);
       let prediction;
