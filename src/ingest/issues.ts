@@ -7,6 +7,8 @@ export interface ParseOptions {
    * error. Larger values keep the good rows and list the rejected ones.
    */
   maxRejects?: number;
+  /** Where every rejected line goes as it is found (e.g. a RejectsWriter), besides `rejects`. */
+  rejects?: { add(reject: Reject): void };
 }
 
 export interface Reject {
@@ -20,16 +22,20 @@ export interface Reject {
 export class LineIssues {
   readonly rejects: Reject[] = [];
   private readonly maxRejects: number;
+  private readonly sink: ParseOptions['rejects'];
 
   constructor(
     readonly file: string,
     options: ParseOptions,
   ) {
     this.maxRejects = options.maxRejects ?? 0;
+    this.sink = options.rejects;
   }
 
   reject(line: number, reason: string, raw: string, hint?: string): void {
-    this.rejects.push({ file: this.file, line, reason, raw });
+    const r = { file: this.file, line, reason, raw };
+    this.rejects.push(r);
+    this.sink?.add(r);
     if (this.rejects.length > this.maxRejects) {
       const more = this.maxRejects > 0 ? ` (${this.rejects.length} bad lines, more than the ${this.maxRejects} allowed)` : '';
       throw inputError(`${reason}${more}`, { file: this.file, line }, hint ?? (raw.trim() ? `line: ${excerpt(raw, 100)}` : undefined));

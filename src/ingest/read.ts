@@ -7,6 +7,7 @@ import { buildTable, readArrowFile, type ColumnValues } from '../schema/arrow.js
 import { FlowColumns, flowSchema, statSchema } from '../schema/tables.js';
 import { csvKind, isLegacyFlowRow, parseStatCsv } from './csv.js';
 import type { ParseOptions, Reject } from './issues.js';
+import { FileRejects, validateThreshold } from './rejects.js';
 import { readFlowCsvStream } from './stream-csv.js';
 import { looksLikeNfcapd, readNfcapdFlowTable, type NfdumpOptions } from './nfcapd.js';
 import { parseStatText } from './stat-text.js';
@@ -21,6 +22,7 @@ export interface ReadResult {
   /** `stat`, `flow` or `aggregate` (schema metadata flowknn.kind). */
   readonly kind: 'stat' | 'flow' | 'aggregate';
   readonly table: Table;
+  /** The lines rejected (with a `rejects` sink in the options, nfcapd inputs list only their first ten here). */
   readonly rejects: Reject[];
 }
 
@@ -53,7 +55,17 @@ export function detectFormat(text: string, file: string): Exclude<DetectedFormat
  */
 async function readFlowCsv(file: string, meta: Record<string, string>, options: ReadOptions): Promise<ReadResult> {
   const rejects: Reject[] = [];
-  const stream = readFlowCsvStream(file, { maxRejects: options.maxRejects ?? 0, rejects: { add: (r) => rejects.push(r) } });
+  const sink = options.rejects;
+  const stream = readFlowCsvStream(file, {
+    maxRejects: options.maxRejects,
+    maxRejectFraction: options.maxRejectFraction,
+    rejects: {
+      add: (r) => {
+        rejects.push(r);
+        sink?.add(r);
+      },
+    },
+  });
   const batches: RecordBatch[] = [];
   for await (const batch of stream) batches.push(batch);
   const schema = flowSchema(meta);
@@ -128,8 +140,31 @@ export async function readInputText(file: string): Promise<string> {
 
 /** Reads one input file of any supported kind into its Arrow table. */
 export interface ReadOptions extends ParseOptions {
+  /**
+   * Largest share (0..1) of a file's data lines that may be bad, checked when the file has
+   * been read; with it and no `maxRejects`, any number of bad lines up to that share.
+   */
+  maxRejectFraction?: number;
   /** nfcapd files: the nfdump binary and a filter expression for the flows read. */
   nfdump?: NfdumpOptions;
+}
+
+/**
+ * The line-by-line parsers (statistics text and CSV) count bad lines with LineIssues, which
+ * knows only a count: with a fraction and no count they may reject any number, and the share
+ * is checked here once the file is parsed, with the message of every other reader.
+ */
+function statThreshold(options: ReadOptions): ParseOptions {
+  if (options.maxRejectFraction === undefined) return options;
+  validateThreshold(options);
+  return { ...options, maxRejects: options.maxRejects ?? Number.POSITIVE_INFINITY };
+}
+
+function checkShare(file: string, rows: number, rejects: Reject[], options: ReadOptions): void {
+  if (options.maxRejectFraction === undefined || rejects.length === 0) return;
+  const share = new FileRejects(file, { maxRejectFraction: options.maxRejectFraction });
+  for (const r of rejects) share.add(r.line, r.reason, r.raw);
+  share.finish(rows + rejects.length);
 }
 
 export async function readInput(file: string, format: InputFormat = 'auto', options: ReadOptions = {}): Promise<ReadResult> {
@@ -143,7 +178,12 @@ export async function readInput(file: string, format: InputFormat = 'auto', opti
   }
   // nfcapd files are binary: read through nfdump, before the text path refuses binary data.
   if (format === 'nfcapd' || (format === 'auto' && (await isNfcapd(file)))) {
-    const { table, rejects } = await readNfcapdFlowTable(file, { ...options.nfdump, maxRejects: options.maxRejects });
+    const { table, rejects } = await readNfcapdFlowTable(file, {
+      ...options.nfdump,
+      maxRejects: options.maxRejects,
+      maxRejectFraction: options.maxRejectFraction,
+      rejects: options.rejects,
+    });
     return { file, format: 'nfcapd', kind: 'flow', table, rejects };
   }
   if (format === 'flow-csv' || (format === 'auto' && (await sniffFormat(file)) === 'flow-csv')) {
@@ -154,11 +194,13 @@ export async function readInput(file: string, format: InputFormat = 'auto', opti
   const meta = { 'flowknn.source': file, 'flowknn.format': detected };
   switch (detected) {
     case 'stat-text': {
-      const { columns, issues } = parseStatText(text, file, options);
+      const { columns, issues } = parseStatText(text, file, statThreshold(options));
+      checkShare(file, columns.length, issues.rejects, options);
       return { file, format: detected, kind: 'stat', table: buildTable(statSchema(meta), columns as unknown as Record<string, ColumnValues>, columns.length), rejects: issues.rejects };
     }
     case 'stat-csv': {
-      const { columns, issues } = parseStatCsv(text, file, options);
+      const { columns, issues } = parseStatCsv(text, file, statThreshold(options));
+      checkShare(file, columns.length, issues.rejects, options);
       return { file, format: detected, kind: 'stat', table: buildTable(statSchema(meta), columns as unknown as Record<string, ColumnValues>, columns.length), rejects: issues.rejects };
     }
     case 'flow-csv':
