@@ -1824,7 +1824,7 @@ const SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
 function onSignal(signal: NodeJS.Signals): void {
   for (const w of activeWrites) {
     try {
-      rmSync(w.tmp, { force: true });
+      rmSync(w.tmp, { force: true, recursive: true });
     } catch {
       // best effort: the process is going down
     }
@@ -1847,6 +1847,21 @@ function uninstallSignals(): void {
   if (!signalsInstalled) return;
   signalsInstalled = false;
   for (const s of SIGNALS) process.off(s, onSignal);
+}
+
+/**
+ * Removes `path` (a temporary file or folder) if the process gets SIGINT, SIGTERM or SIGHUP
+ * before the returned function is called, as an open writeFlowArrowStream does with its
+ * temporary file; `onInterrupt` is told the signal, so that work in progress can stop.
+ */
+export function removeOnInterrupt(path: string, onInterrupt?: (signal: NodeJS.Signals) => void): () => void {
+  const entry: ActiveWrite = { tmp: path, interrupt: (s) => onInterrupt?.(s) };
+  activeWrites.add(entry);
+  installSignals();
+  return () => {
+    activeWrites.delete(entry);
+    if (activeWrites.size === 0) uninstallSignals();
+  };
 }
 
 export interface WriteArrowResult {

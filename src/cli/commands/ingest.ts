@@ -1,16 +1,15 @@
 import { RecordBatch, Table } from 'apache-arrow';
 import pLimit from 'p-limit';
-import { rm, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import type { Argv, CommandModule } from 'yargs';
 import { FlowknnError, usageError } from '../../errors.js';
-import { writeFileAtomic } from '../../io/atomic.js';
 import { FlowAggregator, type AggregateOptions } from '../../features/aggregate.js';
 import { discoverArchive } from '../../ingest/archive.js';
+import { flowInputKind, writeFlowInputs } from '../../ingest/flows-to-arrow.js';
 import { looksLikeNfcapd, readNfcapdFlows } from '../../ingest/nfcapd.js';
-import { INPUT_FORMATS, readInput, sniffFormat, type InputFormat, type ReadOptions, type ReadResult } from '../../ingest/read.js';
-import { readFlowCsvStream, writeFlowArrowStream } from '../../ingest/stream-csv.js';
-import { flowSchema } from '../../schema/tables.js';
+import { INPUT_FORMATS, readInput, type InputFormat, type ReadOptions, type ReadResult } from '../../ingest/read.js';
+import { RejectsWriter, type RejectSink } from '../../ingest/rejects.js';
 import type { FlowColumns } from '../../schema/tables.js';
 import type { Reject } from '../../ingest/issues.js';
 import { writeArrowFile, withMetadata } from '../../schema/arrow.js';
@@ -31,7 +30,8 @@ interface IngestArgs {
   files: string[];
   out: string;
   format: InputFormat;
-  'max-rejects': number;
+  'max-rejects'?: number;
+  'max-reject-fraction'?: number;
   rejects?: string;
   jobs: number;
 }
@@ -59,8 +59,9 @@ export function ingestCommand(ctx: CliContext): CommandModule<object, IngestArgs
         .option('to', { type: 'string', describe: 'archive folders: files before this time (exclusive)' })
         .option('out', { type: 'string', demandOption: true, describe: 'Arrow IPC file to write (.arrow)' })
         .option('format', { choices: INPUT_FORMATS, default: 'auto' as const, describe: 'input format (auto: detected per file)' })
-        .option('max-rejects', { type: 'number', default: 0, describe: 'bad lines a file may have before it fails (0: fail on the first)' })
-        .option('rejects', { type: 'string', describe: 'CSV file listing rejected lines (file, line, reason, raw text)' })
+        .option('max-rejects', { type: 'number', describe: 'bad lines a file may have before it fails (default 0: fail on the first; no limit on the count when only --max-reject-fraction is given)' })
+        .option('max-reject-fraction', { type: 'number', describe: 'largest share of a file\'s data lines (0..1) that may be bad, checked when the file has been read' })
+        .option('rejects', { type: 'string', describe: 'CSV file listing every rejected line (file, line, reason, raw text), also those of failed files' })
         .option('jobs', { type: 'number', default: availableParallelism(), describe: 'files read at once' })
         .option('aggregate', { type: 'string', describe: 'aggregate flow records into per-key features: dstip, srcip, dstip+proto, dstip+dstport, ...' })
         .option('window', { type: 'string', default: '5m', describe: 'with --aggregate: aligned time windows (300, 5m, 1h) or whole' })
@@ -70,60 +71,127 @@ export function ingestCommand(ctx: CliContext): CommandModule<object, IngestArgs
         .option('nfdump', { type: 'string', describe: 'nfcapd inputs: the nfdump binary (default: nfdump on PATH)' })
         .option('filter', { type: 'string', describe: 'nfcapd inputs: an nfdump filter expression for the flows read' }) as unknown as Argv<IngestArgs>,
     handler: async (args) => {
-      if (!Number.isInteger(args['max-rejects']) || args['max-rejects'] < 0) throw usageError(`--max-rejects must be a whole number >= 0`);
+      const maxRejects = args['max-rejects'];
+      const maxRejectFraction = args['max-reject-fraction'];
+      if (maxRejects !== undefined && !(Number.isInteger(maxRejects) && maxRejects >= 0)) throw usageError(`--max-rejects must be a whole number >= 0, got ${maxRejects}`);
+      if (maxRejectFraction !== undefined && !(maxRejectFraction >= 0 && maxRejectFraction <= 1)) {
+        throw usageError(`--max-reject-fraction must be between 0 and 1 (a share of a file's data lines), got ${maxRejectFraction}`);
+      }
       if (!Number.isInteger(args.jobs) || args.jobs < 1) throw usageError(`--jobs must be a whole number >= 1`);
-      const files = await expandArchives(args, ctx);
-      // One flow CSV dump, as is: streamed from file to Arrow in batches, memory bounded
-      // whatever its size.
-      if (files.length === 1 && args.aggregate === undefined && (args.format === 'flow-csv' || (args.format === 'auto' && (await sniffFormat(files[0]!)) === 'flow-csv'))) {
-        await streamFlowCsv(files[0]!, args, ctx);
-        return;
-      }
-      const limit = pLimit(args.jobs);
-      const onFile = progressUpdater(ctx, 'reading', 'files');
-      let done = 0;
       const aggregator = args.aggregate === undefined ? undefined : makeAggregator(args);
-      const outcomes = await Promise.all(
-        files.map((file) =>
-          limit(async () => {
-            try {
-              const options = { maxRejects: args['max-rejects'], nfdump: { nfdump: args.nfdump, filter: args.filter } };
-              return { file, result: aggregator ? await aggregateInput(aggregator, file, args.format, options) : outcome(await readInput(file, args.format, options)) };
-            } catch (err) {
-              if (err instanceof FlowknnError) return { file, error: err };
-              throw err;
-            } finally {
-              onFile(++done, files.length);
-            }
-          }),
-        ),
-      );
-      const ok = outcomes.flatMap((o) => (o.result ? [o.result] : []));
-      const failed = outcomes.flatMap((o) => (o.error ? [o.error] : []));
-      for (const e of failed) ctx.stderr.write(`flowknn: error: ${e.format()}\n`);
-      if (ok.length > 0) {
-        const kinds = new Set(ok.map((r) => r.kind));
-        if (kinds.size > 1) {
-          throw usageError(`cannot put statistics and flow records in one table: ${ok.map((r) => `${r.file} (${r.kind})`).join(', ')}`, 'ingest them into separate files');
-        }
-        const table = aggregator ? aggregator.table({ 'flowknn.sources': JSON.stringify(ok.map((r) => ({ file: r.file, format: r.format, rows: r.rows }))) }) : concatTables(ok);
-        await writeArrowFile(args.out, table);
-        const rejects: Reject[] = ok.flatMap((r) => r.rejects);
-        if (args.rejects) await writeFileAtomic(args.rejects, rejectsCsv(rejects));
-        for (const r of ok) ctx.log(`${r.file}: ${r.rows} rows (${r.format})${r.rejects.length ? `, ${r.rejects.length} rejected` : ''}`);
-        ctx.log(`wrote ${args.out}: ${table.numRows} ${args.aggregate === undefined ? [...kinds][0] : 'aggregate'} rows from ${ok.length} file(s)`);
+      const files = await expandArchives(args, ctx);
+      // Flow records without aggregation are streamed to the output; statistics (small) are
+      // read whole and joined.
+      const kinds = aggregator ? [] : await Promise.all(files.map((f) => flowInputKind(f, args.format)));
+      const streamed = kinds.some((k) => k === 'flow-csv' || k === 'nfcapd');
+      if (streamed && kinds.includes('stat')) {
+        const listed = files.map((f, i) => (kinds[i] === undefined ? undefined : `${f} (${kinds[i] === 'stat' ? 'stat' : 'flow'})`)).filter((x) => x !== undefined);
+        throw usageError(`cannot put statistics and flow records in one table: ${listed.join(', ')}`, 'ingest them into separate files');
       }
+      const rejects = args.rejects === undefined ? undefined : await RejectsWriter.open(args.rejects);
+      let failed: FlowknnError[];
+      try {
+        const threshold = { maxRejects, maxRejectFraction };
+        failed = streamed ? await streamFlows(files, args, ctx, threshold, rejects) : await readWhole(files, args, ctx, aggregator, threshold, rejects);
+        await rejects?.commit();
+      } catch (err) {
+        await rejects?.abort();
+        throw err;
+      }
+      if (rejects) ctx.log(`wrote ${rejects.path}: ${rejects.count} rejected lines`);
       if (failed.length > 0) {
-        if (ok.length === 0) {
+        if (failed.length === files.length) {
           // Every input failed: exit as they did when they agree (all missing: usage), else as input.
           const kind = failed.every((e) => e.kind === failed[0]!.kind) ? failed[0]!.kind : 'input';
-          throw new FlowknnError(kind, `no input could be read (${failed.length} failed); nothing written`);
+          throw new FlowknnError(kind, `no input could be read (${failed.length} failed); nothing written${rejects ? ` (the rejected lines are listed in ${rejects.path})` : ''}`);
         }
         ctx.stderr.write(`flowknn: ${failed.length} of ${files.length} inputs failed: ${failed.map((e) => e.file).join(', ')}\n`);
         ctx.partialFailure = true;
       }
     },
   };
+}
+
+interface Threshold {
+  maxRejects?: number;
+  maxRejectFraction?: number;
+}
+
+/**
+ * Flow CSV dumps and nfcapd files, as they are: streamed into one Arrow file in record
+ * batches, memory bounded whatever their sizes (src/ingest/flows-to-arrow.ts). Returns the
+ * inputs that failed, each reported on stderr.
+ */
+async function streamFlows(files: string[], args: IngestArgs, ctx: CliContext, threshold: Threshold, rejects: RejectSink | undefined): Promise<FlowknnError[]> {
+  const onFile = progressUpdater(ctx, 'reading', 'files');
+  let done = 0;
+  const result = await writeFlowInputs(files, args.out, {
+    ...threshold,
+    jobs: args.jobs,
+    format: args.format,
+    nfdump: { nfdump: args.nfdump, filter: args.filter },
+    rejects,
+    onInput: () => onFile(++done, files.length),
+  });
+  const failed = result.inputs.flatMap((o) => (o.error ? [o.error] : []));
+  for (const e of failed) ctx.stderr.write(`flowknn: error: ${e.format()}\n`);
+  if (result.written) {
+    for (const o of result.inputs) if (!o.error) ctx.log(`${o.file}: ${o.rows} rows (${o.format}, streamed)${o.rejected ? `, ${o.rejected} rejected` : ''}`);
+    const ok = result.inputs.length - failed.length;
+    ctx.log(`wrote ${args.out}: ${result.rows} flow rows in ${result.batches} batches from ${ok} file(s)`);
+  }
+  return failed;
+}
+
+/** Statistics inputs (read whole and joined), or any input with --aggregate. Returns the inputs that failed. */
+async function readWhole(
+  files: string[],
+  args: IngestArgs,
+  ctx: CliContext,
+  aggregator: FlowAggregator | undefined,
+  threshold: Threshold,
+  rejects: RejectSink | undefined,
+): Promise<FlowknnError[]> {
+  const limit = pLimit(args.jobs);
+  const onFile = progressUpdater(ctx, 'reading', 'files');
+  let done = 0;
+  const outcomes = await Promise.all(
+    files.map((file) =>
+      limit(async () => {
+        let rejected = 0;
+        const sink: RejectSink = {
+          add: (r) => {
+            rejected++;
+            rejects?.add(r);
+          },
+        };
+        try {
+          const options: ReadOptions = { ...threshold, rejects: sink, nfdump: { nfdump: args.nfdump, filter: args.filter } };
+          const result = aggregator ? await aggregateInput(aggregator, file, args.format, options) : outcome(await readInput(file, args.format, options));
+          return { file, result: { ...result, rejected } };
+        } catch (err) {
+          if (err instanceof FlowknnError) return { file, error: err };
+          throw err;
+        } finally {
+          onFile(++done, files.length);
+        }
+      }),
+    ),
+  );
+  const ok = outcomes.flatMap((o) => (o.result ? [o.result] : []));
+  const failed = outcomes.flatMap((o) => (o.error ? [o.error] : []));
+  for (const e of failed) ctx.stderr.write(`flowknn: error: ${e.format()}\n`);
+  if (ok.length > 0) {
+    const kinds = new Set(ok.map((r) => r.kind));
+    if (kinds.size > 1) {
+      throw usageError(`cannot put statistics and flow records in one table: ${ok.map((r) => `${r.file} (${r.kind})`).join(', ')}`, 'ingest them into separate files');
+    }
+    const table = aggregator ? aggregator.table({ 'flowknn.sources': JSON.stringify(ok.map((r) => ({ file: r.file, format: r.format, rows: r.rows }))) }) : concatTables(ok);
+    await writeArrowFile(args.out, table);
+    for (const r of ok) ctx.log(`${r.file}: ${r.rows} rows (${r.format})${r.rejected ? `, ${r.rejected} rejected` : ''}`);
+    ctx.log(`wrote ${args.out}: ${table.numRows} ${args.aggregate === undefined ? [...kinds][0] : 'aggregate'} rows from ${ok.length} file(s)`);
+  }
+  return failed;
 }
 
 /**
@@ -155,29 +223,6 @@ function makeAggregator(args: IngestArgs): FlowAggregator {
   return new FlowAggregator({ key: args.aggregate, window: args.window, minPackets: args['min-packets'], minBytes: args['min-bytes'], top });
 }
 
-/**
- * Adds one input's flow records to the aggregates. nfcapd flows go straight from nfdump's
- * output into the aggregator, batch by batch, without an Arrow table in between; a file's
- * batches are added only once nfdump has finished without error, so a failed file adds
- * nothing. The result carries an empty table of the file's kind and its row count.
- */
-async function streamFlowCsv(file: string, args: IngestArgs, ctx: CliContext): Promise<void> {
-  const rejects: Reject[] = [];
-  const stream = readFlowCsvStream(file, { maxRejects: args['max-rejects'], rejects: { add: (r) => rejects.push(r) } });
-  const schema = flowSchema({ 'flowknn.sources': JSON.stringify([{ file, format: 'flow-csv' }]) });
-  const relabel = async function* () {
-    for await (const b of stream) yield new RecordBatch(schema, b.data);
-  };
-  const written = await writeFlowArrowStream(args.out, relabel(), { schema });
-  if (written.rows === 0) {
-    await rm(args.out, { force: true });
-    throw new FlowknnError('input', `no flow records${rejects.length ? ` (all ${rejects.length} data lines were rejected; the first, line ${rejects[0]!.line}: ${rejects[0]!.reason})` : ''}; nothing written`, { file });
-  }
-  if (args.rejects) await writeFileAtomic(args.rejects, rejectsCsv(rejects));
-  ctx.log(`${file}: ${written.rows} rows (flow-csv, streamed)${rejects.length ? `, ${rejects.length} rejected` : ''}`);
-  ctx.log(`wrote ${args.out}: ${written.rows} flow rows in ${written.batches} batches`);
-}
-
 /** What ingest keeps of an input: its table, or (when aggregating) only how many rows it gave. */
 type InputOutcome = Omit<ReadResult, 'table'> & { rows: number; table?: Table };
 
@@ -185,12 +230,19 @@ function outcome(r: ReadResult): InputOutcome {
   return { ...r, rows: r.table.numRows };
 }
 
+/**
+ * Adds one input's flow records to the aggregates. nfcapd flows go straight from nfdump's
+ * output into the aggregator, batch by batch, without an Arrow table in between; a file's
+ * batches are added only once nfdump has finished without error, so a failed file adds
+ * nothing. The result carries an empty table of the file's kind and its row count.
+ */
 async function aggregateInput(aggregator: FlowAggregator, file: string, format: InputFormat, options: ReadOptions): Promise<InputOutcome> {
   if (format === 'nfcapd' || (format === 'auto' && (await looksLikeNfcapd(file).catch(() => false)))) {
     const batches: FlowColumns[] = [];
     let rejects: readonly Reject[] = [];
     let rows = 0;
-    for await (const batch of readNfcapdFlows(file, { ...options.nfdump, maxRejects: options.maxRejects })) {
+    const flows = readNfcapdFlows(file, { ...options.nfdump, maxRejects: options.maxRejects, maxRejectFraction: options.maxRejectFraction, rejects: options.rejects });
+    for await (const batch of flows) {
       batches.push(batch.columns);
       rows += batch.columns.length;
       rejects = batch.rejects;
@@ -204,9 +256,4 @@ async function aggregateInput(aggregator: FlowAggregator, file: string, format: 
   }
   aggregator.addTable(r.table, file);
   return { file, format: r.format, kind: r.kind, rows: r.table.numRows, rejects: r.rejects };
-}
-
-export function rejectsCsv(rejects: Reject[]): string {
-  const q = (s: string) => `"${s.replace(/"/gu, '""')}"`;
-  return `file,line,reason,raw\n${rejects.map((r) => [q(r.file), r.line, q(r.reason), q(r.raw)].join(',')).join('\n')}${rejects.length ? '\n' : ''}`;
 }
