@@ -131,7 +131,8 @@ class LineErrors {
 
 async function readText(file: string, what: string): Promise<string> {
   try {
-    return await readFile(file, 'utf8');
+    // Spreadsheets save CSV with a byte order mark; it is not part of the first column's name.
+    return (await readFile(file, 'utf8')).replace(/^\uFEFF/u, '');
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     throw usageError(`${what} ${file}: ${code === 'ENOENT' ? 'no such file' : `cannot read (${code ?? String(err)})`}`);

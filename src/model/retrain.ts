@@ -187,6 +187,8 @@ export interface TrainVersionOptions {
   readonly config?: Partial<ModelConfig>;
   /** Protocol given explicitly: for a first version, or when the current version stored none. */
   readonly protocol?: Protocol | 'none';
+  /** The protocol when none is given and the current version stored none (default: 10-fold, seed 1). */
+  readonly defaultProtocol?: Protocol;
   readonly noveltyQuantile?: number;
   /** Largest drop in macro F1 against the current version that still promotes. */
   readonly tolerance?: number;
@@ -293,7 +295,7 @@ export async function trainVersion(opts: TrainVersionOptions): Promise<TrainVers
 
     // The baseline: the current version's stored evaluation, whose protocol the new one repeats.
     let baseline: { version: number; evaluation: EvaluationSummary } | null = null;
-    let protocol: Protocol | 'none' = opts.protocol ?? DEFAULT_PROTOCOL;
+    let protocol: Protocol | 'none' = opts.protocol ?? opts.defaultProtocol ?? DEFAULT_PROTOCOL;
     let currentModel: KnnModel | null = null;
     if (current !== null) {
       const loaded = await readModel(versionDir(opts.root, opts.name, current));

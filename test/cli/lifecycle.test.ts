@@ -291,9 +291,10 @@ describe('label add --csv: rows looked up by key and window in an aggregates tab
     expect(await pendingTree()).toEqual(before);
   });
 
-  it('good lines become one pending batch with the rows of the data (both window forms, repeats merged)', async () => {
+  it('good lines become one pending batch with the rows of the data (both window forms, repeats merged, a byte order mark ignored)', async () => {
     const csv = join(dir, 'good.csv');
-    await writeFile(csv, 'label,key,window\nsmtp,10.0.0.25,2026-11-01 10:00\nhttp,10.0.0.10,2026-11-01T10:05:00Z\n# a comment line\nsmtp,10.0.0.25,2026-11-01 10:00\n');
+    // saved by a spreadsheet: a byte order mark before the header
+    await writeFile(csv, '\uFEFFlabel,key,window\nsmtp,10.0.0.25,2026-11-01 10:00\nhttp,10.0.0.10,2026-11-01T10:05:00Z\n# a comment line\nsmtp,10.0.0.25,2026-11-01 10:00\n');
     const r = await runMain(['label', 'add', '--registry', registry, '--name', 'lab', '--csv', csv, '--data', agg]);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toContain('added 2 labels (smtp 1, http 1)');

@@ -167,6 +167,8 @@ async function trainRegistry(ctx: CliContext, args: TrainArgs & { registry: stri
       from,
       config: givenConfig(args),
       protocol,
+      // --folds, --seed and --test-fraction still shape the default protocol of a first version
+      defaultProtocol: protocolFrom({ ...args, protocol: 'kfold' }),
       noveltyQuantile: quantile,
       tolerance: args['promotion-tolerance'],
       forcePromote: args.promote,
