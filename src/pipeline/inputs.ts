@@ -5,7 +5,8 @@ import { AGGREGATE_FIELDS, FlowAggregator, type AggregateRow, type KeyField, par
 import { FlowknnError, inputError } from '../errors.js';
 import type { ArchiveFile } from '../ingest/archive.js';
 import type { Reject } from '../ingest/issues.js';
-import { readNfcapdFlows, readNfcapdStats } from '../ingest/nfcapd.js';
+import { readNfcapdFlows } from '../ingest/nfcapd.js';
+import { scanNfcapdStats } from '../ingest/nfcapd-stat.js';
 import { buildTable, withMetadata, type ColumnValues } from '../schema/arrow.js';
 import { SCHEMA_VERSION } from '../schema/tables.js';
 import { NFDUMP_STAT7 } from '../features/feature-set.js';
@@ -83,38 +84,30 @@ export async function aggregateInput(file: ArchiveFile, config: NightlyConfig, o
   let nfdumpArgs: string;
   if (a.source === 'nfdump') {
     const order = a.top?.by ?? 'pps';
-    // Minimums are applied here rather than by readNfcapdStats, so the flows of every aggregate
-    // (each flow counts in exactly one) add up to the file's flow count. With top-n, nfdump's
-    // list is already cut, and the count covers the listed aggregates only.
-    const r = await readNfcapdStats(file.path, { stat: a.key, orders: [order], top: a.top?.n ?? 0, maxRejects, nfdump: options.nfdump, signal: options.signal });
-    const c = r.columns;
+    // The scanner keeps only aggregates above the minimums but counts the flows of all of them
+    // (each flow is in exactly one), so `flows` is the file's flow count, checked against
+    // nfdump's Summary when every aggregate is listed.
+    const r = await scanNfcapdStats(file.path, { stat: a.key, order, top: a.top?.n ?? 0, minPackets: a.minPackets, minBytes: a.minBytes, maxRejects, nfdump: options.nfdump, signal: options.signal });
     const field = STAT_KEY_FIELD[a.key.replace(/:p$/u, '')];
     keyFields = field ? [field] : [];
-    rows = [];
-    for (let i = 0; i < c.length; i++) {
-      flows += c.flows[i]!;
-      if (c.packets[i]! < a.minPackets || c.bytes[i]! < a.minBytes) continue;
-      const durationMs = Math.round(c.duration_s[i]! * 1000);
-      const first = c.first_seen[i] ?? file.slotStartMs;
-      const value: string | number = field === 'dstport' || field === 'srcport' ? Number(c.key[i]) : c.key[i]!;
-      rows.push({
-        windowStart: file.slotStartMs,
-        key: c.key[i]!,
-        values: [value],
-        firstSeen: first,
-        lastSeen: c.last_seen[i] ?? first + durationMs,
-        durationMs,
-        flows: c.flows[i]!,
-        packets: c.packets[i]!,
-        bytes: c.bytes[i]!,
-        pps: c.pps[i]!,
-        bps: c.bps[i]!,
-        bpp: c.bpp[i]!,
-      });
-    }
+    rows = r.key.map((key, i) => ({
+      windowStart: file.slotStartMs,
+      key,
+      values: [field === 'dstport' || field === 'srcport' ? Number(key) : key],
+      firstSeen: r.firstSeen[i]!,
+      lastSeen: r.lastSeen[i]!,
+      durationMs: Math.round(r.durationS[i]! * 1000),
+      flows: r.flows[i]!,
+      packets: r.packets[i]!,
+      bytes: r.bytes[i]!,
+      pps: r.pps[i]!,
+      bps: r.bps[i]!,
+      bpp: r.bpp[i]!,
+    }));
+    flows = r.totalFlows;
     rejects = r.rejects;
-    lines = c.length + r.rejects.length;
-    nfdumpArgs = r.table.schema.metadata.get('flowknn.nfdump_args') ?? '';
+    lines = r.lines;
+    nfdumpArgs = JSON.stringify(r.args.slice(2));
   } else {
     const agg = new FlowAggregator({ key: a.key, window: a.window, minPackets: a.minPackets, minBytes: a.minBytes, top: a.top ?? undefined });
     keyFields = parseKeySpec(a.key).fields;

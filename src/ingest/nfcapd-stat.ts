@@ -1,0 +1,260 @@
+import { excerpt, inputError } from '../errors.js';
+import type { Reject } from './issues.js';
+import { checkInputFile, NfdumpRun, statArgs, type NfdumpOptions } from './nfcapd.js';
+
+/**
+ * nfdump's statistics of one nfcapd file, scanned straight from the bytes nfdump prints: the
+ * nightly job's path, where a file has tens of thousands of hosts and only the few above a
+ * packet or byte minimum are kept. Every line is checked for its shape and its flow, packet
+ * and byte counts (they add up to the file's totals, which nfdump's `Summary` trailer states
+ * and which are checked against it); the other fields are decoded only for the kept rows.
+ *
+ * The layout is `-s STAT/ORDER -n N -o csv` of nfdump 1.6 / 1.7:
+ *
+ *   ts,te,td,pr,val,fl,flP,pkt,pktP,byt,bytP,pps,bps,bpp
+ *   2026-11-01 00:05:07,2026-11-01 00:05:19,11.978,any,203.0.113.80,15501,11.4,646958,...
+ *   (blank)
+ *   Summary
+ *   flows,bytes,packets,avg_bps,avg_pps,avg_bpp
+ *   135837,1413914354,1682196,37708279,5607,840
+ *
+ * (`No matching flows` replaces the rows when a filter matches nothing.)
+ */
+
+export interface StatScanOptions extends NfdumpOptions {
+  /** nfdump statistic (default dstip). */
+  stat?: string;
+  /** One print order (default pps). */
+  order?: string;
+  /** -n: rows (default 0 = all; then the totals are checked against the trailer). */
+  top?: number;
+  minPackets?: number;
+  minBytes?: number;
+  /** Bad lines allowed before the file fails (default 0). */
+  maxRejects?: number;
+}
+
+/** The kept aggregates, column by column, and the file's totals. */
+export interface StatScan {
+  readonly file: string;
+  readonly args: string[];
+  firstSeen: number[];
+  lastSeen: number[];
+  durationS: number[];
+  key: string[];
+  flows: number[];
+  packets: number[];
+  bytes: number[];
+  pps: number[];
+  bps: number[];
+  bpp: number[];
+  line: number[];
+  /** Over every listed aggregate, kept or not. */
+  totalFlows: number;
+  totalPackets: number;
+  totalBytes: number;
+  /** Data lines seen (kept, dropped by the minimums, rejected). */
+  lines: number;
+  rejects: Reject[];
+}
+
+const HEADER = 'ts,te,td,pr,val,fl,flP,pkt,pktP,byt,bytP,pps,bps,bpp';
+const SUMMARY_HEADER = 'flows,bytes,packets,avg_bps,avg_pps,avg_bpp';
+const COMMA = 0x2c;
+const NL = 0x0a;
+const ZERO = 0x30;
+
+/** A whole number from bytes [from, to): digits only, at most 2^53; else -1. */
+function uint(b: Buffer, from: number, to: number): number {
+  if (to <= from || to - from > 16) return -1;
+  let v = 0;
+  for (let i = from; i < to; i++) {
+    const d = b[i]! - ZERO;
+    if (d < 0 || d > 9) return -1;
+    v = v * 10 + d;
+  }
+  return v <= Number.MAX_SAFE_INTEGER ? v : -1;
+}
+
+/** `YYYY-MM-DD hh:mm:ss` (nfdump prints UTC: TZ=UTC is set for the child) to epoch ms; NaN if malformed. */
+function timestamp(b: Buffer, from: number, to: number): number {
+  if (to - from !== 19 || b[from + 4] !== 0x2d || b[from + 7] !== 0x2d || b[from + 10] !== 0x20 || b[from + 13] !== 0x3a || b[from + 16] !== 0x3a) return Number.NaN;
+  const n = (a: number, len: number) => uint(b, from + a, from + a + len);
+  const [y, mo, d, h, mi, s] = [n(0, 4), n(5, 2), n(8, 2), n(11, 2), n(14, 2), n(17, 2)];
+  if (y < 0 || mo < 1 || mo > 12 || d < 1 || d > 31 || h < 0 || h > 23 || mi < 0 || mi > 59 || s < 0 || s > 60) return Number.NaN;
+  return Date.UTC(y, mo - 1, d, h, mi, s);
+}
+
+export async function scanNfcapdStats(file: string, options: StatScanOptions = {}): Promise<StatScan> {
+  const path = await checkInputFile(file);
+  const order = options.order ?? 'pps';
+  const args = statArgs(path, { stat: options.stat, orders: [order], top: options.top, filter: options.filter });
+  const minPackets = options.minPackets ?? 0;
+  const minBytes = options.minBytes ?? 0;
+  const maxRejects = options.maxRejects ?? 0;
+  const out: StatScan = {
+    file,
+    args,
+    firstSeen: [],
+    lastSeen: [],
+    durationS: [],
+    key: [],
+    flows: [],
+    packets: [],
+    bytes: [],
+    pps: [],
+    bps: [],
+    bpp: [],
+    line: [],
+    totalFlows: 0,
+    totalPackets: 0,
+    totalBytes: 0,
+    lines: 0,
+    rejects: [],
+  };
+  // before: until the header; rows: data lines; gap: after the rows; summary: trailer lines
+  let state: 'before' | 'rows' | 'after' | 'summary-header' | 'summary-values' | 'done' = 'before';
+  let summary: number[] | undefined;
+  let lineNo = 0;
+  const commas = new Int32Array(14);
+
+  const reject = (b: Buffer, from: number, to: number, reason: string) => {
+    const raw = b.toString('utf8', from, Math.min(to, from + 500));
+    out.rejects.push({ file, line: lineNo, reason, raw });
+    if (out.rejects.length > maxRejects) {
+      throw inputError(`${reason}: "${excerpt(raw, 100)}"${out.rejects.length > 1 ? ` (${out.rejects.length} bad lines so far)` : ''}`, { file, line: lineNo });
+    }
+  };
+
+  const dataLine = (b: Buffer, from: number, to: number) => {
+    out.lines++;
+    let n = 0;
+    for (let i = from; i < to && n < 14; i++) if (b[i] === COMMA) commas[n++] = i;
+    if (n !== 13) return reject(b, from, to, `expected 14 comma-separated fields, got ${n + 1}`);
+    const field = (k: number): [number, number] => [k === 0 ? from : commas[k - 1]! + 1, k === 13 ? to : commas[k]!];
+    const fl = uint(b, ...field(5));
+    const pkt = uint(b, ...field(7));
+    const byt = uint(b, ...field(9));
+    if (fl < 0 || pkt < 0 || byt < 0) return reject(b, from, to, 'flows, packets and bytes must be whole numbers up to 2^53');
+    out.totalFlows += fl;
+    out.totalPackets += pkt;
+    out.totalBytes += byt;
+    if (pkt < minPackets || byt < minBytes) return;
+    const ts = timestamp(b, ...field(0));
+    const te = timestamp(b, ...field(1));
+    const tdText = b.toString('latin1', ...field(2));
+    const td = /^\d+(\.\d+)?$/u.test(tdText) ? Number(tdText) : Number.NaN;
+    const pps = uint(b, ...field(11));
+    const bps = uint(b, ...field(12));
+    const bpp = uint(b, ...field(13));
+    const [kf, kt] = field(4);
+    if (Number.isNaN(ts) || Number.isNaN(te) || te < ts) return reject(b, from, to, 'first and last seen must be times YYYY-MM-DD hh:mm:ss, last not before first');
+    if (Number.isNaN(td)) return reject(b, from, to, `duration must be seconds like 11.978, got "${excerpt(tdText, 30)}"`);
+    if (pps < 0 || bps < 0 || bpp < 0) return reject(b, from, to, 'pps, bps and bpp must be whole numbers');
+    if (kt <= kf) return reject(b, from, to, 'the aggregated element (val) is empty');
+    out.firstSeen.push(ts);
+    out.lastSeen.push(te);
+    out.durationS.push(td);
+    out.key.push(b.toString('utf8', kf, kt));
+    out.flows.push(fl);
+    out.packets.push(pkt);
+    out.bytes.push(byt);
+    out.pps.push(pps);
+    out.bps.push(bps);
+    out.bpp.push(bpp);
+    out.line.push(lineNo);
+  };
+
+  const text = (b: Buffer, from: number, to: number) => b.toString('utf8', from, to).trim();
+
+  const handle = (b: Buffer, from: number, end: number) => {
+    lineNo++;
+    const to = end > from && b[end - 1] === 0x0d ? end - 1 : end;
+    switch (state) {
+      case 'before': {
+        const t = text(b, from, to);
+        if (t === HEADER) state = 'rows';
+        else if (t === 'No matching flows' || t === '') return;
+        else throw inputError(`expected nfdump's statistics CSV header (${HEADER}), got "${excerpt(t, 80)}"`, { file, line: lineNo });
+        return;
+      }
+      case 'rows':
+        if (to === from) {
+          state = 'after';
+          return;
+        }
+        if (b[from]! >= ZERO && b[from]! <= ZERO + 9) return dataLine(b, from, to);
+        if (/^summary\b/iu.test(text(b, from, to))) {
+          state = 'summary-header';
+          return;
+        }
+        return reject(b, from, to, 'expected a statistics row starting with its first-seen time');
+      case 'after': {
+        const t = text(b, from, to);
+        if (t === '') return;
+        if (/^summary\b/iu.test(t)) state = 'summary-header';
+        else throw inputError(`unexpected nfdump output after the statistics: "${excerpt(t, 80)}"`, { file, line: lineNo });
+        return;
+      }
+      case 'summary-header': {
+        const t = text(b, from, to);
+        if (t !== SUMMARY_HEADER) throw inputError(`expected nfdump's summary header (${SUMMARY_HEADER}), got "${excerpt(t, 80)}"`, { file, line: lineNo });
+        state = 'summary-values';
+        return;
+      }
+      case 'summary-values': {
+        const t = text(b, from, to);
+        summary = t.split(',').map((v) => (/^\d+$/u.test(v) ? Number(v) : Number.NaN));
+        if (summary.length !== 6 || summary.some((v) => Number.isNaN(v))) throw inputError(`expected six whole numbers in nfdump's summary, got "${excerpt(t, 80)}"`, { file, line: lineNo });
+        state = 'done';
+        return;
+      }
+      case 'done':
+        if (text(b, from, to) !== '') throw inputError(`unexpected nfdump output after its summary: "${excerpt(text(b, from, to), 80)}"`, { file, line: lineNo });
+    }
+  };
+
+  const run = new NfdumpRun(file, options, args);
+  // A bad line stops the parsing, not the reading: nfdump's output is drained so it can end,
+  // and its own error (a damaged file, say) is reported before the symptom in its output.
+  let failure: unknown;
+  try {
+    let rest: Buffer | undefined;
+    for await (const chunk of run.chunks()) {
+      if (failure !== undefined) continue;
+      const b = rest ? Buffer.concat([rest, chunk]) : chunk;
+      let start = 0;
+      try {
+        for (let nl = b.indexOf(NL, start); nl >= 0; nl = b.indexOf(NL, start)) {
+          handle(b, start, nl);
+          start = nl + 1;
+        }
+      } catch (err) {
+        failure = err;
+      }
+      rest = start < b.length ? b.subarray(start) : undefined;
+    }
+    if (rest && failure === undefined) {
+      try {
+        handle(rest, 0, rest.length);
+      } catch (err) {
+        failure = err;
+      }
+    }
+    await run.finish();
+  } finally {
+    await run.dispose();
+  }
+  if (failure !== undefined) throw failure;
+  if ((state as string) !== 'done' || !summary) throw inputError(`nfdump's output ended ${state === 'before' ? 'before the statistics header' : 'without its Summary trailer'}`, { file, line: lineNo });
+  const [flows, bytes, packets] = summary as [number, number, number];
+  // With every aggregate listed (-n 0) and each flow in exactly one, the rows add up to the file.
+  if ((options.top ?? 0) === 0 && out.rejects.length === 0 && (flows !== out.totalFlows || packets !== out.totalPackets || bytes !== out.totalBytes)) {
+    throw inputError(
+      `nfdump's summary (${flows} flows, ${packets} packets, ${bytes} bytes) disagrees with its rows (${out.totalFlows}, ${out.totalPackets}, ${out.totalBytes})`,
+      { file, line: lineNo },
+      'the output was cut or mixed; run nfdump on the file by hand to see',
+    );
+  }
+  return out;
+}
