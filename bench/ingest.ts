@@ -2,10 +2,10 @@
  * Ingest benchmark: an nfdump 1.7.1 `-o csv` flow dump to an Arrow IPC file on disk, flowknn
  * (src/ingest/stream-csv.ts) against DuckDB's read_csv (@duckdb/node-api, SET threads) on the
  * same file in the same run; then the peak memory of streaming a ~1 GB dump, measured in a
- * child process.
+ * child process, through the library and through the built CLI (`flowknn ingest`).
  *
- *   npm run bench:ingest -- [--rows 1000000] [--threads 2] [--reps 3] [--rss-gb 1] [--no-gz]
- *                           [--dir DIR] [--keep]
+ *   npm run build && npm run bench:ingest -- [--rows 1000000] [--threads 2] [--reps 3]
+ *                           [--rss-gb 1] [--no-gz] [--no-duckdb] [--dir DIR] [--keep]
  *
  * The dump: the header and rows of test/fixtures/nfdump-1.7/flows.csv (real nfdump 1.7.1
  * output) as templates, with addresses, ports, times, durations and counters varied by a
@@ -28,6 +28,7 @@
  * the file, puts the parsed blocks back in order into batches and writes the Arrow file.
  */
 import { DuckDBInstance } from '@duckdb/node-api';
+import { RecordBatchReader } from 'apache-arrow';
 import { execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { createReadStream, createWriteStream, existsSync, mkdirSync, readFileSync, rmSync, statSync } from 'node:fs';
@@ -366,6 +367,73 @@ if (rssGb > 0) {
       rmSync(out, { force: true });
     }
   }
+
+  // The same through the command line, as a user runs it: `node bin/flowknn.js ingest BIG.csv
+  // --out X.arrow` (the built dist/), its peak RSS from the kernel (GNU time's %M: ru_maxrss
+  // of the process, when /usr/bin/time is there; else VmHWM of /proc/PID/status, polled). Also
+  // two inputs (the same dump twice), the path of several inputs: each streamed to a part file
+  // next to the output, the parts joined into it in order.
+  await ensureBuilt();
+  const loaded = await cliPeak(['ingest', '--help']);
+  // The bound: the CLI loaded (its modules, yargs, apache-arrow: `ingest --help`), plus what
+  // streaming needs on one thread (the 64 MiB above), plus room for V8's lazier collection in
+  // a process whose heap already holds the CLI: 128 MiB above the loaded CLI, whatever the size.
+  const cliBound = 128;
+  console.log(`\npeak memory of the CLI (node bin/flowknn.js ingest ... --out X.arrow; peak RSS via ${loaded.via}):`);
+  console.log(`CLI loaded (ingest --help): ${fmt(loaded.peakKiB / 1024, 0)} MiB; bound: peak RSS - that <= ${cliBound} MiB, whatever the input size`);
+  console.log('| inputs | rows | time | peak RSS | growth over the loaded CLI | within bound |');
+  console.log('| --- | --- | --- | --- | --- | --- |');
+  const cliOut = join(DIR, 'out-cli.arrow');
+  for (const [inputs, rows, jobs] of [
+    [[csv], ROWS, 1],
+    [[big], bigRows, 1],
+    [[csv, csv], 2 * ROWS, 2],
+    [[big, big], 2 * bigRows, 2],
+  ] as const) {
+    const m = await cliPeak(['ingest', ...inputs, '--out', cliOut, '--quiet', '--jobs', String(jobs)]);
+    const written = RecordBatchReader.from(readFileSync(cliOut));
+    let n = 0;
+    for (const b of written) n += b.numRows;
+    if (n !== rows) throw new Error(`the CLI wrote ${n} rows, expected ${rows}`);
+    const growth = (m.peakKiB - loaded.peakKiB) / 1024;
+    const what = inputs.length === 1 ? `${fmt(mb(statSync(inputs[0]!).size), 0)} MB` : `${inputs.length} x ${fmt(mb(statSync(inputs[0]!).size), 0)} MB (--jobs ${jobs})`;
+    console.log(`| ${what} | ${fmt(rows)} | ${fmt(m.ms / 1000, 1)} s | ${fmt(m.peakKiB / 1024, 0)} MiB | ${fmt(growth, 0)} MiB | ${growth <= cliBound ? 'yes' : '**NO**'} |`);
+    rmSync(cliOut, { force: true });
+  }
+}
+
+/** Builds dist/ when the compiled CLI is missing (bench:ingest does not build it otherwise). */
+async function ensureBuilt(): Promise<void> {
+  if (!existsSync(join(REPO, 'dist/cli/main.js'))) execFileSync('npm', ['run', 'build'], { cwd: REPO, stdio: 'inherit' });
+}
+
+/** Runs the built CLI in a child process; its wall time and peak resident set. */
+async function cliPeak(args: string[]): Promise<{ ms: number; peakKiB: number; via: string }> {
+  const bin = join(REPO, 'bin/flowknn.js');
+  const gnuTime = existsSync('/usr/bin/time');
+  const t0 = performance.now();
+  const child = gnuTime
+    ? spawn('/usr/bin/time', ['-f', 'flowknn-peak-rss-kib %M', process.execPath, bin, ...args], { stdio: ['ignore', 'ignore', 'pipe'] })
+    : spawn(process.execPath, [bin, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr.on('data', (c) => (stderr += c));
+  let polled = 0;
+  const timer = gnuTime
+    ? undefined
+    : setInterval(() => {
+        try {
+          const kib = Number(/^VmHWM:\s+(\d+) kB/mu.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'))?.[1] ?? 0);
+          polled = Math.max(polled, kib);
+        } catch {
+          // the process has ended
+        }
+      }, 10);
+  const [code] = await once(child, 'exit');
+  const ms = performance.now() - t0;
+  if (timer) clearInterval(timer);
+  if (code !== 0) throw new Error(`flowknn ${args.join(' ')} failed (${code}): ${stderr}`);
+  const reported = Number(/flowknn-peak-rss-kib (\d+)/u.exec(stderr)?.[1] ?? Number.NaN);
+  return { ms, peakKiB: gnuTime ? reported : polled, via: gnuTime ? 'GNU time %M (ru_maxrss)' : '/proc/PID/status VmHWM, polled every 10 ms' };
 }
 
 rmSync(arrowOut, { force: true });
