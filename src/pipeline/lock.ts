@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { open, readFile, rm } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { environmentError } from '../errors.js';
@@ -5,6 +6,8 @@ import { environmentError } from '../errors.js';
 /** Who holds a lock: written into the lock file so a second run can say who is in its way. */
 export interface LockOwner {
   pid: number;
+  /** When that process started (Linux: clock ticks since boot, from /proc), so a reused pid is not taken for the owner. */
+  pid_start?: string;
   host: string;
   started: string;
   command: string;
@@ -17,14 +20,34 @@ export interface Lock {
   release(): Promise<void>;
 }
 
-function alive(pid: number): boolean {
+/** Field 22 of /proc/PID/stat (start time after boot); undefined where there is no /proc. */
+function processStart(pid: number): string | undefined {
   try {
-    process.kill(pid, 0);
-    return true;
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // the command name (field 2) may hold spaces and parentheses: count from the last ')'
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Whether the lock's owner still runs. A container restarted after a kill often gets the same
+ * pid again (even for the new run itself), so a live pid counts only if it also started when
+ * the owner did.
+ */
+function alive(owner: LockOwner): boolean {
+  // Our own pid: held by this very process (another run inside it) only if the start matches.
+  if (owner.pid === process.pid) return owner.pid_start === undefined || owner.pid_start === processStart(process.pid);
+  try {
+    process.kill(owner.pid, 0);
   } catch (err) {
     // EPERM: the process exists but belongs to someone else.
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
+    if ((err as NodeJS.ErrnoException).code !== 'EPERM') return false;
   }
+  if (owner.pid_start === undefined) return true;
+  const now = processStart(owner.pid);
+  return now === undefined || now === owner.pid_start;
 }
 
 async function readOwner(path: string): Promise<LockOwner | undefined> {
@@ -42,7 +65,7 @@ async function readOwner(path: string): Promise<LockOwner | undefined> {
  * error naming the owner.
  */
 export async function acquireLock(path: string, command: string): Promise<Lock> {
-  const me: LockOwner = { pid: process.pid, host: hostname(), started: new Date().toISOString(), command };
+  const me: LockOwner = { pid: process.pid, pid_start: processStart(process.pid), host: hostname(), started: new Date().toISOString(), command };
   let tookOverFrom: LockOwner | undefined;
   for (let attempt = 0; attempt < 3; attempt++) {
     try {
@@ -67,7 +90,7 @@ export async function acquireLock(path: string, command: string): Promise<Lock> 
       if (code !== 'EEXIST') throw environmentError(`cannot create the lock file ${path} (${code ?? String(err)})`, 'check that the output folder is writable', err);
     }
     const owner = await readOwner(path);
-    if (owner && owner.host === me.host && !alive(owner.pid)) {
+    if (owner && owner.host === me.host && !alive(owner)) {
       tookOverFrom = owner;
       await rm(path, { force: true });
       continue;

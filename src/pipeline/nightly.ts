@@ -1,6 +1,6 @@
 import { Table } from 'apache-arrow';
 import { createHash } from 'node:crypto';
-import { mkdir, readdir, readFile, rm, stat } from 'node:fs/promises';
+import { mkdir, readdir, rm, stat } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import pLimit from 'p-limit';
@@ -15,6 +15,7 @@ import { kthDistances } from '../knn/novelty.js';
 import { predictionsTable } from '../knn/predictions.js';
 import { readModel, type LoadedModel } from '../model/folder.js';
 import { predict } from '../model/model.js';
+import { resolveModel } from '../model/registry.js';
 import { numberColumn, stringColumn, withMetadata, writeArrowFile } from '../schema/arrow.js';
 import type { LoadedConfig } from './config.js';
 import { aggregateInput, nightlyAggregateTable } from './inputs.js';
@@ -104,8 +105,10 @@ interface InputRecord extends ManifestInput {
 
 const WORK = '.work';
 
-function yesterday(timeZone: string): string {
-  return formatInZone(Date.now() - 86_400_000, timeZone).slice(0, 10);
+/** The calendar day before today in the zone (not 24 hours back: a daylight-saving day has 23 or 25). */
+export function yesterday(timeZone: string, now = Date.now()): string {
+  const [y, m, d] = formatInZone(now, timeZone).slice(0, 10).split('-').map(Number) as [number, number, number];
+  return new Date(Date.UTC(y, m - 1, d - 1)).toISOString().slice(0, 10);
 }
 
 function workId(relPath: string): string {
@@ -131,7 +134,7 @@ async function loadModel(config: LoadedConfig): Promise<{ loaded: LoadedModel; i
   let version: number | null = null;
   if (config.paths.registry !== undefined) {
     const m = config.config.model as { name: string };
-    const r = await resolveCurrent(config.paths.registry, m.name);
+    const r = await resolveModel(config.paths.registry, m.name);
     dir = r.dir;
     name = m.name;
     version = r.version;
@@ -378,18 +381,6 @@ function concatTables(parts: Table[], meta: Record<string, string>): Table {
   return new Table(schema, parts.flatMap((p) => p.batches));
 }
 
-async function resolveCurrent(root: string, name: string): Promise<{ dir: string; version: number }> {
-  const pointer = join(root, name, 'current');
-  let text: string;
-  try {
-    text = await readFile(pointer, 'utf8');
-  } catch {
-    throw usageError(`model registry ${root}: no current version of "${name}" (${pointer} is missing)`, `train one: flowknn train --labels DIR --registry ${root} --name ${name}`);
-  }
-  const m = /^v(\d+)\s*$/u.exec(text);
-  if (!m) throw usageError(`${pointer}: expected a version like v3, got "${text.trim()}"`);
-  return { dir: join(root, name, `v${m[1]}`), version: Number(m[1]) };
-}
 
 function roundTimings(t: Record<string, number>): Record<string, number> {
   return Object.fromEntries(Object.entries(t).map(([k, v]) => [k, Math.round(v)]));

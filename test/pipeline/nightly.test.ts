@@ -190,6 +190,42 @@ describe('flowknn nightly', () => {
   }, 120_000);
 });
 
+describe('flowknn nightly with a model registry', () => {
+  it('uses the current version, names it in the summary, and redoes the day when a new version is current', async () => {
+    const registry = join(dir, 'models');
+    const cfgFile = await writeConfig('registry', { model: { registry, name: 'core' } });
+    const none = await runMain(['nightly', '--config', cfgFile, '--date', DATE]);
+    expect(none.code).toBe(2);
+    expect(none.stderr).toContain('has no model "core"');
+    const common = ['--labels', SEED_LABELS, '--scaler', 'log-zscore', '--k', '3', '--protocol', 'loo', '--engine', 'cpu', '--registry', registry, '--name', 'core', '--quiet'];
+    expect((await runMain(['train', ...common, '--exclude', 'nfs'])).code).toBe(0);
+    const first = await runMain(['nightly', '--config', cfgFile, '--date', DATE, '--quiet']);
+    expect(first.code, first.stderr).toBe(0);
+    const s1 = JSON.parse(await readFile(join(day('registry'), 'summary.json'), 'utf8')) as { model: { name: string; version: number; classes: string[] }; inputs: { reused: number } };
+    expect(s1.model).toMatchObject({ name: 'core', version: 1 });
+    // The operator's loop: label the night's NFS hosts (from the generator's ground truth) in
+    // its predictions.csv, add them, train v2. The inputs are reused, the classification redone.
+    const truth = (await readFile(join(archive.out, 'ground-truth.csv'), 'utf8')).split('\n').slice(1).filter(Boolean).map((l) => l.split(','));
+    const nfsHosts = new Set(truth.filter((t) => t[1] === 'nfs').map((t) => t[3]!));
+    const lines = (await readFile(join(day('registry'), 'predictions.csv'), 'utf8')).trimEnd().split('\n');
+    const keyAt = lines[0]!.split(',').indexOf('key');
+    const labelled = [`${lines[0]},label`, ...lines.slice(1).map((l) => `${l},${nfsHosts.has(l.split(',')[keyAt]!) ? 'nfs' : ''}`)];
+    expect(labelled.filter((l) => l.endsWith(',nfs')).length).toBeGreaterThan(0);
+    const corrected = join(dir, 'corrected.csv');
+    await writeFile(corrected, `${labelled.join('\n')}\n`);
+    const added = await runMain(['label', 'add', '--registry', registry, '--name', 'core', '--predictions', corrected]);
+    expect(added.code, added.stderr).toBe(0);
+    const v2 = await runMain(['train', '--registry', registry, '--name', 'core', '--engine', 'cpu', '--promote']);
+    expect(v2.code, v2.stderr).toBe(0);
+    const second = await runMain(['nightly', '--config', cfgFile, '--date', DATE, '--quiet']);
+    expect(second.code, second.stderr).toBe(0);
+    const s2 = JSON.parse(await readFile(join(day('registry'), 'summary.json'), 'utf8')) as typeof s1;
+    expect(s2.model.version).toBe(2);
+    expect(s2.model.classes).toContain('nfs');
+    expect(s2.inputs.reused).toBe(archive.files.length);
+  }, 120_000);
+});
+
 describe('flowknn nightly: bad setups', () => {
   it('a config with an unknown key or a bad value: exit 2 naming the key and line', async () => {
     const cfg = join(dir, 'bad.json');

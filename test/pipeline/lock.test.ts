@@ -1,0 +1,78 @@
+import { spawn } from 'node:child_process';
+import { readFile, writeFile } from 'node:fs/promises';
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { FlowknnError } from '../../src/errors.js';
+import { yesterday } from '../../src/pipeline/nightly.js';
+import { acquireLock } from '../../src/pipeline/lock.js';
+import { makeTempDir } from '../helpers/tmp.js';
+
+let dir: string;
+let cleanup: () => Promise<void>;
+beforeAll(async () => ({ dir, cleanup } = await makeTempDir('flowknn-lock-')));
+afterAll(() => cleanup?.());
+
+async function refused(p: Promise<unknown>): Promise<FlowknnError> {
+  try {
+    await p;
+  } catch (err) {
+    if (err instanceof FlowknnError) return err;
+    throw err;
+  }
+  throw new Error('expected the lock to be refused');
+}
+
+describe('the day lock', () => {
+  it('one holder at a time; released, it can be taken again', async () => {
+    const path = join(dir, 'a.lock');
+    const lock = await acquireLock(path, 'first');
+    const err = await refused(acquireLock(path, 'second'));
+    expect(err.exitCode).toBe(3);
+    expect(err.message).toContain(`pid ${process.pid} on ${hostname()}`);
+    expect(err.message).toContain('(first)');
+    await lock.release();
+    await (await acquireLock(path, 'third')).release();
+  });
+
+  it('a lock whose owner is gone is taken over, also when its pid now belongs to another process', async () => {
+    const path = join(dir, 'b.lock');
+    const child = spawn('sleep', ['30']);
+    try {
+      // the owner's pid is alive but started at another time: a reused pid, as after a container restart
+      await writeFile(path, JSON.stringify({ pid: child.pid, pid_start: '1', host: hostname(), started: '2026-11-01T00:00:00Z', command: 'killed run' }));
+      const lock = await acquireLock(path, 'new run');
+      expect(lock.tookOverFrom?.command).toBe('killed run');
+      expect(JSON.parse(await readFile(path, 'utf8')).command).toBe('new run');
+      await lock.release();
+      // the same live process with its real start time still holds it
+      const start = (await readFile(`/proc/${child.pid}/stat`, 'utf8')).split(') ')[1]!.split(' ')[19];
+      await writeFile(path, JSON.stringify({ pid: child.pid, pid_start: start, host: hostname(), started: '2026-11-01T00:00:00Z', command: 'live run' }));
+      expect((await refused(acquireLock(path, 'x'))).message).toContain('(live run)');
+      // a pid that does not exist at all
+      await writeFile(path, JSON.stringify({ pid: 2 ** 22 + 1, host: hostname(), started: '2026-11-01T00:00:00Z', command: 'gone' }));
+      const again = await acquireLock(path, 'after gone');
+      expect(again.tookOverFrom?.command).toBe('gone');
+      await again.release();
+    } finally {
+      child.kill();
+    }
+  });
+
+  it('a lock from another host is never taken over', async () => {
+    const path = join(dir, 'c.lock');
+    await writeFile(path, JSON.stringify({ pid: 1, host: 'elsewhere.example', started: '2026-11-01T00:00:00Z', command: 'remote' }));
+    const err = await refused(acquireLock(path, 'here'));
+    expect(err.message).toContain('on elsewhere.example');
+    expect(err.hint).toContain(`delete ${path}`);
+  });
+});
+
+describe('the default date', () => {
+  it('is the calendar day before today in the archive zone, across daylight-saving changes', () => {
+    // 00:20 in Berlin on the day after clocks went forward: 24 hours back would be two days back
+    expect(yesterday('Europe/Berlin', Date.parse('2026-03-29T22:20:00Z'))).toBe('2026-03-29');
+    expect(yesterday('America/New_York', Date.parse('2026-11-02T04:30:00Z'))).toBe('2026-10-31');
+    expect(yesterday('UTC', Date.parse('2026-03-01T00:00:00Z'))).toBe('2026-02-28');
+  });
+});
