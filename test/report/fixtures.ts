@@ -21,7 +21,7 @@ export async function seedSet(): Promise<LabelledSet> {
   return loadLabelled(SEED_LABELS, NFDUMP_STAT7, { exclude: ['nfs'] });
 }
 
-/** The seed evaluation: log-zscore, k = 3, leave-one-out, as `npm start` prints it. */
+/** The seed evaluation: log-zscore, k = 3, leave-one-out, as `npm run demo:seed` prints it. */
 export async function seedEvaluationReport(): Promise<ReportDocument> {
   const set = await seedSet();
   const engine = new CpuEngine({ threads: 1 });

@@ -131,7 +131,7 @@ export function trainCommand(ctx: CliContext): CommandModule<object, TrainArgs> 
       }
       await writeModel(args.out!, model, summary, novelty);
       ctx.log(`trained on ${set.features.rows} rows, classes ${set.classes.join(', ')}; scaler ${config.scaler}, k = ${config.k}, ${config.metric.name}, ${config.weights} votes`);
-      if (novelty) ctx.log(`novelty threshold ${novelty.threshold.toPrecision(4)} (quantile ${novelty.quantile} of leave-one-out distances to the ${novelty.k}-th neighbour)`);
+      if (novelty) ctx.log(`novelty threshold ${novelty.threshold.toPrecision(4)} (quantile ${novelty.quantile} of leave-one-out distances to the k-th neighbour, k = ${novelty.k})`);
       if (summary) ctx.log(`${summary.protocol}: accuracy ${formatFixed(summary.accuracy, 3)}, macro F1 ${formatFixed(summary.macro_f1, 3)}`);
       ctx.log(`wrote model ${args.out}`);
     },
@@ -183,7 +183,7 @@ async function trainRegistry(ctx: CliContext, args: TrainArgs & { registry: stri
   const r = info.rows;
   const origin = info.parent === null ? `${r.total} rows` : `${r.total} rows: ${r.base} from v${info.parent}, ${r.added} added, ${r.merged} merged, ${r.updated} updated, ${r.conflicts} conflicts`;
   ctx.log(`v${info.version}: ${origin}; classes ${model.train.classes.join(', ')}; scaler ${model.config.scaler}, k = ${model.config.k}, ${model.config.metric.name}, ${model.config.weights} votes`);
-  if (novelty) ctx.log(`novelty threshold ${novelty.threshold.toPrecision(4)} (quantile ${novelty.quantile} of leave-one-out distances to the ${novelty.k}-th neighbour)`);
+  if (novelty) ctx.log(`novelty threshold ${novelty.threshold.toPrecision(4)} (quantile ${novelty.quantile} of leave-one-out distances to the k-th neighbour, k = ${novelty.k})`);
   if (info.evaluation) ctx.log(`${info.evaluation.protocol}: accuracy ${formatFixed(info.evaluation.accuracy, 3)}, macro F1 ${formatFixed(info.evaluation.macro_f1, 3)}`);
   ctx.log(`wrote ${result.dir}`);
   // The decision is the command's result, so it goes to stdout (--quiet does not hide it).
