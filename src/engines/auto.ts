@@ -31,6 +31,11 @@ export class AutoEngine implements KnnEngine {
     return this.last;
   }
 
+  /** The device of the engine that ran the last search. */
+  get deviceName(): string | undefined {
+    return this.last === 'webgpu' ? this.gpu?.deviceName : this.cpu.deviceName;
+  }
+
   get capabilities(): EngineCapabilities {
     return this.cpu.capabilities;
   }

@@ -37,6 +37,8 @@ export interface KnnEngine {
   readonly capabilities: EngineCapabilities;
   search(train: Matrix, queries: Matrix, k: number, metric: Metric): Promise<Neighbours>;
   dispose(): Promise<void>;
+  /** What the searches run on, in words (a GPU adapter, CPU threads, a TensorFlow.js backend), for run manifests. */
+  readonly deviceName?: string;
 }
 
 /** What `flowknn engines` shows of an engine: whether it can run here, why not, and on what. */

@@ -25,7 +25,7 @@ export async function createEngine(choice: string, options: EngineOptions = {}):
       return cpu();
     case 'webgpu': {
       const engine = await WebGpuEngine.create({ allowSoftware: true, fallback: cpu(), log });
-      log(`engine: webgpu on ${describe(engine)}`);
+      log(`engine: webgpu on ${engine.deviceName}`);
       return engine;
     }
     case 'tfjs': {
@@ -39,11 +39,6 @@ export async function createEngine(choice: string, options: EngineOptions = {}):
     default:
       throw usageError(`unknown engine "${choice}"`, `choose one of ${ENGINE_CHOICES.join(', ')}`);
   }
-}
-
-function describe(engine: WebGpuEngine): string {
-  const a = engine.adapter;
-  return `${a.vendor} ${a.device || a.architecture}${a.software ? ' (software adapter)' : ''}`;
 }
 
 /** Each engine: usable here or not, why, and on what. */

@@ -160,10 +160,7 @@ async function loadModel(config: LoadedConfig): Promise<{ loaded: LoadedModel; i
 }
 
 function engineDevice(engine: KnnEngine): string | null {
-  const a = (engine as { adapter?: { vendor?: string; device?: string; architecture?: string; software?: boolean } }).adapter;
-  if (a) return `${a.vendor ?? ''} ${a.device || a.architecture || ''}${a.software ? ' (software adapter)' : ''}`.trim();
-  const threads = (engine as { threads?: number }).threads;
-  return threads !== undefined ? `CPU, ${threads} threads` : null;
+  return engine.deviceName ?? null;
 }
 
 export async function runNightly(options: NightlyOptions): Promise<NightlyResult> {

@@ -190,6 +190,30 @@ describe('flowknn nightly', () => {
   }, 120_000);
 });
 
+describe('flowknn nightly, flows source', () => {
+  it("aggregates nfdump's flows itself by any key and window: every flow counted once, keys split into their columns", async () => {
+    const cfg = await writeConfig('flows', { aggregate: { source: 'flows', key: 'dstip+proto', window: 600, minPackets: 1000 } });
+    const r = await runMain(['nightly', '--config', cfg, '--date', DATE, '--quiet']);
+    expect(r.code, r.stderr).toBe(0);
+    const summary = JSON.parse(await readFile(join(day('flows'), 'summary.json'), 'utf8')) as { flows: number; rows: number; engine: { device: string } };
+    const ref = JSON.parse(await readFile(join(day('ref'), 'summary.json'), 'utf8')) as { flows: number };
+    // the same flow records as nfdump's statistics counted, whichever way they are grouped
+    expect(summary.flows).toBe(ref.flows);
+    expect(summary.engine.device).toMatch(/^CPU, 1 thread/u);
+    const aggregates = tableFromIPC(await readFile(join(day('flows'), 'aggregates.arrow')));
+    expect(aggregates.numRows).toBe(summary.rows);
+    const key = aggregates.getChild('key')!.toArray() as string[];
+    const dst = aggregates.getChild('dst_addr')!.toArray() as string[];
+    const proto = aggregates.getChild('proto')!.toArray() as string[];
+    const window = aggregates.getChild('window_start')!.toArray() as number[];
+    for (let i = 0; i < aggregates.numRows; i++) {
+      expect(key[i]).toBe(`${dst[i]}|${proto[i]}`);
+      expect(Number(window[i]) % 600_000).toBe(0);
+    }
+    expect(Math.min(...(aggregates.getChild('packets')!.toArray() as Float64Array))).toBeGreaterThanOrEqual(1000);
+  }, 120_000);
+});
+
 describe('flowknn nightly with a model registry', () => {
   it('uses the current version, names it in the summary, and redoes the day when a new version is current', async () => {
     const registry = join(dir, 'models');

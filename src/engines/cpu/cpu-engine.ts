@@ -36,6 +36,10 @@ export class CpuEngine implements KnnEngine {
   readonly threads: number;
   readonly algorithm: CpuAlgorithm;
   private readonly threadMinWork: number;
+
+  get deviceName(): string {
+    return `CPU, ${this.threads} thread${this.threads === 1 ? '' : 's'}, ${this.algorithm === 'auto' ? 'k-d tree or brute force' : this.algorithm}, float64`;
+  }
   private pool?: WorkerPool;
   /** Trees and shared copies per training matrix, so repeated searches on one model reuse them. */
   private readonly prepared = new WeakMap<Matrix, { tree?: KdTree; shared?: Float64Array }>();

@@ -43,6 +43,10 @@ export class TfjsEngine implements KnnEngine {
   readonly backend: TfjsBackendName;
   /** The package providing it, e.g. '@tensorflow/tfjs-backend-cpu'. */
   readonly backendPackage: string;
+  get deviceName(): string {
+    return `TensorFlow.js ${this.backend} backend (${this.backendPackage})`;
+  }
+
   /** The WebGPU adapter, on the webgpu backend. */
   readonly device?: WebGpuDeviceInfo;
   /** Every backend looked at, and why the ones before this one were not used. */

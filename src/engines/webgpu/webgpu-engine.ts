@@ -94,6 +94,11 @@ export class WebGpuEngine implements KnnEngine {
   private liveBuffers = 0;
   private fallbackLogged = false;
 
+  get deviceName(): string {
+    const a = this.adapter;
+    return `${a.vendor} ${a.device || a.architecture}${a.software ? ' (software adapter)' : ''}`.trim();
+  }
+
   private constructor(
     // Held for the device's lifetime: see the class comment.
     private readonly gpu: GPU,
