@@ -341,23 +341,7 @@ export class FlowAggregator {
   table(meta: Record<string, string> = {}): Table {
     const rows = this.rows();
     const n = rows.length;
-    const cols: Record<string, ColumnValues> = {
-      window_start: rows.map((r) => r.windowStart),
-      key: rows.map((r) => r.key),
-      first_seen: rows.map((r) => r.firstSeen),
-      last_seen: rows.map((r) => r.lastSeen),
-      duration_s: Float64Array.from(rows, (r) => r.durationMs / 1000),
-      flows: Float64Array.from(rows, (r) => r.flows),
-      packets: Float64Array.from(rows, (r) => r.packets),
-      bytes: Float64Array.from(rows, (r) => r.bytes),
-      pps: Float64Array.from(rows, (r) => r.pps),
-      bps: Float64Array.from(rows, (r) => r.bps),
-      bpp: Float64Array.from(rows, (r) => r.bpp),
-    };
-    for (const f of KEY_FIELDS) {
-      const at = this.key.fields.indexOf(f);
-      cols[KEY_COLUMN[f]] = rows.map((r) => (at < 0 ? null : r.values[at]!));
-    }
+    const cols = aggregateColumns(rows, this.key.fields);
     const o = this.options;
     const schema = aggregateSchema({
       'flowknn.key': this.key.name,
@@ -371,6 +355,28 @@ export class FlowAggregator {
     });
     return buildTable(schema, cols, n);
   }
+}
+
+/** The columns of the `aggregate` table for rows grouped by `keyFields` (other key columns null). */
+export function aggregateColumns(rows: readonly AggregateRow[], keyFields: readonly KeyField[]): Record<string, ColumnValues> {
+  const cols: Record<string, ColumnValues> = {
+    window_start: rows.map((r) => r.windowStart),
+    key: rows.map((r) => r.key),
+    first_seen: rows.map((r) => r.firstSeen),
+    last_seen: rows.map((r) => r.lastSeen),
+    duration_s: Float64Array.from(rows, (r) => r.durationMs / 1000),
+    flows: Float64Array.from(rows, (r) => r.flows),
+    packets: Float64Array.from(rows, (r) => r.packets),
+    bytes: Float64Array.from(rows, (r) => r.bytes),
+    pps: Float64Array.from(rows, (r) => r.pps),
+    bps: Float64Array.from(rows, (r) => r.bps),
+    bpp: Float64Array.from(rows, (r) => r.bpp),
+  };
+  for (const f of KEY_FIELDS) {
+    const at = keyFields.indexOf(f);
+    cols[KEY_COLUMN[f]] = rows.map((r) => (at < 0 ? null : r.values[at]!));
+  }
+  return cols;
 }
 
 function keyGetter(cols: FlowColumns | FlowView, field: KeyField): (i: number) => string | number {

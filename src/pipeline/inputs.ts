@@ -1,13 +1,13 @@
 import { Field, Utf8, type Table } from 'apache-arrow';
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { AGGREGATE_FIELDS, FlowAggregator, type AggregateRow, type KeyField, parseKeySpec } from '../features/aggregate.js';
+import { AGGREGATE_FIELDS, aggregateColumns, FlowAggregator, type AggregateRow, type KeyField, parseKeySpec } from '../features/aggregate.js';
 import { FlowknnError, inputError } from '../errors.js';
 import type { ArchiveFile } from '../ingest/archive.js';
 import type { Reject } from '../ingest/issues.js';
 import { readNfcapdFlows } from '../ingest/nfcapd.js';
 import { scanNfcapdStats } from '../ingest/nfcapd-stat.js';
-import { buildTable, withMetadata, type ColumnValues } from '../schema/arrow.js';
+import { buildTable, withMetadata } from '../schema/arrow.js';
 import { SCHEMA_VERSION } from '../schema/tables.js';
 import { NFDUMP_STAT7 } from '../features/feature-set.js';
 import type { NightlyConfig } from './config.js';
@@ -20,25 +20,7 @@ import type { NightlyConfig } from './config.js';
 export const NIGHTLY_AGGREGATE_FIELDS: Field[] = [...AGGREGATE_FIELDS, new Field('source_file', new Utf8(), false)];
 
 export function nightlyAggregateTable(rows: readonly AggregateRow[], keyFields: readonly KeyField[], sourceFile: readonly string[], meta: Record<string, string>): Table {
-  const cols: Record<string, ColumnValues> = {
-    window_start: rows.map((r) => r.windowStart),
-    key: rows.map((r) => r.key),
-    first_seen: rows.map((r) => r.firstSeen),
-    last_seen: rows.map((r) => r.lastSeen),
-    duration_s: Float64Array.from(rows, (r) => r.durationMs / 1000),
-    flows: Float64Array.from(rows, (r) => r.flows),
-    packets: Float64Array.from(rows, (r) => r.packets),
-    bytes: Float64Array.from(rows, (r) => r.bytes),
-    pps: Float64Array.from(rows, (r) => r.pps),
-    bps: Float64Array.from(rows, (r) => r.bps),
-    bpp: Float64Array.from(rows, (r) => r.bpp),
-    source_file: sourceFile,
-  };
-  const column: Record<KeyField, string> = { srcip: 'src_addr', dstip: 'dst_addr', proto: 'proto', srcport: 'src_port', dstport: 'dst_port' };
-  for (const f of Object.keys(column) as KeyField[]) {
-    const at = keyFields.indexOf(f);
-    cols[column[f]] = rows.map((r) => (at < 0 ? null : r.values[at]!));
-  }
+  const cols = { ...aggregateColumns(rows, keyFields), source_file: sourceFile };
   const schema = withMetadata(NIGHTLY_AGGREGATE_FIELDS, { 'flowknn.kind': 'aggregate', 'flowknn.schema_version': SCHEMA_VERSION, 'flowknn.feature_set': NFDUMP_STAT7.name, ...meta });
   return buildTable(schema, cols, rows.length);
 }
