@@ -1,9 +1,9 @@
 import { mkdir, symlink, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { FlowknnError } from '../../src/errors.js';
 import { discoverArchive, parseNfcapdName, parseTimeBound, selectionRange, zonedToEpoch, type DiscoverOptions } from '../../src/ingest/archive.js';
 import { makeTempDir } from '../helpers/tmp.js';
+import { failure } from '../helpers/failure.js';
 
 let dir: string;
 let cleanup: () => Promise<void>;
@@ -34,15 +34,6 @@ function slots(hour: number, minute: number, n: number, day = '20261101'): strin
 
 const utc = (s: string) => Date.parse(`${s}Z`);
 
-async function failure(p: Promise<unknown>): Promise<FlowknnError> {
-  try {
-    await p;
-  } catch (err) {
-    if (err instanceof FlowknnError) return err;
-    throw err;
-  }
-  throw new Error('expected a FlowknnError, the promise resolved');
-}
 
 const rel = (opts: DiscoverOptions = {}) => discoverArchive(dir, opts).then((l) => l.files.map((f) => f.relPath));
 

@@ -7,18 +7,10 @@ import { parseFlowCsv, parseStatCsv } from '../../src/ingest/csv.js';
 import { readInput } from '../../src/ingest/read.js';
 import { nfdump17 } from '../helpers/paths.js';
 import { makeTempDir } from '../helpers/tmp.js';
+import { failure as rejection } from '../helpers/failure.js';
 
 const read = (name: string) => readFileSync(nfdump17(name), 'utf8');
 
-async function rejection(p: Promise<unknown>): Promise<FlowknnError> {
-  try {
-    await p;
-  } catch (err) {
-    if (err instanceof FlowknnError) return err;
-    throw err;
-  }
-  throw new Error('expected a FlowknnError, the promise resolved');
-}
 
 /** Puts the columns of every header and data line in another order (Summary lines untouched). */
 function shuffleColumns(text: string, isRow: (line: string) => boolean): string {

@@ -1,22 +1,13 @@
 import { copyFile, stat, truncate, writeFile, chmod } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FlowknnError } from '../../src/errors.js';
 import { readNfcapdStats } from '../../src/ingest/nfcapd.js';
 import { scanNfcapdStats } from '../../src/ingest/nfcapd-stat.js';
 import { hasNfdumpTools, makeNfcapdFixture, nfcapdSeed, type NfcapdFixture } from '../helpers/nfcapd-fixture.js';
+import { failure } from '../helpers/failure.js';
 
 const run = hasNfdumpTools() || process.env.CI === 'true';
 
-async function failure(p: Promise<unknown>): Promise<FlowknnError> {
-  try {
-    await p;
-  } catch (err) {
-    if (err instanceof FlowknnError) return err;
-    throw err;
-  }
-  throw new Error('expected a FlowknnError');
-}
 
 describe.skipIf(!run)('scanning nfdump statistics of nfcapd files (nightly path)', () => {
   let fx: NfcapdFixture;

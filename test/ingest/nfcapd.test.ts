@@ -1,7 +1,6 @@
 import { copyFile, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FlowknnError } from '../../src/errors.js';
 import {
   flowArgs,
   flowBatchTable,
@@ -22,16 +21,8 @@ import {
   writeFakeNfdump,
   type NfcapdFixture,
 } from '../helpers/nfcapd-fixture.js';
+import { failure } from '../helpers/failure.js';
 
-async function failure(p: Promise<unknown>): Promise<FlowknnError> {
-  try {
-    await p;
-  } catch (err) {
-    if (err instanceof FlowknnError) return err;
-    throw err;
-  }
-  throw new Error('expected a FlowknnError, the promise resolved');
-}
 
 async function collect(file: string, options: Parameters<typeof readNfcapdFlows>[1] = {}): Promise<FlowBatch[]> {
   const out: FlowBatch[] = [];

@@ -23,6 +23,7 @@ import { readArrowFile } from '../../src/schema/arrow.js';
 import { FLOW_FIELDS } from '../../src/schema/tables.js';
 import { nfdump17, REPO_ROOT } from '../helpers/paths.js';
 import { listTree, makeTempDir } from '../helpers/tmp.js';
+import { failure } from '../helpers/failure.js';
 
 const FIXTURES = ['flows.csv', 'flows-nosummary.csv', 'flows-1.7.5-layout.csv'] as const;
 const bytesOf = (name: string) => readFileSync(nfdump17(name));
@@ -59,15 +60,6 @@ async function collect(stream: AsyncIterable<RecordBatch>): Promise<Table> {
   return new Table(batches);
 }
 
-async function failure(p: Promise<unknown> | (() => unknown)): Promise<FlowknnError> {
-  try {
-    await (typeof p === 'function' ? p() : p);
-  } catch (err) {
-    if (err instanceof FlowknnError) return err;
-    throw err;
-  }
-  throw new Error('expected a FlowknnError');
-}
 
 /** The fixture's data lines (1-based line numbers as in the file). */
 function editLines(name: string, edit: (lines: string[]) => void): string {

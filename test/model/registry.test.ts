@@ -7,7 +7,6 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { KnnEngine } from '../../src/engines/engine.js';
 import { createEngine } from '../../src/engines/registry.js';
-import { FlowknnError } from '../../src/errors.js';
 import { NFDUMP_STAT7 } from '../../src/features/feature-set.js';
 import { readModel, writeModel } from '../../src/model/folder.js';
 import { loadLabelled } from '../../src/model/labelled.js';
@@ -17,16 +16,8 @@ import { currentVersion, listVersions, pendingBatches, promoteVersion, registryP
 import { mergeLabels, trainVersion } from '../../src/model/retrain.js';
 import { SEED_LABELS } from '../helpers/paths.js';
 import { makeTempDir } from '../helpers/tmp.js';
+import { failure } from '../helpers/failure.js';
 
-async function failure(p: Promise<unknown>): Promise<FlowknnError> {
-  try {
-    await p;
-  } catch (err) {
-    if (err instanceof FlowknnError) return err;
-    throw err;
-  }
-  throw new Error('expected a FlowknnError, the promise resolved');
-}
 
 const W0 = Date.UTC(2026, 10, 1, 0, 0);
 const W1 = Date.UTC(2026, 10, 1, 0, 5);

@@ -3,25 +3,16 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FlowknnError } from '../../src/errors.js';
 import { yesterday } from '../../src/pipeline/nightly.js';
 import { acquireLock } from '../../src/pipeline/lock.js';
 import { makeTempDir } from '../helpers/tmp.js';
+import { failure as refused } from '../helpers/failure.js';
 
 let dir: string;
 let cleanup: () => Promise<void>;
 beforeAll(async () => ({ dir, cleanup } = await makeTempDir('flowknn-lock-')));
 afterAll(() => cleanup?.());
 
-async function refused(p: Promise<unknown>): Promise<FlowknnError> {
-  try {
-    await p;
-  } catch (err) {
-    if (err instanceof FlowknnError) return err;
-    throw err;
-  }
-  throw new Error('expected the lock to be refused');
-}
 
 describe('the day lock', () => {
   it('one holder at a time; released, it can be taken again', async () => {

@@ -17,6 +17,7 @@ import { buildScenario, SYNTH_CLASSES } from '../../src/synth/scenario.js';
 import * as fixture from '../fixtures/gen/pcap.js';
 import { Collector } from '../helpers/cli.js';
 import { makeTempDir } from '../helpers/tmp.js';
+import { failure } from '../helpers/failure.js';
 
 const exec = promisify(execFile);
 
@@ -31,15 +32,6 @@ const hasTools = await exec('nfpcapd', ['-V']).then(
 const run = hasTools || process.env.CI === 'true';
 if (!run) console.warn('nfdump/nfpcapd not on PATH: skipping the synthetic archive tests (apt-get install nfdump)');
 
-async function failure(p: Promise<unknown>): Promise<FlowknnError> {
-  try {
-    await p;
-  } catch (err) {
-    if (err instanceof FlowknnError) return err;
-    throw err;
-  }
-  throw new Error('expected a FlowknnError, the promise resolved');
-}
 
 interface StatRow {
   flows: number;
