@@ -79,9 +79,10 @@ export interface LoadedModel {
   readonly json: ModelJson;
 }
 
-function trainTable(set: LabelledSet) {
-  const fields = [
-    ...set.featureSet.columns.map((c) => new Field(c, new Float64(), false)),
+/** The columns of labelled rows: train.arrow, and the pending label batches of a registry. */
+export function labelledRowFields(featureSet: FeatureSet): Field[] {
+  return [
+    ...featureSet.columns.map((c) => new Field(c, new Float64(), false)),
     new Field('label', new Utf8(), false),
     new Field('key', new Utf8(), false),
     new Field('source_file', new Utf8(), false),
@@ -91,6 +92,10 @@ function trainTable(set: LabelledSet) {
     new Field('window_start', new TimestampMillisecond(), true),
     new Field('first_seen', new TimestampMillisecond(), true),
   ];
+}
+
+function trainTable(set: LabelledSet) {
+  const fields = labelledRowFields(set.featureSet);
   const schema = withMetadata(fields, {
     'flowknn.kind': 'train',
     'flowknn.schema_version': SCHEMA_VERSION,

@@ -1,4 +1,4 @@
-import { Field, Float64, Int32, TimestampMillisecond, Utf8, type Table } from 'apache-arrow';
+import type { Table } from 'apache-arrow';
 import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { isIP } from 'node:net';
@@ -8,6 +8,7 @@ import { featureMatrix, featureSetId, type FeatureSet } from '../features/featur
 import { parseCsv, type CsvRecord } from '../io/csv.js';
 import { buildTable, numberColumn, readArrowFile, stringColumn, withMetadata } from '../schema/arrow.js';
 import { SCHEMA_VERSION } from '../schema/tables.js';
+import { labelledRowFields } from './folder.js';
 
 /**
  * Operator labels: rows of aggregates with the label a person gave them. A batch of labels is
@@ -418,16 +419,7 @@ export async function labelsFromPredictions(file: string, featureSet: FeatureSet
 
 /** The `labels` table: the train.arrow columns, so a batch reads like training rows. */
 export function labelsTable(rows: readonly LabelRow[], featureSet: FeatureSet, meta: Record<string, string>): Table {
-  const fields = [
-    ...featureSet.columns.map((c) => new Field(c, new Float64(), false)),
-    new Field('label', new Utf8(), false),
-    new Field('key', new Utf8(), false),
-    new Field('source_file', new Utf8(), false),
-    new Field('source_line', new Int32(), false),
-    new Field('window_start', new TimestampMillisecond(), true),
-    new Field('first_seen', new TimestampMillisecond(), true),
-  ];
-  const schema = withMetadata(fields, { 'flowknn.kind': 'labels', 'flowknn.schema_version': SCHEMA_VERSION, 'flowknn.feature_set': featureSetId(featureSet), ...meta });
+  const schema = withMetadata(labelledRowFields(featureSet), { 'flowknn.kind': 'labels', 'flowknn.schema_version': SCHEMA_VERSION, 'flowknn.feature_set': featureSetId(featureSet), ...meta });
   const cols: Record<string, Float64Array | Int32Array | unknown[]> = {};
   featureSet.columns.forEach((c, j) => (cols[c] = Float64Array.from(rows, (r) => r.features[j]!)));
   cols.label = rows.map((r) => r.label);
