@@ -111,9 +111,14 @@ async function openInput(file: string, options: FlowInputsOptions, sink: RejectS
   return { format: r.format, kind: r.kind, batches: r.kind === 'flow' ? (async function* () { yield* table.batches; })() : undefined };
 }
 
-/** The batches of a source under another schema (same fields), handing each back to the source once written. */
+/**
+ * The batches of a source under another schema (same fields), handing each back to the source
+ * once written; it keeps the error the source ended with, to tell an input's failure from
+ * the writer's.
+ */
 class Relabelled implements AsyncIterable<RecordBatch> {
   private readonly origin = new WeakMap<RecordBatch, RecordBatch>();
+  sourceError: unknown;
 
   constructor(
     private readonly source: AsyncIterable<RecordBatch> & { recycle?(batch: RecordBatch): void },
@@ -121,10 +126,15 @@ class Relabelled implements AsyncIterable<RecordBatch> {
   ) {}
 
   async *[Symbol.asyncIterator](): AsyncIterator<RecordBatch> {
-    for await (const b of this.source) {
-      const r = new RecordBatch(this.schema, b.data);
-      this.origin.set(r, b);
-      yield r;
+    try {
+      for await (const b of this.source) {
+        const r = new RecordBatch(this.schema, b.data);
+        this.origin.set(r, b);
+        yield r;
+      }
+    } catch (err) {
+      this.sourceError = err;
+      throw err;
     }
   }
 
@@ -156,8 +166,9 @@ export async function writeFlowInputs(files: readonly string[], out: string, opt
   if (files.length === 0) return { inputs: [], written: false, rows: 0, batches: 0 };
 
   type Read = FlowInputOutcome & { kind?: OpenInput['kind']; batches: number };
-  // Reads one input into `target` (the output itself, or a part); a FlowknnError fails only
-  // that input. An input of another kind is opened, not written.
+  // Reads one input into `target` (the output itself, or a part). A FlowknnError of the input
+  // fails only that input; one of writing (an unwritable folder, a full disk) fails the run.
+  // An input of another kind is opened, not written.
   const readOne = async (file: string, target: string, schema: (format: DetectedFormat) => Schema): Promise<Read> => {
     let rejected = 0;
     const sink: RejectSink = {
@@ -168,6 +179,7 @@ export async function writeFlowInputs(files: readonly string[], out: string, opt
     };
     let format: DetectedFormat | undefined;
     let read: Read;
+    let batches: Relabelled | undefined;
     try {
       const input = await openInput(file, options, sink);
       format = input.format;
@@ -175,11 +187,13 @@ export async function writeFlowInputs(files: readonly string[], out: string, opt
         read = { file, format, kind: input.kind, rows: 0, rejected, batches: 0 };
       } else {
         const s = schema(input.format);
-        const w = await writeFlowArrowStream(target, new Relabelled(input.batches, s), { schema: s });
+        batches = new Relabelled(input.batches, s);
+        const w = await writeFlowArrowStream(target, batches, { schema: s });
         read = { file, format, kind: 'flow', rows: w.rows, rejected, batches: w.batches };
       }
     } catch (err) {
-      if (!(err instanceof FlowknnError)) throw err;
+      const ofInput = batches === undefined || batches.sourceError === err;
+      if (!(err instanceof FlowknnError) || !ofInput) throw err;
       read = { file, format, rows: 0, rejected, error: err, batches: 0 };
     }
     options.onInput?.(read);

@@ -149,6 +149,19 @@ describe('ingest of several flow CSV dumps streams them into one Arrow file', ()
     expect(await listTree(sub)).toEqual(['a.csv', 'b.csv']);
   });
 
+  it('an output that cannot be written fails the run (exit 3), not the inputs', async () => {
+    const sub = await fresh('unwritable');
+    const blocker = join(sub, 'not-a-folder');
+    await writeFile(blocker, 'a file where the output folder should be\n');
+    for (const inputs of [[nfdump17('flows.csv')], [nfdump17('flows.csv'), nfdump17('flows-nosummary.csv')]]) {
+      const r = await runMain(['ingest', ...inputs, '--out', join(blocker, 'x.arrow')]);
+      expect(r.code, r.stderr).toBe(3);
+      expect(r.stderr).toMatch(/cannot write/u);
+      expect(r.stderr).not.toMatch(/inputs failed|no input could be read/u);
+    }
+    expect(await listTree(sub)).toEqual(['not-a-folder']);
+  });
+
   it('statistics and flow dumps are refused together before anything is read', async () => {
     const sub = await fresh('mixed');
     const r = await runMain(['ingest', nfdump17('flows.csv'), nfdump17('stat-dstip.csv'), '--out', join(sub, 'x.arrow')]);
