@@ -11,6 +11,7 @@ import { ensureBuilt, runMain } from '../helpers/cli.js';
 import { hasNfdumpTools } from '../helpers/nfcapd-fixture.js';
 import { REPO_ROOT, SEED_LABELS } from '../helpers/paths.js';
 import { makeTempDir } from '../helpers/tmp.js';
+import { yesterday } from '../../src/pipeline/nightly.js';
 
 /**
  * The deployment files (pipelines/k8s, pipelines/systemd) checked without a cluster or a
@@ -625,15 +626,15 @@ describe('systemd units (pipelines/systemd)', () => {
     const delay = seconds(setting(timer, 'Timer', 'RandomizedDelaySec'));
     const at = Number(m![1]) * 3600 + Number(m![2]) * 60 + Number(m![3] ?? 0);
     expect(at, 'after the last five-minute file of the day was closed').toBeGreaterThanOrEqual(5 * 60);
-    // flowknn's default day is the date 24 hours before the start, on the archive's clock. Every
-    // start the timer may make (its time plus up to the random delay), on every day of a year,
-    // in this zone and two with daylight saving time, must give the day before.
+    // flowknn's default day (its own function) is the calendar day before the start, on the
+    // archive's clock. Every start the timer may make (its time plus up to the random delay), on
+    // every day of a year, in this zone and two with daylight saving time, must give the day before.
     for (const z of [hostConfig.config.archive.timeZone === 'local' ? 'UTC' : hostConfig.config.archive.timeZone, 'Europe/Berlin', 'America/New_York']) {
       for (let day = Date.UTC(2026, 0, 1); day < Date.UTC(2027, 0, 1); day += 86_400_000) {
         for (const extra of [0, delay]) {
           const start = instantAt(day, at + extra, z);
           const expected = new Date(day - 86_400_000).toISOString().slice(0, 10);
-          expect(formatInZone(start - 86_400_000, z).slice(0, 10), `${z}, start ${formatInZone(start, z)}`).toBe(expected);
+          expect(yesterday(z, start), `${z}, start ${formatInZone(start, z)}`).toBe(expected);
         }
       }
     }
