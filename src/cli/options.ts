@@ -1,5 +1,5 @@
 import type { Argv } from 'yargs';
-import { availableParallelism } from 'node:os';
+import { usableCores } from '../io/cores.js';
 import { CPU_ALGORITHMS, type CpuAlgorithm } from '../engines/cpu/cpu-engine.js';
 import type { KnnEngine } from '../engines/engine.js';
 import { createEngine, ENGINE_CHOICES, type EngineChoice } from '../engines/registry.js';
@@ -35,7 +35,7 @@ export function protocolOptions<T>(y: Argv<T>) {
 export function engineOption<T>(y: Argv<T>) {
   return y
     .option('engine', { choices: ENGINE_CHOICES, default: 'auto' as const, describe: 'search engine (auto: the best usable one)' })
-    .option('threads', { type: 'number', default: availableParallelism(), describe: 'CPU search threads' })
+    .option('threads', { type: 'number', default: usableCores(), describe: 'CPU search threads' })
     .option('algorithm', { choices: CPU_ALGORITHMS, default: 'auto' as const, describe: 'CPU search: k-d tree, brute force, or chosen by metric and dimension' });
 }
 

@@ -1,7 +1,7 @@
 import { Table } from 'apache-arrow';
 import { createHash } from 'node:crypto';
 import { mkdir, readdir, rm, stat } from 'node:fs/promises';
-import { availableParallelism } from 'node:os';
+import { usableCores } from '../io/cores.js';
 import { join } from 'node:path';
 import pLimit from 'p-limit';
 import type { KnnEngine } from '../engines/engine.js';
@@ -232,7 +232,7 @@ export async function runNightly(options: NightlyOptions): Promise<NightlyResult
 
     // Inputs, in parallel: each committed on its own.
     const ti = performance.now();
-    const jobs = options.jobs ?? (cfg.limits.jobs || availableParallelism());
+    const jobs = options.jobs ?? (cfg.limits.jobs || usableCores());
     const limit = pLimit(Math.max(1, jobs));
     let done = reused;
     let rowsSoFar = [...records.values()].reduce((s, r) => s + r.rows, 0);

@@ -1,5 +1,6 @@
 import { mkdir, mkdtemp, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
-import { availableParallelism, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
+import { usableCores } from '../io/cores.js';
 import { join } from 'node:path';
 import { environmentError, usageError } from '../errors.js';
 import { writeDirAtomic } from '../io/atomic.js';
@@ -129,7 +130,7 @@ function resolveOptions(o: SynthOptions): Resolved {
   if (!Number.isSafeInteger(background) || background < 0 || background > 5_000_000) throw usageError(`--background must be a whole number of flows per 5-minute file from 0 to 5000000, got ${background}`);
   const scale = o.scale ?? 1;
   if (!Number.isFinite(scale) || scale <= 0 || scale > 100) throw usageError(`--scale must be a number > 0 and <= 100, got ${scale}`);
-  const jobs = o.jobs ?? availableParallelism();
+  const jobs = o.jobs ?? usableCores();
   if (!Number.isSafeInteger(jobs) || jobs < 1) throw usageError(`--jobs must be a whole number >= 1, got ${jobs}`);
   if (!o.out) throw usageError('--out is required: the folder to write the archive into');
   return {

@@ -1,7 +1,7 @@
 import { RecordBatch, Table } from 'apache-arrow';
 import pLimit from 'p-limit';
 import { stat } from 'node:fs/promises';
-import { availableParallelism } from 'node:os';
+import { usableCores } from '../../io/cores.js';
 import type { Argv, CommandModule } from 'yargs';
 import { FlowknnError, usageError } from '../../errors.js';
 import { FlowAggregator, type AggregateOptions } from '../../features/aggregate.js';
@@ -62,7 +62,7 @@ export function ingestCommand(ctx: CliContext): CommandModule<object, IngestArgs
         .option('max-rejects', { type: 'number', describe: 'bad lines a file may have before it fails (default 0: fail on the first; no limit on the count when only --max-reject-fraction is given)' })
         .option('max-reject-fraction', { type: 'number', describe: 'largest share of a file\'s data lines (0..1) that may be bad, checked when the file has been read' })
         .option('rejects', { type: 'string', describe: 'CSV file listing every rejected line (file, line, reason, raw text), also those of failed files' })
-        .option('jobs', { type: 'number', default: availableParallelism(), describe: 'files read at once' })
+        .option('jobs', { type: 'number', default: usableCores(), describe: 'files read at once' })
         .option('aggregate', { type: 'string', describe: 'aggregate flow records into per-key features: dstip, srcip, dstip+proto, dstip+dstport, ...' })
         .option('window', { type: 'string', default: '5m', describe: 'with --aggregate: aligned time windows (300, 5m, 1h) or whole' })
         .option('min-packets', { type: 'number', describe: 'with --aggregate: keep aggregates with at least this many packets' })

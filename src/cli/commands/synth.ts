@@ -1,5 +1,5 @@
 import type { Argv, CommandModule } from 'yargs';
-import { availableParallelism } from 'node:os';
+import { usableCores } from '../../io/cores.js';
 import { join } from 'node:path';
 import { COMPRESSIONS } from '../../synth/nfpcapd.js';
 import { DEFAULT_SYNTH_DATE, generateArchive, SYNTH_LAYOUTS, type SynthOptions } from '../../synth/generate.js';
@@ -26,7 +26,7 @@ export function synthCommand(ctx: CliContext): CommandModule<object, SynthArgs> 
         .option('nfs', { type: 'boolean', default: false, describe: 'add NFS bulk transfers (a class outside the seed model: "unknown")' })
         .option('layout', { choices: SYNTH_LAYOUTS, default: 'Y/m/d' as const, describe: 'folders under flows/, as nfcapd -S 1 (Y/m/d), -S 7 (Y-m-d) or none (flat)' })
         .option('compress', { choices: COMPRESSIONS, default: 'none' as const, describe: 'nfcapd file compression' })
-        .option('jobs', { type: 'number', default: availableParallelism(), describe: 'nfpcapd processes at once' })
+        .option('jobs', { type: 'number', default: usableCores(), describe: 'nfpcapd processes at once' })
         .option('nfpcapd', { type: 'string', default: 'nfpcapd', describe: 'the nfpcapd binary (path or name on PATH)' })
         .option('force', { type: 'boolean', default: false, describe: 'replace --out even if it is a non-empty folder that synth did not write' }) as unknown as Argv<SynthArgs>,
     handler: async (args) => {

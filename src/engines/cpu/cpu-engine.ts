@@ -1,4 +1,4 @@
-import { availableParallelism } from 'node:os';
+import { usableCores } from '../../io/cores.js';
 import { usageError } from '../../errors.js';
 import { Matrix } from '../../matrix.js';
 import { METRICS, type EngineCapabilities, type KnnEngine, type Metric, type Neighbours } from '../engine.js';
@@ -45,7 +45,7 @@ export class CpuEngine implements KnnEngine {
   private readonly prepared = new WeakMap<Matrix, { tree?: KdTree; shared?: Float64Array }>();
 
   constructor(options: CpuEngineOptions = {}) {
-    const threads = options.threads ?? availableParallelism();
+    const threads = options.threads ?? usableCores();
     if (!Number.isInteger(threads) || threads < 1) throw usageError(`--threads must be a whole number >= 1, got ${threads}`);
     this.threads = threads;
     this.algorithm = options.algorithm ?? 'auto';
