@@ -1,5 +1,6 @@
 import { RecordBatch, Table } from 'apache-arrow';
 import pLimit from 'p-limit';
+import { statSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { usableCores } from '../../io/cores.js';
 import type { Argv, CommandModule } from 'yargs';
@@ -14,7 +15,7 @@ import type { FlowColumns } from '../../schema/tables.js';
 import type { Reject } from '../../ingest/issues.js';
 import { writeArrowFile, withMetadata } from '../../schema/arrow.js';
 import type { CliContext } from '../context.js';
-import { progressUpdater } from '../progress.js';
+import { progressUpdater, throughput } from '../progress.js';
 
 interface IngestArgs {
   date?: string;
@@ -125,13 +126,20 @@ interface Threshold {
 async function streamFlows(files: string[], args: IngestArgs, ctx: CliContext, threshold: Threshold, rejects: RejectSink | undefined): Promise<FlowknnError[]> {
   const onFile = progressUpdater(ctx, 'reading', 'files');
   let done = 0;
+  let rows = 0;
+  let bytes = 0;
+  const t0 = performance.now();
   const result = await writeFlowInputs(files, args.out, {
     ...threshold,
     jobs: args.jobs,
     format: args.format,
     nfdump: { nfdump: args.nfdump, filter: args.filter },
     rejects,
-    onInput: () => onFile(++done, files.length),
+    onInput: (input) => {
+      rows += input.rows;
+      bytes += sizeOf(input.file);
+      onFile(++done, files.length, throughput(rows, bytes, t0));
+    },
   });
   const failed = result.inputs.flatMap((o) => (o.error ? [o.error] : []));
   for (const e of failed) ctx.stderr.write(`flowknn: error: ${e.format()}\n`);
@@ -155,6 +163,9 @@ async function readWhole(
   const limit = pLimit(args.jobs);
   const onFile = progressUpdater(ctx, 'reading', 'files');
   let done = 0;
+  let rows = 0;
+  let bytes = 0;
+  const t0 = performance.now();
   const outcomes = await Promise.all(
     files.map((file) =>
       limit(async () => {
@@ -168,12 +179,14 @@ async function readWhole(
         try {
           const options: ReadOptions = { ...threshold, rejects: sink, nfdump: { nfdump: args.nfdump, filter: args.filter } };
           const result = aggregator ? await aggregateInput(aggregator, file, args.format, options) : outcome(await readInput(file, args.format, options));
+          rows += result.rows;
           return { file, result: { ...result, rejected } };
         } catch (err) {
           if (err instanceof FlowknnError) return { file, error: err };
           throw err;
         } finally {
-          onFile(++done, files.length);
+          bytes += sizeOf(file);
+          onFile(++done, files.length, throughput(rows, bytes, t0));
         }
       }),
     ),
@@ -256,4 +269,13 @@ async function aggregateInput(aggregator: FlowAggregator, file: string, format: 
   }
   aggregator.addTable(r.table, file);
   return { file, format: r.format, kind: r.kind, rows: r.table.numRows, rejects: r.rejects };
+}
+
+/** Size of an input for the progress line (0 when it cannot be read: its error says why elsewhere). */
+function sizeOf(file: string): number {
+  try {
+    return statSync(file).size;
+  } catch {
+    return 0;
+  }
 }

@@ -8,7 +8,7 @@ import { parseShard, runNightly, type ReportData } from '../../pipeline/nightly.
 import { runNotify } from '../../pipeline/notify.js';
 import type { Summary } from '../../pipeline/outputs.js';
 import type { CliContext } from '../context.js';
-import { progressBar, type Progress } from '../progress.js';
+import { progressBar, throughput, type Progress } from '../progress.js';
 
 interface NightlyArgs {
   config: string;
@@ -85,8 +85,8 @@ export function nightlyCommand(ctx: CliContext): CommandModule<object, NightlyAr
         log: ctx.log,
         command: `flowknn nightly --config ${args.config}${args.date ? ` --date ${args.date}` : ''}${args.shard ? ` --shard ${args.shard}` : ''}`,
         onProgress: (done, total, rows, bytes) => {
-          bar ??= progressBar(ctx, 'inputs', total, `files | ${rows} rows | ${(bytes / 1e6 / Math.max(1e-3, (performance.now() - t0) / 1000)).toFixed(1)} MB/s`);
-          bar.update(done);
+          bar ??= progressBar(ctx, 'inputs', total, 'files');
+          bar.update(done, throughput(rows, bytes, t0));
           if (done >= total) bar.stop();
         },
         writeReport: (dir, data) => writeNightlyReport(ctx, dir, data),
