@@ -28,6 +28,31 @@ export async function writeFileAtomic(path: string, data: string | Uint8Array): 
 }
 
 /**
+ * writeFileAtomic for data made piece by piece (a CSV of millions of rows would not fit in one
+ * string): `fill` writes chunks as it makes them; the file appears, whole, only when it returns.
+ */
+export async function writeChunksAtomic(path: string, fill: (write: (chunk: string) => Promise<void>) => Promise<void>): Promise<void> {
+  const dir = dirname(path);
+  await ensureDir(dir);
+  const tmp = join(dir, `.${basename(path)}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
+  try {
+    const handle = await open(tmp, 'w');
+    try {
+      await fill(async (chunk) => {
+        await handle.write(chunk);
+      });
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    await rename(tmp, path);
+  } catch (err) {
+    await rm(tmp, { force: true });
+    throw asEnvironmentError(err, path);
+  }
+}
+
+/**
  * Builds a whole folder under a temporary sibling name and swaps it in when `fill` succeeds.
  * An existing folder of the same name is replaced only after the new one is complete; if
  * `fill` throws, the temporary folder is removed and the old folder is left as it was.

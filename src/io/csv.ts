@@ -1,4 +1,5 @@
 import type { Table } from 'apache-arrow';
+import { writeChunksAtomic } from './atomic.js';
 
 /** RFC 4180 quoting: only cells with a comma, quote or line break are quoted. */
 function cell(value: unknown): string {
@@ -15,24 +16,39 @@ function cell(value: unknown): string {
   return /[",\n\r]/u.test(text) ? `"${text.replace(/"/gu, '""')}"` : text;
 }
 
-/** Any flat Arrow table as CSV with a header; timestamps as ISO 8601 (UTC). */
-export function tableToCsv(table: Table): string {
+/** The CSV text of a table, header first, in pieces of up to `rowsPerChunk` lines. */
+function* csvChunks(table: Table, rowsPerChunk = 10_000): Generator<string> {
   const fields = table.schema.fields;
   const isTime = fields.map((f) => String(f.type).startsWith('Timestamp'));
   const cols = fields.map((f) => table.getChild(f.name)!);
-  const lines = [fields.map((f) => cell(f.name)).join(',')];
-  for (let i = 0; i < table.numRows; i++) {
-    lines.push(
-      cols
-        .map((c, j) => {
-          const v = c.get(i) as unknown;
-          if (isTime[j] && v !== null && v !== undefined) return new Date(Number(v)).toISOString();
-          return cell(v);
-        })
-        .join(','),
-    );
+  yield `${fields.map((f) => cell(f.name)).join(',')}\n`;
+  for (let from = 0; from < table.numRows; from += rowsPerChunk) {
+    const lines: string[] = [];
+    for (let i = from; i < Math.min(table.numRows, from + rowsPerChunk); i++) {
+      lines.push(
+        cols
+          .map((c, j) => {
+            const v = c.get(i) as unknown;
+            if (isTime[j] && v !== null && v !== undefined) return new Date(Number(v)).toISOString();
+            return cell(v);
+          })
+          .join(','),
+      );
+    }
+    yield `${lines.join('\n')}\n`;
   }
-  return `${lines.join('\n')}\n`;
+}
+
+/** Any flat Arrow table as CSV with a header; timestamps as ISO 8601 (UTC). */
+export function tableToCsv(table: Table): string {
+  return [...csvChunks(table)].join('');
+}
+
+/** The same CSV written to a file piece by piece (atomically): for tables too big for one string. */
+export async function writeCsvFile(path: string, table: Table): Promise<void> {
+  await writeChunksAtomic(path, async (write) => {
+    for (const chunk of csvChunks(table)) await write(chunk);
+  });
 }
 
 /** One CSV record: its cells, and the line (1-based) it starts on. */

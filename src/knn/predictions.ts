@@ -1,7 +1,7 @@
-import { Bool, Field, Float64, Int32, List, TimestampMillisecond, Utf8, type Table } from 'apache-arrow';
+import { Bool, Field, Float64, Int32, List, makeVector, TimestampMillisecond, Utf8, vectorFromArray, type Table } from 'apache-arrow';
 import type { KnnModel, Prediction } from '../model/model.js';
 import type { Matrix } from '../matrix.js';
-import { buildTable, withMetadata } from '../schema/arrow.js';
+import { buildTable, fixedLengthLists, withMetadata, type ColumnValues } from '../schema/arrow.js';
 import { SCHEMA_VERSION } from '../schema/tables.js';
 
 /** Where each classified row came from, carried into the predictions. */
@@ -51,7 +51,8 @@ export function predictionsTable(model: KnnModel, raw: Matrix, origin: RowOrigin
     new Field('neighbour_distances', new List(new Field('item', new Float64(), false)), false),
     new Field('neighbour_rows', new List(new Field('item', new Int32(), false)), false),
   ];
-  const cols: Record<string, Float64Array | Int32Array | unknown[]> = {
+  const field = (name: string) => fields.find((f) => f.name === name)!;
+  const cols: Record<string, ColumnValues> = {
     key: origin.key,
     window_start: origin.windowStart ?? Array<null>(n).fill(null),
     first_seen: origin.firstSeen,
@@ -60,9 +61,10 @@ export function predictionsTable(model: KnnModel, raw: Matrix, origin: RowOrigin
     note: origin.note,
     predicted: Array.from(votes.predicted, (c, q) => (novelty?.unknownLabel !== undefined && novelty.scores[q]! > novelty.threshold ? novelty.unknownLabel : classes[c]!)),
     probability: Float64Array.from(votes.predicted, (c, q) => votes.probabilities[q * classes.length + c]!),
-    neighbour_labels: Array.from({ length: n }, (_, q) => Array.from(neighbours.indices.subarray(q * k, q * k + k), (i) => classes[model.train.labels[i]!]!)),
-    neighbour_distances: Array.from({ length: n }, (_, q) => Array.from(neighbours.distances.subarray(q * k, q * k + k))),
-    neighbour_rows: Array.from({ length: n }, (_, q) => Array.from(neighbours.indices.subarray(q * k, q * k + k))),
+    // One flat vector per list column: a JavaScript array per row costs seconds on a big night.
+    neighbour_labels: fixedLengthLists(field('neighbour_labels'), vectorFromArray(Array.from(neighbours.indices.subarray(0, n * k), (i) => classes[model.train.labels[i]!]!), new Utf8()), n, k),
+    neighbour_distances: fixedLengthLists(field('neighbour_distances'), makeVector(neighbours.distances.subarray(0, n * k)), n, k),
+    neighbour_rows: fixedLengthLists(field('neighbour_rows'), makeVector(neighbours.indices.subarray(0, n * k)), n, k),
   };
   if (novelty) {
     if (novelty.scores.length !== n) throw new Error(`novelty: ${novelty.scores.length} scores for ${n} rows`);

@@ -71,6 +71,12 @@ const limitsSchema = z
     maxRejects: z.number().int().min(0).nullable().default(null),
     /** ...or more than this fraction of its lines. */
     maxRejectFraction: z.number().min(0).max(1).default(0.01),
+    /**
+     * Aggregates a night may classify. Every row is held in memory for the one batched search
+     * and the outputs; a day of a busy router without minimums has tens of millions, which
+     * should be a decision (aggregate.minPackets, aggregate.top), not an out-of-memory crash.
+     */
+    maxRows: positiveInt.default(1_000_000),
   })
   .strict();
 

@@ -228,143 +228,157 @@ export async function runNightly(options: NightlyOptions): Promise<NightlyResult
       return { dir, upToDate: true, summary: prior, reportFile: cfg.report.enabled ? join(dir, 'report.html') : null };
     }
     await writeFileAtomic(runState, `${JSON.stringify({ status: 'running', digest: config.digest, started: started.toISOString(), pid: process.pid })}\n`);
-    if (reused > 0) log(`${date}: ${reused} of ${selected.length} inputs already done, ${todo.length} to do`);
-
-    // Inputs, in parallel: each committed on its own.
-    const ti = performance.now();
-    const jobs = options.jobs ?? (cfg.limits.jobs || usableCores());
-    const limit = pLimit(Math.max(1, jobs));
-    let done = reused;
-    let rowsSoFar = [...records.values()].reduce((s, r) => s + r.rows, 0);
-    let bytesSoFar = 0;
-    options.onProgress?.(done, selected.length, rowsSoFar, bytesSoFar);
-    const failures: InputRecord[] = [];
-    let fatal: FlowknnError | undefined;
-    await Promise.all(
-      todo.map(({ file, size, mtime, digest }) =>
-        limit(async () => {
-          if (fatal) return;
-          const t = performance.now();
-          const base: Omit<InputRecord, 'status' | 'error' | 'rows' | 'flows' | 'rejects' | 'sha256' | 'nfdump_args' | 'elapsed_ms'> = {
-            path: file.relPath,
-            size,
-            mtime_ms: mtime,
-            slot_start: new Date(file.slotStartMs).toISOString(),
-            digest,
-          };
-          const id = workId(file.relPath);
-          try {
-            const r = await aggregateInput(file, cfg, { nfdump: options.nfdump });
-            await writeArrowFile(join(workDir, `${id}.arrow`), r.table);
-            await writeFileAtomic(join(workDir, `${id}.rejects.json`), JSON.stringify(r.rejects.map((x) => ({ ...x, file: file.relPath }))));
-            const rec: InputRecord = { ...base, sha256: r.sha256, status: 'ok', error: null, rows: r.table.numRows, flows: r.flows, rejects: r.rejects.length, nfdump_args: r.nfdumpArgs, elapsed_ms: Math.round(performance.now() - t) };
-            await writeFileAtomic(join(workDir, `${id}.json`), `${JSON.stringify(rec)}\n`);
-            records.set(file.relPath, rec);
-            rowsSoFar += rec.rows;
-          } catch (err) {
-            if (!(err instanceof FlowknnError)) throw err;
-            if (err.kind === 'environment') {
-              fatal ??= err;
-              return;
-            }
-            const rec: InputRecord = { ...base, sha256: null, status: 'failed', error: err.format(), rows: 0, flows: 0, rejects: 0, nfdump_args: null, elapsed_ms: Math.round(performance.now() - t) };
-            await writeFileAtomic(join(workDir, `${id}.json`), `${JSON.stringify(rec)}\n`);
-            records.set(file.relPath, rec);
-            failures.push(rec);
-            log(`failed: ${err.format()}`);
-          }
-          done++;
-          bytesSoFar += size;
-          options.onProgress?.(done, selected.length, rowsSoFar, bytesSoFar);
-        }),
-      ),
-    );
-    if (fatal) throw fatal;
-    timings.inputs = performance.now() - ti;
-
-    const runKey = runKeyOf();
-
-    // Everything else runs on the committed inputs, in path order.
-    const tc = performance.now();
-    const inputs = selected.map((f) => records.get(f.relPath)!);
-    const parts: Table[] = [];
-    const rejects: Reject[] = [];
-    for (const rec of inputs) {
-      if (rec.status !== 'ok') continue;
-      const id = workId(rec.path);
-      parts.push(await readArrow(join(workDir, `${id}.arrow`)));
-      rejects.push(...(await readJson<Reject[]>(join(workDir, `${id}.rejects.json`))));
-    }
-    const dayMeta = { 'flowknn.date': date, 'flowknn.key': cfg.aggregate.key, 'flowknn.window_s': cfg.aggregate.source === 'nfdump' ? 'file' : String(cfg.aggregate.window) };
-    const aggregates = parts.length > 0 ? concatTables(parts, dayMeta) : nightlyAggregateTable([], [], [], dayMeta);
-    timings.collect = performance.now() - tc;
-
-    const engine = await createEngine(options.engine ?? cfg.classify.engine, { log, threads: cfg.classify.threads || undefined });
-    let predictions: Table;
-    let engineName: string;
-    let device: string | null;
-    const ts = performance.now();
+    // A run that stops with an error (a config limit, the environment) is not an interrupted
+    // one: only a run that never got here (killed) leaves the state 'running'.
     try {
-      const raw = featureMatrix(aggregates, loaded.model.train.featureSet, 'aggregates');
-      const prediction = await predict(loaded.model, raw, engine);
-      engineName = engine.name;
-      device = engineDevice(engine);
-      timings.search = performance.now() - ts;
-      const threshold = loaded.json.novelty?.threshold;
-      const novelty = threshold === undefined ? undefined : { scores: kthDistances(prediction.neighbours, loaded.model.config.k), threshold, unknownLabel: cfg.classify.unknownLabel ?? undefined };
-      const first = numberColumn(aggregates, 'first_seen') ?? new Float64Array(0);
-      const window = numberColumn(aggregates, 'window_start') ?? new Float64Array(0);
-      predictions = predictionsTable(
-        loaded.model,
-        raw,
-        {
-          key: stringColumn(aggregates, 'key') ?? [],
-          windowStart: Array.from(window, (v) => (Number.isNaN(v) ? null : v)),
-          firstSeen: Array.from(first),
-          sourceFile: stringColumn(aggregates, 'source_file') ?? [],
-          sourceLine: Array<null>(aggregates.numRows).fill(null),
-          note: Array<null>(aggregates.numRows).fill(null),
-        },
-        prediction,
-        { 'flowknn.date': date, 'flowknn.model': modelInfo.name ? `${modelInfo.name} v${modelInfo.version}` : modelInfo.dir, 'flowknn.model_created': modelInfo.created, 'flowknn.engine': engine.name },
-        novelty,
+      if (reused > 0) log(`${date}: ${reused} of ${selected.length} inputs already done, ${todo.length} to do`);
+
+      // Inputs, in parallel: each committed on its own.
+      const ti = performance.now();
+      const jobs = options.jobs ?? (cfg.limits.jobs || usableCores());
+      const limit = pLimit(Math.max(1, jobs));
+      let done = reused;
+      let rowsSoFar = [...records.values()].reduce((s, r) => s + r.rows, 0);
+      let bytesSoFar = 0;
+      options.onProgress?.(done, selected.length, rowsSoFar, bytesSoFar);
+      const failures: InputRecord[] = [];
+      let fatal: FlowknnError | undefined;
+      await Promise.all(
+        todo.map(({ file, size, mtime, digest }) =>
+          limit(async () => {
+            if (fatal) return;
+            const t = performance.now();
+            const base: Omit<InputRecord, 'status' | 'error' | 'rows' | 'flows' | 'rejects' | 'sha256' | 'nfdump_args' | 'elapsed_ms'> = {
+              path: file.relPath,
+              size,
+              mtime_ms: mtime,
+              slot_start: new Date(file.slotStartMs).toISOString(),
+              digest,
+            };
+            const id = workId(file.relPath);
+            try {
+              const r = await aggregateInput(file, cfg, { nfdump: options.nfdump });
+              await writeArrowFile(join(workDir, `${id}.arrow`), r.table);
+              await writeFileAtomic(join(workDir, `${id}.rejects.json`), JSON.stringify(r.rejects.map((x) => ({ ...x, file: file.relPath }))));
+              const rec: InputRecord = { ...base, sha256: r.sha256, status: 'ok', error: null, rows: r.table.numRows, flows: r.flows, rejects: r.rejects.length, nfdump_args: r.nfdumpArgs, elapsed_ms: Math.round(performance.now() - t) };
+              await writeFileAtomic(join(workDir, `${id}.json`), `${JSON.stringify(rec)}\n`);
+              records.set(file.relPath, rec);
+              rowsSoFar += rec.rows;
+            } catch (err) {
+              if (!(err instanceof FlowknnError)) throw err;
+              if (err.kind === 'environment') {
+                fatal ??= err;
+                return;
+              }
+              const rec: InputRecord = { ...base, sha256: null, status: 'failed', error: err.format(), rows: 0, flows: 0, rejects: 0, nfdump_args: null, elapsed_ms: Math.round(performance.now() - t) };
+              await writeFileAtomic(join(workDir, `${id}.json`), `${JSON.stringify(rec)}\n`);
+              records.set(file.relPath, rec);
+              failures.push(rec);
+              log(`failed: ${err.format()}`);
+            }
+            done++;
+            bytesSoFar += size;
+            options.onProgress?.(done, selected.length, rowsSoFar, bytesSoFar);
+          }),
+        ),
       );
-    } finally {
-      await engine.dispose();
-    }
-    timings.classify = performance.now() - ts;
+      if (fatal) throw fatal;
+      timings.inputs = performance.now() - ti;
 
-    const to = performance.now();
-    const alerts = alertsOf(predictions, date, cfg.classify);
-    const failed = inputs.filter((r) => r.status === 'failed');
-    const manifest: Manifest = {
-      format: 'flowknn-nightly-manifest',
-      format_version: 1,
-      date,
-      archive_root: config.paths.archive,
-      shard: options.shard ? { index: options.shard.index, count: options.shard.count } : null,
-      inputs: inputs.map(({ digest: _d, ...m }) => m),
-      skipped: listing.skipped,
-    };
-    const summary = buildSummary({ date, shard: options.shard ?? null, config, modelInfo, engineName, device, inputs, reused, predictions, alerts, rejects: rejects.length, timings, started });
-    timings.outputs = performance.now() - to;
-    await writeDayOutputs(dir, { aggregates, predictions, alerts, rejects, manifest, summary: { ...summary, run_key: runKey } as Summary });
-    timings.outputs = performance.now() - to;
+      const runKey = runKeyOf();
 
-    let reportFile: string | null = null;
-    if (cfg.report.enabled && !options.shard && options.writeReport) {
-      const tr = performance.now();
-      reportFile = join(dir, 'report.html');
+      // Everything else runs on the committed inputs, in path order.
+      const tc = performance.now();
+      const inputs = selected.map((f) => records.get(f.relPath)!);
+      const rowCount = inputs.reduce((n, r) => n + r.rows, 0);
+      if (rowCount > cfg.limits.maxRows) {
+        throw usageError(
+          `${date}: ${rowCount.toLocaleString('en-US')} aggregates to classify, more than limits.maxRows (${cfg.limits.maxRows.toLocaleString('en-US')}) in ${config.file}`,
+          'keep fewer with aggregate.minPackets, aggregate.minBytes or aggregate.top, or raise limits.maxRows if this machine has the memory (about 4 GiB per million rows); the inputs read so far are kept',
+        );
+      }
+      const parts: Table[] = [];
+      const rejects: Reject[] = [];
+      for (const rec of inputs) {
+        if (rec.status !== 'ok') continue;
+        const id = workId(rec.path);
+        parts.push(await readArrow(join(workDir, `${id}.arrow`)));
+        rejects.push(...(await readJson<Reject[]>(join(workDir, `${id}.rejects.json`))));
+      }
+      const dayMeta = { 'flowknn.date': date, 'flowknn.key': cfg.aggregate.key, 'flowknn.window_s': cfg.aggregate.source === 'nfdump' ? 'file' : String(cfg.aggregate.window) };
+      const aggregates = parts.length > 0 ? concatTables(parts, dayMeta) : nightlyAggregateTable([], [], [], dayMeta);
+      timings.collect = performance.now() - tc;
+
+      const engine = await createEngine(options.engine ?? cfg.classify.engine, { log, threads: cfg.classify.threads || undefined });
+      let predictions: Table;
+      let engineName: string;
+      let device: string | null;
+      const ts = performance.now();
+      try {
+        const raw = featureMatrix(aggregates, loaded.model.train.featureSet, 'aggregates');
+        const prediction = await predict(loaded.model, raw, engine);
+        engineName = engine.name;
+        device = engineDevice(engine);
+        timings.search = performance.now() - ts;
+        const threshold = loaded.json.novelty?.threshold;
+        const novelty = threshold === undefined ? undefined : { scores: kthDistances(prediction.neighbours, loaded.model.config.k), threshold, unknownLabel: cfg.classify.unknownLabel ?? undefined };
+        const first = numberColumn(aggregates, 'first_seen') ?? new Float64Array(0);
+        const window = numberColumn(aggregates, 'window_start') ?? new Float64Array(0);
+        predictions = predictionsTable(
+          loaded.model,
+          raw,
+          {
+            key: stringColumn(aggregates, 'key') ?? [],
+            windowStart: Array.from(window, (v) => (Number.isNaN(v) ? null : v)),
+            firstSeen: Array.from(first),
+            sourceFile: stringColumn(aggregates, 'source_file') ?? [],
+            sourceLine: Array<null>(aggregates.numRows).fill(null),
+            note: Array<null>(aggregates.numRows).fill(null),
+          },
+          prediction,
+          { 'flowknn.date': date, 'flowknn.model': modelInfo.name ? `${modelInfo.name} v${modelInfo.version}` : modelInfo.dir, 'flowknn.model_created': modelInfo.created, 'flowknn.engine': engine.name },
+          novelty,
+        );
+      } finally {
+        await engine.dispose();
+      }
+      timings.classify = performance.now() - ts;
+
+      const to = performance.now();
+      const alerts = alertsOf(predictions, date, cfg.classify);
+      const failed = inputs.filter((r) => r.status === 'failed');
+      const manifest: Manifest = {
+        format: 'flowknn-nightly-manifest',
+        format_version: 1,
+        date,
+        archive_root: config.paths.archive,
+        shard: options.shard ? { index: options.shard.index, count: options.shard.count } : null,
+        inputs: inputs.map(({ digest: _d, ...m }) => m),
+        skipped: listing.skipped,
+      };
+      const summary = buildSummary({ date, shard: options.shard ?? null, config, modelInfo, engineName, device, inputs, reused, predictions, alerts, rejects: rejects.length, timings, started });
+      timings.outputs = performance.now() - to;
+      await writeDayOutputs(dir, { aggregates, predictions, alerts, rejects, manifest, summary: { ...summary, run_key: runKey } as Summary });
+      timings.outputs = performance.now() - to;
+
+      let reportFile: string | null = null;
+      if (cfg.report.enabled && !options.shard && options.writeReport) {
+        const tr = performance.now();
+        reportFile = join(dir, 'report.html');
+        timings.total = performance.now() - t0;
+        await options.writeReport(dir, { summary: { ...summary, timings_ms: roundTimings(timings) }, manifest, predictions, alerts, model: loaded, reportFile, maxRows: cfg.report.maxRows });
+        timings.report = performance.now() - tr;
+      }
       timings.total = performance.now() - t0;
-      await options.writeReport(dir, { summary: { ...summary, timings_ms: roundTimings(timings) }, manifest, predictions, alerts, model: loaded, reportFile, maxRows: cfg.report.maxRows });
-      timings.report = performance.now() - tr;
+      const final: Summary & { run_key: string } = { ...summary, timings_ms: roundTimings(timings), finished: new Date().toISOString(), run_key: runKey };
+      await writeFileAtomic(join(dir, 'summary.json'), `${JSON.stringify(final, null, 2)}\n`);
+      await writeFileAtomic(runState, `${JSON.stringify({ status: 'complete', digest: config.digest, finished: final.finished })}\n`);
+      if (failed.length > 0) log(`${failed.length} of ${inputs.length} inputs failed:\n${failed.map((f) => `  ${f.path}: ${f.error}`).join('\n')}`);
+      return { dir, upToDate: false, summary: final, reportFile };
+    } catch (err) {
+      await writeFileAtomic(runState, `${JSON.stringify({ status: 'stopped', digest: config.digest, error: err instanceof FlowknnError ? err.format() : String(err) })}\n`).catch(() => undefined);
+      throw err;
     }
-    timings.total = performance.now() - t0;
-    const final: Summary & { run_key: string } = { ...summary, timings_ms: roundTimings(timings), finished: new Date().toISOString(), run_key: runKey };
-    await writeFileAtomic(join(dir, 'summary.json'), `${JSON.stringify(final, null, 2)}\n`);
-    await writeFileAtomic(runState, `${JSON.stringify({ status: 'complete', digest: config.digest, finished: final.finished })}\n`);
-    if (failed.length > 0) log(`${failed.length} of ${inputs.length} inputs failed:\n${failed.map((f) => `  ${f.path}: ${f.error}`).join('\n')}`);
-    return { dir, upToDate: false, summary: final, reportFile };
   } finally {
     await lock.release();
   }

@@ -2,8 +2,8 @@ import { tableFromIPC, type Table } from 'apache-arrow';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { inputError } from '../errors.js';
-import { tableToCsv } from '../io/csv.js';
-import { writeFileAtomic } from '../io/atomic.js';
+import { writeCsvFile } from '../io/csv.js';
+import { writeChunksAtomic, writeFileAtomic } from '../io/atomic.js';
 import { REJECTS_HEADER, rejectsCsvLine } from '../ingest/rejects.js';
 import type { Reject } from '../ingest/issues.js';
 import { numberColumn, stringColumn, writeArrowFile } from '../schema/arrow.js';
@@ -181,10 +181,12 @@ export interface DayOutputs {
 /** Writes every output file of a day, each atomically, summary.json last. */
 export async function writeDayOutputs(dir: string, out: DayOutputs): Promise<void> {
   await writeArrowFile(join(dir, 'aggregates.arrow'), out.aggregates);
-  await writeFileAtomic(join(dir, 'aggregates.csv'), tableToCsv(out.aggregates));
+  await writeCsvFile(join(dir, 'aggregates.csv'), out.aggregates);
   await writeArrowFile(join(dir, 'predictions.arrow'), out.predictions);
-  await writeFileAtomic(join(dir, 'predictions.csv'), tableToCsv(out.predictions));
-  await writeFileAtomic(join(dir, 'alerts.ndjson'), out.alerts.map((a) => `${JSON.stringify(a)}\n`).join(''));
+  await writeCsvFile(join(dir, 'predictions.csv'), out.predictions);
+  await writeChunksAtomic(join(dir, 'alerts.ndjson'), async (write) => {
+    for (let i = 0; i < out.alerts.length; i += 10_000) await write(out.alerts.slice(i, i + 10_000).map((a) => `${JSON.stringify(a)}\n`).join(''));
+  });
   await writeFileAtomic(join(dir, 'rejects.csv'), `${REJECTS_HEADER}\n${out.rejects.map((r) => rejectsCsvLine(r)).join('')}`);
   await writeFileAtomic(join(dir, 'manifest.json'), `${JSON.stringify(out.manifest, null, 2)}\n`);
   await writeFileAtomic(join(dir, 'summary.json'), `${JSON.stringify(out.summary, null, 2)}\n`);

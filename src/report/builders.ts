@@ -469,6 +469,8 @@ export interface ClassifiedReportInput {
   readonly meta?: RunMetadata;
   /** Rows listed at most in each table (default 50). */
   readonly maxRows?: number;
+  /** When `rows` is a sample: the counts of every row, by predicted class, for the class table. */
+  readonly totals?: { readonly rows: number; readonly byClass: Readonly<Record<string, number>> };
 }
 
 function classifiedColumns(withNovelty: boolean): TableColumn[] {
@@ -525,7 +527,9 @@ export function classifiedSections(input: ClassifiedReportInput): ReportSection[
     c.p += r.probability ?? Number.NaN;
     counts.set(r.predicted, c);
   }
-  const order = [...input.classes, ...[...counts.keys()].filter((k) => !input.classes.includes(k))];
+  const totals = input.totals;
+  const order = [...input.classes, ...[...new Set([...counts.keys(), ...Object.keys(totals?.byClass ?? {})])].filter((k) => !input.classes.includes(k))];
+  const total = totals?.rows ?? input.rows.length;
   sections.push({
     heading: 'Predictions by class',
     blocks: [
@@ -540,9 +544,11 @@ export function classifiedSections(input: ClassifiedReportInput): ReportSection[
           ],
           rows: order.map((label) => {
             const c = counts.get(label) ?? { n: 0, p: 0 };
-            return { label, rows: c.n, share: input.rows.length === 0 ? 0 : c.n / input.rows.length, votes: c.n === 0 ? Number.NaN : c.p / c.n };
+            const n = totals ? (totals.byClass[label] ?? 0) : c.n;
+            return { label, rows: n, share: total === 0 ? 0 : n / total, votes: c.n === 0 ? Number.NaN : c.p / c.n };
           }),
-          footer: [{ label: 'total', rows: input.rows.length, share: 1, votes: null }],
+          footer: [{ label: 'total', rows: total, share: 1, votes: null }],
+          caption: totals && totals.rows > input.rows.length ? `Counts over all ${total} rows; mean vote share over the ${input.rows.length} drawn.` : undefined,
         },
       },
     ],

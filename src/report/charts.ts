@@ -22,12 +22,24 @@ function labelDomain(classes: readonly string[], seen: Iterable<string>): string
   return domain;
 }
 
+/** Smallest and largest of many values (a loop: spreading a million values into Math.min overflows the stack). */
+export function extent(values: Iterable<number>): [number, number] {
+  let lo = Infinity;
+  let hi = -Infinity;
+  for (const v of values) {
+    if (v < lo) lo = v;
+    if (v > hi) hi = v;
+  }
+  return [lo, hi];
+}
+
 /** Powers of ten covering [min, max] (both > 0): a log scale's domain and its tick values. */
 export function decades(values: readonly number[]): { domain: [number, number]; ticks: number[] } {
   const positive = values.filter((v) => v > 0 && Number.isFinite(v));
   if (positive.length === 0) return { domain: [1, 10], ticks: [1, 10] };
-  let lo = Math.floor(Math.log10(Math.min(...positive)));
-  let hi = Math.ceil(Math.log10(Math.max(...positive)));
+  const [min, max] = extent(positive);
+  let lo = Math.floor(Math.log10(min));
+  let hi = Math.ceil(Math.log10(max));
   if (hi === lo) hi += 1;
   const step = hi - lo > 10 ? 2 : 1;
   const ticks: number[] = [];
@@ -283,8 +295,7 @@ export async function sweepChart(rows: readonly SweepRow[], chosen?: SweepChoice
     kMin -= 1;
     kMax += 1;
   }
-  const lo = Math.min(...values.map((v) => v.value));
-  const hi = Math.max(...values.map((v) => v.value));
+  const [lo, hi] = extent(values.map((v) => v.value));
   const pad = Math.max(0.01, (hi - lo) * 0.05);
   const yDomain = [Math.max(0, Math.floor((lo - pad) * 50) / 50), Math.min(1, Math.ceil((hi + pad) * 50) / 50)];
   const panels = weights.flatMap((w) => ['accuracy', 'macro F1'].map((sc) => panelName(sc, w, several)));
@@ -335,11 +346,10 @@ export interface NoveltyData {
 export async function noveltyChart(data: NoveltyData): Promise<Chart> {
   const higher = data.higherIsNovel ?? true;
   const finite = data.scores.filter((s) => Number.isFinite(s));
-  const lo = Math.min(data.threshold, ...finite);
-  const hi = Math.max(data.threshold, ...finite);
+  const [lo, hi] = extent([data.threshold, ...finite.values()]);
   const span = hi > lo ? hi - lo : Math.abs(hi) || 1;
   // Distances are never negative: the axis starts at 0 then, not just below it.
-  const extent = [lo >= 0 ? Math.max(0, lo - span * 0.02) : lo - span * 0.02, hi + span * 0.02];
+  const binExtent = [lo >= 0 ? Math.max(0, lo - span * 0.02) : lo - span * 0.02, hi + span * 0.02];
   const values = finite.map((score) => ({ score, flag: (higher ? score > data.threshold : score < data.threshold) ? 'novel' : 'known' }));
   const flagged = values.filter((v) => v.flag === 'novel').length;
   const spec = {
@@ -350,7 +360,7 @@ export async function noveltyChart(data: NoveltyData): Promise<Chart> {
         data: { values },
         mark: { type: 'bar', binSpacing: 1 },
         encoding: {
-          x: { field: 'score', type: 'quantitative', bin: { maxbins: 40, extent }, title: data.scoreName ?? 'novelty score', axis: { format: '~g', labelOverlap: 'greedy', labelFlush: true, labelSeparation: 4 } },
+          x: { field: 'score', type: 'quantitative', bin: { maxbins: 40, extent: binExtent }, title: data.scoreName ?? 'novelty score', axis: { format: '~g', labelOverlap: 'greedy', labelFlush: true, labelSeparation: 4 } },
           y: { aggregate: 'count', type: 'quantitative', title: 'rows', axis: { tickMinStep: 1, format: 'd' } },
           color: {
             field: 'flag',

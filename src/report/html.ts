@@ -221,6 +221,9 @@ export interface RenderOptions {
 
 /** The whole page. Charts given as promises are awaited here. */
 export async function renderReport(doc: ReportDocument, options: RenderOptions = {}): Promise<string> {
+  // Charts render concurrently and are awaited section by section: one that fails while an
+  // earlier one is awaited must surface there as an error, not end the process as unhandled.
+  for (const s of doc.sections) for (const b of s.blocks) if (b.kind === 'chart' && b.chart instanceof Promise) b.chart.catch(() => undefined);
   const used = new Set<string>();
   const sections: string[] = [];
   const toc: string[] = [];

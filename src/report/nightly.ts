@@ -11,6 +11,26 @@ export interface NightlyReportInput {
   readonly alerts: readonly Alert[];
   readonly training?: LabelledSet;
   readonly maxRows?: number;
+  /** Rows drawn at most in the charts (default 5000): a big night is drawn from a sample. */
+  readonly maxDrawn?: number;
+}
+
+/**
+ * At most `max` rows, in their order: an even sample, plus the most novel rows (up to a tenth
+ * of the budget) so that what stands out is drawn even when the sample would miss it.
+ */
+export function drawnRows(rows: readonly ClassifiedRow[], max: number): ClassifiedRow[] {
+  if (rows.length <= max) return [...rows];
+  const keep = new Set<number>();
+  const notable = Math.floor(max / 10);
+  const byNovelty = rows
+    .map((r, i) => [r.novelty ?? Number.NEGATIVE_INFINITY, i] as const)
+    .filter(([v]) => Number.isFinite(v))
+    .sort((a, b) => b[0] - a[0] || a[1] - b[1]);
+  for (const [, i] of byNovelty.slice(0, notable)) keep.add(i);
+  const stride = rows.length / (max - keep.size);
+  for (let x = 0; keep.size < max && x < rows.length; x += stride) keep.add(Math.floor(x));
+  return [...keep].sort((a, b) => a - b).map((i) => rows[i]!);
 }
 
 const si = (v: CellValue) => (typeof v === 'number' ? siNumber(v) : '');
@@ -50,6 +70,7 @@ function alertsTable(alerts: readonly Alert[], max: number): TableData {
 export function nightlyReport(input: NightlyReportInput): ReportDocument {
   const s = input.summary;
   const max = input.maxRows ?? 50;
+  const drawn = drawnRows(input.rows, input.maxDrawn ?? 5000);
   const model = s.model.name ? `${s.model.name} v${s.model.version} (${s.model.created})` : `${s.model.dir} (${s.model.created})`;
   const sections: ReportSection[] = [];
   sections.push({
@@ -67,6 +88,14 @@ export function nightlyReport(input: NightlyReportInput): ReportDocument {
           { key: 'rejected lines', value: s.rejects },
         ],
       },
+      ...(drawn.length < input.rows.length
+        ? [
+            {
+              kind: 'text' as const,
+              text: `This night has ${input.rows.length.toLocaleString('en-US')} classified rows: the charts and the row tables below show ${drawn.length.toLocaleString('en-US')} of them, an even sample plus the ${Math.floor((input.maxDrawn ?? 5000) / 10)} most novel. The counts above, the alerts table and the files (predictions, alerts.ndjson) cover every row.`,
+            },
+          ]
+        : []),
     ],
   });
   const failed = input.manifest.inputs.filter((i) => i.status === 'failed');
@@ -93,7 +122,8 @@ export function nightlyReport(input: NightlyReportInput): ReportDocument {
     ...classifiedSections({
       classes: s.model.classes,
       training: input.training,
-      rows: input.rows,
+      rows: drawn,
+      totals: drawn.length < input.rows.length ? { rows: s.rows, byClass: s.predicted } : undefined,
       novelty: threshold === null ? undefined : { threshold, scoreName: `distance to the k-th nearest training row (k = ${s.model.k}, model space)` },
       alerts: alertsTable(input.alerts, max),
       maxRows: max,

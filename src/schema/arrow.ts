@@ -1,5 +1,6 @@
 import {
   Field,
+  List,
   makeData,
   makeVector,
   RecordBatch,
@@ -9,16 +10,16 @@ import {
   tableFromIPC,
   tableToIPC,
   vectorFromArray,
+  Vector,
   type DataType,
-  type Vector,
 } from 'apache-arrow';
 import { readFile } from 'node:fs/promises';
 import { inputError, usageError } from '../errors.js';
 import { writeFileAtomic } from '../io/atomic.js';
 
 /** Column values as the parsers collect them: typed arrays for dense numbers, plain arrays
- *  (with nulls) for everything else. */
-export type ColumnValues = Float64Array | Int32Array | readonly unknown[];
+ *  (with nulls) for everything else, or a ready vector of the field's type. */
+export type ColumnValues = Float64Array | Int32Array | readonly unknown[] | Vector;
 
 /**
  * Builds a table that has exactly the given schema (field order, types, nullability and
@@ -36,6 +37,7 @@ export function buildTable(schema: Schema, columns: Record<string, ColumnValues>
 }
 
 function toVector(field: Field, values: ColumnValues): Vector {
+  if (values instanceof Vector) return values;
   if (values instanceof Float64Array || values instanceof Int32Array) {
     if (length0(values) || sameArrayType(field.type, values)) return makeVector(values);
   }
@@ -95,6 +97,15 @@ export function stringColumn(table: Table, name: string): (string | null)[] | un
     out[i] = v === null || v === undefined ? null : String(v);
   }
   return out;
+}
+
+/**
+ * A list column of `rows` lists of exactly `k` items each (neighbours of each query), built from
+ * one flat vector of the items without a JavaScript array per row.
+ */
+export function fixedLengthLists(field: Field, items: Vector, rows: number, k: number): Vector {
+  const valueOffsets = Int32Array.from({ length: rows + 1 }, (_, i) => i * k);
+  return makeVector(makeData({ type: field.type as List, length: rows, nullCount: 0, valueOffsets, child: items.data[0]! }));
 }
 
 /** The given rows of a table, same schema and metadata. */

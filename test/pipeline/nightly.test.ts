@@ -250,6 +250,43 @@ describe('flowknn nightly with a model registry', () => {
   }, 120_000);
 });
 
+describe('a big night', () => {
+  it('more aggregates than limits.maxRows: exit 2 before the search, the inputs kept for the rerun', async () => {
+    const cfg = await writeConfig('limit', { limits: { maxRows: 5 } });
+    const r = await runMain(['nightly', '--config', cfg, '--date', DATE]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/aggregates to classify, more than limits\.maxRows \(5\)/u);
+    await expect(stat(join(day('limit'), 'summary.json'))).rejects.toThrow();
+    // a stop is not a crash: a plain rerun with a higher limit goes on, reusing every input
+    await writeFile(cfg, config('limit', { limits: { maxRows: 1_000_000 } }));
+    const again = await runMain(['nightly', '--config', cfg, '--date', DATE, '--quiet']);
+    expect(again.code, again.stderr).toBe(0);
+    const summary = JSON.parse(await readFile(join(day('limit'), 'summary.json'), 'utf8')) as { inputs: { reused: number } };
+    expect(summary.inputs.reused).toBe(archive.files.length);
+  }, 120_000);
+
+  it('the report draws a sample of a big night: the most novel rows in it, class counts over every row', async () => {
+    const { nightlyReport, drawnRows } = await import('../../src/report/nightly.js');
+    const { predictionsFromTable } = await import('../../src/report/index.js');
+    const summary = JSON.parse(await readFile(join(day('ref'), 'summary.json'), 'utf8')) as import('../../src/pipeline/outputs.js').Summary;
+    const manifest = JSON.parse(await readFile(join(day('ref'), 'manifest.json'), 'utf8')) as import('../../src/pipeline/outputs.js').Manifest;
+    const rows = predictionsFromTable(tableFromIPC(await readFile(join(day('ref'), 'predictions.arrow'))), 'p', 'novelty').rows;
+    expect(rows.length).toBeGreaterThan(20);
+    const drawn = drawnRows(rows, 20);
+    expect(drawn).toHaveLength(20);
+    const mostNovel = [...rows].sort((a, b) => b.novelty! - a.novelty!)[0]!;
+    expect(drawn).toContain(mostNovel);
+    // in input order
+    expect(drawn.map((r) => rows.indexOf(r))).toEqual([...drawn.map((r) => rows.indexOf(r))].sort((a, b) => a - b));
+    const doc = nightlyReport({ summary, manifest, rows, alerts: [], maxDrawn: 20 });
+    const text = JSON.stringify(doc.sections[0]);
+    expect(text).toContain(`${rows.length} classified rows: the charts and the row tables below show 20 of them`);
+    const classes = doc.sections.find((s) => s.heading === 'Predictions by class')!.blocks[0] as unknown as { table: { rows: { label: string; rows: number }[]; footer: { rows: number }[] } };
+    expect(classes.table.footer[0]!.rows).toBe(rows.length);
+    for (const r of classes.table.rows) expect(r.rows).toBe(summary.predicted[r.label] ?? 0);
+  });
+});
+
 describe('flowknn nightly: bad setups', () => {
   it('a config with an unknown key or a bad value: exit 2 naming the key and line', async () => {
     const cfg = join(dir, 'bad.json');
