@@ -150,6 +150,10 @@ describe('model lifecycle on the seed labels: v1 without nfs, nfs labelled into 
     expect(again.code, again.stderr).toBe(0);
     const p2 = await arrow(join(dir, 'nfs-pred2', 'predictions.arrow'));
     expect(Array.from({ length: p2.numRows }, (_, i) => p2.getChild('predicted')!.get(i) as string)).toEqual(Array(16).fill('nfs'));
+    // the registry's model folder stands for its current version, v2 now
+    const viaRegistry = await runMain(['classify', join(SEED_LABELS, 'nfs.raw'), '--model', join(registry, 'seed'), '--out', join(dir, 'nfs-pred3'), '--quiet']);
+    expect(viaRegistry.code, viaRegistry.stderr).toBe(0);
+    expect(await readFile(join(dir, 'nfs-pred3', 'predictions.csv'), 'utf8')).toBe(await readFile(join(dir, 'nfs-pred2', 'predictions.csv'), 'utf8'));
   });
 
   it('train with nothing new is a usage error that says how to add labels', async () => {

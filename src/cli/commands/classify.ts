@@ -36,7 +36,7 @@ export function classifyCommand(ctx: CliContext): CommandModule<object, Classify
       engineOption(
         y
           .positional('inputs', { type: 'string', array: true, demandOption: true, describe: 'nfdump statistics (text or CSV) or flowknn stat tables (.arrow)' })
-          .option('model', { type: 'string', demandOption: true, describe: 'model folder written by flowknn train' })
+          .option('model', { type: 'string', demandOption: true, describe: 'model folder written by flowknn train, or a registry model (ROOT/NAME: its current version)' })
           .option('out', { type: 'string', describe: 'folder for predictions.arrow and predictions.csv (without it: print only)' })
           .option('format', { choices: INPUT_FORMATS, default: 'auto' as const, describe: 'input format (auto: detected per file)' })
           .option('show', { type: 'boolean', default: false, describe: 'print each row with its neighbours and prediction (default when no --out)' })

@@ -34,7 +34,7 @@ export function evaluateCommand(ctx: CliContext): CommandModule<object, Evaluate
           modelOptions(
             labelOptions(y)
               .option('labels', { type: 'string', describe: 'folder of per-label files, or a table with a label column' })
-              .option('model', { type: 'string', describe: "evaluate a model folder's configuration on its own training rows (instead of --labels)" })
+              .option('model', { type: 'string', describe: "evaluate a model folder's (or a registry model's current version's) configuration on its own training rows (instead of --labels)" })
               .option('protocol', { choices: PROTOCOL_CHOICES, default: 'loo' as const, describe: 'resubstitution | holdout | kfold (stratified) | loo (leave-one-out)' })
               .option('format', { choices: ['text', 'json'] as const, default: 'text' as const, describe: 'output format' })
               .option('digits', { type: 'number', default: 2, describe: 'decimals in the text report' })

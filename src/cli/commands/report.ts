@@ -45,7 +45,7 @@ export function reportCommand(ctx: CliContext): CommandModule<object, ReportArgs
           .option('title', { type: 'string', describe: 'report title (default: from what is drawn)' })
           .option('evaluation', { type: 'string', describe: 'evaluation JSON written by flowknn evaluate --out FILE' })
           .option('labels', { type: 'string', describe: 'labelled data to draw: folder of per-label files, or a table with a label column' })
-          .option('model', { type: 'string', describe: "model folder: its training rows are drawn (instead of --labels) and its version listed" })
+          .option('model', { type: 'string', describe: "model folder, or a registry model (ROOT/NAME: its current version): its training rows are drawn (instead of --labels) and its version listed" })
           .option('predictions', { type: 'string', describe: 'predictions.arrow written by flowknn classify --out DIR: drawn over the training rows of --model or --labels' })
           .option('novelty-column', { type: 'string', describe: 'numeric column of --predictions holding novelty scores (default: novelty, when a threshold is given or stored)' })
           .option('novelty-threshold', { type: 'number', describe: 'scores above it are novel (default: the table\'s flowknn.novelty_threshold metadata)' })
