@@ -1,7 +1,7 @@
 import { tableFromIPC, type Table } from 'apache-arrow';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { inputError } from '../errors.js';
+import { inputError, usageError } from '../errors.js';
 import { writeCsvFile } from '../io/csv.js';
 import { writeChunksAtomic, writeFileAtomic } from '../io/atomic.js';
 import { REJECTS_HEADER, rejectsCsvLine } from '../ingest/rejects.js';
@@ -208,6 +208,28 @@ export async function readJson<T>(path: string): Promise<T> {
 
 export async function readArrow(path: string): Promise<Table> {
   return tableFromIPC(await readFile(path));
+}
+
+/** A finished day's (or merge's) outputs, read back: what `flowknn report --nightly DIR` draws. */
+export async function readDayOutputs(dir: string): Promise<{ summary: Summary; manifest: Manifest; predictions: Table; alerts: Alert[] }> {
+  const summary = await readJson<Summary>(join(dir, 'summary.json')).catch(() => {
+    throw usageError(`${dir} holds no summary.json: not a finished night`, 'give the folder flowknn nightly printed as "outputs:" (OUT/<date>), once the run has finished');
+  });
+  if (summary.format !== 'flowknn-nightly-summary') throw inputError(`not a nightly summary (format ${String(summary.format)})`, { file: join(dir, 'summary.json') });
+  const manifest = await readJson<Manifest>(join(dir, 'manifest.json'));
+  const predictions = await readArrow(join(dir, 'predictions.arrow'));
+  const text = await readFile(join(dir, 'alerts.ndjson'), 'utf8');
+  const alerts = text
+    .split('\n')
+    .filter((l) => l.trim() !== '')
+    .map((l, i) => {
+      try {
+        return JSON.parse(l) as Alert;
+      } catch (err) {
+        throw inputError(`not a JSON object (${(err as Error).message})`, { file: join(dir, 'alerts.ndjson'), line: i + 1 });
+      }
+    });
+  return { summary, manifest, predictions, alerts };
 }
 
 export function summaryBase(): Pick<Summary, 'format' | 'format_version' | 'tool_version'> {

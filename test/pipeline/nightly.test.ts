@@ -250,6 +250,21 @@ describe('flowknn nightly with a model registry', () => {
   }, 120_000);
 });
 
+describe('flowknn report --nightly', () => {
+  it("makes a night's report again from its outputs; a folder that is not a finished night is exit 2", async () => {
+    const out = join(dir, 'again.html');
+    const r = await runMain(['report', '--nightly', day('ref'), '--out', out, '--max-rows', '5']);
+    expect(r.code, r.stderr).toBe(0);
+    const html = await readFile(out, 'utf8');
+    expect(html).toContain(`<title>flowknn nightly ${DATE}</title>`);
+    expect([...html.matchAll(/<figure class="chart" data-chart="([^"]+)"/gu)].map((m) => m[1])).toEqual(['scatter', 'novelty']);
+    expect(html).toMatch(/The first 5 of \d+ alerts/u);
+    const notANight = await runMain(['report', '--nightly', dir, '--out', out]);
+    expect(notANight.code).toBe(2);
+    expect(notANight.stderr).toContain('not a finished night');
+  }, 60_000);
+});
+
 describe('a big night', () => {
   it('more aggregates than limits.maxRows: exit 2 before the search, the inputs kept for the rerun', async () => {
     const cfg = await writeConfig('limit', { limits: { maxRows: 5 } });

@@ -28,11 +28,11 @@ interface MergeArgs {
 }
 
 /** Renders the nightly report (the charting code loads only when a report is written). */
-async function writeNightlyReport(ctx: CliContext, _dir: string, data: ReportData): Promise<void> {
+export async function writeNightlyReport(ctx: CliContext, _dir: string, data: Omit<ReportData, 'model'> & { model?: ReportData['model'] }): Promise<void> {
   const { predictionsFromTable, renderReport, writeReport } = await import('../../report/index.js');
   const { nightlyReport } = await import('../../report/nightly.js');
   const rows = predictionsFromTable(data.predictions, 'predictions.arrow', data.summary.model.novelty_threshold === null ? undefined : 'novelty').rows;
-  const doc = nightlyReport({ summary: data.summary, manifest: data.manifest, rows, alerts: data.alerts, training: data.model.model.train, maxRows: data.maxRows });
+  const doc = nightlyReport({ summary: data.summary, manifest: data.manifest, rows, alerts: data.alerts, training: data.model?.model.train, maxRows: data.maxRows });
   await writeReport(data.reportFile, await renderReport(doc, { onWarning: (w) => ctx.log(`report: ${w}`) }));
 }
 

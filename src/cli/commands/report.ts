@@ -22,6 +22,7 @@ interface ReportArgs {
   sweep?: string;
   'max-rows': number;
   digits: number;
+  nightly?: string;
 }
 
 export function reportCommand(ctx: CliContext): CommandModule<object, ReportArgs> {
@@ -41,6 +42,7 @@ export function reportCommand(ctx: CliContext): CommandModule<object, ReportArgs
           .example('$0 report --evaluation out/evaluation.json --model out/model --out out/report.html', 'an evaluation, with the training rows drawn')
           .example('$0 report --predictions out/probes/predictions.arrow --model out/model --out out/probes/report.html', 'classified rows drawn over the training data')
           .example('$0 report --labels data/seed-2015/labels --exclude nfs --out out/seed.html', 'the labelled data alone')
+          .example('$0 report --nightly out/demo/nightly/2026-11-01 --out night.html', "a night's report, made again from its outputs")
           .option('out', { type: 'string', demandOption: true, describe: 'the HTML file to write (written whole or not at all)' })
           .option('title', { type: 'string', describe: 'report title (default: from what is drawn)' })
           .option('evaluation', { type: 'string', describe: 'evaluation JSON written by flowknn evaluate --out FILE' })
@@ -50,6 +52,7 @@ export function reportCommand(ctx: CliContext): CommandModule<object, ReportArgs
           .option('novelty-column', { type: 'string', describe: 'numeric column of --predictions holding novelty scores (default: novelty, when a threshold is given or stored)' })
           .option('novelty-threshold', { type: 'number', describe: 'scores above it are novel (default: the table\'s flowknn.novelty_threshold metadata)' })
           .option('sweep', { type: 'string', describe: 'sweep result written by flowknn sweep --json FILE (or plain rows: [{k, metric, scaler, weights, accuracy, macroF1}, ...])' })
+          .option('nightly', { type: 'string', describe: "a night's output folder (OUTPUT/<date> of flowknn nightly or merge): its report, made again (with --model: over that model's training rows instead of the one the night used)" })
           .option('max-rows', { type: 'number', default: 50, describe: 'rows listed at most in each table of rows' })
           .option('digits', { type: 'number', default: 2, describe: 'decimals in the classification report' }),
       ) as unknown as Argv<ReportArgs>,
@@ -70,6 +73,22 @@ export function reportCommand(ctx: CliContext): CommandModule<object, ReportArgs
         sweepSections,
         writeReport,
       } = await import('../../report/index.js');
+      if (args.nightly !== undefined) {
+        if (args.evaluation !== undefined || args.predictions !== undefined || args.sweep !== undefined || args.labels !== undefined) {
+          throw usageError('--nightly draws a night on its own', 'leave out --evaluation, --predictions, --sweep and --labels');
+        }
+        const { readDayOutputs } = await import('../../pipeline/outputs.js');
+        const { writeNightlyReport } = await import('./nightly.js');
+        const day = await readDayOutputs(args.nightly);
+        const modelDir = args.model ?? day.summary.model.dir;
+        const model = await readModel(modelDir).catch((err: unknown) => {
+          ctx.log(`report: the night's model ${modelDir} cannot be read (${err instanceof Error ? err.message : String(err)}); the rows are drawn without the training data`);
+          return undefined;
+        });
+        await writeNightlyReport(ctx, args.nightly, { ...day, model, reportFile: args.out, maxRows: args['max-rows'] });
+        ctx.log(`wrote ${args.out}`);
+        return;
+      }
       if (args.evaluation === undefined && args.predictions === undefined && args.sweep === undefined && args.labels === undefined && args.model === undefined) {
         throw usageError('report needs something to draw', 'give --evaluation FILE, --predictions FILE, --sweep FILE, --labels DIR or --model DIR');
       }
