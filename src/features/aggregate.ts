@@ -216,6 +216,43 @@ export class FlowAggregator {
     return this.flowsSeen;
   }
 
+  /** An empty aggregator with the same key, window, counters and filters. */
+  emptyLike(): FlowAggregator {
+    return new FlowAggregator(this.options);
+  }
+
+  /**
+   * Takes in another aggregator's groups (same settings: made with emptyLike). An input is
+   * aggregated on its own and merged only once it was read whole, so an input that fails part
+   * way leaves nothing in the result, while memory stays bounded by the groups, not the flows.
+   */
+  merge(other: FlowAggregator): void {
+    if (other.key.name !== this.key.name || other.window !== this.window || other.counters !== this.counters) {
+      throw new Error(`merging aggregators of different settings (${other.key.name}/${other.window}/${other.counters} into ${this.key.name}/${this.window}/${this.counters})`);
+    }
+    for (const [win, theirs] of other.groups) {
+      let mine = this.groups.get(win);
+      if (!mine) {
+        this.groups.set(win, theirs);
+        continue;
+      }
+      for (const [key, acc] of theirs) {
+        const m = mine.get(key);
+        if (!m) {
+          mine.set(key, acc);
+          continue;
+        }
+        m.flows += acc.flows;
+        m.packets += acc.packets;
+        m.bytes += acc.bytes;
+        if (acc.first < m.first) m.first = acc.first;
+        if (acc.last > m.last) m.last = acc.last;
+      }
+    }
+    this.flowsSeen += other.flowsSeen;
+    other.groups.clear();
+  }
+
   /** Adds flow records (FlowColumns from a parser or a FlowBatch's columns). */
   add(cols: FlowColumns | FlowView, file?: string): void {
     const n = cols.length;

@@ -305,6 +305,21 @@ describe.skipIf(!tools)('aggregation equals nfdump -s on real nfcapd files', () 
     const t = await aggregateFlows(readNfcapdFlows(file), { key: 'srcip+dstport', window: 60 });
     expect(t.numRows).toBe(b.rows().length);
   });
+
+  it('files aggregated apart and merged equal all files through one aggregator, also where hosts span files', async () => {
+    for (const options of [{ key: 'dstip', window: 'whole' as const }, { key: 'srcip+proto', window: 300 }, { key: 'dstip', window: 600, minPackets: 3, top: { n: 5, by: 'pps' as const } }]) {
+      const one = await aggregateFiles(fx.files, options);
+      const merged = new FlowAggregator(options);
+      for (const file of fx.files) {
+        const own = merged.emptyLike();
+        for await (const batch of readNfcapdFlows(file)) own.add(batch.columns, file);
+        merged.merge(own);
+      }
+      expect(merged.flowCount).toBe(one.flowCount);
+      expect(merged.rows()).toEqual(one.rows());
+    }
+    expect(() => new FlowAggregator({ key: 'dstip' }).merge(new FlowAggregator({ key: 'srcip' }))).toThrow(/different settings/u);
+  });
 });
 
 describe('aggregation of an nfdump flow CSV equals nfdump -s on the same flows (committed fixtures)', () => {

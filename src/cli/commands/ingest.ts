@@ -4,14 +4,14 @@ import { statSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { usableCores } from '../../io/cores.js';
 import type { Argv, CommandModule } from 'yargs';
-import { FlowknnError, usageError } from '../../errors.js';
+import { FlowknnError, inputError, usageError } from '../../errors.js';
 import { FlowAggregator, type AggregateOptions } from '../../features/aggregate.js';
 import { discoverArchive } from '../../ingest/archive.js';
 import { flowInputKind, writeFlowInputs } from '../../ingest/flows-to-arrow.js';
 import { looksLikeNfcapd, readNfcapdFlows } from '../../ingest/nfcapd.js';
-import { INPUT_FORMATS, readInput, type InputFormat, type ReadOptions, type ReadResult } from '../../ingest/read.js';
+import { INPUT_FORMATS, readInput, sniffFormat, type InputFormat, type ReadOptions, type ReadResult } from '../../ingest/read.js';
+import { readFlowCsvStream } from '../../ingest/stream-csv.js';
 import { RejectsWriter, type RejectSink } from '../../ingest/rejects.js';
-import type { FlowColumns } from '../../schema/tables.js';
 import type { Reject } from '../../ingest/issues.js';
 import { writeArrowFile, withMetadata } from '../../schema/arrow.js';
 import type { CliContext } from '../context.js';
@@ -249,25 +249,52 @@ function outcome(r: ReadResult): InputOutcome {
  * batches are added only once nfdump has finished without error, so a failed file adds
  * nothing. The result carries an empty table of the file's kind and its row count.
  */
+/**
+ * One input into the aggregation, batch by batch as it is read (nfcapd through nfdump, flow CSV
+ * streamed), into an aggregator of its own that joins the common one only when the input was
+ * read whole: memory grows with the groups, not with the flows, and a failed input adds nothing.
+ */
 async function aggregateInput(aggregator: FlowAggregator, file: string, format: InputFormat, options: ReadOptions): Promise<InputOutcome> {
+  const own = aggregator.emptyLike();
   if (format === 'nfcapd' || (format === 'auto' && (await looksLikeNfcapd(file).catch(() => false)))) {
-    const batches: FlowColumns[] = [];
     let rejects: readonly Reject[] = [];
     let rows = 0;
     const flows = readNfcapdFlows(file, { ...options.nfdump, maxRejects: options.maxRejects, maxRejectFraction: options.maxRejectFraction, rejects: options.rejects });
     for await (const batch of flows) {
-      batches.push(batch.columns);
+      own.add(batch.columns, file);
       rows += batch.columns.length;
       rejects = batch.rejects;
     }
-    for (const b of batches) aggregator.add(b, file);
+    aggregator.merge(own);
     return { file, format: 'nfcapd', kind: 'flow', rows, rejects: [...rejects] };
+  }
+  if (format === 'flow-csv' || (format === 'auto' && (await sniffFormat(file)) === 'flow-csv')) {
+    const rejects: Reject[] = [];
+    const stream = readFlowCsvStream(file, {
+      maxRejects: options.maxRejects,
+      maxRejectFraction: options.maxRejectFraction,
+      rejects: {
+        add: (r) => {
+          rejects.push(r);
+          options.rejects?.add(r);
+        },
+      },
+    });
+    let rows = 0;
+    for await (const batch of stream) {
+      own.addTable(new Table(batch), file);
+      rows += batch.numRows;
+    }
+    if (rows === 0) throw inputError('no flow records; expected flow records after the header', { file });
+    aggregator.merge(own);
+    return { file, format: 'flow-csv', kind: 'flow', rows, rejects };
   }
   const r = await readInput(file, format, options);
   if (r.kind !== 'flow') {
     throw usageError(`--aggregate needs flow records; ${file} holds ${r.kind} rows`, 'give nfcapd files or flow CSV (nfdump -o csv)');
   }
-  aggregator.addTable(r.table, file);
+  own.addTable(r.table, file);
+  aggregator.merge(own);
   return { file, format: r.format, kind: r.kind, rows: r.table.numRows, rejects: r.rejects };
 }
 
