@@ -51,7 +51,7 @@ export function concatTables(results: (Pick<ReadResult, 'file' | 'format'> & { t
 export function ingestCommand(ctx: CliContext): CommandModule<object, IngestArgs> {
   return {
     command: 'ingest <files..>',
-    describe: 'read nfdump outputs (stat text, stat CSV, flow CSV) into one Arrow IPC file',
+    describe: 'read nfcapd files (through nfdump) and nfdump outputs (stat text, stat CSV, flow CSV) into one Arrow IPC file, or aggregate their flows per host',
     builder: (y: Argv) =>
       y
         .positional('files', { type: 'string', array: true, demandOption: true, describe: 'nfdump output files (plain or .gz), nfcapd files, or nfcapd archive folders' })
