@@ -5,6 +5,7 @@ import { z } from 'zod';
 import { ENGINE_CHOICES } from '../engines/registry.js';
 import { FlowknnError, usageError } from '../errors.js';
 import { KEY_FIELDS } from '../features/aggregate.js';
+import { checkTimeZone } from '../ingest/archive.js';
 
 /**
  * The nightly job's configuration: one JSON file, validated strictly (an unknown key or a bad
@@ -152,6 +153,12 @@ export function parseNightlyConfig(text: string, file: string): LoadedConfig {
     throw usageErrorAt(`${path || '(top level)'}: ${message}`, file, lineOf(text, lineKey), 'see pipelines/nightly.json for every key with its meaning');
   }
   const config = parsed.data;
+  try {
+    checkTimeZone(config.archive.timeZone);
+  } catch (err) {
+    if (!(err instanceof FlowknnError)) throw err;
+    throw usageErrorAt(`archive.timeZone: ${err.message}`, file, lineOf(text, 'timeZone'), err.hint);
+  }
   if (config.aggregate.source === 'flows') {
     for (const part of config.aggregate.key.split('+')) {
       if (!(KEY_FIELDS as readonly string[]).includes(part)) {

@@ -51,6 +51,13 @@ describe('nightly config', () => {
     expect(field.format()).toContain('"tos" is not a key field');
   });
 
+  it('an unknown archive.timeZone is a usage error naming the key and line, not a crash when the default date is computed', () => {
+    const zone = error(JSON.stringify({ ...minimal, archive: { root: 'flows', timeZone: 'Europe/Berln' } }, null, 2));
+    expect(zone.exitCode).toBe(2);
+    expect(zone.format()).toMatch(/^\/etc\/flowknn\/night\.json:4: archive\.timeZone: unknown time zone "Europe\/Berln"/u);
+    for (const ok of ['UTC', 'local', 'Europe/Berlin']) expect(parseNightlyConfig(JSON.stringify({ ...minimal, archive: { root: 'flows', timeZone: ok } }), '/x/c.json').config.archive.timeZone).toBe(ok);
+  });
+
   it('the digest changes with settings that change outputs, not with paths or parallelism', () => {
     const d = (extra: object) => parseNightlyConfig(JSON.stringify({ ...minimal, ...extra }), '/x/c.json').digest;
     expect(d({ limits: { jobs: 4 } })).toBe(d({}));
