@@ -14,7 +14,8 @@ import { writeFileAtomic } from '../io/atomic.js';
 import { kthDistances } from '../knn/novelty.js';
 import { predictionsTable } from '../knn/predictions.js';
 import { readModel, type LoadedModel } from '../model/folder.js';
-import { predict } from '../model/model.js';
+import { predict, type Prediction } from '../model/model.js';
+import { vote } from '../knn/classifier.js';
 import { resolveModel } from '../model/registry.js';
 import { numberColumn, stringColumn, withMetadata, writeArrowFile } from '../schema/arrow.js';
 import type { LoadedConfig } from './config.js';
@@ -316,7 +317,9 @@ export async function runNightly(options: NightlyOptions): Promise<NightlyResult
       const ts = performance.now();
       try {
         const raw = featureMatrix(aggregates, loaded.model.train.featureSet, 'aggregates');
-        const prediction = await predict(loaded.model, raw, engine);
+        // A night with no aggregate (nothing above the minimums, every input failed) has nothing
+        // to search: its outputs are empty tables, not an error.
+        const prediction = raw.rows === 0 ? noPrediction(loaded.model) : await predict(loaded.model, raw, engine);
         engineName = engine.name;
         device = engineDevice(engine);
         timings.search = performance.now() - ts;
@@ -382,6 +385,12 @@ export async function runNightly(options: NightlyOptions): Promise<NightlyResult
   } finally {
     await lock.release();
   }
+}
+
+/** The prediction of zero rows. */
+function noPrediction(model: LoadedModel['model']): Prediction {
+  const neighbours = { queries: 0, k: model.config.k, indices: new Int32Array(0), distances: new Float64Array(0) };
+  return { neighbours, votes: vote(neighbours, model.train.labels, model.train.classes.length, model.config.weights) };
 }
 
 /** The per-input tables as one (they share one schema; the day's metadata replaces theirs). */

@@ -1,0 +1,65 @@
+import { tableFromIPC } from 'apache-arrow';
+import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { generateArchive, type SynthResult } from '../../src/synth/generate.js';
+import { runMain } from '../helpers/cli.js';
+import { SEED_LABELS } from '../helpers/paths.js';
+import { makeTempDir } from '../helpers/tmp.js';
+
+/**
+ * The nightly job's edge cases on a small real archive (half an hour: six nfcapd files): a
+ * night with nothing above the minimums, top-n statistics, a run that stops after its outputs.
+ */
+
+const DATE = '2026-11-01';
+let dir: string;
+let cleanup: () => Promise<void>;
+let archive: SynthResult;
+let model: string;
+
+function config(name: string, extra: Record<string, unknown> = {}): string {
+  return JSON.stringify(
+    {
+      archive: { root: archive.flowsDir },
+      output: { root: join(dir, name) },
+      model: { path: model },
+      classify: { engine: 'cpu', threads: 1 },
+      ...extra,
+    },
+    null,
+    2,
+  );
+}
+
+async function writeConfig(name: string, extra: Record<string, unknown> = {}): Promise<string> {
+  const file = join(dir, `${name}.json`);
+  await writeFile(file, config(name, extra));
+  return file;
+}
+
+const day = (name: string) => join(dir, name, DATE);
+const summaryOf = async (name: string) => JSON.parse(await readFile(join(day(name), 'summary.json'), 'utf8')) as { rows: number; flows: number; status: string; alerts: number };
+
+beforeAll(async () => {
+  ({ dir, cleanup } = await makeTempDir('flowknn-nightly-edges-'));
+  archive = await generateArchive({ out: join(dir, 'archive'), date: DATE, hours: 0.5, seed: 3, background: 2000, jobs: 2 });
+  model = join(dir, 'model');
+  const r = await runMain(['train', '--labels', SEED_LABELS, '--exclude', 'nfs', '--protocol', 'none', '--engine', 'cpu', '--out', model, '--quiet']);
+  expect(r.code, r.stderr).toBe(0);
+}, 300_000);
+
+afterAll(() => cleanup?.());
+
+describe('nightly edge cases', () => {
+  it('a night where no aggregate reaches the minimums is a complete night of zero rows, not a failure', async () => {
+    const cfg = await writeConfig('quiet', { aggregate: { minPackets: 1_000_000_000 } });
+    const r = await runMain(['nightly', '--config', cfg, '--date', DATE, '--quiet']);
+    expect(r.code, r.stderr).toBe(0);
+    const s = await summaryOf('quiet');
+    expect(s).toMatchObject({ rows: 0, status: 'complete', alerts: 0 });
+    expect(s.flows).toBeGreaterThan(0);
+    expect(tableFromIPC(await readFile(join(day('quiet'), 'predictions.arrow'))).numRows).toBe(0);
+    expect(await readFile(join(day('quiet'), 'alerts.ndjson'), 'utf8')).toBe('');
+  }, 120_000);
+});
