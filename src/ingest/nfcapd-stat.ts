@@ -51,6 +51,8 @@ export interface StatScan {
   line: number[];
   /** Over every listed aggregate, kept or not. */
   totalFlows: number;
+  /** Flows of the whole file (nfdump's Summary trailer): with a top n, more than the listed rows hold. */
+  fileFlows: number;
   totalPackets: number;
   totalBytes: number;
   /** Data lines seen (kept, dropped by the minimums, rejected). */
@@ -107,6 +109,7 @@ export async function scanNfcapdStats(file: string, options: StatScanOptions = {
     bpp: [],
     line: [],
     totalFlows: 0,
+    fileFlows: 0,
     totalPackets: 0,
     totalBytes: 0,
     lines: 0,
@@ -248,6 +251,7 @@ export async function scanNfcapdStats(file: string, options: StatScanOptions = {
   if (failure !== undefined) throw failure;
   if ((state as string) !== 'done' || !summary) throw inputError(`nfdump's output ended ${state === 'before' ? 'before the statistics header' : 'without its Summary trailer'}`, { file, line: lineNo });
   const [flows, bytes, packets] = summary as [number, number, number];
+  out.fileFlows = flows;
   // With every aggregate listed (-n 0) and each flow in exactly one, the rows add up to the file.
   if ((options.top ?? 0) === 0 && out.rejects.length === 0 && (flows !== out.totalFlows || packets !== out.totalPackets || bytes !== out.totalBytes)) {
     throw inputError(

@@ -66,9 +66,9 @@ export async function aggregateInput(file: ArchiveFile, config: NightlyConfig, o
   let nfdumpArgs: string;
   if (a.source === 'nfdump') {
     const order = a.top?.by ?? 'pps';
-    // The scanner keeps only aggregates above the minimums but counts the flows of all of them
-    // (each flow is in exactly one), so `flows` is the file's flow count, checked against
-    // nfdump's Summary when every aggregate is listed.
+    // The scanner keeps only aggregates above the minimums; `flows` is the file's flow count
+    // from nfdump's Summary (with a top n only the top rows are listed, so their sum is less),
+    // checked against the rows when every aggregate is listed.
     const r = await scanNfcapdStats(file.path, { stat: a.key, order, top: a.top?.n ?? 0, minPackets: a.minPackets, minBytes: a.minBytes, maxRejects, nfdump: options.nfdump, signal: options.signal });
     const field = STAT_KEY_FIELD[a.key.replace(/:p$/u, '')];
     keyFields = field ? [field] : [];
@@ -86,7 +86,7 @@ export async function aggregateInput(file: ArchiveFile, config: NightlyConfig, o
       bps: r.bps[i]!,
       bpp: r.bpp[i]!,
     }));
-    flows = r.totalFlows;
+    flows = r.fileFlows;
     rejects = r.rejects;
     lines = r.lines;
     nfdumpArgs = JSON.stringify(r.args.slice(2));

@@ -62,4 +62,14 @@ describe('nightly edge cases', () => {
     expect(tableFromIPC(await readFile(join(day('quiet'), 'predictions.arrow'))).numRows).toBe(0);
     expect(await readFile(join(day('quiet'), 'alerts.ndjson'), 'utf8')).toBe('');
   }, 120_000);
+
+  it("with aggregate.top, summary.flows is still every flow of the night, as nfdump's summary counts them", async () => {
+    const all = await runMain(['nightly', '--config', await writeConfig('all'), '--date', DATE, '--quiet']);
+    expect(all.code, all.stderr).toBe(0);
+    const top = await runMain(['nightly', '--config', await writeConfig('top', { aggregate: { top: { n: 2, by: 'pps' } } }), '--date', DATE, '--quiet']);
+    expect(top.code, top.stderr).toBe(0);
+    const [a, t] = [await summaryOf('all'), await summaryOf('top')];
+    expect(t.rows).toBeLessThanOrEqual(2 * archive.files.length);
+    expect(t.flows).toBe(a.flows);
+  }, 120_000);
 });
