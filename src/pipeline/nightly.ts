@@ -221,10 +221,12 @@ export async function runNightly(options: NightlyOptions): Promise<NightlyResult
     }
     const reused = records.size;
 
-    // A finished day whose inputs, settings and model are unchanged: nothing to do.
+    // A finished day whose inputs, settings and model are unchanged: nothing to do. Finished
+    // means the run state says so: summary.json is also written before the report, and a run
+    // that stopped there (an unwritable report) has not finished.
     const prior = await readJson<Summary & { run_key?: string }>(join(dir, 'summary.json')).catch(() => undefined);
     const runKeyOf = () => createHash('sha256').update(JSON.stringify([config.digest, modelId, selected.map((f) => records.get(f.relPath)?.digest ?? null)])).digest('hex');
-    if (!options.force && todo.length === 0 && prior?.run_key === runKeyOf() && !interrupted) {
+    if (!options.force && todo.length === 0 && prior?.run_key === runKeyOf() && previous?.status === 'complete' && !interrupted) {
       log(`${date}: up to date (${selected.length} inputs, model unchanged); --force redoes it`);
       return { dir, upToDate: true, summary: prior, reportFile: cfg.report.enabled ? join(dir, 'report.html') : null };
     }

@@ -2,8 +2,12 @@ import { tableFromIPC } from 'apache-arrow';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { environmentError } from '../../src/errors.js';
+import { parseNightlyConfig } from '../../src/pipeline/config.js';
+import { runNightly } from '../../src/pipeline/nightly.js';
 import { generateArchive, type SynthResult } from '../../src/synth/generate.js';
 import { runMain } from '../helpers/cli.js';
+import { failure } from '../helpers/failure.js';
 import { SEED_LABELS } from '../helpers/paths.js';
 import { makeTempDir } from '../helpers/tmp.js';
 
@@ -71,5 +75,31 @@ describe('nightly edge cases', () => {
     const [a, t] = [await summaryOf('all'), await summaryOf('top')];
     expect(t.rows).toBeLessThanOrEqual(2 * archive.files.length);
     expect(t.flows).toBe(a.flows);
+  }, 120_000);
+
+  it('a run whose report could not be written is not taken for a finished day: the rerun writes the report', async () => {
+    const file = await writeConfig('report');
+    const loaded = parseNightlyConfig(await readFile(file, 'utf8'), file);
+    const log = () => undefined;
+    const err = await failure(
+      runNightly({
+        config: loaded,
+        date: DATE,
+        log,
+        writeReport: () => Promise.reject(environmentError('cannot write report.html: ENOSPC')),
+      }),
+    );
+    expect(err.exitCode).toBe(3);
+    let written = false;
+    const again = await runNightly({
+      config: loaded,
+      date: DATE,
+      log,
+      writeReport: async () => {
+        written = true;
+      },
+    });
+    expect(again.upToDate).toBe(false);
+    expect(written).toBe(true);
   }, 120_000);
 });
