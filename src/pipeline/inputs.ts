@@ -93,13 +93,15 @@ export async function aggregateInput(file: ArchiveFile, config: NightlyConfig, o
   } else {
     const agg = new FlowAggregator({ key: a.key, window: a.window, minPackets: a.minPackets, minBytes: a.minBytes, top: a.top ?? undefined });
     keyFields = parseKeySpec(a.key).fields;
-    rejects = [];
+    // Every reject as it is found: a batch carries the rejects seen up to it, and those after
+    // the last batch (a file of whole batches, or of no rows) would be lost.
+    const found: Reject[] = [];
     lines = 0;
-    for await (const batch of readNfcapdFlows(file.path, { maxRejects, nfdump: options.nfdump, signal: options.signal })) {
+    for await (const batch of readNfcapdFlows(file.path, { maxRejects, nfdump: options.nfdump, signal: options.signal, rejects: { add: (r) => found.push(r) } })) {
       agg.add(batch.columns, file.relPath);
       lines += batch.columns.length;
-      rejects = [...batch.rejects];
     }
+    rejects = found;
     flows = agg.flowCount;
     lines += rejects.length;
     rows = agg.rows();

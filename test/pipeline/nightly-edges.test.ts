@@ -10,6 +10,7 @@ import { runMain } from '../helpers/cli.js';
 import { failure } from '../helpers/failure.js';
 import { SEED_LABELS } from '../helpers/paths.js';
 import { makeTempDir } from '../helpers/tmp.js';
+import { writeFakeNfdump } from '../helpers/nfcapd-fixture.js';
 
 /**
  * The nightly job's edge cases on a small real archive (half an hour: six nfcapd files): a
@@ -101,5 +102,20 @@ describe('nightly edge cases', () => {
     });
     expect(again.upToDate).toBe(false);
     expect(written).toBe(true);
+  }, 120_000);
+
+  it('flows source: a bad line after the last full batch of flows is kept in rejects.csv and counted', async () => {
+    // nfdump printing exactly one batch of flows (65536) and then a line flowknn rejects
+    const line = '1793491200.004|           0.000|1793491200.004|17   |      192.168.21.253| 55733|        10.0.0.1|    53|       1|      60|       0|       0|    1';
+    const fake = await writeFakeNfdump(dir, 'nfdump-65536', `awk 'BEGIN { for (i = 0; i < 65536; i++) print "${line}"; print "not a flow line" }'`);
+    const file = await writeConfig('batch-edge', { aggregate: { source: 'flows', key: 'dstip', window: 'whole' } });
+    const loaded = parseNightlyConfig(await readFile(file, 'utf8'), file);
+    const r = await runNightly({ config: loaded, date: DATE, log: () => undefined, nfdump: fake, jobs: 2 });
+    expect(r.summary.inputs.failed).toBe(0);
+    expect(r.summary.flows).toBe(65536 * archive.files.length);
+    expect(r.summary.rejects).toBe(archive.files.length);
+    const rejects = (await readFile(join(day('batch-edge'), 'rejects.csv'), 'utf8')).trim().split('\n').slice(1);
+    expect(rejects).toHaveLength(archive.files.length);
+    for (const l of rejects) expect(l).toContain(',65537,');
   }, 120_000);
 });
