@@ -371,8 +371,10 @@ export async function trainVersion(opts: TrainVersionOptions): Promise<TrainVers
       await writeModelFiles(tmp, model, evaluation, novelty);
       await writeFile(join(tmp, VERSION_JSON), versionJsonText(info));
     });
-    await retireBatches(opts.root, opts.name, version, pendingFiles);
+    // current first: version.json says promoted, and a batch left in pending by a stop here is
+    // moved on by the next training (it is in version.json's labels).
     if (promoted) await setCurrent(opts.root, opts.name, version);
+    await retireBatches(opts.root, opts.name, version, pendingFiles);
     return { version, dir, info, model, novelty, previous: current, current: promoted ? version : current };
   });
 }

@@ -222,3 +222,28 @@ describe('a registry on the seed labels', () => {
     expect(model.train.firstSeen!.every((w) => w === null)).toBe(true);
   });
 });
+
+describe('a training that stops after writing its version', () => {
+  it('a promoted version is current even when moving its label batches then fails', async () => {
+    const { dir, cleanup } = await makeTempDir('flowknn-registry-stop-');
+    const engine = await createEngine('cpu', { threads: 1 });
+    try {
+      const root = join(dir, 'models');
+      await trainVersion({ root, name: 'm', labels: { path: SEED_LABELS, selection: { exclude: ['nfs'] } }, engine, protocol: 'none' });
+      const paths = registryPaths(root, 'm');
+      const { labelsTable } = await import('../../src/model/labels.js');
+      await mkdir(paths.pending, { recursive: true });
+      await writeFile(join(paths.pending, 'labels-20261101T000000000Z-abcdef.arrow'), tableToIPC(labelsTable([row('10.0.0.1', W0, 'smtp', F(1), 2)], NFDUMP_STAT7, {}), 'file'));
+      // labels/used cannot be made: the batches cannot be moved
+      await writeFile(paths.used, 'not a folder');
+      const err = await failure(trainVersion({ root, name: 'm', engine, forcePromote: true }));
+      expect(err.kind).toBe('environment');
+      const info = JSON.parse(await readFile(join(paths.base, 'v2', 'version.json'), 'utf8')) as { promoted: boolean };
+      expect(info.promoted).toBe(true);
+      expect(await currentVersion(root, 'm')).toBe(2);
+    } finally {
+      await engine.dispose();
+      await cleanup();
+    }
+  });
+});
