@@ -16,13 +16,24 @@ export async function runNotify(
   const [file, args] = 'argv' in command ? [command.argv[0]!, command.argv.slice(1)] : ['/bin/sh', ['-c', command.shellCommand]];
   const shown = 'argv' in command ? command.argv.join(' ') : command.shellCommand;
   await new Promise<void>((resolvePromise, reject) => {
+    // Its own process group, so that a timeout ends what it started too (a shell's children
+    // would otherwise run on, holding stderr open, and this wait would never end).
     const child = spawn(file, args, {
+      detached: true,
       stdio: ['pipe', 'inherit', 'pipe'],
       env: { ...process.env, FLOWKNN_DATE: env.date, FLOWKNN_ALERTS: String(env.alerts), FLOWKNN_SUMMARY: env.summary },
     });
     const err: Buffer[] = [];
     child.stderr.on('data', (b: Buffer) => err.push(b));
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      try {
+        process.kill(-child.pid!, 'SIGKILL');
+      } catch {
+        child.kill('SIGKILL');
+      }
+    }, timeoutMs);
     child.on('error', (e) => {
       clearTimeout(timer);
       reject(environmentError(`notify command "${shown}" could not start (${(e as NodeJS.ErrnoException).code ?? e.message})`, 'check notify.command in the config or --notify-cmd', e));
@@ -32,7 +43,8 @@ export async function runNotify(
       if (code === 0) resolvePromise();
       else {
         const tail = Buffer.concat(err).toString('utf8').trim().split('\n').slice(-3).join(' | ');
-        reject(environmentError(`notify command "${shown}" ${code === null ? `was ended by ${signal}` : `exited with ${code}`}${tail ? `: ${tail}` : ''}`, 'the alerts are in alerts.ndjson; fix the command and rerun with --force to notify again'));
+        const how = timedOut ? `did not finish within ${timeoutMs / 1000} s and was ended` : code === null ? `was ended by ${signal}` : `exited with ${code}`;
+        reject(environmentError(`notify command "${shown}" ${how}${tail ? `: ${tail}` : ''}`, 'the alerts are in alerts.ndjson; fix the command and rerun with --force to notify again'));
       }
     });
     child.stdin.on('error', () => undefined); // a command that does not read its stdin
