@@ -1,8 +1,8 @@
-import { hostname } from 'node:os';
-import { open, readdir, readFile, rename, rm } from 'node:fs/promises';
+import { readdir, readFile, rename, rm } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { z } from 'zod';
 import { environmentError, inputError, usageError } from '../errors.js';
+import { acquireLock } from '../io/lock.js';
 import { ensureDir, exists, writeFileAtomic } from '../io/atomic.js';
 import { evaluationSchema, MODEL_JSON, readModelJson, type ModelJson } from './folder.js';
 
@@ -278,52 +278,14 @@ export async function promoteVersion(root: string, name: string, version: number
 export async function withRegistryLock<T>(root: string, name: string, fn: () => Promise<T>): Promise<T> {
   const { base, lock } = registryPaths(root, name);
   await ensureDir(base);
-  const mine = JSON.stringify({ pid: process.pid, host: hostname(), started: new Date().toISOString() });
-  for (let attempt = 0; ; attempt++) {
-    try {
-      const handle = await open(lock, 'wx');
-      try {
-        await handle.writeFile(mine);
-      } finally {
-        await handle.close();
-      }
-      break;
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw environmentError(`cannot create the lock ${lock}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`, 'the registry folder must be writable');
-      const holder = await readLock(lock);
-      if (attempt === 0 && holder && holder.host === hostname() && !alive(holder.pid)) {
-        await rm(lock, { force: true });
-        continue;
-      }
-      throw environmentError(
-        `model registry ${base} is busy: ${holder ? `process ${holder.pid} on ${holder.host} holds its lock since ${holder.started}` : `${lock} exists`}`,
-        `wait for that flowknn train or models promote to finish; if it is gone, remove ${lock}`,
-      );
-    }
-  }
+  const held = await acquireLock(lock, `flowknn (model registry ${name})`, {
+    busy: (o) => `model registry ${base} is busy: process ${o.pid} on ${o.host} holds its lock since ${o.started}`,
+    hint: () => `wait for that flowknn train or models promote to finish; if it is gone, remove ${lock}`,
+  });
   try {
     return await fn();
   } finally {
-    await rm(lock, { force: true });
-  }
-}
-
-async function readLock(lock: string): Promise<{ pid: number; host: string; started: string } | null> {
-  try {
-    const raw = JSON.parse(await readFile(lock, 'utf8')) as { pid?: unknown; host?: unknown; started?: unknown };
-    if (typeof raw.pid === 'number' && typeof raw.host === 'string') return { pid: raw.pid, host: raw.host, started: String(raw.started) };
-  } catch {
-    // an empty or half-written lock: its writer is between open and write, or died there
-  }
-  return null;
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
+    await held.release();
   }
 }
 

@@ -5,7 +5,7 @@ import type { Reject } from '../ingest/issues.js';
 import { readModel } from '../model/folder.js';
 import { stringColumn, takeRows } from '../schema/arrow.js';
 import type { LoadedConfig } from './config.js';
-import { acquireLock } from './lock.js';
+import { acquireLock } from '../io/lock.js';
 import { buildSummary, shardDirs, type ReportData } from './nightly.js';
 import { alertsOf, readArrow, readJson, writeDayOutputs, type Manifest, type Summary } from './outputs.js';
 import { readdir } from 'node:fs/promises';

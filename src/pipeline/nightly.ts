@@ -20,7 +20,7 @@ import { resolveModel } from '../model/registry.js';
 import { numberColumn, stringColumn, withMetadata, writeArrowFile } from '../schema/arrow.js';
 import type { LoadedConfig } from './config.js';
 import { aggregateInput, nightlyAggregateTable } from './inputs.js';
-import { acquireLock } from './lock.js';
+import { acquireLock } from '../io/lock.js';
 import { alertsOf, countBy, readArrow, readJson, summaryBase, writeDayOutputs, type Alert, type Manifest, type ManifestInput, type ModelInfo, type Summary } from './outputs.js';
 
 /**
@@ -213,7 +213,8 @@ export async function runNightly(options: NightlyOptions): Promise<NightlyResult
     const records = new Map<string, InputRecord>();
     const todo: { file: ArchiveFile; size: number; mtime: number; digest: string }[] = [];
     for (const f of selected) {
-      const st = await stat(f.path);
+      // A file gone since discovery is not reused; reading it fails it, as one input, by name.
+      const st = await stat(f.path).catch(() => ({ size: -1, mtimeMs: 0 }));
       const digest = inputDigest(f, st.size, st.mtimeMs);
       const rec = await readJson<InputRecord>(join(workDir, `${workId(f.relPath)}.json`)).catch(() => undefined);
       if (rec && rec.status === 'ok' && rec.digest === digest) records.set(f.relPath, rec);
@@ -268,7 +269,13 @@ export async function runNightly(options: NightlyOptions): Promise<NightlyResult
               records.set(file.relPath, rec);
               rowsSoFar += rec.rows;
             } catch (err) {
-              if (!(err instanceof FlowknnError)) throw err;
+              if (!(err instanceof FlowknnError)) {
+                // Not about the input (a full disk, too many open files): stop taking inputs,
+                // let the ones running finish, then end the run with it, holding the lock till then.
+                const code = (err as NodeJS.ErrnoException).code;
+                fatal ??= environmentError(`${file.relPath}: ${code ? `${code}: ` : ''}${(err as Error).message ?? String(err)}`, 'the inputs finished so far are kept; rerun when the cause is fixed', err);
+                return;
+              }
               if (err.kind === 'environment') {
                 fatal ??= err;
                 return;

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { open, readFile, rm } from 'node:fs/promises';
+import { open, readFile, rm, stat } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { environmentError } from '../errors.js';
 
@@ -58,16 +58,55 @@ async function readOwner(path: string): Promise<LockOwner | undefined> {
   }
 }
 
+/** What a refused lock says: who holds it (default: another run of the same day). */
+export interface LockWording {
+  busy?: (owner: LockOwner) => string;
+  hint?: (owner: LockOwner, sameHost: boolean) => string;
+}
+
+const sameOwner = (a: LockOwner, b: LockOwner) => a.pid === b.pid && a.host === b.host && a.started === b.started && a.pid_start === b.pid_start;
+
+/**
+ * Removes a stale lock, once: under a second, short-lived lock (`PATH.takeover`, O_EXCL), and
+ * only if the lock still names the same dead owner, so two runs that both found it stale
+ * cannot each remove the other's fresh lock. A takeover lock older than a minute was left by
+ * a run that died in these few lines and is cleared.
+ */
+async function removeStale(path: string, stale: LockOwner): Promise<void> {
+  const guard = `${path}.takeover`;
+  let fh;
+  try {
+    fh = await open(guard, 'wx');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    const age = await stat(guard).then(
+      (s) => Date.now() - s.mtimeMs,
+      () => 0,
+    );
+    if (age > 60_000) await rm(guard, { force: true });
+    else await new Promise((r) => setTimeout(r, 50));
+    return; // look again from the start
+  }
+  try {
+    const now = await readOwner(path);
+    if (now && sameOwner(now, stale)) await rm(path, { force: true });
+  } finally {
+    await fh.close();
+    await rm(guard, { force: true });
+  }
+}
+
 /**
  * Takes `path` as a lock file (created with O_EXCL, so exactly one run wins). A lock whose
  * owner ran on this host and is gone is stale and taken over; one held by a live process, or
  * by another host (whose processes we cannot see, e.g. on shared storage), is an environment
  * error naming the owner.
  */
-export async function acquireLock(path: string, command: string): Promise<Lock> {
+export async function acquireLock(path: string, command: string, wording: LockWording = {}): Promise<Lock> {
   const me: LockOwner = { pid: process.pid, pid_start: processStart(process.pid), host: hostname(), started: new Date().toISOString(), command };
   let tookOverFrom: LockOwner | undefined;
-  for (let attempt = 0; attempt < 3; attempt++) {
+  let unnamed = 0;
+  for (let attempt = 0; attempt < 50; attempt++) {
     try {
       const fh = await open(path, 'wx');
       try {
@@ -87,25 +126,25 @@ export async function acquireLock(path: string, command: string): Promise<Lock> 
       };
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
-      if (code !== 'EEXIST') throw environmentError(`cannot create the lock file ${path} (${code ?? String(err)})`, 'check that the output folder is writable', err);
+      if (code !== 'EEXIST') throw environmentError(`cannot create the lock file ${path} (${code ?? String(err)})`, 'check that the folder is writable', err);
     }
     const owner = await readOwner(path);
     if (owner && owner.host === me.host && !alive(owner)) {
       tookOverFrom = owner;
-      await rm(path, { force: true });
+      await removeStale(path, owner);
       continue;
     }
     if (!owner) {
-      // Being written this instant by another run, or damaged: look again once.
+      // Being written this instant by another run, or damaged: look again a few times.
+      if (++unnamed > 3) throw environmentError(`${path} exists but names no owner`, `if no other flowknn run is using it, delete ${path}`);
       await new Promise((r) => setTimeout(r, 100));
-      const again = await readOwner(path);
-      if (!again) throw environmentError(`${path} exists but names no owner`, `if no other flowknn run is writing this day, delete ${path}`);
       continue;
     }
+    const sameHost = owner.host === me.host;
     throw environmentError(
-      `another run holds ${path}: pid ${owner.pid} on ${owner.host}, started ${owner.started} (${owner.command})`,
-      owner.host === me.host ? 'wait for it to finish; two runs must not write the same day' : `wait for it; if that host is gone, delete ${path}`,
+      wording.busy?.(owner) ?? `another run holds ${path}: pid ${owner.pid} on ${owner.host}, started ${owner.started} (${owner.command})`,
+      wording.hint?.(owner, sameHost) ?? (sameHost ? 'wait for it to finish; two runs must not write the same day' : `wait for it; if that host is gone, delete ${path}`),
     );
   }
-  throw environmentError(`could not take the lock ${path}`, 'another run keeps taking it; try again later');
+  throw environmentError(`could not take the lock ${path}`, 'other runs keep taking it; try again later');
 }

@@ -4,8 +4,9 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { yesterday } from '../../src/pipeline/nightly.js';
-import { acquireLock } from '../../src/pipeline/lock.js';
+import { acquireLock } from '../../src/io/lock.js';
 import { makeTempDir } from '../helpers/tmp.js';
+import type { FlowknnError } from '../../src/errors.js';
 import { failure as refused } from '../helpers/failure.js';
 
 let dir: string;
@@ -47,6 +48,18 @@ describe('the day lock', () => {
       await again.release();
     } finally {
       child.kill();
+    }
+  });
+
+  it('two runs finding the same stale lock: exactly one takes it over', async () => {
+    const path = join(dir, 'race.lock');
+    for (let round = 0; round < 20; round++) {
+      await writeFile(path, JSON.stringify({ pid: 2 ** 22 + 3, host: hostname(), started: `2026-11-01T00:00:${String(round).padStart(2, '0')}Z`, command: 'dead' }));
+      const results = await Promise.allSettled([acquireLock(path, 'a'), acquireLock(path, 'b'), acquireLock(path, 'c')]);
+      const won = results.filter((r) => r.status === 'fulfilled');
+      expect(won, `round ${round}`).toHaveLength(1);
+      for (const r of results) if (r.status === 'rejected') expect((r.reason as FlowknnError).message).toContain('another run holds');
+      await (won[0] as PromiseFulfilledResult<Awaited<ReturnType<typeof acquireLock>>>).value.release();
     }
   });
 
