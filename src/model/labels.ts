@@ -190,6 +190,20 @@ interface DataRow {
   readonly features: number[];
   readonly firstSeen: number | null;
   readonly file: string;
+  /** The key as the data has it (as nfdump printed it). */
+  readonly key: string;
+}
+
+/**
+ * A key in one spelling for comparison: IPv6 addresses in their canonical form (lower case,
+ * zeros compressed), as an operator may write 2001:DB8:0::1 for nfdump's 2001:db8::1; each
+ * part of a composite key (dstip|proto) alike.
+ */
+export function canonicalKey(key: string): string {
+  return key
+    .split('|')
+    .map((p) => (isIP(p) === 6 ? new URL(`http://[${p}]/`).hostname.slice(1, -1) : p))
+    .join('|');
 }
 
 /**
@@ -240,7 +254,7 @@ export async function labelsFromCsv(file: string, data: readonly string[], featu
     const lp = labelProblem(label);
     if (lp) problems.push(lp);
     if (problems.length > 0) errors.add(r.line, problems.join('; '));
-    else wanted.push({ line: r.line, key, window: window!, label });
+    else wanted.push({ line: r.line, key: canonicalKey(key), window: window!, label });
   }
 
   // Read only the rows of the wanted keys: a day's aggregates can hold millions of rows.
@@ -256,13 +270,15 @@ export async function labelsFromCsv(file: string, data: readonly string[], featu
     const firstCol = numberColumn(table, 'first_seen');
     const m = featureMatrix(table, featureSet, path);
     for (let i = 0; i < table.numRows; i++) {
-      const key = keyCol[i];
-      if (key === null || key === undefined || !keys.has(key) || Number.isNaN(winCol[i]!)) continue;
+      const dataKey = keyCol[i];
+      if (dataKey === null || dataKey === undefined || Number.isNaN(winCol[i]!)) continue;
+      const key = canonicalKey(dataKey);
+      if (!keys.has(key)) continue;
       let windows = byKey.get(key);
       if (!windows) byKey.set(key, (windows = new Map()));
       const list = windows.get(winCol[i]!) ?? [];
       const first = firstCol?.[i];
-      list.push({ features: Array.from(m.row(i)), firstSeen: first === undefined || Number.isNaN(first) ? null : first, file: path });
+      list.push({ features: Array.from(m.row(i)), firstSeen: first === undefined || Number.isNaN(first) ? null : first, file: path, key: dataKey });
       windows.set(winCol[i]!, list);
     }
   }
@@ -288,7 +304,7 @@ export async function labelsFromCsv(file: string, data: readonly string[], featu
       errors.add(w.line, `${w.key} in window ${formatWindow(w.window)} has ${distinct.length} different rows in ${[...new Set(distinct.map((r) => r.file))].join(', ')}; give --data tables of one aggregation`);
       continue;
     }
-    collector.add({ key: w.key, windowStart: w.window, firstSeen: distinct[0]!.firstSeen, features: distinct[0]!.features, label: w.label, sourceFile: file, sourceLine: w.line });
+    collector.add({ key: distinct[0]!.key, windowStart: w.window, firstSeen: distinct[0]!.firstSeen, features: distinct[0]!.features, label: w.label, sourceFile: file, sourceLine: w.line });
   }
   errors.throwIfAny('fix or remove those lines and run label add again');
   if (collector.rows.length === 0) throw inputError('holds no labelled rows', { file }, 'one line per row: key,window,label');

@@ -10,7 +10,8 @@ import { createEngine } from '../../src/engines/registry.js';
 import { NFDUMP_STAT7 } from '../../src/features/feature-set.js';
 import { readModel, writeModel } from '../../src/model/folder.js';
 import { loadLabelled } from '../../src/model/labelled.js';
-import { formatWindow, parseWindowTime, type LabelRow } from '../../src/model/labels.js';
+import { canonicalKey, formatWindow, labelsFromCsv, parseWindowTime, type LabelRow } from '../../src/model/labels.js';
+import { nightlyAggregateTable } from '../../src/pipeline/inputs.js';
 import { fitModel } from '../../src/model/model.js';
 import { currentVersion, listVersions, pendingBatches, promoteVersion, registryPaths, resolveModel } from '../../src/model/registry.js';
 import { mergeLabels, trainVersion } from '../../src/model/retrain.js';
@@ -27,6 +28,26 @@ function row(key: string, windowStart: number | null, label: string, features: n
 }
 
 const F = (x: number) => [x, 1, 10, 1000, 5, 400, 100];
+
+describe('keys as operators write them', () => {
+  it('an IPv6 address in another spelling finds the row nfdump printed; the label keeps the data\'s spelling', async () => {
+    expect(canonicalKey('2001:DB8:0:0::0001')).toBe('2001:db8::1');
+    expect(canonicalKey('2001:db8::1|17')).toBe('2001:db8::1|17');
+    expect(canonicalKey('10.0.0.1')).toBe('10.0.0.1');
+    const { dir, cleanup } = await makeTempDir();
+    try {
+      const rows = [{ windowStart: W1, key: '2001:db8::1', values: ['2001:db8::1'], firstSeen: W1 + 1000, lastSeen: W1 + 9000, durationMs: 8000, flows: 3, packets: 2000, bytes: 2_000_000, pps: 250, bps: 2_000_000, bpp: 1000 }];
+      const data = join(dir, 'aggregates.arrow');
+      await writeFile(data, tableToIPC(nightlyAggregateTable(rows, ['dstip'], ['nfcapd.202611010005'], {}), 'file'));
+      const csv = join(dir, 'labels.csv');
+      await writeFile(csv, 'key,window,label\n2001:DB8:0:0::0001,2026-11-01 00:05,nfs\n');
+      const batch = await labelsFromCsv(csv, [data], NFDUMP_STAT7);
+      expect(batch.rows.map((r) => [r.key, r.windowStart, r.label])).toEqual([['2001:db8::1', W1, 'nfs']]);
+    } finally {
+      await cleanup();
+    }
+  });
+});
 
 describe('window times as operators write them', () => {
   it('YYYY-MM-DD hh:mm is UTC; ISO 8601 with Z, an offset, or no zone (UTC)', () => {
