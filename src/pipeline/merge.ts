@@ -6,7 +6,8 @@ import { readModel } from '../model/folder.js';
 import { stringColumn, takeRows } from '../schema/arrow.js';
 import type { LoadedConfig } from './config.js';
 import { acquireLock } from '../io/lock.js';
-import { buildSummary, shardDirs, type ReportData } from './nightly.js';
+import { discoverArchive } from '../ingest/archive.js';
+import { buildSummary, shardDirs, shardOf, type ReportData } from './nightly.js';
 import { alertsOf, readArrow, readJson, writeDayOutputs, type Manifest, type Summary } from './outputs.js';
 import { readdir } from 'node:fs/promises';
 
@@ -73,7 +74,30 @@ export async function mergeShards(options: MergeOptions): Promise<{ dir: string;
     const keptRejects = rejects.filter((r) => ok.has(r.file)).sort((a, b) => (a.file < b.file ? -1 : a.file > b.file ? 1 : a.line - b.line));
     const mergedAggregates = mergeByInput(aggregates);
     const mergedPredictions = mergeByInput(predictions);
-    const inputs = manifests.flatMap((m) => m.inputs).sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+    const inputs = manifests.flatMap((m) => m.inputs);
+    // Files of the day that no shard read (written after their shard ran): failed inputs of the
+    // day, named with the shard that should read them, so the day does not look complete.
+    const listing = await discoverArchive(config.paths.archive, { date, timeZone: config.config.archive.timeZone, allowEmpty: true });
+    const seen = new Set(inputs.map((i) => i.path));
+    for (const f of listing.files) {
+      if (seen.has(f.relPath)) continue;
+      const shard = shardOf(f.relPath, n);
+      inputs.push({
+        path: f.relPath,
+        size: f.size,
+        mtime_ms: 0,
+        sha256: null,
+        slot_start: new Date(f.slotStartMs).toISOString(),
+        status: 'failed',
+        error: `read by no shard: shard ${shard} of ${n} ran before this file was there; rerun flowknn nightly --shard ${shard}/${n} --date ${date}, then merge`,
+        rows: 0,
+        flows: 0,
+        rejects: 0,
+        nfdump_args: null,
+        elapsed_ms: 0,
+      });
+    }
+    inputs.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
     const manifest: Manifest = { ...manifests[0]!, shard: null, inputs };
     const alerts = alertsOf(mergedPredictions, date, config.config.classify);
     const first = summaries[0]!;

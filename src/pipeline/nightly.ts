@@ -215,10 +215,12 @@ export async function runNightly(options: NightlyOptions): Promise<NightlyResult
     for (const f of selected) {
       // A file gone since discovery is not reused; reading it fails it, as one input, by name.
       const st = await stat(f.path).catch(() => ({ size: -1, mtimeMs: 0 }));
-      const digest = inputDigest(f, st.size, st.mtimeMs);
+      // whole milliseconds: copies and backups keep no more than that of a file's time
+      const mtime = Math.floor(st.mtimeMs);
+      const digest = inputDigest(f, st.size, mtime);
       const rec = await readJson<InputRecord>(join(workDir, `${workId(f.relPath)}.json`)).catch(() => undefined);
       if (rec && rec.status === 'ok' && rec.digest === digest) records.set(f.relPath, rec);
-      else todo.push({ file: f, size: st.size, mtime: st.mtimeMs, digest });
+      else todo.push({ file: f, size: st.size, mtime, digest });
     }
     const reused = records.size;
 

@@ -1,6 +1,6 @@
 import { tableFromIPC } from 'apache-arrow';
 import { spawn } from 'node:child_process';
-import { copyFile, mkdir, readdir, readFile, stat, truncate, writeFile } from 'node:fs/promises';
+import { copyFile, cp, mkdir, readdir, readFile, stat, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateArchive, type SynthResult } from '../../src/synth/generate.js';
@@ -43,14 +43,15 @@ async function writeConfig(name: string, extra: Record<string, unknown> = {}): P
 const day = (name: string) => join(dir, name, DATE);
 
 /** What a user compares between two runs of the same day: everything but times and the run's own bookkeeping. */
-async function outputs(dayDir: string) {
+async function outputs(dayDir: string, options: { copiedArchive?: boolean } = {}) {
   const summary = JSON.parse(await readFile(join(dayDir, 'summary.json'), 'utf8')) as Record<string, unknown> & { inputs: Record<string, unknown> };
   const manifest = JSON.parse(await readFile(join(dayDir, 'manifest.json'), 'utf8')) as { inputs: Record<string, unknown>[] };
   const { timings_ms: _t, started: _s, finished: _f, run_key: _r, config: _c, shard: _sh, ...stable } = summary;
   const { reused: _u, ...inputs } = summary.inputs;
   return {
     summary: { ...stable, inputs },
-    manifest: manifest.inputs.map(({ elapsed_ms: _e, ...m }) => m),
+    // a copied archive's files have the same content but their own modification times
+    manifest: manifest.inputs.map(({ elapsed_ms: _e, mtime_ms, ...m }) => (options.copiedArchive ? m : { ...m, mtime_ms })),
     predictions: await readFile(join(dayDir, 'predictions.csv'), 'utf8'),
     aggregates: await readFile(join(dayDir, 'aggregates.csv'), 'utf8'),
     alerts: await readFile(join(dayDir, 'alerts.ndjson'), 'utf8'),
@@ -141,8 +142,12 @@ describe('flowknn nightly', () => {
     expect(leftovers).toEqual([]);
   }, 120_000);
 
-  it('two shards and a merge give the files of one run', async () => {
-    const cfg = await writeConfig('sharded');
+  it('two shards and a merge give the files of one run; a file no shard read makes the merge exit 1 naming its shard', async () => {
+    // a copy of the archive: a file is added to it below
+    const copy = join(dir, 'sharded-archive');
+    await cp(archive.flowsDir, copy, { recursive: true, preserveTimestamps: true });
+    const cfg = join(dir, 'sharded.json');
+    await writeFile(cfg, config('sharded').replace(JSON.stringify(archive.flowsDir), JSON.stringify(copy)));
     for (const shard of ['1/2', '2/2']) {
       const r = await runMain(['nightly', '--config', cfg, '--date', DATE, '--shard', shard, '--quiet']);
       expect(r.code, r.stderr).toBe(0);
@@ -154,8 +159,20 @@ describe('flowknn nightly', () => {
     expect(two.inputs.selected).toBeGreaterThan(0);
     const merged = await runMain(['merge', '--config', cfg, '--date', DATE, '--quiet']);
     expect(merged.code, merged.stderr).toBe(0);
-    expect(await outputs(day('sharded'))).toEqual(reference);
+    const { manifest: refManifest, ...refRest } = reference;
+    const { manifest: shardManifest, ...shardRest } = await outputs(day('sharded'), { copiedArchive: true });
+    expect(shardRest).toEqual(refRest);
+    expect(shardManifest).toEqual(refManifest.map(({ mtime_ms: _m, ...m }) => m));
     expect((await readdir(day('sharded'))).includes('report.html')).toBe(true);
+
+    const last = archive.files[archive.files.length - 1]!.path.replace(/^flows\//u, '');
+    const late = last.replace(/nfcapd\.\d{12}$/u, 'nfcapd.202611012300');
+    await copyFile(join(copy, last), join(copy, late));
+    const again = await runMain(['merge', '--config', cfg, '--date', DATE]);
+    expect(again.code).toBe(1);
+    expect(again.stderr).toMatch(new RegExp(`${late.replace(/\./gu, '\\.')}: read by no shard: shard [12] of 2 ran before this file was there; rerun flowknn nightly --shard [12]/2`, 'u'));
+    const summary = JSON.parse(await readFile(join(day('sharded'), 'summary.json'), 'utf8')) as { status: string; inputs: { selected: number; failed: number } };
+    expect(summary).toMatchObject({ status: 'partial', inputs: { selected: archive.files.length + 1, failed: 1 } });
   }, 120_000);
 
   it('a damaged input fails alone: exit 1 naming it, the others classified', async () => {

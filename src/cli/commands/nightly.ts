@@ -119,7 +119,10 @@ export function mergeCommand(ctx: CliContext): CommandModule<object, MergeArgs> 
       printSummary(ctx, r.summary, r.dir, r.reportFile);
       const cmd = config.config.notify.command ? { argv: config.config.notify.command } : undefined;
       await notifyIfAlerts(ctx, cmd, r.dir, r.summary);
-      if (r.summary.inputs.failed > 0) ctx.partialFailure = true;
+      if (r.summary.inputs.failed > 0) {
+        ctx.stderr.write(`flowknn: ${r.summary.inputs.failed} of ${r.summary.inputs.selected} inputs failed:\n${r.summary.inputs.failed_inputs.map((f) => `  ${f.path}: ${f.error}`).join('\n')}\n`);
+        ctx.partialFailure = true;
+      }
     },
   };
 }
