@@ -53,19 +53,23 @@ export function detectFormat(text: string, file: string): Exclude<DetectedFormat
  * Flow CSV, the one kind that grows to gigabytes, is streamed into record batches
  * (src/ingest/stream-csv.ts) rather than read whole; the values are the same.
  */
-async function readFlowCsv(file: string, meta: Record<string, string>, options: ReadOptions): Promise<ReadResult> {
-  const rejects: Reject[] = [];
-  const sink = options.rejects;
-  const stream = readFlowCsvStream(file, {
+/** A flow CSV stream with the read options' threshold, its rejects kept in `rejects` and passed on to the options' sink. */
+export function flowCsvStream(file: string, options: ReadOptions, rejects: Reject[]): ReturnType<typeof readFlowCsvStream> {
+  return readFlowCsvStream(file, {
     maxRejects: options.maxRejects,
     maxRejectFraction: options.maxRejectFraction,
     rejects: {
       add: (r) => {
         rejects.push(r);
-        sink?.add(r);
+        options.rejects?.add(r);
       },
     },
   });
+}
+
+async function readFlowCsv(file: string, meta: Record<string, string>, options: ReadOptions): Promise<ReadResult> {
+  const rejects: Reject[] = [];
+  const stream = flowCsvStream(file, options, rejects);
   const batches: RecordBatch[] = [];
   for await (const batch of stream) batches.push(batch);
   const schema = flowSchema(meta);

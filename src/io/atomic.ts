@@ -9,29 +9,14 @@ import { environmentError } from '../errors.js';
  * rename is atomic), is flushed to disk, then renamed over the target.
  */
 export async function writeFileAtomic(path: string, data: string | Uint8Array): Promise<void> {
-  const dir = dirname(path);
-  await ensureDir(dir);
-  const tmp = join(dir, `.${basename(path)}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
-  try {
-    const handle = await open(tmp, 'w');
-    try {
-      await handle.writeFile(data);
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-    await rename(tmp, path);
-  } catch (err) {
-    await rm(tmp, { force: true });
-    throw asEnvironmentError(err, path);
-  }
+  await writeChunksAtomic(path, (write) => write(data));
 }
 
 /**
  * writeFileAtomic for data made piece by piece (a CSV of millions of rows would not fit in one
  * string): `fill` writes chunks as it makes them; the file appears, whole, only when it returns.
  */
-export async function writeChunksAtomic(path: string, fill: (write: (chunk: string) => Promise<void>) => Promise<void>): Promise<void> {
+export async function writeChunksAtomic(path: string, fill: (write: (chunk: string | Uint8Array) => Promise<void>) => Promise<void>): Promise<void> {
   const dir = dirname(path);
   await ensureDir(dir);
   const tmp = join(dir, `.${basename(path)}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
@@ -39,7 +24,8 @@ export async function writeChunksAtomic(path: string, fill: (write: (chunk: stri
     const handle = await open(tmp, 'w');
     try {
       await fill(async (chunk) => {
-        await handle.write(chunk);
+        // writeFile writes all of it, from the current position: chunks follow each other
+        await handle.writeFile(chunk);
       });
       await handle.sync();
     } finally {

@@ -11,6 +11,7 @@ import { failure } from '../helpers/failure.js';
 import { SEED_LABELS } from '../helpers/paths.js';
 import { makeTempDir } from '../helpers/tmp.js';
 import { writeFakeNfdump } from '../helpers/nfcapd-fixture.js';
+import { nightlyConfigs } from '../helpers/nightly.js';
 
 /**
  * The nightly job's edge cases on a small real archive (half an hour: six nfcapd files): a
@@ -23,25 +24,7 @@ let cleanup: () => Promise<void>;
 let archive: SynthResult;
 let model: string;
 
-function config(name: string, extra: Record<string, unknown> = {}): string {
-  return JSON.stringify(
-    {
-      archive: { root: archive.flowsDir },
-      output: { root: join(dir, name) },
-      model: { path: model },
-      classify: { engine: 'cpu', threads: 1 },
-      ...extra,
-    },
-    null,
-    2,
-  );
-}
-
-async function writeConfig(name: string, extra: Record<string, unknown> = {}): Promise<string> {
-  const file = join(dir, `${name}.json`);
-  await writeFile(file, config(name, extra));
-  return file;
-}
+const { config, writeConfig } = nightlyConfigs(() => ({ dir, archive: archive.flowsDir, model }));
 
 const day = (name: string) => join(dir, name, DATE);
 const summaryOf = async (name: string) => JSON.parse(await readFile(join(day(name), 'summary.json'), 'utf8')) as { rows: number; flows: number; status: string; alerts: number };

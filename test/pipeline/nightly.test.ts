@@ -7,6 +7,7 @@ import { generateArchive, type SynthResult } from '../../src/synth/generate.js';
 import { ensureBuilt, ROOT, runBin, runMain } from '../helpers/cli.js';
 import { SEED_LABELS } from '../helpers/paths.js';
 import { makeTempDir } from '../helpers/tmp.js';
+import { nightlyConfigs } from '../helpers/nightly.js';
 
 /**
  * The nightly job end to end on real nfcapd files (nfpcapd from generated pcaps), with the
@@ -19,26 +20,13 @@ let cleanup: () => Promise<void>;
 let archive: SynthResult;
 let model: string;
 
-function config(name: string, extra: Record<string, unknown> = {}): string {
-  return JSON.stringify(
-    {
-      archive: { root: archive.flowsDir },
-      output: { root: join(dir, name) },
-      model: { path: model },
-      aggregate: { source: 'nfdump', key: 'dstip', minPackets: 1000 },
-      classify: { engine: 'cpu', threads: 1, alertClasses: ['small-flood', 'incoming-floods'], alertOnNovel: true },
-      ...extra,
-    },
-    null,
-    2,
-  );
-}
-
-async function writeConfig(name: string, extra: Record<string, unknown> = {}): Promise<string> {
-  const file = join(dir, `${name}.json`);
-  await writeFile(file, config(name, extra));
-  return file;
-}
+const { config, writeConfig } = nightlyConfigs(() => ({
+  dir,
+  archive: archive.flowsDir,
+  model,
+  aggregate: { source: 'nfdump', key: 'dstip', minPackets: 1000 },
+  classify: { engine: 'cpu', threads: 1, alertClasses: ['small-flood', 'incoming-floods'], alertOnNovel: true },
+}));
 
 const day = (name: string) => join(dir, name, DATE);
 

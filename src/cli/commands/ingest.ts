@@ -9,8 +9,7 @@ import { FlowAggregator, type AggregateOptions } from '../../features/aggregate.
 import { discoverArchive } from '../../ingest/archive.js';
 import { flowInputKind, writeFlowInputs } from '../../ingest/flows-to-arrow.js';
 import { looksLikeNfcapd, readNfcapdFlows } from '../../ingest/nfcapd.js';
-import { INPUT_FORMATS, readInput, sniffFormat, type InputFormat, type ReadOptions, type ReadResult } from '../../ingest/read.js';
-import { readFlowCsvStream } from '../../ingest/stream-csv.js';
+import { flowCsvStream, INPUT_FORMATS, readInput, sniffFormat, type InputFormat, type ReadOptions, type ReadResult } from '../../ingest/read.js';
 import { RejectsWriter, type RejectSink } from '../../ingest/rejects.js';
 import type { Reject } from '../../ingest/issues.js';
 import { writeArrowFile, withMetadata } from '../../schema/arrow.js';
@@ -270,16 +269,7 @@ async function aggregateInput(aggregator: FlowAggregator, file: string, format: 
   }
   if (format === 'flow-csv' || (format === 'auto' && (await sniffFormat(file)) === 'flow-csv')) {
     const rejects: Reject[] = [];
-    const stream = readFlowCsvStream(file, {
-      maxRejects: options.maxRejects,
-      maxRejectFraction: options.maxRejectFraction,
-      rejects: {
-        add: (r) => {
-          rejects.push(r);
-          options.rejects?.add(r);
-        },
-      },
-    });
+    const stream = flowCsvStream(file, options, rejects);
     let rows = 0;
     for await (const batch of stream) {
       own.addTable(new Table(batch), file);
