@@ -1,25 +1,16 @@
 import { tableFromIPC, type Table } from 'apache-arrow';
-import { execFile } from 'node:child_process';
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseCsv } from '../../src/io/csv.js';
 import { readGroundTruth } from '../../src/synth/ground-truth.js';
 import { runMain } from '../helpers/cli.js';
 import { NFDUMP17_DIR, SEED_LABELS } from '../helpers/paths.js';
 import { listTree, makeTempDir } from '../helpers/tmp.js';
+import { hasNfdumpTools } from '../helpers/nfcapd-fixture.js';
 
-const exec = promisify(execFile);
-const hasTools = await exec('nfpcapd', ['-V']).then(
-  () => exec('nfdump', ['-V']).then(
-    () => true,
-    () => false,
-  ),
-  (e: { code?: unknown }) => e.code !== 'ENOENT',
-);
 // As in the synth tests: in CI a missing nfdump is a failure, not a skip.
-const runSynth = hasTools || process.env.CI === 'true';
+const runSynth = hasNfdumpTools() || process.env.CI === 'true';
 
 const SEED_CLASSES = ['smtp', 'http', 'tivoli', 'small-flood', 'incoming-floods'];
 
