@@ -7,7 +7,7 @@ import type { ArchiveFile } from '../ingest/archive.js';
 import type { Reject } from '../ingest/issues.js';
 import { readNfcapdFlows } from '../ingest/nfcapd.js';
 import { scanNfcapdStats } from '../ingest/nfcapd-stat.js';
-import { buildTable, withMetadata } from '../schema/arrow.js';
+import { buildTable, numberColumn, stringColumn, withMetadata } from '../schema/arrow.js';
 import { SCHEMA_VERSION } from '../schema/tables.js';
 import { NFDUMP_STAT7 } from '../features/feature-set.js';
 import type { NightlyConfig } from './config.js';
@@ -23,6 +23,54 @@ export function nightlyAggregateTable(rows: readonly AggregateRow[], keyFields: 
   const cols = { ...aggregateColumns(rows, keyFields), source_file: sourceFile };
   const schema = withMetadata(NIGHTLY_AGGREGATE_FIELDS, { 'flowknn.kind': 'aggregate', 'flowknn.schema_version': SCHEMA_VERSION, 'flowknn.feature_set': NFDUMP_STAT7.name, ...meta });
   return buildTable(schema, cols, rows.length);
+}
+
+/**
+ * The night's aggregates from the inputs' partial aggregates (flows source), in input order:
+ * each partial goes into one aggregator as a flow record of its counts and time span, so the
+ * groups, nfdump's formulas, the minimums and top-n are the aggregator's own. A partial's first
+ * seen lies in its window, so it lands in the same window again. `source_file` names the first
+ * input of a row, and how many more it spans.
+ */
+export async function mergePartials(parts: AsyncIterable<Table> | Iterable<Table>, config: NightlyConfig, meta: Record<string, string>): Promise<Table> {
+  const a = config.aggregate;
+  const agg = new FlowAggregator({ key: a.key, window: a.window, minPackets: a.minPackets, minBytes: a.minBytes, top: a.top ?? undefined });
+  const fileOf = new Map<string, { first: string; more: number }>();
+  for await (const t of parts) {
+    const n = t.numRows;
+    const num = (name: string) => numberColumn(t, name) ?? new Float64Array(n);
+    const str = (name: string) => stringColumn(t, name) ?? new Array<null>(n).fill(null);
+    const windows = num('window_start');
+    const keys = str('key');
+    const files = str('source_file');
+    for (let i = 0; i < n; i++) {
+      const group = `${windows[i]}|${keys[i]}`;
+      const seen = fileOf.get(group);
+      if (!seen) fileOf.set(group, { first: files[i] ?? '', more: 0 });
+      else if (seen.first !== files[i]) seen.more++;
+    }
+    agg.add({
+      length: n,
+      first_seen: num('first_seen'),
+      last_seen: num('last_seen'),
+      src_addr: str('src_addr'),
+      dst_addr: str('dst_addr'),
+      proto: str('proto'),
+      src_port: num('src_port'),
+      dst_port: num('dst_port'),
+      flows: num('flows'),
+      in_packets: num('packets'),
+      in_bytes: num('bytes'),
+      out_packets: new Float64Array(n),
+      out_bytes: new Float64Array(n),
+    });
+  }
+  const rows = agg.rows();
+  const sources = rows.map((r) => {
+    const f = fileOf.get(`${r.windowStart ?? Number.NaN}|${r.key}`);
+    return f ? (f.more > 0 ? `${f.first} (+${f.more} more)` : f.first) : '';
+  });
+  return nightlyAggregateTable(rows, agg.key.fields, sources, meta);
 }
 
 export interface InputResult {
@@ -91,7 +139,11 @@ export async function aggregateInput(file: ArchiveFile, config: NightlyConfig, o
     lines = r.lines;
     nfdumpArgs = JSON.stringify(r.args.slice(2));
   } else {
-    const agg = new FlowAggregator({ key: a.key, window: a.window, minPackets: a.minPackets, minBytes: a.minBytes, top: a.top ?? undefined });
+    // Partial aggregates of this file, unfiltered: a host's flows in one window are spread over
+    // several files (a window longer than a file; flows exported in the file after the one their
+    // first packet fell in), so minimums and top-n apply only once the night's partials are
+    // merged (mergePartials).
+    const agg = new FlowAggregator({ key: a.key, window: a.window });
     keyFields = parseKeySpec(a.key).fields;
     // Every reject as it is found: a batch carries the rejects seen up to it, and those after
     // the last batch (a file of whole batches, or of no rows) would be lost.

@@ -19,7 +19,7 @@ import { vote } from '../knn/classifier.js';
 import { resolveModel } from '../model/registry.js';
 import { numberColumn, stringColumn, withMetadata, writeArrowFile } from '../schema/arrow.js';
 import type { LoadedConfig } from './config.js';
-import { aggregateInput, nightlyAggregateTable } from './inputs.js';
+import { aggregateInput, mergePartials, nightlyAggregateTable } from './inputs.js';
 import { acquireLock } from '../io/lock.js';
 import { alertsOf, countBy, readArrow, readJson, summaryBase, writeDayOutputs, type Alert, type Manifest, type ManifestInput, type ModelInfo, type Summary } from './outputs.js';
 
@@ -177,6 +177,11 @@ export async function runNightly(options: NightlyOptions): Promise<NightlyResult
   const dir = options.shard ? join(dayDir, 'shards', shardDirName(options.shard)) : dayDir;
   const workDir = join(dir, WORK, 'inputs');
 
+  if (options.shard && cfg.aggregate.source === 'flows') {
+    // A host's flows in one window can lie in files of different shards, whose partial
+    // aggregates each shard would classify on its own.
+    throw usageError('--shard needs aggregate.source "nfdump" (one window per nfcapd file): with "flows", a window spans files that different shards read', 'run the day in one process, or use the nfdump source');
+  }
   await ensureWritable(dir);
   const lock = await acquireLock(join(dir, '.lock'), options.command ?? 'flowknn nightly');
   try {
@@ -302,23 +307,37 @@ export async function runNightly(options: NightlyOptions): Promise<NightlyResult
       // Everything else runs on the committed inputs, in path order.
       const tc = performance.now();
       const inputs = selected.map((f) => records.get(f.relPath)!);
-      const rowCount = inputs.reduce((n, r) => n + r.rows, 0);
-      if (rowCount > cfg.limits.maxRows) {
+      const tooMany = (rowCount: number) => {
+        if (rowCount <= cfg.limits.maxRows) return;
         throw usageError(
           `${date}: ${rowCount.toLocaleString('en-US')} aggregates to classify, more than limits.maxRows (${cfg.limits.maxRows.toLocaleString('en-US')}) in ${config.file}`,
           'keep fewer with aggregate.minPackets, aggregate.minBytes or aggregate.top, or raise limits.maxRows if this machine has the memory (about 4 GiB per million rows); the inputs read so far are kept',
         );
-      }
-      const parts: Table[] = [];
+      };
+      const ok = inputs.filter((r) => r.status === 'ok');
       const rejects: Reject[] = [];
-      for (const rec of inputs) {
-        if (rec.status !== 'ok') continue;
-        const id = workId(rec.path);
-        parts.push(await readArrow(join(workDir, `${id}.arrow`)));
-        rejects.push(...(await readJson<Reject[]>(join(workDir, `${id}.rejects.json`))));
-      }
+      for (const rec of ok) rejects.push(...(await readJson<Reject[]>(join(workDir, `${workId(rec.path)}.rejects.json`))));
+      const partOf = (rec: InputRecord) => readArrow(join(workDir, `${workId(rec.path)}.arrow`));
       const dayMeta = { 'flowknn.date': date, 'flowknn.key': cfg.aggregate.key, 'flowknn.window_s': cfg.aggregate.source === 'nfdump' ? 'file' : String(cfg.aggregate.window) };
-      const aggregates = parts.length > 0 ? concatTables(parts, dayMeta) : nightlyAggregateTable([], [], [], dayMeta);
+      let aggregates: Table;
+      if (ok.length === 0) {
+        aggregates = nightlyAggregateTable([], [], [], dayMeta);
+      } else if (cfg.aggregate.source === 'flows') {
+        // The inputs hold partial aggregates, merged across inputs one input at a time; the
+        // limit applies to the night's aggregates, after the minimums.
+        aggregates = await mergePartials(
+          (async function* () {
+            for (const rec of ok) yield await partOf(rec);
+          })(),
+          cfg,
+          dayMeta,
+        );
+        tooMany(aggregates.numRows);
+      } else {
+        // nfdump source: one window per file, each input's rows final.
+        tooMany(ok.reduce((n, r) => n + r.rows, 0));
+        aggregates = concatTables(await Promise.all(ok.map(partOf)), dayMeta);
+      }
       timings.collect = performance.now() - tc;
 
       const engine = await createEngine(options.engine ?? cfg.classify.engine, { log, threads: cfg.classify.threads || undefined });

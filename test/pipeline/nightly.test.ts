@@ -8,6 +8,8 @@ import { ensureBuilt, ROOT, runBin, runMain } from '../helpers/cli.js';
 import { SEED_LABELS } from '../helpers/paths.js';
 import { makeTempDir } from '../helpers/tmp.js';
 import { nightlyConfigs } from '../helpers/nightly.js';
+import { FlowAggregator } from '../../src/features/aggregate.js';
+import { readNfcapdFlows } from '../../src/ingest/nfcapd.js';
 
 /**
  * The nightly job end to end on real nfcapd files (nfpcapd from generated pcaps), with the
@@ -216,6 +218,31 @@ describe('flowknn nightly, flows source', () => {
       expect(Number(window[i]) % 600_000).toBe(0);
     }
     expect(Math.min(...(aggregates.getChild('packets')!.toArray() as Float64Array))).toBeGreaterThanOrEqual(1000);
+
+    // A host's flows in one window lie in several files (a 10-minute window spans two files,
+    // and flows are exported in the file after their first packet): the night's aggregates
+    // are those of all the day's flows through one aggregator, each (window, host) once.
+    const all = new FlowAggregator({ key: 'dstip+proto', window: 600, minPackets: 1000 });
+    for (const f of archive.files) for await (const batch of readNfcapdFlows(join(archive.out, f.path))) all.add(batch.columns);
+    const expected = all.rows();
+    const got = Array.from({ length: aggregates.numRows }, (_, i) => ({
+      window: Number(window[i]),
+      key: key[i],
+      flows: aggregates.getChild('flows')!.get(i) as number,
+      packets: aggregates.getChild('packets')!.get(i) as number,
+      bytes: aggregates.getChild('bytes')!.get(i) as number,
+      duration: aggregates.getChild('duration_s')!.get(i) as number,
+      pps: aggregates.getChild('pps')!.get(i) as number,
+      bps: aggregates.getChild('bps')!.get(i) as number,
+    }));
+    expect(got).toEqual(expected.map((r) => ({ window: r.windowStart, key: r.key, flows: r.flows, packets: r.packets, bytes: r.bytes, duration: r.durationMs / 1000, pps: r.pps, bps: r.bps })));
+    expect(new Set(got.map((g) => `${g.window}|${g.key}`)).size).toBe(got.length);
+    const sources = aggregates.getChild('source_file')!.toArray() as string[];
+    expect(sources.some((s) => / \(\+\d+ more\)$/u.test(s)), 'some aggregate spans files').toBe(true);
+
+    const sharded = await runMain(['nightly', '--config', cfg, '--date', DATE, '--shard', '1/2']);
+    expect(sharded.code).toBe(2);
+    expect(sharded.stderr).toContain('--shard needs aggregate.source "nfdump"');
   }, 120_000);
 });
 
