@@ -166,7 +166,7 @@ function lineOf(text: string, key: string | number | undefined): number | undefi
 
 /** model.json of a model folder, validated (without reading train.arrow): for listings. */
 export async function readModelJson(dir: string): Promise<ModelJson> {
-  return (await readJson(await resolveModelDir(dir))).json;
+  return (await readJson(dir)).json;
 }
 
 async function readJson(dir: string): Promise<{ json: ModelJson; text: string; jsonFile: string; known: FeatureSet }> {
@@ -211,24 +211,7 @@ function optionalTimes(table: Table, name: string): (number | null)[] {
   return col ? Array.from(col, (v) => (Number.isNaN(v) ? null : v)) : Array<null>(table.numRows).fill(null);
 }
 
-/**
- * A model folder, or a model of a registry (`models/<name>`, holding v1/, v2/... and `current`),
- * which stands for its current version: `--model models/seed` reads what `current` names.
- */
-export async function resolveModelDir(dir: string): Promise<string> {
-  let pointer: string;
-  try {
-    pointer = await readFile(join(dir, 'current'), 'utf8');
-  } catch {
-    return dir;
-  }
-  const m = /^(v\d+)\s*$/u.exec(pointer);
-  if (!m) throw inputError(`expected a version like v3, got "${pointer.trim().slice(0, 40)}"`, { file: join(dir, 'current') });
-  return join(dir, m[1]!);
-}
-
-export async function readModel(spec: string): Promise<LoadedModel> {
-  const dir = await resolveModelDir(spec);
+export async function readModel(dir: string): Promise<LoadedModel> {
   const { json, text, jsonFile, known } = await readJson(dir);
   const trainFile = join(dir, json.train.file);
   let bytes: Buffer;

@@ -1,10 +1,10 @@
 import { readdir, readFile, rename, rm } from 'node:fs/promises';
-import { basename, join } from 'node:path';
+import { basename, dirname, join, resolve as resolvePath } from 'node:path';
 import { z } from 'zod';
 import { environmentError, inputError, usageError } from '../errors.js';
 import { acquireLock } from '../io/lock.js';
 import { ensureDir, exists, writeFileAtomic } from '../io/atomic.js';
-import { evaluationSchema, MODEL_JSON, readModelJson, type ModelJson } from './folder.js';
+import { evaluationSchema, MODEL_JSON, readModel, readModelJson, type LoadedModel, type ModelJson } from './folder.js';
 
 /**
  * A model registry: every version of a named model, and which one is in use.
@@ -187,6 +187,21 @@ export async function registryNames(root: string): Promise<string[]> {
     if ((await versionNumbers(root, e.name)).length > 0 || (await exists(join(root, e.name, CURRENT_FILE)))) names.push(e.name);
   }
   return names.sort();
+}
+
+/**
+ * What `--model` names: a model folder, or a registry model (`ROOT/NAME`, holding `current`)
+ * standing for its current version, resolved as the nightly run resolves it.
+ */
+export async function readModelSpec(spec: string): Promise<{ loaded: LoadedModel; name: string | null; version: number | null }> {
+  if (await exists(join(spec, CURRENT_FILE))) return readCurrentModel(dirname(resolvePath(spec)), basename(resolvePath(spec)));
+  return { loaded: await readModel(spec), name: null, version: null };
+}
+
+/** The current version of a registry model, read. */
+export async function readCurrentModel(root: string, name: string): Promise<{ loaded: LoadedModel; name: string; version: number }> {
+  const { dir, version } = await resolveModel(root, name);
+  return { loaded: await readModel(dir), name, version };
 }
 
 /**

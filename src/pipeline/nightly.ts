@@ -13,10 +13,10 @@ import type { Reject } from '../ingest/issues.js';
 import { writeFileAtomic } from '../io/atomic.js';
 import { kthDistances } from '../knn/novelty.js';
 import { predictionsTable } from '../knn/predictions.js';
-import { readModel, type LoadedModel } from '../model/folder.js';
+import type { LoadedModel } from '../model/folder.js';
 import { predict, type Prediction } from '../model/model.js';
 import { vote } from '../knn/classifier.js';
-import { resolveModel } from '../model/registry.js';
+import { readCurrentModel, readModelSpec } from '../model/registry.js';
 import { numberColumn, stringColumn, withMetadata, writeArrowFile } from '../schema/arrow.js';
 import type { LoadedConfig } from './config.js';
 import { aggregateInput, mergePartials, nightlyAggregateTable } from './inputs.js';
@@ -130,24 +130,13 @@ async function ensureWritable(dir: string): Promise<void> {
 }
 
 async function loadModel(config: LoadedConfig): Promise<{ loaded: LoadedModel; info: ModelInfo }> {
-  let dir: string;
-  let name: string | null = null;
-  let version: number | null = null;
-  if (config.paths.registry !== undefined) {
-    const m = config.config.model as { name: string };
-    const r = await resolveModel(config.paths.registry, m.name);
-    dir = r.dir;
-    name = m.name;
-    version = r.version;
-  } else {
-    dir = config.paths.model!;
-  }
-  const loaded = await readModel(dir);
+  const { loaded, name, version } =
+    config.paths.registry !== undefined ? await readCurrentModel(config.paths.registry, (config.config.model as { name: string }).name) : await readModelSpec(config.paths.model!);
   const j = loaded.json;
   const info: ModelInfo = {
     name,
     version,
-    dir,
+    dir: loaded.dir,
     created: j.created,
     train_sha256: j.train.sha256,
     classes: j.classes,
@@ -158,10 +147,6 @@ async function loadModel(config: LoadedConfig): Promise<{ loaded: LoadedModel; i
     novelty_threshold: j.novelty?.threshold ?? null,
   };
   return { loaded, info };
-}
-
-function engineDevice(engine: KnnEngine): string | null {
-  return engine.deviceName ?? null;
 }
 
 export async function runNightly(options: NightlyOptions): Promise<NightlyResult> {
@@ -351,7 +336,7 @@ export async function runNightly(options: NightlyOptions): Promise<NightlyResult
         // to search: its outputs are empty tables, not an error.
         const prediction = raw.rows === 0 ? noPrediction(loaded.model) : await predict(loaded.model, raw, engine);
         engineName = engine.name;
-        device = engineDevice(engine);
+        device = engine.deviceName ?? null;
         timings.search = performance.now() - ts;
         const threshold = loaded.json.novelty?.threshold;
         const novelty = threshold === undefined ? undefined : { scores: kthDistances(prediction.neighbours, loaded.model.config.k), threshold, unknownLabel: cfg.classify.unknownLabel ?? undefined };

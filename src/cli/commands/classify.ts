@@ -10,7 +10,7 @@ import { tableToCsv } from '../../io/csv.js';
 import { writeFileAtomic } from '../../io/atomic.js';
 import { kthDistances } from '../../knn/novelty.js';
 import { predictionsTable, type RowOrigin } from '../../knn/predictions.js';
-import { readModel } from '../../model/folder.js';
+import { readModelSpec } from '../../model/registry.js';
 import { predict } from '../../model/model.js';
 import { Matrix } from '../../matrix.js';
 import { numberColumn, stringColumn, takeRows, writeArrowFile } from '../../schema/arrow.js';
@@ -44,7 +44,7 @@ export function classifyCommand(ctx: CliContext): CommandModule<object, Classify
           .option('unknown-label', { type: 'string', describe: "predict novel rows (k-th neighbour farther than the model's novelty threshold) as this label, e.g. unknown" }),
       ) as unknown as Argv<ClassifyArgs>,
     handler: async (args) => {
-      const { model, json } = await readModel(args.model);
+      const { model, json } = (await readModelSpec(args.model)).loaded;
       const tables: Table[] = [];
       for (const file of args.inputs) {
         const r = await readInput(file, args.format);

@@ -5,7 +5,7 @@ import { evaluate } from '../../eval/evaluate.js';
 import { formatConfusion, formatFixed, formatReport, reportJson } from '../../eval/format.js';
 import { NFDUMP_STAT7 } from '../../features/feature-set.js';
 import { writeFileAtomic } from '../../io/atomic.js';
-import { readModel } from '../../model/folder.js';
+import { readModelSpec } from '../../model/registry.js';
 import { loadLabelled, type LabelledSet } from '../../model/labelled.js';
 import type { ModelConfig } from '../../model/model.js';
 import type { CliContext } from '../context.js';
@@ -48,7 +48,7 @@ export function evaluateCommand(ctx: CliContext): CommandModule<object, Evaluate
       let config: ModelConfig;
       if (args.model !== undefined) {
         if (args.labels !== undefined) throw usageError('give --labels or --model, not both');
-        const loaded = await readModel(args.model);
+        const { loaded } = await readModelSpec(args.model);
         set = loaded.model.train;
         config = loaded.model.config;
       } else {

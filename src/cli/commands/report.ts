@@ -2,7 +2,7 @@ import type { Argv, CommandModule } from 'yargs';
 
 import { usageError } from '../../errors.js';
 import { NFDUMP_STAT7 } from '../../features/feature-set.js';
-import { readModel } from '../../model/folder.js';
+import { readModelSpec } from '../../model/registry.js';
 import { loadLabelled, type LabelledSet } from '../../model/labelled.js';
 import type { KeyValue, ReportSection } from '../../report/index.js';
 import type { CliContext } from '../context.js';
@@ -81,10 +81,13 @@ export function reportCommand(ctx: CliContext): CommandModule<object, ReportArgs
         const { writeNightlyReport } = await import('./nightly.js');
         const day = await readDayOutputs(args.nightly);
         const modelDir = args.model ?? day.summary.model.dir;
-        const model = await readModel(modelDir).catch((err: unknown) => {
-          ctx.log(`report: the night's model ${modelDir} cannot be read (${err instanceof Error ? err.message : String(err)}); the rows are drawn without the training data`);
-          return undefined;
-        });
+        const model = await readModelSpec(modelDir).then(
+          (m) => m.loaded,
+          (err: unknown) => {
+            ctx.log(`report: the night's model ${modelDir} cannot be read (${err instanceof Error ? err.message : String(err)}); the rows are drawn without the training data`);
+            return undefined;
+          },
+        );
         await writeNightlyReport(ctx, args.nightly, { ...day, model, reportFile: args.out, maxRows: args['max-rows'] });
         ctx.log(`wrote ${args.out}`);
         return;
@@ -102,7 +105,7 @@ export function reportCommand(ctx: CliContext): CommandModule<object, ReportArgs
 
       let set: LabelledSet | undefined;
       if (args.model !== undefined) {
-        const loaded = await readModel(args.model);
+        const { loaded } = await readModelSpec(args.model);
         set = loaded.model.train;
         const j = loaded.json;
         modelVersion = `${args.model}: flowknn ${j.tool_version}, created ${j.created}, training rows sha256 ${j.train.sha256.slice(0, 12)}…`;
