@@ -16,6 +16,7 @@ import { SCHEMA_VERSION } from '../schema/tables.js';
 import { TOOL_VERSION } from '../version.js';
 import type { LabelledSet } from './labelled.js';
 import type { KnnModel, ModelConfig } from './model.js';
+import { jsonKeyLine, parseJsonText, schemaProblem } from '../io/json.js';
 
 export const MODEL_FORMAT_VERSION = 1;
 export const MODEL_JSON = 'model.json';
@@ -157,13 +158,6 @@ export async function writeModelFiles(dir: string, model: KnnModel, evaluation: 
   return json;
 }
 
-/** Line of the first occurrence of a key in a JSON text, for error messages. */
-function lineOf(text: string, key: string | number | undefined): number | undefined {
-  if (key === undefined) return undefined;
-  const at = text.indexOf(`"${String(key)}"`);
-  return at < 0 ? undefined : text.slice(0, at).split('\n').length;
-}
-
 /** model.json of a model folder, validated (without reading train.arrow): for listings. */
 export async function readModelJson(dir: string): Promise<ModelJson> {
   return (await readJson(dir)).json;
@@ -177,21 +171,17 @@ async function readJson(dir: string): Promise<{ json: ModelJson; text: string; j
   } catch {
     throw usageError(`--model ${dir}: no ${MODEL_JSON} there`, 'make a model with `flowknn train --labels DIR --out MODEL_DIR`');
   }
-  let raw: unknown;
-  try {
-    raw = JSON.parse(text);
-  } catch (err) {
-    throw inputError(`not valid JSON (${(err as Error).message})`, { file: jsonFile });
-  }
+  const parsedText = parseJsonText(text);
+  if ('problem' in parsedText) throw inputError(parsedText.problem.message, { file: jsonFile, line: parsedText.problem.line });
+  const raw = parsedText.value;
   const fmt = (raw as { format_version?: unknown } | null)?.format_version;
   if (typeof fmt === 'number' && fmt > MODEL_FORMAT_VERSION) {
-    throw inputError(`model format ${fmt} is newer than this flowknn (${TOOL_VERSION}) reads (${MODEL_FORMAT_VERSION})`, { file: jsonFile, line: lineOf(text, 'format_version') }, 'upgrade flowknn');
+    throw inputError(`model format ${fmt} is newer than this flowknn (${TOOL_VERSION}) reads (${MODEL_FORMAT_VERSION})`, { file: jsonFile, line: jsonKeyLine(text, 'format_version') }, 'upgrade flowknn');
   }
   const parsed = modelJsonSchema.safeParse(raw);
   if (!parsed.success) {
-    const issue = parsed.error.issues[0]!;
-    const path = issue.path.join('.');
-    throw inputError(`${path || '(top level)'}: ${issue.message}`, { file: jsonFile, line: lineOf(text, issue.path[issue.path.length - 1] as string | number | undefined) });
+    const p = schemaProblem(parsed.error, text);
+    throw inputError(p.message, { file: jsonFile, line: p.line });
   }
   const json = parsed.data;
   const fs: FeatureSet = json.feature_set;
@@ -199,7 +189,7 @@ async function readJson(dir: string): Promise<{ json: ModelJson; text: string; j
   if (!known) {
     throw inputError(
       `feature set ${featureSetId(fs)} (${fs.columns.join(', ')}) is not one this flowknn knows; it knows ${FEATURE_SETS.map((k) => `${featureSetId(k)} (${k.columns.join(', ')})`).join('; ')}`,
-      { file: jsonFile, line: lineOf(text, 'feature_set') },
+      { file: jsonFile, line: jsonKeyLine(text, 'feature_set') },
       'retrain the model with this version: flowknn train --labels DIR --out MODEL_DIR',
     );
   }
@@ -250,8 +240,8 @@ export async function readModel(dir: string): Promise<LoadedModel> {
     firstSeen: optionalTimes(table, 'first_seen'),
   };
   const config: ModelConfig = { scaler: json.scaler.name, k: json.k, metric: json.metric, weights: json.weights };
-  if (json.novelty && json.novelty.k !== json.k) throw inputError(`novelty.k = ${json.novelty.k} differs from the model's k = ${json.k}`, { file: jsonFile, line: lineOf(text, 'novelty') });
-  if (json.k > set.features.rows) throw inputError(`k = ${json.k} is more than the ${set.features.rows} training rows`, { file: jsonFile, line: lineOf(text, 'k') });
+  if (json.novelty && json.novelty.k !== json.k) throw inputError(`novelty.k = ${json.novelty.k} differs from the model's k = ${json.k}`, { file: jsonFile, line: jsonKeyLine(text, 'novelty') });
+  if (json.k > set.features.rows) throw inputError(`k = ${json.k} is more than the ${set.features.rows} training rows`, { file: jsonFile, line: jsonKeyLine(text, 'k') });
   // The stored scaler parameters are used as they are (not refitted), so a model classifies the
   // same way on every machine and version that reads it.
   const scaler: ScalerParams = { name: json.scaler.name, offset: json.scaler.offset, scale: json.scaler.scale };

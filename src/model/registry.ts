@@ -2,6 +2,7 @@ import { readdir, readFile, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join, resolve as resolvePath } from 'node:path';
 import { z } from 'zod';
 import { environmentError, inputError, usageError } from '../errors.js';
+import { parseJsonText, schemaProblem } from '../io/json.js';
 import { acquireLock } from '../io/lock.js';
 import { ensureDir, exists, writeFileAtomic } from '../io/atomic.js';
 import { evaluationSchema, MODEL_JSON, readModel, readModelJson, type LoadedModel, type ModelJson } from './folder.js';
@@ -124,16 +125,12 @@ export async function readVersionJson(dir: string): Promise<VersionJson | null> 
   } catch {
     return null;
   }
-  let raw: unknown;
-  try {
-    raw = JSON.parse(text);
-  } catch (err) {
-    throw inputError(`not valid JSON (${(err as Error).message})`, { file });
-  }
-  const parsed = versionJsonSchema.safeParse(raw);
+  const json = parseJsonText(text);
+  if ('problem' in json) throw inputError(json.problem.message, { file, line: json.problem.line });
+  const parsed = versionJsonSchema.safeParse(json.value);
   if (!parsed.success) {
-    const issue = parsed.error.issues[0]!;
-    throw inputError(`${issue.path.join('.') || '(top level)'}: ${issue.message}`, { file });
+    const p = schemaProblem(parsed.error, text);
+    throw inputError(p.message, { file, line: p.line });
   }
   if (parsed.data.format_version > VERSION_FORMAT_VERSION) throw inputError(`version format ${parsed.data.format_version} is newer than this flowknn reads (${VERSION_FORMAT_VERSION})`, { file }, 'upgrade flowknn');
   return parsed.data;

@@ -5,6 +5,7 @@ import { z } from 'zod';
 import { ENGINE_CHOICES } from '../engines/registry.js';
 import { FlowknnError, usageError } from '../errors.js';
 import { KEY_FIELDS } from '../features/aggregate.js';
+import { jsonKeyLine, parseJsonText, schemaProblem } from '../io/json.js';
 import { checkTimeZone } from '../ingest/archive.js';
 
 /**
@@ -122,51 +123,29 @@ export interface LoadedConfig {
   readonly paths: { archive: string; output: string; registry?: string; model?: string };
 }
 
-function lineOf(text: string, key: string | number | undefined): number | undefined {
-  if (key === undefined) return undefined;
-  const at = text.indexOf(`"${String(key)}"`);
-  return at < 0 ? undefined : text.slice(0, at).split('\n').length;
-}
-
 export function parseNightlyConfig(text: string, file: string): LoadedConfig {
-  let raw: unknown;
-  try {
-    raw = JSON.parse(text);
-  } catch (err) {
-    const m = /position (\d+)/u.exec((err as Error).message);
-    const line = m ? text.slice(0, Number(m[1])).split('\n').length : undefined;
-    throw usageErrorAt(`not valid JSON (${(err as Error).message})`, file, line);
-  }
-  const parsed = nightlyConfigSchema.safeParse(raw);
+  const json = parseJsonText(text);
+  if ('problem' in json) throw usageErrorAt(json.problem.message, file, json.problem.line);
+  const parsed = nightlyConfigSchema.safeParse(json.value);
   if (!parsed.success) {
-    const issue = parsed.error.issues[0]!;
-    let path = issue.path.map(String).join('.');
-    let message = issue.message;
-    let lineKey = issue.path[issue.path.length - 1] as string | number | undefined;
-    if (issue.code === 'unrecognized_keys') {
-      const keys = (issue as { keys: string[] }).keys;
-      path = [...issue.path.map(String), keys[0]!].join('.');
-      message = `unknown key (${keys.map((k) => `"${k}"`).join(', ')})`;
-      lineKey = keys[0];
-    }
-    if (issue.code === 'invalid_union' && issue.path[0] === 'model') message = 'expected { "registry": DIR, "name": NAME } or { "path": MODEL_DIR }';
-    throw usageErrorAt(`${path || '(top level)'}: ${message}`, file, lineOf(text, lineKey), 'see pipelines/nightly.json for every key with its meaning');
+    const p = schemaProblem(parsed.error, text, { model: 'expected { "registry": DIR, "name": NAME } or { "path": MODEL_DIR }' });
+    throw usageErrorAt(p.message, file, p.line, 'see pipelines/nightly.json for every key with its meaning');
   }
   const config = parsed.data;
   try {
     checkTimeZone(config.archive.timeZone);
   } catch (err) {
     if (!(err instanceof FlowknnError)) throw err;
-    throw usageErrorAt(`archive.timeZone: ${err.message}`, file, lineOf(text, 'timeZone'), err.hint);
+    throw usageErrorAt(`archive.timeZone: ${err.message}`, file, jsonKeyLine(text, 'timeZone'), err.hint);
   }
   if (config.aggregate.source === 'flows') {
     for (const part of config.aggregate.key.split('+')) {
       if (!(KEY_FIELDS as readonly string[]).includes(part)) {
-        throw usageErrorAt(`aggregate.key: "${part}" is not a key field for the flows source; known: ${KEY_FIELDS.join(', ')}`, file, lineOf(text, 'key'));
+        throw usageErrorAt(`aggregate.key: "${part}" is not a key field for the flows source; known: ${KEY_FIELDS.join(', ')}`, file, jsonKeyLine(text, 'key'));
       }
     }
   } else if (config.aggregate.key.includes('+')) {
-    throw usageErrorAt(`aggregate.key: nfdump statistics take one element, got "${config.aggregate.key}"`, file, lineOf(text, 'key'), 'use "source": "flows" to aggregate by several fields');
+    throw usageErrorAt(`aggregate.key: nfdump statistics take one element, got "${config.aggregate.key}"`, file, jsonKeyLine(text, 'key'), 'use "source": "flows" to aggregate by several fields');
   }
   const base = dirname(resolve(file));
   const at = (p: string) => (isAbsolute(p) ? p : resolve(base, p));

@@ -7,6 +7,7 @@ import { inputError, usageError } from '../errors.js';
 import { numberColumn, readArrowFile, stringColumn } from '../schema/arrow.js';
 import type { ClassifiedRow, EvaluationJson, NestedEstimate } from './builders.js';
 import type { SweepChoice, SweepRow } from './charts.js';
+import { schemaProblem } from '../io/json.js';
 
 async function readJson(path: string, what: string): Promise<unknown> {
   let text: string;
@@ -23,20 +24,6 @@ async function readJson(path: string, what: string): Promise<unknown> {
   }
 }
 
-/** The first problem, looking into a union's last alternative (the object form) for the detail. */
-function zodProblem(err: z.ZodError): string {
-  let issue = err.issues[0]! as z.core.$ZodIssue;
-  let prefix: PropertyKey[] = [];
-  while (issue.code === 'invalid_union' && issue.errors.length > 0) {
-    prefix = [...prefix, ...issue.path];
-    const last = issue.errors[issue.errors.length - 1]!;
-    if (last.length === 0) break;
-    issue = last[0]!;
-  }
-  const path = [...prefix, ...issue.path].map(String).join('.');
-  return `${path || '(top)'}: ${issue.message}`;
-}
-
 const evaluationSchema = z.object({
   protocol: z.object({ name: z.string(), folds: z.number().int(), seed: z.number().optional(), test_fraction: z.number().optional() }),
   config: z.object({ scaler: z.string(), k: z.number().int(), metric: z.object({ name: z.string(), p: z.number().optional() }), weights: z.string() }),
@@ -49,7 +36,7 @@ const evaluationSchema = z.object({
 export async function readEvaluationJson(path: string): Promise<EvaluationJson> {
   const parsed = evaluationSchema.safeParse(await readJson(path, '--evaluation'));
   if (!parsed.success) {
-    throw inputError(`not an evaluation result: ${zodProblem(parsed.error)}`, { file: path }, 'write one with flowknn evaluate ... --out FILE.json');
+    throw inputError(`not an evaluation result: ${schemaProblem(parsed.error).message}`, { file: path }, 'write one with flowknn evaluate ... --out FILE.json');
   }
   const cm = parsed.data.confusion_matrix;
   const n = cm.labels.length;
@@ -187,7 +174,7 @@ export interface SweepFile {
 export async function readSweepRows(path: string): Promise<SweepFile> {
   const parsed = sweepFileSchema.safeParse(await readJson(path, '--sweep'));
   const hint = 'give the JSON flowknn sweep --json FILE writes, or an array of {k, metric, scaler, weights, accuracy, macroF1}';
-  if (!parsed.success) throw inputError(`not sweep rows: ${zodProblem(parsed.error)}`, { file: path }, hint);
+  if (!parsed.success) throw inputError(`not sweep rows: ${schemaProblem(parsed.error).message}`, { file: path }, hint);
   const d = parsed.data;
   const raw = Array.isArray(d) ? d : (d.configurations ?? (Array.isArray(d.rows) ? d.rows : []));
   if (raw.length === 0) throw inputError('holds no sweep rows', { file: path }, hint);

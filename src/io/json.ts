@@ -1,0 +1,56 @@
+import type { z } from 'zod';
+
+/**
+ * Reading hand-written or tool-written JSON against a zod schema, with the problem said the
+ * way every flowknn file error says it: the key's path, what was expected, and the line the key
+ * stands on. Callers turn a problem into their own kind of error (a config is a usage error, a
+ * model folder's file an input error).
+ */
+export interface JsonProblem {
+  readonly message: string;
+  readonly line?: number;
+}
+
+/** Line of the first occurrence of a key in a JSON text. */
+export function jsonKeyLine(text: string, key: PropertyKey | undefined): number | undefined {
+  if (key === undefined) return undefined;
+  const at = text.indexOf(`"${String(key)}"`);
+  return at < 0 ? undefined : text.slice(0, at).split('\n').length;
+}
+
+/**
+ * The first problem of a failed parse: an unknown key named as such; inside a union, the
+ * detail of its last alternative (the object form), unless `unions` words that path itself.
+ */
+export function schemaProblem(error: z.ZodError, text?: string, unions: Readonly<Record<string, string>> = {}): JsonProblem {
+  let issue = error.issues[0]! as z.core.$ZodIssue;
+  let prefix: PropertyKey[] = [];
+  for (;;) {
+    const at = [...prefix, ...issue.path].map(String).join('.');
+    if (issue.code === 'invalid_union' && unions[at] !== undefined) {
+      return { message: `${at}: ${unions[at]}`, line: text === undefined ? undefined : jsonKeyLine(text, issue.path[issue.path.length - 1]) };
+    }
+    if (issue.code !== 'invalid_union' || issue.errors.length === 0 || issue.errors[issue.errors.length - 1]!.length === 0) break;
+    prefix = [...prefix, ...issue.path];
+    issue = issue.errors[issue.errors.length - 1]![0]!;
+  }
+  let path = [...prefix, ...issue.path].map(String);
+  let message = issue.message;
+  let key = issue.path[issue.path.length - 1];
+  if (issue.code === 'unrecognized_keys') {
+    path = [...path, issue.keys[0]!];
+    message = `unknown key (${issue.keys.map((k) => `"${k}"`).join(', ')})`;
+    key = issue.keys[0];
+  }
+  return { message: `${path.join('.') || '(top level)'}: ${message}`, line: text === undefined ? undefined : jsonKeyLine(text, key) };
+}
+
+/** JSON.parse, its failure as a problem with the line of the position it names. */
+export function parseJsonText(text: string): { value: unknown } | { problem: JsonProblem } {
+  try {
+    return { value: JSON.parse(text) as unknown };
+  } catch (err) {
+    const m = /position (\d+)/u.exec((err as Error).message);
+    return { problem: { message: `not valid JSON (${(err as Error).message})`, line: m ? text.slice(0, Number(m[1])).split('\n').length : undefined } };
+  }
+}
