@@ -1,4 +1,4 @@
-import { Table } from 'apache-arrow';
+import type { Table } from 'apache-arrow';
 import { createHash } from 'node:crypto';
 import { mkdir, readdir, rm, stat } from 'node:fs/promises';
 import { usableCores } from '../io/cores.js';
@@ -17,7 +17,7 @@ import type { LoadedModel } from '../model/folder.js';
 import { predict, type Prediction } from '../model/model.js';
 import { vote } from '../knn/classifier.js';
 import { readCurrentModel, readModelSpec } from '../model/registry.js';
-import { numberColumn, stringColumn, withMetadata, writeArrowFile } from '../schema/arrow.js';
+import { joinTables, numberColumn, stringColumn, writeArrowFile } from '../schema/arrow.js';
 import type { LoadedConfig } from './config.js';
 import { aggregateInput, mergePartials, nightlyAggregateTable } from './inputs.js';
 import { acquireLock } from '../io/lock.js';
@@ -321,7 +321,9 @@ export async function runNightly(options: NightlyOptions): Promise<NightlyResult
       } else {
         // nfdump source: one window per file, each input's rows final.
         tooMany(ok.reduce((n, r) => n + r.rows, 0));
-        aggregates = concatTables(await Promise.all(ok.map(partOf)), dayMeta);
+        const parts = await Promise.all(ok.map(partOf));
+        const { 'flowknn.source': _one, ...inputMeta } = Object.fromEntries(parts[0]!.schema.metadata);
+        aggregates = joinTables(parts, { ...inputMeta, ...dayMeta });
       }
       timings.collect = performance.now() - tc;
 
@@ -407,15 +409,6 @@ function noPrediction(model: LoadedModel['model']): Prediction {
   const neighbours = { queries: 0, k: model.config.k, indices: new Int32Array(0), distances: new Float64Array(0) };
   return { neighbours, votes: vote(neighbours, model.train.labels, model.train.classes.length, model.config.weights) };
 }
-
-/** The per-input tables as one (they share one schema; the day's metadata replaces theirs). */
-function concatTables(parts: Table[], meta: Record<string, string>): Table {
-  const first = parts[0]!.schema;
-  const schema = withMetadata(first.fields, { ...Object.fromEntries(first.metadata), ...meta });
-  schema.metadata.delete('flowknn.source');
-  return new Table(schema, parts.flatMap((p) => p.batches));
-}
-
 
 function roundTimings(t: Record<string, number>): Record<string, number> {
   return Object.fromEntries(Object.entries(t).map(([k, v]) => [k, Math.round(v)]));

@@ -108,6 +108,15 @@ export function fixedLengthLists(field: Field, items: Vector, rows: number, k: n
   return makeVector(makeData({ type: field.type as List, length: rows, nullCount: 0, valueOffsets, child: items.data[0]! }));
 }
 
+/**
+ * Tables of one schema as one table, without copying their data: the first table's fields with
+ * `metadata` (the joined table's, replacing the parts' own).
+ */
+export function joinTables(parts: readonly Table[], metadata: Record<string, string>): Table {
+  const schema = withMetadata(parts[0]!.schema.fields, metadata);
+  return new Table(parts.flatMap((t) => t.batches.map((b) => new RecordBatch(schema, b.data))));
+}
+
 /** The given rows of a table, same schema and metadata. */
 export function takeRows(table: Table, rows: readonly number[]): Table {
   const columns: Record<string, unknown[]> = {};

@@ -1,4 +1,4 @@
-import { RecordBatch, Table } from 'apache-arrow';
+import { Table } from 'apache-arrow';
 import pLimit from 'p-limit';
 import { statSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
@@ -12,7 +12,7 @@ import { looksLikeNfcapd, readNfcapdFlows } from '../../ingest/nfcapd.js';
 import { flowCsvStream, INPUT_FORMATS, readInput, sniffFormat, type InputFormat, type ReadOptions, type ReadResult } from '../../ingest/read.js';
 import { RejectsWriter, type RejectSink } from '../../ingest/rejects.js';
 import type { Reject } from '../../ingest/issues.js';
-import { writeArrowFile, withMetadata } from '../../schema/arrow.js';
+import { joinTables, writeArrowFile } from '../../schema/arrow.js';
 import type { CliContext } from '../context.js';
 import { progressUpdater, throughput } from '../progress.js';
 
@@ -43,8 +43,10 @@ export function concatTables(results: (Pick<ReadResult, 'file' | 'format'> & { t
   delete meta['flowknn.source'];
   delete meta['flowknn.format'];
   meta['flowknn.sources'] = JSON.stringify(results.map((r) => ({ file: r.file, format: r.format, rows: r.table!.numRows })));
-  const schema = withMetadata(first.fields, meta);
-  return new Table(results.flatMap((r) => r.table!.batches.map((b) => new RecordBatch(schema, b.data))));
+  return joinTables(
+    results.map((r) => r.table!),
+    meta,
+  );
 }
 
 export function ingestCommand(ctx: CliContext): CommandModule<object, IngestArgs> {
