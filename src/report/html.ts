@@ -221,18 +221,18 @@ export interface RenderOptions {
 
 /** The whole page. Charts given as promises are awaited here. */
 export async function renderReport(doc: ReportDocument, options: RenderOptions = {}): Promise<string> {
-  // Charts render concurrently and are awaited section by section: one that fails while an
-  // earlier one is awaited must surface there as an error, not end the process as unhandled.
-  for (const s of doc.sections) for (const b of s.blocks) if (b.kind === 'chart' && b.chart instanceof Promise) b.chart.catch(() => undefined);
+  // Every block at once: chart promises are made by the builders before rendering starts, and
+  // each must be awaited from the start, or one failing while another is awaited would end
+  // the process as an unhandled rejection instead of failing this call.
+  const rendered = await Promise.all(doc.sections.map((s) => Promise.all(s.blocks.map((b) => renderBlock(b, options.onWarning)))));
   const used = new Set<string>();
   const sections: string[] = [];
   const toc: string[] = [];
-  for (const s of doc.sections) {
+  doc.sections.forEach((s, i) => {
     const id = slug(s.heading, used);
     toc.push(`<a href="#${id}">${escapeHtml(s.heading)}</a>`);
-    const blocks = await Promise.all(s.blocks.map((b) => renderBlock(b, options.onWarning)));
-    sections.push(`<section id="${id}">\n<h2>${escapeHtml(s.heading)}</h2>\n${blocks.join('\n')}\n</section>`);
-  }
+    sections.push(`<section id="${id}">\n<h2>${escapeHtml(s.heading)}</h2>\n${rendered[i]!.join('\n')}\n</section>`);
+  });
   const generated = (doc.generated ?? new Date()).toISOString().replace('T', ' ').replace(/\.\d+Z$/u, ' UTC');
   const meta = doc.metadata && doc.metadata.length > 0 ? renderKeyValue(doc.metadata) : '';
   return `<!DOCTYPE html>

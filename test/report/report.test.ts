@@ -13,6 +13,7 @@ import {
   evaluationDataFromJson,
   readEvaluationJson,
   readSweepRows,
+  noveltyChart,
   renderReport,
   renderTable,
   runs,
@@ -160,5 +161,20 @@ describe('HTML report', () => {
     expect(runs(['tivoli', 'tivoli', 'http'])).toBe('tivoli ×2, http');
     expect(runs(['a', 'b', 'a'])).toBe('a, b, a');
     expect(runs([])).toBe('');
+  });
+});
+
+describe('a chart that fails', () => {
+  it('fails renderReport, even when it fails while an earlier chart is still being drawn', async () => {
+    const slow = noveltyChart({ scores: [0.1, 0.5, 2], threshold: 1 });
+    const broken = Promise.reject(new Error('chart data broken'));
+    const doc = {
+      title: 't',
+      sections: [
+        { heading: 'a', blocks: [{ kind: 'chart' as const, chart: slow }] },
+        { heading: 'b', blocks: [{ kind: 'chart' as const, chart: broken }] },
+      ],
+    };
+    await expect(renderReport(doc)).rejects.toThrow('chart data broken');
   });
 });
