@@ -1,7 +1,7 @@
 import { Field, Utf8, type Table } from 'apache-arrow';
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { AGGREGATE_FIELDS, aggregateColumns, FlowAggregator, type AggregateRow, type KeyField, parseKeySpec } from '../features/aggregate.js';
+import { AGGREGATE_FIELDS, aggregateColumns, KEY_FIELDS, FlowAggregator, type AggregateRow, type KeyField, parseKeySpec } from '../features/aggregate.js';
 import { FlowknnError, inputError } from '../errors.js';
 import type { ArchiveFile } from '../ingest/archive.js';
 import type { Reject } from '../ingest/issues.js';
@@ -84,8 +84,6 @@ export interface InputResult {
   readonly sha256: string;
 }
 
-/** nfdump statistic names whose values are one key field of the aggregate table. */
-const STAT_KEY_FIELD: Record<string, KeyField | undefined> = { dstip: 'dstip', srcip: 'srcip', dstport: 'dstport', srcport: 'srcport', proto: 'proto' };
 
 export function sha256File(path: string): Promise<string> {
   return new Promise((resolvePromise, reject) => {
@@ -118,7 +116,9 @@ export async function aggregateInput(file: ArchiveFile, config: NightlyConfig, o
     // from nfdump's Summary (with a top n only the top rows are listed, so their sum is less),
     // checked against the rows when every aggregate is listed.
     const r = await scanNfcapdStats(file.path, { stat: a.key, order, top: a.top?.n ?? 0, minPackets: a.minPackets, minBytes: a.minBytes, maxRejects, nfdump: options.nfdump, signal: options.signal });
-    const field = STAT_KEY_FIELD[a.key.replace(/:p$/u, '')];
+    // nfdump's statistic names for these are the key fields' own (dstip, dstport, proto...)
+    const stat = a.key.replace(/:p$/u, '');
+    const field = (KEY_FIELDS as readonly string[]).includes(stat) ? (stat as KeyField) : undefined;
     keyFields = field ? [field] : [];
     rows = r.key.map((key, i) => ({
       windowStart: file.slotStartMs,
