@@ -84,7 +84,6 @@ export interface InputResult {
   readonly sha256: string;
 }
 
-
 export function sha256File(path: string): Promise<string> {
   return new Promise((resolvePromise, reject) => {
     const hash = createHash('sha256');
