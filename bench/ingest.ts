@@ -1,6 +1,6 @@
 /**
  * Ingest benchmark: an nfdump 1.7.1 `-o csv` flow dump to an Arrow IPC file on disk, flowknn
- * (src/ingest/stream-csv.ts) against DuckDB's read_csv (@duckdb/node-api, SET threads) on the
+ * (src/ingest/flow-csv/) against DuckDB's read_csv (@duckdb/node-api, SET threads) on the
  * same file in the same run; then the peak memory of streaming a ~1 GB dump, measured in a
  * child process, through the library and through the built CLI (`flowknn ingest`).
  *
@@ -12,7 +12,7 @@
  * seeded PRNG, and a Summary trailer that agrees with the rows (flowknn checks it).
  *
  * The tasks compared (both: CSV file in, a columnar file of the flow columns on disk out):
- *   flowknn  readFlowCsvStream -> writeFlowArrowStream: parse and validate every row, 15 typed
+ *   flowknn  readFlowCsvStream -> writeArrowStream: parse and validate every row, 15 typed
  *            columns (timestamps, float64 counters, int32 ports, utf8 text), Arrow IPC file.
  *   duckdb   COPY (SELECT the same 13 source columns FROM read_csv(...)) TO a Parquet file,
  *            uncompressed (Arrow IPC is uncompressed too; DuckDB writes no Arrow IPC file
@@ -38,7 +38,9 @@ import { pipeline } from 'node:stream/promises';
 import { parseArgs } from 'node:util';
 import { createGzip } from 'node:zlib';
 import { mulberry32 } from '../src/random.js';
-import { readFlowCsvStream, startFlowCsvWorkers, stopFlowCsvWorkers, writeFlowArrowStream } from '../src/ingest/stream-csv.js';
+import { writeArrowStream } from '../src/io/arrow-stream.js';
+import { readFlowCsvStream } from '../src/ingest/flow-csv/stream.js';
+import { startFlowCsvWorkers, stopFlowCsvWorkers } from '../src/ingest/flow-csv/workers.js';
 
 const REPO = join(import.meta.dirname, '..');
 
@@ -124,7 +126,7 @@ if (process.argv[2] === '--rss-child') {
   }, 20);
   const t0 = performance.now();
   const stream = readFlowCsvStream(file!, { threads, batchRows: Number(batchArg) });
-  const res = await writeFlowArrowStream(out!, stream);
+  const res = await writeArrowStream(out!, stream);
   const ms = performance.now() - t0;
   clearInterval(timer);
   const after = vmHwm();
@@ -249,7 +251,7 @@ const flowknnContender = (file: string, threads: number, task: string): Contende
   task,
   times: [],
   run: async () => {
-    const res = await writeFlowArrowStream(arrowOut, readFlowCsvStream(file, { threads }));
+    const res = await writeArrowStream(arrowOut, readFlowCsvStream(file, { threads }));
     if (res.rows !== ROWS) throw new Error(`flowknn wrote ${res.rows} rows, expected ${ROWS}`);
   },
 });

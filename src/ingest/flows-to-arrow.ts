@@ -8,7 +8,8 @@ import { flowSchema } from '../schema/tables.js';
 import { flowBatchTable, looksLikeNfcapd, readNfcapdFlows, type NfdumpOptions } from './nfcapd.js';
 import { readInput, sniffFormat, type DetectedFormat, type InputFormat } from './read.js';
 import { validateThreshold, type RejectSink, type RejectThreshold } from './rejects.js';
-import { readFlowCsvStream, removeOnInterrupt, writeFlowArrowStream } from './stream-csv.js';
+import { removeOnInterrupt, writeArrowStream } from '../io/arrow-stream.js';
+import { readFlowCsvStream } from './flow-csv/stream.js';
 
 /**
  * Flow records of several inputs (nfdump flow CSV dumps, nfcapd files read through nfdump) into
@@ -188,7 +189,7 @@ export async function writeFlowInputs(files: readonly string[], out: string, opt
       } else {
         const s = schema(input.format);
         batches = new Relabelled(input.batches, s);
-        const w = await writeFlowArrowStream(target, batches, { schema: s });
+        const w = await writeArrowStream(target, batches, { schema: s });
         read = { file, format, kind: 'flow', rows: w.rows, rejected, batches: w.batches };
       }
     } catch (err) {
@@ -237,7 +238,7 @@ export async function writeFlowInputs(files: readonly string[], out: string, opt
     const ok = reads.flatMap((r, i) => (r.error ? [] : [{ ...r, part: part(i) }]));
     if (ok.length === 0) return result(reads, false, 0, 0);
     const schema = flowSchema({ 'flowknn.sources': JSON.stringify(ok.map((r) => ({ file: r.file, format: r.format, rows: r.rows }))) });
-    const w = await writeFlowArrowStream(out, concatParts(ok.map((r) => r.part), schema), { schema });
+    const w = await writeArrowStream(out, concatParts(ok.map((r) => r.part), schema), { schema });
     written = true;
     return result(reads, true, w.rows, w.batches);
   } finally {

@@ -8,7 +8,7 @@ import { FlowColumns, flowSchema, statSchema } from '../schema/tables.js';
 import { csvKind, isLegacyFlowRow, parseStatCsv } from './csv.js';
 import type { ParseOptions, Reject } from './issues.js';
 import { FileRejects, validateThreshold } from './rejects.js';
-import { readFlowCsvStream } from './stream-csv.js';
+import { readFlowCsvStream } from './flow-csv/stream.js';
 import { looksLikeNfcapd, readNfcapdFlowTable, type NfdumpOptions } from './nfcapd.js';
 import { parseStatText } from './stat-text.js';
 
@@ -51,7 +51,7 @@ export function detectFormat(text: string, file: string): Exclude<DetectedFormat
 
 /**
  * Flow CSV, the one kind that grows to gigabytes, is streamed into record batches
- * (src/ingest/stream-csv.ts) rather than read whole; the values are the same.
+ * (src/ingest/flow-csv/) rather than read whole; the values are the same.
  */
 /** A flow CSV stream with the read options' threshold, its rejects kept in `rejects` and passed on to the options' sink. */
 export function flowCsvStream(file: string, options: ReadOptions, rejects: Reject[]): ReturnType<typeof readFlowCsvStream> {

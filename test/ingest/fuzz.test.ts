@@ -178,7 +178,7 @@ async function runWorker(data: FuzzData): Promise<void> {
   const { parseStatText } = await import('../../src/ingest/stat-text.js');
   const { parseFlowCsv, parseStatCsv } = await import('../../src/ingest/csv.js');
   const { detectFormat } = await import('../../src/ingest/read.js');
-  const { parseFlowCsvChunks, readFlowCsvFrom } = await import('../../src/ingest/stream-csv.js');
+  const { parseFlowCsvChunks, readFlowCsvFrom } = await import('../../src/ingest/flow-csv/stream.js');
   const { buildTable } = await import('../../src/schema/arrow.js');
   const { flowSchema, statSchema } = await import('../../src/schema/tables.js');
   const { mulberry32 } = await import('../../src/random.js');

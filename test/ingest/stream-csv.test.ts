@@ -11,14 +11,10 @@ import { parseFlowCsv } from '../../src/ingest/csv.js';
 import type { Reject } from '../../src/ingest/issues.js';
 import { readInput } from '../../src/ingest/read.js';
 import { csvField, FileRejects, RejectsWriter } from '../../src/ingest/rejects.js';
-import {
-  parseFlowCsvChunks,
-  readFlowCsvFrom,
-  readFlowCsvStream,
-  stopFlowCsvWorkers,
-  writeFlowArrowStream,
-  type FlowCsvStreamOptions,
-} from '../../src/ingest/stream-csv.js';
+import type { FlowCsvStreamOptions } from '../../src/ingest/flow-csv/parser.js';
+import { parseFlowCsvChunks, readFlowCsvFrom, readFlowCsvStream } from '../../src/ingest/flow-csv/stream.js';
+import { stopFlowCsvWorkers } from '../../src/ingest/flow-csv/workers.js';
+import { writeArrowStream } from '../../src/io/arrow-stream.js';
 import { readArrowFile } from '../../src/schema/arrow.js';
 import { FLOW_FIELDS } from '../../src/schema/tables.js';
 import { nfdump17, REPO_ROOT } from '../helpers/paths.js';
@@ -397,7 +393,7 @@ describe('rejects: threshold and rejects file', () => {
 describe('Arrow IPC output: nothing half-written', () => {
   it('writes an Arrow file readInput reads back as the same flow table', async () => {
     const out = join(dir, 'arrow', 'flows.arrow');
-    const res = await writeFlowArrowStream(out, readFlowCsvStream(nfdump17('flows.csv'), { batchRows: 100 }));
+    const res = await writeArrowStream(out, readFlowCsvStream(nfdump17('flows.csv'), { batchRows: 100 }));
     expect(res).toMatchObject({ rows: 254, batches: 3 });
     const back = await readArrowFile(out);
     expectSameTable(back, (await readInput(nfdump17('flows.csv'))).table, 'arrow file');
@@ -410,19 +406,19 @@ describe('Arrow IPC output: nothing half-written', () => {
   it('a file that fails (bad row, Summary mismatch) leaves no output and keeps an old one', async () => {
     const sub = join(dir, 'fail');
     const out = join(sub, 'flows.arrow');
-    await writeFlowArrowStream(out, readFlowCsvStream(nfdump17('flows.csv')));
+    await writeArrowStream(out, readFlowCsvStream(nfdump17('flows.csv')));
     const before = await readFile(out);
     const bad = join(dir, 'fail-input.csv');
     await writeFile(bad, editLines('flows.csv', (l) => setField(l, 200, 11, '-1')));
     // Batches of 50: four are written before line 200 fails the file.
-    const err = await failure(writeFlowArrowStream(out, readFlowCsvStream(bad, { batchRows: 50 })));
+    const err = await failure(writeArrowStream(out, readFlowCsvStream(bad, { batchRows: 50 })));
     expect(err.line).toBe(200);
     const cut = join(dir, 'fail-cut.csv');
     await writeFile(cut, editLines('flows.csv', (l) => l.splice(3, 1)));
-    await failure(writeFlowArrowStream(out, readFlowCsvStream(cut, { batchRows: 50, threads: 2, blockBytes: 3000 })));
+    await failure(writeArrowStream(out, readFlowCsvStream(cut, { batchRows: 50, threads: 2, blockBytes: 3000 })));
     expect(await listTree(sub)).toEqual(['flows.arrow']);
     expect(Buffer.compare(await readFile(out), before)).toBe(0);
-    await failure(writeFlowArrowStream(join(sub, 'new.arrow'), readFlowCsvStream(bad, { batchRows: 50 })));
+    await failure(writeArrowStream(join(sub, 'new.arrow'), readFlowCsvStream(bad, { batchRows: 50 })));
     expect(await listTree(sub)).toEqual(['flows.arrow']);
   });
 
@@ -435,7 +431,7 @@ describe('Arrow IPC output: nothing half-written', () => {
         yield b;
       }
     }
-    const err = await failure(writeFlowArrowStream(join(sub, 'x.arrow'), slow(), { signal: ac.signal }));
+    const err = await failure(writeArrowStream(join(sub, 'x.arrow'), slow(), { signal: ac.signal }));
     expect(err.message).toMatch(/stopped/);
     expect(await listTree(sub)).toEqual([]);
   });
@@ -444,7 +440,8 @@ describe('Arrow IPC output: nothing half-written', () => {
     for (const signal of ['SIGTERM', 'SIGINT'] as const) {
       const sub = join(dir, `signal-${signal}`);
       const script = `
-        import { readFlowCsvStream, writeFlowArrowStream } from ${JSON.stringify(join(REPO_ROOT, 'src/ingest/stream-csv.ts'))};
+        import { readFlowCsvStream } from ${JSON.stringify(join(REPO_ROOT, 'src/ingest/flow-csv/stream.ts'))};
+        import { writeArrowStream } from ${JSON.stringify(join(REPO_ROOT, 'src/io/arrow-stream.ts'))};
         async function* forever() {
           for (let i = 0; ; i++) {
             for await (const b of readFlowCsvStream(${JSON.stringify(nfdump17('flows.csv'))}, { batchRows: 50 })) {
@@ -454,7 +451,7 @@ describe('Arrow IPC output: nothing half-written', () => {
             }
           }
         }
-        await writeFlowArrowStream(${JSON.stringify(join(sub, 'out.arrow'))}, forever());
+        await writeArrowStream(${JSON.stringify(join(sub, 'out.arrow'))}, forever());
       `;
       const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
       let stderr = '';

@@ -1,0 +1,793 @@
+import type { RecordBatch, Schema } from 'apache-arrow';
+import { excerpt, inputError } from '../../errors.js';
+import { flowSchema } from '../../schema/tables.js';
+import { csvKind, FLOW_CSV_COLUMNS, isLegacyFlowRow, LEGACY_FLOW_HEADER, normaliseHeader, protoName, type ColumnSpec } from '../csv.js';
+import { parseDateTime, parsePlainNumber } from '../fields.js';
+import { FileRejects, type RejectSink, type RejectThreshold } from '../rejects.js';
+import { decimalInto, decode, isBlank, MAX_COUNT, MAX_DURATION_S, MAX_TIME_MS, portInto, timeInto, trimEnd, trimStart, uintInto, utf8Fatal } from './bytes.js';
+import { asciiInto, FlowBatchBuilder, toBatch, type FlowPiece, type Present, type Utf8Builder } from './columns.js';
+
+/**
+ * The byte-level flow CSV parser: nfdump's `-o csv` text in any chunks, Arrow record batches of
+ * the `flow` schema out (see stream.ts for how files are fed to it, on one thread or several).
+ */
+
+export interface FlowCsvStreamOptions extends RejectThreshold {
+  /** Rows per record batch (default 65536). */
+  batchRows?: number;
+  /** Bytes per read from the file on one thread (default 1 MiB). */
+  highWaterMark?: number;
+  /**
+   * Parse threads (default 1: this thread). With more, the file is cut into blocks at line
+   * ends, parsed by worker threads, and put back in order here; batches, line numbers,
+   * rejects and errors are the same as with one thread.
+   */
+  threads?: number;
+  /** Bytes per block handed to a parse thread (default 4 MiB). */
+  blockBytes?: number;
+  /** Longest line accepted (default 1 MiB); a longer data line is rejected unread. */
+  maxLineBytes?: number;
+  /** Where rejected rows go as they are found (e.g. a RejectsWriter). */
+  rejects?: RejectSink;
+  /** Stops reading; the iteration ends with a FlowknnError. */
+  signal?: AbortSignal;
+  /** The name used in messages and the rejects file (default: the path). */
+  displayName?: string;
+}
+
+export type FlowCsvLayout = 'nfdump-1.6/1.7.4' | 'nfdump-1.6/1.7.4 -q (no header)' | 'nfdump-1.7.5+' | 'other';
+
+export interface FlowCsvStats {
+  file: string;
+  layout?: FlowCsvLayout;
+  gzip: boolean;
+  /** Bytes read from the file (compressed size for .gz) and bytes of CSV text parsed. */
+  fileBytes: number;
+  textBytes: number;
+  lines: number;
+  /** Data lines seen (rows + rejected). */
+  dataLines: number;
+  rows: number;
+  rejected: number;
+  batches: number;
+  summary?: Record<string, number>;
+}
+
+/** The flow CSV columns and every name nfdump has used for them: the same table as the whole-text parser's. */
+const FLOW_COLUMNS = FLOW_CSV_COLUMNS;
+
+type ColumnKey = keyof typeof FLOW_COLUMNS;
+type Positions = Record<ColumnKey, number>;
+
+function locateColumns(header: string[], file: string, line: number): Positions {
+  const names = header.map(normaliseHeader);
+  const out = {} as Positions;
+  const missing: string[] = [];
+  for (const [key, spec] of Object.entries(FLOW_COLUMNS) as [ColumnKey, ColumnSpec][]) {
+    const at = names.findIndex((n) => spec.aliases.includes(n));
+    if (at < 0 && spec.required) missing.push(`${spec.name} (${spec.aliases.slice(0, 2).join(' or ')})`);
+    out[key] = at;
+  }
+  if (missing.length > 0) {
+    throw inputError(`flow CSV header lacks ${missing.join(', ')}; got "${excerpt(header.join(','), 100)}"`, { file, line });
+  }
+  return out;
+}
+
+export const DEFAULT_BATCH_ROWS = 65536;
+export const DEFAULT_HIGH_WATER_MARK = 1 << 20;
+export const DEFAULT_MAX_LINE_BYTES = 1 << 20;
+
+
+const STATE_HEADER = 0;
+const STATE_DATA = 1;
+const STATE_TRAILER = 2;
+
+/** Encoded protocol names for the numbers nfdump 1.7.5+ prints (protoName of csv.ts). */
+const PROTO_BY_NUMBER: (Uint8Array | undefined)[] = Array.from({ length: 256 }, (_, i) => {
+  const name = protoName(String(i));
+  return name === String(i) ? undefined : new TextEncoder().encode(name);
+});
+
+/** The header a worker parses with (found by the main thread). */
+export interface HeaderConfig {
+  file: string;
+  cells: string[];
+  layout: FlowCsvLayout;
+  maxLineBytes: number;
+}
+
+/** What a worker found in one block, line numbers counted from the block's first line. */
+export interface BlockResult {
+  lines: number;
+  dataLines: number;
+  rows: number;
+  pieces: FlowPiece[];
+  rejects: { line: number; reason: string; raw: string }[];
+  /** Set when the block holds the `Summary` line: the (block) line of it and what followed. */
+  trailer?: { line: number; lines: string[]; lineNos: number[] };
+}
+
+/** Used by the worker threads: pieces and rejects go back to the main thread. */
+interface WorkerHooks {
+  newBuilder(rows: number, textHint: number): FlowBatchBuilder;
+  onPiece(b: FlowBatchBuilder): void;
+  onReject(line: number, reason: string, raw: string): void;
+}
+
+/**
+ * The byte-level parser. Feed it chunks with `push` (any split, lines may straddle chunks),
+ * then `end`; full batches are handed to `onBatch` as they complete. Throws FlowknnError for
+ * a file that fails (header, Summary, rejects over the threshold); rows it cannot use go to
+ * the FileRejects.
+ */
+export class FlowCsvParser {
+  readonly stats: FlowCsvStats;
+  readonly schema: Schema;
+  readonly rejects: FileRejects;
+  private state = STATE_HEADER;
+  private at: Positions | undefined;
+  private width = 0;
+  private cap = 0;
+  private starts = new Int32Array(64);
+  private present: Present = { tcp_flags: false, out_packets: false, out_bytes: false };
+  private headerText = '';
+  private headerCells: string[] = [];
+  private builder: FlowBatchBuilder | undefined;
+  private carry = new Uint8Array(0);
+  private carryLen = 0;
+  private discarding = false;
+  private discardHead = '';
+  private trailer: string[] = [];
+  private trailerLines: number[] = [];
+  private trailerAt = 0;
+  private readonly sums = new Float64Array(5);
+  private sawBom = false;
+  private batchRows: number;
+  private readonly maxLine: number;
+  private textHint: number;
+  /** The reason of the last slow-path failure. */
+  private why = '';
+  /** Builders whose batch the consumer has handed back (recycle), and each batch's builder. */
+  private readonly free: FlowBatchBuilder[] = [];
+  private readonly builderOf = new WeakMap<RecordBatch, FlowBatchBuilder>();
+  /** The Int32 words over a buffer's memory, for the comma scan. */
+  private words: Int32Array<ArrayBufferLike> = new Int32Array(0);
+  private wordsOf: ArrayBufferLike | undefined;
+
+  constructor(
+    readonly file: string,
+    options: FlowCsvStreamOptions,
+    private readonly onBatch: (batch: RecordBatch) => void,
+    private readonly hooks?: WorkerHooks,
+  ) {
+    this.batchRows = Math.max(1, Math.floor(options.batchRows ?? DEFAULT_BATCH_ROWS));
+    this.maxLine = Math.max(256, options.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES);
+    this.textHint = Math.min(this.batchRows, 4096);
+    this.rejects = new FileRejects(file, hooks ? {} : options, hooks ? undefined : options.rejects);
+    this.schema = flowSchema({ 'flowknn.source': file, 'flowknn.format': 'flow-csv' });
+    this.stats = { file, gzip: false, fileBytes: 0, textBytes: 0, lines: 0, dataLines: 0, rows: 0, rejected: 0, batches: 0 };
+  }
+
+  /** The header as the workers need it; undefined before the header is read. */
+  get headerConfig(): HeaderConfig | undefined {
+    if (this.state === STATE_HEADER || this.stats.layout === undefined) return undefined;
+    return { file: this.file, cells: this.headerCells, layout: this.stats.layout, maxLineBytes: this.maxLine };
+  }
+
+  /** Reading data rows, with no partial line pending: the next block may go to a worker. */
+  get clean(): boolean {
+    return this.state === STATE_DATA && this.carryLen === 0 && !this.discarding;
+  }
+
+  /** Parses the complete lines of `chunk`; keeps a line cut at its end for the next chunk. */
+  push(chunk: Uint8Array): void {
+    const buf = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+    this.stats.textBytes += buf.length;
+    let start = 0;
+    if (!this.sawBom && buf.length > 0) {
+      if (buf.length >= 3 && buf[0] === 0xef && buf[1] === 0xbb && buf[2] === 0xbf) start = 3;
+      this.sawBom = true;
+    }
+    if (this.carryLen > 0 || this.discarding) {
+      const nl = buf.indexOf(10, start);
+      if (nl < 0) {
+        this.keep(buf, start, buf.length);
+        return;
+      }
+      this.keep(buf, start, nl);
+      this.finishCarried();
+      start = nl + 1;
+    }
+    for (;;) {
+      const nl = buf.indexOf(10, start);
+      if (nl < 0) break;
+      this.line(buf, start, nl);
+      start = nl + 1;
+    }
+    if (start < buf.length) this.keep(buf, start, buf.length);
+  }
+
+  /** The end of the input: the last line (without a newline), the checks, the last batch. */
+  end(): void {
+    if (this.carryLen > 0 || this.discarding) this.finishCarried();
+    if (this.state === STATE_HEADER) {
+      throw inputError('no CSV header: the file is empty or not nfdump CSV output', { file: this.file, line: 1 });
+    }
+    // The last batch goes out before the checks: a consumer takes batches only after `end`
+    // returns (FlowCsvStream), so a failing check still leaves nothing behind.
+    this.flush();
+    if (this.state === STATE_TRAILER) this.checkSummary();
+    this.rejects.finish(this.stats.dataLines);
+    if (this.stats.rows === 0) {
+      const why = this.rejects.count > 0 ? `all ${this.rejects.count} data lines were rejected` : 'no data lines';
+      throw inputError(`${why}; expected flow records after the header`, { file: this.file, line: this.rejects.first[0]?.line });
+    }
+  }
+
+  // ---- worker side ----
+
+  /** A worker's parser: the header comes from the main thread. */
+  configure(h: HeaderConfig): void {
+    this.setHeader(h.cells, 0, h.layout);
+    this.sawBom = true;
+  }
+
+  /** Parses one block of whole lines (the last one may lack its newline when `final`). */
+  parseBlock(buf: Buffer, final: boolean, rowsHint: number): BlockResult {
+    const st = this.stats;
+    st.lines = 0;
+    st.dataLines = 0;
+    st.rows = 0;
+    st.rejected = 0;
+    this.state = STATE_DATA;
+    this.trailer = [];
+    this.trailerLines = [];
+    this.carryLen = 0;
+    this.discarding = false;
+    this.batchRows = Math.max(64, Math.min(DEFAULT_BATCH_ROWS, rowsHint));
+    this.textHint = Math.min(this.batchRows, 4096);
+    this.push(buf);
+    if (final && (this.carryLen > 0 || this.discarding)) this.finishCarried();
+    this.flush();
+    return {
+      lines: st.lines,
+      dataLines: st.dataLines,
+      rows: st.rows,
+      pieces: [],
+      rejects: [],
+      trailer: this.state === STATE_TRAILER ? { line: this.trailerAt, lines: this.trailer, lineNos: this.trailerLines } : undefined,
+    };
+  }
+
+  // ---- main side, taking a worker's block ----
+
+  /** Applies a worker's block: rejects (threshold checked), rows, counts, a trailer. */
+  applyBlock(res: BlockResult): void {
+    const base = this.stats.lines;
+    if (base + res.lines > 0x7fffffff) throw inputError('more than 2^31 - 1 lines: split the file', { file: this.file });
+    for (const r of res.rejects) {
+      this.stats.rejected++;
+      this.rejects.add(base + r.line, r.reason, r.raw);
+    }
+    for (const p of res.pieces) this.appendPiece(p, base);
+    this.stats.lines += res.lines;
+    this.stats.dataLines += res.dataLines;
+    if (res.trailer) {
+      this.state = STATE_TRAILER;
+      this.trailer = res.trailer.lines;
+      this.trailerLines = res.trailer.lineNos.map((n) => base + n);
+    }
+  }
+
+  private appendPiece(p: FlowPiece, lineBase: number): void {
+    let from = 0;
+    while (from < p.n) {
+      let b = this.builder;
+      if (b === undefined) b = this.builder = this.newBuilder();
+      const count = Math.min(p.n - from, this.batchRows - b.n);
+      b.append(p, from, count, lineBase);
+      from += count;
+      this.stats.rows += count;
+      if (b.n === this.batchRows) this.flush();
+    }
+  }
+
+  private newBuilder(): FlowBatchBuilder {
+    if (this.hooks) return this.hooks.newBuilder(this.batchRows, this.textHint);
+    const b = this.free.pop();
+    if (b === undefined || b.cap !== this.batchRows) return new FlowBatchBuilder(this.batchRows, this.textHint);
+    b.n = 0;
+    b.src.end = 0;
+    b.dst.end = 0;
+    b.proto.end = 0;
+    b.flags.end = 0;
+    return b;
+  }
+
+  /**
+   * Takes back a batch this parser made once the consumer is done with it (written to disk,
+   * say): its arrays are reused for a later batch, so a long file does not allocate and fault
+   * in fresh memory for every batch. The batch must not be read afterwards.
+   */
+  recycle(batch: RecordBatch): void {
+    const b = this.builderOf.get(batch);
+    if (b === undefined) return;
+    this.builderOf.delete(batch);
+    if (this.free.length < 2) this.free.push(b);
+  }
+
+  // ---- lines ----
+
+  private keep(buf: Uint8Array, a: number, b: number): void {
+    if (this.discarding) return;
+    const need = this.carryLen + (b - a);
+    if (need > this.maxLine) {
+      const head = decode(this.carry, 0, Math.min(this.carryLen, 200));
+      this.discardHead = head.length >= 200 ? head : head + decode(buf, a, Math.min(b, a + 200 - head.length));
+      this.discarding = true;
+      this.carryLen = 0;
+      return;
+    }
+    if (need > this.carry.length) {
+      const next = new Uint8Array(Math.min(this.maxLine, Math.max(need, this.carry.length * 2, 1024)));
+      next.set(this.carry.subarray(0, this.carryLen));
+      this.carry = next;
+    }
+    this.carry.set(buf.subarray(a, b), this.carryLen);
+    this.carryLen = need;
+  }
+
+  private finishCarried(): void {
+    if (this.discarding) {
+      this.discarding = false;
+      this.stats.lines++;
+      this.tooLong(this.discardHead);
+      return;
+    }
+    const buf = Buffer.from(this.carry.buffer, 0, this.carryLen);
+    this.carryLen = 0;
+    this.line(buf, 0, buf.length);
+    if (this.carry.length > 65536) this.carry = new Uint8Array(0);
+  }
+
+  private tooLong(head: string): void {
+    if (this.state === STATE_HEADER) {
+      throw inputError(`line ${this.stats.lines} is longer than ${this.maxLine} bytes: not nfdump CSV output`, { file: this.file, line: this.stats.lines });
+    }
+    if (this.state === STATE_TRAILER) return;
+    this.stats.dataLines++;
+    this.reject(`the line is longer than ${this.maxLine} bytes (not an nfdump flow record)`, `${head}...`);
+  }
+
+  /** One line, without its newline. */
+  private line(buf: Buffer, s: number, e: number): void {
+    const lineNo = ++this.stats.lines;
+    if (lineNo > 0x7fffffff) throw inputError('more than 2^31 - 1 lines: split the file', { file: this.file });
+    if (e > s && buf[e - 1] === 13) e--;
+    if (e - s > this.maxLine) {
+      this.tooLong(decode(buf, s, s + 200));
+      return;
+    }
+    let p = s;
+    while (p < e && isBlank(buf[p]!)) p++;
+    if (p === e) return;
+    const c = buf[p]!;
+    if (this.state === STATE_DATA && c >= 48 && c <= 57) {
+      this.row(buf, s, e);
+      return;
+    }
+    this.otherLine(buf, s, e);
+  }
+
+  /** Lines other than plain data rows: the header, repeated headers, headings, the trailer. */
+  private otherLine(buf: Buffer, s: number, e: number): void {
+    const raw = decode(buf, s, e);
+    const line = raw.trim();
+    if (this.state === STATE_TRAILER) {
+      // As readSummary in csv.ts: the first two non-empty lines after `Summary`; the rest is
+      // ignored.
+      if (line !== '' && this.trailer.length < 2) {
+        this.trailer.push(line);
+        this.trailerLines.push(this.stats.lines);
+      }
+      return;
+    }
+    if (line === '' || line.startsWith('#')) return;
+    if (/^summary\b/iu.test(line)) {
+      if (this.state === STATE_HEADER) {
+        throw inputError('no CSV header: the file is empty or not nfdump CSV output', { file: this.file, line: 1 });
+      }
+      this.state = STATE_TRAILER;
+      this.trailerAt = this.stats.lines;
+      return;
+    }
+    if (this.state === STATE_HEADER) {
+      if (csvKind(line) === undefined && isLegacyFlowRow(line)) {
+        this.setHeader(LEGACY_FLOW_HEADER.split(','), 0, 'nfdump-1.6/1.7.4 -q (no header)');
+        this.row(buf, s, e);
+        return;
+      }
+      if (csvKind(line) !== 'flow-csv') {
+        throw inputError(`expected the nfdump flow CSV header (ts,te,td,sa,da,sp,dp,pr,...), got "${excerpt(line, 80)}"`, { file: this.file, line: this.stats.lines });
+      }
+      const layout: FlowCsvLayout = line.startsWith('ts,te,td,sa,da,') ? 'nfdump-1.6/1.7.4' : line.startsWith('firstSeen,') ? 'nfdump-1.7.5+' : 'other';
+      this.setHeader(line.split(','), this.stats.lines, layout);
+      return;
+    }
+    if (line === this.headerText || csvKind(line) === 'flow-csv') return;
+    if (/^top\s+\d+\s/iu.test(line) || /^no matched flows/iu.test(line)) return;
+    this.row(buf, s, e);
+  }
+
+  private setHeader(cells: string[], lineNo: number, layout: FlowCsvLayout): void {
+    this.at = locateColumns(cells, this.file, lineNo);
+    this.headerCells = cells;
+    this.headerText = cells.join(',');
+    this.width = cells.length;
+    const maxIdx = Math.max(...Object.values(this.at));
+    this.cap = maxIdx + 2;
+    if (this.starts.length < this.cap + 1) this.starts = new Int32Array(this.cap + 1);
+    this.present = { tcp_flags: this.at.tcp_flags >= 0, out_packets: this.at.out_packets >= 0, out_bytes: this.at.out_bytes >= 0 };
+    this.stats.layout = layout;
+    this.state = STATE_DATA;
+  }
+
+  private reject(reason: string, raw: string): void {
+    this.stats.rejected++;
+    if (this.hooks) this.hooks.onReject(this.stats.lines, reason, raw);
+    else this.rejects.add(this.stats.lines, reason, raw);
+  }
+
+  private rejectRow(buf: Buffer, s: number, e: number, reason: string): void {
+    this.reject(reason, decode(buf, s, e));
+  }
+
+  /**
+   * Finds the commas of [s, e): the start of each field up to the last one needed goes to
+   * `starts` (and the end of the line after the last field), and the count of fields is
+   * returned. Whole 4-byte words are tested for commas at once (SWAR: a byte of x = w ^ ',,,,'
+   * is zero where the comma is), so most words cost a few integer operations.
+   */
+  private split(buf: Buffer, s: number, e: number): number {
+    const st = this.starts;
+    const cap = this.cap;
+    st[0] = s;
+    let nf = 1;
+    const off = buf.byteOffset;
+    if (this.wordsOf !== buf.buffer) {
+      this.wordsOf = buf.buffer;
+      this.words = new Int32Array(buf.buffer, 0, buf.buffer.byteLength >> 2);
+    }
+    const W = this.words;
+    let i = s;
+    const headEnd = Math.min(e, s + ((4 - ((off + s) & 3)) & 3));
+    for (; i < headEnd; i++) {
+      if (buf[i] === 44) {
+        if (nf < cap) st[nf] = i + 1;
+        nf++;
+      }
+    }
+    const jEnd = (off + e) >> 2;
+    let j = (off + i) >> 2;
+    // Positions, until the last field needed.
+    for (; j < jEnd && nf < cap; j++) {
+      const x = W[j]! ^ 0x2c2c2c2c;
+      let t = ~(((x & 0x7f7f7f7f) + 0x7f7f7f7f) | x | 0x7f7f7f7f);
+      if (t === 0) continue;
+      const base = j * 4 - off + 1;
+      do {
+        const low = t & -t;
+        if (nf < cap) st[nf] = base + ((31 - Math.clz32(low)) >> 3);
+        nf++;
+        t ^= low;
+      } while (t !== 0);
+    }
+    // Then only the count (the width check), two words a step, without branches: the high
+    // bit of each comma byte, summed by a multiply.
+    for (; j + 1 < jEnd; j += 2) {
+      const x = W[j]! ^ 0x2c2c2c2c;
+      const y = W[j + 1]! ^ 0x2c2c2c2c;
+      const tx = ~(((x & 0x7f7f7f7f) + 0x7f7f7f7f) | x | 0x7f7f7f7f);
+      const ty = ~(((y & 0x7f7f7f7f) + 0x7f7f7f7f) | y | 0x7f7f7f7f);
+      nf += (Math.imul(tx >>> 7, 0x01010101) >>> 24) + (Math.imul(ty >>> 7, 0x01010101) >>> 24);
+    }
+    if (j < jEnd) {
+      const x = W[j]! ^ 0x2c2c2c2c;
+      const t = ~(((x & 0x7f7f7f7f) + 0x7f7f7f7f) | x | 0x7f7f7f7f);
+      nf += Math.imul(t >>> 7, 0x01010101) >>> 24;
+    }
+    for (i = Math.max(i, jEnd * 4 - off); i < e; i++) {
+      if (buf[i] === 44) {
+        if (nf < cap) st[nf] = i + 1;
+        nf++;
+      }
+    }
+    if (nf < cap) st[nf] = e + 1;
+    return nf;
+  }
+
+  /** A data row: comma positions first, then each column. */
+  private row(buf: Buffer, s: number, e: number): void {
+    const at = this.at!;
+    this.stats.dataLines++;
+    const nf = this.split(buf, s, e);
+    if (nf < this.width) {
+      this.rejectRow(buf, s, e, `expected ${this.width} comma-separated fields as in the header, got ${nf} (truncated line?)`);
+      return;
+    }
+    const st = this.starts;
+    let b = this.builder;
+    if (b === undefined) b = this.builder = this.newBuilder();
+    const r = b.n;
+    let k = at.first_seen;
+    let x = st[k]!;
+    let y = st[k + 1]! - 1;
+    if (!timeInto(buf, x, y, b.first, r) && !this.slowTime(buf, x, y, 'first seen', b.first, r)) return this.rejectRow(buf, s, e, this.why);
+    k = at.duration_s;
+    x = st[k]!;
+    y = st[k + 1]! - 1;
+    if ((!decimalInto(buf, x, y, b.duration, r) || b.duration[r]! > MAX_DURATION_S) && !this.slowDuration(buf, x, y, b.duration, r)) {
+      return this.rejectRow(buf, s, e, this.why);
+    }
+    k = at.last_seen;
+    if (k >= 0) {
+      x = st[k]!;
+      y = st[k + 1]! - 1;
+      if (!timeInto(buf, x, y, b.last, r) && !this.slowTime(buf, x, y, 'last seen', b.last, r)) return this.rejectRow(buf, s, e, this.why);
+    } else {
+      b.last[r] = b.first[r]! + Math.round(b.duration[r]! * 1000);
+    }
+    k = at.src_port;
+    x = st[k]!;
+    y = st[k + 1]! - 1;
+    if (!portInto(buf, x, y, b.srcPort, r) && !this.slowPort(buf, x, y, 'source port', b.srcPort, r)) return this.rejectRow(buf, s, e, this.why);
+    k = at.dst_port;
+    x = st[k]!;
+    y = st[k + 1]! - 1;
+    if (!portInto(buf, x, y, b.dstPort, r) && !this.slowPort(buf, x, y, 'destination port', b.dstPort, r)) return this.rejectRow(buf, s, e, this.why);
+    k = at.flows;
+    if (k >= 0) {
+      x = st[k]!;
+      y = st[k + 1]! - 1;
+      if (!uintInto(buf, x, y, b.flows, r) && !this.slowCount(buf, x, y, 'flows', b.flows, r)) return this.rejectRow(buf, s, e, this.why);
+    } else {
+      b.flows[r] = 1;
+    }
+    k = at.in_packets;
+    x = st[k]!;
+    y = st[k + 1]! - 1;
+    if (!uintInto(buf, x, y, b.inPackets, r) && !this.slowCount(buf, x, y, 'packets', b.inPackets, r)) return this.rejectRow(buf, s, e, this.why);
+    k = at.in_bytes;
+    x = st[k]!;
+    y = st[k + 1]! - 1;
+    if (!uintInto(buf, x, y, b.inBytes, r) && !this.slowCount(buf, x, y, 'bytes', b.inBytes, r)) return this.rejectRow(buf, s, e, this.why);
+    k = at.out_packets;
+    if (k >= 0) {
+      x = st[k]!;
+      y = st[k + 1]! - 1;
+      if (!uintInto(buf, x, y, b.outPackets, r) && !this.slowCount(buf, x, y, 'out packets', b.outPackets, r)) return this.rejectRow(buf, s, e, this.why);
+    }
+    k = at.out_bytes;
+    if (k >= 0) {
+      x = st[k]!;
+      y = st[k + 1]! - 1;
+      if (!uintInto(buf, x, y, b.outBytes, r) && !this.slowCount(buf, x, y, 'out bytes', b.outBytes, r)) return this.rejectRow(buf, s, e, this.why);
+    }
+    // Text columns, copied as bytes. A row that fails here is rolled back (ends restored).
+    const srcEnd = b.src.end;
+    const dstEnd = b.dst.end;
+    const protoEnd = b.proto.end;
+    if (
+      !this.text(b.src, buf, st[at.src_addr]!, st[at.src_addr + 1]! - 1, 'source address', r) ||
+      !this.text(b.dst, buf, st[at.dst_addr]!, st[at.dst_addr + 1]! - 1, 'destination address', r)
+    ) {
+      return this.rollback(buf, s, e, b, srcEnd, dstEnd, protoEnd);
+    }
+    if (b.src.end === srcEnd || b.dst.end === dstEnd) {
+      this.why = 'expected source and destination addresses, got an empty field';
+      return this.rollback(buf, s, e, b, srcEnd, dstEnd, protoEnd);
+    }
+    if (!this.protoText(b.proto, buf, st[at.proto]!, st[at.proto + 1]! - 1, r)) return this.rollback(buf, s, e, b, srcEnd, dstEnd, protoEnd);
+    k = at.tcp_flags;
+    if (k >= 0 && !this.text(b.flags, buf, st[k]!, st[k + 1]! - 1, 'flags', r)) return this.rollback(buf, s, e, b, srcEnd, dstEnd, protoEnd);
+    b.line[r] = this.stats.lines;
+    b.n = r + 1;
+    this.stats.rows++;
+    if (b.n === b.cap) this.flush();
+  }
+
+  private rollback(buf: Buffer, s: number, e: number, b: FlowBatchBuilder, srcEnd: number, dstEnd: number, protoEnd: number): void {
+    b.src.end = srcEnd;
+    b.dst.end = dstEnd;
+    b.proto.end = protoEnd;
+    this.rejectRow(buf, s, e, this.why);
+  }
+
+  /**
+   * Appends a text cell (trimmed) to a Utf8 column and sets its end offset for row r.
+   * Printable ASCII is copied as is; anything else is checked as UTF-8 (fatal decoder) and
+   * trimmed as String.prototype.trim does, as parseFlowCsv's cells are.
+   */
+  private text(col: Utf8Builder, buf: Buffer, a: number, b: number, name: string, r: number): boolean {
+    a = trimStart(buf, a, b);
+    b = trimEnd(buf, a, b);
+    if (asciiInto(col, buf, a, b, r)) return true;
+    const t = this.unusual(buf, a, b, name);
+    if (t === undefined) return false;
+    return this.put(col, t, r);
+  }
+
+  /** The protocol: 1.7.5+ prints numbers; they become the names 1.7.1 printed (protoName). */
+  private protoText(col: Utf8Builder, buf: Buffer, a: number, b: number, r: number): boolean {
+    a = trimStart(buf, a, b);
+    b = trimEnd(buf, a, b);
+    const n = b - a;
+    if (n >= 1 && n <= 3 && (n === 1 || buf[a] !== 48)) {
+      let v = 0;
+      let i = a;
+      for (; i < b; i++) {
+        const d = buf[i]! - 48;
+        if (d < 0 || d > 9) break;
+        v = v * 10 + d;
+      }
+      const name = i === b && v < 256 ? PROTO_BY_NUMBER[v] : undefined;
+      if (name !== undefined) return asciiInto(col, name, 0, name.length, r);
+    }
+    if (asciiInto(col, buf, a, b, r)) return true;
+    const t = this.unusual(buf, a, b, 'protocol');
+    if (t === undefined) return false;
+    return this.put(col, protoName(t), r);
+  }
+
+  /** A cell with blanks inside or bytes outside printable ASCII: checked, decoded, trimmed. */
+  private unusual(buf: Buffer, a: number, b: number, name: string): string | undefined {
+    let text: string;
+    try {
+      text = utf8Fatal.decode(buf.subarray(a, b));
+    } catch {
+      this.why = `${name}: not valid UTF-8 text ("${excerpt(decode(buf, a, b), 40)}")`;
+      return undefined;
+    }
+    if (/[\u0000-\u0008\u000a-\u001f\u007f]/u.test(text)) {
+      this.why = `${name}: control characters in ${JSON.stringify(excerpt(text, 40))}`;
+      return undefined;
+    }
+    return text.trim();
+  }
+
+  private put(col: Utf8Builder, text: string, r: number): boolean {
+    const bytes = Buffer.from(text, 'utf8');
+    if (col.end + bytes.length > col.data.length) col.grow(col.end + bytes.length);
+    col.data.set(bytes, col.end);
+    col.end += bytes.length;
+    col.offsets[r + 1] = col.end;
+    return true;
+  }
+
+  private fail(why: string): false {
+    this.why = why;
+    return false;
+  }
+
+  /** The slow readers: parseFlowCsv's own field readers, then this parser's extra checks. */
+  private slowTime(buf: Buffer, a: number, b: number, name: string, out: Float64Array, r: number): boolean {
+    const t = decode(buf, a, b).trim();
+    let v: number;
+    if (/^\d{10,}$/u.test(t)) {
+      // Later nfdump releases may print epoch milliseconds (as csv.ts reads them).
+      v = Number(t) * (t.length <= 10 ? 1000 : 1);
+    } else {
+      const p = parseDateTime(t);
+      if (!p.ok) return this.fail(`${name}: expected ${p.expected}`);
+      v = p.value;
+    }
+    if (!(v <= MAX_TIME_MS)) return this.fail(`${name}: "${excerpt(t, 30)}" is past the year 275760`);
+    out[r] = v;
+    return true;
+  }
+
+  private slowDuration(buf: Buffer, a: number, b: number, out: Float64Array, r: number): boolean {
+    const t = decode(buf, a, b).trim();
+    const p = parsePlainNumber(t);
+    if (!p.ok) return this.fail(`duration: expected ${p.expected}`);
+    if (p.value < 0) return this.fail(`duration: negative (${excerpt(t, 30)} s)`);
+    if (!(p.value <= MAX_DURATION_S)) return this.fail(`duration: ${excerpt(t, 30)} s is more than 10 years (a broken timestamp?)`);
+    out[r] = p.value;
+    return true;
+  }
+
+  private slowCount(buf: Buffer, a: number, b: number, name: string, out: Float64Array, r: number): boolean {
+    const t = decode(buf, a, b).trim();
+    const p = parsePlainNumber(t);
+    if (!p.ok) return this.fail(`${name}: expected ${p.expected}`);
+    const v = p.value;
+    if (v < 0) return this.fail(`${name}: negative (${excerpt(t, 30)})`);
+    if (!(v <= MAX_COUNT)) return this.fail(`${name}: ${excerpt(t, 30)} is above 2^53 - 1 (9007199254740991), the largest count a double holds exactly`);
+    if (!Number.isInteger(v)) return this.fail(`${name}: expected a whole number, got "${excerpt(t, 30)}"`);
+    out[r] = v;
+    return true;
+  }
+
+  private slowPort(buf: Buffer, a: number, b: number, name: string, out: Int32Array, r: number): boolean {
+    const t = decode(buf, a, b).trim();
+    const icmp = /^(\d+)\.(\d+)$/u.exec(t);
+    if (icmp) {
+      // ICMP type.code (1.7.5+) as nfdump stores it: type * 256 + code.
+      const type = Number(icmp[1]);
+      const code = Number(icmp[2]);
+      if (!(type <= 255 && code <= 255)) return this.fail(`${name}: expected an ICMP type.code with both parts 0..255, got "${excerpt(t, 30)}"`);
+      out[r] = type * 256 + code;
+      return true;
+    }
+    if (!/^\d+$/u.test(t) || Number(t) > 65535) return this.fail(`${name}: expected a port 0..65535, got "${excerpt(t, 30)}"`);
+    out[r] = Number(t);
+    return true;
+  }
+
+  private flush(): void {
+    const b = this.builder;
+    if (b === undefined || b.n === 0) return;
+    this.builder = undefined;
+    // Size the next batch's text buffers from this one.
+    this.textHint = Math.max(this.textHint, Math.ceil((b.src.end + b.dst.end) / 28));
+    if (this.hooks) {
+      this.hooks.onPiece(b);
+      return;
+    }
+    const sums = this.sums;
+    for (let i = 0; i < b.n; i++) {
+      sums[0]! += b.flows[i]!;
+      sums[1]! += b.inPackets[i]!;
+      sums[2]! += b.inBytes[i]!;
+      sums[3]! += b.outPackets[i]!;
+      sums[4]! += b.outBytes[i]!;
+    }
+    this.stats.batches++;
+    const batch = toBatch(this.schema, b, this.present);
+    this.builderOf.set(batch, b);
+    this.onBatch(batch);
+  }
+
+  /** The Summary trailer against what was read (as parseFlowCsv, plus packets and bytes). */
+  private checkSummary(): void {
+    if (this.trailer.length < 2) return;
+    const names = this.trailer[0]!.split(',').map(normaliseHeader);
+    const values = this.trailer[1]!.split(',');
+    const where = { file: this.file, line: this.trailerLines[1] };
+    if (names.length !== values.length) throw inputError(`Summary trailer has ${names.length} names but ${values.length} values`, where);
+    const summary: Record<string, number> = {};
+    names.forEach((n, i) => {
+      const v = parsePlainNumber(values[i]!);
+      if (!v.ok) throw inputError(`Summary trailer ${n}: expected ${v.expected}`, where);
+      summary[n] = v.value;
+    });
+    this.stats.summary = summary;
+    const [flows, inPackets, inBytes, outPackets, outBytes] = this.sums as unknown as number[];
+    const rows = this.stats.rows;
+    if (this.rejects.count === 0) {
+      if (summary.flows !== undefined && summary.flows !== flows) {
+        throw inputError(
+          `the Summary trailer counts ${summary.flows} flows but the ${rows} records read hold ${flows} (a truncated or concatenated file?)`,
+          where,
+        );
+      }
+      // nfdump's totals add in and out counters; outputs without out counters have in only.
+      for (const [key, inSum, outSum] of [
+        ['packets', inPackets!, outPackets!],
+        ['bytes', inBytes!, outBytes!],
+      ] as const) {
+        const want = summary[key];
+        if (want !== undefined && want !== inSum && want !== inSum + outSum) {
+          throw inputError(`the Summary trailer counts ${want} ${key} but the ${rows} records read hold ${inSum + outSum} (a truncated or edited file?)`, where);
+        }
+      }
+    } else if (this.at!.flows < 0 && summary.flows !== undefined && summary.flows !== this.stats.dataLines) {
+      // One record per line: the trailer still counts the lines, rejected ones included.
+      throw inputError(
+        `the Summary trailer counts ${summary.flows} flows but the file has ${this.stats.dataLines} record lines (${rows} read, ${this.rejects.count} rejected): a truncated or concatenated file?`,
+        where,
+      );
+    }
+  }
+}
