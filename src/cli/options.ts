@@ -5,6 +5,7 @@ import type { KnnEngine } from '../engines/engine.js';
 import { createEngine, ENGINE_CHOICES, type EngineChoice } from '../engines/registry.js';
 import { METRICS, type Metric, type MetricName } from '../engines/engine.js';
 import { usageError } from '../errors.js';
+import { checkTimeZone, WallClockZone } from '../io/time-zone.js';
 import { SCALERS } from '../features/scalers.js';
 import { WEIGHTS } from '../knn/classifier.js';
 import { PROTOCOLS } from '../eval/splits.js';
@@ -20,7 +21,7 @@ export function modelOptions<T>(y: Argv<T>) {
 }
 
 export function labelOptions<T>(y: Argv<T>) {
-  return y
+  return timeZoneOption(y)
     .option('exclude', { type: 'string', array: true, default: [] as string[], describe: 'labels to leave out (repeat or comma-separate)' })
     .option('include', { type: 'string', array: true, describe: 'only these labels (repeat or comma-separate)' });
 }
@@ -65,4 +66,21 @@ export function metricFrom(name: MetricName, p: number | undefined): Metric {
 export function listOption(values: readonly (string | number)[] | undefined): string[] | undefined {
   if (values === undefined) return undefined;
   return values.flatMap((v) => String(v).split(',')).map((v) => v.trim()).filter((v) => v !== '');
+}
+
+/** `--time-zone`: the zone nfdump printed its local times in, for the commands that read its text, CSV or JSON. */
+export function timeZoneOption<T>(y: Argv<T>) {
+  return y.option('time-zone', {
+    type: 'string',
+    default: 'local',
+    describe: "zone of the times in nfdump text, CSV and JSON output (nfdump prints its machine's local time): local (this machine's, as nfdump does), UTC, or an IANA name such as Europe/Berlin",
+  });
+}
+
+export interface TimeZoneArgs {
+  'time-zone': string;
+}
+
+export function zoneFrom(args: TimeZoneArgs): WallClockZone {
+  return new WallClockZone(checkTimeZone(args['time-zone']));
 }

@@ -1,4 +1,4 @@
-import { Field, Float64, Int32, TimestampMillisecond, Utf8, type Table } from 'apache-arrow';
+import { Field, Float64, Int32, TimestampMillisecond, Utf8, type Data, type RecordBatch, type Table } from 'apache-arrow';
 import { inputError, usageError } from '../errors.js';
 import { buildTable, numberColumn, stringColumn, withMetadata, type ColumnValues, type Schema } from '../schema/arrow.js';
 import { SCHEMA_VERSION, type FlowColumns } from '../schema/tables.js';
@@ -300,6 +300,41 @@ export class FlowAggregator {
     if (last > acc.last) acc.last = last;
   }
 
+  /**
+   * Adds the rows of a record batch of the `flow` schema, as every input format gives them,
+   * reading its buffers directly (numbers from the typed arrays, times from their int64 words,
+   * only the key's text columns decoded): the path of every aggregation of flow inputs.
+   */
+  addBatch(batch: RecordBatch, file?: string): void {
+    const n = batch.numRows;
+    const child = (name: string) => {
+      const c = batch.getChild(name);
+      if (!c) throw inputError(`not a flow table: no column "${name}"`, { file });
+      return c.data[0]!;
+    };
+    const needs = new Set(this.key.fields);
+    const empty = new Array<null>(n).fill(null);
+    const zeros = new Float64Array(n);
+    this.add(
+      {
+        length: n,
+        first_seen: int64Values(child('first_seen'), n),
+        last_seen: int64Values(child('last_seen'), n),
+        src_addr: needs.has('srcip') ? utf8Values(child('src_addr'), n) : empty,
+        dst_addr: needs.has('dstip') ? utf8Values(child('dst_addr'), n) : empty,
+        proto: needs.has('proto') ? utf8Values(child('proto'), n) : empty,
+        src_port: needs.has('srcport') ? numericValues(child('src_port'), n) : zeros,
+        dst_port: needs.has('dstport') ? numericValues(child('dst_port'), n) : zeros,
+        flows: numericValues(child('flows'), n),
+        in_packets: numericValues(child('in_packets'), n),
+        in_bytes: numericValues(child('in_bytes'), n),
+        out_packets: numericValues(child('out_packets'), n),
+        out_bytes: numericValues(child('out_bytes'), n),
+      },
+      file,
+    );
+  }
+
   /** Adds the rows of an Arrow `flow` table (e.g. from `readInput` of an nfdump flow CSV). */
   addTable(table: Table, file?: string): void {
     const num = (name: string, nullable = false) => {
@@ -394,6 +429,11 @@ export class FlowAggregator {
   }
 }
 
+/** An `aggregate` table of no rows. */
+export function emptyAggregateTable(meta: Record<string, string> = {}): Table {
+  return buildTable(aggregateSchema(meta), aggregateColumns([], []), 0);
+}
+
 /** The columns of the `aggregate` table for rows grouped by `keyFields` (other key columns null). */
 export function aggregateColumns(rows: readonly AggregateRow[], keyFields: readonly KeyField[]): Record<string, ColumnValues> {
   const cols: Record<string, ColumnValues> = {
@@ -434,6 +474,73 @@ function keyGetter(cols: FlowColumns | FlowView, field: KeyField): (i: number) =
     case 'dstport':
       return (i) => cols.dst_port[i]!;
   }
+}
+
+/** True where the value of row i is not null. */
+function valid(data: Data, i: number): boolean {
+  if (data.nullCount === 0 || !data.nullBitmap) return true;
+  const j = data.offset + i;
+  return ((data.nullBitmap[j >> 3]! >> (j & 7)) & 1) === 1;
+}
+
+/** A numeric column (Float64, Int32, ...) as numbers; nulls read as 0. */
+function numericValues(data: Data, n: number): ArrayLike<number> {
+  const values = data.values as ArrayLike<number | bigint>;
+  if (values instanceof BigInt64Array || values instanceof BigUint64Array) return int64Values(data, n);
+  const view = (values as Float64Array).subarray(data.offset, data.offset + n);
+  if (data.nullCount === 0) return view;
+  const out = Float64Array.from(view);
+  for (let i = 0; i < n; i++) if (!valid(data, i)) out[i] = 0;
+  return out;
+}
+
+/** An int64 column (timestamps in ms) as numbers, from its 32-bit words: no BigInt per value. */
+function int64Values(data: Data, n: number): Float64Array {
+  const values = data.values as BigInt64Array | Int32Array | Float64Array;
+  const out = new Float64Array(n);
+  if (values instanceof BigInt64Array || values instanceof BigUint64Array) {
+    const words = new Int32Array(values.buffer, values.byteOffset + data.offset * 8, n * 2);
+    for (let i = 0; i < n; i++) out[i] = words[2 * i + 1]! * 4294967296 + (words[2 * i]! >>> 0);
+  } else {
+    for (let i = 0; i < n; i++) out[i] = Number(values[data.offset + i]);
+  }
+  for (let i = 0; i < n; i++) if (!valid(data, i)) out[i] = Number.NaN;
+  return out;
+}
+
+const decoder = new TextDecoder();
+
+/**
+ * A Utf8 column as strings. Flow records repeat the same few addresses: each distinct byte
+ * string is decoded once per batch (a map from its bytes, as latin1, to the text).
+ */
+function utf8Values(data: Data, n: number): (string | null)[] {
+  const offsets = data.valueOffsets as Int32Array;
+  const bytes = data.values as Uint8Array;
+  const out: (string | null)[] = new Array(n);
+  const seen = new Map<string, string>();
+  for (let i = 0; i < n; i++) {
+    if (!valid(data, i)) {
+      out[i] = null;
+      continue;
+    }
+    const a = offsets[data.offset + i]!;
+    const b = offsets[data.offset + i + 1]!;
+    let ascii = true;
+    for (let j = a; j < b; j++) if (bytes[j]! > 0x7f) ascii = false;
+    if (ascii) {
+      out[i] = String.fromCharCode.apply(null, bytes.subarray(a, b) as unknown as number[]);
+      continue;
+    }
+    const raw = Buffer.from(bytes.buffer, bytes.byteOffset + a, b - a).toString('latin1');
+    let text = seen.get(raw);
+    if (text === undefined) {
+      text = decoder.decode(bytes.subarray(a, b));
+      seen.set(raw, text);
+    }
+    out[i] = text;
+  }
+  return out;
 }
 
 /** Something that yields flow batches: readNfcapdFlows(...), or plain FlowColumns. */

@@ -2,6 +2,9 @@ import type { Dirent } from 'node:fs';
 import { readdir, realpath, stat } from 'node:fs/promises';
 import { basename, join, relative, sep } from 'node:path';
 import { environmentError, FlowknnError, inputError, usageError } from '../errors.js';
+import { checkTimeZone, formatInZone, UTC as utc, zonedToEpoch } from '../io/time-zone.js';
+
+export { checkTimeZone, formatInZone, zonedToEpoch };
 
 /**
  * Archive discovery: the nfcapd files under a folder, picked by time.
@@ -75,67 +78,6 @@ export interface ArchiveListing {
   outside: number;
   /** selected time range [fromMs, toMs) (null ends: open) */
   selection: { fromMs: number | null; toMs: number | null; label: string };
-}
-
-// ---------------------------------------------------------------------------
-// time zones
-
-const utc = 'UTC';
-
-/** Checks the zone name; 'UTC', 'local' or an IANA zone such as Europe/Berlin. */
-export function checkTimeZone(timeZone: string): string {
-  if (timeZone === utc || timeZone === 'local') return timeZone;
-  try {
-    new Intl.DateTimeFormat('en-US', { timeZone });
-  } catch {
-    throw usageError(`unknown time zone "${timeZone}"`, 'use UTC, local, or an IANA name such as Europe/Berlin');
-  }
-  return timeZone;
-}
-
-const formatters = new Map<string, Intl.DateTimeFormat>();
-
-/** The wall-clock fields of an instant in a zone. */
-function wallClock(ms: number, timeZone: string): number[] {
-  if (timeZone === utc) {
-    const d = new Date(ms);
-    return [d.getUTCFullYear(), d.getUTCMonth() + 1, d.getUTCDate(), d.getUTCHours(), d.getUTCMinutes(), d.getUTCSeconds()];
-  }
-  if (timeZone === 'local') {
-    const d = new Date(ms);
-    return [d.getFullYear(), d.getMonth() + 1, d.getDate(), d.getHours(), d.getMinutes(), d.getSeconds()];
-  }
-  let f = formatters.get(timeZone);
-  if (!f) {
-    f = new Intl.DateTimeFormat('en-US', { timeZone, hourCycle: 'h23', year: 'numeric', month: 'numeric', day: 'numeric', hour: 'numeric', minute: 'numeric', second: 'numeric' });
-    formatters.set(timeZone, f);
-  }
-  const parts = Object.fromEntries(f.formatToParts(new Date(ms)).map((p) => [p.type, p.value]));
-  return [Number(parts.year), Number(parts.month), Number(parts.day), Number(parts.hour), Number(parts.minute), Number(parts.second)];
-}
-
-/** Epoch ms of a wall-clock time in a zone (in a DST gap: shifted by the gap, as Date does). */
-export function zonedToEpoch(y: number, mo: number, d: number, h: number, mi: number, s: number, timeZone = utc): number {
-  const asUtc = Date.UTC(y, mo - 1, d, h, mi, s);
-  if (timeZone === utc) return asUtc;
-  if (timeZone === 'local') return new Date(y, mo - 1, d, h, mi, s).getTime();
-  const offsetAt = (ms: number) => {
-    const w = wallClock(ms, timeZone);
-    return Date.UTC(w[0]!, w[1]! - 1, w[2]!, w[3]!, w[4]!, w[5]!) - Math.floor(ms / 1000) * 1000;
-  };
-  let guess = asUtc - offsetAt(asUtc);
-  guess = asUtc - offsetAt(guess);
-  return guess;
-}
-
-function pad(n: number, w = 2): string {
-  return String(n).padStart(w, '0');
-}
-
-/** "YYYY-MM-DD hh:mm" of an instant in a zone. */
-export function formatInZone(ms: number, timeZone = utc): string {
-  const w = wallClock(ms, timeZone);
-  return `${pad(w[0]!, 4)}-${pad(w[1]!)}-${pad(w[2]!)} ${pad(w[3]!)}:${pad(w[4]!)}${w[5] ? `:${pad(w[5])}` : ''}`;
 }
 
 function validWallClock(y: number, mo: number, d: number, h: number, mi: number, s: number): boolean {

@@ -1,6 +1,7 @@
 import { excerpt, inputError } from '../errors.js';
+import type { WallClockZone } from '../io/time-zone.js';
 import { FlowColumns, StatColumns } from '../schema/tables.js';
-import { parseDateTime, parsePlainNumber, type Parsed } from './fields.js';
+import { checkDuration, checkKey, checkRate, parseDateTime, parsePlainNumber, type Parsed } from './fields.js';
 import { LineIssues, type ParseOptions } from './issues.js';
 
 /**
@@ -36,9 +37,11 @@ const STAT_CSV_COLUMNS = {
 
 export const FLOW_CSV_COLUMNS = {
   first_seen: { name: 'first seen', aliases: ['ts', 'firstseen', 'first'], required: true },
-  // nfdump 1.7.5+ prints no last-seen column; it is first seen + duration.
+  // nfdump 1.7.5+ `-o csv` prints no last-seen column (last = first + duration); its
+  // `-o csv-fast` prints first and last seen (epoch ms) and no duration. One of the two must be
+  // there (checked by flowLayout).
   last_seen: { name: 'last seen', aliases: ['te', 'lastseen', 'last'], required: false },
-  duration_s: { name: 'duration', aliases: ['td', 'duration'], required: true },
+  duration_s: { name: 'duration', aliases: ['td', 'duration'], required: false },
   src_addr: { name: 'source address', aliases: ['sa', 'srcaddr', 'srcip'], required: true },
   dst_addr: { name: 'destination address', aliases: ['da', 'dstaddr', 'dstip'], required: true },
   src_port: { name: 'source port', aliases: ['sp', 'srcport'], required: true },
@@ -78,6 +81,43 @@ function locate<T extends Record<string, ColumnSpec>>(header: string[], specs: T
 export const LEGACY_FLOW_HEADER =
   'ts,te,td,sa,da,sp,dp,pr,flg,fwd,stos,ipkt,ibyt,opkt,obyt,in,out,sas,das,smk,dmk,dtos,dir,nh,nhb,svln,dvln,ismc,odmc,idmc,osmc,mpls1,mpls2,mpls3,mpls4,mpls5,mpls6,mpls7,mpls8,mpls9,mpls10,cl,sl,al,ra,eng,exid,tr';
 
+/** The flow CSV header of `nfdump -o csv-fast` (1.7.5+): epoch milliseconds, protocol numbers. */
+export const CSV_FAST_HEADER = 'cnt,af,firstSeen,lastSeen,proto,srcAddr,srcPort,dstAddr,dstPort,srcAS,dstAS,input,output,flags,srcTos,packets,bytes';
+
+export type FlowCsvLayout = 'nfdump-1.6/1.7.4' | 'nfdump-1.6/1.7.4 -q (no header)' | 'nfdump-1.7.5+' | 'nfdump-1.7.5+ csv-fast' | 'other';
+
+/** Which nfdump printed a flow CSV header (for the record and for how times are read). */
+export function flowCsvLayout(headerLine: string): FlowCsvLayout {
+  if (headerLine.startsWith('ts,te,td,sa,da,')) return 'nfdump-1.6/1.7.4';
+  if (headerLine.startsWith('firstSeen,')) return 'nfdump-1.7.5+';
+  if (headerLine.startsWith('cnt,af,firstSeen,lastSeen,')) return 'nfdump-1.7.5+ csv-fast';
+  return 'other';
+}
+
+/**
+ * Durations, first and last seen of a flow CSV row. The layouts differ in what they carry:
+ * - 1.6 to 1.7.4: `ts`/`te` in whole seconds (local time) and `td` in milliseconds. The true
+ *   first seen lies in [ts, ts + 1 s); last seen is taken as ts + td, so a flow keeps its exact
+ *   duration (an aggregate of one flow is exact; of several, within the one second the start
+ *   times were cut to). `te` must agree with ts + td to within that second.
+ * - 1.7.5+ `-o csv`: first seen with milliseconds and the duration: last = first + duration.
+ * - 1.7.5+ `-o csv-fast`: first and last seen as epoch milliseconds: duration = last - first.
+ * Returns the message of a row whose fields disagree.
+ */
+export function flowSpan(first: number, last: number | null, durationS: number | null): { last: number; durationS: number } | { expected: string } {
+  if (durationS === null) {
+    if (last === null) return { expected: 'expected a duration or a last-seen time' };
+    if (last < first) return { expected: 'last seen: expected a time at or after first seen' };
+    return { last, durationS: (last - first) / 1000 };
+  }
+  const end = first + Math.round(durationS * 1000);
+  // te is ts + td cut to whole seconds, where ts is the true start cut to whole seconds.
+  if (last !== null && (last < first || last < end - 1000 || last > end + 1000)) {
+    return { expected: `last seen: expected first seen + duration (${durationS} s) to within a second, got ${(last - first) / 1000} s after first seen` };
+  }
+  return { last: end, durationS };
+}
+
 export function isLegacyFlowRow(line: string): boolean {
   const cells = line.split(',');
   return cells.length === LEGACY_FLOW_HEADER.split(',').length && /^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}/u.test(cells[0]!);
@@ -88,7 +128,7 @@ export function csvKind(headerLine: string): 'stat-csv' | 'flow-csv' | undefined
   const names = new Set(headerLine.split(',').map(normaliseHeader));
   const has = (...alts: string[]) => alts.some((a) => names.has(a));
   if (has('val', 'value') && has('fl', 'flows') && has('td', 'duration')) return 'stat-csv';
-  if (has('sa', 'srcaddr', 'srcip') && has('da', 'dstaddr', 'dstip')) return 'flow-csv';
+  if (has('sa', 'srcaddr', 'srcip') && has('da', 'dstaddr', 'dstip') && has('td', 'duration', 'te', 'lastseen', 'last')) return 'flow-csv';
   return undefined;
 }
 
@@ -106,14 +146,22 @@ interface Cell {
 function splitCsv(text: string, file: string, expectedKind: 'stat-csv' | 'flow-csv') {
   const lines = text.split('\n');
   let header: { cells: string[]; lineNo: number } | undefined;
-  const rows: (Cell & { section: number })[] = [];
+  const rows: (Cell & { section: number; cut?: boolean })[] = [];
   let summary: Record<string, number> | undefined;
   let section = 0;
+  let noMatch = false;
+  // nfdump ends every line with a newline: a last line without one was cut short.
+  const cutAt = lines.length > 0 && lines[lines.length - 1] !== '' ? lines.length : -1;
   for (let i = 0; i < lines.length; i++) {
     const raw = lines[i]!.replace(/\r$/u, '');
     const line = raw.trim();
     const lineNo = i + 1;
     if (line === '' || line.startsWith('#')) continue;
+    // 1.7.5+ prints it before the header (statistics) or after it (flows).
+    if (/^no match(?:ing|ed) flows$/iu.test(line)) {
+      noMatch = true;
+      continue;
+    }
     if (/^summary\b/iu.test(line)) {
       summary = readSummary(lines, i + 1, file);
       break;
@@ -123,7 +171,7 @@ function splitCsv(text: string, file: string, expectedKind: 'stat-csv' | 'flow-c
       // field count and first field (a date), and read it with that layout's header.
       if (expectedKind === 'flow-csv' && csvKind(line) === undefined && isLegacyFlowRow(line)) {
         header = { cells: LEGACY_FLOW_HEADER.split(','), lineNo: 0 };
-        rows.push({ cells: line.split(','), lineNo, raw, section });
+        rows.push({ cells: line.split(','), lineNo, raw, section, ...(lineNo === cutAt ? { cut: true } : {}) });
         continue;
       }
       if (csvKind(line) !== expectedKind) {
@@ -139,13 +187,13 @@ function splitCsv(text: string, file: string, expectedKind: 'stat-csv' | 'flow-c
       continue;
     }
     // nfdump prints headings such as "Top 10 Src IP Addr ordered by flows:" in some versions.
-    if (/^top\s+\d+\s/iu.test(line) || /^no matched flows/iu.test(line)) continue;
-    rows.push({ cells: line.split(','), lineNo, raw, section });
+    if (/^top\s+\d+\s/iu.test(line)) continue;
+    rows.push({ cells: line.split(','), lineNo, raw, section, ...(lineNo === cutAt ? { cut: true } : {}) });
   }
   if (!header) {
     throw inputError(`no CSV header: the file is empty or not nfdump CSV output`, { file, line: 1 });
   }
-  return { header, rows, summary };
+  return { header, rows, summary, noMatch };
 }
 
 function readSummary(lines: string[], from: number, file: string): Record<string, number> | undefined {
@@ -201,22 +249,23 @@ function optCount(row: Cell, at: number, name: string): number | null | { expect
 function nonNegative(row: Cell, at: number, name: string): number | { expected: string } {
   const v = num(row, at, name);
   if (typeof v !== 'number') return v;
-  if (!(v >= 0) || !Number.isFinite(v)) return { expected: `${name}: expected a number >= 0, got ${row.cells[at]?.trim()}` };
-  return v;
+  const bad = checkRate(name, v, row.cells[at] ?? '');
+  return bad ? { expected: bad } : v;
 }
 
 function optNonNegative(row: Cell, at: number, name: string): number | null | { expected: string } {
   return at < 0 ? null : nonNegative(row, at, name);
 }
 
-/** Ten years: no flow or aggregate lasts longer; a larger duration is a damaged field. */
-const MAX_DURATION_S = 10 * 365.25 * 86400;
-
 function duration(row: Cell, at: number, name: string): number | { expected: string } {
   const v = num(row, at, name);
   if (typeof v !== 'number') return v;
-  if (!(v >= 0 && v <= MAX_DURATION_S)) return { expected: `${name}: expected a duration from 0 to 10 years in seconds, got ${row.cells[at]?.trim()}` };
-  return v;
+  const bad = checkDuration(name, v, row.cells[at] ?? '');
+  return bad ? { expected: bad } : v;
+}
+
+function optDuration(row: Cell, at: number, name: string): number | null | { expected: string } {
+  return at < 0 ? null : duration(row, at, name);
 }
 
 /** A port; ICMP's `type.code` (nfdump 1.7.5+) as nfdump stores it: type * 256 + code. */
@@ -239,7 +288,7 @@ export function protoName(text: string): string {
   return PROTO_NAMES[text] ?? text;
 }
 
-function time(row: Cell, at: number, name: string): number | null | { expected: string } {
+function time(row: Cell, at: number, name: string, zone?: WallClockZone): number | null | { expected: string } {
   if (at < 0) return null;
   const t = cellAt(row, at, name);
   if (typeof t !== 'string') return t;
@@ -250,7 +299,7 @@ function time(row: Cell, at: number, name: string): number | null | { expected: 
     if (!(ms <= 8.64e15)) return { expected: `${name}: expected a time, got the out-of-range number ${t}` };
     return ms;
   }
-  const v: Parsed<number> = parseDateTime(t);
+  const v: Parsed<number> = parseDateTime(t, zone);
   return v.ok ? v.value : { expected: `${name}: expected ${v.expected}` };
 }
 
@@ -268,18 +317,22 @@ function checkWidth(row: Cell, header: string[]): string | undefined {
 /** `nfdump -s dstip/pps/bps -o csv`. */
 export function parseStatCsv(text: string, file: string, options: ParseOptions = {}): { columns: StatColumns; issues: LineIssues } {
   const issues = new LineIssues(file, options);
-  const { header, rows } = splitCsv(text, file, 'stat-csv');
+  const { header, rows, summary, noMatch } = splitCsv(text, file, 'stat-csv');
   const at = locate(header.cells, STAT_CSV_COLUMNS, file, header.lineNo, 'statistics CSV');
   const cols = new StatColumns();
   for (const row of rows) {
+    if (row.cut) {
+      issues.reject(row.lineNo, 'the file ends inside this line (no newline after it): cut short? nfdump ends every line with a newline', row.raw);
+      continue;
+    }
     const width = checkWidth(row, header.cells);
     if (width) {
       issues.reject(row.lineNo, width, row.raw);
       continue;
     }
     const v = {
-      first_seen: time(row, at.first_seen, 'ts'),
-      last_seen: time(row, at.last_seen, 'te'),
+      first_seen: time(row, at.first_seen, 'ts', options.zone),
+      last_seen: time(row, at.last_seen, 'te', options.zone),
       duration_s: duration(row, at.duration_s, 'td'),
       flows: count(row, at.flows, 'flows'),
       flows_pct: optNonNegative(row, at.flows_pct, 'flows %'),
@@ -297,8 +350,13 @@ export function parseStatCsv(text: string, file: string, options: ParseOptions =
       continue;
     }
     const key = cellAt(row, at.key, 'val') as string;
-    if (key === '') {
-      issues.reject(row.lineNo, 'val: expected the aggregated element (an address, a port, ...), got an empty field', row.raw);
+    const badKey = checkKey('val', key);
+    if (badKey) {
+      issues.reject(row.lineNo, badKey, row.raw);
+      continue;
+    }
+    if (v.last_seen !== null && v.first_seen !== null && (v.last_seen as number) < (v.first_seen as number)) {
+      issues.reject(row.lineNo, 'te: expected a time at or after ts', row.raw);
       continue;
     }
     cols.first_seen.push(v.first_seen as number | null);
@@ -321,7 +379,9 @@ export function parseStatCsv(text: string, file: string, options: ParseOptions =
     cols.source_file.push(file);
     cols.source_line.push(row.lineNo);
   }
-  issues.finish(cols.length, 'statistics CSV rows after the header');
+  // nfdump said it found nothing: `No matching flows`, or a trailer of 0 flows (1.6 to 1.7.4).
+  const nothing = (noMatch || summary?.flows === 0) && issues.rejects.length === 0;
+  issues.finish(cols.length, 'statistics CSV rows after the header', nothing);
   return { columns: cols, issues };
 }
 
@@ -332,19 +392,25 @@ export function parseFlowCsv(
   options: ParseOptions = {},
 ): { columns: FlowColumns; issues: LineIssues; summary?: Record<string, number> } {
   const issues = new LineIssues(file, options);
-  const { header, rows, summary } = splitCsv(text, file, 'flow-csv');
+  const { header, rows, summary, noMatch } = splitCsv(text, file, 'flow-csv');
   const at = locate(header.cells, FLOW_CSV_COLUMNS, file, header.lineNo, 'flow CSV');
+  if (at.duration_s < 0 && at.last_seen < 0) throw inputError(`flow CSV header lacks a duration (td or duration) and a last seen (te or lastSeen): one is needed; got "${excerpt(header.cells.join(','), 100)}"`, { file, line: header.lineNo });
+  // csv-fast prints epoch milliseconds: no zone applies to them (time() tells them apart).
   const cols = new FlowColumns();
   for (const row of rows) {
+    if (row.cut) {
+      issues.reject(row.lineNo, 'the file ends inside this line (no newline after it): cut short? nfdump ends every line with a newline', row.raw);
+      continue;
+    }
     const width = checkWidth(row, header.cells);
     if (width) {
       issues.reject(row.lineNo, width, row.raw);
       continue;
     }
     const v = {
-      first_seen: time(row, at.first_seen, 'first seen'),
-      last_seen: time(row, at.last_seen, 'last seen'),
-      duration_s: duration(row, at.duration_s, 'duration'),
+      first_seen: time(row, at.first_seen, 'first seen', options.zone),
+      last_seen: time(row, at.last_seen, 'last seen', options.zone),
+      duration_s: optDuration(row, at.duration_s, 'duration'),
       src_port: port(row, at.src_port, 'source port'),
       dst_port: port(row, at.dst_port, 'destination port'),
       flows: optCount(row, at.flows, 'flows'),
@@ -358,8 +424,9 @@ export function parseFlowCsv(
       issues.reject(row.lineNo, bad.expected, row.raw);
       continue;
     }
-    if (v.last_seen !== null && (v.last_seen as number) < (v.first_seen as number)) {
-      issues.reject(row.lineNo, 'last seen: expected a time at or after first seen', row.raw);
+    const span = flowSpan(v.first_seen as number, v.last_seen as number | null, v.duration_s as number | null);
+    if ('expected' in span) {
+      issues.reject(row.lineNo, span.expected, row.raw);
       continue;
     }
     const src = cellAt(row, at.src_addr, 'source address') as string;
@@ -368,10 +435,9 @@ export function parseFlowCsv(
       issues.reject(row.lineNo, 'expected source and destination addresses, got an empty field', row.raw);
       continue;
     }
-    const first = v.first_seen as number;
-    cols.first_seen.push(first);
-    cols.last_seen.push((v.last_seen as number | null) ?? first + Math.round((v.duration_s as number) * 1000));
-    cols.duration_s.push(v.duration_s as number);
+    cols.first_seen.push(v.first_seen as number);
+    cols.last_seen.push(span.last);
+    cols.duration_s.push(span.durationS);
     cols.src_addr.push(src);
     cols.dst_addr.push(dst);
     cols.src_port.push(v.src_port as number);
@@ -385,7 +451,7 @@ export function parseFlowCsv(
     cols.out_bytes.push(v.out_bytes as number | null);
     cols.source_line.push(row.lineNo);
   }
-  issues.finish(cols.length, 'flow records after the header');
+  issues.finish(cols.length, 'flow records after the header', (noMatch || summary?.flows === 0) && issues.rejects.length === 0);
   const flowCount = cols.flows.reduce((a, b) => a + b, 0);
   if (summary && summary.flows !== undefined && issues.rejects.length === 0 && summary.flows !== flowCount) {
     throw inputError(

@@ -1,3 +1,5 @@
+import type { WallClockZone } from '../io/time-zone.js';
+
 /**
  * Field readers shared by the nfdump parsers. Each returns the value or a message saying what
  * was expected; the parser adds file and line.
@@ -50,10 +52,10 @@ export function parseDuration(text: string): Parsed<number> {
 }
 
 /**
- * `YYYY-MM-DD hh:mm:ss[.mmm]` as nfdump prints it (local time of the machine that ran nfdump;
- * taken as UTC, since the text carries no zone). Returns epoch milliseconds.
+ * `YYYY-MM-DD hh:mm:ss[.mmm]` as nfdump prints it: local time of the machine that ran nfdump,
+ * read in `zone` (absent: UTC; see src/io/time-zone.ts). Returns epoch milliseconds.
  */
-export function parseDateTime(text: string): Parsed<number> {
+export function parseDateTime(text: string, zone?: WallClockZone): Parsed<number> {
   const m = /^(\d{4})-(\d{2})-(\d{2})[ T](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,3}))?$/u.exec(text.trim());
   if (!m) return { ok: false, expected: `a time like 2015-02-26 14:01:11.476, got "${text.trim()}"` };
   const ms = m[7] === undefined ? 0 : Number(m[7].padEnd(3, '0'));
@@ -71,5 +73,59 @@ export function parseDateTime(text: string): Parsed<number> {
   ) {
     return { ok: false, expected: `a valid date and time, got "${text.trim()}"` };
   }
-  return { ok: true, value };
+  return { ok: true, value: zone ? zone.toEpoch(value) : value };
+}
+
+/*
+ * Range rules, one set for every statistics reader (text, CSV, JSON): a value outside them is
+ * a damaged field, rejected with what was expected, never stored.
+ */
+
+/** Ten years: no flow or aggregate lasts longer; a larger duration is a damaged field. */
+export const MAX_DURATION_S = 10 * 365.25 * 86400;
+
+/** A counter (flows, packets, bytes): a whole number from 0 to 2^53 - 1 (beyond that a double
+ *  no longer holds it exactly). */
+export function checkCount(name: string, v: number, text: string): string | undefined {
+  if (!Number.isSafeInteger(v) || v < 0) return `${name}: expected a whole number from 0 to 2^53 - 1, got "${clip(text)}"`;
+  return undefined;
+}
+
+/** A rate or share as nfdump prints it: finite, not negative, and below 2^53. */
+export function checkRate(name: string, v: number, text: string): string | undefined {
+  if (!(v >= 0 && v <= Number.MAX_SAFE_INTEGER)) return `${name}: expected a number from 0 to 2^53 - 1, got "${clip(text)}"`;
+  return undefined;
+}
+
+export function checkDuration(name: string, v: number, text: string): string | undefined {
+  if (!(v >= 0 && v <= MAX_DURATION_S)) return `${name}: expected a duration from 0 to 10 years in seconds, got "${clip(text)}"`;
+  return undefined;
+}
+
+/** Longest aggregated element kept (an IPv6 address is at most 45 characters). */
+export const MAX_KEY_LENGTH = 128;
+
+/**
+ * The aggregated element as nfdump prints it: an address (IPv4, IPv6, masked
+ * `XXX.XXX.XXX.XXX`), a port, a protocol, an AS number, a MAC, ...: printable ASCII, at most
+ * 128 characters.
+ */
+export function checkKey(name: string, key: string): string | undefined {
+  if (key === '') return `${name}: expected the aggregated element (an address, a port, ...), got an empty field`;
+  if (key.length > MAX_KEY_LENGTH) return `${name}: expected at most ${MAX_KEY_LENGTH} characters (an address, a port, ...), got ${key.length}`;
+  if (!/^[\x20-\x7e]+$/u.test(key)) return `${name}: expected printable ASCII as nfdump prints elements, got ${JSON.stringify(clip(key))}`;
+  return undefined;
+}
+
+/** Free text kept from a line (a note after `#`): no control characters, at most 500. */
+export function checkNote(note: string): string | undefined {
+  if (note.length > 500) return `the note after "#" is longer than 500 characters`;
+  // eslint-disable-next-line no-control-regex
+  if (/[\u0000-\u0008\u000a-\u001f\u007f\ufffd]/u.test(note)) return `the note after "#" holds control characters or undecodable bytes`;
+  return undefined;
+}
+
+function clip(text: string): string {
+  const t = text.trim();
+  return t.length <= 40 ? t : `${t.slice(0, 40)}...`;
 }

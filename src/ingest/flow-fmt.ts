@@ -1,5 +1,7 @@
+import { excerpt } from '../errors.js';
 import { FlowColumns } from '../schema/tables.js';
 import { protoName } from './csv.js';
+import { parseDateTime } from './fields.js';
 import { FileRejects, type RejectThreshold } from './rejects.js';
 
 /**
@@ -18,6 +20,12 @@ import { FileRejects, type RejectThreshold } from './rejects.js';
 
 /** The `-o fmt:` of flow mode: only the fields flowknn uses, `|`-separated. */
 export const FLOW_FMT = 'fmt:%tsr|%td|%ter|%pr|%sa|%sp|%da|%dp|%ipkt|%ibyt|%opkt|%obyt|%fl';
+/**
+ * The same for nfdump 1.6.12-1.6.16, which lack `%tsr`/`%ter`: first and last seen as
+ * `YYYY-MM-DD hh:mm:ss.mmm` in nfdump's local time (UTC: flowknn sets TZ=UTC for it). Such
+ * lines take the text path (parseFlowFmtLine), which reads both forms.
+ */
+export const FLOW_FMT_DATES = 'fmt:%ts|%td|%te|%pr|%sa|%sp|%da|%dp|%ipkt|%ibyt|%opkt|%obyt|%fl';
 export const FLOW_FIELD_COUNT = 13;
 
 /** Where a bad line goes: FileRejects (which throws once the file's threshold is passed). */
@@ -47,17 +55,20 @@ export function parseFlowFmtLine(line: string, lineNo: number, cols: FlowColumns
   }
   const [tsr, td, ter, pr, sa, sp, da, dp, ipkt, ibyt, opkt, obyt, fl] = cells as [string, string, string, string, string, string, string, string, string, string, string, string, string];
   const first = SECONDS_MS.exec(tsr);
-  if (!first) return reject(`first seen (%tsr): expected seconds.mmm since the epoch, got "${tsr}"`);
+  const firstDate = first ? undefined : parseDateTime(tsr);
+  if (!first && !firstDate?.ok) return reject(`first seen (%tsr): expected seconds.mmm since the epoch (or %ts, YYYY-MM-DD hh:mm:ss.mmm), got "${excerpt(tsr, 40)}"`);
   const dur = SECONDS_MS.exec(td);
-  if (!dur) return reject(`duration (%td): expected seconds.mmm (>= 0), got "${td}"`);
-  const firstMs = Number(first[1]) * 1000 + Number(first[2]);
+  if (!dur) return reject(`duration (%td): expected seconds.mmm (>= 0), got "${excerpt(td, 40)}"`);
+  const firstMs = first ? Number(first[1]) * 1000 + Number(first[2]) : (firstDate as { value: number }).value;
   const durationMs = Number(dur[1]) * 1000 + Number(dur[2]);
   const lastMs = firstMs + durationMs;
-  // %ter only as a cross-check of its whole seconds: nfdump 1.7.1 prints its milliseconds
-  // wrong (see nfcapd.ts).
+  // %ter (%te) only as a cross-check of its whole seconds: nfdump 1.7.1 prints the
+  // milliseconds of %ter wrong (see nfdump/flows.ts).
   const end = WHOLE_SECONDS.exec(ter);
-  if (!end || Number(end[1]) !== Math.floor(lastMs / 1000)) {
-    return reject(`last seen (%ter) "${ter}" disagrees with first seen + duration (${(lastMs / 1000).toFixed(3)})`);
+  const endDate = end || first ? undefined : parseDateTime(ter);
+  const endSec = end ? Number(end[1]) : endDate?.ok ? Math.floor(endDate.value / 1000) : Number.NaN;
+  if (endSec !== Math.floor(lastMs / 1000)) {
+    return reject(`last seen (%ter) "${excerpt(ter, 40)}" disagrees with first seen + duration (${(lastMs / 1000).toFixed(3)})`);
   }
   if (sa === '' || da === '') return reject('expected source and destination addresses, got an empty field');
   const srcPort = portValue(sp);
@@ -371,7 +382,7 @@ export interface FlowFmtParseOptions extends RejectThreshold {
 
 /**
  * Parses nfdump's flow output held in memory, cut into chunks of `chunkBytes` (tests, the fuzz
- * test): the reader nfcapd.ts runs on nfdump's stdout, with the same threshold check at the end.
+ * test): the reader nfdump/flows.ts runs on nfdump's stdout, with the same threshold check at the end.
  */
 export function parseFlowFmt(bytes: Uint8Array, file: string, options: FlowFmtParseOptions = {}, chunkBytes = bytes.length): { columns: FlowColumns; rejects: FileRejects; lines: number } {
   const rejects = new FileRejects(file, options, options.rejects);

@@ -4,12 +4,15 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, open, rm, rmdir } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { environmentError, FlowknnError, usageError } from '../errors.js';
+import type { WallClockZone } from '../io/time-zone.js';
 import { flowSchema } from '../schema/tables.js';
-import { flowBatchTable, looksLikeNfcapd, readNfcapdFlows, type NfdumpOptions } from './nfcapd.js';
-import { readInput, sniffFormat, type DetectedFormat, type InputFormat } from './read.js';
+import type { InputKind } from './format.js';
+import { emptyFormat } from './formats/empty.js';
+import type { NfdumpOptions, NfdumpOutcome } from './nfdump/run.js';
+import type { InputFormat } from './read.js';
+import { detectInputFormat, formatByName, openInput } from './registry.js';
 import { validateThreshold, type RejectSink, type RejectThreshold } from './rejects.js';
 import { removeOnInterrupt, writeArrowStream } from '../io/arrow-stream.js';
-import { readFlowCsvStream } from './flow-csv/stream.js';
 
 /**
  * Flow records of several inputs (nfdump flow CSV dumps, nfcapd files read through nfdump) into
@@ -28,30 +31,15 @@ import { readFlowCsvStream } from './flow-csv/stream.js';
  * into the output, which it alone can spoil.
  */
 
-export type FlowStreamFormat = 'flow-csv' | 'nfcapd';
-
 /**
- * How an input is read without aggregation: `flow-csv` and `nfcapd` are streamed; `stat` is
- * nfdump statistics (small, read whole); undefined when only reading it tells (an Arrow
- * table, an unreadable or unrecognised file).
+ * How an input is read without aggregation: `flow` inputs are streamed; `stat` is nfdump
+ * statistics (small, read whole); `none` says nfdump found nothing; undefined when only
+ * reading it tells (an Arrow table).
  */
-export async function flowInputKind(file: string, format: InputFormat = 'auto'): Promise<FlowStreamFormat | 'stat' | undefined> {
-  switch (format) {
-    case 'flow-csv':
-    case 'nfcapd':
-      return format;
-    case 'stat-text':
-    case 'stat-csv':
-      return 'stat';
-    case 'arrow':
-      return undefined;
-    default:
-  }
-  if (/\.arrow$/iu.test(file)) return undefined;
-  if (await looksLikeNfcapd(file).catch(() => false)) return 'nfcapd';
-  const sniffed = await sniffFormat(file);
-  if (sniffed === 'flow-csv') return 'flow-csv';
-  return sniffed === 'stat-text' || sniffed === 'stat-csv' ? 'stat' : undefined;
+export async function flowInputKind(file: string, format: InputFormat = 'auto'): Promise<InputKind | undefined> {
+  const f = format === 'auto' ? await detectInputFormat(file) : formatByName(format);
+  if (f.kind === 'table') return undefined;
+  return f === emptyFormat ? 'none' : f.kind;
 }
 
 export interface FlowInputsOptions extends RejectThreshold {
@@ -59,8 +47,10 @@ export interface FlowInputsOptions extends RejectThreshold {
   jobs?: number;
   /** The inputs' format (default `auto`: detected per file). */
   format?: InputFormat;
-  /** nfcapd inputs: the nfdump binary and a filter expression. */
+  /** nfcapd inputs: the nfdump binary, its version, a filter expression, a time limit. */
   nfdump?: NfdumpOptions;
+  /** The zone nfdump printed local times in (text, CSV and JSON inputs). */
+  zone?: WallClockZone;
   /** Where every rejected line of every input goes (e.g. a RejectsWriter). */
   rejects?: RejectSink;
   /** Told of each input as it ends (in the order they end). */
@@ -70,12 +60,14 @@ export interface FlowInputsOptions extends RejectThreshold {
 export interface FlowInputOutcome {
   readonly file: string;
   /** As detected (or forced); absent when the input failed before that was known. */
-  readonly format?: DetectedFormat;
+  readonly format?: string;
   /** Rows the input gave (0 when it failed). */
   readonly rows: number;
   /** Its rejected lines (within its threshold, or the ones that failed it). */
   readonly rejected: number;
   readonly error?: FlowknnError;
+  /** nfcapd inputs: which nfdump read it and what it warned of. */
+  readonly nfdump?: NfdumpOutcome;
 }
 
 export interface FlowInputsResult {
@@ -85,31 +77,6 @@ export interface FlowInputsResult {
   readonly written: boolean;
   readonly rows: number;
   readonly batches: number;
-}
-
-/** An opened input: its record batches (flow schema), or the kind of table it turned out to hold. */
-interface OpenInput {
-  readonly format: DetectedFormat;
-  readonly kind: 'flow' | 'stat' | 'aggregate';
-  readonly batches?: AsyncIterable<RecordBatch> & { recycle?(batch: RecordBatch): void };
-}
-
-async function openInput(file: string, options: FlowInputsOptions, sink: RejectSink): Promise<OpenInput> {
-  const format = options.format ?? 'auto';
-  const threshold = { maxRejects: options.maxRejects, maxRejectFraction: options.maxRejectFraction };
-  const kind = await flowInputKind(file, format);
-  if (kind === 'flow-csv') return { format: kind, kind: 'flow', batches: readFlowCsvStream(file, { ...threshold, rejects: sink }) };
-  if (kind === 'nfcapd') {
-    const flows = readNfcapdFlows(file, { ...options.nfdump, ...threshold, rejects: sink });
-    const batches = async function* () {
-      for await (const b of flows) yield flowBatchTable(b).batches[0]!;
-    };
-    return { format: kind, kind: 'flow', batches: batches() };
-  }
-  // Anything else is read whole (an Arrow flow table, or a file whose error readInput names).
-  const r = await readInput(file, format, { ...threshold, nfdump: options.nfdump, rejects: sink });
-  const table = r.table;
-  return { format: r.format, kind: r.kind, batches: r.kind === 'flow' ? (async function* () { yield* table.batches; })() : undefined };
 }
 
 /**
@@ -166,11 +133,11 @@ export async function writeFlowInputs(files: readonly string[], out: string, opt
   if (!Number.isInteger(jobs) || jobs < 1) throw usageError(`jobs: expected a whole number >= 1, got ${jobs}`);
   if (files.length === 0) return { inputs: [], written: false, rows: 0, batches: 0 };
 
-  type Read = FlowInputOutcome & { kind?: OpenInput['kind']; batches: number };
+  type Read = FlowInputOutcome & { kind?: InputKind; batches: number };
   // Reads one input into `target` (the output itself, or a part). A FlowknnError of the input
   // fails only that input; one of writing (an unwritable folder, a full disk) fails the run.
   // An input of another kind is opened, not written.
-  const readOne = async (file: string, target: string, schema: (format: DetectedFormat) => Schema): Promise<Read> => {
+  const readOne = async (file: string, target: string, schema: (format: string) => Schema): Promise<Read> => {
     let rejected = 0;
     const sink: RejectSink = {
       add: (r) => {
@@ -178,19 +145,25 @@ export async function writeFlowInputs(files: readonly string[], out: string, opt
         options.rejects?.add(r);
       },
     };
-    let format: DetectedFormat | undefined;
+    let format: string | undefined;
     let read: Read;
     let batches: Relabelled | undefined;
     try {
-      const input = await openInput(file, options, sink);
+      const input = await openInput(file, options.format ?? 'auto', {
+        maxRejects: options.maxRejects,
+        maxRejectFraction: options.maxRejectFraction,
+        rejects: sink,
+        nfdump: options.nfdump,
+        zone: options.zone,
+      });
       format = input.format;
-      if (input.kind !== 'flow' || !input.batches) {
+      if (input.kind !== 'flow' && input.kind !== 'none') {
         read = { file, format, kind: input.kind, rows: 0, rejected, batches: 0 };
       } else {
         const s = schema(input.format);
-        batches = new Relabelled(input.batches, s);
+        batches = new Relabelled(input, s);
         const w = await writeArrowStream(target, batches, { schema: s });
-        read = { file, format, kind: 'flow', rows: w.rows, rejected, batches: w.batches };
+        read = { file, format, kind: 'flow', rows: w.rows, rejected, batches: w.batches, nfdump: input.summary?.nfdump };
       }
     } catch (err) {
       const ofInput = batches === undefined || batches.sourceError === err;
@@ -201,7 +174,7 @@ export async function writeFlowInputs(files: readonly string[], out: string, opt
     return read;
   };
   const result = (reads: Read[], written: boolean, rows: number, batches: number): FlowInputsResult => ({
-    inputs: reads.map(({ file, format, rows: r, rejected, error }) => ({ file, format, rows: r, rejected, ...(error ? { error } : {}) })),
+    inputs: reads.map(({ file, format, rows: r, rejected, error, nfdump }) => ({ file, format, rows: r, rejected, ...(error ? { error } : {}), ...(nfdump ? { nfdump } : {}) })),
     written,
     rows,
     batches,

@@ -1,4 +1,5 @@
 import { excerpt, inputError } from '../errors.js';
+import type { WallClockZone } from '../io/time-zone.js';
 
 export interface ParseOptions {
   /**
@@ -9,6 +10,8 @@ export interface ParseOptions {
   maxRejects?: number;
   /** Where every rejected line goes as it is found (e.g. a RejectsWriter), besides `rejects`. */
   rejects?: { add(reject: Reject): void };
+  /** The zone nfdump printed its local times in; absent: UTC. */
+  zone?: WallClockZone;
 }
 
 export interface Reject {
@@ -42,9 +45,12 @@ export class LineIssues {
     }
   }
 
-  /** An input with no rows at all is an error: it is empty, or not what the caller thinks. */
-  finish(rows: number, expected: string): void {
-    if (rows === 0) {
+  /**
+   * An input with no rows at all is an error (it is empty, or not what the caller thinks),
+   * unless nfdump itself said it found nothing (`empty`: `No matching flows`, or totals of 0).
+   */
+  finish(rows: number, expected: string, empty = false): void {
+    if (rows === 0 && !empty) {
       const first = this.rejects[0];
       const why = first ? `all ${this.rejects.length} data lines were rejected (the first, line ${first.line}: ${first.reason})` : 'no data lines';
       throw inputError(`${why}; expected ${expected}`, { file: this.file, line: this.rejects[0]?.line });

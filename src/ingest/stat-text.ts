@@ -1,6 +1,7 @@
 import { excerpt } from '../errors.js';
+import type { WallClockZone } from '../io/time-zone.js';
 import { StatColumns } from '../schema/tables.js';
-import { parseDateTime, parseDuration, parseHumanNumber, type Parsed } from './fields.js';
+import { checkCount, checkDuration, checkKey, checkNote, checkRate, parseDateTime, parseDuration, parseHumanNumber, type Parsed } from './fields.js';
 import { LineIssues, type ParseOptions } from './issues.js';
 
 /**
@@ -13,6 +14,18 @@ import { LineIssues, type ParseOptions } from './issues.js';
  * with or without a blank before the unit. Data lines start with a date; `#` and `;` lines are
  * comments; nfdump's own headings and summary lines are recognised and skipped; anything else
  * is an error, so that a file that is not nfdump output is not read as an empty one.
+ *
+ * - 1.7.5+ ends with `Total records processed: ...` (before: `Total flows processed: ...`).
+ * - `-q` prints no headings: the tables of several orders then follow each other with nothing
+ *   between them. Each table lists an element once, so an element (and protocol) seen again
+ *   starts the next table (section), and each aggregate is classified once (sections.ts).
+ *   Masked elements (the seed's XXX.XXX.XXX.XXX) cannot tell, and leave the rows in one table.
+ * - Nothing found: 1.7 prints `No matching flows` (1.7.5+ before its headings), 1.6 only
+ *   headings and `Summary: total flows: 0, ...`. Either is an input without rows, not an
+ *   error; headings with no rows and no such line still are (a cut or edited file).
+ * - nfdump ends every line with a newline: a last line without one was cut short, and a data
+ *   line cut there is rejected rather than read with a shortened last number.
+ * - Times are nfdump's local time, read in `options.zone` (default UTC).
  */
 
 const DATA_LINE = /^\d{4}-\d{2}-\d{2}[ T]\d/u;
@@ -24,29 +37,54 @@ const NFDUMP_CHROME = [
   /^Summary:/iu,
   /^Time window:/iu,
   /^Total flows processed:/iu,
+  /^Total records processed:/iu,
   /^Sys:/iu,
   /^Aggregated flows/iu,
   /^Top flows ordered by/iu,
   /^No matched flows/iu,
 ];
+const NO_MATCH = /^No match(?:ing|ed) flows/iu;
+const MASKED = /^[Xx.:]+$/u;
+const ZERO_TOTAL = /^Summary: total flows: 0,/iu;
 
 export function parseStatText(text: string, file: string, options: ParseOptions = {}): { columns: StatColumns; issues: LineIssues } {
   const cols = new StatColumns();
   const issues = new LineIssues(file, options);
   let orderedBy: string | null = null;
   let section = -1;
+  let headings = false;
   let sawNfdumpText = false;
+  let nothingFound = false;
+  // -q output: the elements of the current table, to tell where the next one starts.
+  let seen = new Set<string>();
+  let quietSection = 0;
   const lines = text.split('\n');
+  const cutShort = lines.length > 0 && lines[lines.length - 1] !== '';
   for (let i = 0; i < lines.length; i++) {
     const raw = lines[i]!.replace(/\r$/u, '');
     const lineNo = i + 1;
     const line = raw.trim();
     if (line === '' || line.startsWith('#') || line.startsWith(';')) continue;
     if (DATA_LINE.test(line)) {
-      const row = parseStatLine(line);
+      if (cutShort && i === lines.length - 1) {
+        issues.reject(lineNo, 'the file ends inside this line (no newline after it): cut short? nfdump ends every line with a newline', raw);
+        continue;
+      }
+      const row = parseStatLine(line, options.zone);
       if ('expected' in row) {
         issues.reject(lineNo, row.expected, raw);
         continue;
+      }
+      let at = Math.max(section, 0);
+      // Masked elements (XXX.XXX.XXX.XXX) say nothing about where a table starts.
+      if (!headings && !MASKED.test(row.key)) {
+        const id = `${row.proto}|${row.key}`;
+        if (seen.has(id)) {
+          quietSection++;
+          seen = new Set();
+        }
+        seen.add(id);
+        at = quietSection;
       }
       cols.first_seen.push(row.firstSeen);
       cols.last_seen.push(null);
@@ -62,7 +100,7 @@ export function parseStatText(text: string, file: string, options: ParseOptions 
       cols.pps.push(row.pps);
       cols.bps.push(row.bps);
       cols.bpp.push(row.bpp);
-      cols.section.push(Math.max(section, 0));
+      cols.section.push(at);
       cols.ordered_by.push(orderedBy);
       cols.note.push(row.note);
       cols.source_file.push(file);
@@ -73,6 +111,12 @@ export function parseStatText(text: string, file: string, options: ParseOptions 
     if (heading) {
       orderedBy = heading[2]!.toLowerCase();
       section++;
+      headings = true;
+      sawNfdumpText = true;
+      continue;
+    }
+    if (NO_MATCH.test(line) || ZERO_TOTAL.test(line)) {
+      nothingFound = true;
       sawNfdumpText = true;
       continue;
     }
@@ -87,7 +131,7 @@ export function parseStatText(text: string, file: string, options: ParseOptions 
       cols.length === 0 && !sawNfdumpText ? 'is this nfdump text statistics output (nfdump -s dstip/pps/bps)?' : undefined,
     );
   }
-  issues.finish(cols.length, 'nfdump statistics lines (YYYY-MM-DD hh:mm:ss.mmm duration proto address flows packets bytes pps bps bpp)');
+  issues.finish(cols.length, 'nfdump statistics lines (YYYY-MM-DD hh:mm:ss.mmm duration proto address flows packets bytes pps bps bpp)', nothingFound && issues.rejects.length === 0);
   return { columns: cols, issues };
 }
 
@@ -112,13 +156,15 @@ interface StatLine {
  * Reads one data line left to right with a cursor, so that an error can say which column was
  * wrong and what it should have been, rather than "line did not match".
  */
-export function parseStatLine(line: string): StatLine | { expected: string } {
+export function parseStatLine(line: string, zone?: WallClockZone): StatLine | { expected: string } {
   let note: string | null = null;
   let body = line;
   const hash = line.indexOf('#');
   if (hash >= 0) {
     note = line.slice(hash + 1).trim() || null;
     body = line.slice(0, hash);
+    const bad = note === null ? undefined : checkNote(note);
+    if (bad) return { expected: bad };
   }
   const tokens = body.trim().split(/\s+/u);
   let pos = 0;
@@ -134,7 +180,7 @@ export function parseStatLine(line: string): StatLine | { expected: string } {
   if (typeof date !== 'string') return date;
   const time = next('the time first seen');
   if (typeof time !== 'string') return time;
-  const firstSeen = parseDateTime(`${date} ${time}`);
+  const firstSeen = parseDateTime(`${date} ${time}`, zone);
   if (!firstSeen.ok) return fail('date first seen', firstSeen);
 
   // 1.7 writes durations past a day as "1d 02:03:04.000": two tokens.
@@ -147,16 +193,22 @@ export function parseStatLine(line: string): StatLine | { expected: string } {
   }
   const duration = parseDuration(durText);
   if (!duration.ok) return fail('duration', duration);
+  const badDuration = checkDuration('duration', duration.value, durText);
+  if (badDuration) return { expected: badDuration };
 
   const proto = next('the protocol');
   if (typeof proto !== 'string') return proto;
   const key = next('the address (or other aggregated element)');
   if (typeof key !== 'string') return key;
+  const badKey = checkKey('address', key);
+  if (badKey) return { expected: badKey };
 
   const counted: { value: number; pct: number | null }[] = [];
   for (const name of ['flows', 'packets', 'bytes'] as const) {
     const r = readCounted(tokens, pos, name);
     if ('expected' in r) return r;
+    const bad = checkCount(name, r.value, tokens.slice(pos, r.pos).join(' ')) ?? (r.pct === null ? undefined : checkRate(`${name} %`, r.pct, String(r.pct)));
+    if (bad) return { expected: bad };
     pos = r.pos;
     counted.push(r);
   }
@@ -164,6 +216,8 @@ export function parseStatLine(line: string): StatLine | { expected: string } {
   for (const name of ['pps', 'bps', 'bpp'] as const) {
     const r = readNumberWithUnit(tokens, pos, name);
     if ('expected' in r) return r;
+    const bad = checkRate(name, r.value, tokens.slice(pos, r.pos).join(' '));
+    if (bad) return { expected: bad };
     pos = r.pos;
     rates.push(r.value);
   }

@@ -4,6 +4,7 @@ import { basename, extname, join } from 'node:path';
 import { inputError, usageError } from '../errors.js';
 import { featureMatrix, type FeatureSet } from '../features/feature-set.js';
 import { readInput } from '../ingest/read.js';
+import type { WallClockZone } from '../io/time-zone.js';
 import { Matrix } from '../matrix.js';
 import { numberColumn, readArrowFile, stringColumn } from '../schema/arrow.js';
 
@@ -37,6 +38,8 @@ export interface LabelSelection {
   exclude?: readonly string[];
   /** When given, only these labels. */
   include?: readonly string[];
+  /** The zone nfdump printed the label files' times in (default UTC). */
+  zone?: WallClockZone;
 }
 
 const SKIPPED_FILES = /^(classes\.txt|readme(\..*)?|\..*)$/iu;
@@ -87,7 +90,7 @@ async function loadFolder(dir: string, featureSet: FeatureSet, selection: LabelS
   const parts: { label: number; table: Table; file: string }[] = [];
   for (const [ci, label] of classes.entries()) {
     const file = join(dir, byLabel.get(label)!);
-    const result = await readInput(file);
+    const result = await readInput(file, 'auto', { zone: selection.zone });
     if (result.kind !== 'stat') {
       throw inputError('holds flow records; a label file needs per-host aggregates (nfdump -s dstip/pps/bps output)', { file });
     }

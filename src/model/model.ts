@@ -30,8 +30,15 @@ export interface Prediction {
   readonly votes: Votes;
 }
 
-/** Classifies raw feature rows: scale with the model's fitted scaler, search, vote. */
+/**
+ * Classifies raw feature rows: scale with the model's fitted scaler, search, vote. No rows (a
+ * night or a file where nfdump found nothing) is no prediction, not a search.
+ */
 export async function predict(model: KnnModel, raw: Matrix, engine: KnnEngine): Promise<Prediction> {
+  if (raw.rows === 0) {
+    const neighbours = { queries: 0, k: model.config.k, indices: new Int32Array(0), distances: new Float64Array(0) };
+    return { neighbours, votes: vote(neighbours, model.train.labels, model.train.classes.length, model.config.weights) };
+  }
   const queries = transform(model.scaler, raw);
   const neighbours = await engine.search(model.space, queries, model.config.k, model.config.metric);
   return { neighbours, votes: vote(neighbours, model.train.labels, model.train.classes.length, model.config.weights) };

@@ -79,6 +79,8 @@ const limitsSchema = z
      * should be a decision (aggregate.minPackets, aggregate.top), not an out-of-memory crash.
      */
     maxRows: positiveInt.default(1_000_000),
+    /** Seconds one input may take (nfdump and the reading of its output): a stuck one fails alone. */
+    inputTimeout: z.number().positive().default(1800),
   })
   .strict();
 
@@ -101,6 +103,8 @@ export const nightlyConfigSchema = z
   .object({
     $comment: z.string().optional(),
     archive: archiveSchema,
+    /** The nfdump binary (default: nfdump on PATH); --nfdump overrides it. */
+    nfdump: z.string().min(1).optional(),
     /** Day folders out/<date>/ are written under this folder. */
     output: z.object({ root: z.string().min(1) }).strict(),
     model: modelSchema,

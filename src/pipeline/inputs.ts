@@ -5,8 +5,8 @@ import { AGGREGATE_FIELDS, aggregateColumns, KEY_FIELDS, FlowAggregator, type Ag
 import { FlowknnError, inputError } from '../errors.js';
 import type { ArchiveFile } from '../ingest/archive.js';
 import type { Reject } from '../ingest/issues.js';
-import { readNfcapdFlows } from '../ingest/nfcapd.js';
-import { scanNfcapdStats } from '../ingest/nfcapd-stat.js';
+import type { NfdumpOptions, NfdumpOutcome } from '../ingest/nfdump/run.js';
+import { detectInputFormat } from '../ingest/registry.js';
 import { buildTable, numberColumn, stringColumn, withMetadata } from '../schema/arrow.js';
 import { SCHEMA_VERSION } from '../schema/tables.js';
 import { NFDUMP_STAT7 } from '../features/feature-set.js';
@@ -82,6 +82,8 @@ export interface InputResult {
   readonly flows: number;
   readonly nfdumpArgs: string;
   readonly sha256: string;
+  /** nfcapd files: which nfdump read it, its harmless warnings, how the rows were checked. */
+  readonly nfdump?: NfdumpOutcome;
 }
 
 export function sha256File(path: string): Promise<string> {
@@ -95,10 +97,12 @@ export function sha256File(path: string): Promise<string> {
 }
 
 /**
- * Aggregates one nfcapd file as the config says, checking the reject threshold. Throws a
- * FlowknnError naming the file when it fails (nfdump's error, too many bad lines, ...).
+ * Aggregates one input of the archive as the config says, checking the reject threshold. Its
+ * format comes from the input registry: the nfdump source needs a format nfdump aggregates
+ * itself (nfcapd files); the flows source reads any flow format. Throws a FlowknnError naming
+ * the file when it fails (nfdump's error, too many bad lines, a time limit, ...).
  */
-export async function aggregateInput(file: ArchiveFile, config: NightlyConfig, options: { nfdump?: string; signal?: AbortSignal } = {}): Promise<InputResult> {
+export async function aggregateInput(file: ArchiveFile, config: NightlyConfig, options: { nfdump?: NfdumpOptions; signal?: AbortSignal } = {}): Promise<InputResult> {
   const a = config.aggregate;
   const maxRejects = config.limits.maxRejects ?? Number.MAX_SAFE_INTEGER;
   const digest = sha256File(file.path);
@@ -109,12 +113,19 @@ export async function aggregateInput(file: ArchiveFile, config: NightlyConfig, o
   let flows = 0;
   let keyFields: readonly KeyField[];
   let nfdumpArgs: string;
+  let outcome: NfdumpOutcome | undefined;
+  const format = await detectInputFormat(file.path);
+  const nfdump = { ...options.nfdump, signal: options.signal ?? options.nfdump?.signal };
   if (a.source === 'nfdump') {
+    if (!format.statistics) {
+      throw inputError(`aggregate.source "nfdump" reads nfcapd files (nfdump aggregates them itself); this is ${format.description}`, { file: file.path }, 'use "source": "flows" for flow dumps, or keep only nfcapd files in the archive');
+    }
     const order = a.top?.by ?? 'pps';
     // The scanner keeps only aggregates above the minimums; `flows` is the file's flow count
-    // from nfdump's Summary (with a top n only the top rows are listed, so their sum is less),
-    // checked against the rows when every aggregate is listed.
-    const r = await scanNfcapdStats(file.path, { stat: a.key, order, top: a.top?.n ?? 0, minPackets: a.minPackets, minBytes: a.minBytes, maxRejects, nfdump: options.nfdump, signal: options.signal });
+    // (nfdump's Summary trailer, or the file's own totals), checked against the rows when every
+    // aggregate is listed.
+    const r = await format.statistics(file.path, { ...nfdump, stat: a.key, order, top: a.top?.n ?? 0, minPackets: a.minPackets, minBytes: a.minBytes, maxRejects });
+    outcome = r.outcome;
     // nfdump's statistic names for these are the key fields' own (dstip, dstport, proto...)
     const stat = a.key.replace(/:p$/u, '');
     const field = (KEY_FIELDS as readonly string[]).includes(stat) ? (stat as KeyField) : undefined;
@@ -144,19 +155,24 @@ export async function aggregateInput(file: ArchiveFile, config: NightlyConfig, o
     // merged (mergePartials).
     const agg = new FlowAggregator({ key: a.key, window: a.window });
     keyFields = parseKeySpec(a.key).fields;
-    // Every reject as it is found: a batch carries the rejects seen up to it, and those after
-    // the last batch (a file of whole batches, or of no rows) would be lost.
+    if (format.kind !== 'flow') {
+      throw inputError(`aggregate.source "flows" reads flow records; this is ${format.description}`, { file: file.path });
+    }
+    // Every reject as it is found, to the end of the input.
     const found: Reject[] = [];
     lines = 0;
-    for await (const batch of readNfcapdFlows(file.path, { maxRejects, nfdump: options.nfdump, signal: options.signal, rejects: { add: (r) => found.push(r) } })) {
-      agg.add(batch.columns, file.relPath);
-      lines += batch.columns.length;
+    const reader = await format.open(file.path, { maxRejects, nfdump, signal: options.signal, rejects: { add: (r) => found.push(r) } });
+    for await (const batch of reader) {
+      agg.addBatch(batch, file.relPath);
+      lines += batch.numRows;
+      reader.recycle?.(batch);
     }
     rejects = found;
     flows = agg.flowCount;
     lines += rejects.length;
     rows = agg.rows();
     nfdumpArgs = 'flows';
+    outcome = reader.summary?.nfdump;
   }
   const fraction = config.limits.maxRejectFraction;
   if (rejects.length > 0 && rejects.length > fraction * Math.max(1, lines)) {
@@ -178,5 +194,5 @@ export async function aggregateInput(file: ArchiveFile, config: NightlyConfig, o
   } catch (err) {
     throw new FlowknnError('input', `cannot read it (${(err as Error).message})`, { file: file.path, cause: err });
   }
-  return { table, rejects, lines, flows, nfdumpArgs, sha256 };
+  return { table, rejects, lines, flows, nfdumpArgs, sha256, nfdump: outcome };
 }

@@ -21,6 +21,8 @@ import { joinTables, numberColumn, stringColumn, writeArrowFile } from '../schem
 import type { LoadedConfig } from './config.js';
 import { aggregateInput, mergePartials, nightlyAggregateTable } from './inputs.js';
 import { acquireLock } from '../io/lock.js';
+import type { NfdumpOptions } from '../ingest/nfdump/run.js';
+import { probeNfdump } from '../ingest/nfdump/version.js';
 import { alertsOf, countBy, readArrow, readJson, summaryBase, writeDayOutputs, type Alert, type Manifest, type ManifestInput, type ModelInfo, type Summary } from './outputs.js';
 
 /**
@@ -73,6 +75,8 @@ export interface NightlyOptions {
   readonly engine?: string;
   readonly jobs?: number;
   readonly nfdump?: string;
+  /** Seconds one input may take (overrides limits.inputTimeout). */
+  readonly inputTimeout?: number;
   readonly log: (message: string) => void;
   /** Inputs done so far (reused ones included), of all selected. */
   readonly onProgress?: (done: number, total: number, rows: number, bytes: number) => void;
@@ -213,6 +217,14 @@ export async function runNightly(options: NightlyOptions): Promise<NightlyResult
       else todo.push({ file: f, size: st.size, mtime, digest });
     }
     const reused = records.size;
+    // nfdump is asked for its version once per run (when there is an input to read), and that
+    // version reads every input; a missing or unusable nfdump ends the run here (exit 3).
+    const nfdumpBinary = options.nfdump ?? cfg.nfdump ?? 'nfdump';
+    const nfdump: NfdumpOptions = { nfdump: nfdumpBinary, timeoutS: options.inputTimeout ?? cfg.limits.inputTimeout };
+    if (todo.length > 0) {
+      nfdump.version = await probeNfdump(nfdumpBinary);
+      log(`nfdump ${nfdump.version.version} (${nfdumpBinary})`);
+    }
 
     // A finished day whose inputs, settings and model are unchanged: nothing to do. Finished
     // means the run state says so: summary.json is also written before the report, and a run
@@ -253,10 +265,24 @@ export async function runNightly(options: NightlyOptions): Promise<NightlyResult
             };
             const id = workId(file.relPath);
             try {
-              const r = await aggregateInput(file, cfg, { nfdump: options.nfdump });
+              const r = await aggregateInput(file, cfg, { nfdump });
               await writeArrowFile(join(workDir, `${id}.arrow`), r.table);
               await writeFileAtomic(join(workDir, `${id}.rejects.json`), JSON.stringify(r.rejects.map((x) => ({ ...x, file: file.relPath }))));
-              const rec: InputRecord = { ...base, sha256: r.sha256, status: 'ok', error: null, rows: r.table.numRows, flows: r.flows, rejects: r.rejects.length, nfdump_args: r.nfdumpArgs, elapsed_ms: Math.round(performance.now() - t) };
+              const rec: InputRecord = {
+                ...base,
+                sha256: r.sha256,
+                status: 'ok',
+                error: null,
+                rows: r.table.numRows,
+                flows: r.flows,
+                rejects: r.rejects.length,
+                nfdump_args: r.nfdumpArgs,
+                elapsed_ms: Math.round(performance.now() - t),
+                nfdump: r.nfdump?.nfdump ?? null,
+                warnings: r.nfdump?.warnings ?? [],
+                totals_check: r.nfdump?.totalsCheck ?? null,
+              };
+              if (rec.warnings!.length > 0) log(`${file.relPath}: nfdump warned (harmless, counted): ${rec.warnings!.map((w) => `${w.message} x${w.count}`).join('; ')}`);
               await writeFileAtomic(join(workDir, `${id}.json`), `${JSON.stringify(rec)}\n`);
               records.set(file.relPath, rec);
               rowsSoFar += rec.rows;
@@ -272,7 +298,7 @@ export async function runNightly(options: NightlyOptions): Promise<NightlyResult
                 fatal ??= err;
                 return;
               }
-              const rec: InputRecord = { ...base, sha256: null, status: 'failed', error: err.format(), rows: 0, flows: 0, rejects: 0, nfdump_args: null, elapsed_ms: Math.round(performance.now() - t) };
+              const rec: InputRecord = { ...base, sha256: null, status: 'failed', error: err.format(), rows: 0, flows: 0, rejects: 0, nfdump_args: null, elapsed_ms: Math.round(performance.now() - t), nfdump: nfdump.version?.version ?? null, warnings: [], totals_check: null };
               await writeFileAtomic(join(workDir, `${id}.json`), `${JSON.stringify(rec)}\n`);
               records.set(file.relPath, rec);
               failures.push(rec);
@@ -453,6 +479,10 @@ export function buildSummary(p: {
     alerts_by_class: alertClasses,
     novel: novelCount,
     rejects: p.rejects,
+    nfdump: {
+      versions: [...new Set(p.inputs.flatMap((r) => (r.nfdump ? [r.nfdump] : [])))].sort(),
+      warnings: p.inputs.reduce((s, r) => s + (r.warnings ?? []).reduce((a, w) => a + w.count, 0), 0),
+    },
     timings_ms: roundTimings(p.timings),
     started: p.started.toISOString(),
     finished: new Date().toISOString(),

@@ -37,6 +37,12 @@ export interface ManifestInput {
   rejects: number;
   nfdump_args: string | null;
   elapsed_ms: number;
+  /** The nfdump release that read it (absent for inputs recorded before versions were). */
+  nfdump?: string | null;
+  /** nfdump's known harmless warnings, counted (see src/ingest/nfdump/stderr.ts). */
+  warnings?: { message: string; count: number }[];
+  /** How its rows were checked for completeness: `Summary trailer`, `nfdump -I` or `none (...)`. */
+  totals_check?: string | null;
 }
 
 export interface Manifest {
@@ -82,6 +88,8 @@ export interface Summary {
   alerts_by_class: Record<string, number>;
   novel: number;
   rejects: number;
+  /** The nfdump releases that read the inputs, and the harmless warnings they printed (counted). */
+  nfdump?: { versions: string[]; warnings: number };
   timings_ms: Record<string, number>;
   started: string;
   finished: string;

@@ -13,7 +13,7 @@ import {
   type AggregateRow,
 } from '../../src/features/aggregate.js';
 import { featureMatrix, NFDUMP_STAT7 } from '../../src/features/feature-set.js';
-import { readNfcapdFlows, readNfcapdFlowTable } from '../../src/ingest/nfcapd.js';
+import { readNfcapdFlows, readNfcapdFlowTable } from '../../src/ingest/nfdump/flows.js';
 import { readInput } from '../../src/ingest/read.js';
 import { FlowColumns } from '../../src/schema/tables.js';
 import {

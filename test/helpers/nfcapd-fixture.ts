@@ -101,11 +101,24 @@ export function splitStatCsv(text: string): StatCsvRow[] {
 
 /**
  * Writes an executable stand-in for nfdump (a POSIX shell script) and returns its path; for
- * tests that must see exactly what flowknn passes, or control what "nfdump" prints.
+ * tests that must see exactly what flowknn passes, or control what "nfdump" prints. It answers
+ * `-V` as the given release (default 1.7.1) and `-I` (a file's totals) with the given totals,
+ * or by running the real nfdump on the file (`real`, the default); any other call runs `body`.
  */
-export async function writeFakeNfdump(dir: string, name: string, body: string): Promise<string> {
+export async function writeFakeNfdump(
+  dir: string,
+  name: string,
+  body: string,
+  options: { version?: string; totals?: 'real' | { flows: number; packets: number; bytes: number } } = {},
+): Promise<string> {
   const path = join(dir, name);
-  await writeFile(path, `#!/bin/sh\n${body}\n`);
+  const version = options.version ?? '1.7.1';
+  const t = options.totals ?? 'real';
+  const totals = t === 'real' ? 'exec nfdump "$@"' : `printf 'Flows: %s\\nPackets: %s\\nBytes: %s\\n' ${t.flows} ${t.packets} ${t.bytes}; exit 0`;
+  await writeFile(
+    path,
+    `#!/bin/sh\ncase " $* " in *" -V "*) echo 'nfdump: Version: ${version}'; exit 0;; *" -I "*) ${totals};; esac\n${body}\n`,
+  );
   await chmod(path, 0o755);
   return path;
 }

@@ -7,7 +7,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FlowknnError } from '../../src/errors.js';
 import { FLOW_FMT, parseFlowFmt, parseFlowFmtLine } from '../../src/ingest/flow-fmt.js';
-import { flowArgs } from '../../src/ingest/nfcapd.js';
+import { flowArgs } from '../../src/ingest/nfdump/flows.js';
 import { FileRejects } from '../../src/ingest/rejects.js';
 import { FlowColumns } from '../../src/schema/tables.js';
 import { hasNfdumpTools, makeNfcapdFixture, nfcapdSeed, nfdumpText, type NfcapdFixture } from '../helpers/nfcapd-fixture.js';

@@ -177,7 +177,7 @@ async function runWorker(data: FuzzData): Promise<void> {
   const { FlowknnError } = await import('../../src/errors.js');
   const { parseStatText } = await import('../../src/ingest/stat-text.js');
   const { parseFlowCsv, parseStatCsv } = await import('../../src/ingest/csv.js');
-  const { detectFormat } = await import('../../src/ingest/read.js');
+  const { detectFromHead, headOfText } = await import('../../src/ingest/registry.js');
   const { parseFlowCsvChunks, readFlowCsvFrom } = await import('../../src/ingest/flow-csv/stream.js');
   const { buildTable } = await import('../../src/schema/arrow.js');
   const { flowSchema, statSchema } = await import('../../src/schema/tables.js');
@@ -206,7 +206,7 @@ async function runWorker(data: FuzzData): Promise<void> {
     const chunk = 1 + Math.floor(rng() * Math.max(1, bytes.length));
     const batchRows = 1 + Math.floor(rng() * 64);
     const calls: [(typeof PARSERS)[number], () => number | Promise<number>][] = [
-      ['detectFormat', () => (detectFormat(text, file), 0)],
+      ['detectFormat', () => (detectFromHead(headOfText(text, file)), 0)],
       [
         'parseStatText',
         () => {

@@ -1,9 +1,9 @@
-import { copyFile, stat, truncate, writeFile, chmod } from 'node:fs/promises';
+import { copyFile, stat, truncate } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { readNfcapdStats } from '../../src/ingest/nfcapd.js';
-import { scanNfcapdStats } from '../../src/ingest/nfcapd-stat.js';
-import { hasNfdumpTools, makeNfcapdFixture, nfcapdSeed, type NfcapdFixture } from '../helpers/nfcapd-fixture.js';
+import { parseStatCsv } from '../../src/ingest/csv.js';
+import { scanNfcapdStats } from '../../src/ingest/nfdump/stats.js';
+import { hasNfdumpTools, makeNfcapdFixture, nfcapdSeed, nfdumpText, writeFakeNfdump, type NfcapdFixture } from '../helpers/nfcapd-fixture.js';
 import { failure } from '../helpers/failure.js';
 
 const run = hasNfdumpTools() || process.env.CI === 'true';
@@ -18,7 +18,7 @@ describe.skipIf(!run)('scanning nfdump statistics of nfcapd files (nightly path)
 
   it('gives the rows of the full statistics CSV parser, and the file totals', async () => {
     for (const file of fx.files) {
-      const full = await readNfcapdStats(file, { stat: 'dstip', orders: ['pps'] });
+      const full = parseStatCsv(await nfdumpText(['-r', file, '-s', 'dstip/pps', '-n', '0', '-o', 'csv']), file);
       const scan = await scanNfcapdStats(file, { stat: 'dstip', order: 'pps' });
       const c = full.columns;
       expect(scan.key).toEqual(c.key);
@@ -60,7 +60,6 @@ describe.skipIf(!run)('scanning nfdump statistics of nfcapd files (nightly path)
 
   it('output that is not nfdump statistics: bad rows rejected with file and line, totals checked', async () => {
     // a stand-in nfdump printing fixed text: how else to make nfdump print a broken line
-    const fake = join(fx.dir, 'fake-nfdump');
     const body = [
       'ts,te,td,pr,val,fl,flP,pkt,pktP,byt,bytP,pps,bps,bpp',
       '2026-11-01 00:05:07,2026-11-01 00:05:19,11.978,any,203.0.113.80,15501,11.4,646958,38.5,875980178,62.0,54012,585059394,1353',
@@ -70,17 +69,14 @@ describe.skipIf(!run)('scanning nfdump statistics of nfcapd files (nightly path)
       'flows,bytes,packets,avg_bps,avg_pps,avg_bpp',
       '35643,1087636407,1205857,0,0,0',
     ].join('\n');
-    await writeFile(fake, `#!/bin/sh\ncat <<'EOF'\n${body}\nEOF\n`);
-    await chmod(fake, 0o755);
+    const fake = await writeFakeNfdump(fx.dir, 'fake-nfdump', `cat <<'EOF'\n${body}\nEOF`);
     const strict = await failure(scanNfcapdStats(fx.files[0]!, { nfdump: fake }));
     expect(strict.format()).toMatch(/:3: flows, packets and bytes must be whole numbers/u);
     const lenient = await scanNfcapdStats(fx.files[0]!, { nfdump: fake, maxRejects: 5 });
     expect(lenient.key).toEqual(['203.0.113.80']);
     expect(lenient.rejects.map((r) => r.line)).toEqual([3]);
-    const wrongTotal = join(fx.dir, 'fake-total');
-    await writeFile(wrongTotal, `#!/bin/sh\ncat <<'EOF'\n${body.replace('2x0142', '20142').replace('35643,', '35644,')}\nEOF\n`);
-    await chmod(wrongTotal, 0o755);
+    const wrongTotal = await writeFakeNfdump(fx.dir, 'fake-total', `cat <<'EOF'\n${body.replace('2x0142', '20142').replace('35643,', '35644,')}\nEOF`);
     const total = await failure(scanNfcapdStats(fx.files[0]!, { nfdump: wrongTotal }));
-    expect(total.message).toContain("nfdump's summary (35644 flows");
+    expect(total.message).toContain("nfdump's Summary trailer counts 35644 flows");
   });
 });

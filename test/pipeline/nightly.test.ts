@@ -9,7 +9,7 @@ import { SEED_LABELS } from '../helpers/paths.js';
 import { makeTempDir } from '../helpers/tmp.js';
 import { nightlyConfigs } from '../helpers/nightly.js';
 import { FlowAggregator } from '../../src/features/aggregate.js';
-import { readNfcapdFlows } from '../../src/ingest/nfcapd.js';
+import { readNfcapdFlows } from '../../src/ingest/nfdump/flows.js';
 
 /**
  * The nightly job end to end on real nfcapd files (nfpcapd from generated pcaps), with the

@@ -5,6 +5,7 @@ import type { Argv, CommandModule } from 'yargs';
 import { inputError } from '../../errors.js';
 import { featureMatrix } from '../../features/feature-set.js';
 import { INPUT_FORMATS, readInput, type InputFormat } from '../../ingest/read.js';
+import { resolvedTimeZone } from '../../io/time-zone.js';
 import { uniqueRows } from '../../ingest/sections.js';
 import { tableToCsv } from '../../io/csv.js';
 import { writeFileAtomic } from '../../io/atomic.js';
@@ -15,10 +16,10 @@ import { predict } from '../../model/model.js';
 import { Matrix } from '../../matrix.js';
 import { numberColumn, stringColumn, takeRows, writeArrowFile } from '../../schema/arrow.js';
 import type { CliContext } from '../context.js';
-import { engineFrom, engineOption, type EngineArgs } from '../options.js';
+import { engineFrom, engineOption, timeZoneOption, zoneFrom, type EngineArgs, type TimeZoneArgs } from '../options.js';
 import { formatPredictions } from '../show.js';
 
-interface ClassifyArgs extends EngineArgs {
+interface ClassifyArgs extends EngineArgs, TimeZoneArgs {
   inputs: string[];
   model: string;
   out?: string;
@@ -34,8 +35,8 @@ export function classifyCommand(ctx: CliContext): CommandModule<object, Classify
     describe: 'label per-host aggregates with a trained model',
     builder: (y: Argv) =>
       engineOption(
-        y
-          .positional('inputs', { type: 'string', array: true, demandOption: true, describe: 'nfdump statistics (text or CSV) or flowknn stat tables (.arrow)' })
+        timeZoneOption(y)
+          .positional('inputs', { type: 'string', array: true, demandOption: true, describe: 'nfdump statistics (text, CSV or JSON) or flowknn stat and aggregate tables (.arrow)' })
           .option('model', { type: 'string', demandOption: true, describe: 'model folder written by flowknn train, or a registry model (ROOT/NAME: its current version)' })
           .option('out', { type: 'string', describe: 'folder for predictions.arrow and predictions.csv (without it: print only)' })
           .option('format', { choices: INPUT_FORMATS, default: 'auto' as const, describe: 'input format (auto: detected per file)' })
@@ -45,9 +46,15 @@ export function classifyCommand(ctx: CliContext): CommandModule<object, Classify
       ) as unknown as Argv<ClassifyArgs>,
     handler: async (args) => {
       const { model, json } = (await readModelSpec(args.model)).loaded;
+      const zone = zoneFrom(args);
       const tables: Table[] = [];
+      const files: string[] = [];
       for (const file of args.inputs) {
-        const r = await readInput(file, args.format);
+        const r = await readInput(file, args.format, { zone });
+        if (r.kind === 'none' || r.table.numRows === 0) {
+          ctx.log(`${file}: no rows (nfdump found no matching flows)`);
+          continue;
+        }
         if (r.kind === 'flow') {
           throw inputError(
             'holds flow records; the model classifies per-host aggregates',
@@ -58,8 +65,9 @@ export function classifyCommand(ctx: CliContext): CommandModule<object, Classify
         const keep = uniqueRows(r.table);
         if (keep.length < r.table.numRows) ctx.log(`${file}: ${r.table.numRows - keep.length} rows repeated in later tables of the same output skipped`);
         tables.push(keep.length < r.table.numRows ? takeRows(r.table, keep) : r.table);
+        files.push(file);
       }
-      const parts = tables.map((t, i) => ({ m: featureMatrix(t, model.train.featureSet, args.inputs[i]!), t }));
+      const parts = tables.map((t, i) => ({ m: featureMatrix(t, model.train.featureSet, files[i]!), t }));
       const rows = parts.reduce((s, p) => s + p.m.rows, 0);
       const raw = Matrix.zeros(rows, model.train.featureSet.columns.length);
       const origin: RowOrigin = { key: [], firstSeen: [], sourceFile: [], sourceLine: [], note: [], windowStart: [] };
@@ -99,6 +107,7 @@ export function classifyCommand(ctx: CliContext): CommandModule<object, Classify
           'flowknn.model_created': json.created,
           'flowknn.engine': engine.name,
           'flowknn.inputs': JSON.stringify(args.inputs),
+          'flowknn.time_zone': resolvedTimeZone(zone.timeZone),
         },
         novelty,
       );

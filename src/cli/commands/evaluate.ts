@@ -10,10 +10,10 @@ import { loadLabelled, type LabelledSet } from '../../model/labelled.js';
 import type { ModelConfig } from '../../model/model.js';
 import type { CliContext } from '../context.js';
 import { progressUpdater } from '../progress.js';
-import { engineFrom, engineOption, labelOptions, listOption, modelOptions, PROTOCOL_CHOICES, protocolOptions, type EngineArgs } from '../options.js';
+import { engineFrom, engineOption, labelOptions, listOption, modelOptions, PROTOCOL_CHOICES, protocolOptions, type EngineArgs, zoneFrom, type TimeZoneArgs } from '../options.js';
 import { configFrom, protocolFrom, type ModelArgs, type ProtocolArgs } from './train.js';
 
-interface EvaluateArgs extends ModelArgs, ProtocolArgs, EngineArgs {
+interface EvaluateArgs extends ModelArgs, ProtocolArgs, EngineArgs, TimeZoneArgs {
   labels?: string;
   model?: string;
   exclude: string[];
@@ -53,7 +53,7 @@ export function evaluateCommand(ctx: CliContext): CommandModule<object, Evaluate
         config = loaded.model.config;
       } else {
         if (args.labels === undefined) throw usageError('evaluate needs --labels DIR (or --model DIR)');
-        set = await loadLabelled(args.labels, NFDUMP_STAT7, { exclude: listOption(args.exclude), include: listOption(args.include) });
+        set = await loadLabelled(args.labels, NFDUMP_STAT7, { exclude: listOption(args.exclude), include: listOption(args.include), zone: zoneFrom(args) });
         config = configFrom(args);
       }
       const protocol = protocolFrom(args);

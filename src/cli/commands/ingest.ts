@@ -1,4 +1,3 @@
-import { Table } from 'apache-arrow';
 import pLimit from 'p-limit';
 import { statSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
@@ -6,17 +5,23 @@ import { usableCores } from '../../io/cores.js';
 import type { Argv, CommandModule } from 'yargs';
 import { FlowknnError, inputError, usageError } from '../../errors.js';
 import { FlowAggregator, type AggregateOptions } from '../../features/aggregate.js';
+import type { Table } from 'apache-arrow';
 import { discoverArchive } from '../../ingest/archive.js';
 import { flowInputKind, writeFlowInputs } from '../../ingest/flows-to-arrow.js';
-import { looksLikeNfcapd, readNfcapdFlows } from '../../ingest/nfcapd.js';
-import { flowCsvStream, INPUT_FORMATS, readInput, sniffFormat, type InputFormat, type ReadOptions, type ReadResult } from '../../ingest/read.js';
+import type { InputKind } from '../../ingest/format.js';
+import type { NfdumpOptions } from '../../ingest/nfdump/run.js';
+import { INPUT_FORMATS, readInput, type InputFormat, type ReadOptions, type ReadResult } from '../../ingest/read.js';
+import { formatByName, detectInputFormat, openInput } from '../../ingest/registry.js';
+import { probeNfdump } from '../../ingest/nfdump/version.js';
 import { RejectsWriter, type RejectSink } from '../../ingest/rejects.js';
 import type { Reject } from '../../ingest/issues.js';
+import { resolvedTimeZone, type WallClockZone } from '../../io/time-zone.js';
 import { joinTables, writeArrowFile } from '../../schema/arrow.js';
 import type { CliContext } from '../context.js';
+import { timeZoneOption, zoneFrom, type TimeZoneArgs } from '../options.js';
 import { progressUpdater, throughput } from '../progress.js';
 
-interface IngestArgs {
+interface IngestArgs extends TimeZoneArgs {
   date?: string;
   from?: string;
   to?: string;
@@ -34,12 +39,13 @@ interface IngestArgs {
   'max-reject-fraction'?: number;
   rejects?: string;
   jobs: number;
+  'input-timeout'?: number;
 }
 
 /** Joins tables of one kind into one, recording every source in the schema metadata. */
-export function concatTables(results: (Pick<ReadResult, 'file' | 'format'> & { table?: Table })[]): Table {
+export function concatTables(results: (Pick<ReadResult, 'file' | 'format'> & { table?: Table })[], extra: Record<string, string> = {}): Table {
   const first = results[0]!.table!.schema;
-  const meta: Record<string, string> = Object.fromEntries(first.metadata);
+  const meta: Record<string, string> = { ...Object.fromEntries(first.metadata), ...extra };
   delete meta['flowknn.source'];
   delete meta['flowknn.format'];
   meta['flowknn.sources'] = JSON.stringify(results.map((r) => ({ file: r.file, format: r.format, rows: r.table!.numRows })));
@@ -52,11 +58,11 @@ export function concatTables(results: (Pick<ReadResult, 'file' | 'format'> & { t
 export function ingestCommand(ctx: CliContext): CommandModule<object, IngestArgs> {
   return {
     command: 'ingest <files..>',
-    describe: 'read nfcapd files (through nfdump) and nfdump outputs (stat text, stat CSV, flow CSV) into one Arrow IPC file, or aggregate their flows per host',
+    describe: 'read nfcapd files (through nfdump) and nfdump outputs (statistics as text, CSV or JSON; flows as CSV, csv-fast, JSON or NDJSON) into one Arrow IPC file, or aggregate their flows per host',
     builder: (y: Argv) =>
-      y
+      timeZoneOption(y)
         .positional('files', { type: 'string', array: true, demandOption: true, describe: 'nfdump output files (plain or .gz), nfcapd files, or nfcapd archive folders' })
-        .option('date', { type: 'string', describe: 'archive folders: the nfcapd files of this day (YYYY-MM-DD, UTC)' })
+        .option('date', { type: 'string', describe: 'archive folders: the nfcapd files of this day (YYYY-MM-DD, in --time-zone, the zone nfcapd named its files in)' })
         .option('from', { type: 'string', describe: 'archive folders: files from this time on (inclusive)' })
         .option('to', { type: 'string', describe: 'archive folders: files before this time (exclusive)' })
         .option('out', { type: 'string', demandOption: true, describe: 'Arrow IPC file to write (.arrow)' })
@@ -71,7 +77,8 @@ export function ingestCommand(ctx: CliContext): CommandModule<object, IngestArgs
         .option('min-bytes', { type: 'number', describe: 'with --aggregate: keep aggregates with at least this many bytes' })
         .option('top', { type: 'string', describe: 'with --aggregate: keep the top N per window by pps or bps, e.g. 10:pps' })
         .option('nfdump', { type: 'string', describe: 'nfcapd inputs: the nfdump binary (default: nfdump on PATH)' })
-        .option('filter', { type: 'string', describe: 'nfcapd inputs: an nfdump filter expression for the flows read' }) as unknown as Argv<IngestArgs>,
+        .option('filter', { type: 'string', describe: 'nfcapd inputs: an nfdump filter expression for the flows read' })
+        .option('input-timeout', { type: 'number', default: 1800, describe: 'nfcapd inputs: seconds nfdump may take on one file before it fails alone' }) as unknown as Argv<IngestArgs>,
     handler: async (args) => {
       const maxRejects = args['max-rejects'];
       const maxRejectFraction = args['max-reject-fraction'];
@@ -80,12 +87,16 @@ export function ingestCommand(ctx: CliContext): CommandModule<object, IngestArgs
         throw usageError(`--max-reject-fraction must be between 0 and 1 (a share of a file's data lines), got ${maxRejectFraction}`);
       }
       if (!Number.isInteger(args.jobs) || args.jobs < 1) throw usageError(`--jobs must be a whole number >= 1`);
+      const timeout = args['input-timeout'];
+      if (timeout !== undefined && !(timeout > 0)) throw usageError(`--input-timeout must be a number of seconds > 0, got ${timeout}`);
+      const zone = zoneFrom(args);
       const aggregator = args.aggregate === undefined ? undefined : makeAggregator(args);
       const files = await expandArchives(args, ctx);
+      const nfdump = await nfdumpFor(files, args, ctx);
       // Flow records without aggregation are streamed to the output; statistics (small) are
       // read whole and joined.
-      const kinds = aggregator ? [] : await Promise.all(files.map((f) => flowInputKind(f, args.format)));
-      const streamed = kinds.some((k) => k === 'flow-csv' || k === 'nfcapd');
+      const kinds: (InputKind | undefined)[] = aggregator ? [] : await Promise.all(files.map((f) => flowInputKind(f, args.format).catch(() => undefined)));
+      const streamed = kinds.some((k) => k === 'flow');
       if (streamed && kinds.includes('stat')) {
         const listed = files.map((f, i) => (kinds[i] === undefined ? undefined : `${f} (${kinds[i] === 'stat' ? 'stat' : 'flow'})`)).filter((x) => x !== undefined);
         throw usageError(`cannot put statistics and flow records in one table: ${listed.join(', ')}`, 'ingest them into separate files');
@@ -94,7 +105,8 @@ export function ingestCommand(ctx: CliContext): CommandModule<object, IngestArgs
       let failed: FlowknnError[];
       try {
         const threshold = { maxRejects, maxRejectFraction };
-        failed = streamed ? await streamFlows(files, args, ctx, threshold, rejects) : await readWhole(files, args, ctx, aggregator, threshold, rejects);
+        const reading = { ...threshold, nfdump, zone };
+        failed = streamed ? await streamFlows(files, args, ctx, reading, rejects) : await readWhole(files, args, ctx, aggregator, reading, rejects);
         await rejects?.commit();
       } catch (err) {
         await rejects?.abort();
@@ -119,22 +131,44 @@ interface Threshold {
   maxRejectFraction?: number;
 }
 
+/** How inputs are read: the reject threshold, nfdump (asked for its version once) and the zone. */
+interface Reading extends Threshold {
+  nfdump: NfdumpOptions;
+  zone: WallClockZone;
+}
+
+/**
+ * nfdump's options for the run: when an input is an nfcapd file, the binary is asked for its
+ * version once (`nfdump -V`), and the version is logged and used for every file.
+ */
+async function nfdumpFor(files: string[], args: IngestArgs, ctx: CliContext): Promise<NfdumpOptions> {
+  const base: NfdumpOptions = { nfdump: args.nfdump, filter: args.filter, timeoutS: args['input-timeout'] };
+  const forced = args.format === 'auto' ? undefined : formatByName(args.format).name;
+  const nfcapd = forced ? forced === 'nfcapd' : (await Promise.all(files.map((f) => detectInputFormat(f).then((x) => x.name === 'nfcapd').catch(() => false)))).some(Boolean);
+  if (!nfcapd) return base;
+  const version = await probeNfdump(args.nfdump ?? 'nfdump');
+  ctx.log(`nfdump ${version.version} (${version.binary})`);
+  return { ...base, version };
+}
+
 /**
  * Flow CSV dumps and nfcapd files, as they are: streamed into one Arrow file in record
  * batches, memory bounded whatever their sizes (src/ingest/flows-to-arrow.ts). Returns the
  * inputs that failed, each reported on stderr.
  */
-async function streamFlows(files: string[], args: IngestArgs, ctx: CliContext, threshold: Threshold, rejects: RejectSink | undefined): Promise<FlowknnError[]> {
+async function streamFlows(files: string[], args: IngestArgs, ctx: CliContext, reading: Reading, rejects: RejectSink | undefined): Promise<FlowknnError[]> {
   const onFile = progressUpdater(ctx, 'reading', 'files');
   let done = 0;
   let rows = 0;
   let bytes = 0;
   const t0 = performance.now();
   const result = await writeFlowInputs(files, args.out, {
-    ...threshold,
+    maxRejects: reading.maxRejects,
+    maxRejectFraction: reading.maxRejectFraction,
     jobs: args.jobs,
     format: args.format,
-    nfdump: { nfdump: args.nfdump, filter: args.filter },
+    nfdump: reading.nfdump,
+    zone: reading.zone,
     rejects,
     onInput: (input) => {
       rows += input.rows;
@@ -145,7 +179,7 @@ async function streamFlows(files: string[], args: IngestArgs, ctx: CliContext, t
   const failed = result.inputs.flatMap((o) => (o.error ? [o.error] : []));
   for (const e of failed) ctx.stderr.write(`flowknn: error: ${e.format()}\n`);
   if (result.written) {
-    for (const o of result.inputs) if (!o.error) ctx.log(`${o.file}: ${o.rows} rows (${o.format}, streamed)${o.rejected ? `, ${o.rejected} rejected` : ''}`);
+    for (const o of result.inputs) if (!o.error) ctx.log(`${o.file}: ${o.rows} rows (${o.format}, streamed)${o.rejected ? `, ${o.rejected} rejected` : ''}${warned(o.nfdump?.warnings)}`);
     const ok = result.inputs.length - failed.length;
     ctx.log(`wrote ${args.out}: ${result.rows} flow rows in ${result.batches} batches from ${ok} file(s)`);
   }
@@ -158,7 +192,7 @@ async function readWhole(
   args: IngestArgs,
   ctx: CliContext,
   aggregator: FlowAggregator | undefined,
-  threshold: Threshold,
+  reading: Reading,
   rejects: RejectSink | undefined,
 ): Promise<FlowknnError[]> {
   const limit = pLimit(args.jobs);
@@ -178,7 +212,7 @@ async function readWhole(
           },
         };
         try {
-          const options: ReadOptions = { ...threshold, rejects: sink, nfdump: { nfdump: args.nfdump, filter: args.filter } };
+          const options: ReadOptions = { maxRejects: reading.maxRejects, maxRejectFraction: reading.maxRejectFraction, rejects: sink, nfdump: reading.nfdump, zone: reading.zone };
           const result = aggregator ? await aggregateInput(aggregator, file, args.format, options) : outcome(await readInput(file, args.format, options));
           rows += result.rows;
           return { file, result: { ...result, rejected } };
@@ -196,14 +230,18 @@ async function readWhole(
   const failed = outcomes.flatMap((o) => (o.error ? [o.error] : []));
   for (const e of failed) ctx.stderr.write(`flowknn: error: ${e.format()}\n`);
   if (ok.length > 0) {
-    const kinds = new Set(ok.map((r) => r.kind));
+    // Inputs where nfdump found nothing take the kind of the others.
+    const kinds = new Set(ok.map((r) => r.kind).filter((k) => k !== 'none'));
     if (kinds.size > 1) {
       throw usageError(`cannot put statistics and flow records in one table: ${ok.map((r) => `${r.file} (${r.kind})`).join(', ')}`, 'ingest them into separate files');
     }
-    const table = aggregator ? aggregator.table({ 'flowknn.sources': JSON.stringify(ok.map((r) => ({ file: r.file, format: r.format, rows: r.rows }))) }) : concatTables(ok);
+    const sources = JSON.stringify(ok.map((r) => ({ file: r.file, format: r.format, rows: r.rows })));
+    const zone = { 'flowknn.time_zone': resolvedTimeZone(reading.zone.timeZone) };
+    const withRows = ok.filter((r) => r.table !== undefined && (r.kind !== 'none' || ok.every((o) => o.kind === 'none')));
+    const table = aggregator ? aggregator.table({ 'flowknn.sources': sources, ...zone }) : concatTables(withRows.length > 0 ? withRows : ok, zone);
     await writeArrowFile(args.out, table);
-    for (const r of ok) ctx.log(`${r.file}: ${r.rows} rows (${r.format})${r.rejected ? `, ${r.rejected} rejected` : ''}`);
-    ctx.log(`wrote ${args.out}: ${table.numRows} ${args.aggregate === undefined ? [...kinds][0] : 'aggregate'} rows from ${ok.length} file(s)`);
+    for (const r of ok) ctx.log(`${r.file}: ${r.rows} rows (${r.format})${r.rejected ? `, ${r.rejected} rejected` : ''}${r.kind === 'none' ? ' (nfdump found no matching flows)' : ''}${warned(r.summary?.nfdump?.warnings)}`);
+    ctx.log(`wrote ${args.out}: ${table.numRows} ${args.aggregate === undefined ? ([...kinds][0] ?? 'stat') : 'aggregate'} rows from ${ok.length} file(s)`);
   }
   return failed;
 }
@@ -220,7 +258,7 @@ async function expandArchives(args: IngestArgs, ctx: CliContext): Promise<string
       out.push(input);
       continue;
     }
-    const listing = await discoverArchive(input, { date: args.date, from: args.from, to: args.to });
+    const listing = await discoverArchive(input, { date: args.date, from: args.from, to: args.to, timeZone: args['time-zone'] });
     ctx.log(`${input}: ${listing.files.length} nfcapd files${listing.skipped.length ? `, ${listing.skipped.length} skipped (${listing.skipped.slice(0, 3).map((s) => `${s.path}: ${s.reason}`).join('; ')}${listing.skipped.length > 3 ? '; ...' : ''})` : ''}`);
     out.push(...listing.files.map((f) => f.path));
   }
@@ -244,50 +282,32 @@ function outcome(r: ReadResult): InputOutcome {
   return { ...r, rows: r.table.numRows };
 }
 
+/** `, nfdump warned: Skip unknown record type 9 (x3)` when nfdump printed known harmless warnings. */
+function warned(warnings: readonly { message: string; count: number }[] | undefined): string {
+  if (!warnings || warnings.length === 0) return '';
+  return `, nfdump warned: ${warnings.map((w) => `${w.message} (x${w.count})`).join('; ')}`;
+}
+
 /**
- * Adds one input's flow records to the aggregates. nfcapd flows go straight from nfdump's
- * output into the aggregator, batch by batch, without an Arrow table in between; a file's
- * batches are added only once nfdump has finished without error, so a failed file adds
- * nothing. The result carries an empty table of the file's kind and its row count.
- */
-/**
- * One input into the aggregation, batch by batch as it is read (nfcapd through nfdump, flow CSV
- * streamed), into an aggregator of its own that joins the common one only when the input was
- * read whole: memory grows with the groups, not with the flows, and a failed input adds nothing.
+ * One input into the aggregation, batch by batch as it is read (through the format registry),
+ * into an aggregator of its own that joins the common one only when the input was read whole:
+ * memory grows with the groups, not with the flows, and a failed input adds nothing.
  */
 async function aggregateInput(aggregator: FlowAggregator, file: string, format: InputFormat, options: ReadOptions): Promise<InputOutcome> {
   const own = aggregator.emptyLike();
-  if (format === 'nfcapd' || (format === 'auto' && (await looksLikeNfcapd(file).catch(() => false)))) {
-    let rejects: readonly Reject[] = [];
-    let rows = 0;
-    const flows = readNfcapdFlows(file, { ...options.nfdump, maxRejects: options.maxRejects, maxRejectFraction: options.maxRejectFraction, rejects: options.rejects });
-    for await (const batch of flows) {
-      own.add(batch.columns, file);
-      rows += batch.columns.length;
-      rejects = batch.rejects;
-    }
-    aggregator.merge(own);
-    return { file, format: 'nfcapd', kind: 'flow', rows, rejects: [...rejects] };
+  const reader = await openInput(file, format, options);
+  if (reader.kind !== 'flow' && reader.kind !== 'none') {
+    throw usageError(`--aggregate needs flow records; ${file} holds ${reader.kind} rows`, 'give nfcapd files or flow records (nfdump -o csv, csv-fast, json or ndjson)');
   }
-  if (format === 'flow-csv' || (format === 'auto' && (await sniffFormat(file)) === 'flow-csv')) {
-    const rejects: Reject[] = [];
-    const stream = flowCsvStream(file, options, rejects);
-    let rows = 0;
-    for await (const batch of stream) {
-      own.addTable(new Table(batch), file);
-      rows += batch.numRows;
-    }
-    if (rows === 0) throw inputError('no flow records; expected flow records after the header', { file });
-    aggregator.merge(own);
-    return { file, format: 'flow-csv', kind: 'flow', rows, rejects };
+  let rows = 0;
+  for await (const batch of reader) {
+    own.addBatch(batch, file);
+    rows += batch.numRows;
+    reader.recycle?.(batch);
   }
-  const r = await readInput(file, format, options);
-  if (r.kind !== 'flow') {
-    throw usageError(`--aggregate needs flow records; ${file} holds ${r.kind} rows`, 'give nfcapd files or flow CSV (nfdump -o csv)');
-  }
-  own.addTable(r.table, file);
   aggregator.merge(own);
-  return { file, format: r.format, kind: r.kind, rows: r.table.numRows, rejects: r.rejects };
+  const summary = reader.summary!;
+  return { file, format: reader.format, kind: reader.kind, rows, rejects: summary.rejects, summary };
 }
 
 /** Size of an input for the progress line (0 when it cannot be read: its error says why elsewhere). */

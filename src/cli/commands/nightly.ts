@@ -20,6 +20,7 @@ interface NightlyArgs {
   jobs?: number;
   'notify-cmd'?: string;
   nfdump?: string;
+  'input-timeout'?: number;
 }
 
 interface MergeArgs {
@@ -68,7 +69,8 @@ export function nightlyCommand(ctx: CliContext): CommandModule<object, NightlyAr
         .option('engine', { choices: ENGINE_CHOICES, describe: 'search engine (default: classify.engine of the config)' })
         .option('jobs', { type: 'number', describe: 'inputs at once, nfdump processes included (default: limits.jobs of the config, 0 = cores)' })
         .option('notify-cmd', { type: 'string', describe: 'shell command run with the alerts (NDJSON) on stdin when there are any (overrides notify.command)' })
-        .option('nfdump', { type: 'string', describe: 'the nfdump binary (default: nfdump on PATH)' }) as unknown as Argv<NightlyArgs>,
+        .option('nfdump', { type: 'string', describe: 'the nfdump binary (default: "nfdump" of the config, else nfdump on PATH)' })
+        .option('input-timeout', { type: 'number', describe: 'seconds one input may take before it fails alone (default: limits.inputTimeout of the config, 1800)' }) as unknown as Argv<NightlyArgs>,
     handler: async (args) => {
       const config = await loadNightlyConfig(args.config);
       let bar: Progress | undefined;
@@ -82,6 +84,7 @@ export function nightlyCommand(ctx: CliContext): CommandModule<object, NightlyAr
         engine: args.engine,
         jobs: args.jobs,
         nfdump: args.nfdump,
+        inputTimeout: args['input-timeout'],
         log: ctx.log,
         command: `flowknn nightly --config ${args.config}${args.date ? ` --date ${args.date}` : ''}${args.shard ? ` --shard ${args.shard}` : ''}`,
         onProgress: (done, total, rows, bytes) => {

@@ -6,9 +6,9 @@ import { readModelSpec } from '../../model/registry.js';
 import { loadLabelled, type LabelledSet } from '../../model/labelled.js';
 import type { KeyValue, ReportSection } from '../../report/index.js';
 import type { CliContext } from '../context.js';
-import { labelOptions, listOption } from '../options.js';
+import { labelOptions, listOption, zoneFrom, type TimeZoneArgs } from '../options.js';
 
-interface ReportArgs {
+interface ReportArgs extends TimeZoneArgs {
   out: string;
   title?: string;
   evaluation?: string;
@@ -113,7 +113,7 @@ export function reportCommand(ctx: CliContext): CommandModule<object, ReportArgs
         extra.push({ key: 'model', value: `k = ${j.k}, ${m}, scaler ${j.scaler.name}, ${j.weights} votes; ${j.train.rows} training rows` });
         inputs.push(args.model);
       } else if (args.labels !== undefined) {
-        set = await loadLabelled(args.labels, NFDUMP_STAT7, { exclude: listOption(args.exclude), include: listOption(args.include) });
+        set = await loadLabelled(args.labels, NFDUMP_STAT7, { exclude: listOption(args.exclude), include: listOption(args.include), zone: zoneFrom(args) });
         inputs.push(args.labels);
       }
 

@@ -14,9 +14,9 @@ import { loadLabelled } from '../../model/labelled.js';
 import { fitModel, type ModelConfig } from '../../model/model.js';
 import type { CliContext } from '../context.js';
 import { progressUpdater } from '../progress.js';
-import { engineFrom, engineOption, labelOptions, listOption, type EngineArgs } from '../options.js';
+import { engineFrom, engineOption, labelOptions, listOption, type EngineArgs, zoneFrom, type TimeZoneArgs } from '../options.js';
 
-export interface SweepArgs extends EngineArgs {
+export interface SweepArgs extends EngineArgs, TimeZoneArgs {
   report?: string;
   labels: string;
   exclude: string[];
@@ -263,7 +263,7 @@ export function sweepCommand(ctx: CliContext): CommandModule<object, SweepArgs> 
       const grid = gridFrom(args);
       const protocol = protocolFromSweepArgs(args);
       if (!Number.isInteger(args.top) || args.top < 0) throw usageError(`--top must be a whole number >= 0, got ${args.top}`);
-      const set = await loadLabelled(args.labels, NFDUMP_STAT7, { exclude: listOption(args.exclude), include: listOption(args.include) });
+      const set = await loadLabelled(args.labels, NFDUMP_STAT7, { exclude: listOption(args.exclude), include: listOption(args.include), zone: zoneFrom(args) });
       const engine = await engineFrom(args, ctx.log);
       let res: SweepResult;
       let nested: NestedResult | undefined;

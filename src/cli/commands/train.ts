@@ -14,7 +14,7 @@ import { loadLabelled } from '../../model/labelled.js';
 import { fitModel, type ModelConfig } from '../../model/model.js';
 import type { CliContext } from '../context.js';
 import { progressUpdater } from '../progress.js';
-import { engineFrom, engineOption, labelOptions, listOption, metricFrom, modelOptions, PROTOCOL_CHOICES, protocolOptions, type EngineArgs } from '../options.js';
+import { engineFrom, engineOption, labelOptions, listOption, metricFrom, modelOptions, PROTOCOL_CHOICES, protocolOptions, type EngineArgs, zoneFrom, type TimeZoneArgs } from '../options.js';
 import { formatFixed } from '../../eval/format.js';
 import { calibrateNovelty, checkQuantile, DEFAULT_NOVELTY_QUANTILE, type NoveltyCalibration } from '../../knn/novelty.js';
 
@@ -39,7 +39,7 @@ export interface ProtocolArgs {
   seed: number;
 }
 
-interface TrainArgs extends Partial<ModelArgs>, Omit<LabelArgs, 'labels'>, Omit<ProtocolArgs, 'protocol'>, EngineArgs {
+interface TrainArgs extends Partial<ModelArgs>, Omit<LabelArgs, 'labels'>, Omit<ProtocolArgs, 'protocol'>, EngineArgs, TimeZoneArgs {
   labels?: string;
   out?: string;
   registry?: string;
@@ -114,7 +114,7 @@ export function trainCommand(ctx: CliContext): CommandModule<object, TrainArgs> 
       });
       const q = checkQuantile(args['novelty-quantile'] ?? DEFAULT_NOVELTY_QUANTILE);
       const protocolName = args.protocol ?? 'kfold';
-      const set = await loadLabelled(args.labels!, NFDUMP_STAT7, { exclude: listOption(args.exclude), include: listOption(args.include) });
+      const set = await loadLabelled(args.labels!, NFDUMP_STAT7, { exclude: listOption(args.exclude), include: listOption(args.include), zone: zoneFrom(args) });
       const model = fitModel(set, config);
       let summary: EvaluationSummary | null = null;
       let novelty: NoveltyCalibration | null = null;
@@ -163,7 +163,7 @@ async function trainRegistry(ctx: CliContext, args: TrainArgs & { registry: stri
     result = await trainVersion({
       root: args.registry,
       name: args.name,
-      labels: args.labels === undefined ? undefined : { path: args.labels, selection: { exclude: listOption(args.exclude), include: listOption(args.include) } },
+      labels: args.labels === undefined ? undefined : { path: args.labels, selection: { exclude: listOption(args.exclude), include: listOption(args.include), zone: zoneFrom(args) } },
       from,
       config: givenConfig(args),
       protocol,

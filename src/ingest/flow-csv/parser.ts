@@ -1,7 +1,8 @@
 import type { RecordBatch, Schema } from 'apache-arrow';
 import { excerpt, inputError } from '../../errors.js';
 import { flowSchema } from '../../schema/tables.js';
-import { csvKind, FLOW_CSV_COLUMNS, isLegacyFlowRow, LEGACY_FLOW_HEADER, normaliseHeader, protoName, type ColumnSpec } from '../csv.js';
+import { WallClockZone } from '../../io/time-zone.js';
+import { csvKind, FLOW_CSV_COLUMNS, flowCsvLayout, flowSpan, isLegacyFlowRow, LEGACY_FLOW_HEADER, normaliseHeader, protoName, type ColumnSpec, type FlowCsvLayout } from '../csv.js';
 import { parseDateTime, parsePlainNumber } from '../fields.js';
 import { FileRejects, type RejectSink, type RejectThreshold } from '../rejects.js';
 import { decimalInto, decode, isBlank, MAX_COUNT, MAX_DURATION_S, MAX_TIME_MS, portInto, timeInto, trimEnd, trimStart, uintInto, utf8Fatal } from './bytes.js';
@@ -33,9 +34,11 @@ export interface FlowCsvStreamOptions extends RejectThreshold {
   signal?: AbortSignal;
   /** The name used in messages and the rejects file (default: the path). */
   displayName?: string;
+  /** The zone nfdump printed its local times in (default UTC); epoch times (csv-fast) need none. */
+  timeZone?: string;
 }
 
-export type FlowCsvLayout = 'nfdump-1.6/1.7.4' | 'nfdump-1.6/1.7.4 -q (no header)' | 'nfdump-1.7.5+' | 'other';
+export type { FlowCsvLayout };
 
 export interface FlowCsvStats {
   file: string;
@@ -95,6 +98,7 @@ export interface HeaderConfig {
   cells: string[];
   layout: FlowCsvLayout;
   maxLineBytes: number;
+  timeZone?: string;
 }
 
 /** What a worker found in one block, line numbers counted from the block's first line. */
@@ -167,12 +171,20 @@ export class FlowCsvParser {
     this.rejects = new FileRejects(file, hooks ? {} : options, hooks ? undefined : options.rejects);
     this.schema = flowSchema({ 'flowknn.source': file, 'flowknn.format': 'flow-csv' });
     this.stats = { file, gzip: false, fileBytes: 0, textBytes: 0, lines: 0, dataLines: 0, rows: 0, rejected: 0, batches: 0 };
+    this.setZone(options.timeZone);
+  }
+
+  /** The zone of the times read (undefined: UTC, nothing to convert). */
+  private zone: WallClockZone | undefined;
+
+  private setZone(timeZone: string | undefined): void {
+    this.zone = timeZone === undefined || timeZone === 'UTC' ? undefined : new WallClockZone(timeZone);
   }
 
   /** The header as the workers need it; undefined before the header is read. */
   get headerConfig(): HeaderConfig | undefined {
     if (this.state === STATE_HEADER || this.stats.layout === undefined) return undefined;
-    return { file: this.file, cells: this.headerCells, layout: this.stats.layout, maxLineBytes: this.maxLine };
+    return { file: this.file, cells: this.headerCells, layout: this.stats.layout, maxLineBytes: this.maxLine, timeZone: this.zone?.timeZone };
   }
 
   /** Reading data rows, with no partial line pending: the next block may go to a worker. */
@@ -229,6 +241,7 @@ export class FlowCsvParser {
 
   /** A worker's parser: the header comes from the main thread. */
   configure(h: HeaderConfig): void {
+    this.setZone(h.timeZone);
     this.setHeader(h.cells, 0, h.layout);
     this.sawBom = true;
   }
@@ -411,8 +424,7 @@ export class FlowCsvParser {
       if (csvKind(line) !== 'flow-csv') {
         throw inputError(`expected the nfdump flow CSV header (ts,te,td,sa,da,sp,dp,pr,...), got "${excerpt(line, 80)}"`, { file: this.file, line: this.stats.lines });
       }
-      const layout: FlowCsvLayout = line.startsWith('ts,te,td,sa,da,') ? 'nfdump-1.6/1.7.4' : line.startsWith('firstSeen,') ? 'nfdump-1.7.5+' : 'other';
-      this.setHeader(line.split(','), this.stats.lines, layout);
+      this.setHeader(line.split(','), this.stats.lines, flowCsvLayout(line));
       return;
     }
     if (line === this.headerText || csvKind(line) === 'flow-csv') return;
@@ -422,6 +434,9 @@ export class FlowCsvParser {
 
   private setHeader(cells: string[], lineNo: number, layout: FlowCsvLayout): void {
     this.at = locateColumns(cells, this.file, lineNo);
+    if (this.at.duration_s < 0 && this.at.last_seen < 0) {
+      throw inputError(`flow CSV header lacks a duration (td or duration) and a last seen (te or lastSeen): one is needed; got "${excerpt(cells.join(','), 100)}"`, { file: this.file, line: lineNo });
+    }
     this.headerCells = cells;
     this.headerText = cells.join(',');
     this.width = cells.length;
@@ -510,6 +525,7 @@ export class FlowCsvParser {
   /** A data row: comma positions first, then each column. */
   private row(buf: Buffer, s: number, e: number): void {
     const at = this.at!;
+    const zone = this.zone;
     this.stats.dataLines++;
     const nf = this.split(buf, s, e);
     if (nf < this.width) {
@@ -523,20 +539,38 @@ export class FlowCsvParser {
     let k = at.first_seen;
     let x = st[k]!;
     let y = st[k + 1]! - 1;
-    if (!timeInto(buf, x, y, b.first, r) && !this.slowTime(buf, x, y, 'first seen', b.first, r)) return this.rejectRow(buf, s, e, this.why);
-    k = at.duration_s;
-    x = st[k]!;
-    y = st[k + 1]! - 1;
-    if ((!decimalInto(buf, x, y, b.duration, r) || b.duration[r]! > MAX_DURATION_S) && !this.slowDuration(buf, x, y, b.duration, r)) {
-      return this.rejectRow(buf, s, e, this.why);
+    if (timeInto(buf, x, y, b.first, r)) {
+      if (zone !== undefined) b.first[r] = zone.toEpoch(b.first[r]!);
+    } else if (!this.slowTime(buf, x, y, 'first seen', b.first, r)) return this.rejectRow(buf, s, e, this.why);
+    const kd = at.duration_s;
+    if (kd >= 0) {
+      x = st[kd]!;
+      y = st[kd + 1]! - 1;
+      if ((!decimalInto(buf, x, y, b.duration, r) || b.duration[r]! > MAX_DURATION_S) && !this.slowDuration(buf, x, y, b.duration, r)) {
+        return this.rejectRow(buf, s, e, this.why);
+      }
     }
-    k = at.last_seen;
-    if (k >= 0) {
-      x = st[k]!;
-      y = st[k + 1]! - 1;
-      if (!timeInto(buf, x, y, b.last, r) && !this.slowTime(buf, x, y, 'last seen', b.last, r)) return this.rejectRow(buf, s, e, this.why);
+    const kl = at.last_seen;
+    if (kl >= 0) {
+      x = st[kl]!;
+      y = st[kl + 1]! - 1;
+      if (timeInto(buf, x, y, b.last, r)) {
+        if (zone !== undefined) b.last[r] = zone.toEpoch(b.last[r]!);
+      } else if (!this.slowTime(buf, x, y, 'last seen', b.last, r)) return this.rejectRow(buf, s, e, this.why);
+    }
+    // The layouts' rules for first, last and duration (flowSpan in csv.ts).
+    const first = b.first[r]!;
+    if (kd < 0) {
+      const last = b.last[r]!;
+      if (last < first) return this.rejectRow(buf, s, e, (flowSpan(first, last, null) as { expected: string }).expected);
+      b.duration[r] = (last - first) / 1000;
     } else {
-      b.last[r] = b.first[r]! + Math.round(b.duration[r]! * 1000);
+      const end = first + Math.round(b.duration[r]! * 1000);
+      if (kl >= 0) {
+        const last = b.last[r]!;
+        if (last < first || last < end - 1000 || last > end + 1000) return this.rejectRow(buf, s, e, (flowSpan(first, last, b.duration[r]!) as { expected: string }).expected);
+      }
+      b.last[r] = end;
     }
     k = at.src_port;
     x = st[k]!;
@@ -678,7 +712,7 @@ export class FlowCsvParser {
       // Later nfdump releases may print epoch milliseconds (as csv.ts reads them).
       v = Number(t) * (t.length <= 10 ? 1000 : 1);
     } else {
-      const p = parseDateTime(t);
+      const p = parseDateTime(t, this.zone);
       if (!p.ok) return this.fail(`${name}: expected ${p.expected}`);
       v = p.value;
     }

@@ -1,24 +1,26 @@
-import { excerpt, inputError } from '../errors.js';
-import type { Reject } from './issues.js';
-import { checkInputFile, NfdumpRun, statArgs, type NfdumpOptions } from './nfcapd.js';
+import { excerpt, inputError, usageError } from '../../errors.js';
+import type { Reject } from '../issues.js';
+import { mergeWarnings } from './flows.js';
+import { checkTotals, fileTotals, NfdumpRun, nfdumpVersionOf, prepareNfcapdInput, type FileTotals, type NfdumpOptions, type NfdumpOutcome } from './run.js';
 
 /**
  * nfdump's statistics of one nfcapd file, scanned straight from the bytes nfdump prints: the
  * nightly job's path, where a file has tens of thousands of hosts and only the few above a
  * packet or byte minimum are kept. Every line is checked for its shape and its flow, packet
- * and byte counts (they add up to the file's totals, which nfdump's `Summary` trailer states
- * and which are checked against it); the other fields are decoded only for the kept rows.
+ * and byte counts (they add up to the file's totals, which are checked: see below); the other
+ * fields are decoded only for the kept rows.
  *
- * The layout is `-s STAT/ORDER -n N -o csv` of nfdump 1.6 / 1.7:
+ * The layout is `-s STAT/ORDER -n N -o csv`; columns are found by their header names (1.6
+ * releases name the counters of some orders `ipkt`, `ibyt`, ..., `ipbs`):
  *
  *   ts,te,td,pr,val,fl,flP,pkt,pktP,byt,bytP,pps,bps,bpp
  *   2026-11-01 00:05:07,2026-11-01 00:05:19,11.978,any,203.0.113.80,15501,11.4,646958,...
- *   (blank)
- *   Summary
- *   flows,bytes,packets,avg_bps,avg_pps,avg_bpp
- *   135837,1413914354,1682196,37708279,5607,840
  *
- * (`No matching flows` replaces the rows when a filter matches nothing.)
+ * Up to 1.7.4 a blank line and nfdump's `Summary` trailer follow (flows, bytes, packets of
+ * what passed the filter), and the rows are checked against it. 1.7.5 and later print no
+ * trailer: then, for an unfiltered read of every aggregate (`-n 0`), the rows are checked
+ * against the file's own totals (`nfdump -I`). `No matching flows` stands before the header
+ * (1.7.5+) or instead of the rows when a filter matches nothing.
  */
 
 export interface StatScanOptions extends NfdumpOptions {
@@ -32,6 +34,23 @@ export interface StatScanOptions extends NfdumpOptions {
   minBytes?: number;
   /** Bad lines allowed before the file fails (default 0). */
   maxRejects?: number;
+}
+
+const STAT_NAME = /^[a-z][a-z0-9]*(?::p)?$/u;
+const ORDER_NAME = /^[a-z]+(?::[ad])?$/u;
+
+/** nfdump's arguments for stat mode (exported for tests and for the docs). */
+export function statArgs(file: string, options: { stat?: string; order?: string; top?: number; filter?: string } = {}): string[] {
+  const stat = options.stat ?? 'dstip';
+  const order = options.order ?? 'pps';
+  if (!STAT_NAME.test(stat)) throw usageError(`nfdump statistic: expected a name like dstip, srcip, dstip:p or dstport, got "${stat}"`);
+  if (!ORDER_NAME.test(order)) throw usageError(`nfdump print order: expected a name like pps, bps, flows, packets, bytes, got "${order}"`);
+  const top = options.top ?? 0;
+  if (!Number.isInteger(top) || top < 0) throw usageError(`top: expected a whole number >= 0, got ${top}`);
+  // No -q: before 1.7.5 it would drop the Summary trailer the rows are checked against.
+  const args = ['-r', file, '-s', `${stat}/${order}`, '-n', String(top), '-o', 'csv'];
+  if (options.filter !== undefined && options.filter.trim() !== '') args.push(options.filter);
+  return args;
 }
 
 /** The kept aggregates, column by column, and the file's totals. */
@@ -51,16 +70,33 @@ export interface StatScan {
   line: number[];
   /** Over every listed aggregate, kept or not. */
   totalFlows: number;
-  /** Flows of the whole file (nfdump's Summary trailer): with a top n, more than the listed rows hold. */
+  /** Flows of the whole file (nfdump's Summary trailer, or the file's own totals when read
+   *  unfiltered): with a top n, more than the listed rows hold. */
   fileFlows: number;
   totalPackets: number;
   totalBytes: number;
   /** Data lines seen (kept, dropped by the minimums, rejected). */
   lines: number;
   rejects: Reject[];
+  /** Which nfdump read it, its harmless warnings, how the rows were checked. */
+  outcome?: NfdumpOutcome;
 }
 
-const HEADER = 'ts,te,td,pr,val,fl,flP,pkt,pktP,byt,bytP,pps,bps,bpp';
+/** The statistics CSV columns the scanner reads, by every name nfdump has given them. */
+const COLUMNS = {
+  ts: ['ts'],
+  te: ['te'],
+  td: ['td'],
+  val: ['val'],
+  fl: ['fl'],
+  pkt: ['pkt', 'ipkt', 'opkt'],
+  byt: ['byt', 'ibyt', 'obyt'],
+  pps: ['pps', 'ipps', 'opps'],
+  bps: ['bps', 'ibps', 'obps', 'ipbs', 'opbs'],
+  bpp: ['bpp', 'ibpp', 'obpp'],
+} as const;
+type Column = keyof typeof COLUMNS;
+const HEADER_START = /^ts,te,td,/u;
 const SUMMARY_HEADER = 'flows,bytes,packets,avg_bps,avg_pps,avg_bpp';
 const COMMA = 0x2c;
 const NL = 0x0a;
@@ -87,10 +123,29 @@ function timestamp(b: Buffer, from: number, to: number): number {
   return Date.UTC(y, mo - 1, d, h, mi, s);
 }
 
+/** Field index of each column in a header line; undefined when one is missing. */
+function locate(header: string): Record<Column, number> | undefined {
+  const names = header.split(',').map((n) => n.trim().toLowerCase());
+  const at = {} as Record<Column, number>;
+  for (const [col, aliases] of Object.entries(COLUMNS) as [Column, readonly string[]][]) {
+    const i = names.findIndex((n) => aliases.includes(n));
+    if (i < 0) return undefined;
+    at[col] = i;
+  }
+  return at;
+}
+
 export async function scanNfcapdStats(file: string, options: StatScanOptions = {}): Promise<StatScan> {
-  const path = await checkInputFile(file);
+  const version = await nfdumpVersionOf(options);
+  const { path, header: fileHeader, dialect } = await prepareNfcapdInput(file, version);
+  const opts = { ...options, version };
   const order = options.order ?? 'pps';
-  const args = statArgs(path, { stat: options.stat, orders: [order], top: options.top, filter: options.filter });
+  const top = options.top ?? 0;
+  const args = statArgs(path, { stat: options.stat, order, top, filter: options.filter });
+  const filtered = options.filter !== undefined && options.filter.trim() !== '';
+  // Without a trailer, the file's own totals check an unfiltered read of every aggregate (and
+  // give the file's flow count either way).
+  const totals: FileTotals | undefined = !dialect.statSummary && !filtered ? await fileTotals(file, path, opts, fileHeader) : undefined;
   const minPackets = options.minPackets ?? 0;
   const minBytes = options.minBytes ?? 0;
   const maxRejects = options.maxRejects ?? 0;
@@ -115,11 +170,14 @@ export async function scanNfcapdStats(file: string, options: StatScanOptions = {
     lines: 0,
     rejects: [],
   };
-  // before: until the header; rows: data lines; gap: after the rows; summary: trailer lines
+  // before: until the header; rows: data lines; after: past the rows; summary-*: the trailer
   let state: 'before' | 'rows' | 'after' | 'summary-header' | 'summary-values' | 'done' = 'before';
   let summary: number[] | undefined;
+  let noMatch = false;
   let lineNo = 0;
-  const commas = new Int32Array(14);
+  let at: Record<Column, number> = locate('ts,te,td,pr,val,fl,flP,pkt,pktP,byt,bytP,pps,bps,bpp')!;
+  let width = 14;
+  let commas = new Int32Array(width);
 
   const reject = (b: Buffer, from: number, to: number, reason: string) => {
     const raw = b.toString('utf8', from, Math.min(to, from + 500));
@@ -132,25 +190,25 @@ export async function scanNfcapdStats(file: string, options: StatScanOptions = {
   const dataLine = (b: Buffer, from: number, to: number) => {
     out.lines++;
     let n = 0;
-    for (let i = from; i < to && n < 14; i++) if (b[i] === COMMA) commas[n++] = i;
-    if (n !== 13) return reject(b, from, to, `expected 14 comma-separated fields, got ${n + 1}`);
-    const field = (k: number): [number, number] => [k === 0 ? from : commas[k - 1]! + 1, k === 13 ? to : commas[k]!];
-    const fl = uint(b, ...field(5));
-    const pkt = uint(b, ...field(7));
-    const byt = uint(b, ...field(9));
+    for (let i = from; i < to && n < width; i++) if (b[i] === COMMA) commas[n++] = i;
+    if (n !== width - 1) return reject(b, from, to, `expected ${width} comma-separated fields as in the header, got ${n + 1}`);
+    const field = (k: number): [number, number] => [k === 0 ? from : commas[k - 1]! + 1, k === width - 1 ? to : commas[k]!];
+    const fl = uint(b, ...field(at.fl));
+    const pkt = uint(b, ...field(at.pkt));
+    const byt = uint(b, ...field(at.byt));
     if (fl < 0 || pkt < 0 || byt < 0) return reject(b, from, to, 'flows, packets and bytes must be whole numbers up to 2^53');
     out.totalFlows += fl;
     out.totalPackets += pkt;
     out.totalBytes += byt;
     if (pkt < minPackets || byt < minBytes) return;
-    const ts = timestamp(b, ...field(0));
-    const te = timestamp(b, ...field(1));
-    const tdText = b.toString('latin1', ...field(2));
+    const ts = timestamp(b, ...field(at.ts));
+    const te = timestamp(b, ...field(at.te));
+    const tdText = b.toString('latin1', ...field(at.td));
     const td = /^\d+(\.\d+)?$/u.test(tdText) ? Number(tdText) : Number.NaN;
-    const pps = uint(b, ...field(11));
-    const bps = uint(b, ...field(12));
-    const bpp = uint(b, ...field(13));
-    const [kf, kt] = field(4);
+    const pps = uint(b, ...field(at.pps));
+    const bps = uint(b, ...field(at.bps));
+    const bpp = uint(b, ...field(at.bpp));
+    const [kf, kt] = field(at.val);
     if (Number.isNaN(ts) || Number.isNaN(te) || te < ts) return reject(b, from, to, 'first and last seen must be times YYYY-MM-DD hh:mm:ss, last not before first');
     if (Number.isNaN(td)) return reject(b, from, to, `duration must be seconds like 11.978, got "${excerpt(tdText, 30)}"`);
     if (pps < 0 || bps < 0 || bpp < 0) return reject(b, from, to, 'pps, bps and bpp must be whole numbers');
@@ -170,15 +228,24 @@ export async function scanNfcapdStats(file: string, options: StatScanOptions = {
 
   const text = (b: Buffer, from: number, to: number) => b.toString('utf8', from, to).trim();
 
+  const header = (t: string) => {
+    const found = locate(t);
+    if (!found) throw inputError(`nfdump's statistics CSV header lacks a column flowknn reads (${Object.keys(COLUMNS).join(', ')}): "${excerpt(t, 100)}"`, { file, line: lineNo });
+    at = found;
+    width = t.split(',').length;
+    if (commas.length < width) commas = new Int32Array(width);
+    state = 'rows';
+  };
+
   const handle = (b: Buffer, from: number, end: number) => {
     lineNo++;
     const to = end > from && b[end - 1] === 0x0d ? end - 1 : end;
     switch (state) {
       case 'before': {
         const t = text(b, from, to);
-        if (t === HEADER) state = 'rows';
-        else if (t === 'No matching flows' || t === '') return;
-        else throw inputError(`expected nfdump's statistics CSV header (${HEADER}), got "${excerpt(t, 80)}"`, { file, line: lineNo });
+        if (HEADER_START.test(t)) header(t);
+        else if (t === 'No matching flows') noMatch = true;
+        else if (t !== '') throw inputError(`expected nfdump's statistics CSV header (ts,te,td,pr,val,fl,...), got "${excerpt(t, 80)}"`, { file, line: lineNo });
         return;
       }
       case 'rows':
@@ -189,6 +256,10 @@ export async function scanNfcapdStats(file: string, options: StatScanOptions = {
         if (b[from]! >= ZERO && b[from]! <= ZERO + 9) return dataLine(b, from, to);
         if (/^summary\b/iu.test(text(b, from, to))) {
           state = 'summary-header';
+          return;
+        }
+        if (text(b, from, to) === 'No matching flows') {
+          noMatch = true;
           return;
         }
         return reject(b, from, to, 'expected a statistics row starting with its first-seen time');
@@ -217,10 +288,11 @@ export async function scanNfcapdStats(file: string, options: StatScanOptions = {
     }
   };
 
-  const run = new NfdumpRun(file, options, args);
+  const run = new NfdumpRun(file, opts, args, { header: fileHeader });
   // A bad line stops the parsing, not the reading: nfdump's output is drained so it can end,
   // and its own error (a damaged file, say) is reported before the symptom in its output.
   let failure: unknown;
+  let warnings;
   try {
     let rest: Buffer | undefined;
     for await (const chunk of run.chunks()) {
@@ -244,21 +316,32 @@ export async function scanNfcapdStats(file: string, options: StatScanOptions = {
         failure = err;
       }
     }
-    await run.finish();
+    warnings = await run.finish();
   } finally {
     await run.dispose();
   }
   if (failure !== undefined) throw failure;
-  if ((state as string) !== 'done' || !summary) throw inputError(`nfdump's output ended ${state === 'before' ? 'before the statistics header' : 'without its Summary trailer'}`, { file, line: lineNo });
-  const [flows, bytes, packets] = summary as [number, number, number];
-  out.fileFlows = flows;
-  // With every aggregate listed (-n 0) and each flow in exactly one, the rows add up to the file.
-  if ((options.top ?? 0) === 0 && out.rejects.length === 0 && (flows !== out.totalFlows || packets !== out.totalPackets || bytes !== out.totalBytes)) {
-    throw inputError(
-      `nfdump's summary (${flows} flows, ${packets} packets, ${bytes} bytes) disagrees with its rows (${out.totalFlows}, ${out.totalPackets}, ${out.totalBytes})`,
-      { file, line: lineNo },
-      'the output was cut or mixed; run nfdump on the file by hand to see',
-    );
+  const listedAll = top === 0 && out.rejects.length === 0;
+  const got = { flows: out.totalFlows, packets: out.totalPackets, bytes: out.totalBytes };
+  let totalsCheck: string;
+  if (dialect.statSummary) {
+    if ((state as string) !== 'done' || !summary) throw inputError(`nfdump's output ended ${state === 'before' ? 'before the statistics header' : 'without its Summary trailer'}`, { file, line: lineNo }, `nfdump ${version.version} ends its statistics CSV with one; was it cut short?`);
+    const [flows, bytes, packets] = summary as [number, number, number];
+    out.fileFlows = flows;
+    // With every aggregate listed (-n 0) and each flow in exactly one, the rows add up to the file.
+    if (listedAll) checkTotals(file, got, { flows, packets, bytes }, "nfdump's Summary trailer", lineNo);
+    totalsCheck = listedAll ? 'Summary trailer' : `none (${top > 0 ? `top ${top}` : 'lines rejected'})`;
+  } else {
+    const ended = state as string;
+    if (ended === 'before' && !noMatch) throw inputError("nfdump's output ended before the statistics header", { file, line: lineNo }, 'was it cut short? run nfdump on the file by hand to see');
+    if (ended === 'summary-header' || ended === 'summary-values' || ended === 'done') {
+      // Not printed by this release: a wrapper or another build; say so rather than guess.
+      throw inputError(`nfdump ${version.version} printed a Summary trailer, which releases from 1.7.5 on do not`, { file, line: lineNo }, 'is --nfdump the binary that ran? (nfdump -V)');
+    }
+    out.fileFlows = totals?.flows ?? out.totalFlows;
+    if (totals && listedAll) checkTotals(file, got, totals, 'nfdump -I (the totals the file was written with)');
+    totalsCheck = totals ? (listedAll ? 'nfdump -I' : `none (${top > 0 ? `top ${top}` : 'lines rejected'})`) : 'none (filtered read)';
   }
+  out.outcome = { nfdump: version.version, warnings: mergeWarnings(totals?.warnings ?? [], warnings), totalsCheck };
   return out;
 }

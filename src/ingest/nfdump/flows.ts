@@ -1,0 +1,167 @@
+import type { Table } from 'apache-arrow';
+import { usageError } from '../../errors.js';
+import { buildTable, type ColumnValues } from '../../schema/arrow.js';
+import { FlowColumns, flowSchema } from '../../schema/tables.js';
+import { FLOW_FMT, FLOW_FMT_DATES, FlowFmtReader } from '../flow-fmt.js';
+import type { ParseOptions, Reject } from '../issues.js';
+import { FileRejects, type RejectSink, type RejectThreshold } from '../rejects.js';
+import { checkTotals, fileTotals, NfdumpRun, nfdumpVersionOf, prepareNfcapdInput, type NfdumpOptions, type NfdumpOutcome } from './run.js';
+import type { NfdumpDialect } from './version.js';
+
+/**
+ * The flow records of an nfcapd file, read through the real nfdump (`-o fmt:`), parsed as a
+ * stream chunk by chunk with backpressure: memory holds one batch of rows, whatever the file's
+ * size.
+ *
+ * Facts about nfdump this relies on (checked against 1.6.25, 1.7.1 and 1.7.8):
+ * - `-o 'fmt:...'` with `-q` prints one line per flow and nothing else; a file or filter
+ *   without flows prints the single line `No matching flows`.
+ * - `%tsr` is first seen as `seconds.mmm` since the epoch (no time zone involved; 1.6.17+; older
+ *   releases get `%ts`, see FLOW_FMT_DATES). `%ter` is NOT usable for milliseconds: 1.7.1
+ *   prints `msecLast % 100` after the point (10:10:05.465 -> `...805.065`). Last seen is
+ *   therefore first seen + `%td`, which `-N` prints as seconds `%.3f` of (msecLast -
+ *   msecFirst) / 1000.0, so it carries the exact milliseconds; the whole seconds of `%ter`
+ *   are kept as a cross-check.
+ * - `-N` prints plain numbers (no `1.3 M`) and protocol numbers; `-6` prints IPv6 addresses in
+ *   full (`inet_ntop`) instead of condensed `2001:db..c0:ffee`.
+ * - Completeness: the flow format prints no totals, so an unfiltered read is checked against
+ *   the file's own totals (`nfdump -I`, run first: it also tells a file nfdump cannot open
+ *   before any row is read). A filtered read cannot be checked that way.
+ */
+
+export interface FlowReadOptions extends NfdumpOptions, ParseOptions, RejectThreshold {
+  /** Rows per batch (default 65536). */
+  batchRows?: number;
+  /** Where rejected lines go as they are found (e.g. a RejectsWriter). */
+  rejects?: RejectSink;
+}
+
+/** One batch of flow records, columns as the flow CSV parser collects them. */
+export interface FlowBatch {
+  readonly file: string;
+  readonly columns: FlowColumns;
+  /** Lines of nfdump's output rejected so far in this file; when the options name a `rejects`
+   *  sink, which gets every one, only the first ten. */
+  readonly rejects: readonly Reject[];
+}
+
+export const DEFAULT_BATCH_ROWS = 65_536;
+
+/** nfdump's arguments for flow mode (exported for tests and for the docs). */
+export function flowArgs(file: string, filter?: string, dialect?: Pick<NfdumpDialect, 'rawFirstSeen'>): string[] {
+  const args = ['-r', file, '-q', '-N', '-6', '-o', dialect === undefined || dialect.rawFirstSeen ? FLOW_FMT : FLOW_FMT_DATES];
+  if (filter !== undefined && filter.trim() !== '') args.push(filter);
+  return args;
+}
+
+/**
+ * The flow records of one nfcapd file in batches. nfdump's verdict (an error on stderr, totals
+ * that disagree) is known only when it ends, so the LAST step of the iteration may throw after
+ * batches were yielded: a caller must treat the file's rows as valid only once the iteration
+ * completes; then `outcome` says which nfdump read it, its warnings and how it was checked.
+ * Breaking out of the loop early kills nfdump.
+ */
+export class NfcapdFlows implements AsyncIterable<FlowBatch> {
+  outcome: NfdumpOutcome | undefined;
+
+  constructor(
+    readonly file: string,
+    private readonly options: FlowReadOptions = {},
+  ) {}
+
+  async *[Symbol.asyncIterator](): AsyncIterator<FlowBatch> {
+    const { file, options } = this;
+    const batchRows = options.batchRows ?? DEFAULT_BATCH_ROWS;
+    if (!Number.isInteger(batchRows) || batchRows < 1) throw usageError(`batchRows must be a positive integer, got ${batchRows}`);
+    const version = await nfdumpVersionOf(options);
+    const { path, header, dialect } = await prepareNfcapdInput(file, version);
+    const opts = { ...options, version };
+    const filtered = options.filter !== undefined && options.filter.trim() !== '';
+    const totals = filtered ? undefined : await fileTotals(file, path, opts, header);
+    const kept: Reject[] = [];
+    const rejects = new FileRejects(file, { maxRejects: options.maxRejects, maxRejectFraction: options.maxRejectFraction }, options.rejects ?? { add: (r) => kept.push(r) });
+    const shown = options.rejects ? rejects.first : kept;
+    // nfdump's stdout is parsed as bytes (src/ingest/flow-fmt.ts), chunk by chunk, each chunk
+    // as far as the batch being filled allows.
+    const reader = new FlowFmtReader(rejects);
+    const sums = { flows: 0, packets: 0, bytes: 0 };
+    const count = (c: FlowColumns) => {
+      for (let i = 0; i < c.length; i++) {
+        sums.flows += c.flows[i]!;
+        sums.packets += c.in_packets[i]! + (c.out_packets[i] ?? 0);
+        sums.bytes += c.in_bytes[i]! + (c.out_bytes[i] ?? 0);
+      }
+    };
+    let cols = new FlowColumns();
+    const run = new NfdumpRun(file, opts, flowArgs(path, options.filter, dialect), { header });
+    try {
+      for await (const chunk of run.chunks()) {
+        let at = 0;
+        while (at < chunk.length) {
+          at = reader.feed(chunk, at, cols, batchRows);
+          if (cols.length >= batchRows) {
+            count(cols);
+            yield { file, columns: cols, rejects: shown };
+            cols = new FlowColumns();
+          }
+        }
+      }
+      reader.end(cols);
+      const warnings = await run.finish();
+      rejects.finish(reader.rows + rejects.count);
+      count(cols);
+      // Rows left out as rejects (within the threshold) make the sums short by design.
+      if (totals && rejects.count === 0) checkTotals(file, sums, totals, 'nfdump -I (the totals the file was written with)');
+      this.outcome = {
+        nfdump: version.version,
+        warnings: mergeWarnings(totals?.warnings ?? [], warnings),
+        totalsCheck: totals ? (rejects.count === 0 ? 'nfdump -I' : 'none (lines rejected)') : 'none (filtered read)',
+      };
+      if (cols.length > 0) yield { file, columns: cols, rejects: shown };
+    } finally {
+      await run.dispose();
+    }
+  }
+}
+
+/** Reads the flow records of one nfcapd file in batches (see NfcapdFlows). */
+export function readNfcapdFlows(file: string, options: FlowReadOptions = {}): NfcapdFlows {
+  return new NfcapdFlows(file, options);
+}
+
+/** The warnings of several nfdump runs on one file, counted once each (the larger count). */
+export function mergeWarnings(...lists: readonly { message: string; count: number }[][]): { message: string; count: number }[] {
+  const out = new Map<string, number>();
+  for (const list of lists) for (const w of list) out.set(w.message, Math.max(out.get(w.message) ?? 0, w.count));
+  return [...out].map(([message, count]) => ({ message, count }));
+}
+
+/** Metadata of flow tables read from nfcapd files. */
+function flowMeta(file: string): Record<string, string> {
+  return { 'flowknn.source': file, 'flowknn.format': 'nfcapd' };
+}
+
+/** A batch as an Arrow `flow` table (one record batch). */
+export function flowBatchTable(batch: FlowBatch): Table {
+  return buildTable(flowSchema(flowMeta(batch.file)), batch.columns as unknown as Record<string, ColumnValues>, batch.columns.length);
+}
+
+/**
+ * The whole file as one Arrow `flow` table (its record batches are the batches read). Holds all
+ * rows in memory: for archives, iterate `readNfcapdFlows` instead.
+ */
+export async function readNfcapdFlowTable(file: string, options: FlowReadOptions = {}): Promise<{ table: Table; rejects: Reject[]; outcome: NfdumpOutcome }> {
+  const tables: Table[] = [];
+  let rejects: readonly Reject[] = [];
+  const flows = readNfcapdFlows(file, options);
+  for await (const batch of flows) {
+    tables.push(flowBatchTable(batch));
+    rejects = batch.rejects;
+  }
+  const outcome = flows.outcome!;
+  if (tables.length === 0) {
+    return { table: buildTable(flowSchema(flowMeta(file)), new FlowColumns() as unknown as Record<string, ColumnValues>, 0), rejects: [], outcome };
+  }
+  const [first, ...rest] = tables;
+  return { table: rest.length === 0 ? first! : first!.concat(...rest), rejects: [...rejects], outcome };
+}
