@@ -1,7 +1,7 @@
-import { Field, Float64, Int32, TimestampMillisecond, Utf8, type Data, type RecordBatch, type Table } from 'apache-arrow';
+import { Field, Float64, Int32, Utf8, type Data, type RecordBatch, type Table } from 'apache-arrow';
 import { inputError, usageError } from '../errors.js';
 import { buildTable, numberColumn, stringColumn, withMetadata, type ColumnValues, type Schema } from '../schema/arrow.js';
-import { SCHEMA_VERSION, type FlowColumns } from '../schema/tables.js';
+import { SCHEMA_VERSION, utcMillis, type FlowColumns } from '../schema/tables.js';
 import { NFDUMP_STAT7 } from './feature-set.js';
 
 /**
@@ -116,6 +116,16 @@ interface Acc {
   last: number;
 }
 
+/**
+ * An aggregate's duration as nfdump's statistics compute it (1.7.8, nfstat.c): 0 when its first
+ * or last seen is 0, i.e. when it holds a record without times; nfdump's rates use that 0 (its
+ * text table alone prints the raw difference, decades). So the host's pps and bps are 0, as
+ * nfdump says, and its duration is not stretched to 1970.
+ */
+export function nfdumpDurationMs(firstMs: number, lastMs: number): number {
+  return firstMs === 0 || lastMs === 0 ? 0 : lastMs - firstMs;
+}
+
 /** pps, bps and bpp exactly as nfdump's statistics print them (see the file comment). */
 export function nfdumpRates(packets: number, bytes: number, durationMs: number): { pps: number; bps: number; bpp: number } {
   const duration = durationMs / 1000;
@@ -142,7 +152,7 @@ export function nfdumpDuration(durationMs: number): string {
 /** The `aggregate` table: key fields (null where not part of the key), window, seven features. */
 export const AGGREGATE_FIELDS: Field[] = [
   /** Start of the aligned window (UTC); null for `whole`. */
-  new Field('window_start', new TimestampMillisecond(), true),
+  new Field('window_start', utcMillis(), true),
   /** The key's values joined with `|` (a single field: as nfdump prints it, e.g. `10.0.0.10`). */
   new Field('key', new Utf8(), false),
   new Field('src_addr', new Utf8(), true),
@@ -150,8 +160,8 @@ export const AGGREGATE_FIELDS: Field[] = [
   new Field('proto', new Utf8(), true),
   new Field('src_port', new Int32(), true),
   new Field('dst_port', new Int32(), true),
-  new Field('first_seen', new TimestampMillisecond(), false),
-  new Field('last_seen', new TimestampMillisecond(), false),
+  new Field('first_seen', utcMillis(), false),
+  new Field('last_seen', utcMillis(), false),
   // NFDUMP_STAT7, in its order
   new Field('duration_s', new Float64(), false),
   new Field('flows', new Float64(), false),
@@ -196,6 +206,7 @@ export class FlowAggregator {
   private readonly windowMs: number;
   private readonly groups = new Map<number | null, Map<string, Acc>>();
   private flowsSeen = 0;
+  private untimedSeen = 0;
 
   constructor(private readonly options: AggregateOptions = {}) {
     this.key = parseKeySpec(options.key ?? 'dstip');
@@ -214,6 +225,15 @@ export class FlowAggregator {
   /** Flow records added so far. */
   get flowCount(): number {
     return this.flowsSeen;
+  }
+
+  /**
+   * Flow records without a time: first seen 0 (1970-01-01), as a record is stored whose
+   * exporter or collector set no times (seen from softflowd's IPFIX into nfcapd 1.7.8). They
+   * count as nfdump counts them (see rows()); how many there were is reported.
+   */
+  get untimedCount(): number {
+    return this.untimedSeen;
   }
 
   /** An empty aggregator with the same key, window, counters and filters. */
@@ -250,6 +270,7 @@ export class FlowAggregator {
       }
     }
     this.flowsSeen += other.flowsSeen;
+    this.untimedSeen += other.untimedSeen;
     other.groups.clear();
   }
 
@@ -261,9 +282,11 @@ export class FlowAggregator {
     const single = getters.length === 1 ? getters[0]! : undefined;
     const useIn = this.counters !== 'out';
     const useOut = this.counters !== 'in';
+    let untimed = 0;
     for (let i = 0; i < n; i++) {
       const first = cols.first_seen[i]!;
       const last = cols.last_seen[i]!;
+      if (first === 0) untimed++;
       if (!Number.isFinite(first) || !Number.isFinite(last) || last < first) {
         throw inputError(`flow record ${i + 1}: first/last seen ${first}/${last} are not a valid time span`, { file });
       }
@@ -283,6 +306,7 @@ export class FlowAggregator {
       this.accumulate(acc, cols, i, first, last, useIn, useOut);
     }
     this.flowsSeen += n;
+    this.untimedSeen += untimed;
   }
 
   private accumulate(acc: Acc, cols: FlowView | FlowColumns, i: number, first: number, last: number, useIn: boolean, useOut: boolean): void {
@@ -387,7 +411,7 @@ export class FlowAggregator {
           throw inputError(`aggregate ${key}: packet, byte or flow sums beyond 2^53 cannot be exact`);
         }
         if (acc.packets < (o.minPackets ?? 0) || acc.bytes < (o.minBytes ?? 0) || acc.flows < (o.minFlows ?? 0)) continue;
-        const durationMs = acc.last - acc.first;
+        const durationMs = nfdumpDurationMs(acc.first, acc.last);
         rows.push({
           windowStart: win,
           key,

@@ -294,7 +294,8 @@ function time(row: Cell, at: number, name: string, zone?: WallClockZone): number
   if (typeof t !== 'string') return t;
   // Later nfdump releases may print epoch seconds or milliseconds instead of a date; either
   // must fall within the range of dates (up to year 275760), or it is a damaged field.
-  if (/^\d{10,}$/u.test(t)) {
+  // csv-fast prints 0 for a record without times.
+  if (/^\d{10,}$/u.test(t) || /^0+$/u.test(t)) {
     const ms = Number(t) * (t.length <= 10 ? 1000 : 1);
     if (!(ms <= 8.64e15)) return { expected: `${name}: expected a time, got the out-of-range number ${t}` };
     return ms;
@@ -330,10 +331,12 @@ export function parseStatCsv(text: string, file: string, options: ParseOptions =
       issues.reject(row.lineNo, width, row.raw);
       continue;
     }
+    const firstSeen = time(row, at.first_seen, 'ts', options.zone);
     const v = {
-      first_seen: time(row, at.first_seen, 'ts', options.zone),
+      first_seen: firstSeen,
       last_seen: time(row, at.last_seen, 'te', options.zone),
-      duration_s: duration(row, at.duration_s, 'td'),
+      // An aggregate holding records without times (first seen 0) has nfdump's duration 0.
+      duration_s: firstSeen === 0 ? 0 : duration(row, at.duration_s, 'td'),
       flows: count(row, at.flows, 'flows'),
       flows_pct: optNonNegative(row, at.flows_pct, 'flows %'),
       packets: count(row, at.packets, 'packets'),

@@ -54,8 +54,13 @@ export function parseDuration(text: string): Parsed<number> {
 /**
  * `YYYY-MM-DD hh:mm:ss[.mmm]` as nfdump prints it: local time of the machine that ran nfdump,
  * read in `zone` (absent: UTC; see src/io/time-zone.ts). Returns epoch milliseconds.
+ *
+ * A flow record without times (its exporter or collector left them 0) is printed by nfdump
+ * 1.7.5+ as `0000-00-00 00:00:00.000`: read as time 0, which the aggregation leaves out (see
+ * FlowAggregator).
  */
 export function parseDateTime(text: string, zone?: WallClockZone): Parsed<number> {
+  if (/^0000-00-00[ T]00:00:00(?:\.0{1,3})?$/u.test(text.trim())) return { ok: true, value: 0 };
   const m = /^(\d{4})-(\d{2})-(\d{2})[ T](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,3}))?$/u.exec(text.trim());
   if (!m) return { ok: false, expected: `a time like 2015-02-26 14:01:11.476, got "${text.trim()}"` };
   const ms = m[7] === undefined ? 0 : Number(m[7].padEnd(3, '0'));
@@ -98,9 +103,16 @@ export function checkRate(name: string, v: number, text: string): string | undef
 }
 
 export function checkDuration(name: string, v: number, text: string): string | undefined {
+  if (v >= NEGATIVE_DURATION_S) return `${name}: ${clip(text)} s is a negative duration as nfdump prints it (last seen before first seen): the collector stored this flow's times swapped or damaged`;
   if (!(v >= 0 && v <= MAX_DURATION_S)) return `${name}: expected a duration from 0 to 10 years in seconds, got "${clip(text)}"`;
   return undefined;
 }
+
+/**
+ * nfdump computes durations as unsigned 64-bit milliseconds: a flow whose last seen lies before
+ * its first seen prints as about 2^64 / 1000 = 1.8e16 s (18446744073709544.000).
+ */
+export const NEGATIVE_DURATION_S = 1.8e16;
 
 /** Longest aggregated element kept (an IPv6 address is at most 45 characters). */
 export const MAX_KEY_LENGTH = 128;

@@ -1,7 +1,7 @@
 import { excerpt } from '../errors.js';
 import { FlowColumns } from '../schema/tables.js';
 import { protoName } from './csv.js';
-import { parseDateTime } from './fields.js';
+import { checkDuration, parseDateTime } from './fields.js';
 import { FileRejects, type RejectThreshold } from './rejects.js';
 
 /**
@@ -59,6 +59,8 @@ export function parseFlowFmtLine(line: string, lineNo: number, cols: FlowColumns
   if (!first && !firstDate?.ok) return reject(`first seen (%tsr): expected seconds.mmm since the epoch (or %ts, YYYY-MM-DD hh:mm:ss.mmm), got "${excerpt(tsr, 40)}"`);
   const dur = SECONDS_MS.exec(td);
   if (!dur) return reject(`duration (%td): expected seconds.mmm (>= 0), got "${excerpt(td, 40)}"`);
+  const negative = checkDuration('duration (%td)', Number(td), td);
+  if (negative) return reject(negative);
   const firstMs = first ? Number(first[1]) * 1000 + Number(first[2]) : (firstDate as { value: number }).value;
   const durationMs = Number(dur[1]) * 1000 + Number(dur[2]);
   const lastMs = firstMs + durationMs;

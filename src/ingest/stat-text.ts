@@ -191,8 +191,11 @@ export function parseStatLine(line: string, zone?: WallClockZone): StatLine | { 
     if (typeof rest !== 'string') return rest;
     durText = `${durText} ${rest}`;
   }
-  const duration = parseDuration(durText);
-  if (!duration.ok) return fail('duration', duration);
+  const parsedDuration = parseDuration(durText);
+  if (!parsedDuration.ok) return fail('duration', parsedDuration);
+  // An aggregate holding records without times (first seen 0): nfdump's rates take its
+  // duration as 0, while its text prints the raw difference (decades). See nfdumpDurationMs.
+  const duration = firstSeen.value === 0 ? { ok: true as const, value: 0 } : parsedDuration;
   const badDuration = checkDuration('duration', duration.value, durText);
   if (badDuration) return { expected: badDuration };
 

@@ -1,8 +1,8 @@
-import { Bool, Field, Float64, Int32, List, makeVector, TimestampMillisecond, Utf8, vectorFromArray, type Table } from 'apache-arrow';
+import { Bool, Field, Float64, Int32, List, makeVector, Utf8, vectorFromArray, type Table } from 'apache-arrow';
 import type { KnnModel, Prediction } from '../model/model.js';
 import type { Matrix } from '../matrix.js';
 import { buildTable, fixedLengthLists, withMetadata, type ColumnValues } from '../schema/arrow.js';
-import { SCHEMA_VERSION } from '../schema/tables.js';
+import { SCHEMA_VERSION, utcMillis } from '../schema/tables.js';
 
 /** Where each classified row came from, carried into the predictions. */
 export interface RowOrigin {
@@ -37,8 +37,8 @@ export function predictionsTable(model: KnnModel, raw: Matrix, origin: RowOrigin
   const k = neighbours.k;
   const fields: Field[] = [
     new Field('key', new Utf8(), true),
-    new Field('window_start', new TimestampMillisecond(), true),
-    new Field('first_seen', new TimestampMillisecond(), true),
+    new Field('window_start', utcMillis(), true),
+    new Field('first_seen', utcMillis(), true),
     new Field('source_file', new Utf8(), true),
     new Field('source_line', new Int32(), true),
     new Field('note', new Utf8(), true),

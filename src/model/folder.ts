@@ -1,4 +1,4 @@
-import { Field, Float64, Int32, TimestampMillisecond, Utf8, type Table } from 'apache-arrow';
+import { Field, Float64, Int32, Utf8, type Table } from 'apache-arrow';
 import { createHash } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -12,7 +12,7 @@ import { WEIGHTS } from '../knn/classifier.js';
 import type { NoveltyCalibration } from '../knn/novelty.js';
 import { Matrix } from '../matrix.js';
 import { buildTable, numberColumn, readArrowFile, stringColumn, withMetadata } from '../schema/arrow.js';
-import { SCHEMA_VERSION } from '../schema/tables.js';
+import { SCHEMA_VERSION, utcMillis } from '../schema/tables.js';
 import { TOOL_VERSION } from '../version.js';
 import type { LabelledSet } from './labelled.js';
 import type { KnnModel, ModelConfig } from './model.js';
@@ -90,8 +90,8 @@ export function labelledRowFields(featureSet: FeatureSet): Field[] {
     new Field('source_line', new Int32(), false),
     // Nullable: rows from nfdump statistics over a whole run have no window; rows of models
     // trained before these columns existed have neither.
-    new Field('window_start', new TimestampMillisecond(), true),
-    new Field('first_seen', new TimestampMillisecond(), true),
+    new Field('window_start', utcMillis(), true),
+    new Field('first_seen', utcMillis(), true),
   ];
 }
 

@@ -1,7 +1,7 @@
 import { Field, Utf8, type Table } from 'apache-arrow';
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { AGGREGATE_FIELDS, aggregateColumns, KEY_FIELDS, FlowAggregator, type AggregateRow, type KeyField, parseKeySpec } from '../features/aggregate.js';
+import { AGGREGATE_FIELDS, aggregateColumns, KEY_FIELDS, FlowAggregator, nfdumpSortValue, type AggregateRow, type KeyField, parseKeySpec } from '../features/aggregate.js';
 import { FlowknnError, inputError } from '../errors.js';
 import type { ArchiveFile } from '../ingest/archive.js';
 import type { Reject } from '../ingest/issues.js';
@@ -84,6 +84,8 @@ export interface InputResult {
   readonly sha256: string;
   /** nfcapd files: which nfdump read it, its harmless warnings, how the rows were checked. */
   readonly nfdump?: NfdumpOutcome;
+  /** nfdump's harmless warnings and what the reading left out, counted. */
+  readonly warnings: { message: string; count: number }[];
 }
 
 export function sha256File(path: string): Promise<string> {
@@ -114,6 +116,7 @@ export async function aggregateInput(file: ArchiveFile, config: NightlyConfig, o
   let keyFields: readonly KeyField[];
   let nfdumpArgs: string;
   let outcome: NfdumpOutcome | undefined;
+  const warnings: { message: string; count: number }[] = [];
   const format = await detectInputFormat(file.path);
   const nfdump = { ...options.nfdump, signal: options.signal ?? options.nfdump?.signal };
   if (a.source === 'nfdump') {
@@ -144,6 +147,11 @@ export async function aggregateInput(file: ArchiveFile, config: NightlyConfig, o
       bps: r.bps[i]!,
       bpp: r.bpp[i]!,
     }));
+    // nfdump lists equal sort values in its hash table's order, which differs between releases:
+    // the rows are put in the aggregator's order (sort value descending, then key), so a night
+    // gives the same outputs whichever nfdump read it.
+    const sortValue = (x: AggregateRow) => nfdumpSortValue(order, x.packets, x.bytes, x.durationMs);
+    rows.sort((x, y) => sortValue(y) - sortValue(x) || (x.key < y.key ? -1 : x.key > y.key ? 1 : 0));
     flows = r.fileFlows;
     rejects = r.rejects;
     lines = r.lines;
@@ -173,6 +181,7 @@ export async function aggregateInput(file: ArchiveFile, config: NightlyConfig, o
     rows = agg.rows();
     nfdumpArgs = 'flows';
     outcome = reader.summary?.nfdump;
+    if (agg.untimedCount > 0) warnings.push({ message: "flow records without a time (first seen 0): their hosts' duration and rates are 0, as nfdump computes them", count: agg.untimedCount });
   }
   const fraction = config.limits.maxRejectFraction;
   if (rejects.length > 0 && rejects.length > fraction * Math.max(1, lines)) {
@@ -194,5 +203,5 @@ export async function aggregateInput(file: ArchiveFile, config: NightlyConfig, o
   } catch (err) {
     throw new FlowknnError('input', `cannot read it (${(err as Error).message})`, { file: file.path, cause: err });
   }
-  return { table, rejects, lines, flows, nfdumpArgs, sha256, nfdump: outcome };
+  return { table, rejects, lines, flows, nfdumpArgs, sha256, nfdump: outcome, warnings: [...(outcome?.warnings ?? []), ...warnings] };
 }

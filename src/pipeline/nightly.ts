@@ -279,10 +279,10 @@ export async function runNightly(options: NightlyOptions): Promise<NightlyResult
                 nfdump_args: r.nfdumpArgs,
                 elapsed_ms: Math.round(performance.now() - t),
                 nfdump: r.nfdump?.nfdump ?? null,
-                warnings: r.nfdump?.warnings ?? [],
+                warnings: r.warnings,
                 totals_check: r.nfdump?.totalsCheck ?? null,
               };
-              if (rec.warnings!.length > 0) log(`${file.relPath}: nfdump warned (harmless, counted): ${rec.warnings!.map((w) => `${w.message} x${w.count}`).join('; ')}`);
+              if (rec.warnings!.length > 0) log(`${file.relPath}: warnings (counted, not fatal): ${rec.warnings!.map((w) => `${w.message} x${w.count}`).join('; ')}`);
               await writeFileAtomic(join(workDir, `${id}.json`), `${JSON.stringify(rec)}\n`);
               records.set(file.relPath, rec);
               rowsSoFar += rec.rows;

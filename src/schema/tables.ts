@@ -9,6 +9,14 @@ import { withMetadata, type Schema } from './arrow.js';
 
 export const SCHEMA_VERSION = '1';
 
+/**
+ * Timestamps are epoch milliseconds in UTC, and say so (`timestamp[ms, "UTC"]`): readers such
+ * as polars, DuckDB and pyarrow then show instants, not naive local times.
+ */
+export function utcMillis(): TimestampMillisecond {
+  return new TimestampMillisecond('UTC');
+}
+
 export type TableKind = 'stat' | 'flow' | 'predictions';
 
 /**
@@ -16,8 +24,8 @@ export type TableKind = 'stat' | 'flow' | 'predictions';
  * text or CSV output. The seven feature columns come straight from nfdump.
  */
 export const STAT_FIELDS: Field[] = [
-  new Field('first_seen', new TimestampMillisecond(), true),
-  new Field('last_seen', new TimestampMillisecond(), true),
+  new Field('first_seen', utcMillis(), true),
+  new Field('last_seen', utcMillis(), true),
   new Field('duration_s', new Float64(), false),
   new Field('proto', new Utf8(), true),
   /** The aggregated element: an address (possibly masked), a port, ...; as nfdump printed it. */
@@ -43,8 +51,8 @@ export const STAT_FIELDS: Field[] = [
 
 /** `flow`: one row per flow record (`nfdump -o csv`). In/out counters as nfdump names them. */
 export const FLOW_FIELDS: Field[] = [
-  new Field('first_seen', new TimestampMillisecond(), false),
-  new Field('last_seen', new TimestampMillisecond(), false),
+  new Field('first_seen', utcMillis(), false),
+  new Field('last_seen', utcMillis(), false),
   new Field('duration_s', new Float64(), false),
   new Field('src_addr', new Utf8(), false),
   new Field('dst_addr', new Utf8(), false),

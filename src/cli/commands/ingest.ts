@@ -240,7 +240,7 @@ async function readWhole(
     const withRows = ok.filter((r) => r.table !== undefined && (r.kind !== 'none' || ok.every((o) => o.kind === 'none')));
     const table = aggregator ? aggregator.table({ 'flowknn.sources': sources, ...zone }) : concatTables(withRows.length > 0 ? withRows : ok, zone);
     await writeArrowFile(args.out, table);
-    for (const r of ok) ctx.log(`${r.file}: ${r.rows} rows (${r.format})${r.rejected ? `, ${r.rejected} rejected` : ''}${r.kind === 'none' ? ' (nfdump found no matching flows)' : ''}${warned(r.summary?.nfdump?.warnings)}`);
+    for (const r of ok) ctx.log(`${r.file}: ${r.rows} rows (${r.format})${r.rejected ? `, ${r.rejected} rejected` : ''}${r.kind === 'none' ? ' (nfdump found no matching flows)' : ''}${r.untimed ? `, ${r.untimed} records without a time (first seen 0: their hosts' duration and rates are 0, as nfdump computes them)` : ''}${warned(r.summary?.nfdump?.warnings)}`);
     ctx.log(`wrote ${args.out}: ${table.numRows} ${args.aggregate === undefined ? ([...kinds][0] ?? 'stat') : 'aggregate'} rows from ${ok.length} file(s)`);
   }
   return failed;
@@ -276,7 +276,7 @@ function makeAggregator(args: IngestArgs): FlowAggregator {
 }
 
 /** What ingest keeps of an input: its table, or (when aggregating) only how many rows it gave. */
-type InputOutcome = Omit<ReadResult, 'table'> & { rows: number; table?: Table };
+type InputOutcome = Omit<ReadResult, 'table'> & { rows: number; table?: Table; untimed?: number };
 
 function outcome(r: ReadResult): InputOutcome {
   return { ...r, rows: r.table.numRows };
@@ -305,9 +305,10 @@ async function aggregateInput(aggregator: FlowAggregator, file: string, format: 
     rows += batch.numRows;
     reader.recycle?.(batch);
   }
+  const untimed = own.untimedCount;
   aggregator.merge(own);
   const summary = reader.summary!;
-  return { file, format: reader.format, kind: reader.kind, rows, rejects: summary.rejects, summary };
+  return { file, format: reader.format, kind: reader.kind, rows, rejects: summary.rejects, summary, untimed };
 }
 
 /** Size of an input for the progress line (0 when it cannot be read: its error says why elsewhere). */

@@ -5,8 +5,6 @@
  */
 
 export const MAX_COUNT = Number.MAX_SAFE_INTEGER;
-/** Longest duration taken as a flow's (10 years); longer ones are broken timestamps. */
-export const MAX_DURATION_S = 10 * 365 * 86400;
 /** The range of JavaScript dates (and of parseDateTime). */
 export const MAX_TIME_MS = 8.64e15;
 const POW10 = [1, 10, 100, 1000, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15];

@@ -3,9 +3,9 @@ import { excerpt, inputError } from '../../errors.js';
 import { flowSchema } from '../../schema/tables.js';
 import { WallClockZone } from '../../io/time-zone.js';
 import { csvKind, FLOW_CSV_COLUMNS, flowCsvLayout, flowSpan, isLegacyFlowRow, LEGACY_FLOW_HEADER, normaliseHeader, protoName, type ColumnSpec, type FlowCsvLayout } from '../csv.js';
-import { parseDateTime, parsePlainNumber } from '../fields.js';
+import { checkDuration, MAX_DURATION_S, parseDateTime, parsePlainNumber } from '../fields.js';
 import { FileRejects, type RejectSink, type RejectThreshold } from '../rejects.js';
-import { decimalInto, decode, isBlank, MAX_COUNT, MAX_DURATION_S, MAX_TIME_MS, portInto, timeInto, trimEnd, trimStart, uintInto, utf8Fatal } from './bytes.js';
+import { decimalInto, decode, isBlank, MAX_COUNT, MAX_TIME_MS, portInto, timeInto, trimEnd, trimStart, uintInto, utf8Fatal } from './bytes.js';
 import { asciiInto, FlowBatchBuilder, toBatch, type FlowPiece, type Present, type Utf8Builder } from './columns.js';
 
 /**
@@ -708,7 +708,8 @@ export class FlowCsvParser {
   private slowTime(buf: Buffer, a: number, b: number, name: string, out: Float64Array, r: number): boolean {
     const t = decode(buf, a, b).trim();
     let v: number;
-    if (/^\d{10,}$/u.test(t)) {
+    // csv-fast prints 0 for a record without times.
+    if (/^\d{10,}$/u.test(t) || /^0+$/u.test(t)) {
       // Later nfdump releases may print epoch milliseconds (as csv.ts reads them).
       v = Number(t) * (t.length <= 10 ? 1000 : 1);
     } else {
@@ -726,7 +727,8 @@ export class FlowCsvParser {
     const p = parsePlainNumber(t);
     if (!p.ok) return this.fail(`duration: expected ${p.expected}`);
     if (p.value < 0) return this.fail(`duration: negative (${excerpt(t, 30)} s)`);
-    if (!(p.value <= MAX_DURATION_S)) return this.fail(`duration: ${excerpt(t, 30)} s is more than 10 years (a broken timestamp?)`);
+    const bad = checkDuration('duration', p.value, t);
+    if (bad) return this.fail(bad);
     out[r] = p.value;
     return true;
   }

@@ -1,4 +1,5 @@
 import { excerpt } from '../../errors.js';
+import { nfdumpDurationMs } from '../../features/aggregate.js';
 import { buildTable, type ColumnValues } from '../../schema/arrow.js';
 import { StatColumns, statSchema } from '../../schema/tables.js';
 import { protoName } from '../csv.js';
@@ -89,7 +90,7 @@ export function parseStatJson(text: string, file: string, options: OpenOptions) 
     }
     cols.first_seen.push(firstMs);
     cols.last_seen.push(lastMs);
-    cols.duration_s.push((lastMs - firstMs) / 1000);
+    cols.duration_s.push(nfdumpDurationMs(firstMs, lastMs) / 1000);
     cols.proto.push(proto);
     cols.key.push(key);
     cols.flows.push(v.flows as number);

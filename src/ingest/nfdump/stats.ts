@@ -1,4 +1,5 @@
 import { excerpt, inputError, usageError } from '../../errors.js';
+import { checkDuration } from '../fields.js';
 import type { Reject } from '../issues.js';
 import { mergeWarnings } from './flows.js';
 import { checkTotals, fileTotals, NfdumpRun, nfdumpVersionOf, prepareNfcapdInput, type FileTotals, type NfdumpOptions, type NfdumpOutcome } from './run.js';
@@ -204,13 +205,16 @@ export async function scanNfcapdStats(file: string, options: StatScanOptions = {
     const ts = timestamp(b, ...field(at.ts));
     const te = timestamp(b, ...field(at.te));
     const tdText = b.toString('latin1', ...field(at.td));
-    const td = /^\d+(\.\d+)?$/u.test(tdText) ? Number(tdText) : Number.NaN;
+    // An aggregate holding records without times (first seen 0) has nfdump's duration 0.
+    const td = ts === 0 ? 0 : /^\d+(\.\d+)?$/u.test(tdText) ? Number(tdText) : Number.NaN;
     const pps = uint(b, ...field(at.pps));
     const bps = uint(b, ...field(at.bps));
     const bpp = uint(b, ...field(at.bpp));
     const [kf, kt] = field(at.val);
     if (Number.isNaN(ts) || Number.isNaN(te) || te < ts) return reject(b, from, to, 'first and last seen must be times YYYY-MM-DD hh:mm:ss, last not before first');
     if (Number.isNaN(td)) return reject(b, from, to, `duration must be seconds like 11.978, got "${excerpt(tdText, 30)}"`);
+    const badDuration = checkDuration('duration', td, tdText);
+    if (badDuration) return reject(b, from, to, badDuration);
     if (pps < 0 || bps < 0 || bpp < 0) return reject(b, from, to, 'pps, bps and bpp must be whole numbers');
     if (kt <= kf) return reject(b, from, to, 'the aggregated element (val) is empty');
     out.firstSeen.push(ts);
