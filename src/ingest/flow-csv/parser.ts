@@ -147,6 +147,7 @@ export class FlowCsvParser {
   private trailerAt = 0;
   private readonly sums = new Float64Array(5);
   private sawBom = false;
+  private noMatch = false;
   private batchRows: number;
   private readonly maxLine: number;
   private textHint: number;
@@ -231,7 +232,9 @@ export class FlowCsvParser {
     this.flush();
     if (this.state === STATE_TRAILER) this.checkSummary();
     this.rejects.finish(this.stats.dataLines);
-    if (this.stats.rows === 0) {
+    // nfdump said it found nothing: `No matching flows`, or a trailer of 0 flows.
+    const nothing = (this.noMatch || this.stats.summary?.flows === 0) && this.rejects.count === 0;
+    if (this.stats.rows === 0 && !nothing) {
       const why = this.rejects.count > 0 ? `all ${this.rejects.count} data lines were rejected` : 'no data lines';
       throw inputError(`${why}; expected flow records after the header`, { file: this.file, line: this.rejects.first[0]?.line });
     }
@@ -428,7 +431,11 @@ export class FlowCsvParser {
       return;
     }
     if (line === this.headerText || csvKind(line) === 'flow-csv') return;
-    if (/^top\s+\d+\s/iu.test(line) || /^no matched flows/iu.test(line)) return;
+    if (/^top\s+\d+\s/iu.test(line)) return;
+    if (/^no match(?:ing|ed) flows$/iu.test(line)) {
+      this.noMatch = true;
+      return;
+    }
     this.row(buf, s, e);
   }
 
