@@ -1,7 +1,7 @@
 import { excerpt } from '../errors.js';
 import { FlowColumns } from '../schema/tables.js';
 import { protoName } from './csv.js';
-import { checkDuration, parseDateTime } from './fields.js';
+import { checkDuration, MAX_DURATION_S, parseDateTime } from './fields.js';
 import { FileRejects, type RejectThreshold } from './rejects.js';
 
 /**
@@ -139,6 +139,7 @@ const SPACE = 0x20;
 const BAR = 0x7c;
 const DOT = 0x2e;
 const ZERO = 0x30;
+const MAX_DURATION_MS = MAX_DURATION_S * 1000;
 /** Digits read into one double at most: 10^15 < 2^53, so the value is exact. */
 const MAX_DIGITS = 15;
 
@@ -337,7 +338,8 @@ export class FlowFmtReader {
     const firstMs = this.secondsMs(b, e);
     if (firstMs < 0 || !this.separator(b, e)) return false;
     const durationMs = this.secondsMs(b, e);
-    if (durationMs < 0 || !this.separator(b, e)) return false;
+    // Out of range (checkDuration's rule): the text path says why.
+    if (durationMs < 0 || durationMs > MAX_DURATION_MS || !this.separator(b, e)) return false;
     const lastSec = this.uint(b, e);
     if (lastSec < 0 || lastSec !== Math.floor((firstMs + durationMs) / 1000)) return false;
     if (this.p < e && b[this.p] === DOT) {
