@@ -1,4 +1,4 @@
-import { inputError, usageError } from '../errors.js';
+import { inputError, usageError, excerpt } from '../errors.js';
 import { Matrix } from '../matrix.js';
 
 export const SCALERS = ['none', 'zscore', 'minmax', 'log-zscore', 'row-l2'] as const;
@@ -17,7 +17,7 @@ export interface ScalerParams {
 
 export function parseScalerName(name: string): ScalerName {
   if ((SCALERS as readonly string[]).includes(name)) return name as ScalerName;
-  throw usageError(`unknown scaler "${name}"`, `choose one of ${SCALERS.join(', ')}`);
+  throw usageError(`unknown scaler "${excerpt(name)}"`, `choose one of ${SCALERS.join(', ')}`);
 }
 
 /** Fits on the training rows only; the same parameters then transform every other row. */

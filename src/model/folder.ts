@@ -4,7 +4,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { METRICS } from '../engines/engine.js';
-import { inputError, usageError } from '../errors.js';
+import { inputError, usageError, excerpt } from '../errors.js';
 import { FEATURE_SETS, featureSetId, sameFeatureSet, type FeatureSet } from '../features/feature-set.js';
 import { SCALERS, transform, type ScalerParams } from '../features/scalers.js';
 import { writeDirAtomic } from '../io/atomic.js';
@@ -224,7 +224,7 @@ export async function readModel(dir: string): Promise<LoadedModel> {
   });
   const labels = Int32Array.from(labelCol, (l, i) => {
     const at = json.classes.indexOf(l ?? '');
-    if (at < 0) throw inputError(`row ${i} has label "${l}", not one of the model's classes`, { file: trainFile });
+    if (at < 0) throw inputError(`row ${i} has label "${excerpt(l ?? '')}", not one of the model's classes`, { file: trainFile });
     return at;
   });
   const set: LabelledSet = {

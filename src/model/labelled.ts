@@ -1,7 +1,7 @@
 import type { Table } from 'apache-arrow';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { basename, extname, join } from 'node:path';
-import { inputError, usageError } from '../errors.js';
+import { inputError, usageError, excerpt } from '../errors.js';
 import { featureMatrix, type FeatureSet } from '../features/feature-set.js';
 import { readInput } from '../ingest/read.js';
 import { Matrix } from '../matrix.js';
@@ -67,7 +67,7 @@ function selected(label: string, selection: LabelSelection): boolean {
 
 function checkSelectionNames(known: string[], selection: LabelSelection, where: string): void {
   for (const name of [...(selection.exclude ?? []), ...(selection.include ?? [])]) {
-    if (!known.includes(name)) throw usageError(`label "${name}" is not in ${where}`, `known labels: ${known.join(', ')}`);
+    if (!known.includes(name)) throw usageError(`label "${excerpt(name)}" is not in ${where}`, `known labels: ${known.join(', ')}`);
   }
 }
 
@@ -77,7 +77,7 @@ async function loadFolder(dir: string, featureSet: FeatureSet, selection: LabelS
   for (const e of entries.sort((a, b) => a.name.localeCompare(b.name))) {
     const label = basename(e.name, extname(e.name));
     const prior = byLabel.get(label);
-    if (prior) throw inputError(`two files give label "${label}": ${prior} and ${e.name}`, { file: join(dir, e.name) }, 'keep one file per label');
+    if (prior) throw inputError(`two files give label "${excerpt(label)}": ${prior} and ${e.name}`, { file: join(dir, e.name) }, 'keep one file per label');
     byLabel.set(label, e.name);
   }
   if (byLabel.size === 0) throw usageError(`labels: ${dir} holds no label files`, 'put one nfdump output file per label in it, named after the label');
@@ -110,8 +110,8 @@ async function classOrder(dir: string, labels: string[]): Promise<string[]> {
   for (let i = 0; i < lines.length; i++) {
     const name = lines[i]!.trim();
     if (name === '' || name.startsWith('#')) continue;
-    if (order.includes(name)) throw inputError(`class "${name}" is listed twice`, { file, line: i + 1 });
-    if (!labels.includes(name)) throw inputError(`class "${name}" has no label file in ${dir}`, { file, line: i + 1 }, `label files: ${labels.join(', ')}`);
+    if (order.includes(name)) throw inputError(`class "${excerpt(name)}" is listed twice`, { file, line: i + 1 });
+    if (!labels.includes(name)) throw inputError(`class "${excerpt(name)}" has no label file in ${dir}`, { file, line: i + 1 }, `label files: ${labels.join(', ')}`);
     order.push(name);
   }
   const unlisted = labels.filter((l) => !order.includes(l));
@@ -176,7 +176,7 @@ async function readLabelledCsv(path: string, featureSet: FeatureSet): Promise<Ta
       if (n === 'label') cols[n]!.push(cell);
       else {
         const v = Number(cell);
-        if (cell === '' || !Number.isFinite(v)) throw inputError(`${n}: expected a number, got "${cell}"`, { file: path, line: i + 1 });
+        if (cell === '' || !Number.isFinite(v)) throw inputError(`${n}: expected a number, got "${excerpt(cell)}"`, { file: path, line: i + 1 });
         cols[n]!.push(v);
       }
     }

@@ -2,7 +2,7 @@ import { mkdir, mkdtemp, readdir, rename, rm, stat, writeFile } from 'node:fs/pr
 import { tmpdir } from 'node:os';
 import { usableCores } from '../io/cores.js';
 import { join } from 'node:path';
-import { environmentError, usageError } from '../errors.js';
+import { environmentError, usageError, excerpt } from '../errors.js';
 import { writeDirAtomic } from '../io/atomic.js';
 import { TOOL_VERSION } from '../version.js';
 import { formatGroundTruth, type GroundTruthRow } from './ground-truth.js';
@@ -115,10 +115,10 @@ function resolveOptions(o: SynthOptions): Resolved {
   const date = o.date ?? DEFAULT_SYNTH_DATE;
   const m = /^(\d{4})-(\d{2})-(\d{2})$/u.exec(date);
   const dayMs = m ? Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3])) : NaN;
-  if (!m || !Number.isFinite(dayMs) || new Date(dayMs).toISOString().slice(0, 10) !== date) throw usageError(`--date must be a calendar date YYYY-MM-DD, got "${date}"`);
+  if (!m || !Number.isFinite(dayMs) || new Date(dayMs).toISOString().slice(0, 10) !== date) throw usageError(`--date must be a calendar date YYYY-MM-DD, got "${excerpt(date)}"`);
   const start = o.start ?? '00:00';
   const s = /^(\d{2}):(\d{2})$/u.exec(start);
-  if (!s || Number(s[1]) > 23 || Number(s[2]) > 59 || Number(s[2]) % 5 !== 0) throw usageError(`--start must be hh:mm (UTC) on a 5-minute boundary, e.g. 10:05; got "${start}"`);
+  if (!s || Number(s[1]) > 23 || Number(s[2]) > 59 || Number(s[2]) % 5 !== 0) throw usageError(`--start must be hh:mm (UTC) on a 5-minute boundary, e.g. 10:05; got "${excerpt(start)}"`);
   const hours = o.hours ?? 2;
   const slots = Math.round(hours * 12);
   if (!Number.isFinite(hours) || hours <= 0 || hours > 24 || Math.abs(slots - hours * 12) > 1e-9) {

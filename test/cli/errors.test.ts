@@ -369,3 +369,19 @@ describe('through the built CLI (node bin/flowknn.js)', () => {
     expect(await listTree(outDir)).toEqual(['x.arrow']);
   });
 });
+
+describe('what an error quotes of its input', () => {
+  it('a labels CSV with a 1 MB cell full of control bytes: the message names file:line and quotes at most 200 characters, escaped', async () => {
+    const { inDir, outDir } = await fresh();
+    const csv = join(inDir, 'labelled.csv');
+    const field = `${'9'.repeat(1_000_000)}\u001b[2J\u0007x`;
+    await writeFile(csv, `label,duration_s,flows,packets,bytes,pps,bps,bpp\nweb,1,2,3,4,5,6,7\nweb,${field},2,3,4,5,6,7\n`);
+    const r = await runMain(['train', '--labels', csv, '--out', join(outDir, 'model'), '--protocol', 'none']);
+    expect(r.code).toBe(1);
+    const [line] = errorLines(r.stderr);
+    expect(line).toMatch(new RegExp(`^flowknn: error: ${esc(csv)}:3: duration_s: expected a number, got "9{197}\\.\\.\\."$`, 'u'));
+    expect(r.stderr.length).toBeLessThan(1000);
+    expect(r.stderr).not.toMatch(/[\u0000-\u0009\u000b-\u001f]/u);
+    expect(await listTree(outDir)).toEqual([]);
+  });
+});

@@ -1,7 +1,7 @@
 import type { Argv, CommandModule } from 'yargs';
 
 import { METRICS, type Metric, type MetricName } from '../../engines/engine.js';
-import { usageError } from '../../errors.js';
+import { usageError, excerpt } from '../../errors.js';
 import { evaluate } from '../../eval/evaluate.js';
 import { formatFixed } from '../../eval/format.js';
 import { checkGrid, configLabel, metricLabel, nestedSweep, sweep, type ConfigResult, type NestedResult, type SweepGrid, type SweepProtocol, type SweepResult } from '../../eval/sweep.js';
@@ -53,7 +53,7 @@ export function parseKs(values: readonly (string | number)[]): number[] {
   if (parts.length === 0 || parts.every((p) => p === '')) throw usageError('--k: give at least one k', K_HINT);
   const ks: number[] = [];
   for (const part of parts) {
-    if (part === '') throw usageError(`--k: empty item in "${values.join(',')}"`, K_HINT);
+    if (part === '') throw usageError(`--k: empty item in "${excerpt(values.join(','))}"`, K_HINT);
     const range = /^(\d+)\.\.(\d+)$/u.exec(part);
     if (range) {
       const [lo, hi] = [Number(range[1]), Number(range[2])];
@@ -62,7 +62,7 @@ export function parseKs(values: readonly (string | number)[]): number[] {
     } else if (/^\d+$/u.test(part) && Number(part) >= 1) {
       ks.push(Number(part));
     } else {
-      throw usageError(`--k: "${part}" is not a whole number >= 1 or a range a..b`, K_HINT);
+      throw usageError(`--k: "${excerpt(part)}" is not a whole number >= 1 or a range a..b`, K_HINT);
     }
   }
   return [...new Set(ks)].sort((a, b) => a - b);
@@ -71,7 +71,7 @@ export function parseKs(values: readonly (string | number)[]): number[] {
 function pick<T extends string>(flag: string, values: readonly string[] | undefined, allowed: readonly T[]): T[] {
   const list = listOption(values) ?? [];
   if (list.length === 0) throw usageError(`${flag}: give at least one value`, `choose from ${allowed.join(', ')}`);
-  for (const v of list) if (!(allowed as readonly string[]).includes(v)) throw usageError(`${flag}: unknown value "${v}"`, `choose from ${allowed.join(', ')}`);
+  for (const v of list) if (!(allowed as readonly string[]).includes(v)) throw usageError(`${flag}: unknown value "${excerpt(v)}"`, `choose from ${allowed.join(', ')}`);
   return list as T[];
 }
 
@@ -91,7 +91,7 @@ export function gridFrom(args: Pick<SweepArgs, 'k' | 'metrics' | 'p' | 'weights'
 
 export function protocolFromSweepArgs(args: Pick<SweepArgs, 'protocol' | 'folds' | 'repeats' | 'seed'>): SweepProtocol {
   if (args.protocol === 'loo') return { name: 'loo' };
-  if (args.protocol !== 'kfold') throw usageError(`--protocol: unknown value "${String(args.protocol)}"`, 'choose kfold or loo');
+  if (args.protocol !== 'kfold') throw usageError(`--protocol: unknown value "${excerpt(String(args.protocol))}"`, 'choose kfold or loo');
   if (!Number.isInteger(args.folds) || args.folds < 2) throw usageError(`--folds must be a whole number >= 2, got ${args.folds}`);
   if (!Number.isInteger(args.repeats) || args.repeats < 1) throw usageError(`--repeats must be a whole number >= 1, got ${args.repeats}`);
   if (!Number.isInteger(args.seed)) throw usageError(`--seed must be a whole number, got ${args.seed}`);

@@ -1,7 +1,7 @@
 import type { Argv, CommandModule } from 'yargs';
 
 import type { MetricName } from '../../engines/engine.js';
-import { usageError } from '../../errors.js';
+import { usageError, excerpt } from '../../errors.js';
 import { evaluate } from '../../eval/evaluate.js';
 import type { ProtocolName } from '../../eval/splits.js';
 import { NFDUMP_STAT7 } from '../../features/feature-set.js';
@@ -154,7 +154,7 @@ function givenConfig(args: TrainArgs): Partial<ModelConfig> {
 
 async function trainRegistry(ctx: CliContext, args: TrainArgs & { registry: string; name: string }): Promise<void> {
   const from = args.from === undefined ? undefined : parseVersionRef(args.from);
-  if (args.from !== undefined && from === undefined) throw usageError(`--from: expected a version such as v3, got "${args.from}"`);
+  if (args.from !== undefined && from === undefined) throw usageError(`--from: expected a version such as v3, got "${excerpt(args.from)}"`);
   const quantile = args['novelty-quantile'] === undefined ? undefined : checkQuantile(args['novelty-quantile']);
   const protocol = args.protocol === undefined ? undefined : args.protocol === 'none' ? ('none' as const) : protocolFrom({ ...args, protocol: args.protocol });
   const engine = await engineFrom(args, ctx.log);
