@@ -4,6 +4,7 @@ import { usableCores } from '../io/cores.js';
 import { join } from 'node:path';
 import { environmentError, usageError, excerpt } from '../errors.js';
 import { writeDirAtomic } from '../io/atomic.js';
+import { checkOutput } from '../io/out-path.js';
 import { TOOL_VERSION } from '../version.js';
 import { formatGroundTruth, type GroundTruthRow } from './ground-truth.js';
 import { nfpcapdArgs, nfpcapdVersion, runNfpcapd, type Compression } from './nfpcapd.js';
@@ -170,19 +171,6 @@ export function layoutDir(layout: SynthLayout, slotStartMs: number): string {
   return layout === 'Y/m/d' ? `${y}/${mo}/${da}` : layout === 'Y-m-d' ? `${y}-${mo}-${da}` : '';
 }
 
-async function checkOut(out: string, force: boolean): Promise<void> {
-  let st;
-  try {
-    st = await stat(out);
-  } catch {
-    return; // does not exist yet
-  }
-  if (!st.isDirectory()) throw usageError(`--out ${out} is a file; give a folder to write the archive into`);
-  const entries = await readdir(out);
-  if (entries.length === 0 || entries.includes('synth.json') || force) return;
-  throw usageError(`--out ${out} is a non-empty folder that flowknn synth did not write; refusing to replace it`, 'choose a new folder, or add --force to replace it');
-}
-
 function iso(us: number): string {
   return new Date(Math.floor(us / US_PER_MS)).toISOString();
 }
@@ -191,7 +179,8 @@ function iso(us: number): string {
 export async function generateArchive(options: SynthOptions): Promise<SynthResult> {
   const o = resolveOptions(options);
   const t0 = performance.now();
-  await checkOut(o.out, options.force ?? false);
+  // A symlinked --out is written through: the archive replaces the folder it points to.
+  const target = (await checkOutput({ flag: '--out', path: o.out, folder: 'synth', force: options.force ?? false }))!.path;
   const version = await nfpcapdVersion(o.nfpcapd);
 
   const fromUs = o.fromMs * US_PER_MS;
@@ -204,7 +193,7 @@ export async function generateArchive(options: SynthOptions): Promise<SynthResul
   const events: GroundTruthRow[] = [];
   let packets = 0;
 
-  await writeDirAtomic(o.out, async (tmp) => {
+  await writeDirAtomic(target, async (tmp) => {
     const pcapDir = await mkdtemp(join(tmpdir(), 'flowknn-synth-'));
     const running = new Set<Promise<void>>();
     let failure: unknown;

@@ -3,6 +3,7 @@ import pLimit from 'p-limit';
 import { statSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { usableCores } from '../../io/cores.js';
+import { checkOutputs } from '../../io/out-path.js';
 import type { Argv, CommandModule } from 'yargs';
 import { FlowknnError, inputError, usageError } from '../../errors.js';
 import { FlowAggregator, type AggregateOptions } from '../../features/aggregate.js';
@@ -82,6 +83,11 @@ export function ingestCommand(ctx: CliContext): CommandModule<object, IngestArgs
       if (!Number.isInteger(args.jobs) || args.jobs < 1) throw usageError(`--jobs must be a whole number >= 1`);
       const aggregator = args.aggregate === undefined ? undefined : makeAggregator(args);
       const files = await expandArchives(args, ctx);
+      // The outputs are checked against every input (src/io/out-path.ts); symlinks are written through.
+      const read = [...args.files, ...files].map((path) => ({ flag: 'input', path }));
+      const [out, rejectsOut] = await checkOutputs([{ flag: '--out', path: args.out, file: 'arrow' }, { flag: '--rejects', path: args.rejects, file: 'csv' }], read);
+      args.out = out!.path;
+      args.rejects = rejectsOut?.path;
       // Flow records without aggregation are streamed to the output; statistics (small) are
       // read whole and joined.
       const kinds = aggregator ? [] : await Promise.all(files.map((f) => flowInputKind(f, args.format)));

@@ -9,6 +9,7 @@ import { NFDUMP_STAT7 } from '../../features/feature-set.js';
 import { SCALERS, type ScalerName } from '../../features/scalers.js';
 import { WEIGHTS, type Weights } from '../../knn/classifier.js';
 import { writeFileAtomic } from '../../io/atomic.js';
+import { checkOutputs } from '../../io/out-path.js';
 import { writeModel, type EvaluationSummary } from '../../model/folder.js';
 import { loadLabelled } from '../../model/labelled.js';
 import { fitModel, type ModelConfig } from '../../model/model.js';
@@ -263,6 +264,15 @@ export function sweepCommand(ctx: CliContext): CommandModule<object, SweepArgs> 
       const grid = gridFrom(args);
       const protocol = protocolFromSweepArgs(args);
       if (!Number.isInteger(args.top) || args.top < 0) throw usageError(`--top must be a whole number >= 0, got ${args.top}`);
+      const [saveModel, jsonOut, csvOut, reportOut] = await checkOutputs(
+        [
+          { flag: '--save-model', path: args['save-model'], folder: 'model' },
+          { flag: '--json', path: args.json, file: 'json' },
+          { flag: '--csv', path: args.csv, file: 'csv' },
+          { flag: '--report', path: args.report, file: 'html' },
+        ],
+        [{ flag: '--labels', path: args.labels }],
+      );
       const set = await loadLabelled(args.labels, NFDUMP_STAT7, { exclude: listOption(args.exclude), include: listOption(args.include) });
       const engine = await engineFrom(args, ctx.log);
       let res: SweepResult;
@@ -281,7 +291,7 @@ export function sweepCommand(ctx: CliContext): CommandModule<object, SweepArgs> 
           });
           ctx.log(`nested: ${nested.outerFolds.length} outer folds in ${((performance.now() - t) / 1000).toFixed(2)} s`);
         }
-        if (args['save-model'] !== undefined) {
+        if (args['save-model'] !== undefined && saveModel) {
           // The stored evaluation is the chosen configuration's leave-one-out score on all rows
           // (what `train --protocol loo` stores); being the winner of the sweep, it is optimistic.
           const config = res.chosen.config;
@@ -294,7 +304,7 @@ export function sweepCommand(ctx: CliContext): CommandModule<object, SweepArgs> 
             macro_f1: ev.report.macroAvg.f1,
             weighted_f1: ev.report.weightedAvg.f1,
           };
-          await writeModel(args['save-model'], fitModel(set, config), evaluation);
+          await writeModel(saveModel.path, fitModel(set, config), evaluation);
           saved = { dir: args['save-model'], evaluation };
           ctx.log(`wrote model ${args['save-model']} (${configLabel(config)}; leave-one-out accuracy ${formatFixed(evaluation.accuracy, 3)}, macro F1 ${formatFixed(evaluation.macro_f1, 3)})`);
         }
@@ -302,9 +312,9 @@ export function sweepCommand(ctx: CliContext): CommandModule<object, SweepArgs> 
         await engine.dispose();
       }
       const json = sweepJson(res, nested, engine.name, saved);
-      if (args.json !== undefined) await writeFileAtomic(args.json, `${JSON.stringify(json, null, 2)}\n`);
-      if (args.csv !== undefined) await writeFileAtomic(args.csv, sweepCsv(res));
-      if (args.report !== undefined) {
+      if (jsonOut) await writeFileAtomic(jsonOut.path, `${JSON.stringify(json, null, 2)}\n`);
+      if (csvOut) await writeFileAtomic(csvOut.path, sweepCsv(res));
+      if (reportOut) {
         const { renderReport, sweepReport, sweepRowsFrom, writeReport } = await import('../../report/index.js');
         const { rows, chosen } = sweepRowsFrom(res);
         const doc = sweepReport(rows, chosen, {
@@ -312,7 +322,7 @@ export function sweepCommand(ctx: CliContext): CommandModule<object, SweepArgs> 
           nested: nested && { accuracy: nested.accuracy.mean, accuracyStd: nested.accuracy.std, macroF1: nested.macroF1.mean, macroF1Std: nested.macroF1.std },
           meta: { engine: engine.name, inputs: [args.labels] },
         });
-        await writeReport(args.report, await renderReport(doc, { onWarning: (w) => ctx.log(`report: ${w}`) }));
+        await writeReport(reportOut.path, await renderReport(doc, { onWarning: (w) => ctx.log(`report: ${w}`) }));
         ctx.log(`wrote ${args.report}`);
       }
       if (args.format === 'json') {
