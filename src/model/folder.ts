@@ -5,12 +5,11 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import { METRICS } from '../engines/engine.js';
 import { inputError, usageError, excerpt } from '../errors.js';
-import { FEATURE_SETS, featureSetId, sameFeatureSet, type FeatureSet } from '../features/feature-set.js';
+import { FEATURE_SETS, featureMatrix, featureSetId, sameFeatureSet, type FeatureSet } from '../features/feature-set.js';
 import { SCALERS, transform, type ScalerParams } from '../features/scalers.js';
 import { writeDirAtomic } from '../io/atomic.js';
 import { WEIGHTS } from '../knn/classifier.js';
 import type { NoveltyCalibration } from '../knn/novelty.js';
-import { Matrix } from '../matrix.js';
 import { buildTable, numberColumn, readArrowFile, stringColumn, withMetadata } from '../schema/arrow.js';
 import { SCHEMA_VERSION } from '../schema/tables.js';
 import { TOOL_VERSION } from '../version.js';
@@ -216,12 +215,7 @@ export async function readModel(dir: string): Promise<LoadedModel> {
   const table = await readArrowFile(trainFile);
   const labelCol = stringColumn(table, 'label');
   if (!labelCol || table.numRows !== json.train.rows) throw inputError(`expected ${json.train.rows} labelled rows`, { file: trainFile });
-  const features = Matrix.zeros(table.numRows, known.columns.length);
-  known.columns.forEach((c, j) => {
-    const col = numberColumn(table, c);
-    if (!col) throw inputError(`lacks feature column ${c}`, { file: trainFile });
-    col.forEach((v, i) => (features.data[i * known.columns.length + j] = v));
-  });
+  const features = featureMatrix(table, known, trainFile);
   const labels = Int32Array.from(labelCol, (l, i) => {
     const at = json.classes.indexOf(l ?? '');
     if (at < 0) throw inputError(`row ${i} has label "${excerpt(l ?? '')}", not one of the model's classes`, { file: trainFile });

@@ -4,7 +4,7 @@
  * the line where one applies and what was expected, and no output (nor temporary files) left
  * behind.
  */
-import { tableFromIPC } from 'apache-arrow';
+import { makeVector, Schema, Table, tableFromIPC, tableToIPC } from 'apache-arrow';
 import { copyFile, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -383,5 +383,26 @@ describe('what an error quotes of its input', () => {
     expect(r.stderr.length).toBeLessThan(1000);
     expect(r.stderr).not.toMatch(/[\u0000-\u0009\u000b-\u001f]/u);
     expect(await listTree(outDir)).toEqual([]);
+  });
+});
+
+describe('a bad feature value names the file and line of its row', () => {
+  it('classify an Arrow table whose row 3 has bytes = -1: exit 1, names the table, the row and the nfdump file:line it was read from', async () => {
+    const { inDir, outDir } = await fresh();
+    const modelDir = join(outDir, 'model');
+    expect((await runMain(['train', '--labels', SEED_LABELS, '--exclude', 'nfs', '--protocol', 'none', '--engine', 'cpu', '--out', modelDir, '--quiet'])).code).toBe(0);
+    const table = join(inDir, 'http.arrow');
+    expect((await runMain(['ingest', seedLabel('http'), '--out', table, '--quiet'])).code).toBe(0);
+    const t = tableFromIPC(await readFile(table));
+    const bytes = Float64Array.from(t.getChild('bytes')!.toArray() as Float64Array);
+    bytes[2] = -1;
+    const line = Number(t.getChild('source_line')!.get(2));
+    const cols = Object.fromEntries(t.schema.fields.map((f) => [f.name, f.name === 'bytes' ? makeVector(bytes) : t.getChild(f.name)!]));
+    const plain = new Table(cols);
+    // the schema metadata (flowknn.kind = stat) is what makes classify read it as a stat table
+    await writeFile(table, tableToIPC(new Table(new Schema(plain.schema.fields, t.schema.metadata), plain.batches), 'file'));
+    const r = await runMain(['classify', table, '--model', modelDir, '--engine', 'cpu']);
+    expect(r.code).toBe(1);
+    expect(errorLines(r.stderr)).toEqual([`flowknn: error: ${table}: row 3 (read from ${seedLabel('http')}:${line}): bytes: expected a number >= 0, got -1`]);
   });
 });
