@@ -50,9 +50,10 @@ export function transform(params: ScalerParams, m: Matrix): Matrix {
 }
 
 function checkFitted(params: ScalerParams, cols: number): void {
-  if (params.offset.length !== cols || params.scale.length !== cols) {
-    throw inputError(`scaler ${params.name} was fitted on ${params.offset.length} features, data has ${cols}`);
+  if (params.offset.length !== params.scale.length) {
+    throw inputError(`scaler ${params.name} is damaged: ${params.offset.length} offsets but ${params.scale.length} scales (data has ${cols} features)`);
   }
+  if (params.offset.length !== cols) throw inputError(`scaler ${params.name} was fitted on ${params.offset.length} features, data has ${cols}`);
 }
 
 function affine(m: Matrix, params: ScalerParams): Matrix {

@@ -192,6 +192,18 @@ async function readJson(dir: string): Promise<{ json: ModelJson; text: string; j
       'retrain the model with this version: flowknn train --labels DIR --out MODEL_DIR',
     );
   }
+  // A fitted affine scaler has one offset and one scale per feature; the stateless ones none.
+  const width = json.scaler.name === 'none' || json.scaler.name === 'row-l2' ? 0 : known.columns.length;
+  for (const part of ['offset', 'scale'] as const) {
+    const got = json.scaler[part].length;
+    if (got !== width) {
+      throw inputError(
+        `scaler.${part} has ${got} entries; scaler ${json.scaler.name} over feature set ${featureSetId(known)} needs ${width}${width > 0 ? ' (one per feature)' : ''}`,
+        { file: jsonFile, line: jsonKeyLine(text, part) },
+        'the model folder was changed by hand or is damaged: retrain it (flowknn train --labels DIR --out MODEL_DIR)',
+      );
+    }
+  }
   return { json, text, jsonFile, known };
 }
 

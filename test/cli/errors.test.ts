@@ -315,6 +315,18 @@ describe('a model folder from an incompatible feature set', () => {
     expect(await listTree(outDir)).toEqual([]);
   });
 
+  it('scaler.scale cut to 3 of 7 entries: exit 1, model.json:line names the key and the 7 it needs (not "fitted on 7 features, data has 7")', async () => {
+    const json = JSON.parse(pristine) as { scaler: { name: string; scale: number[] } };
+    expect(json.scaler.name).toBe('log-zscore');
+    json.scaler.scale = json.scaler.scale.slice(0, 3);
+    const text = `${JSON.stringify(json, null, 2)}\n`;
+    const { r, outDir } = await classifyWith(text);
+    expect(r.code).toBe(1);
+    const scaleLine = text.split('\n').findIndex((l) => l.includes('"scale"')) + 1;
+    expect(errorLines(r.stderr)).toEqual([`flowknn: error: ${join(modelDir, 'model.json')}:${scaleLine}: scaler.scale has 3 entries; scaler log-zscore over feature set nfdump-stat7@1 needs 7 (one per feature)`]);
+    expect(await listTree(outDir)).toEqual([]);
+  });
+
   it('evaluate --model refuses it too', async () => {
     const json = JSON.parse(pristine) as { feature_set: { version: number } };
     json.feature_set.version = 2;
