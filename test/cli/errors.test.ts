@@ -418,3 +418,53 @@ describe('a bad feature value names the file and line of its row', () => {
     expect(errorLines(r.stderr)).toEqual([`flowknn: error: ${table}: row 3 (read from ${seedLabel('http')}:${line}): bytes: expected a number >= 0, got -1`]);
   });
 });
+
+describe('Int64 and Uint64 columns in Arrow inputs', () => {
+  /** The stat table of a seed file, with the given feature columns stored as 64-bit integers. */
+  async function wideTable(src: string, dest: string, columns: Record<string, 'Int64' | 'Uint64'>, edit: (name: string, values: bigint[]) => void = () => undefined): Promise<Table> {
+    const t = tableFromIPC(await readFile(src));
+    const cols = Object.fromEntries(
+      t.schema.fields.map((f) => {
+        const kind = columns[f.name];
+        if (kind === undefined) return [f.name, t.getChild(f.name)!];
+        const values = Array.from(t.getChild(f.name)!.toArray() as Float64Array, (v) => BigInt(Math.round(v)));
+        edit(f.name, values);
+        return [f.name, makeVector(kind === 'Int64' ? BigInt64Array.from(values) : BigUint64Array.from(values))];
+      }),
+    );
+    const plain = new Table(cols);
+    await writeFile(dest, tableToIPC(new Table(new Schema(plain.schema.fields, t.schema.metadata), plain.batches), 'file'));
+    return t;
+  }
+
+  it('ingest a table and the same with Int64/Uint64 counts: both parts read as the same numbers (they were joined as 8e-320)', async () => {
+    const { inDir, outDir } = await fresh();
+    const plain = join(inDir, 'http.arrow');
+    expect((await runMain(['ingest', seedLabel('http'), '--out', plain, '--quiet'])).code).toBe(0);
+    const wide = join(inDir, 'wide.arrow');
+    await wideTable(plain, wide, { flows: 'Int64', packets: 'Uint64' });
+    const out = join(outDir, 'joined.arrow');
+    const r = await runMain(['ingest', plain, wide, '--out', out, '--quiet']);
+    expect(r.code, r.stderr).toBe(0);
+    const joined = tableFromIPC(await readFile(out));
+    const n = joined.numRows / 2;
+    for (const c of ['flows', 'packets']) {
+      const v = Array.from(joined.getChild(c)!.toArray() as Float64Array);
+      expect(v.slice(n), c).toEqual(v.slice(0, n).map((x) => Math.round(x)));
+    }
+  });
+
+  it('a label table whose bytes are Uint64 beyond 2^53 - 1: exit 1, names the file, column and row; no model', async () => {
+    const { inDir, outDir } = await fresh();
+    const model = join(outDir, 'model');
+    expect((await runMain(['train', '--labels', SEED_LABELS, '--exclude', 'nfs', '--protocol', 'none', '--engine', 'cpu', '--out', model, '--quiet'])).code).toBe(0);
+    const labels = join(inDir, 'labels.arrow');
+    await wideTable(join(model, 'train.arrow'), labels, { bytes: 'Uint64' }, (name, values) => {
+      values[4] = 2n ** 60n + 1n;
+    });
+    const r = await runMain(['train', '--labels', labels, '--out', join(outDir, 'm2'), '--protocol', 'none', '--engine', 'cpu']);
+    expect(r.code).toBe(1);
+    expect(errorLines(r.stderr)).toEqual([`flowknn: error: ${labels}: column bytes (Uint64) holds 1152921504606846977 in row 5, beyond 2^53 - 1, the largest whole number a double holds exactly`]);
+    expect(await listTree(outDir)).toEqual(['model/', 'model/model.json', 'model/train.arrow']);
+  });
+});
