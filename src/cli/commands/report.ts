@@ -80,9 +80,9 @@ export function reportCommand(ctx: CliContext): CommandModule<object, ReportArgs
         if (args.evaluation !== undefined || args.predictions !== undefined || args.sweep !== undefined || args.labels !== undefined) {
           throw usageError('--nightly draws a night on its own', 'leave out --evaluation, --predictions, --sweep and --labels');
         }
-        const { readDayOutputs } = await import('../../pipeline/outputs.js');
+        const { readNightOutputs } = await import('../../report/night.js');
         const { writeNightlyReport } = await import('./nightly.js');
-        const day = await readDayOutputs(args.nightly);
+        const day = await readNightOutputs(args.nightly);
         const modelDir = args.model ?? day.summary.model.dir;
         const model = await readModelSpec(modelDir).then(
           (m) => m.loaded,
