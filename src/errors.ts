@@ -44,7 +44,7 @@ export class FlowknnError extends Error {
   /** `file:line: message` (the form compilers use, so editors can jump to it). */
   format(): string {
     const where = this.file === undefined ? '' : this.line === undefined ? `${this.file}: ` : `${this.file}:${this.line}: `;
-    return `${where}${this.message}${this.hint ? `\n  hint: ${this.hint}` : ''}`;
+    return printable(`${where}${this.message}${this.hint ? `\n  hint: ${this.hint}` : ''}`);
   }
 }
 
@@ -60,8 +60,61 @@ export function environmentError(message: string, hint?: string, cause?: unknown
   return new FlowknnError('environment', message, { hint, cause });
 }
 
-/** Shortens a raw line for an error message, so one huge line does not flood the terminal. */
-export function excerpt(text: string, max = 120): string {
-  const oneLine = text.replace(/\s+$/u, '');
-  return oneLine.length <= max ? oneLine : `${oneLine.slice(0, max)}...`;
+/** The most characters of input an error message quotes: enough to recognise a line or a
+ *  field, never a whole multi-megabyte field on someone's terminal. */
+export const EXCERPT_MAX = 200;
+
+/**
+ * Input text as an error message quotes it: trailing white space dropped, control characters
+ * (and the Unicode ones that reorder or break lines) written as escapes, so raw bytes from a file
+ * never reach the terminal, and at most `max` characters (default EXCERPT_MAX) in all, ending in
+ * "..." when cut. Works on the head of the text only, so a huge field costs no more than a short one.
+ */
+export function excerpt(text: string, max = EXCERPT_MAX): string {
+  // Trailing white space is dropped as before; past a bound the text is cut anyway, and
+  // trimming a huge field would cost time for nothing.
+  const body = text.length <= 64 * max ? text.trimEnd() : text;
+  const out: string[] = [];
+  let length = 0;
+  let cutAt = -1;
+  for (let at = 0; at < body.length; ) {
+    const cp = body.codePointAt(at)!;
+    const ch = String.fromCodePoint(cp);
+    const shown = visible(ch, cp);
+    if (length + shown.length > max - 3 && cutAt < 0) cutAt = out.length;
+    if (length + shown.length > max) return `${out.slice(0, cutAt).join('')}...`;
+    out.push(shown);
+    length += shown.length;
+    at += ch.length;
+  }
+  return out.join('');
+}
+
+const ESCAPES: Readonly<Record<string, string>> = { '\n': '\\n', '\r': '\\r', '\t': '\\t' };
+
+/** C0 and C1 controls, DEL, line and paragraph separators, and the bidirectional overrides and
+ *  isolates (which can make a terminal show text in another order than it is). */
+const CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/u;
+
+function visible(ch: string, cp: number): string {
+  if (!CONTROL.test(ch)) return ch;
+  return ESCAPES[ch] ?? (cp < 0x100 ? `\\x${cp.toString(16).padStart(2, '0')}` : `\\u${cp.toString(16).padStart(4, '0')}`);
+}
+
+/** The longest line a message prints: a backstop for messages that quote input without excerpt. */
+const MESSAGE_LINE_MAX = 2000;
+
+/**
+ * A message as it is printed: control characters other than line breaks escaped, and each line
+ * cut at MESSAGE_LINE_MAX characters. Messages are meant to quote input through excerpt(); this
+ * keeps a path that forgot from writing raw bytes or a whole field to the terminal.
+ */
+export function printable(message: string): string {
+  return message
+    .split('\n')
+    .map((line) => {
+      const cut = line.length > MESSAGE_LINE_MAX ? `${line.slice(0, MESSAGE_LINE_MAX)}... (${line.length - MESSAGE_LINE_MAX} more characters)` : line;
+      return CONTROL.test(cut) ? Array.from(cut, (ch) => visible(ch, ch.codePointAt(0)!)).join('') : cut;
+    })
+    .join('\n');
 }

@@ -24,9 +24,17 @@ export interface MainIo {
  * 2 usage, 3 environment. Handlers never exit the process; errors travel up to here.
  */
 export async function main(argv: string[], io: MainIo = { stdout: process.stdout, stderr: process.stderr }): Promise<number> {
-  const quiet = argv.includes('--quiet') || argv.includes('-q');
+  let args: string[];
+  try {
+    args = operandsAfterDashes(argv);
+  } catch (err) {
+    return report(err, io);
+  }
+  const end = argv.indexOf('--');
+  const flags = end < 0 ? argv : argv.slice(0, end);
+  const quiet = flags.includes('--quiet') || flags.includes('-q');
   const ctx = makeContext(io.stdout as never, io.stderr as never, quiet);
-  const cli = yargs(argv)
+  const cli = yargs(args)
     .scriptName('flowknn')
     .usage('$0 <command> [options]\n\nk-nearest-neighbour classification of nfdump traffic aggregates.')
     .command(ingestCommand(ctx))
@@ -56,11 +64,38 @@ export async function main(argv: string[], io: MainIo = { stdout: process.stdout
     await cli.parseAsync();
     return ctx.partialFailure ? 1 : 0;
   } catch (err) {
-    if (err instanceof FlowknnError) {
-      io.stderr.write(`flowknn: error: ${err.format()}\n`);
-      return err.exitCode;
-    }
-    io.stderr.write(`flowknn: internal error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
-    return 70;
+    return report(err, io);
   }
+}
+
+function report(err: unknown, io: MainIo): number {
+  if (err instanceof FlowknnError) {
+    io.stderr.write(`flowknn: error: ${err.format()}\n`);
+    return err.exitCode;
+  }
+  io.stderr.write(`flowknn: internal error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  return 70;
+}
+
+/**
+ * The arguments as yargs should see them. After `--` every argument is an operand (a file), as
+ * POSIX utilities read them, but yargs assigns none of them to a command's positionals (it keeps
+ * them in `_`, and its count of positionals ignores them): an operand that starts with a dash is
+ * written as `./-name` (the same file) and all are put back without the `--`. A lone `-` is
+ * refused: yargs drops it without a word (`ingest -` did nothing and exited 0), and flowknn reads
+ * and writes only files.
+ */
+export function operandsAfterDashes(argv: readonly string[]): string[] {
+  const end = argv.indexOf('--');
+  argv.forEach((a, i) => {
+    if (a !== '-') return;
+    const prev = argv[i - 1];
+    // `--out -` or `--labels -`: the dash is an option's value (before any `--`)
+    if ((end < 0 || i < end) && prev !== undefined && /^--?[^-=][^=]*$/u.test(prev)) {
+      throw usageError(`${prev} -: "-" (standard input or output) is not supported`, 'give a file path');
+    }
+    throw usageError('"-": reading standard input is not supported; write it to a file first', 'e.g. nfdump ... > stats.txt, then give stats.txt');
+  });
+  if (end < 0) return [...argv];
+  return [...argv.slice(0, end), ...argv.slice(end + 1).map((a) => (a.startsWith('-') ? `./${a}` : a))];
 }

@@ -1,5 +1,6 @@
 import type { Table } from 'apache-arrow';
 import { stringColumn, numberColumn } from '../schema/arrow.js';
+import { excerpt } from '../errors.js';
 
 /** nfdump's own human style for big counts: 1.3 M, 20.1 G (decimal units). */
 export function human(v: number): string {
@@ -32,7 +33,7 @@ export function formatPredictions(table: Table, k: number): string {
     const t = first.get(i) as number | bigint | null;
     const when = t === null ? '' : new Date(Number(t)).toISOString().replace('T', ' ').replace('Z', '');
     const where = file[i] ? `${file[i]}${Number.isNaN(line[i]!) ? '' : `:${line[i]}`}` : '';
-    out.push(`#${i + 1}  ${when}  ${key[i] ?? ''}  ${where}${note[i] ? `  "${note[i]}"` : ''}`);
+    out.push(`#${i + 1}  ${when}  ${key[i] ?? ''}  ${where}${note[i] ? `  "${excerpt(note[i]!)}"` : ''}`);
     const f = feats.map((c) => (c ? c[i]! : Number.NaN));
     out.push(`    duration ${f[0]} s, flows ${human(f[1]!)}, packets ${human(f[2]!)}, bytes ${human(f[3]!)}, pps ${human(f[4]!)}, bps ${human(f[5]!)}, bpp ${human(f[6]!)}`);
     out.push(`    -> ${predicted[i]}  (p = ${prob[i]!.toFixed(2)})`);

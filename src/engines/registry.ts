@@ -1,4 +1,4 @@
-import { usageError } from '../errors.js';
+import { usageError, excerpt } from '../errors.js';
 import { AutoEngine } from './auto.js';
 import { CpuEngine, type CpuEngineOptions } from './cpu/cpu-engine.js';
 import { ENGINE_NAMES, type EngineProbe, type KnnEngine } from './engine.js';
@@ -37,7 +37,7 @@ export async function createEngine(choice: string, options: EngineOptions = {}):
     case 'auto':
       return new AutoEngine(cpu(), log);
     default:
-      throw usageError(`unknown engine "${choice}"`, `choose one of ${ENGINE_CHOICES.join(', ')}`);
+      throw usageError(`unknown engine "${excerpt(choice)}"`, `choose one of ${ENGINE_CHOICES.join(', ')}`);
   }
 }
 

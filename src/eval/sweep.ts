@@ -1,5 +1,5 @@
 import { METRICS, type KnnEngine, type Metric, type Neighbours } from '../engines/engine.js';
-import { usageError } from '../errors.js';
+import { usageError, excerpt } from '../errors.js';
 import { fitScaler, SCALERS, transform, type ScalerName } from '../features/scalers.js';
 import { vote, WEIGHTS, type Weights } from '../knn/classifier.js';
 import { subset, type LabelledSet } from '../model/labelled.js';
@@ -153,7 +153,7 @@ export function checkGrid(grid: SweepGrid): SweepGrid {
   ];
   for (const [flag, values, allowed] of lists) {
     if (values.length === 0) throw usageError(`${flag}: give at least one value`, `choose from ${allowed.join(', ')}`);
-    for (const v of values) if (!allowed.includes(v as string)) throw usageError(`${flag}: unknown value "${String(v)}"`, `choose from ${allowed.join(', ')}`);
+    for (const v of values) if (!allowed.includes(v as string)) throw usageError(`${flag}: unknown value "${excerpt(String(v))}"`, `choose from ${allowed.join(', ')}`);
   }
   for (const m of grid.metrics) {
     if (m.name === 'minkowski' && !(typeof m.p === 'number' && Number.isFinite(m.p) && m.p >= 1)) {

@@ -1,5 +1,5 @@
 import { Field, Float64, Int32, Utf8, type Data, type RecordBatch, type Table } from 'apache-arrow';
-import { inputError, usageError } from '../errors.js';
+import { excerpt, inputError, usageError } from '../errors.js';
 import { buildTable, numberColumn, stringColumn, withMetadata, type ColumnValues, type Schema } from '../schema/arrow.js';
 import { SCHEMA_VERSION, utcMillis, type FlowColumns } from '../schema/tables.js';
 import { NFDUMP_STAT7 } from './feature-set.js';
@@ -48,13 +48,13 @@ export interface KeySpec {
  */
 export function parseKeySpec(spec: string | readonly KeyField[]): KeySpec {
   const parts = typeof spec === 'string' ? spec.split('+').map((p) => p.trim().toLowerCase()) : [...spec];
-  if (parts.length === 0 || parts.some((p) => p === '')) throw usageError(`aggregation key: expected fields joined with +, like dstip or dstip+proto, got "${String(spec)}"`);
+  if (parts.length === 0 || parts.some((p) => p === '')) throw usageError(`aggregation key: expected fields joined with +, like dstip or dstip+proto, got "${excerpt(String(spec))}"`);
   const fields: KeyField[] = [];
   for (const p of parts) {
     if (!(KEY_FIELDS as readonly string[]).includes(p)) {
-      throw usageError(`aggregation key: unknown field "${p}"; expected ${KEY_FIELDS.join(', ')} (joined with +)`);
+      throw usageError(`aggregation key: unknown field "${excerpt(p)}"; expected ${KEY_FIELDS.join(', ')} (joined with +)`);
     }
-    if (fields.includes(p as KeyField)) throw usageError(`aggregation key: field "${p}" given twice`);
+    if (fields.includes(p as KeyField)) throw usageError(`aggregation key: field "${excerpt(p)}" given twice`);
     fields.push(p as KeyField);
   }
   return { fields, name: fields.join('+') };
@@ -67,7 +67,7 @@ export function parseWindow(text: string | number): WindowSpec {
   if (text === 'whole') return 'whole';
   const m = typeof text === 'number' ? [String(text), String(text), 's'] : /^(\d+)\s*([smh]?)$/u.exec(text.trim());
   const value = m ? Number(m[1]) * ({ '': 1, s: 1, m: 60, h: 3600 } as Record<string, number>)[m[2] ?? '']! : Number.NaN;
-  if (!Number.isSafeInteger(value) || value <= 0) throw usageError(`time window: expected whole seconds > 0 (300, 300s, 5m, 1h) or "whole", got "${text}"`);
+  if (!Number.isSafeInteger(value) || value <= 0) throw usageError(`time window: expected whole seconds > 0 (300, 300s, 5m, 1h) or "whole", got "${excerpt(String(text))}"`);
   return value;
 }
 
@@ -213,7 +213,7 @@ export class FlowAggregator {
     this.window = parseWindow(options.window ?? 300);
     this.windowMs = this.window === 'whole' ? 0 : this.window * 1000;
     this.counters = options.counters ?? 'inout';
-    if (!['inout', 'in', 'out'].includes(this.counters)) throw usageError(`counters: expected inout, in or out, got "${this.counters}"`);
+    if (!['inout', 'in', 'out'].includes(this.counters)) throw usageError(`counters: expected inout, in or out, got "${excerpt(String(this.counters))}"`);
     for (const [name, v] of [['minPackets', options.minPackets], ['minBytes', options.minBytes], ['minFlows', options.minFlows]] as const) {
       if (v !== undefined && (!Number.isFinite(v) || v < 0)) throw usageError(`${name}: expected a number >= 0, got ${v}`);
     }

@@ -1,4 +1,4 @@
-import { inputError, usageError } from '../errors.js';
+import { inputError, usageError, excerpt } from '../errors.js';
 import { Matrix } from '../matrix.js';
 
 export const SCALERS = ['none', 'zscore', 'minmax', 'log-zscore', 'row-l2'] as const;
@@ -17,7 +17,7 @@ export interface ScalerParams {
 
 export function parseScalerName(name: string): ScalerName {
   if ((SCALERS as readonly string[]).includes(name)) return name as ScalerName;
-  throw usageError(`unknown scaler "${name}"`, `choose one of ${SCALERS.join(', ')}`);
+  throw usageError(`unknown scaler "${excerpt(name)}"`, `choose one of ${SCALERS.join(', ')}`);
 }
 
 /** Fits on the training rows only; the same parameters then transform every other row. */
@@ -50,9 +50,10 @@ export function transform(params: ScalerParams, m: Matrix): Matrix {
 }
 
 function checkFitted(params: ScalerParams, cols: number): void {
-  if (params.offset.length !== cols || params.scale.length !== cols) {
-    throw inputError(`scaler ${params.name} was fitted on ${params.offset.length} features, data has ${cols}`);
+  if (params.offset.length !== params.scale.length) {
+    throw inputError(`scaler ${params.name} is damaged: ${params.offset.length} offsets but ${params.scale.length} scales (data has ${cols} features)`);
   }
+  if (params.offset.length !== cols) throw inputError(`scaler ${params.name} was fitted on ${params.offset.length} features, data has ${cols}`);
 }
 
 function affine(m: Matrix, params: ScalerParams): Matrix {

@@ -48,7 +48,11 @@ export async function writeDirAtomic(path: string, fill: (tmpDir: string) => Pro
   await ensureDir(parent);
   const suffix = `${process.pid}-${randomBytes(4).toString('hex')}`;
   const tmp = join(parent, `.${basename(path)}.tmp-${suffix}`);
-  await mkdir(tmp);
+  try {
+    await mkdir(tmp);
+  } catch (err) {
+    throw asEnvironmentError(err, path);
+  }
   try {
     await fill(tmp);
   } catch (err) {
@@ -88,11 +92,29 @@ export async function exists(path: string): Promise<boolean> {
   }
 }
 
+/** What an errno code means for an output, in words a user can act on. */
+const WRITE_FAILURES: Readonly<Record<string, string>> = {
+  EACCES: 'permission denied',
+  EPERM: 'operation not permitted',
+  EROFS: 'the filesystem is read-only',
+  ENOSPC: 'no space left on the device',
+  EDQUOT: 'disk quota exceeded',
+  ENOTDIR: 'a file stands where a folder of the path should be',
+  EEXIST: 'a file stands where a folder of the path should be',
+  EISDIR: 'a folder stands where the file should be',
+  ENOTEMPTY: 'a folder that is not empty stands where the output should be',
+  EBUSY: 'the path is in use (a mount point?)',
+  ENAMETOOLONG: 'the name is too long',
+  EMFILE: 'too many open files',
+  EIO: 'an input/output error on the device',
+};
+
+/** Any failure of the filesystem while writing becomes an environment error naming the path (exit 3). */
 function asEnvironmentError(err: unknown, path: string): Error {
   const code = (err as NodeJS.ErrnoException | undefined)?.code;
-  // EEXIST/ENOTDIR: a file stands where a folder of the path should be.
-  if (code === 'EACCES' || code === 'EROFS' || code === 'ENOSPC' || code === 'EPERM' || code === 'ENOTDIR' || code === 'EEXIST') {
-    return environmentError(`cannot write ${path}: ${code}`, 'choose an output path in a writable folder with free space', err);
+  if (typeof code === 'string' && /^E[A-Z]+$/u.test(code)) {
+    const why = WRITE_FAILURES[code];
+    return environmentError(`cannot write ${path}: ${code}${why ? ` (${why})` : ''}`, 'choose an output path in a writable folder with free space', err);
   }
   return err instanceof Error ? err : new Error(String(err));
 }

@@ -1,5 +1,5 @@
 import type { Neighbours } from '../engines/engine.js';
-import { usageError } from '../errors.js';
+import { usageError, excerpt } from '../errors.js';
 
 export const WEIGHTS = ['uniform', 'distance'] as const;
 export type Weights = (typeof WEIGHTS)[number];
@@ -14,7 +14,7 @@ export interface Votes {
 
 export function parseWeights(name: string): Weights {
   if ((WEIGHTS as readonly string[]).includes(name)) return name as Weights;
-  throw usageError(`unknown weights "${name}"`, `choose one of ${WEIGHTS.join(', ')}`);
+  throw usageError(`unknown weights "${excerpt(name)}"`, `choose one of ${WEIGHTS.join(', ')}`);
 }
 
 /**

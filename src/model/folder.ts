@@ -4,13 +4,12 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { METRICS } from '../engines/engine.js';
-import { inputError, usageError } from '../errors.js';
-import { FEATURE_SETS, featureSetId, sameFeatureSet, type FeatureSet } from '../features/feature-set.js';
+import { inputError, usageError, excerpt } from '../errors.js';
+import { FEATURE_SETS, featureMatrix, featureSetId, sameFeatureSet, type FeatureSet } from '../features/feature-set.js';
 import { SCALERS, transform, type ScalerParams } from '../features/scalers.js';
 import { writeDirAtomic } from '../io/atomic.js';
 import { WEIGHTS } from '../knn/classifier.js';
 import type { NoveltyCalibration } from '../knn/novelty.js';
-import { Matrix } from '../matrix.js';
 import { buildTable, numberColumn, readArrowFile, stringColumn, withMetadata } from '../schema/arrow.js';
 import { SCHEMA_VERSION, utcMillis } from '../schema/tables.js';
 import { TOOL_VERSION } from '../version.js';
@@ -193,6 +192,18 @@ async function readJson(dir: string): Promise<{ json: ModelJson; text: string; j
       'retrain the model with this version: flowknn train --labels DIR --out MODEL_DIR',
     );
   }
+  // A fitted affine scaler has one offset and one scale per feature; the stateless ones none.
+  const width = json.scaler.name === 'none' || json.scaler.name === 'row-l2' ? 0 : known.columns.length;
+  for (const part of ['offset', 'scale'] as const) {
+    const got = json.scaler[part].length;
+    if (got !== width) {
+      throw inputError(
+        `scaler.${part} has ${got} entries; scaler ${json.scaler.name} over feature set ${featureSetId(known)} needs ${width}${width > 0 ? ' (one per feature)' : ''}`,
+        { file: jsonFile, line: jsonKeyLine(text, part) },
+        'the model folder was changed by hand or is damaged: retrain it (flowknn train --labels DIR --out MODEL_DIR)',
+      );
+    }
+  }
   return { json, text, jsonFile, known };
 }
 
@@ -216,15 +227,10 @@ export async function readModel(dir: string): Promise<LoadedModel> {
   const table = await readArrowFile(trainFile);
   const labelCol = stringColumn(table, 'label');
   if (!labelCol || table.numRows !== json.train.rows) throw inputError(`expected ${json.train.rows} labelled rows`, { file: trainFile });
-  const features = Matrix.zeros(table.numRows, known.columns.length);
-  known.columns.forEach((c, j) => {
-    const col = numberColumn(table, c);
-    if (!col) throw inputError(`lacks feature column ${c}`, { file: trainFile });
-    col.forEach((v, i) => (features.data[i * known.columns.length + j] = v));
-  });
+  const features = featureMatrix(table, known, trainFile);
   const labels = Int32Array.from(labelCol, (l, i) => {
     const at = json.classes.indexOf(l ?? '');
-    if (at < 0) throw inputError(`row ${i} has label "${l}", not one of the model's classes`, { file: trainFile });
+    if (at < 0) throw inputError(`row ${i} has label "${excerpt(l ?? '')}", not one of the model's classes`, { file: trainFile });
     return at;
   });
   const set: LabelledSet = {

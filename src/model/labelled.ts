@@ -1,12 +1,13 @@
 import type { Table } from 'apache-arrow';
-import { readdir, readFile, stat } from 'node:fs/promises';
+import { readdir, readFile, readlink, stat } from 'node:fs/promises';
 import { basename, extname, join } from 'node:path';
-import { inputError, usageError } from '../errors.js';
+import { inputError, usageError, excerpt } from '../errors.js';
 import { featureMatrix, type FeatureSet } from '../features/feature-set.js';
 import { readInput } from '../ingest/read.js';
 import type { WallClockZone } from '../io/time-zone.js';
 import { Matrix } from '../matrix.js';
 import { numberColumn, readArrowFile, stringColumn } from '../schema/arrow.js';
+import { labelProblem } from './labels.js';
 
 /**
  * Labelled rows, in a fixed order: classes in class order, each class's rows in file order.
@@ -70,19 +71,12 @@ function selected(label: string, selection: LabelSelection): boolean {
 
 function checkSelectionNames(known: string[], selection: LabelSelection, where: string): void {
   for (const name of [...(selection.exclude ?? []), ...(selection.include ?? [])]) {
-    if (!known.includes(name)) throw usageError(`label "${name}" is not in ${where}`, `known labels: ${known.join(', ')}`);
+    if (!known.includes(name)) throw usageError(`label "${excerpt(name)}" is not in ${where}`, `known labels: ${known.join(', ')}`);
   }
 }
 
 async function loadFolder(dir: string, featureSet: FeatureSet, selection: LabelSelection): Promise<LabelledSet> {
-  const entries = (await readdir(dir, { withFileTypes: true })).filter((e) => e.isFile() && !SKIPPED_FILES.test(e.name));
-  const byLabel = new Map<string, string>();
-  for (const e of entries.sort((a, b) => a.name.localeCompare(b.name))) {
-    const label = basename(e.name, extname(e.name));
-    const prior = byLabel.get(label);
-    if (prior) throw inputError(`two files give label "${label}": ${prior} and ${e.name}`, { file: join(dir, e.name) }, 'keep one file per label');
-    byLabel.set(label, e.name);
-  }
+  const byLabel = await labelFiles(dir);
   if (byLabel.size === 0) throw usageError(`labels: ${dir} holds no label files`, 'put one nfdump output file per label in it, named after the label');
   const order = await classOrder(dir, [...byLabel.keys()]);
   checkSelectionNames(order, selection, dir);
@@ -99,6 +93,46 @@ async function loadFolder(dir: string, featureSet: FeatureSet, selection: LabelS
   return assemble(parts, classes, featureSet);
 }
 
+/**
+ * The label files of a labels folder, by label. Every entry but classes.txt, a readme and hidden
+ * ones must be a label file: a folder, FIFO, socket or device, a symlink to anything but a
+ * regular file (a symlink to one is followed and read as that file), or a file name that does not
+ * give a plain label name (the rule `label add` applies) fails naming the entry, rather than
+ * being skipped and a class silently missing from the model.
+ */
+async function labelFiles(dir: string): Promise<Map<string, string>> {
+  const entries = (await readdir(dir, { withFileTypes: true })).filter((e) => !SKIPPED_FILES.test(e.name));
+  const byLabel = new Map<string, string>();
+  const expected = 'a labels folder holds one nfdump output file per label, named after the label (http.raw gives label http)';
+  for (const e of entries.sort((a, b) => a.name.localeCompare(b.name))) {
+    const file = join(dir, e.name);
+    if (e.isSymbolicLink()) {
+      const target = await readlink(file).catch(() => '?');
+      const st = await stat(file).catch(() => undefined);
+      if (!st?.isFile()) throw inputError(`is a symlink to ${target}, which is ${st ? entryKind(st) : 'missing'}; ${expected}`, { file }, 'a symlink to a regular file is followed; remove the link or point it at a label file');
+    } else if (!e.isFile()) {
+      throw inputError(`is ${entryKind(e)}, not a label file; ${expected}`, { file }, e.isDirectory() ? 'move the folder out of the labels folder (or give it as --labels on its own)' : 'remove it from the labels folder');
+    }
+    const label = basename(e.name, extname(e.name));
+    const problem = labelProblem(label);
+    if (problem) throw inputError(`the file name does not give a label: ${problem}`, { file }, 'name the file after its class, e.g. http.raw');
+    const prior = byLabel.get(label);
+    if (prior) throw inputError(`two files give label "${excerpt(label)}": ${prior} and ${e.name}`, { file }, 'keep one file per label');
+    byLabel.set(label, e.name);
+  }
+  return byLabel;
+}
+
+function entryKind(e: { isDirectory(): boolean; isFile(): boolean; isFIFO(): boolean; isSocket(): boolean; isCharacterDevice(): boolean; isBlockDevice(): boolean }): string {
+  if (e.isFile()) return 'a regular file';
+  if (e.isDirectory()) return 'a folder';
+  if (e.isFIFO()) return 'a FIFO (named pipe)';
+  if (e.isSocket()) return 'a socket';
+  if (e.isCharacterDevice()) return 'a character device';
+  if (e.isBlockDevice()) return 'a block device';
+  return 'not a regular file';
+}
+
 /** Class order from classes.txt when present (every label file must be listed), else alphabetical. */
 async function classOrder(dir: string, labels: string[]): Promise<string[]> {
   const file = join(dir, 'classes.txt');
@@ -113,8 +147,8 @@ async function classOrder(dir: string, labels: string[]): Promise<string[]> {
   for (let i = 0; i < lines.length; i++) {
     const name = lines[i]!.trim();
     if (name === '' || name.startsWith('#')) continue;
-    if (order.includes(name)) throw inputError(`class "${name}" is listed twice`, { file, line: i + 1 });
-    if (!labels.includes(name)) throw inputError(`class "${name}" has no label file in ${dir}`, { file, line: i + 1 }, `label files: ${labels.join(', ')}`);
+    if (order.includes(name)) throw inputError(`class "${excerpt(name)}" is listed twice`, { file, line: i + 1 });
+    if (!labels.includes(name)) throw inputError(`class "${excerpt(name)}" has no label file in ${dir}`, { file, line: i + 1 }, `label files: ${labels.join(', ')}`);
     order.push(name);
   }
   const unlisted = labels.filter((l) => !order.includes(l));
@@ -126,17 +160,23 @@ async function loadTable(path: string, featureSet: FeatureSet, selection: LabelS
   const table = /\.arrow$/iu.test(path) ? await readArrowFile(path) : await readLabelledCsv(path, featureSet);
   const labelCol = stringColumn(table, 'label');
   if (!labelCol) throw inputError('has no "label" column', { file: path }, 'a labelled table needs a label column beside the feature columns');
-  const seen: string[] = [];
+  const seen = new Set<string>();
+  const lines = numberColumn(table, 'source_line');
   labelCol.forEach((l, i) => {
-    if (l === null || l === '') throw inputError(`row ${i + 1} has no label`, { file: path });
-    if (!seen.includes(l)) seen.push(l);
+    // A CSV's rows carry their line; an Arrow table's rows are counted from 1.
+    const where = lines && Number.isFinite(lines[i]) ? { file: path, line: lines[i]! } : undefined;
+    const at = where ? '' : `row ${i + 1}: `;
+    if (l === null || l === '') throw inputError(`${at}label: expected a class name, got nothing`, where ?? { file: path });
+    if (seen.has(l)) return;
+    const problem = labelProblem(l);
+    if (problem) throw inputError(`${at}${problem}`, where ?? { file: path });
+    seen.add(l);
   });
   const order = [...seen].sort();
   checkSelectionNames(order, selection, path);
   const classes = order.filter((c) => selected(c, selection));
   const all = featureMatrix(table, featureSet, path);
   const keys = stringColumn(table, 'key');
-  const lines = numberColumn(table, 'source_line');
   const files = stringColumn(table, 'source_file');
   const windows = numberColumn(table, 'window_start');
   const firsts = numberColumn(table, 'first_seen');
@@ -179,7 +219,7 @@ async function readLabelledCsv(path: string, featureSet: FeatureSet): Promise<Ta
       if (n === 'label') cols[n]!.push(cell);
       else {
         const v = Number(cell);
-        if (cell === '' || !Number.isFinite(v)) throw inputError(`${n}: expected a number, got "${cell}"`, { file: path, line: i + 1 });
+        if (cell === '' || !Number.isFinite(v)) throw inputError(`${n}: expected a number, got "${excerpt(cell)}"`, { file: path, line: i + 1 });
         cols[n]!.push(v);
       }
     }

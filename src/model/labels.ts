@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { isIP } from 'node:net';
 import { extname } from 'node:path';
-import { inputError, usageError } from '../errors.js';
+import { inputError, usageError, excerpt } from '../errors.js';
 import { featureMatrix, featureSetId, type FeatureSet } from '../features/feature-set.js';
 import { parseCsv, type CsvRecord } from '../io/csv.js';
 import { buildTable, numberColumn, readArrowFile, stringColumn, withMetadata } from '../schema/arrow.js';
@@ -43,7 +43,7 @@ const LABEL_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/u;
 
 export function labelProblem(label: string): string | undefined {
   if (label === '') return 'label: expected a class name, got nothing';
-  if (!LABEL_NAME.test(label)) return `label: expected a plain name (letters, digits, "_", "-", ".", starting with a letter or digit, at most 64), got "${label}"`;
+  if (!LABEL_NAME.test(label)) return `label: expected a plain name (letters, digits, "_", "-", ".", starting with a letter or digit, at most 64), got "${excerpt(label)}"`;
   return undefined;
 }
 
@@ -61,7 +61,7 @@ export function keyProblem(key: string): string | undefined {
   const parts = key.split('|');
   const part = (p: string) => isIP(p) !== 0 || isMaskedKey(p) || /^\d{1,5}$/u.test(p) || (parts.length > 1 && /^[A-Za-z][A-Za-z0-9-]{0,15}$/u.test(p));
   if (parts.every(part)) return undefined;
-  return `key: expected an IPv4 or IPv6 address (or an aggregation key as flowknn ingest writes it), got "${key}"`;
+  return `key: expected an IPv4 or IPv6 address (or an aggregation key as flowknn ingest writes it), got "${excerpt(key)}"`;
 }
 
 /**
@@ -169,7 +169,7 @@ class BatchCollector {
     }
     const what = identifiedByWindow(row.key, row.windowStart) ? `${row.key} in window ${formatWindow(row.windowStart)}` : `the same row (key ${row.key}, first seen ${row.firstSeen === null ? 'unknown' : new Date(row.firstSeen).toISOString()}, same features)`;
     const where = prior.sourceFile === row.sourceFile ? `line ${prior.sourceLine}` : `${prior.sourceFile}:${prior.sourceLine}`;
-    this.errors.add(row.sourceLine, `label "${row.label}" conflicts with label "${prior.label}" given to ${what} on ${where}`, row.sourceFile);
+    this.errors.add(row.sourceLine, `label "${excerpt(row.label)}" conflicts with label "${excerpt(prior.label)}" given to ${what} on ${where}`, row.sourceFile);
   }
 }
 
@@ -220,11 +220,11 @@ export async function labelsFromCsv(file: string, data: readonly string[], featu
   const aliases: Record<string, string> = { key: 'key', window: 'window', window_start: 'window', label: 'label' };
   const expected = 'expected the columns key,window,label (window: its start, YYYY-MM-DD hh:mm UTC or ISO 8601)';
   const unknown = header.filter((h) => !(h in aliases));
-  if (unknown.length > 0) throw inputError(`unknown column${unknown.length > 1 ? 's' : ''} ${unknown.map((u) => `"${u}"`).join(', ')}; ${expected}`, { file, line: records[0]!.line });
+  if (unknown.length > 0) throw inputError(`unknown column${unknown.length > 1 ? 's' : ''} ${unknown.map((u) => `"${excerpt(u)}"`).join(', ')}; ${expected}`, { file, line: records[0]!.line });
   const at: Record<string, number> = {};
   header.forEach((h, i) => {
     const name = aliases[h]!;
-    if (name in at) throw inputError(`column "${h}" given twice; ${expected}`, { file, line: records[0]!.line });
+    if (name in at) throw inputError(`column "${excerpt(h)}" given twice; ${expected}`, { file, line: records[0]!.line });
     at[name] = i;
   });
   const missing = ['key', 'window', 'label'].filter((c) => !(c in at));
@@ -248,9 +248,9 @@ export async function labelsFromCsv(file: string, data: readonly string[], featu
     const problems: string[] = [];
     const kp = keyProblem(key);
     if (kp) problems.push(kp);
-    else if (isMaskedKey(key)) problems.push(`key: "${key}" is masked; a label file names hosts by their address`);
+    else if (isMaskedKey(key)) problems.push(`key: "${excerpt(key)}" is masked; a label file names hosts by their address`);
     const window = parseWindowTime(windowText);
-    if (window === undefined) problems.push(`window: expected the window start as YYYY-MM-DD hh:mm (UTC) or ISO 8601, got "${windowText}"`);
+    if (window === undefined) problems.push(`window: expected the window start as YYYY-MM-DD hh:mm (UTC) or ISO 8601, got "${excerpt(windowText)}"`);
     const lp = labelProblem(label);
     if (lp) problems.push(lp);
     if (problems.length > 0) errors.add(r.line, problems.join('; '));
@@ -364,7 +364,7 @@ export async function labelsFromPredictions(file: string, featureSet: FeatureSet
   const expected = `a predictions file (flowknn classify --out, or the nightly run) with a "label" column beside its own columns (key, window_start, ${featureSet.columns.join(', ')}, predicted, ...)`;
   const check = (names: string[], line: number) => {
     const unknown = names.filter((n) => !knownPredictionColumn(n, featureSet));
-    if (unknown.length > 0) throw inputError(`unknown column${unknown.length > 1 ? 's' : ''} ${unknown.map((u) => `"${u}"`).join(', ')}; expected ${expected}`, { file, line });
+    if (unknown.length > 0) throw inputError(`unknown column${unknown.length > 1 ? 's' : ''} ${unknown.map((u) => `"${excerpt(u)}"`).join(', ')}; expected ${expected}`, { file, line });
     const missing = ['key', 'label', ...featureSet.columns].filter((c) => !names.includes(c));
     if (missing.length > 0) throw inputError(`lacks column${missing.length > 1 ? 's' : ''} ${missing.join(', ')}; expected ${expected}`, { file, line });
   };
@@ -372,7 +372,7 @@ export async function labelsFromPredictions(file: string, featureSet: FeatureSet
     if (typeof text === 'number') return text;
     if (text === null || text === '') return null;
     const t = parseWindowTime(text);
-    if (t === undefined) problems.push(`${what}: expected an ISO 8601 time or nothing, got "${text}"`);
+    if (t === undefined) problems.push(`${what}: expected an ISO 8601 time or nothing, got "${excerpt(text)}"`);
     return t ?? null;
   };
   const take = (line: number, key: string, windowText: string | number | null, firstText: string | number | null, featureTexts: (string | number)[], label: string) => {
@@ -387,7 +387,7 @@ export async function labelsFromPredictions(file: string, featureSet: FeatureSet
     const firstSeen = time('first_seen', firstText, problems);
     const features = featureTexts.map((t, j) => {
       const v = typeof t === 'number' ? t : t.trim() === '' ? Number.NaN : Number(t);
-      if (!Number.isFinite(v) || v < 0) problems.push(`${featureSet.columns[j]}: expected a number >= 0, got "${String(t)}"`);
+      if (!Number.isFinite(v) || v < 0) problems.push(`${featureSet.columns[j]}: expected a number >= 0, got "${excerpt(String(t))}"`);
       return v;
     });
     const lp = labelProblem(label);

@@ -1,7 +1,7 @@
 import { readdir, readFile, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join, resolve as resolvePath } from 'node:path';
 import { z } from 'zod';
-import { environmentError, inputError, usageError } from '../errors.js';
+import { environmentError, inputError, usageError, excerpt } from '../errors.js';
 import { parseJsonText, schemaProblem } from '../io/json.js';
 import { acquireLock } from '../io/lock.js';
 import { ensureDir, exists, writeFileAtomic } from '../io/atomic.js';
@@ -27,7 +27,7 @@ export const VERSION_FORMAT_VERSION = 1;
 const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/u;
 
 export function checkModelName(name: string): string {
-  if (!NAME.test(name)) throw usageError(`--name: expected a plain model name (letters, digits, "_", "-", ".", at most 64), got "${name}"`);
+  if (!NAME.test(name)) throw usageError(`--name: expected a plain model name (letters, digits, "_", "-", ".", at most 64), got "${excerpt(name)}"`);
   return name;
 }
 
@@ -162,7 +162,7 @@ export async function currentVersion(root: string, name: string): Promise<number
     return null;
   }
   const v = parseVersionRef(text);
-  if (v === undefined) throw inputError(`expected a version such as v3, got "${text.trim()}"`, { file: current, line: 1 }, 'the file is written by flowknn train and flowknn models promote; promote a version again to rewrite it');
+  if (v === undefined) throw inputError(`expected a version such as v3, got "${excerpt(text.trim())}"`, { file: current, line: 1 }, 'the file is written by flowknn train and flowknn models promote; promote a version again to rewrite it');
   return v;
 }
 
@@ -211,7 +211,7 @@ export async function resolveModel(root: string, name: string): Promise<{ dir: s
   if (!(await exists(paths.base))) {
     const others = await registryNames(root);
     const known = others.length > 0 ? `; it holds ${others.join(', ')}` : (await exists(root)) ? '; it holds no models' : ` (${root} does not exist)`;
-    throw usageError(`model registry ${root} has no model "${name}"${known}`, firstVersionHint(root, name));
+    throw usageError(`model registry ${root} has no model "${excerpt(name)}"${known}`, firstVersionHint(root, name));
   }
   const version = await currentVersion(root, name);
   if (version === null) {
@@ -242,7 +242,7 @@ export async function listVersions(root: string, name?: string): Promise<Version
   const names = name === undefined ? await registryNames(root) : [checkModelName(name)];
   if (name !== undefined && !(await exists(registryPaths(root, name).base))) {
     const others = await registryNames(root);
-    throw usageError(`model registry ${root} has no model "${name}"${others.length > 0 ? `; it holds ${others.join(', ')}` : ''}`, firstVersionHint(root, name));
+    throw usageError(`model registry ${root} has no model "${excerpt(name)}"${others.length > 0 ? `; it holds ${others.join(', ')}` : ''}`, firstVersionHint(root, name));
   }
   const out: VersionInfo[] = [];
   for (const n of names) {

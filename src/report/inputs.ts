@@ -3,7 +3,7 @@ import type { Table } from 'apache-arrow';
 import { readFile } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { z } from 'zod';
-import { inputError, usageError } from '../errors.js';
+import { inputError, usageError, excerpt } from '../errors.js';
 import { numberColumn, readArrowFile, stringColumn } from '../schema/arrow.js';
 import type { ClassifiedRow, EvaluationJson, NestedEstimate } from './builders.js';
 import type { SweepChoice, SweepRow } from './charts.js';
@@ -82,7 +82,7 @@ export function predictionsFromTable(table: Table, path = 'predictions', novelty
   let novelty: Float64Array | undefined;
   if (noveltyColumn !== undefined) {
     novelty = numberColumn(table, noveltyColumn);
-    if (!novelty) throw usageError(`--novelty-column: ${path} has no column "${noveltyColumn}"`, `its columns: ${table.schema.fields.map((f) => f.name).join(', ')}`);
+    if (!novelty) throw usageError(`--novelty-column: ${path} has no column "${excerpt(noveltyColumn)}"`, `its columns: ${table.schema.fields.map((f) => f.name).join(', ')}`);
   }
   const neighbours = table.getChild('neighbour_labels');
   const rows: ClassifiedRow[] = [];

@@ -1,5 +1,7 @@
 import {
+  DataType,
   Field,
+  Float64,
   List,
   makeData,
   makeVector,
@@ -11,10 +13,9 @@ import {
   tableToIPC,
   vectorFromArray,
   Vector,
-  type DataType,
 } from 'apache-arrow';
 import { readFile } from 'node:fs/promises';
-import { inputError, usageError } from '../errors.js';
+import { excerpt, inputError, usageError } from '../errors.js';
 import { writeFileAtomic } from '../io/atomic.js';
 
 /** Column values as the parsers collect them: typed arrays for dense numbers, plain arrays
@@ -69,12 +70,59 @@ export async function readArrowFile(path: string): Promise<Table> {
     const code = (err as NodeJS.ErrnoException).code;
     throw usageError(`cannot read ${path}: ${code === 'ENOENT' ? 'no such file' : code ?? String(err)}`);
   }
+  let table: Table;
   try {
-    return tableFromIPC(bytes);
+    table = tableFromIPC(bytes);
   } catch (err) {
-    throw inputError(`not an Arrow IPC file (${(err as Error).message})`, { file: path }, 'write one with `flowknn ingest ... --out FILE.arrow`');
+    throw inputError(`not an Arrow IPC file (${excerpt((err as Error).message)})`, { file: path }, 'write one with `flowknn ingest ... --out FILE.arrow`');
   }
+  return exactDoubles(table, path);
 }
+
+/**
+ * Int64 and Uint64 columns (other tools write counters so) come back from Arrow JS as BigInt,
+ * which the rest of flowknn, and every join of tables, takes for doubles: each such column is
+ * read as Float64 when every value is exact in a double (|v| <= 2^53 - 1), else the file is
+ * refused naming the column and row, rather than rounding a count silently.
+ */
+function exactDoubles(table: Table, path: string): Table {
+  const wide = table.schema.fields.map((f) => DataType.isInt(f.type) && f.type.bitWidth === 64);
+  if (!wide.includes(true)) return table;
+  const schema = new Schema(
+    table.schema.fields.map((f, j) => (wide[j] ? new Field(f.name, new Float64(), f.nullable, f.metadata) : f)),
+    table.schema.metadata,
+  );
+  let base = 0;
+  const batches = table.batches.map((batch) => {
+    const children = batch.data.children.map((child, j) => {
+      if (!wide[j]) return child;
+      const field = table.schema.fields[j]!;
+      const col = makeVector(child);
+      const values: (number | null)[] = new Array(child.length);
+      for (let i = 0; i < child.length; i++) {
+        const v = col.get(i) as bigint | null;
+        if (v === null) {
+          values[i] = null;
+          continue;
+        }
+        if (v > MAX_EXACT || v < -MAX_EXACT) {
+          throw inputError(
+            `column ${field.name} (${String(field.type)}) holds ${v} in row ${base + i + 1}, beyond 2^53 - 1, the largest whole number a double holds exactly`,
+            { file: path },
+            `flowknn reads every number as a double: store ${field.name} as Float64, or as Int64 within +/- 9007199254740991`,
+          );
+        }
+        values[i] = Number(v);
+      }
+      return vectorFromArray(values, new Float64()).data[0]!;
+    });
+    base += batch.numRows;
+    return new RecordBatch(schema, makeData({ type: new Struct(schema.fields), length: batch.numRows, nullCount: 0, children }));
+  });
+  return new Table(schema, batches);
+}
+
+const MAX_EXACT = BigInt(Number.MAX_SAFE_INTEGER);
 
 /** Reads a float64 column (any numeric Arrow type) into a Float64Array; nulls become NaN. */
 export function numberColumn(table: Table, name: string): Float64Array | undefined {
@@ -114,6 +162,20 @@ export function fixedLengthLists(field: Field, items: Vector, rows: number, k: n
  */
 export function joinTables(parts: readonly Table[], metadata: Record<string, string>): Table {
   const schema = withMetadata(parts[0]!.schema.fields, metadata);
+  // The parts' batches are taken under the first part's schema as they are: a column of another
+  // type would have its bytes read as the first one's type (an Int64 count as a tiny double).
+  parts.forEach((part, p) => {
+    const fields = part.schema.fields;
+    const differ = schema.fields.findIndex((f, j) => fields[j]?.name !== f.name || String(fields[j]!.type) !== String(f.type));
+    if (differ >= 0 || fields.length !== schema.fields.length) {
+      const f = schema.fields[differ >= 0 ? differ : Math.min(fields.length, schema.fields.length)];
+      const other = fields[differ >= 0 ? differ : Math.min(fields.length, schema.fields.length)];
+      throw usageError(
+        `cannot join these tables: column ${f ? `${f.name} (${String(f.type)})` : '(none)'} of the first is ${other ? `${other.name} (${String(other.type)})` : 'missing'} in input ${p + 1}`,
+        'join tables of the same columns and types (as flowknn ingest writes them), or ingest them into separate files',
+      );
+    }
+  });
   return new Table(parts.flatMap((t) => t.batches.map((b) => new RecordBatch(schema, b.data))));
 }
 

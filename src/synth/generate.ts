@@ -2,8 +2,9 @@ import { mkdir, mkdtemp, readdir, rename, rm, stat, writeFile } from 'node:fs/pr
 import { tmpdir } from 'node:os';
 import { usableCores } from '../io/cores.js';
 import { join } from 'node:path';
-import { environmentError, usageError } from '../errors.js';
+import { environmentError, usageError, excerpt } from '../errors.js';
 import { writeDirAtomic } from '../io/atomic.js';
+import { checkOutput } from '../io/out-path.js';
 import { TOOL_VERSION } from '../version.js';
 import { formatGroundTruth, type GroundTruthRow } from './ground-truth.js';
 import { nfpcapdArgs, nfpcapdVersion, runNfpcapd, type Compression } from './nfpcapd.js';
@@ -115,10 +116,10 @@ function resolveOptions(o: SynthOptions): Resolved {
   const date = o.date ?? DEFAULT_SYNTH_DATE;
   const m = /^(\d{4})-(\d{2})-(\d{2})$/u.exec(date);
   const dayMs = m ? Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3])) : NaN;
-  if (!m || !Number.isFinite(dayMs) || new Date(dayMs).toISOString().slice(0, 10) !== date) throw usageError(`--date must be a calendar date YYYY-MM-DD, got "${date}"`);
+  if (!m || !Number.isFinite(dayMs) || new Date(dayMs).toISOString().slice(0, 10) !== date) throw usageError(`--date must be a calendar date YYYY-MM-DD, got "${excerpt(date)}"`);
   const start = o.start ?? '00:00';
   const s = /^(\d{2}):(\d{2})$/u.exec(start);
-  if (!s || Number(s[1]) > 23 || Number(s[2]) > 59 || Number(s[2]) % 5 !== 0) throw usageError(`--start must be hh:mm (UTC) on a 5-minute boundary, e.g. 10:05; got "${start}"`);
+  if (!s || Number(s[1]) > 23 || Number(s[2]) > 59 || Number(s[2]) % 5 !== 0) throw usageError(`--start must be hh:mm (UTC) on a 5-minute boundary, e.g. 10:05; got "${excerpt(start)}"`);
   const hours = o.hours ?? 2;
   const slots = Math.round(hours * 12);
   if (!Number.isFinite(hours) || hours <= 0 || hours > 24 || Math.abs(slots - hours * 12) > 1e-9) {
@@ -170,19 +171,6 @@ export function layoutDir(layout: SynthLayout, slotStartMs: number): string {
   return layout === 'Y/m/d' ? `${y}/${mo}/${da}` : layout === 'Y-m-d' ? `${y}-${mo}-${da}` : '';
 }
 
-async function checkOut(out: string, force: boolean): Promise<void> {
-  let st;
-  try {
-    st = await stat(out);
-  } catch {
-    return; // does not exist yet
-  }
-  if (!st.isDirectory()) throw usageError(`--out ${out} is a file; give a folder to write the archive into`);
-  const entries = await readdir(out);
-  if (entries.length === 0 || entries.includes('synth.json') || force) return;
-  throw usageError(`--out ${out} is a non-empty folder that flowknn synth did not write; refusing to replace it`, 'choose a new folder, or add --force to replace it');
-}
-
 function iso(us: number): string {
   return new Date(Math.floor(us / US_PER_MS)).toISOString();
 }
@@ -191,7 +179,8 @@ function iso(us: number): string {
 export async function generateArchive(options: SynthOptions): Promise<SynthResult> {
   const o = resolveOptions(options);
   const t0 = performance.now();
-  await checkOut(o.out, options.force ?? false);
+  // A symlinked --out is written through: the archive replaces the folder it points to.
+  const target = (await checkOutput({ flag: '--out', path: o.out, folder: 'synth', force: options.force ?? false }))!.path;
   const version = await nfpcapdVersion(o.nfpcapd);
 
   const fromUs = o.fromMs * US_PER_MS;
@@ -204,7 +193,7 @@ export async function generateArchive(options: SynthOptions): Promise<SynthResul
   const events: GroundTruthRow[] = [];
   let packets = 0;
 
-  await writeDirAtomic(o.out, async (tmp) => {
+  await writeDirAtomic(target, async (tmp) => {
     const pcapDir = await mkdtemp(join(tmpdir(), 'flowknn-synth-'));
     const running = new Set<Promise<void>>();
     let failure: unknown;

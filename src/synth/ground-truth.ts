@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import { FlowknnError, inputError } from '../errors.js';
+import { FlowknnError, inputError, excerpt } from '../errors.js';
 import { SYNTH_CLASSES, type SynthClass } from './scenario.js';
 
 /**
@@ -98,12 +98,12 @@ export function parseGroundTruth(text: string, file = 'ground-truth.csv'): Groun
     }
     if (cells.length !== GROUND_TRUTH_COLUMNS.length) throw inputError(`expected ${GROUND_TRUTH_COLUMNS.length} fields, got ${cells.length}`, { file, line: n + 1 });
     const [event_id, cls, key, host, peer, service, start, end, flows, packets, bytes] = cells as [string, string, string, string, string, string, string, string, string, string, string];
-    if (!(SYNTH_CLASSES as readonly string[]).includes(cls)) throw inputError(`unknown class "${cls}" (expected one of ${SYNTH_CLASSES.join(', ')})`, { file, line: n + 1 });
-    if (key !== 'dstip') throw inputError(`unknown key "${key}" (expected dstip)`, { file, line: n + 1 });
+    if (!(SYNTH_CLASSES as readonly string[]).includes(cls)) throw inputError(`unknown class "${excerpt(cls)}" (expected one of ${SYNTH_CLASSES.join(', ')})`, { file, line: n + 1 });
+    if (key !== 'dstip') throw inputError(`unknown key "${excerpt(key)}" (expected dstip)`, { file, line: n + 1 });
     const startMs = Date.parse(start);
     const endMs = Date.parse(end);
     const nums = [flows, packets, bytes].map(Number);
-    if (!Number.isFinite(startMs) || !Number.isFinite(endMs) || endMs < startMs) throw inputError(`bad start/end "${start}", "${end}"`, { file, line: n + 1 });
+    if (!Number.isFinite(startMs) || !Number.isFinite(endMs) || endMs < startMs) throw inputError(`bad start/end "${excerpt(start)}", "${excerpt(end)}"`, { file, line: n + 1 });
     if (nums.some((x) => !Number.isSafeInteger(x) || x < 0)) throw inputError('flows, packets and bytes must be whole numbers >= 0', { file, line: n + 1 });
     rows.push({ event_id, class: cls as SynthClass, key, host, peer, service, start, end, startMs, endMs, flows: nums[0]!, packets: nums[1]!, bytes: nums[2]! });
   }

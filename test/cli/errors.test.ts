@@ -4,7 +4,7 @@
  * the line where one applies and what was expected, and no output (nor temporary files) left
  * behind.
  */
-import { tableFromIPC } from 'apache-arrow';
+import { makeVector, Schema, Table, tableFromIPC, tableToIPC } from 'apache-arrow';
 import { copyFile, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -315,6 +315,18 @@ describe('a model folder from an incompatible feature set', () => {
     expect(await listTree(outDir)).toEqual([]);
   });
 
+  it('scaler.scale cut to 3 of 7 entries: exit 1, model.json:line names the key and the 7 it needs (not "fitted on 7 features, data has 7")', async () => {
+    const json = JSON.parse(pristine) as { scaler: { name: string; scale: number[] } };
+    expect(json.scaler.name).toBe('log-zscore');
+    json.scaler.scale = json.scaler.scale.slice(0, 3);
+    const text = `${JSON.stringify(json, null, 2)}\n`;
+    const { r, outDir } = await classifyWith(text);
+    expect(r.code).toBe(1);
+    const scaleLine = text.split('\n').findIndex((l) => l.includes('"scale"')) + 1;
+    expect(errorLines(r.stderr)).toEqual([`flowknn: error: ${join(modelDir, 'model.json')}:${scaleLine}: scaler.scale has 3 entries; scaler log-zscore over feature set nfdump-stat7@1 needs 7 (one per feature)`]);
+    expect(await listTree(outDir)).toEqual([]);
+  });
+
   it('evaluate --model refuses it too', async () => {
     const json = JSON.parse(pristine) as { feature_set: { version: number } };
     json.feature_set.version = 2;
@@ -367,5 +379,92 @@ describe('through the built CLI (node bin/flowknn.js)', () => {
     expect(r.stderr).toContain(`1 of 2 inputs failed: ${bad}`);
     expect(tableFromIPC(await readFile(out)).numRows).toBe(13);
     expect(await listTree(outDir)).toEqual(['x.arrow']);
+  });
+});
+
+describe('what an error quotes of its input', () => {
+  it('a labels CSV with a 1 MB cell full of control bytes: the message names file:line and quotes at most 200 characters, escaped', async () => {
+    const { inDir, outDir } = await fresh();
+    const csv = join(inDir, 'labelled.csv');
+    const field = `${'9'.repeat(1_000_000)}\u001b[2J\u0007x`;
+    await writeFile(csv, `label,duration_s,flows,packets,bytes,pps,bps,bpp\nweb,1,2,3,4,5,6,7\nweb,${field},2,3,4,5,6,7\n`);
+    const r = await runMain(['train', '--labels', csv, '--out', join(outDir, 'model'), '--protocol', 'none']);
+    expect(r.code).toBe(1);
+    const [line] = errorLines(r.stderr);
+    expect(line).toMatch(new RegExp(`^flowknn: error: ${esc(csv)}:3: duration_s: expected a number, got "9{197}\\.\\.\\."$`, 'u'));
+    expect(r.stderr.length).toBeLessThan(1000);
+    expect(r.stderr).not.toMatch(/[\u0000-\u0009\u000b-\u001f]/u);
+    expect(await listTree(outDir)).toEqual([]);
+  });
+});
+
+describe('a bad feature value names the file and line of its row', () => {
+  it('classify an Arrow table whose row 3 has bytes = -1: exit 1, names the table, the row and the nfdump file:line it was read from', async () => {
+    const { inDir, outDir } = await fresh();
+    const modelDir = join(outDir, 'model');
+    expect((await runMain(['train', '--labels', SEED_LABELS, '--exclude', 'nfs', '--protocol', 'none', '--engine', 'cpu', '--out', modelDir, '--quiet'])).code).toBe(0);
+    const table = join(inDir, 'http.arrow');
+    expect((await runMain(['ingest', seedLabel('http'), '--out', table, '--quiet'])).code).toBe(0);
+    const t = tableFromIPC(await readFile(table));
+    const bytes = Float64Array.from(t.getChild('bytes')!.toArray() as Float64Array);
+    bytes[2] = -1;
+    const line = Number(t.getChild('source_line')!.get(2));
+    const cols = Object.fromEntries(t.schema.fields.map((f) => [f.name, f.name === 'bytes' ? makeVector(bytes) : t.getChild(f.name)!]));
+    const plain = new Table(cols);
+    // the schema metadata (flowknn.kind = stat) is what makes classify read it as a stat table
+    await writeFile(table, tableToIPC(new Table(new Schema(plain.schema.fields, t.schema.metadata), plain.batches), 'file'));
+    const r = await runMain(['classify', table, '--model', modelDir, '--engine', 'cpu']);
+    expect(r.code).toBe(1);
+    expect(errorLines(r.stderr)).toEqual([`flowknn: error: ${table}: row 3 (read from ${seedLabel('http')}:${line}): bytes: expected a number >= 0, got -1`]);
+  });
+});
+
+describe('Int64 and Uint64 columns in Arrow inputs', () => {
+  /** The stat table of a seed file, with the given feature columns stored as 64-bit integers. */
+  async function wideTable(src: string, dest: string, columns: Record<string, 'Int64' | 'Uint64'>, edit: (name: string, values: bigint[]) => void = () => undefined): Promise<Table> {
+    const t = tableFromIPC(await readFile(src));
+    const cols = Object.fromEntries(
+      t.schema.fields.map((f) => {
+        const kind = columns[f.name];
+        if (kind === undefined) return [f.name, t.getChild(f.name)!];
+        const values = Array.from(t.getChild(f.name)!.toArray() as Float64Array, (v) => BigInt(Math.round(v)));
+        edit(f.name, values);
+        return [f.name, makeVector(kind === 'Int64' ? BigInt64Array.from(values) : BigUint64Array.from(values))];
+      }),
+    );
+    const plain = new Table(cols);
+    await writeFile(dest, tableToIPC(new Table(new Schema(plain.schema.fields, t.schema.metadata), plain.batches), 'file'));
+    return t;
+  }
+
+  it('ingest a table and the same with Int64/Uint64 counts: both parts read as the same numbers (they were joined as 8e-320)', async () => {
+    const { inDir, outDir } = await fresh();
+    const plain = join(inDir, 'http.arrow');
+    expect((await runMain(['ingest', seedLabel('http'), '--out', plain, '--quiet'])).code).toBe(0);
+    const wide = join(inDir, 'wide.arrow');
+    await wideTable(plain, wide, { flows: 'Int64', packets: 'Uint64' });
+    const out = join(outDir, 'joined.arrow');
+    const r = await runMain(['ingest', plain, wide, '--out', out, '--quiet']);
+    expect(r.code, r.stderr).toBe(0);
+    const joined = tableFromIPC(await readFile(out));
+    const n = joined.numRows / 2;
+    for (const c of ['flows', 'packets']) {
+      const v = Array.from(joined.getChild(c)!.toArray() as Float64Array);
+      expect(v.slice(n), c).toEqual(v.slice(0, n).map((x) => Math.round(x)));
+    }
+  });
+
+  it('a label table whose bytes are Uint64 beyond 2^53 - 1: exit 1, names the file, column and row; no model', async () => {
+    const { inDir, outDir } = await fresh();
+    const model = join(outDir, 'model');
+    expect((await runMain(['train', '--labels', SEED_LABELS, '--exclude', 'nfs', '--protocol', 'none', '--engine', 'cpu', '--out', model, '--quiet'])).code).toBe(0);
+    const labels = join(inDir, 'labels.arrow');
+    await wideTable(join(model, 'train.arrow'), labels, { bytes: 'Uint64' }, (name, values) => {
+      values[4] = 2n ** 60n + 1n;
+    });
+    const r = await runMain(['train', '--labels', labels, '--out', join(outDir, 'm2'), '--protocol', 'none', '--engine', 'cpu']);
+    expect(r.code).toBe(1);
+    expect(errorLines(r.stderr)).toEqual([`flowknn: error: ${labels}: column bytes (Uint64) holds 1152921504606846977 in row 5, beyond 2^53 - 1, the largest whole number a double holds exactly`]);
+    expect(await listTree(outDir)).toEqual(['model/', 'model/model.json', 'model/train.arrow']);
   });
 });

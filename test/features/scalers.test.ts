@@ -66,4 +66,10 @@ describe('scalers are fitted on training rows and applied unchanged to other row
     const p = fitScaler('zscore', train);
     expect(() => transform(p, Matrix.fromRows([[1, 2]]))).toThrow(/fitted on 3 features, data has 2/);
   });
+
+  it('offsets and scales of different lengths are called damaged, with both counts and the data width', () => {
+    const p = fitScaler('zscore', train);
+    const damaged = { ...p, scale: p.scale.slice(0, 1) };
+    expect(() => transform(damaged, Matrix.fromRows([[1, 2, 3]]))).toThrow(/^scaler zscore is damaged: 3 offsets but 1 scales \(data has 3 features\)$/u);
+  });
 });

@@ -46,11 +46,17 @@ export function ensureBuilt(): Promise<void> {
   return building;
 }
 
-/** Runs the built CLI (`node bin/flowknn.js ...argv`) in the repository root. */
-export async function runBin(argv: string[], options: { cwd?: string; timeoutMs?: number } = {}): Promise<RunResult> {
+/** Runs the built CLI (`node bin/flowknn.js ...argv`) in the repository root; `uid`/`gid` run it
+ *  as another user (root only: permission tests, which root itself would pass). */
+export async function runBin(argv: string[], options: { cwd?: string; timeoutMs?: number; uid?: number; gid?: number } = {}): Promise<RunResult> {
   await ensureBuilt();
   return new Promise((resolvePromise, reject) => {
-    const child = spawn(process.execPath, [join(ROOT, 'bin/flowknn.js'), ...argv], { cwd: options.cwd ?? ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [join(ROOT, 'bin/flowknn.js'), ...argv], {
+      cwd: options.cwd ?? ROOT,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      ...(options.uid === undefined ? {} : { uid: options.uid }),
+      ...(options.gid === undefined ? {} : { gid: options.gid }),
+    });
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     child.stdout.on('data', (b: Buffer) => out.push(b));

@@ -1,10 +1,12 @@
 import { tableToIPC, tableFromArrays } from 'apache-arrow';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { execFileSync } from 'node:child_process';
+import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { NFDUMP_STAT7 } from '../../src/features/feature-set.js';
 import { loadLabelled } from '../../src/model/labelled.js';
+import { failure } from '../helpers/failure.js';
 import { SEED_LABELS } from '../helpers/paths.js';
 
 describe('labelled data', () => {
@@ -64,5 +66,73 @@ describe('labelled data', () => {
     await writeFile(join(sub, 'web.raw'), '2015-02-26 14:01:11.476 2.904 any X 1( 0.0) 1( 0.0) 1( 0.0) 1 1 1\n');
     await writeFile(join(sub, 'dns.raw'), '2015-02-26 14:01:11.476 2.904 any X 1( 0.0) 1( 0.0) 1( 0.0) 1 1 1\n');
     await expect(loadLabelled(sub, NFDUMP_STAT7)).rejects.toThrow(/does not list dns/u);
+  });
+
+  const LINE = '2015-02-26 14:01:11.476     2.904 any     XXX.XXX.XXX.XXX        1( 0.0)    35252( 0.0)   52.6 M( 0.0)    12139  144.8 M  1491\n';
+
+  /** A labels folder of three classes, web, mail and flood, one row each. */
+  async function threeClasses(name: string): Promise<string> {
+    const sub = join(dir, name);
+    await mkdir(sub);
+    for (const c of ['web', 'mail', 'flood']) await writeFile(join(sub, `${c}.raw`), LINE);
+    return sub;
+  }
+
+  it('a subfolder, a FIFO or a symlink to a folder in a labels folder fails naming it, instead of a class silently missing', async () => {
+    const sub = await threeClasses('with-folder');
+    await mkdir(join(sub, 'dns.raw'));
+    const folder = await failure(loadLabelled(sub, NFDUMP_STAT7));
+    expect(folder.exitCode).toBe(1);
+    expect(folder.file).toBe(join(sub, 'dns.raw'));
+    expect(folder.message).toBe('is a folder, not a label file; a labels folder holds one nfdump output file per label, named after the label (http.raw gives label http)');
+    const fifo = await threeClasses('with-fifo');
+    execFileSync('mkfifo', [join(fifo, 'dns.raw')]);
+    expect((await failure(loadLabelled(fifo, NFDUMP_STAT7))).format()).toMatch(new RegExp(`^${join(fifo, 'dns.raw')}: is a FIFO \\(named pipe\\), not a label file`, 'u'));
+    const linked = await threeClasses('with-link');
+    await symlink(join(dir, 'with-folder'), join(linked, 'dns.raw'));
+    const link = await failure(loadLabelled(linked, NFDUMP_STAT7));
+    expect(link.file).toBe(join(linked, 'dns.raw'));
+    expect(link.message).toMatch(/^is a symlink to .*with-folder, which is a folder; a labels folder holds one nfdump output file per label/u);
+    const dangling = await threeClasses('with-dangling');
+    await symlink(join(dir, 'nowhere.raw'), join(dangling, 'dns.raw'));
+    expect((await failure(loadLabelled(dangling, NFDUMP_STAT7))).message).toMatch(/^is a symlink to .*nowhere\.raw, which is missing/u);
+  });
+
+  it('a symlink to a regular file is followed: its class is trained', async () => {
+    const sub = await threeClasses('link-to-file');
+    await writeFile(join(dir, 'dns-elsewhere.txt'), LINE + LINE);
+    await symlink(join(dir, 'dns-elsewhere.txt'), join(sub, 'dns.raw'));
+    const set = await loadLabelled(sub, NFDUMP_STAT7);
+    expect(set.classes).toEqual(['dns', 'flood', 'mail', 'web']);
+    expect(Array.from(set.labels)).toEqual([0, 0, 1, 2, 3]);
+  });
+
+  it('label names from file names and from a label column pass the check label add applies', async () => {
+    const sub = await threeClasses('bad-name');
+    await writeFile(join(sub, '-web.raw'), LINE);
+    const named = await failure(loadLabelled(sub, NFDUMP_STAT7));
+    expect(named.file).toBe(join(sub, '-web.raw'));
+    expect(named.message).toBe('the file name does not give a label: label: expected a plain name (letters, digits, "_", "-", ".", starting with a letter or digit, at most 64), got "-web"');
+    const csv = join(dir, 'bad-label.csv');
+    await writeFile(csv, 'label,duration_s,flows,packets,bytes,pps,bps,bpp\nweb,1,2,3,4,5,6,7\n<b>x</b>,2,3,4,5,6,7,8\n');
+    const col = await failure(loadLabelled(csv, NFDUMP_STAT7));
+    expect(col.format()).toBe(`${csv}:3: label: expected a plain name (letters, digits, "_", "-", ".", starting with a letter or digit, at most 64), got "<b>x</b>"`);
+    const arrow = join(dir, 'bad-label.arrow');
+    const cols = Object.fromEntries(NFDUMP_STAT7.columns.map((c) => [c, Float64Array.from([1, 2])]));
+    await writeFile(arrow, tableToIPC(tableFromArrays({ ...cols, label: ['ok', 'two words'] }), 'file'));
+    expect((await failure(loadLabelled(arrow, NFDUMP_STAT7))).format()).toMatch(new RegExp(`^${arrow}: row 2: label: expected a plain name .* got "two words"$`, 'u'));
+  });
+
+  it('a negative or missing feature fails with the file and line the row came from', async () => {
+    const csv = join(dir, 'negative.csv');
+    await writeFile(csv, 'label,duration_s,flows,packets,bytes,pps,bps,bpp\nweb,1,2,3,4,5,6,7\nweb,1,2,3,-4,5,6,7\n');
+    const neg = await failure(loadLabelled(csv, NFDUMP_STAT7));
+    expect(neg.exitCode).toBe(1);
+    expect(neg.format()).toBe(`${csv}:3: bytes: expected a number >= 0, got -4`);
+    const arrow = join(dir, 'missing.arrow');
+    const cols = Object.fromEntries(NFDUMP_STAT7.columns.map((c) => [c, [1, 2, 3]]));
+    cols.pps = [1, null as unknown as number, 3];
+    await writeFile(arrow, tableToIPC(tableFromArrays({ ...cols, label: ['a', 'a', 'b'] }), 'file'));
+    expect((await failure(loadLabelled(arrow, NFDUMP_STAT7))).format()).toBe(`${arrow}: row 2: pps: expected a number >= 0, got nothing (a missing value)`);
   });
 });

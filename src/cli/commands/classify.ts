@@ -9,6 +9,7 @@ import { resolvedTimeZone } from '../../io/time-zone.js';
 import { uniqueRows } from '../../ingest/sections.js';
 import { tableToCsv } from '../../io/csv.js';
 import { writeFileAtomic } from '../../io/atomic.js';
+import { checkOutputs } from '../../io/out-path.js';
 import { kthDistances } from '../../knn/novelty.js';
 import { predictionsTable, type RowOrigin } from '../../knn/predictions.js';
 import { readModelSpec } from '../../model/registry.js';
@@ -45,6 +46,8 @@ export function classifyCommand(ctx: CliContext): CommandModule<object, Classify
           .option('unknown-label', { type: 'string', describe: "predict novel rows (k-th neighbour farther than the model's novelty threshold) as this label, e.g. unknown" }),
       ) as unknown as Argv<ClassifyArgs>,
     handler: async (args) => {
+      const read = [...args.inputs.map((path) => ({ flag: 'input', path })), { flag: '--model', path: args.model }];
+      const [out, report] = await checkOutputs([{ flag: '--out', path: args.out, folder: 'predictions' }, { flag: '--report', path: args.report, file: 'html' }], read);
       const { model, json } = (await readModelSpec(args.model)).loaded;
       const zone = zoneFrom(args);
       const tables: Table[] = [];
@@ -116,12 +119,12 @@ export function classifyCommand(ctx: CliContext): CommandModule<object, Classify
         ctx.log(`novel: ${flagged} of ${rows} rows (k-th neighbour beyond ${novelty.threshold.toPrecision(4)})`);
       }
       if (args.show || args.out === undefined) ctx.stdout.write(formatPredictions(table, model.config.k));
-      if (args.out !== undefined) {
-        await writeArrowFile(join(args.out, 'predictions.arrow'), table);
-        await writeFileAtomic(join(args.out, 'predictions.csv'), tableToCsv(table));
-        ctx.log(`wrote ${join(args.out, 'predictions.arrow')} and predictions.csv: ${rows} rows`);
+      if (out) {
+        await writeArrowFile(out.files['predictions.arrow']!, table);
+        await writeFileAtomic(out.files['predictions.csv']!, tableToCsv(table));
+        ctx.log(`wrote ${join(args.out!, 'predictions.arrow')} and predictions.csv: ${rows} rows`);
       }
-      if (args.report !== undefined) {
+      if (report) {
         const { classifiedReport, predictionsFromTable, renderReport, writeReport } = await import('../../report/index.js');
         const doc = classifiedReport({
           classes: model.train.classes,
@@ -130,7 +133,7 @@ export function classifyCommand(ctx: CliContext): CommandModule<object, Classify
           novelty: novelty ? { threshold: novelty.threshold, scoreName: `distance to the k-th nearest training row (k = ${model.config.k}, model space)` } : undefined,
           meta: { engine: engine.name, inputs: args.inputs },
         });
-        await writeReport(args.report, await renderReport(doc, { onWarning: (w) => ctx.log(`report: ${w}`) }));
+        await writeReport(report.path, await renderReport(doc, { onWarning: (w) => ctx.log(`report: ${w}`) }));
         ctx.log(`wrote ${args.report}`);
       }
     },

@@ -5,6 +5,7 @@ import { evaluate } from '../../eval/evaluate.js';
 import { formatConfusion, formatFixed, formatReport, reportJson } from '../../eval/format.js';
 import { NFDUMP_STAT7 } from '../../features/feature-set.js';
 import { writeFileAtomic } from '../../io/atomic.js';
+import { checkOutputs } from '../../io/out-path.js';
 import { readModelSpec } from '../../model/registry.js';
 import { loadLabelled, type LabelledSet } from '../../model/labelled.js';
 import type { ModelConfig } from '../../model/model.js';
@@ -44,6 +45,16 @@ export function evaluateCommand(ctx: CliContext): CommandModule<object, Evaluate
         ),
       ) as unknown as Argv<EvaluateArgs>,
     handler: async (args) => {
+      const [jsonOut, reportOut] = await checkOutputs(
+        [
+          { flag: '--out', path: args.out, file: 'json' },
+          { flag: '--report', path: args.report, file: 'html' },
+        ],
+        [
+          { flag: '--labels', path: args.labels },
+          { flag: '--model', path: args.model },
+        ],
+      );
       let set: LabelledSet;
       let config: ModelConfig;
       if (args.model !== undefined) {
@@ -74,11 +85,11 @@ export function evaluateCommand(ctx: CliContext): CommandModule<object, Evaluate
         report: reportJson(ev.report),
         confusion_matrix: { labels: ev.confusion.labels, rows: 'true', columns: 'predicted', matrix: ev.confusion.matrix },
       };
-      if (args.out) await writeFileAtomic(args.out, `${JSON.stringify(json, null, 2)}\n`);
-      if (args.report !== undefined) {
+      if (jsonOut) await writeFileAtomic(jsonOut.path, `${JSON.stringify(json, null, 2)}\n`);
+      if (reportOut) {
         const { evaluationReport, renderReport, writeReport } = await import('../../report/index.js');
         const doc = evaluationReport({ evaluation: ev, set, engine: engine.name, meta: { inputs: [args.model ?? args.labels!], timings: { evaluate: performance.now() - started } } });
-        await writeReport(args.report, await renderReport(doc, { onWarning: (w) => ctx.log(`report: ${w}`) }));
+        await writeReport(reportOut.path, await renderReport(doc, { onWarning: (w) => ctx.log(`report: ${w}`) }));
         ctx.log(`wrote ${args.report}`);
       }
       if (args.format === 'json') {

@@ -2,6 +2,7 @@ import pLimit from 'p-limit';
 import { statSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { usableCores } from '../../io/cores.js';
+import { checkOutputs } from '../../io/out-path.js';
 import type { Argv, CommandModule } from 'yargs';
 import { FlowknnError, inputError, usageError } from '../../errors.js';
 import { FlowAggregator, type AggregateOptions } from '../../features/aggregate.js';
@@ -93,6 +94,11 @@ export function ingestCommand(ctx: CliContext): CommandModule<object, IngestArgs
       const aggregator = args.aggregate === undefined ? undefined : makeAggregator(args);
       const files = await expandArchives(args, ctx);
       const nfdump = await nfdumpFor(files, args, ctx);
+      // The outputs are checked against every input (src/io/out-path.ts); symlinks are written through.
+      const read = [...args.files, ...files].map((path) => ({ flag: 'input', path }));
+      const [out, rejectsOut] = await checkOutputs([{ flag: '--out', path: args.out, file: 'arrow' }, { flag: '--rejects', path: args.rejects, file: 'csv' }], read);
+      args.out = out!.path;
+      args.rejects = rejectsOut?.path;
       // Flow records without aggregation are streamed to the output; statistics (small) are
       // read whole and joined.
       const kinds: (InputKind | undefined)[] = aggregator ? [] : await Promise.all(files.map((f) => flowInputKind(f, args.format).catch(() => undefined)));

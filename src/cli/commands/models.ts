@@ -1,6 +1,6 @@
 import type { Argv, CommandModule } from 'yargs';
 
-import { usageError } from '../../errors.js';
+import { usageError, excerpt } from '../../errors.js';
 import { formatFixed } from '../../eval/format.js';
 import { exists } from '../../io/atomic.js';
 import { listVersions, parseVersionRef, promoteVersion, registryPaths, type VersionInfo } from '../../model/registry.js';
@@ -108,7 +108,7 @@ function promoteCommand(ctx: CliContext): CommandModule<object, PromoteArgs> {
     handler: async (args) => {
       const ref = String(args['model-version']);
       const version = parseVersionRef(ref);
-      if (version === undefined) throw usageError(`expected a version such as v3, got "${ref}"`);
+      if (version === undefined) throw usageError(`expected a version such as v3, got "${excerpt(ref)}"`);
       const { previous } = await promoteVersion(args.registry, args.name, version);
       ctx.stdout.write(`${registryPaths(args.registry, args.name).base}: v${version} is current${previous === null ? '' : previous === version ? ' (it already was)' : ` (was v${previous})`}\n`);
     },

@@ -2,6 +2,7 @@ import type { Argv, CommandModule } from 'yargs';
 
 import { usageError } from '../../errors.js';
 import { NFDUMP_STAT7 } from '../../features/feature-set.js';
+import { checkOutput } from '../../io/out-path.js';
 import { readModelSpec } from '../../model/registry.js';
 import { loadLabelled, type LabelledSet } from '../../model/labelled.js';
 import type { KeyValue, ReportSection } from '../../report/index.js';
@@ -73,13 +74,15 @@ export function reportCommand(ctx: CliContext): CommandModule<object, ReportArgs
         sweepSections,
         writeReport,
       } = await import('../../report/index.js');
+      const read = (['evaluation', 'labels', 'model', 'predictions', 'sweep', 'nightly'] as const).map((k) => ({ flag: `--${k}`, path: args[k] }));
+      const out = (await checkOutput({ flag: '--out', path: args.out, file: 'html' }, read))!;
       if (args.nightly !== undefined) {
         if (args.evaluation !== undefined || args.predictions !== undefined || args.sweep !== undefined || args.labels !== undefined) {
           throw usageError('--nightly draws a night on its own', 'leave out --evaluation, --predictions, --sweep and --labels');
         }
-        const { readDayOutputs } = await import('../../pipeline/outputs.js');
+        const { readNightOutputs } = await import('../../report/night.js');
         const { writeNightlyReport } = await import('./nightly.js');
-        const day = await readDayOutputs(args.nightly);
+        const day = await readNightOutputs(args.nightly);
         const modelDir = args.model ?? day.summary.model.dir;
         const model = await readModelSpec(modelDir).then(
           (m) => m.loaded,
@@ -88,7 +91,7 @@ export function reportCommand(ctx: CliContext): CommandModule<object, ReportArgs
             return undefined;
           },
         );
-        await writeNightlyReport(ctx, args.nightly, { ...day, model, reportFile: args.out, maxRows: args['max-rows'] });
+        await writeNightlyReport(ctx, args.nightly, { ...day, model, reportFile: out.path, maxRows: args['max-rows'] });
         ctx.log(`wrote ${args.out}`);
         return;
       }
@@ -200,7 +203,7 @@ export function reportCommand(ctx: CliContext): CommandModule<object, ReportArgs
         },
         { onWarning: (w) => ctx.log(`report: ${w}`) },
       );
-      await writeReport(args.out, html);
+      await writeReport(out.path, html);
       ctx.log(`wrote ${args.out}: ${sections.length} sections`);
     },
   };

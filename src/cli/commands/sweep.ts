@@ -1,7 +1,7 @@
 import type { Argv, CommandModule } from 'yargs';
 
 import { METRICS, type Metric, type MetricName } from '../../engines/engine.js';
-import { usageError } from '../../errors.js';
+import { usageError, excerpt } from '../../errors.js';
 import { evaluate } from '../../eval/evaluate.js';
 import { formatFixed } from '../../eval/format.js';
 import { checkGrid, configLabel, metricLabel, nestedSweep, sweep, type ConfigResult, type NestedResult, type SweepGrid, type SweepProtocol, type SweepResult } from '../../eval/sweep.js';
@@ -9,6 +9,7 @@ import { NFDUMP_STAT7 } from '../../features/feature-set.js';
 import { SCALERS, type ScalerName } from '../../features/scalers.js';
 import { WEIGHTS, type Weights } from '../../knn/classifier.js';
 import { writeFileAtomic } from '../../io/atomic.js';
+import { checkOutputs } from '../../io/out-path.js';
 import { writeModel, type EvaluationSummary } from '../../model/folder.js';
 import { loadLabelled } from '../../model/labelled.js';
 import { fitModel, type ModelConfig } from '../../model/model.js';
@@ -53,7 +54,7 @@ export function parseKs(values: readonly (string | number)[]): number[] {
   if (parts.length === 0 || parts.every((p) => p === '')) throw usageError('--k: give at least one k', K_HINT);
   const ks: number[] = [];
   for (const part of parts) {
-    if (part === '') throw usageError(`--k: empty item in "${values.join(',')}"`, K_HINT);
+    if (part === '') throw usageError(`--k: empty item in "${excerpt(values.join(','))}"`, K_HINT);
     const range = /^(\d+)\.\.(\d+)$/u.exec(part);
     if (range) {
       const [lo, hi] = [Number(range[1]), Number(range[2])];
@@ -62,7 +63,7 @@ export function parseKs(values: readonly (string | number)[]): number[] {
     } else if (/^\d+$/u.test(part) && Number(part) >= 1) {
       ks.push(Number(part));
     } else {
-      throw usageError(`--k: "${part}" is not a whole number >= 1 or a range a..b`, K_HINT);
+      throw usageError(`--k: "${excerpt(part)}" is not a whole number >= 1 or a range a..b`, K_HINT);
     }
   }
   return [...new Set(ks)].sort((a, b) => a - b);
@@ -71,7 +72,7 @@ export function parseKs(values: readonly (string | number)[]): number[] {
 function pick<T extends string>(flag: string, values: readonly string[] | undefined, allowed: readonly T[]): T[] {
   const list = listOption(values) ?? [];
   if (list.length === 0) throw usageError(`${flag}: give at least one value`, `choose from ${allowed.join(', ')}`);
-  for (const v of list) if (!(allowed as readonly string[]).includes(v)) throw usageError(`${flag}: unknown value "${v}"`, `choose from ${allowed.join(', ')}`);
+  for (const v of list) if (!(allowed as readonly string[]).includes(v)) throw usageError(`${flag}: unknown value "${excerpt(v)}"`, `choose from ${allowed.join(', ')}`);
   return list as T[];
 }
 
@@ -91,7 +92,7 @@ export function gridFrom(args: Pick<SweepArgs, 'k' | 'metrics' | 'p' | 'weights'
 
 export function protocolFromSweepArgs(args: Pick<SweepArgs, 'protocol' | 'folds' | 'repeats' | 'seed'>): SweepProtocol {
   if (args.protocol === 'loo') return { name: 'loo' };
-  if (args.protocol !== 'kfold') throw usageError(`--protocol: unknown value "${String(args.protocol)}"`, 'choose kfold or loo');
+  if (args.protocol !== 'kfold') throw usageError(`--protocol: unknown value "${excerpt(String(args.protocol))}"`, 'choose kfold or loo');
   if (!Number.isInteger(args.folds) || args.folds < 2) throw usageError(`--folds must be a whole number >= 2, got ${args.folds}`);
   if (!Number.isInteger(args.repeats) || args.repeats < 1) throw usageError(`--repeats must be a whole number >= 1, got ${args.repeats}`);
   if (!Number.isInteger(args.seed)) throw usageError(`--seed must be a whole number, got ${args.seed}`);
@@ -263,6 +264,15 @@ export function sweepCommand(ctx: CliContext): CommandModule<object, SweepArgs> 
       const grid = gridFrom(args);
       const protocol = protocolFromSweepArgs(args);
       if (!Number.isInteger(args.top) || args.top < 0) throw usageError(`--top must be a whole number >= 0, got ${args.top}`);
+      const [saveModel, jsonOut, csvOut, reportOut] = await checkOutputs(
+        [
+          { flag: '--save-model', path: args['save-model'], folder: 'model' },
+          { flag: '--json', path: args.json, file: 'json' },
+          { flag: '--csv', path: args.csv, file: 'csv' },
+          { flag: '--report', path: args.report, file: 'html' },
+        ],
+        [{ flag: '--labels', path: args.labels }],
+      );
       const set = await loadLabelled(args.labels, NFDUMP_STAT7, { exclude: listOption(args.exclude), include: listOption(args.include), zone: zoneFrom(args) });
       const engine = await engineFrom(args, ctx.log);
       let res: SweepResult;
@@ -281,7 +291,7 @@ export function sweepCommand(ctx: CliContext): CommandModule<object, SweepArgs> 
           });
           ctx.log(`nested: ${nested.outerFolds.length} outer folds in ${((performance.now() - t) / 1000).toFixed(2)} s`);
         }
-        if (args['save-model'] !== undefined) {
+        if (args['save-model'] !== undefined && saveModel) {
           // The stored evaluation is the chosen configuration's leave-one-out score on all rows
           // (what `train --protocol loo` stores); being the winner of the sweep, it is optimistic.
           const config = res.chosen.config;
@@ -294,7 +304,7 @@ export function sweepCommand(ctx: CliContext): CommandModule<object, SweepArgs> 
             macro_f1: ev.report.macroAvg.f1,
             weighted_f1: ev.report.weightedAvg.f1,
           };
-          await writeModel(args['save-model'], fitModel(set, config), evaluation);
+          await writeModel(saveModel.path, fitModel(set, config), evaluation);
           saved = { dir: args['save-model'], evaluation };
           ctx.log(`wrote model ${args['save-model']} (${configLabel(config)}; leave-one-out accuracy ${formatFixed(evaluation.accuracy, 3)}, macro F1 ${formatFixed(evaluation.macro_f1, 3)})`);
         }
@@ -302,9 +312,9 @@ export function sweepCommand(ctx: CliContext): CommandModule<object, SweepArgs> 
         await engine.dispose();
       }
       const json = sweepJson(res, nested, engine.name, saved);
-      if (args.json !== undefined) await writeFileAtomic(args.json, `${JSON.stringify(json, null, 2)}\n`);
-      if (args.csv !== undefined) await writeFileAtomic(args.csv, sweepCsv(res));
-      if (args.report !== undefined) {
+      if (jsonOut) await writeFileAtomic(jsonOut.path, `${JSON.stringify(json, null, 2)}\n`);
+      if (csvOut) await writeFileAtomic(csvOut.path, sweepCsv(res));
+      if (reportOut) {
         const { renderReport, sweepReport, sweepRowsFrom, writeReport } = await import('../../report/index.js');
         const { rows, chosen } = sweepRowsFrom(res);
         const doc = sweepReport(rows, chosen, {
@@ -312,7 +322,7 @@ export function sweepCommand(ctx: CliContext): CommandModule<object, SweepArgs> 
           nested: nested && { accuracy: nested.accuracy.mean, accuracyStd: nested.accuracy.std, macroF1: nested.macroF1.mean, macroF1Std: nested.macroF1.std },
           meta: { engine: engine.name, inputs: [args.labels] },
         });
-        await writeReport(args.report, await renderReport(doc, { onWarning: (w) => ctx.log(`report: ${w}`) }));
+        await writeReport(reportOut.path, await renderReport(doc, { onWarning: (w) => ctx.log(`report: ${w}`) }));
         ctx.log(`wrote ${args.report}`);
       }
       if (args.format === 'json') {

@@ -1,8 +1,9 @@
 import type { Argv, CommandModule } from 'yargs';
 
 import type { MetricName } from '../../engines/engine.js';
-import { usageError } from '../../errors.js';
+import { usageError, excerpt } from '../../errors.js';
 import { evaluate } from '../../eval/evaluate.js';
+import { checkOutput } from '../../io/out-path.js';
 import type { ProtocolName } from '../../eval/splits.js';
 import { NFDUMP_STAT7 } from '../../features/feature-set.js';
 import type { ScalerName } from '../../features/scalers.js';
@@ -114,6 +115,8 @@ export function trainCommand(ctx: CliContext): CommandModule<object, TrainArgs> 
       });
       const q = checkQuantile(args['novelty-quantile'] ?? DEFAULT_NOVELTY_QUANTILE);
       const protocolName = args.protocol ?? 'kfold';
+      // Before the work: a refused --out should not cost a training run.
+      const out = (await checkOutput({ flag: '--out', path: args.out, folder: 'model' }, [{ flag: '--labels', path: args.labels }]))!;
       const set = await loadLabelled(args.labels!, NFDUMP_STAT7, { exclude: listOption(args.exclude), include: listOption(args.include), zone: zoneFrom(args) });
       const model = fitModel(set, config);
       let summary: EvaluationSummary | null = null;
@@ -129,7 +132,7 @@ export function trainCommand(ctx: CliContext): CommandModule<object, TrainArgs> 
       } finally {
         await engine.dispose();
       }
-      await writeModel(args.out!, model, summary, novelty);
+      await writeModel(out.path, model, summary, novelty);
       ctx.log(`trained on ${set.features.rows} rows, classes ${set.classes.join(', ')}; scaler ${config.scaler}, k = ${config.k}, ${config.metric.name}, ${config.weights} votes`);
       if (novelty) ctx.log(`novelty threshold ${novelty.threshold.toPrecision(4)} (quantile ${novelty.quantile} of leave-one-out distances to the k-th neighbour, k = ${novelty.k})`);
       if (summary) ctx.log(`${summary.protocol}: accuracy ${formatFixed(summary.accuracy, 3)}, macro F1 ${formatFixed(summary.macro_f1, 3)}`);
@@ -154,7 +157,7 @@ function givenConfig(args: TrainArgs): Partial<ModelConfig> {
 
 async function trainRegistry(ctx: CliContext, args: TrainArgs & { registry: string; name: string }): Promise<void> {
   const from = args.from === undefined ? undefined : parseVersionRef(args.from);
-  if (args.from !== undefined && from === undefined) throw usageError(`--from: expected a version such as v3, got "${args.from}"`);
+  if (args.from !== undefined && from === undefined) throw usageError(`--from: expected a version such as v3, got "${excerpt(args.from)}"`);
   const quantile = args['novelty-quantile'] === undefined ? undefined : checkQuantile(args['novelty-quantile']);
   const protocol = args.protocol === undefined ? undefined : args.protocol === 'none' ? ('none' as const) : protocolFrom({ ...args, protocol: args.protocol });
   const engine = await engineFrom(args, ctx.log);

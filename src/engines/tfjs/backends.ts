@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
-import { environmentError, usageError } from '../../errors.js';
+import { environmentError, usageError, excerpt } from '../../errors.js';
 
 /**
  * Which TensorFlow.js backend the tfjs engine runs on, and why the others were not used.
@@ -82,7 +82,7 @@ export function dawnGpuObject(): unknown {
 export function parseBackendName(name: string | undefined): TfjsBackendName | undefined {
   if (name === undefined || name === 'auto') return undefined;
   if ((TFJS_BACKENDS as readonly string[]).includes(name)) return name as TfjsBackendName;
-  throw usageError(`unknown tfjs backend "${name}"`, `choose one of auto, ${TFJS_BACKENDS.join(', ')}`);
+  throw usageError(`unknown tfjs backend "${excerpt(name)}"`, `choose one of auto, ${TFJS_BACKENDS.join(', ')}`);
 }
 
 /**
