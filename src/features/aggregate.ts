@@ -2,6 +2,7 @@ import { Field, Float64, Int32, Utf8, type Data, type RecordBatch, type Table } 
 import { excerpt, inputError, usageError } from '../errors.js';
 import { buildTable, numberColumn, stringColumn, withMetadata, type ColumnValues, type Schema } from '../schema/arrow.js';
 import { SCHEMA_VERSION, utcMillis, type FlowColumns } from '../schema/tables.js';
+import { TextCache } from '../schema/text-cache.js';
 import { NFDUMP_STAT7 } from './feature-set.js';
 
 /**
@@ -207,6 +208,7 @@ export class FlowAggregator {
   private readonly groups = new Map<number | null, Map<string, Acc>>();
   private flowsSeen = 0;
   private untimedSeen = 0;
+  private readonly texts = new TextCache();
 
   constructor(private readonly options: AggregateOptions = {}) {
     this.key = parseKeySpec(options.key ?? 'dstip');
@@ -344,9 +346,9 @@ export class FlowAggregator {
         length: n,
         first_seen: int64Values(child('first_seen'), n),
         last_seen: int64Values(child('last_seen'), n),
-        src_addr: needs.has('srcip') ? utf8Values(child('src_addr'), n) : empty,
-        dst_addr: needs.has('dstip') ? utf8Values(child('dst_addr'), n) : empty,
-        proto: needs.has('proto') ? utf8Values(child('proto'), n) : empty,
+        src_addr: needs.has('srcip') ? utf8Values(child('src_addr'), n, this.texts) : empty,
+        dst_addr: needs.has('dstip') ? utf8Values(child('dst_addr'), n, this.texts) : empty,
+        proto: needs.has('proto') ? utf8Values(child('proto'), n, this.texts) : empty,
         src_port: needs.has('srcport') ? numericValues(child('src_port'), n) : zeros,
         dst_port: needs.has('dstport') ? numericValues(child('dst_port'), n) : zeros,
         flows: numericValues(child('flows'), n),
@@ -532,38 +534,12 @@ function int64Values(data: Data, n: number): Float64Array {
   return out;
 }
 
-const decoder = new TextDecoder();
-
-/**
- * A Utf8 column as strings. Flow records repeat the same few addresses: each distinct byte
- * string is decoded once per batch (a map from its bytes, as latin1, to the text).
- */
-function utf8Values(data: Data, n: number): (string | null)[] {
+/** A Utf8 column as strings, each distinct run of bytes decoded once (see TextCache). */
+function utf8Values(data: Data, n: number, cache: TextCache): (string | null)[] {
   const offsets = data.valueOffsets as Int32Array;
   const bytes = data.values as Uint8Array;
   const out: (string | null)[] = new Array(n);
-  const seen = new Map<string, string>();
-  for (let i = 0; i < n; i++) {
-    if (!valid(data, i)) {
-      out[i] = null;
-      continue;
-    }
-    const a = offsets[data.offset + i]!;
-    const b = offsets[data.offset + i + 1]!;
-    let ascii = true;
-    for (let j = a; j < b; j++) if (bytes[j]! > 0x7f) ascii = false;
-    if (ascii) {
-      out[i] = String.fromCharCode.apply(null, bytes.subarray(a, b) as unknown as number[]);
-      continue;
-    }
-    const raw = Buffer.from(bytes.buffer, bytes.byteOffset + a, b - a).toString('latin1');
-    let text = seen.get(raw);
-    if (text === undefined) {
-      text = decoder.decode(bytes.subarray(a, b));
-      seen.set(raw, text);
-    }
-    out[i] = text;
-  }
+  for (let i = 0; i < n; i++) out[i] = valid(data, i) ? cache.get(bytes, offsets[data.offset + i]!, offsets[data.offset + i + 1]!) : null;
   return out;
 }
 

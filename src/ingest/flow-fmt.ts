@@ -1,5 +1,6 @@
 import { excerpt } from '../errors.js';
 import { FlowColumns } from '../schema/tables.js';
+import { TextCache } from '../schema/text-cache.js';
 import { protoName } from './csv.js';
 import { checkDuration, MAX_DURATION_S, parseDateTime } from './fields.js';
 import { FileRejects, type RejectThreshold } from './rejects.js';
@@ -151,31 +152,6 @@ for (const c of '0123456789abcdefABCDEF.:') ADDRESS_BYTE[c.charCodeAt(0)] = 1;
 const PROTO_BY_NUMBER: readonly string[] = Array.from({ length: 256 }, (_, i) => protoName(String(i)));
 
 /**
- * Address strings of recent lines, by their bytes: the same hosts recur on line after line, so
- * most addresses are found here instead of being made again, and their strings (hash already
- * computed) are the ones the aggregator's maps have seen. Direct-mapped; a miss replaces.
- */
-class AddressCache {
-  private static readonly SIZE = 1 << 14;
-  private readonly strings: (string | undefined)[] = new Array<string | undefined>(AddressCache.SIZE);
-
-  get(b: Buffer, s: number, e: number): string {
-    let h = 0x811c9dc5;
-    for (let i = s; i < e; i++) h = Math.imul(h ^ b[i]!, 0x01000193);
-    const slot = (h ^ (h >>> 15)) & (AddressCache.SIZE - 1);
-    const hit = this.strings[slot];
-    if (hit !== undefined && hit.length === e - s) {
-      let i = 0;
-      while (i < hit.length && hit.charCodeAt(i) === b[s + i]) i++;
-      if (i === hit.length) return hit;
-    }
-    const text = b.toString('latin1', s, e);
-    this.strings[slot] = text;
-    return text;
-  }
-}
-
-/**
  * Parses nfdump's flow output chunk by chunk into FlowColumns. `feed` reads the whole lines of
  * a chunk, stopping early once the columns hold `limit` rows (so batches keep their size); a
  * line cut by the chunk's end is kept until the next chunk completes it. Line numbers count
@@ -192,7 +168,7 @@ export class FlowFmtReader {
   private p = 0;
   /** Digits read by the last `uint`. */
   private digits = 0;
-  private readonly addresses = new AddressCache();
+  private readonly addresses = new TextCache();
 
   constructor(private readonly rejects: LineRejects) {}
 

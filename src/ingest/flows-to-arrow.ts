@@ -55,6 +55,8 @@ export interface FlowInputsOptions extends RejectThreshold {
   rejects?: RejectSink;
   /** Told of each input as it ends (in the order they end). */
   onInput?: (input: FlowInputOutcome) => void;
+  /** More schema metadata of the output (the nfdump release, the zone times were read in). */
+  meta?: Record<string, string>;
 }
 
 export interface FlowInputOutcome {
@@ -182,7 +184,7 @@ export async function writeFlowInputs(files: readonly string[], out: string, opt
 
   if (files.length === 1) {
     const file = files[0]!;
-    const r = await readOne(file, out, (format) => flowSchema({ 'flowknn.sources': JSON.stringify([{ file, format }]) }));
+    const r = await readOne(file, out, (format) => flowSchema({ ...options.meta, 'flowknn.sources': JSON.stringify([{ file, format }]) }));
     if (r.kind !== undefined && r.kind !== 'flow') throw notFlows([r]);
     return r.error ? result([r], false, 0, 0) : result([r], true, r.rows, r.batches);
   }
@@ -210,7 +212,7 @@ export async function writeFlowInputs(files: readonly string[], out: string, opt
     if (reads.some((r) => !r.error && r.kind !== 'flow')) throw notFlows(reads.filter((r) => !r.error));
     const ok = reads.flatMap((r, i) => (r.error ? [] : [{ ...r, part: part(i) }]));
     if (ok.length === 0) return result(reads, false, 0, 0);
-    const schema = flowSchema({ 'flowknn.sources': JSON.stringify(ok.map((r) => ({ file: r.file, format: r.format, rows: r.rows }))) });
+    const schema = flowSchema({ ...options.meta, 'flowknn.sources': JSON.stringify(ok.map((r) => ({ file: r.file, format: r.format, rows: r.rows }))) });
     const w = await writeArrowStream(out, concatParts(ok.map((r) => r.part), schema), { schema });
     written = true;
     return result(reads, true, w.rows, w.batches);

@@ -1,4 +1,4 @@
-import { open } from 'node:fs/promises';
+import { open, stat } from 'node:fs/promises';
 import { constants, gunzipSync } from 'node:zlib';
 import { excerpt, FlowknnError, inputError, usageError } from '../errors.js';
 import type { InputFormat, InputReader, OpenOptions, SniffHead } from './format.js';
@@ -45,10 +45,15 @@ export async function readHead(file: string): Promise<SniffHead> {
   let raw: Buffer;
   let complete: boolean;
   try {
+    // A pipe or device cannot be read twice (its first bytes tell the format), and opening a
+    // FIFO with no writer would wait for ever: refused from its stat, before opening it.
+    const info = await stat(file);
+    if (info.isDirectory()) throw new FlowknnError('usage', 'is a folder, expected a file', { file });
+    if (!info.isFile()) {
+      throw new FlowknnError('usage', 'is not a regular file (a pipe, socket or device); flowknn reads files', { file, hint: 'save the output to a file first, e.g. nfdump -r X -o csv > flows.csv' });
+    }
     const fh = await open(file, 'r');
     try {
-      const info = await fh.stat();
-      if (info.isDirectory()) throw new FlowknnError('usage', 'is a folder, expected a file', { file });
       raw = Buffer.alloc(HEAD_BYTES);
       const { bytesRead } = await fh.read(raw, 0, HEAD_BYTES, 0);
       raw = raw.subarray(0, bytesRead);
@@ -106,6 +111,8 @@ export async function detectInputFormat(file: string): Promise<InputFormat> {
  * gives record batches; see InputReader for when its rows are valid.
  */
 export async function openInput(file: string, format: string = 'auto', options: OpenOptions = {}): Promise<InputReader> {
-  const f = format === 'auto' ? await detectInputFormat(file) : formatByName(format);
-  return f.open(file, options);
+  if (format === 'auto') return (await detectInputFormat(file)).open(file, options);
+  const named = formatByName(format);
+  await readHead(file); // the same checks of the path (a regular file) as for auto
+  return named.open(file, options);
 }

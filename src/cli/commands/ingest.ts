@@ -143,6 +143,11 @@ interface Reading extends Threshold {
   zone: WallClockZone;
 }
 
+/** What the output records of how it was read: the zone of nfdump's local times, the nfdump release. */
+function runMeta(reading: Reading): Record<string, string> {
+  return { 'flowknn.time_zone': resolvedTimeZone(reading.zone.timeZone), ...(reading.nfdump.version ? { 'flowknn.nfdump': reading.nfdump.version.version } : {}) };
+}
+
 /**
  * nfdump's options for the run: when an input is an nfcapd file, the binary is asked for its
  * version once (`nfdump -V`), and the version is logged and used for every file.
@@ -175,6 +180,7 @@ async function streamFlows(files: string[], args: IngestArgs, ctx: CliContext, r
     format: args.format,
     nfdump: reading.nfdump,
     zone: reading.zone,
+    meta: runMeta(reading),
     rejects,
     onInput: (input) => {
       rows += input.rows;
@@ -242,7 +248,7 @@ async function readWhole(
       throw usageError(`cannot put statistics and flow records in one table: ${ok.map((r) => `${r.file} (${r.kind})`).join(', ')}`, 'ingest them into separate files');
     }
     const sources = JSON.stringify(ok.map((r) => ({ file: r.file, format: r.format, rows: r.rows })));
-    const zone = { 'flowknn.time_zone': resolvedTimeZone(reading.zone.timeZone) };
+    const zone = runMeta(reading);
     const withRows = ok.filter((r) => r.table !== undefined && (r.kind !== 'none' || ok.every((o) => o.kind === 'none')));
     const table = aggregator ? aggregator.table({ 'flowknn.sources': sources, ...zone }) : concatTables(withRows.length > 0 ? withRows : ok, zone);
     await writeArrowFile(args.out, table);

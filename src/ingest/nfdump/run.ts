@@ -91,6 +91,9 @@ export class NfdumpRun {
     this.judge = new StderrJudge({ file, reader: options.version?.version, header: context.header });
     this.child = spawn(this.binary, args, {
       shell: false,
+      // Its own process group, so that a time limit or an early stop ends whatever it started
+      // too (a wrapper script's children would otherwise hold its output open).
+      detached: true,
       stdio: ['ignore', 'pipe', 'pipe'],
       env: { ...(options.env ?? process.env), TZ: 'UTC', LC_ALL: 'C' },
       signal: options.signal,
@@ -112,7 +115,7 @@ export class NfdumpRun {
     if (options.timeoutS !== undefined && Number.isFinite(options.timeoutS)) {
       this.timer = setTimeout(() => {
         this.timedOut = true;
-        this.child.kill('SIGKILL');
+        this.killGroup('SIGKILL');
       }, options.timeoutS * 1000);
       this.timer.unref();
     }
@@ -200,14 +203,22 @@ export class NfdumpRun {
     throw environmentError(`cannot run nfdump "${this.binary}": ${err.message}`, undefined, err);
   }
 
+  private killGroup(signal: NodeJS.Signals): void {
+    try {
+      process.kill(-this.child.pid!, signal);
+    } catch {
+      this.child.kill(signal);
+    }
+  }
+
   /** Ends the child if it still runs (early exit of the consumer, or an error) and waits for it. */
   async dispose(): Promise<void> {
     const child = this.child;
     if (this.timer) clearTimeout(this.timer);
     if (child.exitCode === null && child.signalCode === null && child.pid !== undefined) {
       child.stdout?.destroy();
-      child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), KILL_GRACE_MS);
+      this.killGroup('SIGTERM');
+      const timer = setTimeout(() => this.killGroup('SIGKILL'), KILL_GRACE_MS);
       try {
         await this.closed;
       } finally {
