@@ -208,9 +208,12 @@ export class FlowAggregator {
   private readonly groups = new Map<number | null, Map<string, Acc>>();
   private flowsSeen = 0;
   private untimedSeen = 0;
-  private readonly texts = new TextCache();
 
-  constructor(private readonly options: AggregateOptions = {}) {
+
+  constructor(
+    private readonly options: AggregateOptions = {},
+    private readonly texts = new TextCache(),
+  ) {
     this.key = parseKeySpec(options.key ?? 'dstip');
     this.window = parseWindow(options.window ?? 300);
     this.windowMs = this.window === 'whole' ? 0 : this.window * 1000;
@@ -238,9 +241,9 @@ export class FlowAggregator {
     return this.untimedSeen;
   }
 
-  /** An empty aggregator with the same key, window, counters and filters. */
+  /** An empty aggregator with the same key, window, counters and filters (and text cache). */
   emptyLike(): FlowAggregator {
-    return new FlowAggregator(this.options);
+    return new FlowAggregator(this.options, this.texts);
   }
 
   /**

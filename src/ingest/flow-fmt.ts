@@ -29,6 +29,20 @@ export const FLOW_FMT = 'fmt:%tsr|%td|%ter|%pr|%sa|%sp|%da|%dp|%ipkt|%ibyt|%opkt
 export const FLOW_FMT_DATES = 'fmt:%ts|%td|%te|%pr|%sa|%sp|%da|%dp|%ipkt|%ibyt|%opkt|%obyt|%fl';
 export const FLOW_FIELD_COUNT = 13;
 
+/**
+ * nfdump's lines around the flows when it runs without -q: the header (`Date first seen (raw)
+ * ...` up to 1.7.4, `First seen raw ...` from 1.7.5) and the trailer, whose `Summary` line
+ * (plain numbers with -N) counts what it printed: the completeness check of flow mode.
+ */
+const CHROME = /^(?:Date first seen|First seen raw|Summary: |Time window: |Total (?:flows|records) processed: |Sys: )/u;
+const SUMMARY = /^Summary: total flows: (\d+), total bytes: (\d+), total packets: (\d+),/u;
+
+/** What the trailer said (filled in as the lines pass). */
+export interface FmtTrailer {
+  seen: boolean;
+  summary?: { flows: number; bytes: number; packets: number; line: number };
+}
+
 /** Where a bad line goes: FileRejects (which throws once the file's threshold is passed). */
 export interface LineRejects {
   add(line: number, reason: string, raw: string): void;
@@ -43,9 +57,16 @@ const COUNT = /^\d+$/u;
  * blank line, or nfdump's `No matching flows` for a file or filter without flows). Returns
  * true when a row was added.
  */
-export function parseFlowFmtLine(line: string, lineNo: number, cols: FlowColumns, rejects: LineRejects): boolean {
+export function parseFlowFmtLine(line: string, lineNo: number, cols: FlowColumns, rejects: LineRejects, trailer?: FmtTrailer): boolean {
   const trimmed = line.trim();
   if (trimmed === '' || trimmed === 'No matching flows') return false;
+  // Without -q nfdump prints a header line and its totals after the flows (1.6.x to 1.7.8).
+  if (CHROME.test(trimmed)) {
+    if (trailer) trailer.seen = true;
+    const total = SUMMARY.exec(trimmed);
+    if (total && trailer) trailer.summary = { flows: Number(total[1]), bytes: Number(total[2]), packets: Number(total[3]), line: lineNo };
+    return false;
+  }
   const reject = (reason: string) => {
     rejects.add(lineNo, reason, line);
     return false;
@@ -162,6 +183,8 @@ export class FlowFmtReader {
   lineNo = 0;
   /** Rows added. */
   rows = 0;
+  /** nfdump's header and trailer lines, and its Summary once read. */
+  readonly trailer: FmtTrailer = { seen: false };
   private carry = Buffer.alloc(256);
   private carryLen = 0;
   /** The byte path's read position within the line being parsed. */
@@ -238,7 +261,7 @@ export class FlowFmtReader {
   }
 
   private slowLine(text: string, cols: FlowColumns): boolean {
-    return parseFlowFmtLine(text, this.lineNo, cols, this.rejects);
+    return parseFlowFmtLine(text, this.lineNo, cols, this.rejects, this.trailer);
   }
 
   private skipSpaces(b: Uint8Array, e: number): void {

@@ -56,57 +56,65 @@ function toVector(field: Field, values: ColumnValues): Vector {
  * parsing them. Undefined for other types, which take the general path.
  */
 function directVector(type: DataType, values: ArrayLike<unknown>): Vector | undefined {
+  if (DataType.isFloat(type) && (type as { precision: number }).precision === Precision.DOUBLE) return numbers(type, values as ArrayLike<number | null>, new Float64Array(values.length));
+  if (DataType.isInt(type) && (type as { bitWidth: number }).bitWidth === 32 && (type as { isSigned: boolean }).isSigned) return numbers(type, values as ArrayLike<number | null>, new Int32Array(values.length));
+  if (DataType.isTimestamp(type) && (type as { unit: TimeUnit }).unit === TimeUnit.MILLISECOND) return millis(type, values as ArrayLike<number | null>);
+  if (DataType.isUtf8(type)) return asciiStrings(type, values as ArrayLike<string | null>);
+  return undefined;
+}
+
+function nullsOf(values: ArrayLike<unknown>): { nullCount: number; nullBitmap?: Uint8Array } {
   const n = values.length;
   let nulls = 0;
   for (let i = 0; i < n; i++) if (values[i] === null || values[i] === undefined) nulls++;
-  const bitmap = nulls === 0 ? undefined : validity(values, n);
-  const base = { type, length: n, nullCount: nulls, nullBitmap: bitmap };
-  if (DataType.isFloat(type) && (type as { precision: number }).precision === Precision.DOUBLE) {
-    const data = new Float64Array(n);
-    for (let i = 0; i < n; i++) data[i] = (values[i] as number | null) ?? 0;
-    return makeVector(makeData({ ...base, data } as never));
+  return nulls === 0 ? { nullCount: 0 } : { nullCount: nulls, nullBitmap: validity(values, n) };
+}
+
+function numbers(type: DataType, values: ArrayLike<number | null>, data: Float64Array | Int32Array): Vector {
+  const n = values.length;
+  for (let i = 0; i < n; i++) data[i] = values[i] ?? 0;
+  return makeVector(makeData({ type, length: n, ...nullsOf(values), data } as never));
+}
+
+/** Timestamps in ms as int64, written as two 32-bit words each: no BigInt per value. */
+function millis(type: DataType, values: ArrayLike<number | null>): Vector | undefined {
+  const n = values.length;
+  const words = new Int32Array(2 * n);
+  for (let i = 0; i < n; i++) {
+    const v = values[i] ?? 0;
+    if (!Number.isSafeInteger(v)) return undefined;
+    const hi = Math.floor(v / 4294967296);
+    words[2 * i] = (v - hi * 4294967296) | 0;
+    words[2 * i + 1] = hi;
   }
-  if (DataType.isInt(type) && (type as { bitWidth: number }).bitWidth === 32 && (type as { isSigned: boolean }).isSigned) {
-    const data = new Int32Array(n);
-    for (let i = 0; i < n; i++) data[i] = (values[i] as number | null) ?? 0;
-    return makeVector(makeData({ ...base, data } as never));
+  return makeVector(makeData({ type, length: n, ...nullsOf(values), data: new BigInt64Array(words.buffer) } as never));
+}
+
+/** Text that is all ASCII (addresses, protocol names, flags): its bytes are its char codes. */
+function asciiStrings(type: DataType, values: ArrayLike<string | null>): Vector | undefined {
+  const n = values.length;
+  let bytes = 0;
+  for (let i = 0; i < n; i++) {
+    const v = values[i];
+    if (v === null || v === undefined) continue;
+    if (typeof v !== 'string') return undefined;
+    bytes += v.length;
   }
-  if (DataType.isTimestamp(type) && (type as { unit: TimeUnit }).unit === TimeUnit.MILLISECOND) {
-    // int64 as two 32-bit words each: whole milliseconds, no BigInt per value.
-    const words = new Int32Array(2 * n);
-    for (let i = 0; i < n; i++) {
-      const v = (values[i] as number | null) ?? 0;
-      if (!Number.isSafeInteger(v)) return undefined;
-      const hi = Math.floor(v / 4294967296);
-      words[2 * i] = (v - hi * 4294967296) | 0;
-      words[2 * i + 1] = hi;
-    }
-    return makeVector(makeData({ ...base, data: new BigInt64Array(words.buffer) } as never));
-  }
-  if (DataType.isUtf8(type)) {
-    const offsets = new Int32Array(n + 1);
-    let bytes = 0;
-    let ascii = true;
-    for (let i = 0; i < n; i++) {
-      const v = values[i];
-      if (typeof v !== 'string') {
-        if (v !== null && v !== undefined) return undefined;
-        continue;
+  const offsets = new Int32Array(n + 1);
+  const data = new Uint8Array(bytes);
+  let at = 0;
+  for (let i = 0; i < n; i++) {
+    const v = values[i];
+    if (v !== null && v !== undefined) {
+      for (let j = 0; j < v.length; j++) {
+        const c = v.charCodeAt(j);
+        if (c > 0x7f) return undefined;
+        data[at++] = c;
       }
-      for (let j = 0; j < v.length; j++) if (v.charCodeAt(j) > 0x7f) ascii = false;
-      bytes += v.length;
     }
-    if (!ascii) return undefined;
-    const data = new Uint8Array(bytes);
-    let at = 0;
-    for (let i = 0; i < n; i++) {
-      const v = values[i];
-      if (typeof v === 'string') for (let j = 0; j < v.length; j++) data[at++] = v.charCodeAt(j);
-      offsets[i + 1] = at;
-    }
-    return makeVector(makeData({ ...base, valueOffsets: offsets, data } as never));
+    offsets[i + 1] = at;
   }
-  return undefined;
+  return makeVector(makeData({ type, length: n, ...nullsOf(values), valueOffsets: offsets, data } as never));
 }
 
 function validity(values: ArrayLike<unknown>, n: number): Uint8Array {

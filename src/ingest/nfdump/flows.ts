@@ -1,11 +1,11 @@
 import type { Table } from 'apache-arrow';
-import { usageError } from '../../errors.js';
+import { inputError, usageError } from '../../errors.js';
 import { buildTable, type ColumnValues } from '../../schema/arrow.js';
 import { FlowColumns, flowSchema } from '../../schema/tables.js';
 import { FLOW_FMT, FLOW_FMT_DATES, FlowFmtReader } from '../flow-fmt.js';
 import type { ParseOptions, Reject } from '../issues.js';
 import { FileRejects, type RejectSink, type RejectThreshold } from '../rejects.js';
-import { checkTotals, fileTotals, NfdumpRun, nfdumpVersionOf, prepareNfcapdInput, type NfdumpOptions, type NfdumpOutcome } from './run.js';
+import { checkTotals, NfdumpRun, nfdumpVersionOf, prepareNfcapdInput, type NfdumpOptions, type NfdumpOutcome } from './run.js';
 import type { NfdumpDialect } from './version.js';
 
 /**
@@ -14,8 +14,9 @@ import type { NfdumpDialect } from './version.js';
  * size.
  *
  * Facts about nfdump this relies on (checked against 1.6.25, 1.7.1 and 1.7.8):
- * - `-o 'fmt:...'` with `-q` prints one line per flow and nothing else; a file or filter
- *   without flows prints the single line `No matching flows`.
+ * - `-o 'fmt:...'` prints a header line, one line per flow (`No matching flows` when a file or
+ *   filter has none), and a trailer whose `Summary: total flows: N, total bytes: N, total
+ *   packets: N` line (plain numbers with -N) counts what it printed.
  * - `%tsr` is first seen as `seconds.mmm` since the epoch (no time zone involved; 1.6.17+; older
  *   releases get `%ts`, see FLOW_FMT_DATES). `%ter` is NOT usable for milliseconds: 1.7.1
  *   prints `msecLast % 100` after the point (10:10:05.465 -> `...805.065`). Last seen is
@@ -24,9 +25,9 @@ import type { NfdumpDialect } from './version.js';
  *   are kept as a cross-check.
  * - `-N` prints plain numbers (no `1.3 M`) and protocol numbers; `-6` prints IPv6 addresses in
  *   full (`inet_ntop`) instead of condensed `2001:db..c0:ffee`.
- * - Completeness: the flow format prints no totals, so an unfiltered read is checked against
- *   the file's own totals (`nfdump -I`, run first: it also tells a file nfdump cannot open
- *   before any row is read). A filtered read cannot be checked that way.
+ * - Completeness: the rows read must add up to that Summary line; an output cut short has none.
+ *   (Checking against the file's own totals, `nfdump -I`, would cost a second nfdump per file:
+ *   the statistics of 1.7.5+, which print no totals, need it; flows do not.)
  */
 
 export interface FlowReadOptions extends NfdumpOptions, ParseOptions, RejectThreshold {
@@ -49,7 +50,8 @@ export const DEFAULT_BATCH_ROWS = 65_536;
 
 /** nfdump's arguments for flow mode (exported for tests and for the docs). */
 export function flowArgs(file: string, filter?: string, dialect?: Pick<NfdumpDialect, 'rawFirstSeen'>): string[] {
-  const args = ['-r', file, '-q', '-N', '-6', '-o', dialect === undefined || dialect.rawFirstSeen ? FLOW_FMT : FLOW_FMT_DATES];
+  // No -q: the trailer's Summary line counts the flows, packets and bytes nfdump printed.
+  const args = ['-r', file, '-N', '-6', '-o', dialect === undefined || dialect.rawFirstSeen ? FLOW_FMT : FLOW_FMT_DATES];
   if (filter !== undefined && filter.trim() !== '') args.push(filter);
   return args;
 }
@@ -76,8 +78,6 @@ export class NfcapdFlows implements AsyncIterable<FlowBatch> {
     const version = await nfdumpVersionOf(options);
     const { path, header, dialect } = await prepareNfcapdInput(file, version);
     const opts = { ...options, version };
-    const filtered = options.filter !== undefined && options.filter.trim() !== '';
-    const totals = filtered ? undefined : await fileTotals(file, path, opts, header);
     const kept: Reject[] = [];
     const rejects = new FileRejects(file, { maxRejects: options.maxRejects, maxRejectFraction: options.maxRejectFraction }, options.rejects ?? { add: (r) => kept.push(r) });
     const shown = options.rejects ? rejects.first : kept;
@@ -110,13 +110,13 @@ export class NfcapdFlows implements AsyncIterable<FlowBatch> {
       const warnings = await run.finish();
       rejects.finish(reader.rows + rejects.count);
       count(cols);
+      const summary = reader.trailer.summary;
+      if (!summary) {
+        throw inputError("nfdump's output ended without its Summary line (total flows, bytes, packets)", { file, line: reader.lineNo }, 'was it cut short? run nfdump -r FILE by hand to see');
+      }
       // Rows left out as rejects (within the threshold) make the sums short by design.
-      if (totals && rejects.count === 0) checkTotals(file, sums, totals, 'nfdump -I (the totals the file was written with)');
-      this.outcome = {
-        nfdump: version.version,
-        warnings: mergeWarnings(totals?.warnings ?? [], warnings),
-        totalsCheck: totals ? (rejects.count === 0 ? 'nfdump -I' : 'none (lines rejected)') : 'none (filtered read)',
-      };
+      if (rejects.count === 0) checkTotals(file, sums, summary, "nfdump's Summary line", summary.line);
+      this.outcome = { nfdump: version.version, warnings, totalsCheck: rejects.count === 0 ? 'Summary line' : 'none (lines rejected)' };
       if (cols.length > 0) yield { file, columns: cols, rejects: shown };
     } finally {
       await run.dispose();
