@@ -107,6 +107,8 @@ export function flowCsvLayout(headerLine: string): FlowCsvLayout {
 export function flowSpan(first: number, last: number | null, durationS: number | null): { last: number; durationS: number } | { expected: string } {
   if (durationS === null) {
     if (last === null) return { expected: 'expected a duration or a last-seen time' };
+    // A record without times (first seen 0, as csv-fast prints it): no span (nfdumpDurationMs).
+    if (first === 0) return { last: 0, durationS: 0 };
     if (last < first) return { expected: 'last seen: expected a time at or after first seen' };
     return { last, durationS: (last - first) / 1000 };
   }
@@ -116,6 +118,21 @@ export function flowSpan(first: number, last: number | null, durationS: number |
     return { expected: `last seen: expected first seen + duration (${durationS} s) to within a second, got ${(last - first) / 1000} s after first seen` };
   }
   return { last: end, durationS };
+}
+
+/** nfdump prints flow addresses with inet_ntop: IPv4 dotted quads, IPv6 in hex and colons. */
+const ADDRESS = /^[0-9A-Fa-f.:]{2,45}$/u;
+export const ADDRESS_EXPECTED = 'addresses: expected IPv4 or IPv6 addresses (digits, hex, dots and colons), as nfdump prints them';
+export const CUT_SHORT = 'the file ends inside this line (no newline after it): cut short? nfdump ends every line with a newline';
+
+/** The bytes [a, b) are an address as ADDRESS says (for the byte-level parser). */
+export function isAddress(bytes: Uint8Array, a: number, b: number): boolean {
+  if (b - a < 2 || b - a > 45) return false;
+  for (let i = a; i < b; i++) {
+    const c = bytes[i]!;
+    if (!((c >= 0x30 && c <= 0x3a) || c === 0x2e || (c >= 0x41 && c <= 0x46) || (c >= 0x61 && c <= 0x66))) return false;
+  }
+  return true;
 }
 
 export function isLegacyFlowRow(line: string): boolean {
@@ -323,7 +340,7 @@ export function parseStatCsv(text: string, file: string, options: ParseOptions =
   const cols = new StatColumns();
   for (const row of rows) {
     if (row.cut) {
-      issues.reject(row.lineNo, 'the file ends inside this line (no newline after it): cut short? nfdump ends every line with a newline', row.raw);
+      issues.reject(row.lineNo, CUT_SHORT, row.raw);
       continue;
     }
     const width = checkWidth(row, header.cells);
@@ -402,7 +419,7 @@ export function parseFlowCsv(
   const cols = new FlowColumns();
   for (const row of rows) {
     if (row.cut) {
-      issues.reject(row.lineNo, 'the file ends inside this line (no newline after it): cut short? nfdump ends every line with a newline', row.raw);
+      issues.reject(row.lineNo, CUT_SHORT, row.raw);
       continue;
     }
     const width = checkWidth(row, header.cells);
@@ -436,6 +453,10 @@ export function parseFlowCsv(
     const dst = cellAt(row, at.dst_addr, 'destination address') as string;
     if (src === '' || dst === '') {
       issues.reject(row.lineNo, 'expected source and destination addresses, got an empty field', row.raw);
+      continue;
+    }
+    if (!ADDRESS.test(src) || !ADDRESS.test(dst)) {
+      issues.reject(row.lineNo, ADDRESS_EXPECTED, row.raw);
       continue;
     }
     cols.first_seen.push(v.first_seen as number);

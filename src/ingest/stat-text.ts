@@ -2,6 +2,7 @@ import { excerpt } from '../errors.js';
 import type { WallClockZone } from '../io/time-zone.js';
 import { StatColumns } from '../schema/tables.js';
 import { checkCount, checkDuration, checkKey, checkNote, checkRate, parseDateTime, parseDuration, parseHumanNumber, type Parsed } from './fields.js';
+import { CUT_SHORT } from './csv.js';
 import { LineIssues, type ParseOptions } from './issues.js';
 
 /**
@@ -67,7 +68,7 @@ export function parseStatText(text: string, file: string, options: ParseOptions 
     if (line === '' || line.startsWith('#') || line.startsWith(';')) continue;
     if (DATA_LINE.test(line)) {
       if (cutShort && i === lines.length - 1) {
-        issues.reject(lineNo, 'the file ends inside this line (no newline after it): cut short? nfdump ends every line with a newline', raw);
+        issues.reject(lineNo, CUT_SHORT, raw);
         continue;
       }
       const row = parseStatLine(line, options.zone);

@@ -1,9 +1,12 @@
 /**
- * Fuzz test of every nfdump parser in src/ingest/: seeded random mutations (bytes flipped or
+ * Fuzz test of every nfdump parser in src/ingest/ (statistics text, CSV and JSON; flow CSV,
+ * whole and streamed; flow JSON): seeded random mutations (bytes flipped or
  * inserted, lines cut, dropped, repeated or swapped, fields swapped or emptied, huge and odd
  * numbers, junk and trailer lines, invalid UTF-8, CR) of the seed files (data/seed-2015) and
  * of real nfdump outputs (test/fixtures/nfdump-1.7). Each parser must end every case in rows
- * or a FlowknnError; any other exception is a failure, and so is a case that takes too long.
+ * or a FlowknnError; any other exception is a failure, and so is a case that takes too long,
+ * and so is a kept row whose values are out of range or that comes from a line cut short (a
+ * silent wrong row).
  *
  * The cases run in a worker thread watched from here: the worker writes the number of the
  * case (and parser) it is in to shared memory, and a case still running after HANG_MS is a
@@ -41,7 +44,7 @@ interface Done {
   ms: number;
 }
 
-const PARSERS = ['detectFormat', 'parseStatText', 'parseStatCsv', 'parseFlowCsv', 'stream (bytes, random chunks)', 'stream (async source)'] as const;
+const PARSERS = ['detectFormat', 'parseStatText', 'parseStatCsv', 'parseStatJson', 'parseFlowCsv', 'stream (bytes, random chunks)', 'stream (async source)', 'flow JSON (random chunks)'] as const;
 /**
  * Crashes of parsers found by this test and not yet fixed: counted and printed, not failed
  * on, each with a reproduction below. Empty: the ones found so far are fixed and their
@@ -57,11 +60,13 @@ const HANG_MS = 10_000;
 const here = fileURLToPath(new URL('.', import.meta.url));
 const ROOT = join(here, '../..');
 
-/** The inputs mutated: real nfdump 1.7.1 outputs and the seed's nfdump 1.6 text. */
+/** The inputs mutated: real nfdump 1.7.1 and 1.7.8 outputs and the seed's nfdump 1.6 text. */
 function sources(): { name: string; text: string }[] {
   const out: { name: string; text: string }[] = [];
-  const fixtures = join(ROOT, 'test/fixtures/nfdump-1.7');
-  for (const f of readdirSync(fixtures).sort()) if (/\.(csv|txt)$/.test(f)) out.push({ name: f, text: readFileSync(join(fixtures, f), 'utf8') });
+  for (const release of ['nfdump-1.7', 'nfdump-1.7.8']) {
+    const fixtures = join(ROOT, 'test/fixtures', release);
+    for (const f of readdirSync(fixtures).sort()) if (/\.(csv|txt|json|ndjson)$/.test(f)) out.push({ name: `${release}/${f}`, text: readFileSync(join(fixtures, f), 'utf8') });
+  }
   for (const sub of ['labels', 'probes']) {
     const d = join(ROOT, 'data/seed-2015', sub);
     for (const f of readdirSync(d).sort()) if (/\.(raw|txt)$/.test(f)) out.push({ name: `seed-2015/${sub}/${f}`, text: readFileSync(join(d, f), 'utf8') });
@@ -179,6 +184,8 @@ async function runWorker(data: FuzzData): Promise<void> {
   const { parseFlowCsv, parseStatCsv } = await import('../../src/ingest/csv.js');
   const { detectFromHead, headOfText } = await import('../../src/ingest/registry.js');
   const { parseFlowCsvChunks, readFlowCsvFrom } = await import('../../src/ingest/flow-csv/stream.js');
+  const { parseStatJson } = await import('../../src/ingest/formats/stat-json.js');
+  const { flowJsonBatches } = await import('../../src/ingest/formats/flow-json.js');
   const { buildTable } = await import('../../src/schema/arrow.js');
   const { flowSchema, statSchema } = await import('../../src/schema/tables.js');
   const { mulberry32 } = await import('../../src/random.js');
@@ -196,6 +203,47 @@ async function runWorker(data: FuzzData): Promise<void> {
     }
     return t.numRows;
   };
+  /**
+   * Silent wrong rows: every row a parser keeps must hold values in range (counts whole and at
+   * least 0, durations up to ten years, times in order, keys printable), and none may come from
+   * a last line cut short (a number cut there reads as a smaller number). Returns the first
+   * problem of a table, or undefined.
+   */
+  const wrongRow = (t: { numRows: number; getChild(n: string): { get(i: number): unknown } | null }, text: string, lineBased: boolean): string | undefined => {
+    const col = (name: string) => t.getChild(name);
+    const num = (name: string, i: number) => {
+      const v = col(name)?.get(i);
+      return v === null || v === undefined ? null : Number(v);
+    };
+    const lines = text.split('\n');
+    // JSON records end in their closing brace: one cut short is no record at all.
+    const cutLine = lineBased && lines[lines.length - 1] !== '' ? lines.length : -1;
+    const flow = col('src_addr') !== null;
+    for (let i = 0; i < t.numRows; i++) {
+      const where = `row ${i + 1} (line ${num('source_line', i)})`;
+      if (num('source_line', i) === cutLine) return `${where} kept from the last line, which the input cut short`;
+      const counts = flow ? ['flows', 'in_packets', 'in_bytes'] : ['flows', 'packets', 'bytes'];
+      for (const c of counts) {
+        const v = num(c, i)!;
+        if (!Number.isSafeInteger(v) || v < 0) return `${where}: ${c} = ${v}`;
+      }
+      const d = num('duration_s', i)!;
+      if (!(d >= 0 && d <= 10 * 365.25 * 86400)) return `${where}: duration_s = ${d}`;
+      if (flow) {
+        const a = num('first_seen', i)!;
+        const b = num('last_seen', i)!;
+        if (!(b >= a)) return `${where}: last seen ${b} before first seen ${a}`;
+        for (const c of ['src_addr', 'dst_addr']) if (!/^[\x21-\x7e]{1,64}$/u.test(String(col(c)!.get(i)))) return `${where}: ${c} = ${JSON.stringify(col(c)!.get(i))}`;
+      } else {
+        for (const c of ['pps', 'bps', 'bpp']) {
+          const v = num(c, i)!;
+          if (!(v >= 0 && v <= Number.MAX_SAFE_INTEGER)) return `${where}: ${c} = ${v}`;
+        }
+        if (!/^[\x20-\x7e]{1,128}$/u.test(String(col('key')!.get(i)))) return `${where}: key = ${JSON.stringify(String(col('key')!.get(i)).slice(0, 40))}`;
+      }
+    }
+    return undefined;
+  };
   const t0 = performance.now();
   for (let n = data.first; n < data.first + data.cases; n++) {
     Atomics.store(progress, 0, n);
@@ -205,30 +253,50 @@ async function runWorker(data: FuzzData): Promise<void> {
     const maxRejects = [0, 0, 3, 1e6][Math.floor(rng() * 4)]!;
     const chunk = 1 + Math.floor(rng() * Math.max(1, bytes.length));
     const batchRows = 1 + Math.floor(rng() * 64);
+    let current: (typeof PARSERS)[number] = 'detectFormat';
+    /** Reads the table back and checks its rows; a wrong row is a failure of the case. */
+    const checked = (t: Parameters<typeof readBack>[0] & Parameters<typeof wrongRow>[0]): number => {
+      const rows = readBack(t);
+      const wrong = wrongRow(t, text, !current.includes('Json') && !current.includes('JSON'));
+      if (wrong) failures.push({ case: n, parser: current, what: `silent wrong row: ${wrong}`, input: JSON.stringify(text.slice(0, 600)) });
+      return rows;
+    };
     const calls: [(typeof PARSERS)[number], () => number | Promise<number>][] = [
       ['detectFormat', () => (detectFromHead(headOfText(text, file)), 0)],
       [
         'parseStatText',
         () => {
           const { columns } = parseStatText(text, file, { maxRejects });
-          return readBack(buildTable(statSchema({}), columns as unknown as Record<string, Table[string]>, columns.length));
+          return checked(buildTable(statSchema({}), columns as unknown as Record<string, Table[string]>, columns.length));
         },
       ],
       [
         'parseStatCsv',
         () => {
           const { columns } = parseStatCsv(text, file, { maxRejects });
-          return readBack(buildTable(statSchema({}), columns as unknown as Record<string, Table[string]>, columns.length));
+          return checked(buildTable(statSchema({}), columns as unknown as Record<string, Table[string]>, columns.length));
         },
       ],
+      ['parseStatJson', () => checked(parseStatJson(text, file, { maxRejects }).table)],
       [
         'parseFlowCsv',
         () => {
           const { columns } = parseFlowCsv(text, file, { maxRejects });
-          return readBack(buildTable(flowSchema({}), columns as unknown as Record<string, Table[string]>, columns.length));
+          return checked(buildTable(flowSchema({}), columns as unknown as Record<string, Table[string]>, columns.length));
         },
       ],
-      ['stream (bytes, random chunks)', () => parseFlowCsvChunks(bytes, file, { maxRejects, batchRows }, chunk).batches.reduce((a, b) => a + readBack(b), 0)],
+      ['stream (bytes, random chunks)', () => parseFlowCsvChunks(bytes, file, { maxRejects, batchRows }, chunk).batches.reduce((a, b) => a + checked(b), 0)],
+      [
+        'flow JSON (random chunks)',
+        async () => {
+          function* chunks() {
+            for (let i = 0; i < bytes.length; i += chunk) yield bytes.subarray(i, i + chunk);
+          }
+          let rows = 0;
+          for await (const b of flowJsonBatches(chunks(), file, { maxRejects, batchRows })) rows += checked(b);
+          return rows;
+        },
+      ],
     ];
     if (n % 20 === 0) {
       calls.push([
@@ -239,13 +307,14 @@ async function runWorker(data: FuzzData): Promise<void> {
           }
           const s = readFlowCsvFrom(chunks(), file, { maxRejects, batchRows, blockBytes: 16 + Math.floor(rng() * 4096) });
           let rows = 0;
-          for await (const b of s) rows += readBack(b);
+          for await (const b of s) rows += checked(b);
           return rows;
         },
       ]);
     }
     for (const [i, [parser, call]] of calls.entries()) {
-      Atomics.store(progress, 1, i);
+      Atomics.store(progress, 1, PARSERS.indexOf(parser));
+      current = parser;
       const s = performance.now();
       try {
         await call();

@@ -2,7 +2,7 @@ import type { RecordBatch, Schema } from 'apache-arrow';
 import { excerpt, inputError } from '../../errors.js';
 import { flowSchema } from '../../schema/tables.js';
 import { WallClockZone } from '../../io/time-zone.js';
-import { csvKind, FLOW_CSV_COLUMNS, flowCsvLayout, flowSpan, isLegacyFlowRow, LEGACY_FLOW_HEADER, normaliseHeader, protoName, type ColumnSpec, type FlowCsvLayout } from '../csv.js';
+import { ADDRESS_EXPECTED, CUT_SHORT, csvKind, FLOW_CSV_COLUMNS, flowCsvLayout, flowSpan, isAddress, isLegacyFlowRow, LEGACY_FLOW_HEADER, normaliseHeader, protoName, type ColumnSpec, type FlowCsvLayout } from '../csv.js';
 import { checkDuration, MAX_DURATION_S, parseDateTime, parsePlainNumber } from '../fields.js';
 import { FileRejects, type RejectSink, type RejectThreshold } from '../rejects.js';
 import { decimalInto, decode, isBlank, MAX_COUNT, MAX_TIME_MS, portInto, timeInto, trimEnd, trimStart, uintInto, utf8Fatal } from './bytes.js';
@@ -148,6 +148,8 @@ export class FlowCsvParser {
   private readonly sums = new Float64Array(5);
   private sawBom = false;
   private noMatch = false;
+  /** Set for the input's last line when it has no newline. */
+  private cutLine = false;
   private batchRows: number;
   private readonly maxLine: number;
   private textHint: number;
@@ -223,7 +225,10 @@ export class FlowCsvParser {
 
   /** The end of the input: the last line (without a newline), the checks, the last batch. */
   end(): void {
-    if (this.carryLen > 0 || this.discarding) this.finishCarried();
+    if (this.carryLen > 0 || this.discarding) {
+      this.cutLine = true;
+      this.finishCarried();
+    }
     if (this.state === STATE_HEADER) {
       throw inputError('no CSV header: the file is empty or not nfdump CSV output', { file: this.file, line: 1 });
     }
@@ -261,10 +266,14 @@ export class FlowCsvParser {
     this.trailerLines = [];
     this.carryLen = 0;
     this.discarding = false;
+    this.cutLine = false;
     this.batchRows = Math.max(64, Math.min(DEFAULT_BATCH_ROWS, rowsHint));
     this.textHint = Math.min(this.batchRows, 4096);
     this.push(buf);
-    if (final && (this.carryLen > 0 || this.discarding)) this.finishCarried();
+    if (final && (this.carryLen > 0 || this.discarding)) {
+      this.cutLine = true;
+      this.finishCarried();
+    }
     this.flush();
     return {
       lines: st.lines,
@@ -534,6 +543,12 @@ export class FlowCsvParser {
     const at = this.at!;
     const zone = this.zone;
     this.stats.dataLines++;
+    if (this.cutLine) {
+      // nfdump ends every line with a newline: a last data line without one was cut short, and
+      // a number cut there would read as a smaller one.
+      this.rejectRow(buf, s, e, CUT_SHORT);
+      return;
+    }
     const nf = this.split(buf, s, e);
     if (nf < this.width) {
       this.rejectRow(buf, s, e, `expected ${this.width} comma-separated fields as in the header, got ${nf} (truncated line?)`);
@@ -568,6 +583,8 @@ export class FlowCsvParser {
     // The layouts' rules for first, last and duration (flowSpan in csv.ts).
     const first = b.first[r]!;
     if (kd < 0) {
+      // A record without times (first seen 0): no span, as flowSpan says.
+      if (first === 0) b.last[r] = 0;
       const last = b.last[r]!;
       if (last < first) return this.rejectRow(buf, s, e, (flowSpan(first, last, null) as { expected: string }).expected);
       b.duration[r] = (last - first) / 1000;
@@ -627,6 +644,10 @@ export class FlowCsvParser {
     }
     if (b.src.end === srcEnd || b.dst.end === dstEnd) {
       this.why = 'expected source and destination addresses, got an empty field';
+      return this.rollback(buf, s, e, b, srcEnd, dstEnd, protoEnd);
+    }
+    if (!isAddress(b.src.data, srcEnd, b.src.end) || !isAddress(b.dst.data, dstEnd, b.dst.end)) {
+      this.why = ADDRESS_EXPECTED;
       return this.rollback(buf, s, e, b, srcEnd, dstEnd, protoEnd);
     }
     if (!this.protoText(b.proto, buf, st[at.proto]!, st[at.proto + 1]! - 1, r)) return this.rollback(buf, s, e, b, srcEnd, dstEnd, protoEnd);

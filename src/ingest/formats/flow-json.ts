@@ -54,46 +54,53 @@ class FlowJsonReader implements InputReader {
   ) {}
 
   async *[Symbol.asyncIterator](): AsyncIterator<RecordBatch> {
-    const { file, options } = this;
-    const rejects = new FileRejects(file, options, options.rejects);
-    const splitter = new JsonObjectSplitter(file);
-    const decoder = new StringDecoder('utf8');
-    const batchRows = options.batchRows ?? BATCH_ROWS;
-    const meta = { 'flowknn.source': file, 'flowknn.format': 'flow-json', 'flowknn.time_zone': resolvedTimeZone(options.zone?.timeZone ?? 'UTC') };
-    let cols = new FlowColumns();
-    let rows = 0;
-    let layout: string | undefined;
-    const table = (c: FlowColumns) => buildTable(flowSchema(meta), c as unknown as Record<string, ColumnValues>, c.length).batches[0]!;
-    for await (const chunk of openBytes(file, options.signal)) {
-      for (const rec of splitter.push(decoder.write(chunk))) {
-        if ('error' in rec.value) {
-          rejects.add(rec.line, rec.value.error as string, rec.text);
-          continue;
-        }
-        layout ??= 't_first' in rec.value ? 'nfdump 1.6 json' : rec.text.includes('\n') ? 'nfdump 1.7 json' : 'nfdump 1.7 ndjson';
-        const why = pushFlow(cols, rec.value, rec.line, options);
-        if (why !== undefined) {
-          rejects.add(rec.line, why, rec.text);
-          continue;
-        }
-        if (cols.length >= batchRows) {
-          rows += cols.length;
-          yield table(cols);
-          cols = new FlowColumns();
-        }
+    yield* flowJsonBatches(openBytes(this.file, this.options.signal), this.file, this.options, (summary) => (this.summary = summary));
+  }
+}
+
+/**
+ * The flow records of nfdump JSON from any byte source (a file, a test's chunks), as record
+ * batches; `done` gets the counts once the source has ended.
+ */
+export async function* flowJsonBatches(source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, file: string, options: OpenOptions, done?: (summary: ReadSummary) => void): AsyncGenerator<RecordBatch> {
+  const rejects = new FileRejects(file, options, options.rejects);
+  const splitter = new JsonObjectSplitter(file);
+  const decoder = new StringDecoder('utf8');
+  const batchRows = options.batchRows ?? BATCH_ROWS;
+  const meta = { 'flowknn.source': file, 'flowknn.format': 'flow-json', 'flowknn.time_zone': resolvedTimeZone(options.zone?.timeZone ?? 'UTC') };
+  let cols = new FlowColumns();
+  let rows = 0;
+  let layout: string | undefined;
+  const table = (c: FlowColumns) => buildTable(flowSchema(meta), c as unknown as Record<string, ColumnValues>, c.length).batches[0]!;
+  for await (const chunk of source) {
+    for (const rec of splitter.push(decoder.write(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength)))) {
+      if ('error' in rec.value) {
+        rejects.add(rec.line, rec.value.error as string, rec.text);
+        continue;
+      }
+      layout ??= 't_first' in rec.value ? 'nfdump 1.6 json' : rec.text.includes('\n') ? 'nfdump 1.7 json' : 'nfdump 1.7 ndjson';
+      const why = pushFlow(cols, rec.value, rec.line, options);
+      if (why !== undefined) {
+        rejects.add(rec.line, why, rec.text);
+        continue;
+      }
+      if (cols.length >= batchRows) {
+        rows += cols.length;
+        yield table(cols);
+        cols = new FlowColumns();
       }
     }
-    splitter.push(decoder.end());
-    splitter.end();
-    rejects.finish(splitter.count);
-    if (rows + cols.length === 0 && !splitter.noMatch) {
-      const why = rejects.count > 0 ? `all ${rejects.count} records were rejected` : 'no records';
-      throw inputError(`${why}; expected nfdump JSON flow records`, { file, line: rejects.first[0]?.line });
-    }
-    rows += cols.length;
-    if (cols.length > 0) yield table(cols);
-    this.summary = { rows, rejected: rejects.count, rejects: rejects.first, layout };
   }
+  splitter.push(decoder.end());
+  splitter.end();
+  rejects.finish(splitter.count);
+  if (rows + cols.length === 0 && !splitter.noMatch) {
+    const why = rejects.count > 0 ? `all ${rejects.count} records were rejected` : 'no records';
+    throw inputError(`${why}; expected nfdump JSON flow records`, { file, line: rejects.first[0]?.line });
+  }
+  rows += cols.length;
+  if (cols.length > 0) yield table(cols);
+  done?.({ rows, rejected: rejects.count, rejects: rejects.first, layout });
 }
 
 /** The file's bytes, gunzipped when gzip; usage errors for a path that is not a readable file. */
