@@ -1,10 +1,10 @@
 import { spawn } from 'node:child_process';
-import { readFile, writeFile } from 'node:fs/promises';
+import { readFile, utimes, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { yesterday } from '../../src/pipeline/nightly.js';
-import { acquireLock } from '../../src/io/lock.js';
+import { acquireLock, UNNAMED_LOCK_STALE_MS } from '../../src/io/lock.js';
 import { makeTempDir } from '../helpers/tmp.js';
 import type { FlowknnError } from '../../src/errors.js';
 import { failure as refused } from '../helpers/failure.js';
@@ -60,6 +60,24 @@ describe('the day lock', () => {
       expect(won, `round ${round}`).toHaveLength(1);
       for (const r of results) if (r.status === 'rejected') expect((r.reason as FlowknnError).message).toContain('another run holds');
       await (won[0] as PromiseFulfilledResult<Awaited<ReturnType<typeof acquireLock>>>).value.release();
+    }
+  });
+
+  it('an empty or garbage lock file is taken over once it is old, and refused while it may be a run starting', async () => {
+    const old = new Date(Date.now() - UNNAMED_LOCK_STALE_MS - 5_000);
+    for (const [name, text] of [['empty', ''], ['garbage', '\u0000\u0000{"pi'], ['no owner', '{}\n'], ['no pid', '{"host":"x","started":"2026-11-01T00:00:00Z"}\n']] as const) {
+      const path = join(dir, `unnamed-${name.replace(' ', '-')}.lock`);
+      await writeFile(path, text);
+      // written just now: another run may be between creating and writing it
+      const young = await refused(acquireLock(path, 'young'));
+      expect(young.exitCode, name).toBe(3);
+      expect(young.message).toContain('names no owner');
+      expect(young.hint).toContain(`older than ${UNNAMED_LOCK_STALE_MS / 1000} s`);
+      await utimes(path, old, old);
+      const lock = await acquireLock(path, 'after a killed run');
+      expect(lock.tookOverFrom?.command, name).toMatch(/a lock file naming no owner/u);
+      expect(JSON.parse(await readFile(path, 'utf8')).command).toBe('after a killed run');
+      await lock.release();
     }
   });
 
