@@ -44,7 +44,8 @@ export function classifyCommand(ctx: CliContext): CommandModule<object, Classify
           .option('unknown-label', { type: 'string', describe: "predict novel rows (k-th neighbour farther than the model's novelty threshold) as this label, e.g. unknown" }),
       ) as unknown as Argv<ClassifyArgs>,
     handler: async (args) => {
-      const { model, json } = (await readModelSpec(args.model)).loaded;
+      const { model, json, warnings } = (await readModelSpec(args.model)).loaded;
+      for (const w of warnings ?? []) ctx.log(`warning: ${w}`);
       const tables: Table[] = [];
       for (const file of args.inputs) {
         const r = await readInput(file, args.format);
