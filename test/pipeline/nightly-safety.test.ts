@@ -72,6 +72,8 @@ function runAndKillAt(argv: string[], watchDir: string, at: RegExp): Promise<{ k
         child.kill('SIGKILL');
       }
     });
+    // a folder gone before the watcher could look into it (a swapped or removed temporary one)
+    watcher.on('error', () => undefined);
     child.on('error', reject);
     child.on('close', (code, signal) => {
       watcher.close();
