@@ -1,5 +1,7 @@
 import { readFileSync } from 'node:fs';
-import { open, readFile, rm, stat } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { link, open, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
 import { hostname } from 'node:os';
 import { environmentError } from '../errors.js';
 
@@ -129,7 +131,23 @@ async function removeStale(path: string, stale: LockFile): Promise<void> {
 }
 
 /**
- * Takes `path` as a lock file (created with O_EXCL, so exactly one run wins). A lock whose
+ * Creates `path` with its content in one step, failing with EEXIST when it exists: the record
+ * is written under a temporary name and hard-linked to the lock's name (link, like O_EXCL,
+ * lets exactly one creator win). A lock made with O_EXCL and then written is empty for a
+ * moment, and a run killed in that moment leaves a lock that names no owner.
+ */
+async function createWhole(path: string, text: string): Promise<void> {
+  const tmp = join(dirname(path), `.${basename(path)}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
+  await writeFile(tmp, text, { flag: 'wx' });
+  try {
+    await link(tmp, path);
+  } finally {
+    await rm(tmp, { force: true });
+  }
+}
+
+/**
+ * Takes `path` as a lock file (created whole, by link, so exactly one run wins). A lock whose
  * owner ran on this host and is gone is stale and taken over; one held by a live process, or
  * by another host (whose processes we cannot see, e.g. on shared storage), is an environment
  * error naming the owner.
@@ -140,12 +158,7 @@ export async function acquireLock(path: string, command: string, wording: LockWo
   let unnamed = 0;
   for (let attempt = 0; attempt < 50; attempt++) {
     try {
-      const fh = await open(path, 'wx');
-      try {
-        await fh.writeFile(`${JSON.stringify(me)}\n`);
-      } finally {
-        await fh.close();
-      }
+      await createWhole(path, `${JSON.stringify(me)}\n`);
       let released = false;
       return {
         path,
@@ -158,6 +171,10 @@ export async function acquireLock(path: string, command: string, wording: LockWo
       };
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
+      // ENOENT with the folder there: our temporary record was just removed as a leftover by
+      // the run holding the lock; look again
+      const folderThere = code === 'ENOENT' && (await stat(dirname(path)).then(() => true, () => false));
+      if (folderThere) continue;
       if (code !== 'EEXIST') throw environmentError(`cannot create the lock file ${path} (${code ?? String(err)})`, 'check that the folder is writable', err);
     }
     const file = await readLockFile(path);
