@@ -32,12 +32,13 @@ import { sha256, sha256OfFile } from '../io/checksum.js';
  * current model -> out/<date>/ (see outputs.ts), with a report.
  *
  * Each input is one unit of work, done in parallel (p-limit, nfdump processes included) and
- * committed on its own under out/<date>/.work/inputs/ (its aggregates, then its record, each
- * atomically). That is what makes reruns cheap and crashes harmless: a rerun reuses every
- * input whose record matches the file (size and mtime) and the config, so `--resume` after a
- * kill redoes only what was not committed, and a rerun of a finished day does nothing. The
- * classification of all rows runs once at the end (one batched search), and summary.json is
- * written last.
+ * committed on its own under out/.flowknn/<date>/inputs/ (its aggregates and rejects, then its
+ * record with their sha256, each atomically; see day.ts for the layout). That is what makes
+ * reruns cheap and crashes harmless: a rerun reuses every input whose record matches the file
+ * (size and mtime) and the config and whose part is whole, so `--resume` after a kill redoes
+ * only what was not committed, and a rerun of a finished day does nothing. The classification
+ * of all rows runs once at the end (one batched search); the day's files are written into a
+ * staging folder and swapped in whole, then the alerts are sent (notify.ts).
  */
 
 export interface Shard {
