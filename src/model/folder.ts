@@ -199,15 +199,6 @@ async function readJson(dir: string): Promise<{ json: ModelJson; text: string; j
     throw inputError(p.message, { file: jsonFile, line: p.line });
   }
   const json = parsed.data;
-  // A model written before model.json carried a checksum is still read (its train.arrow is
-  // checked, and the values below are), with a warning: a hand edit of it goes unnoticed.
-  const warnings: string[] = [];
-  if (json.sha256 === undefined) {
-    warnings.push(`${jsonFile} has no sha256 (written before flowknn checked model files): damage or edits to it cannot be detected; train the model again to add one`);
-  } else if (modelJsonDigest(raw as Record<string, unknown>) !== json.sha256) {
-    throw inputError(`does not match its sha256: the model file is damaged or was changed by hand (${MODEL_JSON} is written by flowknn train only)`, { file: jsonFile }, 'use the model folder as flowknn train wrote it, or train it again');
-  }
-  checkModelValues(json, text, jsonFile);
   const fs: FeatureSet = json.feature_set;
   const known = FEATURE_SETS.find((k) => sameFeatureSet(k, fs));
   if (!known) {
@@ -217,6 +208,16 @@ async function readJson(dir: string): Promise<{ json: ModelJson; text: string; j
       'retrain the model with this version: flowknn train --labels DIR --out MODEL_DIR',
     );
   }
+  // After the feature set, which a model of another flowknn (sealed by it) is refused for first.
+  // A model written before model.json carried a checksum is still read (its train.arrow is
+  // checked, and the values below are), with a warning: a hand edit of it goes unnoticed.
+  const warnings: string[] = [];
+  if (json.sha256 === undefined) {
+    warnings.push(`${jsonFile} has no sha256 (written before flowknn checked model files): damage or edits to it cannot be detected; train the model again to add one`);
+  } else if (modelJsonDigest(raw as Record<string, unknown>) !== json.sha256) {
+    throw inputError(`does not match its sha256: the model file is damaged or was changed by hand (${MODEL_JSON} is written by flowknn train only)`, { file: jsonFile }, 'use the model folder as flowknn train wrote it, or train it again');
+  }
+  checkModelValues(json, text, jsonFile);
   return { json, text, jsonFile, known, warnings };
 }
 
