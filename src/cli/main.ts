@@ -11,6 +11,7 @@ import { ingestCommand } from './commands/ingest.js';
 import { labelCommand } from './commands/label.js';
 import { modelsCommand } from './commands/models.js';
 import { mergeCommand, nightlyCommand } from './commands/nightly.js';
+import { notifyCommand } from './commands/notify.js';
 import { trainCommand } from './commands/train.js';
 import { makeContext } from './context.js';
 
@@ -47,6 +48,7 @@ export async function main(argv: string[], io: MainIo = { stdout: process.stdout
     .command(reportCommand(ctx))
     .command(nightlyCommand(ctx))
     .command(mergeCommand(ctx))
+    .command(notifyCommand(ctx))
     .command(synthCommand(ctx))
     .command(enginesCommand(ctx))
     .option('quiet', { alias: 'q', type: 'boolean', default: false, describe: 'no progress or notes on stderr' })

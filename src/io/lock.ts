@@ -1,5 +1,7 @@
 import { readFileSync } from 'node:fs';
-import { open, readFile, rm, stat } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { link, open, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
 import { hostname } from 'node:os';
 import { environmentError } from '../errors.js';
 
@@ -31,6 +33,17 @@ function processStart(pid: number): string | undefined {
   }
 }
 
+/** Whether a process of this pid exists (EPERM: it does, but belongs to someone else). */
+export function pidAlive(pid: number): boolean {
+  if (!Number.isSafeInteger(pid) || pid <= 0) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
 /**
  * Whether the lock's owner still runs. A container restarted after a kill often gets the same
  * pid again (even for the new run itself), so a live pid counts only if it also started when
@@ -39,24 +52,44 @@ function processStart(pid: number): string | undefined {
 function alive(owner: LockOwner): boolean {
   // Our own pid: held by this very process (another run inside it) only if the start matches.
   if (owner.pid === process.pid) return owner.pid_start === undefined || owner.pid_start === processStart(process.pid);
-  try {
-    process.kill(owner.pid, 0);
-  } catch (err) {
-    // EPERM: the process exists but belongs to someone else.
-    if ((err as NodeJS.ErrnoException).code !== 'EPERM') return false;
-  }
+  if (!pidAlive(owner.pid)) return false;
   if (owner.pid_start === undefined) return true;
   const now = processStart(owner.pid);
   return now === undefined || now === owner.pid_start;
 }
 
-async function readOwner(path: string): Promise<LockOwner | undefined> {
+/** What a lock file says: its owner when it names one (a pid and a host), and its raw text. */
+interface LockFile {
+  readonly owner?: LockOwner;
+  readonly text: string;
+  readonly mtimeMs: number;
+}
+
+function ownerOf(text: string): LockOwner | undefined {
   try {
-    return JSON.parse(await readFile(path, 'utf8')) as LockOwner;
+    const o = JSON.parse(text) as Partial<LockOwner> | null;
+    if (o === null || typeof o !== 'object' || !Number.isSafeInteger(o.pid) || (o.pid as number) <= 0 || typeof o.host !== 'string') return undefined;
+    return o as LockOwner;
   } catch {
     return undefined;
   }
 }
+
+async function readLockFile(path: string): Promise<LockFile | undefined> {
+  try {
+    const [text, st] = await Promise.all([readFile(path, 'utf8'), stat(path)]);
+    return { owner: ownerOf(text), text, mtimeMs: st.mtimeMs };
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * A lock file that names no owner (empty, cut short, not JSON, no pid) and is older than this
+ * was not being written by a run that is starting (that takes milliseconds): a run killed
+ * between creating and writing it, or a damaged file. It is stale.
+ */
+export const UNNAMED_LOCK_STALE_MS = 30_000;
 
 /** What a refused lock says: who holds it (default: another run of the same day). */
 export interface LockWording {
@@ -72,7 +105,7 @@ const sameOwner = (a: LockOwner, b: LockOwner) => a.pid === b.pid && a.host === 
  * cannot each remove the other's fresh lock. A takeover lock older than a minute was left by
  * a run that died in these few lines and is cleared.
  */
-async function removeStale(path: string, stale: LockOwner): Promise<void> {
+async function removeStale(path: string, stale: LockFile): Promise<void> {
   const guard = `${path}.takeover`;
   let fh;
   try {
@@ -88,8 +121,9 @@ async function removeStale(path: string, stale: LockOwner): Promise<void> {
     return; // look again from the start
   }
   try {
-    const now = await readOwner(path);
-    if (now && sameOwner(now, stale)) await rm(path, { force: true });
+    const now = await readLockFile(path);
+    const same = now !== undefined && (stale.owner ? now.owner !== undefined && sameOwner(now.owner, stale.owner) : now.owner === undefined && now.text === stale.text && now.mtimeMs === stale.mtimeMs);
+    if (same) await rm(path, { force: true });
   } finally {
     await fh.close();
     await rm(guard, { force: true });
@@ -97,7 +131,23 @@ async function removeStale(path: string, stale: LockOwner): Promise<void> {
 }
 
 /**
- * Takes `path` as a lock file (created with O_EXCL, so exactly one run wins). A lock whose
+ * Creates `path` with its content in one step, failing with EEXIST when it exists: the record
+ * is written under a temporary name and hard-linked to the lock's name (link, like O_EXCL,
+ * lets exactly one creator win). A lock made with O_EXCL and then written is empty for a
+ * moment, and a run killed in that moment leaves a lock that names no owner.
+ */
+async function createWhole(path: string, text: string): Promise<void> {
+  const tmp = join(dirname(path), `.${basename(path)}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
+  await writeFile(tmp, text, { flag: 'wx' });
+  try {
+    await link(tmp, path);
+  } finally {
+    await rm(tmp, { force: true });
+  }
+}
+
+/**
+ * Takes `path` as a lock file (created whole, by link, so exactly one run wins). A lock whose
  * owner ran on this host and is gone is stale and taken over; one held by a live process, or
  * by another host (whose processes we cannot see, e.g. on shared storage), is an environment
  * error naming the owner.
@@ -108,12 +158,7 @@ export async function acquireLock(path: string, command: string, wording: LockWo
   let unnamed = 0;
   for (let attempt = 0; attempt < 50; attempt++) {
     try {
-      const fh = await open(path, 'wx');
-      try {
-        await fh.writeFile(`${JSON.stringify(me)}\n`);
-      } finally {
-        await fh.close();
-      }
+      await createWhole(path, `${JSON.stringify(me)}\n`);
       let released = false;
       return {
         path,
@@ -126,17 +171,34 @@ export async function acquireLock(path: string, command: string, wording: LockWo
       };
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
+      // ENOENT with the folder there: our temporary record was just removed as a leftover by
+      // the run holding the lock; look again
+      const folderThere = code === 'ENOENT' && (await stat(dirname(path)).then(() => true, () => false));
+      if (folderThere) continue;
       if (code !== 'EEXIST') throw environmentError(`cannot create the lock file ${path} (${code ?? String(err)})`, 'check that the folder is writable', err);
     }
-    const owner = await readOwner(path);
+    const file = await readLockFile(path);
+    if (!file) continue; // released this instant: try again
+    const owner = file.owner;
     if (owner && owner.host === me.host && !alive(owner)) {
       tookOverFrom = owner;
-      await removeStale(path, owner);
+      await removeStale(path, file);
       continue;
     }
     if (!owner) {
-      // Being written this instant by another run, or damaged: look again a few times.
-      if (++unnamed > 3) throw environmentError(`${path} exists but names no owner`, `if no other flowknn run is using it, delete ${path}`);
+      // Being written this instant by another run (a few milliseconds), or left empty or
+      // damaged by a run killed while writing it: stale once old enough.
+      if (Date.now() - file.mtimeMs > UNNAMED_LOCK_STALE_MS) {
+        tookOverFrom = { pid: 0, host: me.host, started: new Date(file.mtimeMs).toISOString(), command: `a lock file naming no owner (${file.text.trim() === '' ? 'empty' : 'not a lock record'})` };
+        await removeStale(path, file);
+        continue;
+      }
+      if (++unnamed > 3) {
+        throw environmentError(
+          `${path} exists but names no owner (${file.text.trim() === '' ? 'empty' : 'not a lock record'}, written ${Math.round((Date.now() - file.mtimeMs) / 1000)} s ago)`,
+          `a run may be starting: try again; left by a killed run, it is taken over once older than ${UNNAMED_LOCK_STALE_MS / 1000} s (or delete ${path} if no flowknn run is using it)`,
+        );
+      }
       await new Promise((r) => setTimeout(r, 100));
       continue;
     }

@@ -68,6 +68,8 @@ const modelJsonSchema = z
       .strict()
       .nullable()
       .optional(),
+    /** sha256 of this object without this field, as JSON.stringify writes it (modelJsonDigest). */
+    sha256: z.string().regex(/^[0-9a-f]{64}$/u).optional(),
   })
   .strict();
 
@@ -77,6 +79,18 @@ export interface LoadedModel {
   readonly dir: string;
   readonly model: KnnModel;
   readonly json: ModelJson;
+  /** What the caller should tell the user once (a model.json without a checksum). */
+  readonly warnings?: readonly string[];
+}
+
+/**
+ * The checksum of a model.json: sha256 of its fields but `sha256`, in the order the file has
+ * them, as compact JSON. Taken over the values, not the bytes, so re-indenting the file keeps
+ * it valid; any changed value (a scale, a class, a threshold) does not.
+ */
+export function modelJsonDigest(raw: Record<string, unknown>): string {
+  const { sha256: _self, ...rest } = raw;
+  return createHash('sha256').update(JSON.stringify(rest)).digest('hex');
 }
 
 /** The columns of labelled rows: train.arrow, and the pending label batches of a registry. */
@@ -152,6 +166,7 @@ export async function writeModelFiles(dir: string, model: KnnModel, evaluation: 
     evaluation,
     novelty: novelty === null ? null : { quantile: novelty.quantile, threshold: novelty.threshold, k: novelty.k, rows: novelty.rows },
   };
+  json.sha256 = modelJsonDigest(json as unknown as Record<string, unknown>);
   await writeFile(join(dir, TRAIN_ARROW), arrow);
   await writeFile(join(dir, MODEL_JSON), `${JSON.stringify(json, null, 2)}\n`);
   return json;
@@ -162,7 +177,7 @@ export async function readModelJson(dir: string): Promise<ModelJson> {
   return (await readJson(dir)).json;
 }
 
-async function readJson(dir: string): Promise<{ json: ModelJson; text: string; jsonFile: string; known: FeatureSet }> {
+async function readJson(dir: string): Promise<{ json: ModelJson; text: string; jsonFile: string; known: FeatureSet; warnings: string[] }> {
   const jsonFile = join(dir, MODEL_JSON);
   let text: string;
   try {
@@ -204,7 +219,36 @@ async function readJson(dir: string): Promise<{ json: ModelJson; text: string; j
       );
     }
   }
-  return { json, text, jsonFile, known };
+  // After the feature set, which a model of another flowknn (sealed by it) is refused for first.
+  // A model written before model.json carried a checksum is still read (its train.arrow is
+  // checked, and the values below are), with a warning: a hand edit of it goes unnoticed.
+  const warnings: string[] = [];
+  if (json.sha256 === undefined) {
+    warnings.push(`${jsonFile} has no sha256 (written before flowknn checked model files): damage or edits to it cannot be detected; train the model again to add one`);
+  } else if (modelJsonDigest(raw as Record<string, unknown>) !== json.sha256) {
+    throw inputError(`does not match its sha256: the model file is damaged or was changed by hand (${MODEL_JSON} is written by flowknn train only)`, { file: jsonFile }, 'use the model folder as flowknn train wrote it, or train it again');
+  }
+  checkModelValues(json, text, jsonFile);
+  return { json, text, jsonFile, known, warnings };
+}
+
+/**
+ * Values no training writes: a scale that is not a positive finite number (the scalers keep 1
+ * for a constant feature), an offset or threshold that is not finite. Such a model would give
+ * every row the same neighbours, or none; it is refused, checksum or not.
+ */
+function checkModelValues(json: ModelJson, text: string, jsonFile: string): void {
+  const line = (key: string) => jsonKeyLine(text, key);
+  const n = json.feature_set.columns.length;
+  const affine = json.scaler.name === 'zscore' || json.scaler.name === 'minmax' || json.scaler.name === 'log-zscore';
+  if (affine && (json.scaler.scale.length !== n || json.scaler.offset.length !== n)) {
+    throw inputError(`scaler ${json.scaler.name} needs ${n} offsets and scales, one per feature; it has ${json.scaler.offset.length} and ${json.scaler.scale.length}`, { file: jsonFile, line: line('scaler') });
+  }
+  const badScale = json.scaler.scale.findIndex((v) => !(Number.isFinite(v) && v > 0));
+  if (badScale >= 0) throw inputError(`scaler.scale[${badScale}] is ${json.scaler.scale[badScale]}: a scale must be a positive finite number`, { file: jsonFile, line: line('scale') });
+  const badOffset = json.scaler.offset.findIndex((v) => !Number.isFinite(v));
+  if (badOffset >= 0) throw inputError(`scaler.offset[${badOffset}] is ${json.scaler.offset[badOffset]}: an offset must be a finite number`, { file: jsonFile, line: line('offset') });
+  if (json.novelty && !Number.isFinite(json.novelty.threshold)) throw inputError(`novelty.threshold is ${json.novelty.threshold}: expected a finite number`, { file: jsonFile, line: line('threshold') });
 }
 
 function optionalTimes(table: Table, name: string): (number | null)[] {
@@ -213,7 +257,7 @@ function optionalTimes(table: Table, name: string): (number | null)[] {
 }
 
 export async function readModel(dir: string): Promise<LoadedModel> {
-  const { json, text, jsonFile, known } = await readJson(dir);
+  const { json, text, jsonFile, known, warnings } = await readJson(dir);
   const trainFile = join(dir, json.train.file);
   let bytes: Buffer;
   try {
@@ -224,7 +268,8 @@ export async function readModel(dir: string): Promise<LoadedModel> {
   if (createHash('sha256').update(bytes).digest('hex') !== json.train.sha256) {
     throw inputError(`${json.train.file} does not match the sha256 in ${MODEL_JSON}: the model folder was changed by hand or is damaged`, { file: trainFile });
   }
-  const table = await readArrowFile(trainFile);
+  // checked against model.json above: decoded directly (readArrowFile)
+  const table = await readArrowFile(trainFile, { sha256: json.train.sha256 });
   const labelCol = stringColumn(table, 'label');
   if (!labelCol || table.numRows !== json.train.rows) throw inputError(`expected ${json.train.rows} labelled rows`, { file: trainFile });
   const features = featureMatrix(table, known, trainFile);
@@ -251,5 +296,5 @@ export async function readModel(dir: string): Promise<LoadedModel> {
   // The stored scaler parameters are used as they are (not refitted), so a model classifies the
   // same way on every machine and version that reads it.
   const scaler: ScalerParams = { name: json.scaler.name, offset: json.scaler.offset, scale: json.scaler.scale };
-  return { dir, json, model: { config, scaler, train: set, space: transform(scaler, features) } };
+  return { dir, json, warnings, model: { config, scaler, train: set, space: transform(scaler, features) } };
 }

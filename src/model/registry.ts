@@ -5,6 +5,7 @@ import { environmentError, inputError, usageError, excerpt } from '../errors.js'
 import { parseJsonText, schemaProblem } from '../io/json.js';
 import { acquireLock } from '../io/lock.js';
 import { ensureDir, exists, writeFileAtomic } from '../io/atomic.js';
+import { removeLeftovers } from '../io/leftovers.js';
 import { evaluationSchema, MODEL_JSON, readModel, readModelJson, type LoadedModel, type ModelJson } from './folder.js';
 
 /**
@@ -106,6 +107,12 @@ const versionJsonSchema = z
     promoted: z.boolean(),
     reason: z.string(),
     promoted_at: z.string().nullable(),
+    /**
+     * A promotion decided and not yet done: written with the version (or by models promote)
+     * before `current` moves, removed once it has. A version that still has it was promoted by
+     * a run killed in between, and the next run on the registry finishes it (repairRegistry).
+     */
+    promotion_pending: z.object({ reason: z.string(), at: z.string() }).strict().optional(),
   })
   .strict();
 
@@ -264,30 +271,77 @@ export async function setCurrent(root: string, name: string, version: number): P
  * Makes a version current by hand (after the guard kept it back, or to go back to an earlier
  * one), recording it in its version.json.
  */
-export async function promoteVersion(root: string, name: string, version: number, now: Date = new Date()): Promise<{ previous: number | null }> {
-  return withRegistryLock(root, name, async () => {
-    const dir = versionDir(root, name, version);
-    if (!(await exists(join(dir, MODEL_JSON)))) {
-      const versions = await versionNumbers(root, name);
-      throw usageError(`model registry ${registryPaths(root, name).base} has no version v${version}`, versions.length > 0 ? `versions: ${versions.map((v) => `v${v}`).join(', ')}` : firstVersionHint(root, name));
-    }
-    const previous = await currentVersion(root, name);
-    const info = await readVersionJson(dir);
-    if (info) {
-      const reason = info.promoted ? info.reason : `promoted by hand (the promotion guard had kept it back: ${info.reason})`;
-      await writeFileAtomic(join(dir, VERSION_JSON), versionJsonText({ ...info, promoted: true, reason, promoted_at: now.toISOString() }));
-    }
-    await setCurrent(root, name, version);
-    return { previous };
-  });
+export async function promoteVersion(root: string, name: string, version: number, now: Date = new Date(), log?: (message: string) => void): Promise<{ previous: number | null }> {
+  return withRegistryLock(
+    root,
+    name,
+    async () => {
+      const dir = versionDir(root, name, version);
+      if (!(await exists(join(dir, MODEL_JSON)))) {
+        const versions = await versionNumbers(root, name);
+        throw usageError(`model registry ${registryPaths(root, name).base} has no version v${version}`, versions.length > 0 ? `versions: ${versions.map((v) => `v${v}`).join(', ')}` : firstVersionHint(root, name));
+      }
+      const previous = await currentVersion(root, name);
+      const info = await readVersionJson(dir);
+      const reason = info === null ? '' : info.promoted ? info.reason : `promoted by hand (the promotion guard had kept it back: ${info.reason})`;
+      await promote(root, name, version, info, reason, now.toISOString());
+      return { previous };
+    },
+    log,
+  );
+}
+
+/**
+ * The one way a version becomes current: its version.json records the decision first
+ * (promotion_pending), then `current` moves, then version.json says promoted. A kill between
+ * any two leaves a pending decision that repairRegistry finishes, so `promoted: true` is never
+ * written while another version is current.
+ */
+export async function promote(root: string, name: string, version: number, info: VersionJson | null, reason: string, at: string): Promise<VersionJson | null> {
+  const file = join(versionDir(root, name, version), VERSION_JSON);
+  if (info) await writeFileAtomic(file, versionJsonText({ ...info, promotion_pending: { reason, at } }));
+  await setCurrent(root, name, version);
+  if (!info) return null;
+  const { promotion_pending: _done, ...rest } = info;
+  const done: VersionJson = { ...rest, promoted: true, reason, promoted_at: at };
+  await writeFileAtomic(file, versionJsonText(done));
+  return done;
+}
+
+/**
+ * What a killed training or promotion left, finished under the registry's lock: a promotion
+ * decided but not done (see promote), and temporary files and folders of killed writers.
+ * Returns a line for each repair, for the user.
+ */
+export async function repairRegistry(root: string, name: string): Promise<string[]> {
+  const paths = registryPaths(root, name);
+  const notes: string[] = [];
+  // Only runs holding the lock write the registry's own folder (versions, current).
+  const removed = await removeLeftovers(paths.base, { all: true });
+  for (const v of await versionNumbers(root, name)) removed.push(...(await removeLeftovers(versionDir(root, name, v), { all: true })));
+  if (removed.length > 0) notes.push(`removed ${removed.length} unfinished file${removed.length === 1 ? '' : 's'} of a killed run (${removed.join(', ')})`);
+  // label add writes pending batches without the lock: only those of writers that are gone
+  await removeLeftovers(paths.pending);
+  for (const v of await versionNumbers(root, name)) {
+    const info = await readVersionJson(versionDir(root, name, v));
+    if (!info?.promotion_pending) continue;
+    const before = await currentVersion(root, name);
+    await promote(root, name, v, info, info.promotion_pending.reason, info.promotion_pending.at);
+    notes.push(
+      before === v
+        ? `v${v}: recorded its promotion, which a killed run had made current but not recorded`
+        : `v${v}: finished its promotion, which a killed run had decided but not done (current was ${before === null ? 'none' : `v${before}`}, is v${v} now)`,
+    );
+  }
+  return notes;
 }
 
 /**
  * Runs `fn` holding the registry's lock file, so two trainings cannot both write v<N+1> and a
  * promotion cannot interleave with one. A lock left by a process that no longer runs on this
- * host is taken over.
+ * host is taken over, and what that process left unfinished is repaired first (said on `log`).
  */
-export async function withRegistryLock<T>(root: string, name: string, fn: () => Promise<T>): Promise<T> {
+export async function withRegistryLock<T>(root: string, name: string, fn: (repairs: string[]) => Promise<T>, log?: (message: string) => void): Promise<T> {
   const { base, lock } = registryPaths(root, name);
   await ensureDir(base);
   const held = await acquireLock(lock, `flowknn (model registry ${name})`, {
@@ -295,7 +349,9 @@ export async function withRegistryLock<T>(root: string, name: string, fn: () => 
     hint: () => `wait for that flowknn train or models promote to finish; if it is gone, remove ${lock}`,
   });
   try {
-    return await fn();
+    const repairs = await repairRegistry(root, name);
+    for (const r of repairs) log?.(`repaired ${base}: ${r}`);
+    return await fn(repairs);
   } finally {
     await held.release();
   }

@@ -18,7 +18,7 @@ import {
   readVersionJson,
   registryPaths,
   retireBatches,
-  setCurrent,
+  promote,
   versionDir,
   versionJsonText,
   versionNumbers,
@@ -236,7 +236,7 @@ export async function trainVersion(opts: TrainVersionOptions): Promise<TrainVers
   const tolerance = opts.tolerance ?? DEFAULT_PROMOTION_TOLERANCE;
   if (!(Number.isFinite(tolerance) && tolerance >= 0)) throw usageError(`--promotion-tolerance must be a number >= 0, got ${tolerance}`, 'e.g. 0.02: promote unless macro F1 drops by more than 0.02');
   const paths = registryPaths(opts.root, opts.name);
-  return withRegistryLock(opts.root, opts.name, async () => {
+  return withRegistryLock(opts.root, opts.name, async (repairs) => {
     const versions = await versionNumbers(opts.root, opts.name);
     const newest = versions.length > 0 ? versions[versions.length - 1]! : null;
     const current = await currentVersion(opts.root, opts.name);
@@ -253,10 +253,14 @@ export async function trainVersion(opts: TrainVersionOptions): Promise<TrainVers
     const taken = new Map<string, number>();
     for (const v of versions) for (const l of (await readVersionJson(versionDir(opts.root, opts.name, v)))?.labels ?? []) taken.set(l, v);
     const pendingFiles: string[] = [];
+    const completed = [...repairs];
     for (const f of await pendingBatches(opts.root, opts.name)) {
       const v = taken.get(basename(f));
       if (v === undefined) pendingFiles.push(f);
-      else await retireBatches(opts.root, opts.name, v, [f]);
+      else {
+        await retireBatches(opts.root, opts.name, v, [f]);
+        completed.push(`moved ${basename(f)}, taken in by v${v}, to labels/used/v${v}`);
+      }
     }
 
     const baseModel = parent === null ? null : (await readModel(versionDir(opts.root, opts.name, parent))).model;
@@ -281,7 +285,7 @@ export async function trainVersion(opts: TrainVersionOptions): Promise<TrainVers
     const config: ModelConfig = { ...prior, ...opts.config };
     if (parent !== null && batches.every((b) => b.length === 0) && sameConfig(config, prior)) {
       throw usageError(
-        `nothing new for ${paths.base}: no pending labels in ${paths.pending} and no --labels, and the same settings as v${parent}`,
+        `nothing new for ${paths.base}: no pending labels in ${paths.pending} and no --labels, and the same settings as v${parent}${completed.length > 0 ? ` (this run finished what a killed run had left: ${completed.join('; ')})` : ''}`,
         `add labels first: flowknn label add --registry ${opts.root} --name ${opts.name} --csv FILE --data TABLE.arrow (or --predictions FILE)`,
       );
     }
@@ -363,18 +367,20 @@ export async function trainVersion(opts: TrainVersionOptions): Promise<TrainVers
       evaluation,
       baseline,
       tolerance,
-      promoted,
+      // written not promoted; promote() records the decision, moves current, then says promoted
+      promoted: false,
       reason,
-      promoted_at: promoted ? now().toISOString() : null,
+      promoted_at: null,
     };
+    const at = now().toISOString();
     await writeDirAtomic(dir, async (tmp) => {
       await writeModelFiles(tmp, model, evaluation, novelty);
-      await writeFile(join(tmp, VERSION_JSON), versionJsonText(info));
+      await writeFile(join(tmp, VERSION_JSON), versionJsonText(promoted ? { ...info, promotion_pending: { reason, at } } : info));
     });
-    // current first: version.json says promoted, and a batch left in pending by a stop here is
-    // moved on by the next training (it is in version.json's labels).
-    if (promoted) await setCurrent(opts.root, opts.name, version);
+    // A kill from here on is finished by the next run on the registry (repairRegistry), and a
+    // batch left in pending is moved on by it (it is in version.json's labels).
+    const final = promoted ? (await promote(opts.root, opts.name, version, info, reason, at))! : info;
     await retireBatches(opts.root, opts.name, version, pendingFiles);
-    return { version, dir, info, model, novelty, previous: current, current: promoted ? version : current };
-  });
+    return { version, dir, info: final, model, novelty, previous: current, current: promoted ? version : current };
+  }, opts.log);
 }

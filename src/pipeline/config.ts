@@ -23,6 +23,8 @@ const archiveSchema = z
     root: z.string().min(1),
     /** Zone of the nfcapd file names and of --date: UTC, local or an IANA name. */
     timeZone: z.string().default('UTC'),
+    /** nfcapd's rotation interval (its -t): the slots of a day, so that a missing file is reported. */
+    interval: positiveInt.default(300),
   })
   .strict();
 

@@ -1,12 +1,11 @@
 import { Field, Utf8, type Table } from 'apache-arrow';
-import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
 import { AGGREGATE_FIELDS, aggregateColumns, KEY_FIELDS, FlowAggregator, nfdumpSortValue, type AggregateRow, type KeyField, parseKeySpec } from '../features/aggregate.js';
 import { FlowknnError, inputError } from '../errors.js';
 import type { ArchiveFile } from '../ingest/archive.js';
 import type { Reject } from '../ingest/issues.js';
 import type { NfdumpOptions, NfdumpOutcome } from '../ingest/nfdump/run.js';
 import { detectInputFormat } from '../ingest/registry.js';
+import { sha256OfFile } from '../io/checksum.js';
 import { buildTable, numberColumn, stringColumn, withMetadata } from '../schema/arrow.js';
 import { SCHEMA_VERSION } from '../schema/tables.js';
 import { NFDUMP_STAT7 } from '../features/feature-set.js';
@@ -88,15 +87,6 @@ export interface InputResult {
   readonly warnings: { message: string; count: number }[];
 }
 
-export function sha256File(path: string): Promise<string> {
-  return new Promise((resolvePromise, reject) => {
-    const hash = createHash('sha256');
-    createReadStream(path)
-      .on('data', (b) => hash.update(b))
-      .on('error', reject)
-      .on('end', () => resolvePromise(hash.digest('hex')));
-  });
-}
 
 /**
  * Aggregates one input of the archive as the config says, checking the reject threshold. Its
@@ -107,7 +97,7 @@ export function sha256File(path: string): Promise<string> {
 export async function aggregateInput(file: ArchiveFile, config: NightlyConfig, options: { nfdump?: NfdumpOptions; signal?: AbortSignal } = {}): Promise<InputResult> {
   const a = config.aggregate;
   const maxRejects = config.limits.maxRejects ?? Number.MAX_SAFE_INTEGER;
-  const digest = sha256File(file.path);
+  const digest = sha256OfFile(file.path);
   digest.catch(() => undefined);
   let rows: AggregateRow[];
   let rejects: Reject[];

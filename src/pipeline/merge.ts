@@ -2,14 +2,18 @@ import { join } from 'node:path';
 import type { Table } from 'apache-arrow';
 import { inputError, usageError } from '../errors.js';
 import type { Reject } from '../ingest/issues.js';
+import { rm } from 'node:fs/promises';
 import { readModel } from '../model/folder.js';
 import { stringColumn, takeRows } from '../schema/arrow.js';
 import type { LoadedConfig } from './config.js';
 import { acquireLock } from '../io/lock.js';
-import { discoverArchive } from '../ingest/archive.js';
-import { buildSummary, shardDirs, shardOf, type ReportData } from './nightly.js';
+import { writeFileAtomic } from '../io/atomic.js';
+import { discoverArchive, selectionRange } from '../ingest/archive.js';
+import { buildSummary, readPartJson, shardDirs, shardOf, workId, type InputRecord, type ReportData } from './nightly.js';
 import { alertsOf, readArrow, readJson, writeDayOutputs, type Manifest, type Summary } from './outputs.js';
-import { readdir } from 'node:fs/promises';
+import { cleanLeftovers, dayPaths, freshStaging, readRunState, repairSwap, swapIn } from './day.js';
+import { coverageNotes, coverageOf } from './coverage.js';
+import { deliverAlerts, initialNotifyState, NOTIFY_JSON, notifyStateText, type NotifyCommand } from './notify.js';
 
 export interface MergeOptions {
   readonly config: LoadedConfig;
@@ -17,6 +21,8 @@ export interface MergeOptions {
   readonly log: (message: string) => void;
   readonly writeReport?: (dir: string, data: ReportData) => Promise<void>;
   readonly command?: string;
+  /** Run with the alerts once the merged day is committed. */
+  readonly notify?: NotifyCommand;
 }
 
 /** Rows of several tables, ordered by source_file (stable): the order a single run writes. */
@@ -40,22 +46,28 @@ function mergeByInput(tables: readonly Table[]): Table {
  */
 export async function mergeShards(options: MergeOptions): Promise<{ dir: string; summary: Summary; reportFile: string | null }> {
   const t0 = performance.now();
+  const started = new Date();
   const { config, date, log } = options;
-  const dayDir = join(config.paths.output, date);
-  const dirs = await shardDirs(dayDir);
-  if (dirs.length === 0) throw usageError(`no shard outputs under ${join(dayDir, 'shards')}`, `run flowknn nightly --shard i/n --date ${date} for each i first`);
-  const counts = new Set(dirs.map((d) => Number(/-of-(\d+)$/u.exec(d)![1])));
-  if (counts.size > 1) throw usageError(`${join(dayDir, 'shards')} holds shards of different splits (${[...counts].map((n) => `of ${n}`).join(', ')})`, 'remove the folders of the split you do not want');
+  const day = dayPaths(config.paths.output, date);
+  const shardsDir = join(day.state, 'shards');
+  const dirs = await shardDirs(config.paths.output, date);
+  if (dirs.length === 0) throw usageError(`no shard outputs under ${shardsDir}`, `run flowknn nightly --shard i/n --date ${date} for each i first`);
+  const counts = new Set(dirs.map((d) => Number(/-of-(\d+)$/u.exec(d.name)![1])));
+  if (counts.size > 1) throw usageError(`${shardsDir} holds shards of different splits (${[...counts].map((n) => `of ${n}`).join(', ')})`, 'remove the folders of the split you do not want');
   const n = [...counts][0]!;
-  const lock = await acquireLock(join(dayDir, '.lock'), options.command ?? 'flowknn merge');
+  const lock = await acquireLock(day.lock, options.command ?? 'flowknn merge');
   try {
+    const repaired = await repairSwap(day, await readRunState(day));
+    if (repaired) log(`${date}: ${repaired}`);
+    await cleanLeftovers(day);
     const summaries: Summary[] = [];
     const manifests: Manifest[] = [];
     const aggregates: Table[] = [];
     const predictions: Table[] = [];
     const rejects: Reject[] = [];
     for (let i = 1; i <= n; i++) {
-      const dir = join(dayDir, 'shards', `${i}-of-${n}`);
+      const shard = dayPaths(config.paths.output, date, `${i}-of-${n}`);
+      const dir = shard.out;
       const summary = await readJson<Summary>(join(dir, 'summary.json')).catch(() => {
         throw inputError(`shard ${i} of ${n} has not finished (no summary.json)`, { file: dir }, `run flowknn nightly --shard ${i}/${n} --date ${date} (with --resume if it was interrupted)`);
       });
@@ -64,11 +76,15 @@ export async function mergeShards(options: MergeOptions): Promise<{ dir: string;
         throw inputError(`shard ${i} of ${n} used another model (${summary.model.dir}) than shard 1 (${summaries[0]!.model.dir})`, { file: join(dir, 'summary.json') }, 'rerun the shards with --force after the model changed');
       }
       summaries.push(summary);
-      manifests.push(await readJson<Manifest>(join(dir, 'manifest.json')));
+      const manifest = await readJson<Manifest>(join(dir, 'manifest.json'));
+      manifests.push(manifest);
       aggregates.push(await readArrow(join(dir, 'aggregates.arrow')));
       predictions.push(await readArrow(join(dir, 'predictions.arrow')));
-      const work = join(dir, '.work', 'inputs');
-      for (const name of (await readdir(work)).filter((f) => f.endsWith('.rejects.json')).sort()) rejects.push(...(await readJson<Reject[]>(join(work, name))));
+      // The rejects of the shard's inputs, from its committed parts (each checked against its record).
+      for (const input of manifest.inputs.filter((x) => x.status === 'ok')) {
+        const rec = await readJson<InputRecord>(join(shard.inputs, `${workId(input.path)}.json`));
+        rejects.push(...(await readPartJson<Reject[]>(join(shard.inputs, `${workId(input.path)}.rejects.json`), rec.parts?.rejects)));
+      }
     }
     const ok = new Set(manifests.flatMap((m) => m.inputs.filter((x) => x.status === 'ok').map((x) => x.path)));
     const keptRejects = rejects.filter((r) => ok.has(r.file)).sort((a, b) => (a.file < b.file ? -1 : a.file > b.file ? 1 : a.line - b.line));
@@ -77,7 +93,11 @@ export async function mergeShards(options: MergeOptions): Promise<{ dir: string;
     const inputs = manifests.flatMap((m) => m.inputs);
     // Files of the day that no shard read (written after their shard ran): failed inputs of the
     // day, named with the shard that should read them, so the day does not look complete.
-    const listing = await discoverArchive(config.paths.archive, { date, timeZone: config.config.archive.timeZone, allowEmpty: true });
+    const timeZone = config.config.archive.timeZone;
+    const listing = await discoverArchive(config.paths.archive, { date, timeZone, allowEmpty: true });
+    const range = selectionRange({ date, timeZone });
+    const coverage = coverageOf(listing.files, { fromMs: range.fromMs!, toMs: range.toMs! }, timeZone, config.config.archive.interval);
+    for (const note of coverageNotes(date, coverage, timeZone)) log(note);
     const seen = new Set(inputs.map((i) => i.path));
     for (const f of listing.files) {
       if (seen.has(f.relPath)) continue;
@@ -98,7 +118,7 @@ export async function mergeShards(options: MergeOptions): Promise<{ dir: string;
       });
     }
     inputs.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
-    const manifest: Manifest = { ...manifests[0]!, shard: null, inputs };
+    const manifest: Manifest = { ...manifests[0]!, shard: null, inputs, coverage };
     const alerts = alertsOf(mergedPredictions, date, config.config.classify);
     const first = summaries[0]!;
     const timings: Record<string, number> = { merge: performance.now() - t0 };
@@ -119,16 +139,28 @@ export async function mergeShards(options: MergeOptions): Promise<{ dir: string;
       rejects: keptRejects.length,
       timings,
       started: new Date(Math.min(...summaries.map((s) => Date.parse(s.started)))),
+      coverage,
     });
-    await writeDayOutputs(dayDir, { aggregates: mergedAggregates, predictions: mergedPredictions, alerts, rejects: keptRejects, manifest, summary });
-    let reportFile: string | null = null;
-    if (config.config.report.enabled && options.writeReport) {
-      reportFile = join(dayDir, 'report.html');
-      const model = await readModel(first.model.dir);
-      await options.writeReport(dayDir, { summary, manifest, predictions: mergedPredictions, alerts, model, reportFile, maxRows: config.config.report.maxRows });
+    // As a run of the day: written whole beside the day, then swapped in (day.ts).
+    const staging = await freshStaging(day);
+    try {
+      await writeDayOutputs(staging, { aggregates: mergedAggregates, predictions: mergedPredictions, alerts, rejects: keptRejects, manifest, summary });
+      if (config.config.report.enabled && options.writeReport) {
+        const model = await readModel(first.model.dir);
+        await options.writeReport(staging, { summary, manifest, predictions: mergedPredictions, alerts, model, reportFile: join(staging, 'report.html'), maxRows: config.config.report.maxRows });
+      }
+      await writeFileAtomic(join(staging, NOTIFY_JSON), notifyStateText(initialNotifyState(alerts.length)));
+      // summary.json last, as a run writes it (writeDayOutputs wrote it once already: the report reads it)
+      await writeFileAtomic(join(staging, 'summary.json'), `${JSON.stringify(summary, null, 2)}\n`);
+    } catch (err) {
+      await rm(day.next, { recursive: true, force: true });
+      throw err;
     }
-    log(`merged ${n} shards into ${dayDir}: ${summary.rows} rows, ${summary.alerts} alerts`);
-    return { dir: dayDir, summary, reportFile };
+    await swapIn(day, { status: 'complete', digest: config.digest, started: started.toISOString(), finished: new Date().toISOString(), pid: process.pid });
+    const reportFile = config.config.report.enabled && options.writeReport ? join(day.out, 'report.html') : null;
+    log(`merged ${n} shards into ${day.out}: ${summary.rows} rows, ${summary.alerts} alerts`);
+    await deliverAlerts(day.out, { date, alerts: summary.alerts }, options.notify, { log });
+    return { dir: day.out, summary, reportFile };
   } finally {
     await lock.release();
   }

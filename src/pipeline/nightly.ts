@@ -1,14 +1,14 @@
-import type { Table } from 'apache-arrow';
+import { tableToIPC, type Table } from 'apache-arrow';
 import { createHash } from 'node:crypto';
-import { mkdir, readdir, rm, stat } from 'node:fs/promises';
+import { mkdir, readFile, rm, stat } from 'node:fs/promises';
 import { usableCores } from '../io/cores.js';
 import { join } from 'node:path';
 import pLimit from 'p-limit';
 import type { KnnEngine } from '../engines/engine.js';
 import { createEngine } from '../engines/registry.js';
-import { environmentError, FlowknnError, usageError } from '../errors.js';
+import { environmentError, FlowknnError, inputError, usageError } from '../errors.js';
 import { featureMatrix } from '../features/feature-set.js';
-import { discoverArchive, formatInZone, type ArchiveFile } from '../ingest/archive.js';
+import { discoverArchive, formatInZone, selectionRange, type ArchiveFile } from '../ingest/archive.js';
 import type { Reject } from '../ingest/issues.js';
 import { writeFileAtomic } from '../io/atomic.js';
 import { kthDistances } from '../knn/novelty.js';
@@ -23,19 +23,24 @@ import { aggregateInput, mergePartials, nightlyAggregateTable } from './inputs.j
 import { acquireLock } from '../io/lock.js';
 import type { NfdumpOptions } from '../ingest/nfdump/run.js';
 import { probeNfdump } from '../ingest/nfdump/version.js';
-import { alertsOf, countBy, readArrow, readJson, summaryBase, writeDayOutputs, type Alert, type Manifest, type ManifestInput, type ModelInfo, type Summary } from './outputs.js';
+import { alertsOf, countBy, readJson, readPart, summaryBase, writeDayOutputs, type Alert, type Manifest, type ManifestInput, type ModelInfo, type Summary } from './outputs.js';
+import { cleanLeftovers, dayPaths, freshStaging, readRunState, repairSwap, shardNames, swapIn, writeRunState, type DayPaths } from './day.js';
+import { coverageNotes, coverageOf, type Coverage } from './coverage.js';
+import { deliverAlerts, initialNotifyState, NOTIFY_JSON, notifyStateText, type NotifyCommand } from './notify.js';
+import { sha256, sha256OfFile } from '../io/checksum.js';
 
 /**
  * The nightly job: the day's nfcapd files -> per-host aggregates -> classified with the
  * current model -> out/<date>/ (see outputs.ts), with a report.
  *
  * Each input is one unit of work, done in parallel (p-limit, nfdump processes included) and
- * committed on its own under out/<date>/.work/inputs/ (its aggregates, then its record, each
- * atomically). That is what makes reruns cheap and crashes harmless: a rerun reuses every
- * input whose record matches the file (size and mtime) and the config, so `--resume` after a
- * kill redoes only what was not committed, and a rerun of a finished day does nothing. The
- * classification of all rows runs once at the end (one batched search), and summary.json is
- * written last.
+ * committed on its own under out/.flowknn/<date>/inputs/ (its aggregates and rejects, then its
+ * record with their sha256, each atomically; see day.ts for the layout). That is what makes
+ * reruns cheap and crashes harmless: a rerun reuses every input whose record matches the file
+ * (size and mtime) and the config and whose part is whole, so `--resume` after a kill redoes
+ * only what was not committed, and a rerun of a finished day does nothing. The classification
+ * of all rows runs once at the end (one batched search); the day's files are written into a
+ * staging folder and swapped in whole, then the alerts are sent (notify.ts).
  */
 
 export interface Shard {
@@ -84,6 +89,8 @@ export interface NightlyOptions {
   readonly writeReport?: (dir: string, data: ReportData) => Promise<void>;
   /** The command line, recorded in the lock file. */
   readonly command?: string;
+  /** Run with the alerts once the day is committed (not for a shard: its merge notifies). */
+  readonly notify?: NotifyCommand;
 }
 
 export interface ReportData {
@@ -104,11 +111,11 @@ export interface NightlyResult {
   readonly reportFile: string | null;
 }
 
-interface InputRecord extends ManifestInput {
+export interface InputRecord extends ManifestInput {
   digest: string;
+  /** sha256 of the part's files (its aggregates and its rejects), checked before reuse. */
+  parts?: { arrow: string; rejects: string };
 }
-
-const WORK = '.work';
 
 /** The calendar day before today in the zone (not 24 hours back: a daylight-saving day has 23 or 25). */
 export function yesterday(timeZone: string, now = Date.now()): string {
@@ -116,7 +123,7 @@ export function yesterday(timeZone: string, now = Date.now()): string {
   return new Date(Date.UTC(y, m - 1, d - 1)).toISOString().slice(0, 10);
 }
 
-function workId(relPath: string): string {
+export function workId(relPath: string): string {
   return relPath.replace(/[^A-Za-z0-9._-]/gu, '_');
 }
 
@@ -162,45 +169,59 @@ export async function runNightly(options: NightlyOptions): Promise<NightlyResult
   const timeZone = cfg.archive.timeZone;
   const date = options.date ?? yesterday(timeZone);
   if (!/^\d{4}-\d{2}-\d{2}$/u.test(date)) throw usageError(`--date: expected YYYY-MM-DD, got "${date}"`);
-  const dayDir = join(config.paths.output, date);
-  const dir = options.shard ? join(dayDir, 'shards', shardDirName(options.shard)) : dayDir;
-  const workDir = join(dir, WORK, 'inputs');
-
   if (options.shard && cfg.aggregate.source === 'flows') {
     // A host's flows in one window can lie in files of different shards, whose partial
     // aggregates each shard would classify on its own.
     throw usageError('--shard needs aggregate.source "nfdump" (one window per nfcapd file): with "flows", a window spans files that different shards read', 'run the day in one process, or use the nfdump source');
   }
-  await ensureWritable(dir);
-  const lock = await acquireLock(join(dir, '.lock'), options.command ?? 'flowknn nightly');
+  // Everything that can refuse the day (a date that does not exist, no files that day, no
+  // model) is asked before anything is written: a refused day leaves no folder behind.
+  const range = selectionRange({ date, timeZone });
+  const td = performance.now();
+  const listing = await discoverArchive(config.paths.archive, { date, timeZone, allowEmpty: true });
+  const selected = options.shard ? listing.files.filter((f) => shardOf(f.relPath, options.shard!.count) === options.shard!.index) : listing.files;
+  selected.sort((a, b) => (a.relPath < b.relPath ? -1 : a.relPath > b.relPath ? 1 : 0));
+  timings.discover = performance.now() - td;
+  if (listing.files.length === 0) {
+    throw usageError(`no nfcapd files for ${date} in ${config.paths.archive}`, 'check archive.root and archive.timeZone in the config, and that nfcapd wrote files that day');
+  }
+  const coverage = coverageOf(listing.files, { fromMs: range.fromMs!, toMs: range.toMs! }, timeZone, cfg.archive.interval);
+  const { loaded, info: modelInfo } = await loadModel(config);
+  for (const w of loaded.warnings ?? []) log(`warning: ${w}`);
+  const modelId = `${modelInfo.dir}#${modelInfo.train_sha256}#${modelInfo.created}`;
+
+  const paths = dayPaths(config.paths.output, date, options.shard ? shardDirName(options.shard) : undefined);
+  const workDir = paths.inputs;
+  await ensureWritable(paths.state);
+  const lock = await acquireLock(paths.lock, options.command ?? 'flowknn nightly');
   try {
-    const runState = join(dir, WORK, 'run.json');
-    const previous = await readJson<{ status: string; digest: string }>(runState).catch(() => undefined);
-    const interrupted = previous?.status === 'running' || lock.tookOverFrom !== undefined;
+    let previous = await readRunState(paths);
+    const repaired = await repairSwap(paths, previous);
+    if (repaired) {
+      log(`${date}: ${repaired}`);
+      previous = await readRunState(paths);
+    }
+    const cleaned = await cleanLeftovers(paths);
+    if (cleaned.length > 0) log(`${date}: removed ${cleaned.length} temporary file${cleaned.length === 1 ? '' : 's'} of killed runs`);
+    // Only a run killed while it worked leaves the state 'running'; one that stopped with an
+    // error recorded why, which is said here, and a kill after the day was committed (during
+    // the notification) left a finished day.
+    const interrupted = previous?.status === 'running';
     if (interrupted && !options.resume && !options.force) {
       throw usageError(
-        `${dir}: a run of ${date} was interrupted${lock.tookOverFrom ? ` (pid ${lock.tookOverFrom.pid}, started ${lock.tookOverFrom.started})` : ''}`,
+        `${paths.out}: a run of ${date} was interrupted${lock.tookOverFrom ? ` (pid ${lock.tookOverFrom.pid}, started ${lock.tookOverFrom.started})` : ''}`,
         'rerun with --resume to finish it (inputs already done are kept), or --force to start the day over',
       );
     }
+    if (previous?.status === 'stopped' && previous.error) log(`${date}: the last run stopped${previous.at ? ` at ${previous.at}` : ''}: ${previous.error.split('\n')[0]}`);
     if (options.force) {
-      await rm(join(dir, WORK), { recursive: true, force: true });
+      await rm(workDir, { recursive: true, force: true });
       log(`--force: starting ${date} over`);
     } else if (interrupted) {
       log(`resuming the interrupted run of ${date}`);
     }
     await mkdir(workDir, { recursive: true });
-
-    const td = performance.now();
-    const listing = await discoverArchive(config.paths.archive, { date, timeZone, allowEmpty: true });
-    const selected = options.shard ? listing.files.filter((f) => shardOf(f.relPath, options.shard!.count) === options.shard!.index) : listing.files;
-    selected.sort((a, b) => (a.relPath < b.relPath ? -1 : a.relPath > b.relPath ? 1 : 0));
-    timings.discover = performance.now() - td;
-    if (listing.files.length === 0) {
-      throw usageError(`no nfcapd files for ${date} in ${config.paths.archive}`, 'check archive.root and archive.timeZone in the config, and that nfcapd wrote files that day');
-    }
-    const { loaded, info: modelInfo } = await loadModel(config);
-    const modelId = `${modelInfo.dir}#${modelInfo.train_sha256}#${modelInfo.created}`;
+    for (const note of coverageNotes(date, coverage, timeZone)) log(note);
 
     // What each input's committed record must match to be reused.
     const inputDigest = (f: ArchiveFile, size: number, mtime: number) => createHash('sha256').update(JSON.stringify([config.digest, f.relPath, size, mtime])).digest('hex');
@@ -213,8 +234,17 @@ export async function runNightly(options: NightlyOptions): Promise<NightlyResult
       const mtime = Math.floor(st.mtimeMs);
       const digest = inputDigest(f, st.size, mtime);
       const rec = await readJson<InputRecord>(join(workDir, `${workId(f.relPath)}.json`)).catch(() => undefined);
-      if (rec && rec.status === 'ok' && rec.digest === digest) records.set(f.relPath, rec);
-      else todo.push({ file: f, size: st.size, mtime, digest });
+      if (rec && rec.status === 'ok' && rec.digest === digest) {
+        // A committed part is reused only as it was written: a damaged one is read again from
+        // its input, and the log names it.
+        const damaged = await damagedPart(workDir, rec);
+        if (damaged === null) {
+          records.set(f.relPath, rec);
+          continue;
+        }
+        log(`${damaged}: the committed part of ${f.relPath} is damaged (${rec.parts ? 'sha256 differs from its record' : 'its record has no checksum'}); reading the input again`);
+      }
+      todo.push({ file: f, size: st.size, mtime, digest });
     }
     const reused = records.size;
     // nfdump is asked for its version once per run (when there is an input to read), and that
@@ -226,18 +256,23 @@ export async function runNightly(options: NightlyOptions): Promise<NightlyResult
       log(`nfdump ${nfdump.version.version} (${nfdumpBinary})`);
     }
 
-    // A finished day whose inputs, settings and model are unchanged: nothing to do. Finished
-    // means the run state says so: summary.json is also written before the report, and a run
-    // that stopped there (an unwritable report) has not finished.
-    const prior = await readJson<Summary & { run_key?: string }>(join(dir, 'summary.json')).catch(() => undefined);
+    // A finished day whose inputs, settings and model are unchanged: nothing to do but send
+    // alerts that are still pending. Finished means the run state says so.
+    const prior = await readJson<Summary & { run_key?: string }>(join(paths.out, 'summary.json')).catch(() => undefined);
     const runKeyOf = () => createHash('sha256').update(JSON.stringify([config.digest, modelId, selected.map((f) => records.get(f.relPath)?.digest ?? null)])).digest('hex');
-    if (!options.force && todo.length === 0 && prior?.run_key === runKeyOf() && previous?.status === 'complete' && !interrupted) {
+    if (!options.force && todo.length === 0 && prior?.run_key === runKeyOf() && previous?.status === 'complete') {
       log(`${date}: up to date (${selected.length} inputs, model unchanged); --force redoes it`);
-      return { dir, upToDate: true, summary: prior, reportFile: cfg.report.enabled ? join(dir, 'report.html') : null };
+      if (!options.shard) await deliverAlerts(paths.out, { date, alerts: prior.alerts }, options.notify, { log });
+      return { dir: paths.out, upToDate: true, summary: prior, reportFile: cfg.report.enabled ? join(paths.out, 'report.html') : null };
     }
-    await writeFileAtomic(runState, `${JSON.stringify({ status: 'running', digest: config.digest, started: started.toISOString(), pid: process.pid })}\n`);
-    // A run that stops with an error (a config limit, the environment) is not an interrupted
-    // one: only a run that never got here (killed) leaves the state 'running'.
+    const runState = { status: 'running' as const, digest: config.digest, started: started.toISOString(), pid: process.pid };
+    await writeRunState(paths, runState);
+    // A run that stops with an error (a config limit, the environment, a full disk) records
+    // why; only a run that was killed leaves the state 'running'.
+    let final: Summary & { run_key: string };
+    let reportFile: string | null = null;
+    let failed: InputRecord[];
+    let inputs: InputRecord[];
     try {
       if (reused > 0) log(`${date}: ${reused} of ${selected.length} inputs already done, ${todo.length} to do`);
 
@@ -266,8 +301,11 @@ export async function runNightly(options: NightlyOptions): Promise<NightlyResult
             const id = workId(file.relPath);
             try {
               const r = await aggregateInput(file, cfg, { nfdump });
-              await writeArrowFile(join(workDir, `${id}.arrow`), r.table);
-              await writeFileAtomic(join(workDir, `${id}.rejects.json`), JSON.stringify(r.rejects.map((x) => ({ ...x, file: file.relPath }))));
+              // The record commits the part (written last), with the sha256 of each of its files.
+              const arrow = tableToIPC(r.table, 'file');
+              const rejectsText = JSON.stringify(r.rejects.map((x) => ({ ...x, file: file.relPath })));
+              await writeFileAtomic(join(workDir, `${id}.arrow`), arrow);
+              await writeFileAtomic(join(workDir, `${id}.rejects.json`), rejectsText);
               const rec: InputRecord = {
                 ...base,
                 sha256: r.sha256,
@@ -281,6 +319,7 @@ export async function runNightly(options: NightlyOptions): Promise<NightlyResult
                 nfdump: r.nfdump?.nfdump ?? null,
                 warnings: r.warnings,
                 totals_check: r.nfdump?.totalsCheck ?? null,
+                parts: { arrow: sha256(arrow), rejects: sha256(rejectsText) },
               };
               if (rec.warnings!.length > 0) log(`${file.relPath}: warnings (counted, not fatal): ${rec.warnings!.map((w) => `${w.message} x${w.count}`).join('; ')}`);
               await writeFileAtomic(join(workDir, `${id}.json`), `${JSON.stringify(rec)}\n`);
@@ -317,7 +356,7 @@ export async function runNightly(options: NightlyOptions): Promise<NightlyResult
 
       // Everything else runs on the committed inputs, in path order.
       const tc = performance.now();
-      const inputs = selected.map((f) => records.get(f.relPath)!);
+      inputs = selected.map((f) => records.get(f.relPath)!);
       const tooMany = (rowCount: number) => {
         if (rowCount <= cfg.limits.maxRows) return;
         throw usageError(
@@ -327,8 +366,8 @@ export async function runNightly(options: NightlyOptions): Promise<NightlyResult
       };
       const ok = inputs.filter((r) => r.status === 'ok');
       const rejects: Reject[] = [];
-      for (const rec of ok) rejects.push(...(await readJson<Reject[]>(join(workDir, `${workId(rec.path)}.rejects.json`))));
-      const partOf = (rec: InputRecord) => readArrow(join(workDir, `${workId(rec.path)}.arrow`));
+      for (const rec of ok) rejects.push(...(await readPartJson<Reject[]>(join(workDir, `${workId(rec.path)}.rejects.json`), rec.parts?.rejects)));
+      const partOf = (rec: InputRecord) => readPart(join(workDir, `${workId(rec.path)}.arrow`), rec.parts?.arrow);
       const dayMeta = { 'flowknn.date': date, 'flowknn.key': cfg.aggregate.key, 'flowknn.window_s': cfg.aggregate.source === 'nfdump' ? 'file' : String(cfg.aggregate.window) };
       let aggregates: Table;
       if (ok.length === 0) {
@@ -390,44 +429,77 @@ export async function runNightly(options: NightlyOptions): Promise<NightlyResult
       }
       timings.classify = performance.now() - ts;
 
+      // The new day is written whole into a staging folder, then swapped in (day.ts).
       const to = performance.now();
+      const staging = await freshStaging(paths);
       const alerts = alertsOf(predictions, date, cfg.classify);
-      const failed = inputs.filter((r) => r.status === 'failed');
+      failed = inputs.filter((r) => r.status === 'failed');
       const manifest: Manifest = {
         format: 'flowknn-nightly-manifest',
         format_version: 1,
         date,
         archive_root: config.paths.archive,
         shard: options.shard ? { index: options.shard.index, count: options.shard.count } : null,
-        inputs: inputs.map(({ digest: _d, ...m }) => m),
+        inputs: inputs.map(({ digest: _d, parts: _p, ...m }) => m),
         skipped: listing.skipped,
+        coverage,
       };
-      const summary = buildSummary({ date, shard: options.shard ?? null, config, modelInfo, engineName, device, inputs, reused, predictions, alerts, rejects: rejects.length, timings, started });
+      const summary = buildSummary({ date, shard: options.shard ?? null, config, modelInfo, engineName, device, inputs, reused, predictions, alerts, rejects: rejects.length, timings, started, coverage });
       timings.outputs = performance.now() - to;
-      await writeDayOutputs(dir, { aggregates, predictions, alerts, rejects, manifest, summary: { ...summary, run_key: runKey } as Summary });
+      await writeDayOutputs(staging, { aggregates, predictions, alerts, rejects, manifest, summary: { ...summary, run_key: runKey } as Summary });
       timings.outputs = performance.now() - to;
 
-      let reportFile: string | null = null;
       if (cfg.report.enabled && !options.shard && options.writeReport) {
         const tr = performance.now();
-        reportFile = join(dir, 'report.html');
+        reportFile = join(paths.out, 'report.html');
         timings.total = performance.now() - t0;
-        await options.writeReport(dir, { summary: { ...summary, timings_ms: roundTimings(timings) }, manifest, predictions, alerts, model: loaded, reportFile, maxRows: cfg.report.maxRows });
+        await options.writeReport(staging, { summary: { ...summary, timings_ms: roundTimings(timings) }, manifest, predictions, alerts, model: loaded, reportFile: join(staging, 'report.html'), maxRows: cfg.report.maxRows });
         timings.report = performance.now() - tr;
       }
       timings.total = performance.now() - t0;
-      const final: Summary & { run_key: string } = { ...summary, timings_ms: roundTimings(timings), finished: new Date().toISOString(), run_key: runKey };
-      await writeFileAtomic(join(dir, 'summary.json'), `${JSON.stringify(final, null, 2)}\n`);
-      await writeFileAtomic(runState, `${JSON.stringify({ status: 'complete', digest: config.digest, finished: final.finished })}\n`);
-      if (failed.length > 0) log(`${failed.length} of ${inputs.length} inputs failed:\n${failed.map((f) => `  ${f.path}: ${f.error}`).join('\n')}`);
-      return { dir, upToDate: false, summary: final, reportFile };
+      final = { ...summary, timings_ms: roundTimings(timings), finished: new Date().toISOString(), run_key: runKey };
+      if (!options.shard) await writeFileAtomic(join(staging, NOTIFY_JSON), notifyStateText(initialNotifyState(alerts.length)));
+      await writeFileAtomic(join(staging, 'summary.json'), `${JSON.stringify(final, null, 2)}\n`);
     } catch (err) {
-      await writeFileAtomic(runState, `${JSON.stringify({ status: 'stopped', digest: config.digest, error: err instanceof FlowknnError ? err.format() : String(err) })}\n`).catch(() => undefined);
+      // The staged day first: on a full disk, removing it makes the room to record the stop.
+      await rm(paths.next, { recursive: true, force: true }).catch(() => undefined);
+      await writeRunState(paths, { status: 'stopped', digest: config.digest, started: runState.started, at: new Date().toISOString(), error: err instanceof FlowknnError ? err.format() : String(err) }).catch(() => undefined);
       throw err;
     }
+    // The commit: from here the new day is the day, also if the run is killed (day.ts).
+    await swapIn(paths, { ...runState, status: 'complete', finished: final.finished });
+    if (failed.length > 0) log(`${failed.length} of ${inputs.length} inputs failed:\n${failed.map((f) => `  ${f.path}: ${f.error}`).join('\n')}`);
+    if (!options.shard) await deliverAlerts(paths.out, { date, alerts: final.alerts }, options.notify, { log });
+    return { dir: paths.out, upToDate: false, summary: final, reportFile };
   } finally {
     await lock.release();
   }
+}
+
+/**
+ * The file of a committed part that does not match the sha256 in its record (or any, for a
+ * record written before parts had checksums), or null when the part is whole.
+ */
+async function damagedPart(workDir: string, rec: InputRecord): Promise<string | null> {
+  const id = workId(rec.path);
+  const files: [string, string | undefined][] = [
+    [join(workDir, `${id}.arrow`), rec.parts?.arrow],
+    [join(workDir, `${id}.rejects.json`), rec.parts?.rejects],
+  ];
+  for (const [file, expected] of files) {
+    const actual = await sha256OfFile(file).catch(() => null);
+    if (expected === undefined || actual !== expected) return file;
+  }
+  return null;
+}
+
+/** A committed part's JSON, checked against its record's sha256. */
+export async function readPartJson<T>(file: string, expected: string | undefined): Promise<T> {
+  const bytes = await readFile(file).catch(() => {
+    throw inputError('missing: a committed part of the night is gone', { file }, 'rerun the day with --force');
+  });
+  if (expected !== undefined && sha256(bytes) !== expected) throw inputError('does not match the sha256 of its record: the committed part is damaged', { file }, 'rerun the day: a damaged part is read again from its input');
+  return JSON.parse(bytes.toString('utf8')) as T;
 }
 
 /** The prediction of zero rows. */
@@ -454,6 +526,7 @@ export function buildSummary(p: {
   rejects: number;
   timings: Record<string, number>;
   started: Date;
+  coverage: Coverage;
 }): Summary {
   const failed = p.inputs.filter((r) => r.status === 'failed');
   const predicted = stringColumn(p.predictions, 'predicted') ?? [];
@@ -483,17 +556,14 @@ export function buildSummary(p: {
       versions: [...new Set(p.inputs.flatMap((r) => (r.nfdump ? [r.nfdump] : [])))].sort(),
       warnings: p.inputs.reduce((s, r) => s + (r.warnings ?? []).reduce((a, w) => a + w.count, 0), 0),
     },
+    coverage: p.coverage,
     timings_ms: roundTimings(p.timings),
     started: p.started.toISOString(),
     finished: new Date().toISOString(),
   };
 }
 
-/** The shard folders of a day (out/<date>/shards/<i>-of-<n>). */
-export async function shardDirs(dayDir: string): Promise<string[]> {
-  try {
-    return (await readdir(join(dayDir, 'shards'))).filter((n) => /^\d+-of-\d+$/u.test(n)).map((n) => join(dayDir, 'shards', n));
-  } catch {
-    return [];
-  }
+/** The output folders of a day's shards (see day.ts), by name (<i>-of-<n>). */
+export async function shardDirs(outputRoot: string, date: string): Promise<{ name: string; paths: DayPaths }[]> {
+  return (await shardNames(outputRoot, date)).map((name) => ({ name, paths: dayPaths(outputRoot, date, name) }));
 }

@@ -1,4 +1,4 @@
-import { tableFromIPC, type Table } from 'apache-arrow';
+import type { Table } from 'apache-arrow';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { inputError, usageError } from '../errors.js';
@@ -6,8 +6,9 @@ import { writeCsvFile } from '../io/csv.js';
 import { writeChunksAtomic, writeFileAtomic } from '../io/atomic.js';
 import { REJECTS_HEADER, rejectsCsvLine } from '../ingest/rejects.js';
 import type { Reject } from '../ingest/issues.js';
-import { numberColumn, stringColumn, writeArrowFile } from '../schema/arrow.js';
+import { numberColumn, readArrowFile, stringColumn, writeArrowFile } from '../schema/arrow.js';
 import { TOOL_VERSION } from '../version.js';
+import type { Coverage } from './coverage.js';
 
 /**
  * The files of a finished day (or shard): what `nightly` writes and `merge` rewrites from
@@ -53,6 +54,8 @@ export interface Manifest {
   shard: { index: number; count: number } | null;
   inputs: ManifestInput[];
   skipped: { path: string; reason: string }[];
+  /** The day's slots with and without a file, and file names in a daylight-saving gap. */
+  coverage?: Coverage;
 }
 
 export interface ModelInfo {
@@ -90,6 +93,7 @@ export interface Summary {
   rejects: number;
   /** The nfdump releases that read the inputs, and the harmless warnings they printed (counted). */
   nfdump?: { versions: string[]; warnings: number };
+  coverage?: Coverage;
   timings_ms: Record<string, number>;
   started: string;
   finished: string;
@@ -214,12 +218,37 @@ export async function readJson<T>(path: string): Promise<T> {
   }
 }
 
+/** An Arrow output of a day (or of a shard, for the merge), read with the guard of readArrowFile. */
 export async function readArrow(path: string): Promise<Table> {
-  return tableFromIPC(await readFile(path));
+  return readArrowFile(path);
 }
 
-/** A finished day's (or merge's) outputs, read back: what `flowknn report --nightly DIR` draws. */
+/** A committed part: checked against the sha256 its record holds (unchecked, guarded, when it has none). */
+export async function readPart(path: string, sha256?: string): Promise<Table> {
+  return readArrowFile(path, sha256 === undefined ? {} : { sha256 });
+}
+
+/**
+ * A finished day's (or merge's) outputs, read back: what `flowknn report --nightly DIR` draws.
+ * A rerun swaps a day in whole (day.ts), but a reader opens its files one by one: summary.json
+ * is read again after the others, and a day replaced meanwhile is read again, so the files
+ * drawn are of one run.
+ */
 export async function readDayOutputs(dir: string): Promise<{ summary: Summary; manifest: Manifest; predictions: Table; alerts: Alert[] }> {
+  for (let attempt = 1; ; attempt++) {
+    const before = await readFile(join(dir, 'summary.json'), 'utf8').catch(() => undefined);
+    try {
+      const read = await readDayOnce(dir);
+      const after = await readFile(join(dir, 'summary.json'), 'utf8').catch(() => undefined);
+      if (before === after || attempt >= 5) return read;
+    } catch (err) {
+      // a file gone mid-read: the day was being swapped; the folder is read again
+      if (attempt >= 5 || before === (await readFile(join(dir, 'summary.json'), 'utf8').catch(() => undefined))) throw err;
+    }
+  }
+}
+
+async function readDayOnce(dir: string): Promise<{ summary: Summary; manifest: Manifest; predictions: Table; alerts: Alert[] }> {
   const summary = await readJson<Summary>(join(dir, 'summary.json')).catch(() => {
     throw usageError(`${dir} holds no summary.json: not a finished night`, 'give the folder flowknn nightly printed as "outputs:" (OUT/<date>), once the run has finished');
   });

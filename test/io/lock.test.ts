@@ -1,11 +1,12 @@
 import { spawn } from 'node:child_process';
-import { readFile, writeFile } from 'node:fs/promises';
+import { readdir, readFile, utimes, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { yesterday } from '../../src/pipeline/nightly.js';
-import { acquireLock } from '../../src/io/lock.js';
+import { acquireLock, UNNAMED_LOCK_STALE_MS } from '../../src/io/lock.js';
 import { makeTempDir } from '../helpers/tmp.js';
+import { REPO_ROOT } from '../helpers/paths.js';
 import type { FlowknnError } from '../../src/errors.js';
 import { failure as refused } from '../helpers/failure.js';
 
@@ -62,6 +63,46 @@ describe('the day lock', () => {
       await (won[0] as PromiseFulfilledResult<Awaited<ReturnType<typeof acquireLock>>>).value.release();
     }
   });
+
+  it('an empty or garbage lock file is taken over once it is old, and refused while it may be a run starting', async () => {
+    const old = new Date(Date.now() - UNNAMED_LOCK_STALE_MS - 5_000);
+    for (const [name, text] of [['empty', ''], ['garbage', '\u0000\u0000{"pi'], ['no owner', '{}\n'], ['no pid', '{"host":"x","started":"2026-11-01T00:00:00Z"}\n']] as const) {
+      const path = join(dir, `unnamed-${name.replace(' ', '-')}.lock`);
+      await writeFile(path, text);
+      // written just now: another run may be between creating and writing it
+      const young = await refused(acquireLock(path, 'young'));
+      expect(young.exitCode, name).toBe(3);
+      expect(young.message).toContain('names no owner');
+      expect(young.hint).toContain(`older than ${UNNAMED_LOCK_STALE_MS / 1000} s`);
+      await utimes(path, old, old);
+      const lock = await acquireLock(path, 'after a killed run');
+      expect(lock.tookOverFrom?.command, name).toMatch(/a lock file naming no owner/u);
+      expect(JSON.parse(await readFile(path, 'utf8')).command).toBe('after a killed run');
+      await lock.release();
+    }
+  });
+
+  it('a lock file is never there without its owner: a run killed while taking it leaves none that names nobody', async () => {
+    const path = join(dir, 'whole.lock');
+    // another process takes and releases the lock over and over; this one reads it meanwhile
+    const child = spawn(process.execPath, ['--import', 'tsx', '-e', `import { acquireLock } from ${JSON.stringify(join(REPO_ROOT, 'src/io/lock.ts'))}; for (let i = 0; i < 400; i++) await (await acquireLock(${JSON.stringify(path)}, 'run ' + i)).release();`], { cwd: REPO_ROOT, stdio: 'ignore' });
+    const done = new Promise((r) => child.on('close', r));
+    let running = true;
+    void done.then(() => (running = false));
+    const seen: string[] = [];
+    let reads = 0;
+    while (running) {
+      const text = await readFile(path, 'utf8').catch(() => null);
+      if (text !== null) {
+        reads++;
+        if (!/^\{.*"pid":\d+.*\}\n$/su.test(text)) seen.push(text);
+      }
+    }
+    expect(reads).toBeGreaterThan(0);
+    expect(seen).toEqual([]);
+    // and the lock's folder holds nothing else once released
+    expect((await readdir(dir)).filter((f) => f.startsWith('.whole.lock'))).toEqual([]);
+  }, 60_000);
 
   it('a lock from another host is never taken over', async () => {
     const path = join(dir, 'c.lock');

@@ -234,7 +234,8 @@ describe('a registry on the seed labels', () => {
     const bytes = tableToIPC(new Table(old.schema, old.batches), 'file');
     await writeFile(join(dir2, 'train.arrow'), bytes);
     const jsonFile = join(dir2, 'model.json');
-    const json = JSON.parse(await readFile(jsonFile, 'utf8')) as { train: { sha256: string } };
+    // a model of that time: its model.json had no checksum of its own either
+    const { sha256: _none, ...json } = JSON.parse(await readFile(jsonFile, 'utf8')) as { sha256?: string; train: { sha256: string } };
     json.train.sha256 = createHash('sha256').update(bytes).digest('hex');
     await writeFile(jsonFile, JSON.stringify(json));
     const { model } = await readModel(dir2);
@@ -262,6 +263,33 @@ describe('a training that stops after writing its version', () => {
       const info = JSON.parse(await readFile(join(paths.base, 'v2', 'version.json'), 'utf8')) as { promoted: boolean };
       expect(info.promoted).toBe(true);
       expect(await currentVersion(root, 'm')).toBe(2);
+    } finally {
+      await engine.dispose();
+      await cleanup();
+    }
+  });
+
+  it('a promotion decided but cut off before current moved is finished by the next run on the registry, which says so', async () => {
+    const { dir, cleanup } = await makeTempDir('flowknn-registry-cut-');
+    const engine = await createEngine('cpu', { threads: 1 });
+    try {
+      const root = join(dir, 'models');
+      await trainVersion({ root, name: 'm', labels: { path: SEED_LABELS, selection: { exclude: ['nfs'] } }, engine, protocol: 'none' });
+      await trainVersion({ root, name: 'm', engine, protocol: 'none', config: { k: 5 }, forcePromote: true });
+      // what a kill between writing v2 and moving current leaves: v2 records the decision, v1 is current
+      const file = join(registryPaths(root, 'm').base, 'v2', 'version.json');
+      const info = JSON.parse(await readFile(file, 'utf8')) as Record<string, unknown> & { reason: string };
+      await writeFile(file, JSON.stringify({ ...info, promoted: false, promoted_at: null, promotion_pending: { reason: info.reason, at: '2026-11-01T00:00:00.000Z' } }));
+      await writeFile(registryPaths(root, 'm').current, 'v1\n');
+      const logged: string[] = [];
+      const again = await failure(trainVersion({ root, name: 'm', engine, protocol: 'none', config: { k: 5 }, log: (m) => logged.push(m) }));
+      expect(again.message).toContain('nothing new');
+      expect(again.message).toContain('this run finished what a killed run had left: v2: finished its promotion');
+      expect(logged.join('\n')).toMatch(/repaired .*: v2: finished its promotion, which a killed run had decided but not done \(current was v1, is v2 now\)/u);
+      expect(await currentVersion(root, 'm')).toBe(2);
+      const repaired = JSON.parse(await readFile(file, 'utf8')) as Record<string, unknown>;
+      expect(repaired).toMatchObject({ promoted: true, promoted_at: '2026-11-01T00:00:00.000Z', reason: info.reason });
+      expect(repaired.promotion_pending).toBeUndefined();
     } finally {
       await engine.dispose();
       await cleanup();

@@ -313,7 +313,7 @@ describe('Kubernetes manifests (pipelines/k8s)', () => {
     const root = join(tmp, 'stub-locks');
     const cfg = await configUnder(root);
     const log = join(root, 'args');
-    const lock = join(root, 'out', '2026-11-27', 'shards', `2-of-${n}`, '.lock');
+    const lock = join(root, 'out', '.flowknn', '2026-11-27', 'shards', `2-of-${n}`, '.lock');
     await mkdir(dirname(lock), { recursive: true });
     const host = 'flowknn-shards-2026-11-27-1';
     const run = () => bash(script(c), { PATH: PATH_WITH(bin), JOB_COMPLETION_INDEX: '1', SHARDS: String(n), DATE: '2026-11-27', FLOWKNN_CONFIG: cfg, HOSTNAME: host, STUB_LOG: log, STUB_LOCK: lock });
@@ -489,11 +489,11 @@ describe.runIf(realRun)(`the manifests' steps with the real CLI${realRun ? '' : 
     // would stop with exit 3, as it would in the pod for a dead owner whose pid is alive again.
     const lockOf = (host: string) => `${JSON.stringify({ pid: process.pid, host, started: new Date().toISOString(), command: 'flowknn nightly' })}\n`;
     // Shard 1: its folder holds the lock of a killed pod of the same index.
-    const lock1 = join(root, 'out', DATE, 'shards', `1-of-${n}`, '.lock');
+    const lock1 = join(root, 'out', '.flowknn', DATE, 'shards', `1-of-${n}`, '.lock');
     await mkdir(dirname(lock1), { recursive: true });
     await writeFile(lock1, lockOf(`flowknn-shards-${DATE}-0`));
     // Shard 2: a lock held by a run on another host.
-    const lock2 = join(root, 'out', DATE, 'shards', `2-of-${n}`, '.lock');
+    const lock2 = join(root, 'out', '.flowknn', DATE, 'shards', `2-of-${n}`, '.lock');
     await mkdir(dirname(lock2), { recursive: true });
     await writeFile(lock2, lockOf('collector-7'));
 
@@ -511,7 +511,7 @@ describe.runIf(realRun)(`the manifests' steps with the real CLI${realRun ? '' : 
     await mkdir(planDir, { recursive: true });
     await writeFile(join(planDir, 'date'), `${DATE}\n`);
     const host = cronPod().hostname!;
-    await writeFile(join(root, 'out', DATE, '.lock'), lockOf(host));
+    await writeFile(join(root, 'out', '.flowknn', DATE, '.lock'), lockOf(host));
     const merge = await bash(script(container(cronPod(), 'merge')), { FLOWKNN_CONFIG: cfg, PLAN: planDir, PATH: PATH_WITH(bin), HOSTNAME: host });
     expect(merge.code, merge.stderr).toBe(0);
     const summary = JSON.parse(await readFile(join(root, 'out', DATE, 'summary.json'), 'utf8')) as { inputs: { selected: number; ok: number; failed: number } };

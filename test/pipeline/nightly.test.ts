@@ -31,6 +31,8 @@ const { config, writeConfig } = nightlyConfigs(() => ({
 }));
 
 const day = (name: string) => join(dir, name, DATE);
+/** The day's lock, run state and committed parts, beside the day (src/pipeline/day.ts). */
+const state = (name: string) => join(dir, name, '.flowknn', DATE);
 
 /** What a user compares between two runs of the same day: everything but times and the run's own bookkeeping. */
 async function outputs(dayDir: string, options: { copiedArchive?: boolean } = {}) {
@@ -70,7 +72,7 @@ describe('flowknn nightly', () => {
     expect(first.code, first.stderr).toBe(0);
     expect(first.stdout).toContain(`outputs: ${day('ref')}`);
     const files = (await readdir(day('ref'))).sort();
-    expect(files).toEqual(['.work', 'aggregates.arrow', 'aggregates.csv', 'alerts.ndjson', 'manifest.json', 'predictions.arrow', 'predictions.csv', 'rejects.csv', 'report.html', 'summary.json']);
+    expect(files).toEqual(['aggregates.arrow', 'aggregates.csv', 'alerts.ndjson', 'manifest.json', 'notify.json', 'predictions.arrow', 'predictions.csv', 'rejects.csv', 'report.html', 'summary.json']);
     reference = await outputs(day('ref'));
     const summary = reference.summary as { status: string; inputs: { selected: number; ok: number }; rows: number; predicted: Record<string, number>; alerts: number; novel: number; engine: { name: string } };
     expect(summary.status).toBe('complete');
@@ -104,7 +106,7 @@ describe('flowknn nightly', () => {
   it('after a SIGKILL part way, --resume finishes with the outputs of an uninterrupted run', async () => {
     const cfg = await writeConfig('killed', { limits: { jobs: 1 } });
     const child = spawn(process.execPath, [join(ROOT, 'bin/flowknn.js'), 'nightly', '--config', cfg, '--date', DATE, '--quiet'], { stdio: 'ignore' });
-    const work = join(day('killed'), '.work', 'inputs');
+    const work = join(state('killed'), 'inputs');
     // kill once a few inputs are committed, well before the last
     let committed = 0;
     for (let i = 0; i < 2000 && committed < 3; i++) {
@@ -127,9 +129,10 @@ describe('flowknn nightly', () => {
     const summary = JSON.parse(await readFile(join(day('killed'), 'summary.json'), 'utf8')) as { inputs: { reused: number } };
     expect(summary.inputs.reused).toBeGreaterThanOrEqual(3);
     expect(await outputs(day('killed'))).toEqual(reference);
-    // no leftovers of the killed run: no temporary files, no lock
-    const leftovers = (await readdir(day('killed'))).filter((f) => f.startsWith('.') && f !== '.work');
-    expect(leftovers).toEqual([]);
+    // no leftovers of the killed run: no temporary files, no lock, no staged day
+    expect((await readdir(day('killed'))).filter((f) => f.startsWith('.'))).toEqual([]);
+    expect((await readdir(state('killed'))).sort()).toEqual(['inputs', 'run.json']);
+    expect((await readdir(join(state('killed'), 'inputs'))).filter((f) => f.startsWith('.'))).toEqual([]);
   }, 120_000);
 
   it('two shards and a merge give the files of one run; a file no shard read makes the merge exit 1 naming its shard', async () => {
@@ -142,8 +145,8 @@ describe('flowknn nightly', () => {
       const r = await runMain(['nightly', '--config', cfg, '--date', DATE, '--shard', shard, '--quiet']);
       expect(r.code, r.stderr).toBe(0);
     }
-    const one = JSON.parse(await readFile(join(day('sharded'), 'shards', '1-of-2', 'summary.json'), 'utf8')) as { inputs: { selected: number } };
-    const two = JSON.parse(await readFile(join(day('sharded'), 'shards', '2-of-2', 'summary.json'), 'utf8')) as { inputs: { selected: number } };
+    const one = JSON.parse(await readFile(join(state('sharded'), 'shards', '1-of-2', 'out', 'summary.json'), 'utf8')) as { inputs: { selected: number } };
+    const two = JSON.parse(await readFile(join(state('sharded'), 'shards', '2-of-2', 'out', 'summary.json'), 'utf8')) as { inputs: { selected: number } };
     expect(one.inputs.selected + two.inputs.selected).toBe(archive.files.length);
     expect(one.inputs.selected).toBeGreaterThan(0);
     expect(two.inputs.selected).toBeGreaterThan(0);
@@ -365,7 +368,7 @@ describe('flowknn nightly: bad setups', () => {
   it('a second run of the same day while one runs: exit 3 naming the first', async () => {
     const cfg = await writeConfig('locked', { limits: { jobs: 1 } });
     const first = runBin(['nightly', '--config', cfg, '--date', DATE, '--quiet']);
-    const lock = join(day('locked'), '.lock');
+    const lock = join(state('locked'), '.lock');
     for (let i = 0; i < 2000; i++) {
       if (await stat(lock).then(() => true, () => false)) break;
       await new Promise((r) => setTimeout(r, 5));

@@ -48,7 +48,8 @@ export function classifyCommand(ctx: CliContext): CommandModule<object, Classify
     handler: async (args) => {
       const read = [...args.inputs.map((path) => ({ flag: 'input', path })), { flag: '--model', path: args.model }];
       const [out, report] = await checkOutputs([{ flag: '--out', path: args.out, folder: 'predictions' }, { flag: '--report', path: args.report, file: 'html' }], read);
-      const { model, json } = (await readModelSpec(args.model)).loaded;
+      const { model, json, warnings } = (await readModelSpec(args.model)).loaded;
+      for (const w of warnings ?? []) ctx.log(`warning: ${w}`);
       const zone = zoneFrom(args);
       const tables: Table[] = [];
       const files: string[] = [];

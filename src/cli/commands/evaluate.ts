@@ -60,6 +60,7 @@ export function evaluateCommand(ctx: CliContext): CommandModule<object, Evaluate
       if (args.model !== undefined) {
         if (args.labels !== undefined) throw usageError('give --labels or --model, not both');
         const { loaded } = await readModelSpec(args.model);
+        for (const w of loaded.warnings ?? []) ctx.log(`warning: ${w}`);
         set = loaded.model.train;
         config = loaded.model.config;
       } else {

@@ -109,7 +109,7 @@ function promoteCommand(ctx: CliContext): CommandModule<object, PromoteArgs> {
       const ref = String(args['model-version']);
       const version = parseVersionRef(ref);
       if (version === undefined) throw usageError(`expected a version such as v3, got "${excerpt(ref)}"`);
-      const { previous } = await promoteVersion(args.registry, args.name, version);
+      const { previous } = await promoteVersion(args.registry, args.name, version, new Date(), ctx.log);
       ctx.stdout.write(`${registryPaths(args.registry, args.name).base}: v${version} is current${previous === null ? '' : previous === version ? ' (it already was)' : ` (was v${previous})`}\n`);
     },
   };

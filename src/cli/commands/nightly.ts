@@ -1,11 +1,9 @@
-import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
 import { ENGINE_CHOICES } from '../../engines/registry.js';
 import { loadNightlyConfig } from '../../pipeline/config.js';
 import { mergeShards } from '../../pipeline/merge.js';
 import { parseShard, runNightly, type ReportData } from '../../pipeline/nightly.js';
-import { runNotify } from '../../pipeline/notify.js';
+import type { NotifyCommand } from '../../pipeline/notify.js';
 import type { Summary } from '../../pipeline/outputs.js';
 import type { CliContext } from '../context.js';
 import { progressBar, throughput, type Progress } from '../progress.js';
@@ -48,11 +46,9 @@ function printSummary(ctx: CliContext, s: Summary, dir: string, reportFile: stri
   );
 }
 
-async function notifyIfAlerts(ctx: CliContext, command: { argv: readonly string[] } | { shellCommand: string } | undefined, dir: string, s: Summary): Promise<void> {
-  if (!command || s.alerts === 0) return;
-  const ndjson = await readFile(join(dir, 'alerts.ndjson'), 'utf8');
-  await runNotify(command, ndjson, { date: s.date, alerts: s.alerts, summary: join(dir, 'summary.json') });
-  ctx.log(`notified: ${s.alerts} alerts`);
+/** The notify command: --notify-cmd (a shell line) over the config's notify.command (argv). */
+export function notifyCommandOf(shellLine: string | undefined, argv: readonly string[] | null): NotifyCommand | undefined {
+  return shellLine !== undefined ? { shellCommand: shellLine } : argv ? { argv } : undefined;
 }
 
 export function nightlyCommand(ctx: CliContext): CommandModule<object, NightlyArgs> {
@@ -87,6 +83,8 @@ export function nightlyCommand(ctx: CliContext): CommandModule<object, NightlyAr
         inputTimeout: args['input-timeout'],
         log: ctx.log,
         command: `flowknn nightly --config ${args.config}${args.date ? ` --date ${args.date}` : ''}${args.shard ? ` --shard ${args.shard}` : ''}`,
+        // sent once the day is committed, under its lock; a shard's alerts are sent by the merge
+        notify: args.shard ? undefined : notifyCommandOf(args['notify-cmd'], config.config.notify.command),
         onProgress: (done, total, rows, bytes) => {
           bar ??= progressBar(ctx, 'inputs', total, 'files');
           bar.update(done, throughput(rows, bytes, t0));
@@ -96,10 +94,6 @@ export function nightlyCommand(ctx: CliContext): CommandModule<object, NightlyAr
       });
       bar?.stop();
       printSummary(ctx, result.summary, result.dir, result.reportFile);
-      if (!result.upToDate && !args.shard) {
-        const cmd = args['notify-cmd'] !== undefined ? { shellCommand: args['notify-cmd'] } : config.config.notify.command ? { argv: config.config.notify.command } : undefined;
-        await notifyIfAlerts(ctx, cmd, result.dir, result.summary);
-      }
       if (result.summary.inputs.failed > 0) {
         ctx.stderr.write(`flowknn: ${result.summary.inputs.failed} of ${result.summary.inputs.selected} inputs failed:\n${result.summary.inputs.failed_inputs.map((f) => `  ${f.path}: ${f.error}`).join('\n')}\n`);
         ctx.partialFailure = true;
@@ -118,10 +112,15 @@ export function mergeCommand(ctx: CliContext): CommandModule<object, MergeArgs> 
         .option('date', { type: 'string', demandOption: true, describe: 'day whose shards to merge, YYYY-MM-DD' }) as unknown as Argv<MergeArgs>,
     handler: async (args) => {
       const config = await loadNightlyConfig(args.config);
-      const r = await mergeShards({ config, date: args.date, log: ctx.log, writeReport: (dir, data) => writeNightlyReport(ctx, dir, data), command: `flowknn merge --config ${args.config} --date ${args.date}` });
+      const r = await mergeShards({
+        config,
+        date: args.date,
+        log: ctx.log,
+        writeReport: (dir, data) => writeNightlyReport(ctx, dir, data),
+        command: `flowknn merge --config ${args.config} --date ${args.date}`,
+        notify: notifyCommandOf(undefined, config.config.notify.command),
+      });
       printSummary(ctx, r.summary, r.dir, r.reportFile);
-      const cmd = config.config.notify.command ? { argv: config.config.notify.command } : undefined;
-      await notifyIfAlerts(ctx, cmd, r.dir, r.summary);
       if (r.summary.inputs.failed > 0) {
         ctx.stderr.write(`flowknn: ${r.summary.inputs.failed} of ${r.summary.inputs.selected} inputs failed:\n${r.summary.inputs.failed_inputs.map((f) => `  ${f.path}: ${f.error}`).join('\n')}\n`);
         ctx.partialFailure = true;
