@@ -110,7 +110,9 @@ export function flowSpan(first: number, last: number | null, durationS: number |
     // A record without times (first seen 0, as csv-fast prints it): no span (nfdumpDurationMs).
     if (first === 0) return { last: 0, durationS: 0 };
     if (last < first) return { expected: 'last seen: expected a time at or after first seen' };
-    return { last, durationS: (last - first) / 1000 };
+    const span = (last - first) / 1000;
+    const bad = checkDuration('last seen - first seen', span, String(span));
+    return bad ? { expected: bad } : { last, durationS: span };
   }
   const end = first + Math.round(durationS * 1000);
   // te is ts + td cut to whole seconds, where ts is the true start cut to whole seconds.

@@ -21,7 +21,8 @@ export async function readNightOutputs(dir: string): Promise<NightOutputs> {
   try {
     day = await readDayOutputs(dir);
   } catch (err) {
-    if (err instanceof FlowknnError) throw err;
+    // The reader's own error (a guarded Arrow read, a missing file) is less plain than saying
+    // which of the night's files is missing or damaged, and how to make the night again.
     throw (await diagnose(dir)) ?? err;
   }
   const file = join(dir, 'predictions.arrow');

@@ -103,7 +103,8 @@ export function splitStatCsv(text: string): StatCsvRow[] {
  * Writes an executable stand-in for nfdump (a POSIX shell script) and returns its path; for
  * tests that must see exactly what flowknn passes, or control what "nfdump" prints. It answers
  * `-V` as the given release (default 1.7.1) and `-I` (a file's totals) with the given totals,
- * or by running the real nfdump on the file (`real`, the default); any other call runs `body`.
+ * or by running the real nfdump on the file (`real`, the default); any other call runs `body`,
+ * whose flow listing gets nfdump's Summary line of what it printed.
  */
 export async function writeFakeNfdump(
   dir: string,
@@ -115,9 +116,13 @@ export async function writeFakeNfdump(
   const version = options.version ?? '1.7.1';
   const t = options.totals ?? 'real';
   const totals = t === 'real' ? 'exec nfdump "$@"' : `printf 'Flows: %s\\nPackets: %s\\nBytes: %s\\n' ${t.flows} ${t.packets} ${t.bytes}; exit 0`;
+  // Flow listings (-o fmt:) end with nfdump's Summary line, which flowknn checks the rows
+  // against: the stand-in prints one that counts the flow lines it printed, as nfdump would.
+  const summary = `awk -F'|' '{ print } NF == 13 { f += $13; p += $9 + $11; b += $10 + $12 } END { printf "Summary: total flows: %d, total bytes: %d, total packets: %d, avg bps: 0, avg pps: 0, avg bpp: 0\\n", f, b, p }'`;
   await writeFile(
     path,
-    `#!/bin/sh\ncase " $* " in *" -V "*) echo 'nfdump: Version: ${version}'; exit 0;; *" -I "*) ${totals};; esac\n${body}\n`,
+    `#!/bin/sh\ncase " $* " in *" -V "*) echo 'nfdump: Version: ${version}'; exit 0;; *" -I "*) ${totals};; esac\n` +
+      `case "$*" in *fmt:*) st=$(mktemp); { (\n${body}\n); echo $? > "$st"; } | ${summary}; r=$(cat "$st"); rm -f "$st"; exit \${r:-0};; esac\n${body}\n`,
   );
   await chmod(path, 0o755);
   return path;

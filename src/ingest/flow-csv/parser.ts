@@ -586,7 +586,7 @@ export class FlowCsvParser {
       // A record without times (first seen 0): no span, as flowSpan says.
       if (first === 0) b.last[r] = 0;
       const last = b.last[r]!;
-      if (last < first) return this.rejectRow(buf, s, e, (flowSpan(first, last, null) as { expected: string }).expected);
+      if (last < first || last - first > MAX_DURATION_S * 1000) return this.rejectRow(buf, s, e, (flowSpan(first, last, null) as { expected: string }).expected);
       b.duration[r] = (last - first) / 1000;
     } else {
       const end = first + Math.round(b.duration[r]! * 1000);

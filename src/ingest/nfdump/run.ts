@@ -110,6 +110,8 @@ export class NfdumpRun {
         resolveClose({ code, signal });
       });
     });
+    // An abort ends the whole group too (spawn's own signal option ends only the child).
+    options.signal?.addEventListener('abort', () => this.killGroup('SIGKILL'), { once: true });
     this.child.stderr!.setEncoding('utf8');
     this.child.stderr!.on('data', (chunk: string) => this.judge.write(chunk));
     if (options.timeoutS !== undefined && Number.isFinite(options.timeoutS)) {
@@ -128,6 +130,8 @@ export class NfdumpRun {
   async *chunks(): AsyncGenerator<Buffer, void, undefined> {
     try {
       for await (const chunk of this.child.stdout!) yield chunk as Buffer;
+      // Killed by an abort, the group's output may just end (cut in a line): say why it ended.
+      if (this.signal?.aborted) throw this.signal.reason;
     } catch (err) {
       // stdout fails when the spawn failed or the run was aborted: report that instead.
       await this.closed;
