@@ -21,8 +21,10 @@ export async function readNightOutputs(dir: string): Promise<NightOutputs> {
   try {
     day = await readDayOutputs(dir);
   } catch (err) {
-    // The reader's own error (a guarded Arrow read, a missing file) is less plain than saying
-    // which of the night's files is missing or damaged, and how to make the night again.
+    // A folder that is no night at all keeps the reader's own error (a usage error). In a
+    // night, the reader's error (a guarded Arrow read, a missing file) is less plain than
+    // saying which of its files is missing or damaged, and how to make the night again.
+    if (err instanceof FlowknnError && !(await lstat(join(dir, 'summary.json')).catch(() => undefined))) throw err;
     throw (await diagnose(dir)) ?? err;
   }
   const file = join(dir, 'predictions.arrow');

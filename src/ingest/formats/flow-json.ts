@@ -5,7 +5,7 @@ import { createGunzip } from 'node:zlib';
 import { FlowknnError, inputError } from '../../errors.js';
 import { buildTable, type ColumnValues } from '../../schema/arrow.js';
 import { FlowColumns, flowSchema } from '../../schema/tables.js';
-import { protoName } from '../csv.js';
+import { flowSpan, protoName } from '../csv.js';
 import { checkCount, parseDateTime } from '../fields.js';
 import type { InputFormat, InputReader, OpenOptions, ReadSummary, SniffHead } from '../format.js';
 import type { Reject } from '../issues.js';
@@ -157,7 +157,10 @@ function pushFlow(cols: FlowColumns, rec: Record<string, unknown>, line: number,
   const last = parseDateTime(lastText, options.zone);
   if (!first.ok) return `first seen: expected ${first.expected}`;
   if (!last.ok) return `last seen: expected ${last.expected}`;
-  if (last.value < first.value) return 'last seen: expected a time at or after first seen';
+  // The rules of every flow reader: last not before first, a span of at most ten years, a
+  // record without times (first seen 0) without a span.
+  const span = flowSpan(first.value, last.value, null);
+  if ('expected' in span) return span.expected;
   const src = str(rec.src4_addr) ?? str(rec.src6_addr);
   const dst = str(rec.dst4_addr) ?? str(rec.dst6_addr);
   if (!src || !dst) return 'expected source and destination addresses (src4_addr/dst4_addr or src6_addr/dst6_addr)';
@@ -181,8 +184,8 @@ function pushFlow(cols: FlowColumns, rec: Record<string, unknown>, line: number,
   if (sp > 65535 || dp > 65535) return `ports: expected 0..65535, got ${sp} and ${dp}`;
   if (proto > 255) return `proto: expected 0..255, got ${proto}`;
   cols.first_seen.push(first.value);
-  cols.last_seen.push(last.value);
-  cols.duration_s.push((last.value - first.value) / 1000);
+  cols.last_seen.push(span.last);
+  cols.duration_s.push(span.durationS);
   cols.src_addr.push(src);
   cols.dst_addr.push(dst);
   cols.src_port.push(sp);

@@ -3,7 +3,7 @@ import { nfdumpDurationMs } from '../../features/aggregate.js';
 import { buildTable, type ColumnValues } from '../../schema/arrow.js';
 import { StatColumns, statSchema } from '../../schema/tables.js';
 import { protoName } from '../csv.js';
-import { checkCount, checkKey, checkRate, parseDateTime } from '../fields.js';
+import { checkCount, checkDuration, checkKey, checkRate, parseDateTime } from '../fields.js';
 import type { InputFormat, OpenOptions, SniffHead } from '../format.js';
 import { LineIssues } from '../issues.js';
 import { JsonObjectSplitter } from './json-objects.js';
@@ -79,6 +79,12 @@ export function parseStatJson(text: string, file: string, options: OpenOptions) 
       fail('last: expected a time at or after first');
       continue;
     }
+    const durationS = nfdumpDurationMs(firstMs, lastMs) / 1000;
+    const badDuration = checkDuration('last - first', durationS, String(durationS));
+    if (badDuration) {
+      fail(badDuration);
+      continue;
+    }
     const proto = typeof v.proto === 'number' && v.proto !== 0 ? protoName(String(v.proto)) : 'any';
     if (!MASKED.test(key)) {
       const id = `${proto}|${key}`;
@@ -90,7 +96,7 @@ export function parseStatJson(text: string, file: string, options: OpenOptions) 
     }
     cols.first_seen.push(firstMs);
     cols.last_seen.push(lastMs);
-    cols.duration_s.push(nfdumpDurationMs(firstMs, lastMs) / 1000);
+    cols.duration_s.push(durationS);
     cols.proto.push(proto);
     cols.key.push(key);
     cols.flows.push(v.flows as number);
