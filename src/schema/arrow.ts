@@ -47,7 +47,7 @@ function toVector(field: Field, values: ColumnValues): Vector {
   if (values instanceof Float64Array || values instanceof Int32Array) {
     if (length0(values) || sameArrayType(field.type, values)) return makeVector(values);
   }
-  const fast = directVector(field.type as DataType, values as ArrayLike<unknown>);
+  const fast = directVector(field.type as DataType, values as ArrayLike<unknown>, field.nullable);
   if (fast) return fast;
   return vectorFromArray(Array.from(values as ArrayLike<unknown>), field.type as DataType);
 }
@@ -58,29 +58,34 @@ function toVector(field: Field, values: ColumnValues): Vector {
  * flow table), which made reading nfcapd files through Arrow batches 50 times slower than
  * parsing them. Undefined for other types, which take the general path.
  */
-function directVector(type: DataType, values: ArrayLike<unknown>): Vector | undefined {
-  if (DataType.isFloat(type) && (type as { precision: number }).precision === Precision.DOUBLE) return numbers(type, values as ArrayLike<number | null>, new Float64Array(values.length));
-  if (DataType.isInt(type) && (type as { bitWidth: number }).bitWidth === 32 && (type as { isSigned: boolean }).isSigned) return numbers(type, values as ArrayLike<number | null>, new Int32Array(values.length));
-  if (DataType.isTimestamp(type) && (type as { unit: TimeUnit }).unit === TimeUnit.MILLISECOND) return millis(type, values as ArrayLike<number | null>);
-  if (DataType.isUtf8(type)) return asciiStrings(type, values as ArrayLike<string | null>);
+function directVector(type: DataType, values: ArrayLike<unknown>, nullable: boolean): Vector | undefined {
+  // A field that is not nullable holds no nulls (the parsers fill every row): not scanned for them.
+  const nulls = nullable ? nullsOf(values) : NO_NULLS;
+  if (DataType.isFloat(type) && (type as { precision: number }).precision === Precision.DOUBLE) return numbers(type, values as ArrayLike<number | null>, new Float64Array(values.length), nulls);
+  if (DataType.isInt(type) && (type as { bitWidth: number }).bitWidth === 32 && (type as { isSigned: boolean }).isSigned) return numbers(type, values as ArrayLike<number | null>, new Int32Array(values.length), nulls);
+  if (DataType.isTimestamp(type) && (type as { unit: TimeUnit }).unit === TimeUnit.MILLISECOND) return millis(type, values as ArrayLike<number | null>, nulls);
+  if (DataType.isUtf8(type)) return asciiStrings(type, values as ArrayLike<string | null>, nulls);
   return undefined;
 }
 
-function nullsOf(values: ArrayLike<unknown>): { nullCount: number; nullBitmap?: Uint8Array } {
+type Nulls = { nullCount: number; nullBitmap?: Uint8Array };
+const NO_NULLS: Nulls = { nullCount: 0 };
+
+function nullsOf(values: ArrayLike<unknown>): Nulls {
   const n = values.length;
   let nulls = 0;
   for (let i = 0; i < n; i++) if (values[i] === null || values[i] === undefined) nulls++;
   return nulls === 0 ? { nullCount: 0 } : { nullCount: nulls, nullBitmap: validity(values, n) };
 }
 
-function numbers(type: DataType, values: ArrayLike<number | null>, data: Float64Array | Int32Array): Vector {
+function numbers(type: DataType, values: ArrayLike<number | null>, data: Float64Array | Int32Array, nulls: Nulls): Vector {
   const n = values.length;
   for (let i = 0; i < n; i++) data[i] = values[i] ?? 0;
-  return makeVector(makeData({ type, length: n, ...nullsOf(values), data } as never));
+  return makeVector(makeData({ type, length: n, ...nulls, data } as never));
 }
 
 /** Timestamps in ms as int64, written as two 32-bit words each: no BigInt per value. */
-function millis(type: DataType, values: ArrayLike<number | null>): Vector | undefined {
+function millis(type: DataType, values: ArrayLike<number | null>, nulls: Nulls): Vector | undefined {
   const n = values.length;
   const words = new Int32Array(2 * n);
   for (let i = 0; i < n; i++) {
@@ -90,34 +95,31 @@ function millis(type: DataType, values: ArrayLike<number | null>): Vector | unde
     words[2 * i] = (v - hi * 4294967296) | 0;
     words[2 * i + 1] = hi;
   }
-  return makeVector(makeData({ type, length: n, ...nullsOf(values), data: new BigInt64Array(words.buffer) } as never));
+  return makeVector(makeData({ type, length: n, ...nulls, data: new BigInt64Array(words.buffer) } as never));
 }
 
-/** Text that is all ASCII (addresses, protocol names, flags): its bytes are its char codes. */
-function asciiStrings(type: DataType, values: ArrayLike<string | null>): Vector | undefined {
+/**
+ * Text that is all ASCII (addresses, protocol names, flags): its bytes are its char codes, so
+ * the column is the strings joined and encoded once (latin1, a native copy).
+ */
+function asciiStrings(type: DataType, values: ArrayLike<string | null>, nulls: Nulls): Vector | undefined {
   const n = values.length;
-  let bytes = 0;
-  for (let i = 0; i < n; i++) {
-    const v = values[i];
-    if (v === null || v === undefined) continue;
-    if (typeof v !== 'string') return undefined;
-    bytes += v.length;
-  }
   const offsets = new Int32Array(n + 1);
-  const data = new Uint8Array(bytes);
+  const parts: string[] = new Array(n);
   let at = 0;
   for (let i = 0; i < n; i++) {
     const v = values[i];
-    if (v !== null && v !== undefined) {
-      for (let j = 0; j < v.length; j++) {
-        const c = v.charCodeAt(j);
-        if (c > 0x7f) return undefined;
-        data[at++] = c;
-      }
-    }
+    if (typeof v === 'string') {
+      parts[i] = v;
+      at += v.length;
+    } else if (v !== null && v !== undefined) return undefined;
+    else parts[i] = '';
     offsets[i + 1] = at;
   }
-  return makeVector(makeData({ type, length: n, ...nullsOf(values), valueOffsets: offsets, data } as never));
+  const joined = parts.join('');
+  if (/[^\x00-\x7f]/u.test(joined)) return undefined;
+  const data = Buffer.from(joined, 'latin1');
+  return makeVector(makeData({ type, length: n, ...nulls, valueOffsets: offsets, data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength) } as never));
 }
 
 function validity(values: ArrayLike<unknown>, n: number): Uint8Array {
