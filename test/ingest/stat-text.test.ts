@@ -301,4 +301,29 @@ describe('nfdump 1.7 variants and errors', () => {
     const file = nfdump17('stat-dstip.txt');
     expect(basename(parseFile(file).source_file[75]!)).toBe('stat-dstip.txt');
   });
+  it('a file cut inside its last line keeps no shortened row (head -c 297 of the 1.7 statistics)', () => {
+    const text = readFileSync(nfdump17('stat-dstip.txt'), 'utf8').slice(0, 297);
+    // cut inside the bpp of the first row: "1469" would be read as "14"
+    expect(text.endsWith('\n')).toBe(false);
+    const err = thrown(() => parseStatText(text, 'cut.txt'));
+    expect(err.line).toBe(3);
+    expect(err.message).toMatch(/cut short\?/u);
+    // allowed one bad line, the file still has no row to give
+    expect(thrown(() => parseStatText(text, 'cut.txt', { maxRejects: 1 })).message).toMatch(/^all 1 data lines were rejected/u);
+  });
+
+  it('counts and rates follow the range rules of the CSV reader: no negative, Infinity or 1e30', () => {
+    const ok = '2026-11-01 10:05:25.008     00:00:02.256 any        203.0.113.17        1( 0.4)      136( 0.9)   199901( 1.2)       60   708868  1469';
+    expect(parseStatText(`${head}\n${ok}\n`, 'ok.txt').columns.length).toBe(1);
+    for (const [from, to, what] of [
+      ['      136( 0.9)', '     -136( 0.9)', /packets/u],
+      ['   708868', ' Infinity', /bps/u],
+      ['   708868', '     1e30', /bps/u],
+      ['203.0.113.17', '203.0.\u0001.17', /printable/u],
+    ] as const) {
+      const err = thrown(() => parseStatText(`${head}\n${ok.replace(from, to)}\n`, 'bad.txt'));
+      expect(err.line, to).toBe(2);
+      expect(err.message, to).toMatch(what);
+    }
+  });
 });

@@ -101,4 +101,21 @@ describe('nightly edge cases', () => {
     expect(rejects).toHaveLength(archive.files.length);
     for (const l of rejects) expect(l).toContain(',65537,');
   }, 120_000);
+  it('one stuck nfdump fails its input alone, naming the time limit; the night goes on', async () => {
+    // A wrapper that hangs on one file (as a stuck NFS mount or a damaged file might) and runs
+    // the real nfdump on the others.
+    const stuck = archive.files[1]!.path.split('/').pop()!;
+    const wrapper = join(dir, 'stuck-nfdump');
+    await writeFile(wrapper, `#!/bin/sh\ncase "$*" in *${stuck}*) sleep 60;; esac\nexec nfdump "$@"\n`, { mode: 0o755 });
+    const cfg = await writeConfig('stuck', { limits: { inputTimeout: 2 } });
+    const started = Date.now();
+    const r = await runMain(['nightly', '--config', cfg, '--date', DATE, '--nfdump', wrapper, '--quiet']);
+    expect(Date.now() - started).toBeLessThan(45_000);
+    expect(r.code, r.stderr).toBe(1);
+    const s = JSON.parse(await readFile(join(day('stuck'), 'summary.json'), 'utf8')) as { inputs: { ok: number; failed: number; failed_inputs: { path: string; error: string }[] } };
+    expect(s.inputs.failed).toBe(1);
+    expect(s.inputs.ok).toBe(archive.files.length - 1);
+    expect(s.inputs.failed_inputs[0]!.path).toContain(stuck);
+    expect(s.inputs.failed_inputs[0]!.error).toContain('within 2 s (the per-input time limit)');
+  }, 120_000);
 });
