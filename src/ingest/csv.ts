@@ -246,11 +246,6 @@ function num(row: Cell, at: number, name: string): number | { expected: string }
   return v.ok ? v.value : { expected: `${name}: expected ${v.expected}` };
 }
 
-function optNum(row: Cell, at: number, name: string): number | null | { expected: string } {
-  if (at < 0) return null;
-  return num(row, at, name);
-}
-
 /** A counter (packets, bytes, flows, rates): a whole number from 0 to 2^53 - 1 (beyond that a
  *  double no longer holds it exactly). */
 function count(row: Cell, at: number, name: string): number | { expected: string } {

@@ -4,7 +4,7 @@ import { stat } from 'node:fs/promises';
 import { usableCores } from '../../io/cores.js';
 import { checkOutputs } from '../../io/out-path.js';
 import type { Argv, CommandModule } from 'yargs';
-import { FlowknnError, inputError, usageError } from '../../errors.js';
+import { FlowknnError, usageError } from '../../errors.js';
 import { FlowAggregator, type AggregateOptions } from '../../features/aggregate.js';
 import type { Table } from 'apache-arrow';
 import { discoverArchive } from '../../ingest/archive.js';
@@ -15,7 +15,6 @@ import { INPUT_FORMATS, readInput, type InputFormat, type ReadOptions, type Read
 import { formatByName, detectInputFormat, openInput } from '../../ingest/registry.js';
 import { probeNfdump } from '../../ingest/nfdump/version.js';
 import { RejectsWriter, type RejectSink } from '../../ingest/rejects.js';
-import type { Reject } from '../../ingest/issues.js';
 import { resolvedTimeZone, type WallClockZone } from '../../io/time-zone.js';
 import { joinTables, writeArrowFile } from '../../schema/arrow.js';
 import type { CliContext } from '../context.js';

@@ -8,7 +8,6 @@ import { FlowColumns, flowSchema } from '../../schema/tables.js';
 import { flowSpan, protoName } from '../csv.js';
 import { checkCount, parseDateTime } from '../fields.js';
 import type { InputFormat, InputReader, OpenOptions, ReadSummary, SniffHead } from '../format.js';
-import type { Reject } from '../issues.js';
 import { FileRejects } from '../rejects.js';
 import { JsonObjectSplitter } from './json-objects.js';
 import { resolvedTimeZone } from '../../io/time-zone.js';
@@ -203,4 +202,3 @@ function pushFlow(cols: FlowColumns, rec: Record<string, unknown>, line: number,
   return undefined;
 }
 
-export type { Reject };

@@ -1,8 +1,8 @@
-import { RecordBatch, type Schema, type Table } from 'apache-arrow';
+import type { RecordBatch, Table } from 'apache-arrow';
 import { readFile } from 'node:fs/promises';
 import { gunzipSync } from 'node:zlib';
 import { FlowknnError, inputError } from '../../errors.js';
-import type { InputKind, InputReader, OpenOptions, ReadSummary } from '../format.js';
+import type { InputKind, InputReader, ReadSummary } from '../format.js';
 import type { Reject } from '../issues.js';
 
 /**
@@ -58,10 +58,3 @@ export class WholeTextReader implements InputReader {
     for (const b of table.batches) if (b.numRows > 0) yield b;
   }
 }
-
-/** The schema of a table as record batches of it (for readers that made one table). */
-export function batchesOf(table: Table, schema: Schema): RecordBatch[] {
-  return table.batches.map((b) => new RecordBatch(schema, b.data));
-}
-
-export type { OpenOptions };
