@@ -1,7 +1,7 @@
 import type { Dirent } from 'node:fs';
 import { readdir, realpath, stat } from 'node:fs/promises';
 import { basename, join, relative, sep } from 'node:path';
-import { environmentError, FlowknnError, inputError, usageError } from '../errors.js';
+import { environmentError, excerpt, FlowknnError, inputError, usageError } from '../errors.js';
 import { checkTimeZone, formatInZone, UTC as utc, zonedToEpoch } from '../io/time-zone.js';
 
 export { checkTimeZone, formatInZone, zonedToEpoch };
@@ -113,14 +113,14 @@ const DATETIME = /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2}))?)?(
 function parseDate(flag: string, text: string, timeZone: string): { y: number; mo: number; d: number } {
   const m = DATE.exec(text);
   const v = m ? { y: Number(m[1]), mo: Number(m[2]), d: Number(m[3]) } : null;
-  if (!v || !validWallClock(v.y, v.mo, v.d, 0, 0, 0)) throw usageError(`--${flag} must be a date YYYY-MM-DD, got "${text}"`, `the day is taken in ${timeZone}`);
+  if (!v || !validWallClock(v.y, v.mo, v.d, 0, 0, 0)) throw usageError(`--${flag} must be a date YYYY-MM-DD, got "${excerpt(text, 60)}"`, `the day is taken in ${timeZone}`);
   return v;
 }
 
 /** Epoch ms of a --from/--to value. */
 export function parseTimeBound(flag: string, text: string, timeZone = utc): number {
   const m = DATETIME.exec(text.trim());
-  const bad = () => usageError(`--${flag} must be YYYY-MM-DD or YYYY-MM-DDThh:mm[:ss] (optionally ending in Z or ±hh:mm), got "${text}"`, `times without Z or an offset are taken in ${timeZone}`);
+  const bad = () => usageError(`--${flag} must be YYYY-MM-DD or YYYY-MM-DDThh:mm[:ss] (optionally ending in Z or ±hh:mm), got "${excerpt(text, 60)}"`, `times without Z or an offset are taken in ${timeZone}`);
   if (!m) throw bad();
   const [y, mo, d] = [Number(m[1]), Number(m[2]), Number(m[3])];
   const h = m[4] === undefined ? 0 : Number(m[4]);

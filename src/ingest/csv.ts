@@ -1,7 +1,7 @@
 import { excerpt, inputError } from '../errors.js';
 import type { WallClockZone } from '../io/time-zone.js';
 import { FlowColumns, StatColumns } from '../schema/tables.js';
-import { checkDuration, checkKey, checkRate, parseDateTime, parsePlainNumber, type Parsed } from './fields.js';
+import { checkCount, checkDuration, checkKey, checkRate, parseDateTime, parsePlainNumber, type Parsed } from './fields.js';
 import { LineIssues, type ParseOptions } from './issues.js';
 
 /**
@@ -251,8 +251,8 @@ function num(row: Cell, at: number, name: string): number | { expected: string }
 function count(row: Cell, at: number, name: string): number | { expected: string } {
   const v = num(row, at, name);
   if (typeof v !== 'number') return v;
-  if (!Number.isSafeInteger(v) || v < 0) return { expected: `${name}: expected a whole number from 0 to 2^53 - 1, got ${row.cells[at]?.trim()}` };
-  return v;
+  const bad = checkCount(name, v, row.cells[at] ?? '');
+  return bad ? { expected: bad } : v;
 }
 
 function optCount(row: Cell, at: number, name: string): number | null | { expected: string } {
@@ -288,10 +288,10 @@ function port(row: Cell, at: number, name: string): number | { expected: string 
   if (typeof t !== 'string') return t;
   const icmp = /^(\d+)\.(\d+)$/u.exec(t);
   if (icmp) {
-    if (Number(icmp[1]) > 255 || Number(icmp[2]) > 255) return { expected: `${name}: expected an ICMP type.code of 0..255 each, got "${t}"` };
+    if (Number(icmp[1]) > 255 || Number(icmp[2]) > 255) return { expected: `${name}: expected an ICMP type.code of 0..255 each, got "${excerpt(t, 60)}"` };
     return Number(icmp[1]) * 256 + Number(icmp[2]);
   }
-  if (!/^\d+$/u.test(t) || Number(t) > 65535) return { expected: `${name}: expected a port 0..65535, got "${t}"` };
+  if (!/^\d+$/u.test(t) || Number(t) > 65535) return { expected: `${name}: expected a port 0..65535, got "${excerpt(t, 60)}"` };
   return Number(t);
 }
 

@@ -1,3 +1,4 @@
+import { excerpt } from '../errors.js';
 import type { WallClockZone } from '../io/time-zone.js';
 
 /**
@@ -21,18 +22,18 @@ const NUMBER_RE = /^[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?$/u;
 export function parseHumanNumber(text: string): Parsed<number> {
   const t = text.trim();
   const m = /^([+-]?\d+(?:\.\d+)?)\s?([A-Za-z])?$/u.exec(t);
-  if (!m) return { ok: false, expected: `a number like 1234, 1.3 M or 1.3M, got "${t}"` };
+  if (!m) return { ok: false, expected: `a number like 1234, 1.3 M or 1.3M, got "${excerpt(t, 60)}"` };
   const unit = m[2];
   if (unit === undefined) return { ok: true, value: Number(m[1]) };
   const exp = UNIT_EXPONENT[unit];
-  if (exp === undefined) return { ok: false, expected: `a unit k, K, M, G or T after the number, got "${t}"` };
+  if (exp === undefined) return { ok: false, expected: `a unit k, K, M, G or T after the number, got "${excerpt(t, 60)}"` };
   return { ok: true, value: Number(`${m[1]}e${exp}`) };
 }
 
 /** A plain decimal number (CSV cells): no units, no blanks. */
 export function parsePlainNumber(text: string): Parsed<number> {
   const t = text.trim();
-  if (!NUMBER_RE.test(t)) return { ok: false, expected: `a number, got "${t}"` };
+  if (!NUMBER_RE.test(t)) return { ok: false, expected: `a number, got "${excerpt(t, 60)}"` };
   return { ok: true, value: Number(t) };
 }
 
@@ -44,7 +45,7 @@ export function parseDuration(text: string): Parsed<number> {
   const t = text.trim();
   if (/^\d+(?:\.\d+)?$/u.test(t)) return { ok: true, value: Number(t) };
   const m = /^(?:(\d+)d\s*)?(\d+):([0-5]\d):([0-5]\d)(?:\.(\d{1,3}))?$/u.exec(t);
-  if (!m) return { ok: false, expected: `a duration like 387.262 or 00:06:27.262, got "${t}"` };
+  if (!m) return { ok: false, expected: `a duration like 387.262 or 00:06:27.262, got "${excerpt(t, 60)}"` };
   const ms = m[5] === undefined ? 0 : Number(m[5].padEnd(3, '0'));
   const totalMs = (((Number(m[1] ?? 0) * 24 + Number(m[2])) * 60 + Number(m[3])) * 60 + Number(m[4])) * 1000 + ms;
   // Integer milliseconds divided once: 387262 / 1000 is the same double as parsing "387.262".
@@ -62,7 +63,7 @@ export function parseDuration(text: string): Parsed<number> {
 export function parseDateTime(text: string, zone?: WallClockZone): Parsed<number> {
   if (/^0000-00-00[ T]00:00:00(?:\.0{1,3})?$/u.test(text.trim())) return { ok: true, value: 0 };
   const m = /^(\d{4})-(\d{2})-(\d{2})[ T](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,3}))?$/u.exec(text.trim());
-  if (!m) return { ok: false, expected: `a time like 2015-02-26 14:01:11.476, got "${text.trim()}"` };
+  if (!m) return { ok: false, expected: `a time like 2015-02-26 14:01:11.476, got "${excerpt(text.trim(), 60)}"` };
   const ms = m[7] === undefined ? 0 : Number(m[7].padEnd(3, '0'));
   const value = Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3]), Number(m[4]), Number(m[5]), Number(m[6]), ms);
   // Date.UTC rolls 2015-02-30 over into March: read the fields back to catch impossible dates.
@@ -76,7 +77,7 @@ export function parseDateTime(text: string, zone?: WallClockZone): Parsed<number
     back.getUTCMinutes() !== Number(m[5]) ||
     back.getUTCSeconds() !== Number(m[6])
   ) {
-    return { ok: false, expected: `a valid date and time, got "${text.trim()}"` };
+    return { ok: false, expected: `a valid date and time, got "${excerpt(text.trim(), 60)}"` };
   }
   return { ok: true, value: zone ? zone.toEpoch(value) : value };
 }
