@@ -7,10 +7,9 @@ import { environmentError, FlowknnError, usageError } from '../errors.js';
 import type { WallClockZone } from '../io/time-zone.js';
 import { flowSchema } from '../schema/tables.js';
 import type { InputKind } from './format.js';
-import { emptyFormat } from './formats/empty.js';
 import type { NfdumpOptions, NfdumpOutcome } from './nfdump/run.js';
 import type { InputFormat } from './read.js';
-import { detectInputFormat, formatByName, openInput } from './registry.js';
+import { openInput } from './registry.js';
 import { validateThreshold, type RejectSink, type RejectThreshold } from './rejects.js';
 import { removeOnInterrupt, writeArrowStream } from '../io/arrow-stream.js';
 
@@ -30,17 +29,6 @@ import { removeOnInterrupt, writeArrowStream } from '../io/arrow-stream.js';
  * the rows go through the disk twice. A single input needs no parts: it is streamed straight
  * into the output, which it alone can spoil.
  */
-
-/**
- * How an input is read without aggregation: `flow` inputs are streamed; `stat` is nfdump
- * statistics (small, read whole); `none` says nfdump found nothing; undefined when only
- * reading it tells (an Arrow table).
- */
-export async function flowInputKind(file: string, format: InputFormat = 'auto'): Promise<InputKind | undefined> {
-  const f = format === 'auto' ? await detectInputFormat(file) : formatByName(format);
-  if (f.kind === 'table') return undefined;
-  return f === emptyFormat ? 'none' : f.kind;
-}
 
 export interface FlowInputsOptions extends RejectThreshold {
   /** Inputs read at once (default 1). */

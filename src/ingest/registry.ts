@@ -1,7 +1,7 @@
 import { open, stat } from 'node:fs/promises';
 import { constants, gunzipSync } from 'node:zlib';
 import { excerpt, FlowknnError, inputError, usageError } from '../errors.js';
-import type { InputFormat, InputReader, OpenOptions, SniffHead } from './format.js';
+import type { InputFormat, InputKind, InputReader, OpenOptions, SniffHead } from './format.js';
 import { arrowFormat } from './formats/arrow.js';
 import { emptyFormat } from './formats/empty.js';
 import { flowCsvFormat } from './formats/flow-csv.js';
@@ -100,6 +100,16 @@ export function detectFromHead(head: SniffHead): InputFormat {
     );
   }
   throw inputError('empty input: no lines other than blanks and comments; expected nfdump output', { file, line: head.lines.length > 1 ? 1 : undefined });
+}
+
+/**
+ * What a format's inputs hold, as the commands sort them: `flow` inputs are streamed, `stat`
+ * ones read whole, `none` where nfdump found nothing; undefined for Arrow files, whose kind only
+ * reading tells.
+ */
+export function kindOf(format: InputFormat): InputKind | undefined {
+  if (format.kind === 'table') return undefined;
+  return format === emptyFormat ? 'none' : format.kind;
 }
 
 export async function detectInputFormat(file: string): Promise<InputFormat> {

@@ -13,8 +13,7 @@ import { writeFileAtomic } from '../io/atomic.js';
 import { kthDistances } from '../knn/novelty.js';
 import { predictionsTable } from '../knn/predictions.js';
 import type { LoadedModel } from '../model/folder.js';
-import { predict, type Prediction } from '../model/model.js';
-import { vote } from '../knn/classifier.js';
+import { predict } from '../model/model.js';
 import { readCurrentModel, readModelSpec } from '../model/registry.js';
 import { joinTables, numberColumn, stringColumn } from '../schema/arrow.js';
 import type { LoadedConfig } from './config.js';
@@ -400,7 +399,7 @@ export async function runNightly(options: NightlyOptions): Promise<NightlyResult
         const raw = featureMatrix(aggregates, loaded.model.train.featureSet, 'aggregates');
         // A night with no aggregate (nothing above the minimums, every input failed) has nothing
         // to search: its outputs are empty tables, not an error.
-        const prediction = raw.rows === 0 ? noPrediction(loaded.model) : await predict(loaded.model, raw, engine);
+        const prediction = await predict(loaded.model, raw, engine);
         engineName = engine.name;
         device = engine.deviceName ?? null;
         timings.search = performance.now() - ts;
@@ -499,12 +498,6 @@ export async function readPartJson<T>(file: string, expected: string | undefined
   });
   if (expected !== undefined && sha256(bytes) !== expected) throw inputError('does not match the sha256 of its record: the committed part is damaged', { file }, 'rerun the day: a damaged part is read again from its input');
   return JSON.parse(bytes.toString('utf8')) as T;
-}
-
-/** The prediction of zero rows. */
-function noPrediction(model: LoadedModel['model']): Prediction {
-  const neighbours = { queries: 0, k: model.config.k, indices: new Int32Array(0), distances: new Float64Array(0) };
-  return { neighbours, votes: vote(neighbours, model.train.labels, model.train.classes.length, model.config.weights) };
 }
 
 function roundTimings(t: Record<string, number>): Record<string, number> {

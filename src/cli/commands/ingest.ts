@@ -8,11 +8,11 @@ import { FlowknnError, usageError } from '../../errors.js';
 import { FlowAggregator, type AggregateOptions } from '../../features/aggregate.js';
 import type { Table } from 'apache-arrow';
 import { discoverArchive } from '../../ingest/archive.js';
-import { flowInputKind, writeFlowInputs } from '../../ingest/flows-to-arrow.js';
-import type { InputKind } from '../../ingest/format.js';
+import { writeFlowInputs } from '../../ingest/flows-to-arrow.js';
+import type { InputFormat as FormatSpec, InputKind } from '../../ingest/format.js';
 import type { NfdumpOptions } from '../../ingest/nfdump/run.js';
 import { INPUT_FORMATS, readInput, type InputFormat, type ReadOptions, type ReadResult } from '../../ingest/read.js';
-import { formatByName, detectInputFormat, openInput } from '../../ingest/registry.js';
+import { detectInputFormat, formatByName, kindOf, openInput } from '../../ingest/registry.js';
 import { probeNfdump } from '../../ingest/nfdump/version.js';
 import { RejectsWriter, type RejectSink } from '../../ingest/rejects.js';
 import { resolvedTimeZone, type WallClockZone } from '../../io/time-zone.js';
@@ -92,7 +92,9 @@ export function ingestCommand(ctx: CliContext): CommandModule<object, IngestArgs
       const zone = zoneFrom(args);
       const aggregator = args.aggregate === undefined ? undefined : makeAggregator(args);
       const files = await expandArchives(args, ctx);
-      const nfdump = await nfdumpFor(files, args, ctx);
+      // Each input's format, told once from its first bytes (undefined: its read says why).
+      const formats: (FormatSpec | undefined)[] = await Promise.all(files.map((f) => (args.format === 'auto' ? detectInputFormat(f) : Promise.resolve(formatByName(args.format))).catch(() => undefined)));
+      const nfdump = await nfdumpFor(formats, args, ctx);
       // The outputs are checked against every input (src/io/out-path.ts); symlinks are written through.
       const read = [...args.files, ...files].map((path) => ({ flag: 'input', path }));
       const [out, rejectsOut] = await checkOutputs([{ flag: '--out', path: args.out, file: 'arrow' }, { flag: '--rejects', path: args.rejects, file: 'csv' }], read);
@@ -100,7 +102,7 @@ export function ingestCommand(ctx: CliContext): CommandModule<object, IngestArgs
       args.rejects = rejectsOut?.path;
       // Flow records without aggregation are streamed to the output; statistics (small) are
       // read whole and joined.
-      const kinds: (InputKind | undefined)[] = aggregator ? [] : await Promise.all(files.map((f) => flowInputKind(f, args.format).catch(() => undefined)));
+      const kinds: (InputKind | undefined)[] = aggregator ? [] : formats.map((f) => (f ? kindOf(f) : undefined));
       const streamed = kinds.some((k) => k === 'flow');
       if (streamed && kinds.includes('stat')) {
         const listed = files.map((f, i) => (kinds[i] === undefined ? undefined : `${f} (${kinds[i] === 'stat' ? 'stat' : 'flow'})`)).filter((x) => x !== undefined);
@@ -151,11 +153,9 @@ function runMeta(reading: Reading): Record<string, string> {
  * nfdump's options for the run: when an input is an nfcapd file, the binary is asked for its
  * version once (`nfdump -V`), and the version is logged and used for every file.
  */
-async function nfdumpFor(files: string[], args: IngestArgs, ctx: CliContext): Promise<NfdumpOptions> {
+async function nfdumpFor(formats: readonly (FormatSpec | undefined)[], args: IngestArgs, ctx: CliContext): Promise<NfdumpOptions> {
   const base: NfdumpOptions = { nfdump: args.nfdump, filter: args.filter, timeoutS: args['input-timeout'] };
-  const forced = args.format === 'auto' ? undefined : formatByName(args.format).name;
-  const nfcapd = forced ? forced === 'nfcapd' : (await Promise.all(files.map((f) => detectInputFormat(f).then((x) => x.name === 'nfcapd').catch(() => false)))).some(Boolean);
-  if (!nfcapd) return base;
+  if (!formats.some((f) => f?.name === 'nfcapd')) return base;
   const version = await probeNfdump(args.nfdump ?? 'nfdump');
   ctx.log(`nfdump ${version.version} (${version.binary})`);
   return { ...base, version };
