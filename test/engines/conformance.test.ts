@@ -39,6 +39,14 @@ const candidates: Candidate[] = [
     unavailable: webgpuReason,
   },
   {
+    // A kernel variant other than the default: several queries per invocation, the unrolled
+    // top-k, an odd workgroup and tile.
+    name: 'webgpu (variant)',
+    make: async () =>
+      WebGpuEngine.create({ allowSoftware: true, poison: true, fallback: new CpuEngine({ threads: 1 }), queriesPerInvocation: 4, insertion: 'unrolled', workgroup: 32, tile: 100 }),
+    unavailable: webgpuReason,
+  },
+  {
     name: 'tfjs',
     make: async () => {
       const { TfjsEngine } = await import('../../src/engines/tfjs/tfjs-engine.js');

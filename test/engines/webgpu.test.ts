@@ -50,14 +50,39 @@ describe('webgpu engine', () => {
     const queries = Matrix.zeros(40, 3);
     queries.data.forEach((_, i) => (queries.data[i] = Math.floor(random() * 20)));
     const want = referenceKnn(train, queries, 9, { name: 'sqeuclidean' });
+    // Every query-per-invocation count: the merge kernel walks the same query slots as the
+    // kNN kernel (a merge that did not once left slots unwritten).
     for (const splits of [1, 3, 64]) {
-      const engine = await WebGpuEngine.create({ allowSoftware: true, poison: true, splits });
-      try {
-        const got = await engine.search(train, queries, 9, { name: 'sqeuclidean' });
-        expect(Array.from(got.indices), `splits ${splits}`).toEqual(want.indices.flat());
-      } finally {
-        await engine.dispose();
+      for (const queriesPerInvocation of [1, 2, 4]) {
+        const engine = await WebGpuEngine.create({ allowSoftware: true, poison: true, splits, queriesPerInvocation, workgroup: 16, insertion: queriesPerInvocation === 2 ? 'loop' : 'unrolled' });
+        try {
+          const got = await engine.search(train, queries, 9, { name: 'sqeuclidean' });
+          expect(Array.from(got.indices), `splits ${splits}, ${queriesPerInvocation} queries per invocation`).toEqual(want.indices.flat());
+        } finally {
+          await engine.dispose();
+        }
       }
+    }
+  });
+
+  it.skipIf(skip)(`the dot form re-ranks its candidates exactly: float64 distances, the reference's neighbours on well-scaled data${why}`, async () => {
+    const random = mulberry32(testSeed('webgpu dot form'));
+    const train = randomMatrix(900, 7, random);
+    const queries = randomMatrix(150, 7, random);
+    const want = referenceKnn(train, queries, 5, { name: 'euclidean' });
+    const engine = await WebGpuEngine.create({ allowSoftware: true, poison: true, form: 'dot', queriesPerInvocation: 2, insertion: 'unrolled' });
+    try {
+      const got = await engine.search(train, queries, 5, { name: 'euclidean' });
+      expect(Array.from(got.indices)).toEqual(want.indices.flat());
+      want.distances.flat().forEach((d, i) => expect(Math.abs(got.distances[i]! - d), `slot ${i}`).toBeLessThan(1e-12));
+    } finally {
+      await engine.dispose();
+    }
+    const three = await WebGpuEngine.create({ allowSoftware: true, queriesPerInvocation: 3 });
+    try {
+      await expect(three.search(train, queries, 5, { name: 'euclidean' })).rejects.toThrow(/queriesPerInvocation must be 1, 2 or 4/u);
+    } finally {
+      await three.dispose();
     }
   });
 

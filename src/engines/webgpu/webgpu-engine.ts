@@ -22,14 +22,35 @@ export function kernelK(k: number): number {
 }
 const NONE = 0xffffffff;
 
+/**
+ * The kernel variant a search uses unless options say otherwise. Chosen by measurement
+ * (bench/gpu-grid.ts, recorded in bench/RESULTS.md): see the figures there.
+ */
+export const DEFAULT_KERNEL = {
+  workgroup: 64,
+  tile: 256,
+  queriesPerInvocation: 1,
+  insertion: 'loop',
+  form: 'diff',
+  targetGroups: 2048,
+} as const satisfies { workgroup: number; tile: number; queriesPerInvocation: number; insertion: KnnShaderParams['insertion']; form: KnnShaderParams['form']; targetGroups: number };
+
 export interface WebGpuOptions {
   /** Accept a software adapter (lavapipe, llvmpipe, SwiftShader). `auto` does not. */
   allowSoftware?: boolean;
-  /** Invocations per workgroup (default 64). */
+  /** Invocations per workgroup (default: DEFAULT_KERNEL). */
   workgroup?: number;
-  /** Training rows staged per step through workgroup memory (default: fits 16 KiB). */
+  /** Training rows staged per step through workgroup memory (default: DEFAULT_KERNEL, within the device's limit). */
   tile?: number;
-  /** Training splits per query (default: enough workgroups to fill the device). */
+  /** Queries each invocation owns: 1, 2 or 4 (default: DEFAULT_KERNEL). */
+  queriesPerInvocation?: number;
+  /** Top-k insertion (default: DEFAULT_KERNEL). */
+  insertion?: KnnShaderParams['insertion'];
+  /** Euclidean key form (default: DEFAULT_KERNEL). */
+  form?: KnnShaderParams['form'];
+  /** Workgroups the split rule aims for when queries alone are too few to fill the device (default: DEFAULT_KERNEL). */
+  targetGroups?: number;
+  /** Training splits per query (default: the split rule, from targetGroups). */
   splits?: number;
   /** Cap on any one buffer, below the device's own limits (tests use it to force chunking). */
   maxBufferBytes?: number;
@@ -93,6 +114,7 @@ export class WebGpuEngine implements KnnEngine {
   private disposed = false;
   private liveBuffers = 0;
   private fallbackLogged = false;
+  private deviceMs = 0;
 
   get deviceName(): string {
     const a = this.adapter;
@@ -158,12 +180,19 @@ export class WebGpuEngine implements KnnEngine {
     }
     this.checkAlive();
     const d = train.cols;
-    const kb = kernelK(k);
     const limits = this.device.limits;
     const cap = Math.min(Number(limits.maxStorageBufferBindingSize), Number(limits.maxBufferSize), this.options.maxBufferBytes ?? Infinity);
     const maxWg = Number(limits.maxComputeWorkgroupsPerDimension);
-    const workgroup = this.options.workgroup ?? 64;
-    const tile = this.options.tile ?? Math.max(1, Math.min(256, Math.floor(Number(limits.maxComputeWorkgroupStorageSize) / (4 * d + (metric.name === 'cosine' ? 4 : 0)))));
+    const workgroup = this.options.workgroup ?? DEFAULT_KERNEL.workgroup;
+    const qpi = this.options.queriesPerInvocation ?? DEFAULT_KERNEL.queriesPerInvocation;
+    if (![1, 2, 4].includes(qpi)) throw new RangeError(`queriesPerInvocation must be 1, 2 or 4, not ${qpi}`);
+    const form = metric.name === 'euclidean' || metric.name === 'sqeuclidean' ? (this.options.form ?? DEFAULT_KERNEL.form) : 'diff';
+    const insertion = this.options.insertion ?? DEFAULT_KERNEL.insertion;
+    // The dot form ranks approximately: it keeps a few more candidates than asked and the host
+    // re-ranks them exactly.
+    const kb = form === 'dot' ? kernelK(k + Math.max(3, Math.ceil(k / 2))) : kernelK(k);
+    const rowBytes = 4 * d + (metric.name === 'cosine' || form === 'dot' ? 4 : 0);
+    const tile = Math.max(1, Math.min(this.options.tile ?? DEFAULT_KERNEL.tile, Math.floor(Number(limits.maxComputeWorkgroupStorageSize) / rowBytes)));
     // Training rows per chunk: the largest whole number of rows one buffer holds.
     const trainChunk = Math.max(1, Math.floor(cap / (4 * d)));
     // Queries per chunk: their rows, and the outputs of every split, must fit one buffer.
@@ -175,11 +204,13 @@ export class WebGpuEngine implements KnnEngine {
     for (const [c, chunk] of chunks.entries()) {
       const rows = chunk.end - chunk.start;
       const trainF32 = toF32(train.data, chunk.start * d, chunk.end * d);
-      const splits = this.splitsFor(rows, queries.rows, workgroup, tile, kb);
-      const queryChunk = Math.max(1, Math.min(Math.floor(cap / (4 * d)), Math.floor(cap / (4 * kb * splits)), maxWg * maxWg * workgroup));
+      const splits = this.splitsFor(rows, queries.rows, workgroup * qpi, tile, kb);
+      const queryChunk = Math.max(1, Math.min(Math.floor(cap / (4 * d)), Math.floor(cap / (4 * kb * splits)), maxWg * maxWg * workgroup * qpi));
       for (let q0 = 0; q0 < queries.rows; q0 += queryChunk) {
         const q1 = Math.min(queries.rows, q0 + queryChunk);
-        const out = await this.pass(trainF32, rows, toF32(queries.data, q0 * d, q1 * d), q1 - q0, { metric: metric.name, d, k: kb, workgroup, tile }, metric.p ?? 2, splits, maxWg);
+        const shader: KnnShaderParams = { metric: metric.name, d, k: kb, workgroup, tile, queries: qpi, insertion, form };
+        const pass = await this.pass(trainF32, rows, toF32(queries.data, q0 * d, q1 * d), q1 - q0, shader, metric.p ?? 2, splits, maxWg);
+        const out = form === 'dot' ? rerank(pass, kb, train.data, chunk.start, queries.data, q0, q1 - q0, d) : pass;
         const dstIdx = partial ? partial[c]!.idx : indices;
         const dstKey = partial ? partial[c]!.key : keys;
         for (let q = 0; q < q1 - q0; q++) {
@@ -205,10 +236,10 @@ export class WebGpuEngine implements KnnEngine {
    * few (each split scans its own range of rows; the merge joins their top-k lists), but each
    * split at least a few tiles long, and at most MAX_SPLITS.
    */
-  private splitsFor(rows: number, queries: number, workgroup: number, tile: number, k: number): number {
+  private splitsFor(rows: number, queries: number, queriesPerGroup: number, tile: number, k: number): number {
     if (this.options.splits !== undefined) return Math.max(1, Math.min(MAX_SPLITS, this.options.splits, rows));
-    const queryGroups = Math.ceil(queries / workgroup);
-    const wanted = Math.ceil(2048 / queryGroups);
+    const queryGroups = Math.ceil(queries / queriesPerGroup);
+    const wanted = Math.ceil((this.options.targetGroups ?? DEFAULT_KERNEL.targetGroups) / queryGroups);
     return Math.max(1, Math.min(MAX_SPLITS, wanted, Math.floor(rows / Math.max(4 * tile, k))));
   }
 
@@ -222,8 +253,8 @@ export class WebGpuEngine implements KnnEngine {
     const key = JSON.stringify(p);
     let entry = this.pipelines.get(key);
     if (entry) this.pipelines.delete(key);
-    else entry = { knn: await this.compile(`flowknn-knn-${p.metric}-d${p.d}-k${p.k}-wg${p.workgroup}-t${p.tile}`, knnShader(p)) };
-    if (splits > 1 && !entry.merge) entry.merge = await this.compile(`flowknn-merge-k${p.k}-wg${p.workgroup}`, mergeShader(p.k, MAX_SPLITS, p.workgroup));
+    else entry = { knn: await this.compile(`flowknn-knn-${p.metric}-d${p.d}-k${p.k}-wg${p.workgroup}-t${p.tile}-q${p.queries}-${p.insertion}-${p.form}`, knnShader(p)) };
+    if (splits > 1 && !entry.merge) entry.merge = await this.compile(`flowknn-merge-k${p.k}-wg${p.workgroup}-q${p.queries}`, mergeShader(p.k, MAX_SPLITS, p.workgroup, p.queries));
     this.pipelines.set(key, entry);
     while (this.pipelines.size > PIPELINE_CACHE) this.pipelines.delete(this.pipelines.keys().next().value!);
     return entry;
@@ -261,7 +292,7 @@ export class WebGpuEngine implements KnnEngine {
     const { k, workgroup } = shader;
     const pipes = await this.pipelinesFor(shader, splits);
     const dev = this.device;
-    const groups = Math.ceil(nQueries / workgroup);
+    const groups = Math.ceil(nQueries / (workgroup * shader.queries));
     const wgX = Math.min(groups, maxWg);
     const wgY = Math.ceil(groups / wgX);
     const splitRows = Math.ceil(nTrain / splits);
@@ -330,6 +361,7 @@ export class WebGpuEngine implements KnnEngine {
       const readKey = make('flowknn-read-key', outCount * 4, GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST);
       enc.copyBufferToBuffer(finalIdx, 0, readIdx, 0, outCount * 4);
       enc.copyBufferToBuffer(finalKey, 0, readKey, 0, outCount * 4);
+      const submitted = performance.now();
       dev.queue.submit([enc.finish()]);
       const validation = await dev.popErrorScope();
       const oom = await dev.popErrorScope();
@@ -341,6 +373,7 @@ export class WebGpuEngine implements KnnEngine {
         this.checkAlive();
         throw environmentError(`reading results from the GPU failed: ${(err as Error).message}`, 'use --engine cpu');
       }
+      this.deviceMs += performance.now() - submitted;
       const idx = new Uint32Array(readIdx.getMappedRange().slice(0));
       const key = new Float32Array(readKey.getMappedRange().slice(0));
       readIdx.unmap();
@@ -360,9 +393,13 @@ export class WebGpuEngine implements KnnEngine {
     }
   }
 
-  /** GPU buffers alive now (0 between searches) and compiled pipelines (bounded by shapes used). */
-  stats(): { liveBuffers: number; pipelines: number } {
-    return { liveBuffers: this.liveBuffers, pipelines: this.pipelines.size };
+  /**
+   * GPU buffers alive now (0 between searches), compiled pipelines (bounded by shapes used), and
+   * the milliseconds spent from submitting passes to their results being readable (uploads,
+   * kernels and the copy back; host work excluded), summed over the engine's life.
+   */
+  stats(): { liveBuffers: number; pipelines: number; deviceMs: number } {
+    return { liveBuffers: this.liveBuffers, pipelines: this.pipelines.size, deviceMs: this.deviceMs };
   }
 
   async dispose(): Promise<void> {
@@ -374,6 +411,46 @@ export class WebGpuEngine implements KnnEngine {
     // The GPU object must outlive the device: drop it only now.
     void this.gpu;
   }
+}
+
+/**
+ * The dot form's candidates re-ranked exactly: squared euclidean distances in float64 from the
+ * original rows, ordered by distance then training index (the kernel's own keys carry the
+ * form's cancellation error).
+ */
+function rerank(
+  pass: { idx: Uint32Array; key: Float32Array },
+  kb: number,
+  train: Float64Array,
+  trainStart: number,
+  queries: Float64Array,
+  q0: number,
+  nq: number,
+  d: number,
+): { idx: Uint32Array; key: Float64Array } {
+  const out = { idx: new Uint32Array(pass.idx.length), key: new Float64Array(pass.key.length) };
+  const order: { i: number; key: number }[] = [];
+  for (let q = 0; q < nq; q++) {
+    order.length = 0;
+    const qo = (q0 + q) * d;
+    for (let j = 0; j < kb; j++) {
+      const i = pass.idx[q * kb + j]!;
+      if (i === NONE) continue;
+      const to = (trainStart + i) * d;
+      let key = 0;
+      for (let c = 0; c < d; c++) {
+        const g = queries[qo + c]! - train[to + c]!;
+        key += g * g;
+      }
+      order.push({ i, key });
+    }
+    order.sort((a, b) => a.key - b.key || a.i - b.i);
+    for (let j = 0; j < kb; j++) {
+      out.idx[q * kb + j] = j < order.length ? order[j]!.i : NONE;
+      out.key[q * kb + j] = j < order.length ? order[j]!.key : 0;
+    }
+  }
+  return out;
 }
 
 function toF32(data: Float64Array, from: number, to: number): Float32Array {
