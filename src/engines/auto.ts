@@ -56,7 +56,7 @@ export class AutoEngine implements KnnEngine {
     if (!this.gpuChecked) {
       this.gpuChecked = true;
       try {
-        this.gpu = await WebGpuEngine.create({ allowSoftware: false, fallback: this.cpu, log: this.log });
+        this.gpu = await WebGpuEngine.create({ allowSoftware: false });
         const a = this.gpu.adapter;
         this.log(`engine: webgpu on ${a.vendor} ${a.device || a.architecture} for large searches`);
       } catch (err) {
@@ -68,8 +68,6 @@ export class AutoEngine implements KnnEngine {
   }
 
   async dispose(): Promise<void> {
-    // The GPU engine disposes the CPU engine it falls back to.
-    if (this.gpu) await this.gpu.dispose();
-    else await this.cpu.dispose();
+    await Promise.all([this.gpu?.dispose(), this.cpu.dispose()]);
   }
 }

@@ -1,18 +1,14 @@
 import { inputError, usageError } from '../errors.js';
 import type { Matrix } from '../matrix.js';
-import { METRICS, type Metric } from './engine.js';
+import type { Metric } from './engine.js';
+import { checkMetric } from './metrics.js';
 
 /**
  * The checks every engine makes before searching, in this order, so that the same bad input
  * gives the same error whichever engine runs it.
  */
 export function validateSearch(train: Matrix, queries: Matrix, k: number, metric: Metric): void {
-  if (!METRICS.includes(metric.name)) {
-    throw usageError(`unknown metric "${String(metric.name)}"`, `choose one of ${METRICS.join(', ')}`);
-  }
-  if (metric.name === 'minkowski' && !(typeof metric.p === 'number' && Number.isFinite(metric.p) && metric.p >= 1)) {
-    throw usageError(`minkowski needs p >= 1 (a finite number), got ${String(metric.p)}`, 'pass --p 3, for example');
-  }
+  checkMetric(metric);
   if (train.rows === 0) throw inputError('no training rows: the training set is empty');
   if (queries.rows === 0) throw inputError('no query rows: the input to classify is empty');
   if (train.cols !== queries.cols) {

@@ -6,6 +6,7 @@ import { subset, type LabelledSet } from '../model/labelled.js';
 import { fitModel, predict, type ModelConfig } from '../model/model.js';
 import { classificationReport, confusionMatrix, type ClassificationReport } from './metrics.js';
 import { makeFolds, type Fold } from './splits.js';
+import { metricLabel } from '../engines/metrics.js';
 
 /**
  * Model selection over a grid of kNN configurations.
@@ -127,9 +128,7 @@ export function kPrefix(n: Neighbours, k: number): Neighbours {
   return { queries: n.queries, k, indices, distances };
 }
 
-export function metricLabel(m: Metric): string {
-  return m.name === 'minkowski' ? `minkowski p=${m.p}` : m.name;
-}
+export { metricLabel };
 
 export function configLabel(c: ModelConfig): string {
   return `scaler ${c.scaler}, ${metricLabel(c.metric)}, ${c.weights} votes, k = ${c.k}`;

@@ -28,6 +28,7 @@ import {
   type LabelConflict,
   type VersionJson,
 } from './registry.js';
+import { metricLabel } from '../engines/metrics.js';
 
 /** What `flowknn train` uses when a flag is not given and there is no earlier version to follow. */
 export const DEFAULT_MODEL_CONFIG: ModelConfig = { scaler: 'log-zscore', k: 3, metric: { name: 'euclidean' }, weights: 'uniform' };
@@ -217,7 +218,7 @@ function sameConfig(a: ModelConfig, b: ModelConfig): boolean {
 }
 
 function describeConfig(c: ModelConfig): string {
-  return `scaler ${c.scaler}, k = ${c.k}, ${c.metric.name}${c.metric.name === 'minkowski' ? ` p = ${c.metric.p}` : ''}, ${c.weights} votes`;
+  return `scaler ${c.scaler}, k = ${c.k}, ${metricLabel(c.metric)}, ${c.weights} votes`;
 }
 
 const f3 = (x: number) => x.toFixed(3);

@@ -26,6 +26,7 @@ import { cleanLeftovers, dayPaths, freshStaging, readRunState, repairSwap, shard
 import { coverageNotes, coverageOf, type Coverage } from './coverage.js';
 import { deliverAlerts, initialNotifyState, NOTIFY_JSON, notifyStateText, type NotifyCommand } from './notify.js';
 import { sha256, sha256OfFile } from '../io/checksum.js';
+import { metricLabel } from '../engines/metrics.js';
 
 /**
  * The nightly job: the day's nfcapd files -> per-host aggregates -> classified with the
@@ -150,7 +151,7 @@ async function loadModel(config: LoadedConfig): Promise<{ loaded: LoadedModel; i
     train_sha256: j.train.sha256,
     classes: j.classes,
     k: j.k,
-    metric: j.metric.name === 'minkowski' ? `minkowski(p=${j.metric.p})` : j.metric.name,
+    metric: metricLabel(j.metric),
     scaler: j.scaler.name,
     weights: j.weights,
     novelty_threshold: j.novelty?.threshold ?? null,

@@ -12,6 +12,7 @@ import type { LabelledSet } from '../model/labelled.js';
 import type { ModelConfig } from '../model/model.js';
 import { classScoresChart, confusionChart, noveltyChart, sameConfig, scatterChart, siNumber, sweepChart, type ScatterPoint, type SweepChoice, type SweepRow } from './charts.js';
 import type { CellValue, KeyValue, ReportBlock, ReportDocument, ReportSection, TableColumn, TableData } from './html.js';
+import { metricLabel } from '../engines/metrics.js';
 
 // ---------------------------------------------------------------- run metadata
 
@@ -54,7 +55,7 @@ export function metadataEntries(meta: RunMetadata = {}): KeyValue[] {
 
 function metricText(metric: ModelConfig['metric'] | string): string {
   if (typeof metric === 'string') return metric;
-  return metric.name === 'minkowski' ? `minkowski p=${metric.p}` : metric.name;
+  return metricLabel(metric);
 }
 
 // ---------------------------------------------------------------- training rows as points
@@ -121,7 +122,7 @@ export function evaluationDataFromJson(json: EvaluationJson): EvaluationData {
     folds: json.protocol.folds,
     seed: json.protocol.seed,
     testFraction: json.protocol.test_fraction,
-    config: { scaler: json.config.scaler, k: json.config.k, metric: json.config.metric.name === 'minkowski' ? `minkowski p=${json.config.metric.p}` : json.config.metric.name, weights: json.config.weights },
+    config: { scaler: json.config.scaler, k: json.config.k, metric: metricLabel(json.config.metric), weights: json.config.weights },
     engine: json.engine,
     report: classificationReport(confusion),
     confusion,

@@ -8,6 +8,7 @@ import { numberColumn, readArrowFile, stringColumn } from '../schema/arrow.js';
 import type { ClassifiedRow, EvaluationJson, NestedEstimate } from './builders.js';
 import type { SweepChoice, SweepRow } from './charts.js';
 import { schemaProblem } from '../io/json.js';
+import { metricLabel } from '../engines/metrics.js';
 
 async function readJson(path: string, what: string): Promise<unknown> {
   let text: string;
@@ -151,7 +152,7 @@ const sweepFileSchema = z.union([
 
 function metricName(m: RawSweepRow['metric'], p?: number): string {
   if (typeof m !== 'string') return metricName(m.name, m.p);
-  return m === 'minkowski' && p !== undefined ? `minkowski p=${p}` : m;
+  return metricLabel({ name: m, p });
 }
 
 const mean = (s: z.infer<typeof score>) => (typeof s === 'number' ? s : s.mean);

@@ -1,7 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CpuEngine } from '../../src/engines/cpu/cpu-engine.js';
-import { METRICS, type KnnEngine, type Metric, type Neighbours } from '../../src/engines/engine.js';
-import { WebGpuEngine } from '../../src/engines/webgpu/webgpu-engine.js';
+import { METRICS, type EngineName, type KnnEngine, type Metric, type Neighbours } from '../../src/engines/engine.js';
+import { LargeKFallback } from '../../src/engines/fallback.js';
+import { ENGINE_SPECS, engineSpec } from '../../src/engines/registry.js';
+import { WebGpuEngine, type WebGpuOptions } from '../../src/engines/webgpu/webgpu-engine.js';
 import { FlowknnError } from '../../src/errors.js';
 import { NFDUMP_STAT7 } from '../../src/features/feature-set.js';
 import { SCALERS } from '../../src/features/scalers.js';
@@ -26,33 +28,36 @@ interface Candidate {
   unavailable: () => Promise<string | undefined>;
 }
 
-const webgpuReason = async (): Promise<string | undefined> => {
-  const probe = await WebGpuEngine.probe();
+/**
+ * Every engine of the registry's list, as `--engine NAME` makes it (k above an engine's maxK on
+ * the cpu engine), with test settings: two cpu threads that split even tiny searches, the webgpu
+ * engine poisoning its outputs, tfjs on its cpu backend (its webgpu backend has its own suite).
+ * Plus a webgpu kernel variant other than the default.
+ */
+const testEngine = async (name: EngineName, options: WebGpuOptions = {}): Promise<KnnEngine> => {
+  switch (name) {
+    case 'cpu':
+      return new CpuEngine({ threads: 2, threadMinWork: 0 });
+    case 'webgpu':
+      return new LargeKFallback(await WebGpuEngine.create({ allowSoftware: true, poison: true, ...options }), new CpuEngine({ threads: 1 }));
+    case 'tfjs': {
+      const { TfjsEngine } = await import('../../src/engines/tfjs/tfjs-engine.js');
+      return new LargeKFallback(await TfjsEngine.create({ backend: 'cpu' }), new CpuEngine({ threads: 1 }));
+    }
+  }
+};
+const gpuReason = async (): Promise<string | undefined> => {
+  const probe = await engineSpec('webgpu').probe();
   return probe.usable ? undefined : probe.reason;
 };
 
 const candidates: Candidate[] = [
-  { name: 'cpu', make: async () => new CpuEngine({ threads: 2, threadMinWork: 0 }), unavailable: async () => undefined },
+  ...ENGINE_SPECS.map((spec) => ({ name: spec.name, make: () => testEngine(spec.name), unavailable: spec.name === 'webgpu' ? gpuReason : async () => undefined })),
   {
-    name: 'webgpu',
-    make: async () => WebGpuEngine.create({ allowSoftware: true, poison: true, fallback: new CpuEngine({ threads: 1 }) }),
-    unavailable: webgpuReason,
-  },
-  {
-    // A kernel variant other than the default: several queries per invocation, the unrolled
-    // top-k, an odd workgroup and tile.
+    // Several queries per invocation, the unrolled top-k, an odd workgroup and tile.
     name: 'webgpu (variant)',
-    make: async () =>
-      WebGpuEngine.create({ allowSoftware: true, poison: true, fallback: new CpuEngine({ threads: 1 }), queriesPerInvocation: 4, insertion: 'unrolled', workgroup: 32, tile: 100 }),
-    unavailable: webgpuReason,
-  },
-  {
-    name: 'tfjs',
-    make: async () => {
-      const { TfjsEngine } = await import('../../src/engines/tfjs/tfjs-engine.js');
-      return TfjsEngine.create({ backend: 'cpu' });
-    },
-    unavailable: async () => undefined,
+    make: () => testEngine('webgpu', { queriesPerInvocation: 4, insertion: 'unrolled', workgroup: 32, tile: 100 }),
+    unavailable: gpuReason,
   },
 ];
 

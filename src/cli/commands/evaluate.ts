@@ -13,6 +13,7 @@ import type { CliContext } from '../context.js';
 import { progressUpdater } from '../progress.js';
 import { engineFrom, engineOption, labelOptions, listOption, modelOptions, PROTOCOL_CHOICES, protocolOptions, type EngineArgs, zoneFrom, type TimeZoneArgs } from '../options.js';
 import { configFrom, protocolFrom, type ModelArgs, type ProtocolArgs } from './train.js';
+import { metricLabel } from '../../engines/metrics.js';
 
 interface EvaluateArgs extends ModelArgs, ProtocolArgs, EngineArgs, TimeZoneArgs {
   labels?: string;
@@ -97,7 +98,7 @@ export function evaluateCommand(ctx: CliContext): CommandModule<object, Evaluate
         ctx.stdout.write(`${JSON.stringify(json, null, 2)}\n`);
         return;
       }
-      const m = config.metric.name === 'minkowski' ? `minkowski p=${config.metric.p}` : config.metric.name;
+      const m = metricLabel(config.metric);
       ctx.stdout.write(
         `${protocol.name}${ev.folds > 1 ? ` (${ev.folds} folds)` : ''}: ${ev.rows.length} rows, k = ${config.k}, ${m}, scaler ${config.scaler}, ${config.weights} votes\n\n` +
           `${formatReport(ev.report, args.digits)}\nConfusion matrix (${formatFixed(ev.report.accuracy, 3)} accuracy)\n${formatConfusion(ev.confusion)}`,

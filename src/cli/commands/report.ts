@@ -8,6 +8,7 @@ import { loadLabelled, type LabelledSet } from '../../model/labelled.js';
 import type { KeyValue, ReportSection } from '../../report/index.js';
 import type { CliContext } from '../context.js';
 import { labelOptions, listOption, zoneFrom, type TimeZoneArgs } from '../options.js';
+import { metricLabel } from '../../engines/metrics.js';
 
 interface ReportArgs extends TimeZoneArgs {
   out: string;
@@ -112,7 +113,7 @@ export function reportCommand(ctx: CliContext): CommandModule<object, ReportArgs
         set = loaded.model.train;
         const j = loaded.json;
         modelVersion = `${args.model}: flowknn ${j.tool_version}, created ${j.created}, training rows sha256 ${j.train.sha256.slice(0, 12)}…`;
-        const m = j.metric.name === 'minkowski' ? `minkowski p=${j.metric.p}` : j.metric.name;
+        const m = metricLabel(j.metric);
         extra.push({ key: 'model', value: `k = ${j.k}, ${m}, scaler ${j.scaler.name}, ${j.weights} votes; ${j.train.rows} training rows` });
         inputs.push(args.model);
       } else if (args.labels !== undefined) {

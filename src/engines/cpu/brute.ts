@@ -1,5 +1,6 @@
 import type { Matrix } from '../../matrix.js';
 import type { Metric } from '../engine.js';
+import { cosineDistance, keyToDistance, metricSpec, unreachable } from '../metrics.js';
 
 /**
  * Exact brute-force kNN in float64, distance and top-k selection fused in one pass over the
@@ -91,7 +92,7 @@ export function bruteSearchRange(
   }
 }
 
-/** The kernels' metric families (one loop each): shared by brute force and the k-d tree. */
+/** The metric families (src/engines/metrics.ts) as the loops' small integers: shared by brute force and the k-d tree. */
 export const SQ = 0;
 export const L1 = 1;
 export const LINF = 2;
@@ -99,41 +100,21 @@ export const LP = 3;
 export const COSINE = 4;
 
 export function metricKind(metric: Metric): number {
-  switch (metric.name) {
-    case 'euclidean':
-    case 'sqeuclidean':
+  const family = metricSpec(metric).family;
+  switch (family) {
+    case 'squares':
       return SQ;
-    case 'manhattan':
+    case 'absolute':
       return L1;
-    case 'chebyshev':
+    case 'maximum':
       return LINF;
-    case 'minkowski':
+    case 'power':
       return LP;
-    case 'cosine':
+    case 'angle':
       return COSINE;
-  }
-}
-
-/** The reported distance from the ranking key. */
-export function keyToDistance(key: number, metric: Metric): number {
-  switch (metric.name) {
-    case 'euclidean':
-      return Math.sqrt(key);
-    case 'minkowski':
-      return key ** (1 / (metric.p ?? 2));
     default:
-      return key;
+      return unreachable(family, 'metric family');
   }
-}
-
-/**
- * 1 - cos(q, t). A zero vector has no direction: its cosine similarity is taken as 0 (distance
- * 1), as scikit-learn's cosine_distances does. Clipped to [0, 2] against rounding.
- */
-export function cosineDistance(dot: number, normA: number, normB: number): number {
-  if (normA === 0 || normB === 0) return 1;
-  const dist = 1 - dot / (normA * normB);
-  return dist < 0 ? 0 : dist > 2 ? 2 : dist;
 }
 
 function rowNorms(m: Matrix): Float64Array {

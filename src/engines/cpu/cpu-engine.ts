@@ -7,6 +7,7 @@ import { bruteSearchRange } from './brute.js';
 import type { SharedSearchJob } from './jobs.js';
 import { buildKdTree, kdSearchRange, kdTreeBuffers, type KdTree } from './kdtree.js';
 import { WorkerPool } from './pool.js';
+import { metricSpec } from '../metrics.js';
 
 export const CPU_ALGORITHMS = ['auto', 'tree', 'brute'] as const;
 export type CpuAlgorithm = (typeof CPU_ALGORITHMS)[number];
@@ -59,11 +60,11 @@ export class CpuEngine implements KnnEngine {
    */
   choose(train: Matrix, metric: Metric): 'tree' | 'brute' {
     if (this.algorithm === 'tree') {
-      if (metric.name === 'cosine') throw usageError('--algorithm tree does not support the cosine metric', 'use --algorithm brute or auto');
+      if (!metricSpec(metric).boxBound) throw usageError(`--algorithm tree does not support the ${metric.name} metric`, 'use --algorithm brute or auto');
       return 'tree';
     }
     if (this.algorithm === 'brute') return 'brute';
-    return metric.name !== 'cosine' && train.cols <= 16 && train.rows >= 64 ? 'tree' : 'brute';
+    return metricSpec(metric).boxBound && train.cols <= 16 && train.rows >= 64 ? 'tree' : 'brute';
   }
 
   async search(train: Matrix, queries: Matrix, k: number, metric: Metric): Promise<Neighbours> {

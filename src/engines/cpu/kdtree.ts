@@ -1,6 +1,7 @@
 import type { Matrix } from '../../matrix.js';
 import type { Metric } from '../engine.js';
-import { COSINE, keyToDistance, L1, LINF, LP, metricKind, SQ } from './brute.js';
+import { keyToDistance, metricSpec } from '../metrics.js';
+import { L1, LINF, LP, metricKind, SQ } from './brute.js';
 
 /**
  * Exact k-d tree search in float64, returning exactly what `bruteSearchRange` returns: the same
@@ -236,7 +237,7 @@ export function kdSearchRange(
   outDistances: Float64Array,
 ): void {
   const kind = metricKind(metric);
-  if (kind === COSINE) throw new Error(`k-d tree search does not support the ${metric.name} metric`);
+  if (!metricSpec(metric).boxBound) throw new Error(`k-d tree search does not support the ${metric.name} metric`);
   const p = metric.p ?? 2;
   if (kind === LP && !(p >= 1)) throw new Error(`minkowski needs p >= 1, got ${metric.p}`);
   if (train.rows !== tree.n || train.cols !== tree.d) throw new Error(`k-d tree was built on ${tree.n} x ${tree.d} rows, not ${train.rows} x ${train.cols}`);

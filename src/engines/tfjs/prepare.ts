@@ -1,5 +1,6 @@
 import type { Matrix } from '../../matrix.js';
 import type { Metric } from '../engine.js';
+import { metricSpec } from '../metrics.js';
 
 /**
  * The float64 -> float32 boundary of the tfjs engine, and the bookkeeping around the device's
@@ -34,7 +35,7 @@ export interface TilePlan {
  */
 export function planTiles(n: number, m: number, d: number, metric: Metric, budgetBytes = TILE_BYTES): TilePlan {
   const budget = Math.max(1, Math.floor(budgetBytes / 4));
-  const perPair = metric.name === 'cosine' ? 1 : Math.max(1, d);
+  const perPair = metricSpec(metric).family === 'angle' ? 1 : Math.max(1, d);
   const trainTile = Math.max(1, Math.min(n, MAX_TRAIN_TILE, Math.floor(budget / perPair)));
   const perQuery = Math.max(trainTile * perPair, nextPow2(trainTile));
   const queryTile = Math.max(1, Math.min(m, Math.floor(budget / perQuery)));
@@ -68,7 +69,7 @@ export interface PreparedData {
  * zero: its dot product with anything is 0, distance 1, the zero-vector rule.
  */
 export function prepare(train: Matrix, queries: Matrix, metric: Metric): PreparedData {
-  if (metric.name === 'cosine') return { train: unitRows(train), queries: unitRows(queries), scale: 1 };
+  if (metricSpec(metric).family === 'angle') return { train: unitRows(train), queries: unitRows(queries), scale: 1 };
   const d = train.cols;
   const center = new Float64Array(d);
   for (let i = 0; i < train.rows; i++) for (let c = 0; c < d; c++) center[c] += train.data[i * d + c]!;
@@ -112,19 +113,9 @@ function unitRows(m: Matrix): Float32Array {
  * scaled data; for cosine it is the dot product of unit rows, clipped to [-1, 1].
  */
 export function scoreToDistance(score: number, metric: Metric, scale: number): number {
-  const key = -score;
-  switch (metric.name) {
-    case 'cosine':
-      return 1 - score;
-    case 'sqeuclidean':
-      return key * scale * scale;
-    case 'euclidean':
-      return Math.sqrt(key) * scale;
-    case 'minkowski':
-      return key ** (1 / metric.p!) * scale;
-    default:
-      return key * scale;
-  }
+  const spec = metricSpec(metric);
+  if (spec.family === 'angle') return 1 - score;
+  return spec.distance(-score, metric) * scale ** spec.degree;
 }
 
 /**

@@ -2,6 +2,8 @@ import * as tf from '@tensorflow/tfjs-core';
 import { environmentError, usageError } from '../../errors.js';
 import type { Matrix } from '../../matrix.js';
 import { METRICS, type EngineCapabilities, type EngineProbe, type KnnEngine, type Metric, type Neighbours } from '../engine.js';
+import { checkMaxK } from '../fallback.js';
+import { metricSpec, unreachable, type MetricFamily } from '../metrics.js';
 import { validateSearch } from '../validate.js';
 import {
   activateBackend,
@@ -81,7 +83,7 @@ export class TfjsEngine implements KnnEngine {
 
   async search(train: Matrix, queries: Matrix, k: number, metric: Metric): Promise<Neighbours> {
     validateSearch(train, queries, k, metric);
-    if (k > TFJS_MAX_K) throw usageError(`k = ${k} is more than the tfjs engine allows (${TFJS_MAX_K})`, 'use the cpu engine for larger k');
+    checkMaxK(this.name, k, TFJS_MAX_K);
     if (this.disposed) throw usageError('this tfjs engine was disposed');
     return exclusive(async () => {
       await activateBackend(this.backend);
@@ -96,8 +98,11 @@ export class TfjsEngine implements KnnEngine {
     const data = prepare(train, queries, metric);
     const { trainTile, queryTile } = planTiles(n, m, d, metric, this.tileBytes);
     const merger = new TopKMerger(m, k);
-    const p = metric.name === 'minkowski' ? metric.p! : 2;
-    const kind = metric.name === 'minkowski' && p === 1 ? 'manhattan' : metric.name === 'minkowski' && p === 2 ? 'euclidean' : metric.name;
+    const p = metric.p ?? 2;
+    // The power family at p = 1 and p = 2 has the same key as the absolute and squares families,
+    // whose tensor ops are cheaper and exact.
+    const family = metricSpec(metric).family;
+    const kind: MetricFamily = family === 'power' && p === 1 ? 'absolute' : family === 'power' && p === 2 ? 'squares' : family;
 
     const queryTensors: tf.Tensor2D[] = [];
     try {
@@ -128,7 +133,7 @@ export class TfjsEngine implements KnnEngine {
   }
 
   /** One query tile x one training tile: scores, topk, and the exact tie rule at the k-th place. */
-  private async tile(q: tf.Tensor2D, t: tf.Tensor2D, q0: number, t0: number, kk: number, kind: Metric['name'], p: number, merger: TopKMerger): Promise<void> {
+  private async tile(q: tf.Tensor2D, t: tf.Tensor2D, q0: number, t0: number, kk: number, kind: MetricFamily, p: number, merger: TopKMerger): Promise<void> {
     const rows = q.shape[0];
     const nt = t.shape[0];
     const out = tf.tidy(() => {
@@ -195,14 +200,14 @@ interface GpuErrorScopes {
 
 /** Larger = nearer, [rows, nt]. Lp metrics from differences; at most two [rows, nt, d]
  *  tensors are alive at once (the rest are disposed as soon as they are used). */
-function scores(q: tf.Tensor2D, t: tf.Tensor2D, kind: Metric['name'], p: number): tf.Tensor2D {
-  if (kind === 'cosine') {
+function scores(q: tf.Tensor2D, t: tf.Tensor2D, kind: MetricFamily, p: number): tf.Tensor2D {
+  if (kind === 'angle') {
     return tf.clipByValue(tf.matMul(q, t, false, true), -1, 1) as tf.Tensor2D;
   }
   const qe = tf.expandDims(q, 1); // [rows, 1, d]
   const te = tf.expandDims(t, 0); // [1, nt, d]
   let key: tf.Tensor;
-  if (kind === 'euclidean' || kind === 'sqeuclidean') {
+  if (kind === 'squares') {
     const sq = tf.squaredDifference(qe, te);
     key = tf.sum(sq, 2);
     sq.dispose();
@@ -210,15 +215,22 @@ function scores(q: tf.Tensor2D, t: tf.Tensor2D, kind: Metric['name'], p: number)
     const diff = tf.sub(qe, te);
     const abs = tf.abs(diff);
     diff.dispose();
-    if (kind === 'chebyshev') {
-      key = tf.max(abs, 2);
-    } else if (kind === 'manhattan') {
-      key = tf.sum(abs, 2);
-    } else {
-      const pow = tf.pow(abs, tf.scalar(p, 'float32'));
-      abs.dispose();
-      key = tf.sum(pow, 2);
-      pow.dispose();
+    switch (kind) {
+      case 'maximum':
+        key = tf.max(abs, 2);
+        break;
+      case 'absolute':
+        key = tf.sum(abs, 2);
+        break;
+      case 'power': {
+        const pow = tf.pow(abs, tf.scalar(p, 'float32'));
+        abs.dispose();
+        key = tf.sum(pow, 2);
+        pow.dispose();
+        break;
+      }
+      default:
+        return unreachable(kind, 'metric family');
     }
     abs.dispose(); // (a no-op where already disposed)
   }

@@ -1,4 +1,6 @@
 import type { MetricName } from '../engine.js';
+import { metricSpec, unreachable } from '../metrics.js';
+import { defineProgram, wgslHeader } from './program.js';
 
 /**
  * The WGSL of the fused kNN kernels. Everything that changes the text is a parameter here and
@@ -31,50 +33,71 @@ export interface KnnShaderParams {
 const UNROLL_D = 16;
 const UNROLL_K = 32;
 
-/** The uniform both kernels read (32 bytes; written by WebGpuEngine.pass). */
-const PARAMS = `struct Params {
-  n_queries: u32,
-  n_train: u32,
-  split_rows: u32,
-  wg_x: u32,
-  p: f32,
-  n_splits: u32,
-  _pad1: u32,
-  _pad2: u32,
-}`;
+/** The uniforms both kernels read (one buffer, bound to both). */
+const UNIFORMS = [
+  { name: 'n_queries', type: 'u32' },
+  { name: 'n_train', type: 'u32' },
+  { name: 'split_rows', type: 'u32' },
+  { name: 'wg_x', type: 'u32' },
+  { name: 'p', type: 'f32' },
+  { name: 'n_splits', type: 'u32' },
+] as const;
+
+/** The fused kNN kernel: training rows and queries in, partial top-k lists (per split) out. */
+export const KNN_PROGRAM = defineProgram({
+  bindings: [
+    { name: 'train', access: 'read', element: 'f32' },
+    { name: 'queries', access: 'read', element: 'f32' },
+    { name: 'out_idx', access: 'read_write', element: 'u32' },
+    { name: 'out_key', access: 'read_write', element: 'f32' },
+  ],
+  uniforms: UNIFORMS,
+});
+
+/** The merge kernel: the splits' partial lists in, one list per query out. */
+export const MERGE_PROGRAM = defineProgram({
+  bindings: [
+    { name: 'part_idx', access: 'read', element: 'u32' },
+    { name: 'part_key', access: 'read', element: 'f32' },
+    { name: 'out_idx', access: 'read_write', element: 'u32' },
+    { name: 'out_key', access: 'read_write', element: 'f32' },
+  ],
+  uniforms: UNIFORMS,
+});
 
 const range = (n: number): number[] => Array.from({ length: n }, (_, i) => i);
 
 /**
  * The ranking key of query slot `s` against the staged row `r`, left in `key${s}`. `t(c)` is
- * the row's value in dimension c (a register when the row was loaded once for all slots).
+ * the row's value in dimension c (a register when the row was loaded once for all slots). The
+ * per-dimension step comes from the metric table; the family says how the key starts and ends.
  */
 function keyCode(p: KnnShaderParams, s: number, t: (c: string) => string): string {
-  const { metric, d } = p;
+  const { d } = p;
+  const spec = metricSpec(p.metric);
   const q = (c: string) => `q${s}[${c}]`;
-  const unrolled = d <= UNROLL_D;
-  const acc = (init: string, body: (c: string) => string): string =>
-    unrolled ? `var key${s} = ${init};\n${range(d).map((c) => '          ' + body(`${c}u`)).join('\n')}` : `var key${s} = ${init};\n          for (var c = 0u; c < D; c++) { ${body('c')} }`;
-  switch (metric) {
-    case 'euclidean':
-    case 'sqeuclidean':
-      if (p.form === 'dot') return acc('tile_norm[r]', (c) => `key${s} = fma(${q(c)}, ${t(c)}, key${s});`);
-      return acc('0.0', (c) => `{ let g = ${q(c)} - ${t(c)}; key${s} = fma(g, g, key${s}); }`);
-    case 'manhattan':
-      return acc('0.0', (c) => `key${s} += abs(${q(c)} - ${t(c)});`);
-    case 'chebyshev':
-      return acc('0.0', (c) => `key${s} = max(key${s}, abs(${q(c)} - ${t(c)}));`);
-    case 'minkowski':
-      // pow(0, p) is undefined in WGSL: a zero gap adds 0.
-      return acc('0.0', (c) => `{ let a = abs(${q(c)} - ${t(c)}); key${s} += select(pow(a, params.p), 0.0, a == 0.0); }`);
-    case 'cosine':
-      return `${acc('0.0', (c) => `key${s} = fma(${q(c)}, ${t(c)}, key${s});`)}
+  const key = `key${s}`;
+  const acc = (init: string, step: (c: string) => string): string =>
+    d <= UNROLL_D ? `var ${key} = ${init};\n${range(d).map((c) => '          ' + step(`${c}u`)).join('\n')}` : `var ${key} = ${init};\n          for (var c = 0u; c < D; c++) { ${step('c')} }`;
+  const family = spec.family;
+  switch (family) {
+    case 'squares':
+      if (p.form === 'dot') return acc('tile_norm[r]', (c) => `${key} = fma(${q(c)}, ${t(c)}, ${key});`);
+      return acc('0.0', (c) => spec.wgslStep(q(c), t(c), key));
+    case 'absolute':
+    case 'maximum':
+    case 'power':
+      return acc('0.0', (c) => spec.wgslStep(q(c), t(c), key));
+    case 'angle':
+      return `${acc('0.0', (c) => spec.wgslStep(q(c), t(c), key))}
           {
             let tn = tile_norm[r];
             var cos_key = 1.0;
-            if (q_norm${s} > 0.0 && tn > 0.0) { cos_key = clamp(1.0 - key${s} / (q_norm${s} * tn), 0.0, 2.0); }
-            key${s} = cos_key;
+            if (q_norm${s} > 0.0 && tn > 0.0) { cos_key = clamp(1.0 - ${key} / (q_norm${s} * tn), 0.0, 2.0); }
+            ${key} = cos_key;
           }`;
+    default:
+      return unreachable(family, 'metric family');
   }
 }
 
@@ -119,8 +142,10 @@ ${steps.join('\n')}
  */
 export function knnShader(p: KnnShaderParams): string {
   const { metric, d, k, workgroup, tile, queries: Q } = p;
-  const dot = p.form === 'dot' && (metric === 'euclidean' || metric === 'sqeuclidean');
-  const norms = metric === 'cosine' || dot;
+  const family = metricSpec(metric).family;
+  const angle = family === 'angle';
+  const dot = p.form === 'dot' && family === 'squares';
+  const norms = angle || dot;
   const slots = range(Q);
   const rowInRegisters = d <= UNROLL_D;
   const t = rowInRegisters ? (c: string) => `t${c.replace('u', '')}` : (c: string) => `tile[r * D + ${c}]`;
@@ -133,13 +158,7 @@ const WG: u32 = ${workgroup}u;
 const TILE: u32 = ${tile}u;
 const NONE: u32 = 0xffffffffu;
 
-${PARAMS}
-
-@group(0) @binding(0) var<storage, read> train: array<f32>;
-@group(0) @binding(1) var<storage, read> queries: array<f32>;
-@group(0) @binding(2) var<storage, read_write> out_idx: array<u32>;
-@group(0) @binding(3) var<storage, read_write> out_key: array<f32>;
-@group(0) @binding(4) var<uniform> params: Params;
+${wgslHeader(KNN_PROGRAM)}
 
 var<workgroup> tile: array<f32, ${tile * d}>;
 ${norms ? `var<workgroup> tile_norm: array<f32, ${tile}>;` : ''}
@@ -156,7 +175,7 @@ ${slots
   if (live${s}) {
     for (var c = 0u; c < D; c++) { q${s}[c] = queries[qi${s} * D + c]${qScale}; }
   }
-  ${metric === 'cosine' ? `var q_norm${s} = 0.0;
+  ${angle ? `var q_norm${s} = 0.0;
   for (var c = 0u; c < D; c++) { q_norm${s} += q${s}[c] * q${s}[c]; }
   q_norm${s} = sqrt(q_norm${s});` : ''}
   var best_key${s}: array<f32, ${k}>;
@@ -175,7 +194,7 @@ ${slots
         ? `for (var r = lid; r < rows; r += WG) {
       var s = 0.0;
       for (var c = 0u; c < D; c++) { let v = train[(base + r) * D + c]; s += v * v; }
-      tile_norm[r] = ${metric === 'cosine' ? 'sqrt(s)' : 's'};
+      tile_norm[r] = ${angle ? 'sqrt(s)' : 's'};
     }`
         : ''
     }
@@ -228,13 +247,7 @@ const K: u32 = ${k}u;
 const WG: u32 = ${workgroup}u;
 const NONE: u32 = 0xffffffffu;
 
-${PARAMS}
-
-@group(0) @binding(0) var<storage, read> part_idx: array<u32>;
-@group(0) @binding(1) var<storage, read> part_key: array<f32>;
-@group(0) @binding(2) var<storage, read_write> out_idx: array<u32>;
-@group(0) @binding(3) var<storage, read_write> out_key: array<f32>;
-@group(0) @binding(4) var<uniform> params: Params;
+${wgslHeader(MERGE_PROGRAM)}
 
 // Dispatched like the kNN kernel: each invocation merges the lists of its ${queriesPerInvocation} queries.
 @compute @workgroup_size(${workgroup})

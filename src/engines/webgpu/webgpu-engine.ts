@@ -1,98 +1,31 @@
 /// <reference types="@webgpu/types" />
-import { environmentError, FlowknnError } from '../../errors.js';
+import { environmentError } from '../../errors.js';
 import type { Matrix } from '../../matrix.js';
 import { METRICS, type EngineCapabilities, type EngineProbe, type KnnEngine, type Metric, type Neighbours } from '../engine.js';
+import { checkMaxK } from '../fallback.js';
+import { keyToDistance } from '../metrics.js';
 import { validateSearch } from '../validate.js';
-import { knnShader, mergeShader, type KnnShaderParams } from './shaders.js';
+import { openDevice, probeWebGpu, type AdapterDescription } from './device.js';
+import { DEFAULT_KERNEL, MAX_SPLITS, planSearch, queryChunk, splitsFor, WEBGPU_MAX_K, type KernelOptions, type SearchPlan } from './plan.js';
+import { bindGroupEntries, packUniforms } from './program.js';
+import { KNN_PROGRAM, knnShader, MERGE_PROGRAM, mergeShader, type KnnShaderParams } from './shaders.js';
 
-/** The largest k the kernel keeps in private memory; a larger k goes to the CPU engine. */
-export const WEBGPU_MAX_K = 128;
-/** Most training splits merged per query (the merge kernel's head array). */
-const MAX_SPLITS = 64;
+export { DEFAULT_KERNEL, kernelK, WEBGPU_MAX_K } from './plan.js';
+export type { AdapterDescription } from './device.js';
+
 /** Compiled pipelines kept (least recently used go first): bounds memory in long runs. */
 const PIPELINE_CACHE = 96;
-
-/**
- * The kernel keeps a power-of-two number of neighbours (k = 5 runs the K = 8 kernel and
- * reads the first 5), so a long run over many k compiles few pipelines: compiling is slow
- * on some drivers (tens to hundreds of ms on lavapipe), a longer list costs little.
- */
-export function kernelK(k: number): number {
-  return 2 ** Math.ceil(Math.log2(Math.max(1, k)));
-}
 const NONE = 0xffffffff;
 
-/**
- * The kernel variant a search uses unless options say otherwise. Chosen by measurement
- * (bench/gpu-grid.ts, recorded in bench/RESULTS.md): see the figures there.
- */
-export const DEFAULT_KERNEL = {
-  workgroup: 64,
-  tile: 256,
-  queriesPerInvocation: 1,
-  insertion: 'loop',
-  form: 'diff',
-  targetGroups: 2048,
-} as const satisfies { workgroup: number; tile: number; queriesPerInvocation: number; insertion: KnnShaderParams['insertion']; form: KnnShaderParams['form']; targetGroups: number };
-
-export interface WebGpuOptions {
+export interface WebGpuOptions extends KernelOptions {
   /** Accept a software adapter (lavapipe, llvmpipe, SwiftShader). `auto` does not. */
   allowSoftware?: boolean;
-  /** Invocations per workgroup (default: DEFAULT_KERNEL). */
-  workgroup?: number;
-  /** Training rows staged per step through workgroup memory (default: DEFAULT_KERNEL, within the device's limit). */
-  tile?: number;
-  /** Queries each invocation owns: 1, 2 or 4 (default: DEFAULT_KERNEL). */
-  queriesPerInvocation?: number;
-  /** Top-k insertion (default: DEFAULT_KERNEL). */
-  insertion?: KnnShaderParams['insertion'];
-  /** Euclidean key form (default: DEFAULT_KERNEL). */
-  form?: KnnShaderParams['form'];
-  /** Workgroups the split rule aims for when queries alone are too few to fill the device (default: DEFAULT_KERNEL). */
-  targetGroups?: number;
   /** Training splits per query (default: the split rule, from targetGroups). */
   splits?: number;
   /** Cap on any one buffer, below the device's own limits (tests use it to force chunking). */
   maxBufferBytes?: number;
   /** Fill outputs with a sentinel before each pass and check none is left (tests). */
   poison?: boolean;
-  /** Where a search the GPU kernel cannot do (k > WEBGPU_MAX_K) goes, with a logged reason. */
-  fallback?: KnnEngine;
-  log?: (message: string) => void;
-}
-
-export interface AdapterDescription {
-  vendor: string;
-  architecture: string;
-  device: string;
-  description: string;
-  software: boolean;
-  limits: Record<string, number>;
-}
-
-interface Pipelines {
-  knn: GPUComputePipeline;
-  merge?: GPUComputePipeline;
-}
-
-/** Dawn through the `webgpu` npm package (prebuilt; Vulkan on Linux, Metal, D3D12). */
-async function loadDawn(): Promise<{ create: (options: string[]) => GPU; globals: object }> {
-  try {
-    return (await import('webgpu')) as unknown as { create: (options: string[]) => GPU; globals: object };
-  } catch (err) {
-    throw environmentError(`the webgpu package (Dawn) cannot be loaded: ${(err as Error).message}`, 'reinstall with npm ci; on Linux a Vulkan driver is needed (libvulkan1 and a GPU driver, or mesa-vulkan-drivers for a software one)');
-  }
-}
-
-function describeAdapter(adapter: GPUAdapter): AdapterDescription {
-  const info = adapter.info as GPUAdapterInfo & { isFallbackAdapter?: boolean };
-  const text = `${info.vendor} ${info.architecture} ${info.device} ${info.description}`;
-  const software = info.isFallbackAdapter === true || /llvmpipe|lavapipe|swiftshader|software/iu.test(text);
-  const limits: Record<string, number> = {};
-  for (const key of ['maxStorageBufferBindingSize', 'maxBufferSize', 'maxComputeWorkgroupsPerDimension', 'maxComputeInvocationsPerWorkgroup', 'maxComputeWorkgroupStorageSize']) {
-    limits[key] = Number((adapter.limits as unknown as Record<string, number>)[key]);
-  }
-  return { vendor: info.vendor, architecture: info.architecture, device: info.device, description: info.description, software, limits };
 }
 
 /**
@@ -109,11 +42,11 @@ function describeAdapter(adapter: GPUAdapter): AdapterDescription {
 export class WebGpuEngine implements KnnEngine {
   readonly name = 'webgpu' as const;
   readonly capabilities: EngineCapabilities = { metrics: METRICS, maxK: WEBGPU_MAX_K, precision: 'f32' };
-  private readonly pipelines = new Map<string, Pipelines>();
+  /** Compiled programs by everything that changes their WGSL text; most recently used last. */
+  private readonly pipelines = new Map<string, GPUComputePipeline>();
   private lost?: string;
   private disposed = false;
   private liveBuffers = 0;
-  private fallbackLogged = false;
   private deviceMs = 0;
 
   get deviceName(): string {
@@ -134,83 +67,42 @@ export class WebGpuEngine implements KnnEngine {
   }
 
   static async create(options: WebGpuOptions = {}): Promise<WebGpuEngine> {
-    const dawn = await loadDawn();
-    Object.assign(globalThis, dawn.globals);
-    const gpu = dawn.create([]);
-    const adapter = await gpu.requestAdapter({ powerPreference: 'high-performance' });
-    if (!adapter) throw environmentError('no WebGPU adapter found', 'install a GPU driver with Vulkan support (or mesa-vulkan-drivers for a software adapter), or use --engine cpu');
-    const described = describeAdapter(adapter);
-    if (described.software && !options.allowSoftware) {
-      throw environmentError(`only a software WebGPU adapter is available (${described.description})`, 'name it with --engine webgpu to use it anyway, or use --engine cpu');
-    }
-    const wanted = ['maxStorageBufferBindingSize', 'maxBufferSize', 'maxComputeWorkgroupsPerDimension', 'maxComputeWorkgroupStorageSize'] as const;
-    const requiredLimits: Record<string, number> = {};
-    for (const key of wanted) requiredLimits[key] = Number((adapter.limits as unknown as Record<string, number>)[key]);
-    const device = await adapter.requestDevice({ label: 'flowknn', requiredLimits });
-    return new WebGpuEngine(gpu, described, device, options);
+    const { gpu, adapter, device } = await openDevice(options.allowSoftware === true);
+    return new WebGpuEngine(gpu, adapter, device, options);
   }
 
   /** Whether an adapter is there and what it is, without keeping a device. */
   static async probe(): Promise<EngineProbe> {
-    try {
-      const dawn = await loadDawn();
-      Object.assign(globalThis, dawn.globals);
-      const gpu = dawn.create([]);
-      const adapter = await gpu.requestAdapter({ powerPreference: 'high-performance' });
-      if (!adapter) return { name: 'webgpu', usable: false, reason: 'no WebGPU adapter (no Vulkan/Metal/D3D12 driver found)', details: {} };
-      const d = describeAdapter(adapter);
-      return {
-        name: 'webgpu',
-        usable: true,
-        reason: d.software ? 'software adapter: used only with --engine webgpu, never by auto' : undefined,
-        details: { ...d },
-      };
-    } catch (err) {
-      return { name: 'webgpu', usable: false, reason: err instanceof FlowknnError ? err.message : String(err), details: {} };
-    }
+    return probeWebGpu();
   }
 
   async search(train: Matrix, queries: Matrix, k: number, metric: Metric): Promise<Neighbours> {
     validateSearch(train, queries, k, metric);
-    if (k > WEBGPU_MAX_K) {
-      if (!this.options.fallback) throw new RangeError(`k = ${k} exceeds the webgpu engine's ${WEBGPU_MAX_K} and no fallback engine was given`);
-      if (!this.fallbackLogged) this.options.log?.(`webgpu: k = ${k} is more than the ${WEBGPU_MAX_K} neighbours the GPU kernel keeps; such searches run on the ${this.options.fallback.name} engine`);
-      this.fallbackLogged = true;
-      return this.options.fallback.search(train, queries, k, metric);
-    }
+    checkMaxK(this.name, k, WEBGPU_MAX_K);
     this.checkAlive();
     const d = train.cols;
     const limits = this.device.limits;
-    const cap = Math.min(Number(limits.maxStorageBufferBindingSize), Number(limits.maxBufferSize), this.options.maxBufferBytes ?? Infinity);
-    const maxWg = Number(limits.maxComputeWorkgroupsPerDimension);
-    const workgroup = this.options.workgroup ?? DEFAULT_KERNEL.workgroup;
-    const qpi = this.options.queriesPerInvocation ?? DEFAULT_KERNEL.queriesPerInvocation;
-    if (![1, 2, 4].includes(qpi)) throw new RangeError(`queriesPerInvocation must be 1, 2 or 4, not ${qpi}`);
-    const form = metric.name === 'euclidean' || metric.name === 'sqeuclidean' ? (this.options.form ?? DEFAULT_KERNEL.form) : 'diff';
-    const insertion = this.options.insertion ?? DEFAULT_KERNEL.insertion;
-    // The dot form ranks approximately: it keeps a few more candidates than asked and the host
-    // re-ranks them exactly.
-    const kb = form === 'dot' ? kernelK(k + Math.max(3, Math.ceil(k / 2))) : kernelK(k);
-    const rowBytes = 4 * d + (metric.name === 'cosine' || form === 'dot' ? 4 : 0);
-    const tile = Math.max(1, Math.min(this.options.tile ?? DEFAULT_KERNEL.tile, Math.floor(Number(limits.maxComputeWorkgroupStorageSize) / rowBytes)));
-    // Training rows per chunk: the largest whole number of rows one buffer holds.
-    const trainChunk = Math.max(1, Math.floor(cap / (4 * d)));
-    // Queries per chunk: their rows, and the outputs of every split, must fit one buffer.
+    const plan = planSearch(d, k, metric, this.options, {
+      maxStorageBufferBindingSize: Number(limits.maxStorageBufferBindingSize),
+      maxBufferSize: Number(limits.maxBufferSize),
+      maxComputeWorkgroupsPerDimension: Number(limits.maxComputeWorkgroupsPerDimension),
+      maxComputeWorkgroupStorageSize: Number(limits.maxComputeWorkgroupStorageSize),
+    });
+    const kb = plan.shader.k;
     const indices = new Int32Array(queries.rows * k);
     const keys = new Float64Array(queries.rows * k);
     const chunks: { start: number; end: number }[] = [];
-    for (let start = 0; start < train.rows; start += trainChunk) chunks.push({ start, end: Math.min(train.rows, start + trainChunk) });
+    for (let start = 0; start < train.rows; start += plan.trainChunk) chunks.push({ start, end: Math.min(train.rows, start + plan.trainChunk) });
     const partial = chunks.length > 1 ? chunks.map(() => ({ idx: new Int32Array(queries.rows * k), key: new Float64Array(queries.rows * k) })) : undefined;
     for (const [c, chunk] of chunks.entries()) {
       const rows = chunk.end - chunk.start;
       const trainF32 = toF32(train.data, chunk.start * d, chunk.end * d);
-      const splits = this.splitsFor(rows, queries.rows, workgroup * qpi, tile, kb);
-      const queryChunk = Math.max(1, Math.min(Math.floor(cap / (4 * d)), Math.floor(cap / (4 * kb * splits)), maxWg * maxWg * workgroup * qpi));
-      for (let q0 = 0; q0 < queries.rows; q0 += queryChunk) {
-        const q1 = Math.min(queries.rows, q0 + queryChunk);
-        const shader: KnnShaderParams = { metric: metric.name, d, k: kb, workgroup, tile, queries: qpi, insertion, form };
-        const pass = await this.pass(trainF32, rows, toF32(queries.data, q0 * d, q1 * d), q1 - q0, shader, metric.p ?? 2, splits, maxWg);
-        const out = form === 'dot' ? rerank(pass, kb, train.data, chunk.start, queries.data, q0, q1 - q0, d) : pass;
+      const splits = splitsFor(plan, rows, queries.rows, this.options.targetGroups ?? DEFAULT_KERNEL.targetGroups, this.options.splits);
+      const perPass = queryChunk(plan, splits);
+      for (let q0 = 0; q0 < queries.rows; q0 += perPass) {
+        const q1 = Math.min(queries.rows, q0 + perPass);
+        const pass = await this.pass(trainF32, rows, toF32(queries.data, q0 * d, q1 * d), q1 - q0, plan, metric.p ?? 2, splits);
+        const out = plan.shader.form === 'dot' ? rerank(pass, kb, train.data, chunk.start, queries.data, q0, q1 - q0, d) : pass;
         const dstIdx = partial ? partial[c]!.idx : indices;
         const dstKey = partial ? partial[c]!.key : keys;
         for (let q = 0; q < q1 - q0; q++) {
@@ -226,21 +118,9 @@ export class WebGpuEngine implements KnnEngine {
     const distances = new Float64Array(keys.length);
     for (let i = 0; i < keys.length; i++) {
       if (indices[i]! < 0) throw new Error(`webgpu search left neighbour slot ${i} empty`);
-      distances[i] = metric.name === 'euclidean' ? Math.sqrt(keys[i]!) : metric.name === 'minkowski' ? keys[i]! ** (1 / metric.p!) : keys[i]!;
+      distances[i] = keyToDistance(keys[i]!, metric);
     }
     return { queries: queries.rows, k, indices, distances };
-  }
-
-  /**
-   * Training splits per query: enough workgroups to keep a large GPU busy when queries are
-   * few (each split scans its own range of rows; the merge joins their top-k lists), but each
-   * split at least a few tiles long, and at most MAX_SPLITS.
-   */
-  private splitsFor(rows: number, queries: number, queriesPerGroup: number, tile: number, k: number): number {
-    if (this.options.splits !== undefined) return Math.max(1, Math.min(MAX_SPLITS, this.options.splits, rows));
-    const queryGroups = Math.ceil(queries / queriesPerGroup);
-    const wanted = Math.ceil((this.options.targetGroups ?? DEFAULT_KERNEL.targetGroups) / queryGroups);
-    return Math.max(1, Math.min(MAX_SPLITS, wanted, Math.floor(rows / Math.max(4 * tile, k))));
   }
 
   private checkAlive(): void {
@@ -248,14 +128,12 @@ export class WebGpuEngine implements KnnEngine {
     if (this.lost) throw environmentError(`the GPU device was lost (${this.lost})`, 'check the GPU driver (dmesg), or use --engine cpu');
   }
 
-  /** Pipelines by everything that changes the WGSL text; most recently used last. */
-  private async pipelinesFor(p: KnnShaderParams, splits: number): Promise<Pipelines> {
-    const key = JSON.stringify(p);
-    let entry = this.pipelines.get(key);
-    if (entry) this.pipelines.delete(key);
-    else entry = { knn: await this.compile(`flowknn-knn-${p.metric}-d${p.d}-k${p.k}-wg${p.workgroup}-t${p.tile}-q${p.queries}-${p.insertion}-${p.form}`, knnShader(p)) };
-    if (splits > 1 && !entry.merge) entry.merge = await this.compile(`flowknn-merge-k${p.k}-wg${p.workgroup}-q${p.queries}`, mergeShader(p.k, MAX_SPLITS, p.workgroup, p.queries));
-    this.pipelines.set(key, entry);
+  /** The compiled program for a label that names everything its WGSL depends on. */
+  private async pipeline(label: string, code: () => string): Promise<GPUComputePipeline> {
+    let entry = this.pipelines.get(label);
+    if (entry) this.pipelines.delete(label);
+    else entry = await this.compile(label, code());
+    this.pipelines.set(label, entry);
     while (this.pipelines.size > PIPELINE_CACHE) this.pipelines.delete(this.pipelines.keys().next().value!);
     return entry;
   }
@@ -284,16 +162,17 @@ export class WebGpuEngine implements KnnEngine {
     nTrain: number,
     queriesF32: Float32Array,
     nQueries: number,
-    shader: KnnShaderParams,
+    plan: SearchPlan,
     p: number,
     splits: number,
-    maxWg: number,
   ): Promise<{ idx: Uint32Array; key: Float32Array }> {
+    const shader: KnnShaderParams = plan.shader;
     const { k, workgroup } = shader;
-    const pipes = await this.pipelinesFor(shader, splits);
+    const knn = await this.pipeline(`flowknn-knn-${shader.metric}-d${shader.d}-k${k}-wg${workgroup}-t${shader.tile}-q${shader.queries}-${shader.insertion}-${shader.form}`, () => knnShader(shader));
+    const merge = splits > 1 ? await this.pipeline(`flowknn-merge-k${k}-s${MAX_SPLITS}-wg${workgroup}-q${shader.queries}`, () => mergeShader(k, MAX_SPLITS, workgroup, shader.queries)) : undefined;
     const dev = this.device;
     const groups = Math.ceil(nQueries / (workgroup * shader.queries));
-    const wgX = Math.min(groups, maxWg);
+    const wgX = Math.min(groups, plan.maxWorkgroups);
     const wgY = Math.ceil(groups / wgX);
     const splitRows = Math.ceil(nTrain / splits);
     const outCount = nQueries * k;
@@ -312,13 +191,11 @@ export class WebGpuEngine implements KnnEngine {
       const queryBuf = make('flowknn-queries', queriesF32.byteLength, S | GPUBufferUsage.COPY_DST);
       const partIdx = make('flowknn-part-idx', outCount * splits * 4, S | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST);
       const partKey = make('flowknn-part-key', outCount * splits * 4, S | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST);
-      const params = make('flowknn-params', 32, GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST);
+      // One uniform buffer for both programs: they declare the same fields.
+      const paramData = packUniforms(KNN_PROGRAM, { n_queries: nQueries, n_train: nTrain, split_rows: splitRows, wg_x: wgX, p, n_splits: splits });
+      const params = make('flowknn-params', paramData.byteLength, GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST);
       dev.queue.writeBuffer(trainBuf, 0, trainF32);
       dev.queue.writeBuffer(queryBuf, 0, queriesF32);
-      const paramData = new ArrayBuffer(32);
-      new Uint32Array(paramData, 0, 4).set([nQueries, nTrain, splitRows, wgX]);
-      new Float32Array(paramData, 16, 1)[0] = p;
-      new Uint32Array(paramData, 20, 1)[0] = splits;
       dev.queue.writeBuffer(params, 0, paramData);
       let finalIdx = partIdx;
       let finalKey = partKey;
@@ -328,34 +205,22 @@ export class WebGpuEngine implements KnnEngine {
       }
       const enc = dev.createCommandEncoder({ label: 'flowknn-search' });
       const pass = enc.beginComputePass({ label: 'flowknn-knn' });
-      pass.setPipeline(pipes.knn);
-      pass.setBindGroup(
-        0,
-        dev.createBindGroup({
-          layout: pipes.knn.getBindGroupLayout(0),
-          entries: [trainBuf, queryBuf, partIdx, partKey, params].map((buffer, binding) => ({ binding, resource: { buffer } })),
-        }),
-      );
+      pass.setPipeline(knn);
+      pass.setBindGroup(0, dev.createBindGroup({ layout: knn.getBindGroupLayout(0), entries: bindGroupEntries(KNN_PROGRAM, { train: trainBuf, queries: queryBuf, out_idx: partIdx, out_key: partKey }, params) }));
       pass.dispatchWorkgroups(wgX, wgY, splits);
       pass.end();
-      if (splits > 1) {
+      if (merge) {
         finalIdx = make('flowknn-idx', outCount * 4, S | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST);
         finalKey = make('flowknn-key', outCount * 4, S | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST);
         if (this.options.poison) {
           dev.queue.writeBuffer(finalIdx, 0, new Uint32Array(outCount).fill(0xdeadbeef));
           dev.queue.writeBuffer(finalKey, 0, new Float32Array(outCount).fill(Number.NaN));
         }
-        const merge = enc.beginComputePass({ label: 'flowknn-merge' });
-        merge.setPipeline(pipes.merge!);
-        merge.setBindGroup(
-          0,
-          dev.createBindGroup({
-            layout: pipes.merge!.getBindGroupLayout(0),
-            entries: [partIdx, partKey, finalIdx, finalKey, params].map((buffer, binding) => ({ binding, resource: { buffer } })),
-          }),
-        );
-        merge.dispatchWorkgroups(wgX, wgY, 1);
-        merge.end();
+        const mergePass = enc.beginComputePass({ label: 'flowknn-merge' });
+        mergePass.setPipeline(merge);
+        mergePass.setBindGroup(0, dev.createBindGroup({ layout: merge.getBindGroupLayout(0), entries: bindGroupEntries(MERGE_PROGRAM, { part_idx: partIdx, part_key: partKey, out_idx: finalIdx, out_key: finalKey }, params) }));
+        mergePass.dispatchWorkgroups(wgX, wgY, 1);
+        mergePass.end();
       }
       const readIdx = make('flowknn-read-idx', outCount * 4, GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST);
       const readKey = make('flowknn-read-key', outCount * 4, GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST);
@@ -406,7 +271,6 @@ export class WebGpuEngine implements KnnEngine {
     if (this.disposed) return;
     this.disposed = true;
     this.pipelines.clear();
-    await this.options.fallback?.dispose();
     this.device.destroy();
     // The GPU object must outlive the device: drop it only now.
     void this.gpu;

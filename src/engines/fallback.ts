@@ -1,0 +1,60 @@
+import { usageError } from '../errors.js';
+import type { Matrix } from '../matrix.js';
+import type { EngineCapabilities, EngineName, KnnEngine, Metric, Neighbours } from './engine.js';
+
+/**
+ * The one rule for a k above what an engine keeps: the engine itself refuses it with this error,
+ * and an engine chosen by name runs such searches on the cpu engine instead (LargeKFallback),
+ * saying so once.
+ */
+export function checkMaxK(engine: string, k: number, maxK: number): void {
+  if (k > maxK) throw usageError(`k = ${k} is more than the ${engine} engine allows (${maxK})`, 'use the cpu engine, or a smaller k');
+}
+
+/** An engine whose searches with k above its maxK go to another engine (logged once). */
+export class LargeKFallback implements KnnEngine {
+  private last: KnnEngine;
+  private logged = false;
+
+  constructor(
+    private readonly primary: KnnEngine,
+    private readonly fallback: KnnEngine,
+    private readonly log: (message: string) => void = () => undefined,
+  ) {
+    this.last = primary;
+  }
+
+  /** The engine that ran the last search (the primary until one went elsewhere). */
+  get name(): EngineName {
+    return this.last.name;
+  }
+
+  get deviceName(): string | undefined {
+    return this.last.deviceName;
+  }
+
+  get capabilities(): EngineCapabilities {
+    return { ...this.primary.capabilities, maxK: Math.max(this.primary.capabilities.maxK, this.fallback.capabilities.maxK) };
+  }
+
+  /** The engine searches go to when k fits (tests and benchmarks read its statistics). */
+  get inner(): KnnEngine {
+    return this.primary;
+  }
+
+  async search(train: Matrix, queries: Matrix, k: number, metric: Metric): Promise<Neighbours> {
+    const max = this.primary.capabilities.maxK;
+    if (k <= max) {
+      this.last = this.primary;
+      return this.primary.search(train, queries, k, metric);
+    }
+    if (!this.logged) this.log(`${this.primary.name}: k = ${k} is more than the ${max} neighbours it keeps; such searches run on the ${this.fallback.name} engine`);
+    this.logged = true;
+    this.last = this.fallback;
+    return this.fallback.search(train, queries, k, metric);
+  }
+
+  async dispose(): Promise<void> {
+    await Promise.all([this.primary.dispose(), this.fallback.dispose()]);
+  }
+}
