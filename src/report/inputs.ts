@@ -5,6 +5,7 @@ import { basename } from 'node:path';
 import { z } from 'zod';
 import { inputError, usageError, excerpt } from '../errors.js';
 import { numberColumn, readArrowFile, stringColumn } from '../schema/arrow.js';
+import { predictionClasses } from '../knn/predictions.js';
 import type { ClassifiedRow, EvaluationJson, NestedEstimate } from './builders.js';
 import type { SweepChoice, SweepRow } from './charts.js';
 import { schemaProblem } from '../io/json.js';
@@ -47,7 +48,7 @@ export async function readEvaluationJson(path: string): Promise<EvaluationJson> 
 }
 
 export interface PredictionsFile {
-  /** Class order, from the p_<class> columns. */
+  /** Class order, as the table lists its probability columns. */
   readonly classes: string[];
   readonly rows: ClassifiedRow[];
   /** The table's flowknn.* metadata (model, engine, inputs...). */
@@ -69,7 +70,7 @@ export function predictionsFromTable(table: Table, path = 'predictions', novelty
   const missing = need.filter((c) => !table.getChild(c));
   if (missing.length > 0) throw inputError(`not a predictions table: no ${missing.join(', ')} column`, { file: path }, 'give the predictions.arrow that flowknn classify --out DIR writes');
   const metadata = Object.fromEntries([...table.schema.metadata.entries()]);
-  const classes = table.schema.fields.map((f) => f.name).filter((n) => n.startsWith('p_')).map((n) => n.slice(2));
+  const { classes } = predictionClasses(table, path);
   const flows = numberColumn(table, 'flows')!;
   const bps = numberColumn(table, 'bps')!;
   const pps = numberColumn(table, 'pps')!;

@@ -107,7 +107,7 @@ describe('train and classify write a model folder and predictions', () => {
     expect(table.getChild('note')!.get(3)).toBe('http');
     const labels = table.getChild('neighbour_labels')!.get(0)!.toArray() as string[];
     expect(labels).toHaveLength(3);
-    const probs = ['smtp', 'http', 'tivoli', 'small-flood', 'incoming-floods'].map((c) => table.getChild(`p_${c}`)!.get(0) as number);
+    const probs = ['p_smtp', 'p_http', 'p_tivoli', 'p_small_flood', 'p_incoming_floods'].map((c) => table.getChild(c)!.get(0) as number);
     expect(probs.reduce((a, b) => a + b)).toBeCloseTo(1, 12);
     expect(table.getChild('probability')!.get(0)).toBe(Math.max(...probs));
     // the floods the seed author named are recognised as floods

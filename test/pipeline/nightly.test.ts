@@ -72,7 +72,7 @@ describe('flowknn nightly', () => {
     expect(first.code, first.stderr).toBe(0);
     expect(first.stdout).toContain(`outputs: ${day('ref')}`);
     const files = (await readdir(day('ref'))).sort();
-    expect(files).toEqual(['aggregates.arrow', 'aggregates.csv', 'alerts.ndjson', 'manifest.json', 'notify.json', 'predictions.arrow', 'predictions.csv', 'rejects.csv', 'report.html', 'summary.json']);
+    expect(files).toEqual(['aggregates.arrow', 'aggregates.csv', 'aggregates.parquet', 'alerts.ndjson', 'manifest.json', 'notify.json', 'predictions.arrow', 'predictions.csv', 'predictions.parquet', 'rejects.csv', 'report.html', 'summary.json']);
     reference = await outputs(day('ref'));
     const summary = reference.summary as { status: string; inputs: { selected: number; ok: number }; rows: number; predicted: Record<string, number>; alerts: number; novel: number; engine: { name: string } };
     expect(summary.status).toBe('complete');

@@ -10,6 +10,7 @@ import { uniqueRows } from '../../ingest/sections.js';
 import { tableToCsv } from '../../io/csv.js';
 import { writeFileAtomic } from '../../io/atomic.js';
 import { checkOutputs } from '../../io/out-path.js';
+import { writeParquetFile } from '../../io/parquet.js';
 import { kthDistances } from '../../knn/novelty.js';
 import { predictionsTable, type RowOrigin } from '../../knn/predictions.js';
 import { readModelSpec } from '../../model/registry.js';
@@ -39,7 +40,7 @@ export function classifyCommand(ctx: CliContext): CommandModule<object, Classify
         timeZoneOption(y)
           .positional('inputs', { type: 'string', array: true, demandOption: true, describe: 'nfdump statistics (text, CSV or JSON) or flowknn stat and aggregate tables (.arrow)' })
           .option('model', { type: 'string', demandOption: true, describe: 'model folder written by flowknn train, or a registry model (ROOT/NAME: its current version)' })
-          .option('out', { type: 'string', describe: 'folder for predictions.arrow and predictions.csv (without it: print only)' })
+          .option('out', { type: 'string', describe: 'folder for predictions.arrow, predictions.parquet and predictions.csv (without it: print only)' })
           .option('format', { choices: INPUT_FORMATS, default: 'auto' as const, describe: 'input format (auto: detected per file)' })
           .option('show', { type: 'boolean', default: false, describe: 'print each row with its neighbours and prediction (default when no --out)' })
           .option('report', { type: 'string', describe: 'also write an HTML report (the rows over the training data, predictions) to this file' })
@@ -122,8 +123,9 @@ export function classifyCommand(ctx: CliContext): CommandModule<object, Classify
       if (args.show || args.out === undefined) ctx.stdout.write(formatPredictions(table, model.config.k));
       if (out) {
         await writeArrowFile(out.files['predictions.arrow']!, table);
+        await writeParquetFile(out.files['predictions.parquet']!, table);
         await writeFileAtomic(out.files['predictions.csv']!, tableToCsv(table));
-        ctx.log(`wrote ${join(args.out!, 'predictions.arrow')} and predictions.csv: ${rows} rows`);
+        ctx.log(`wrote ${join(args.out!, 'predictions.arrow')}, predictions.parquet and predictions.csv: ${rows} rows`);
       }
       if (report) {
         const { classifiedReport, predictionsFromTable, renderReport, writeReport } = await import('../../report/index.js');

@@ -16,6 +16,7 @@ import { detectInputFormat, formatByName, kindOf, openInput } from '../../ingest
 import { probeNfdump } from '../../ingest/nfdump/version.js';
 import { RejectsWriter, type RejectSink } from '../../ingest/rejects.js';
 import { resolvedTimeZone, type WallClockZone } from '../../io/time-zone.js';
+import { writeParquetFile, writeParquetFromArrowFile } from '../../io/parquet.js';
 import { joinTables, writeArrowFile } from '../../schema/arrow.js';
 import type { CliContext } from '../context.js';
 import { timeZoneOption, zoneFrom, type TimeZoneArgs } from '../options.js';
@@ -65,7 +66,7 @@ export function ingestCommand(ctx: CliContext): CommandModule<object, IngestArgs
         .option('date', { type: 'string', describe: 'archive folders: the nfcapd files of this day (YYYY-MM-DD, in --time-zone, the zone nfcapd named its files in)' })
         .option('from', { type: 'string', describe: 'archive folders: files from this time on (inclusive)' })
         .option('to', { type: 'string', describe: 'archive folders: files before this time (exclusive)' })
-        .option('out', { type: 'string', demandOption: true, describe: 'Arrow IPC file to write (.arrow)' })
+        .option('out', { type: 'string', demandOption: true, describe: 'Arrow IPC file to write (.arrow); its Parquet copy goes beside it (.parquet)' })
         .option('format', { choices: INPUT_FORMATS, default: 'auto' as const, describe: 'input format (auto: detected per file)' })
         .option('max-rejects', { type: 'number', describe: 'bad lines a file may have before it fails (default 0: fail on the first; no limit on the count when only --max-reject-fraction is given)' })
         .option('max-reject-fraction', { type: 'number', describe: 'largest share of a file\'s data lines (0..1) that may be bad, checked when the file has been read' })
@@ -99,6 +100,7 @@ export function ingestCommand(ctx: CliContext): CommandModule<object, IngestArgs
       const read = [...args.files, ...files].map((path) => ({ flag: 'input', path }));
       const [out, rejectsOut] = await checkOutputs([{ flag: '--out', path: args.out, file: 'arrow' }, { flag: '--rejects', path: args.rejects, file: 'csv' }], read);
       args.out = out!.path;
+      const parquetOut = out!.files['parquet']!;
       args.rejects = rejectsOut?.path;
       // Flow records without aggregation are streamed to the output; statistics (small) are
       // read whole and joined.
@@ -113,7 +115,7 @@ export function ingestCommand(ctx: CliContext): CommandModule<object, IngestArgs
       try {
         const threshold = { maxRejects, maxRejectFraction };
         const reading = { ...threshold, nfdump, zone };
-        failed = streamed ? await streamFlows(files, args, ctx, reading, rejects) : await readWhole(files, args, ctx, aggregator, reading, rejects);
+        failed = streamed ? await streamFlows(files, args, ctx, reading, rejects, parquetOut) : await readWhole(files, args, ctx, aggregator, reading, rejects, parquetOut);
         await rejects?.commit();
       } catch (err) {
         await rejects?.abort();
@@ -166,7 +168,7 @@ async function nfdumpFor(formats: readonly (FormatSpec | undefined)[], args: Ing
  * batches, memory bounded whatever their sizes (src/ingest/flows-to-arrow.ts). Returns the
  * inputs that failed, each reported on stderr.
  */
-async function streamFlows(files: string[], args: IngestArgs, ctx: CliContext, reading: Reading, rejects: RejectSink | undefined): Promise<FlowknnError[]> {
+async function streamFlows(files: string[], args: IngestArgs, ctx: CliContext, reading: Reading, rejects: RejectSink | undefined, parquetOut: string): Promise<FlowknnError[]> {
   const onFile = progressUpdater(ctx, 'reading', 'files');
   let done = 0;
   let rows = 0;
@@ -193,6 +195,9 @@ async function streamFlows(files: string[], args: IngestArgs, ctx: CliContext, r
     for (const o of result.inputs) if (!o.error) ctx.log(`${o.file}: ${o.rows} rows (${o.format}, streamed)${o.rejected ? `, ${o.rejected} rejected` : ''}${warned(o.nfdump?.warnings)}`);
     const ok = result.inputs.length - failed.length;
     ctx.log(`wrote ${args.out}: ${result.rows} flow rows in ${result.batches} batches from ${ok} file(s)`);
+    // The Parquet copy is made from the Arrow file, batch by batch: memory stays bounded.
+    await writeParquetFromArrowFile(args.out, parquetOut);
+    ctx.log(`wrote ${parquetOut}`);
   }
   return failed;
 }
@@ -205,6 +210,7 @@ async function readWhole(
   aggregator: FlowAggregator | undefined,
   reading: Reading,
   rejects: RejectSink | undefined,
+  parquetOut: string,
 ): Promise<FlowknnError[]> {
   const limit = pLimit(args.jobs);
   const onFile = progressUpdater(ctx, 'reading', 'files');
@@ -251,8 +257,9 @@ async function readWhole(
     const withRows = ok.filter((r) => r.table !== undefined && (r.kind !== 'none' || ok.every((o) => o.kind === 'none')));
     const table = aggregator ? aggregator.table({ 'flowknn.sources': sources, ...zone }) : concatTables(withRows.length > 0 ? withRows : ok, zone);
     await writeArrowFile(args.out, table);
+    await writeParquetFile(parquetOut, table);
     for (const r of ok) ctx.log(`${r.file}: ${r.rows} rows (${r.format})${r.rejected ? `, ${r.rejected} rejected` : ''}${r.kind === 'none' ? ' (nfdump found no matching flows)' : ''}${r.untimed ? `, ${r.untimed} records without a time (first seen 0: their hosts' duration and rates are 0, as nfdump computes them)` : ''}${warned(r.summary?.nfdump?.warnings)}`);
-    ctx.log(`wrote ${args.out}: ${table.numRows} ${args.aggregate === undefined ? ([...kinds][0] ?? 'stat') : 'aggregate'} rows from ${ok.length} file(s)`);
+    ctx.log(`wrote ${args.out} and ${parquetOut}: ${table.numRows} ${args.aggregate === undefined ? ([...kinds][0] ?? 'stat') : 'aggregate'} rows from ${ok.length} file(s)`);
   }
   return failed;
 }
