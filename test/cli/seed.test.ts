@@ -87,7 +87,7 @@ describe('train and classify write a model folder and predictions', () => {
     const model = join(dir, 'model');
     const train = await runMain(['train', '--labels', LABELS, '--exclude', 'nfs', '--scaler', 'log-zscore', '--k', '3', '--protocol', 'loo', '--out', model]);
     expect(train.code, train.stderr).toBe(0);
-    expect((await readdir(model)).sort()).toEqual(['model.json', 'train.arrow']);
+    expect((await readdir(model)).sort()).toEqual(['model.json', 'train.arrow', 'train.parquet']);
     const json = JSON.parse(await readFile(join(model, 'model.json'), 'utf8')) as Record<string, unknown>;
     expect(json.classes).toEqual(['smtp', 'http', 'tivoli', 'small-flood', 'incoming-floods']);
     expect(json.feature_set).toEqual({ name: 'nfdump-stat7', version: 1, columns: ['duration_s', 'flows', 'packets', 'bytes', 'pps', 'bps', 'bpp'] });
