@@ -33,9 +33,15 @@ const evaluationSchema = z.object({
   confusion_matrix: z.object({ labels: z.array(z.string()).min(1), matrix: z.array(z.array(z.number().int().min(0))) }),
 });
 
-/** The JSON `flowknn evaluate --out FILE` (or `--format json`) writes. */
+/**
+ * The JSON `flowknn evaluate --out FILE` (or `--format json`) writes: scikit-learn's report
+ * dictionary with flowknn's details under `flowknn`, or, as evaluate wrote it before, those
+ * details at the top level.
+ */
 export async function readEvaluationJson(path: string): Promise<EvaluationJson> {
-  const parsed = evaluationSchema.safeParse(await readJson(path, '--evaluation'));
+  const raw = await readJson(path, '--evaluation');
+  const own = raw !== null && typeof raw === 'object' && 'flowknn' in raw ? (raw as { flowknn: unknown }).flowknn : raw;
+  const parsed = evaluationSchema.safeParse(own);
   if (!parsed.success) {
     throw inputError(`not an evaluation result: ${schemaProblem(parsed.error).message}`, { file: path }, 'write one with flowknn evaluate ... --out FILE.json');
   }

@@ -2,7 +2,7 @@ import type { Argv, CommandModule } from 'yargs';
 
 import { usageError } from '../../errors.js';
 import { evaluate } from '../../eval/evaluate.js';
-import { formatConfusion, formatFixed, formatReport, reportJson } from '../../eval/format.js';
+import { formatConfusion, formatFixed, formatReport, reportDict } from '../../eval/format.js';
 import { NFDUMP_STAT7 } from '../../features/feature-set.js';
 import { writeFileAtomic } from '../../io/atomic.js';
 import { checkOutputs } from '../../io/out-path.js';
@@ -37,7 +37,7 @@ export function evaluateCommand(ctx: CliContext): CommandModule<object, Evaluate
               .option('labels', { type: 'string', describe: 'folder of per-label files, or a table with a label column' })
               .option('model', { type: 'string', describe: "evaluate a model folder's (or a registry model's current version's) configuration on its own training rows (instead of --labels)" })
               .option('protocol', { choices: PROTOCOL_CHOICES, default: 'loo' as const, describe: 'resubstitution | holdout | kfold (stratified) | loo (leave-one-out)' })
-              .option('format', { choices: ['text', 'json'] as const, default: 'text' as const, describe: 'output format' })
+              .option('format', { choices: ['text', 'json'] as const, default: 'text' as const, describe: "output format: text (scikit-learn's classification_report layout) or json (its output_dict=True, flowknn's details under \"flowknn\")" })
               .option('digits', { type: 'number', default: 2, describe: 'decimals in the text report' })
               .option('out', { type: 'string', describe: 'also write the JSON result to this file' })
               .option('report', { type: 'string', describe: 'also write an HTML report (charts, tables) to this file' }),
@@ -77,14 +77,20 @@ export function evaluateCommand(ctx: CliContext): CommandModule<object, Evaluate
       } finally {
         await engine.dispose();
       }
+      // scikit-learn's classification_report(output_dict=True), and what flowknn adds under its own key.
+      if (set.classes.includes('flowknn')) throw usageError('a class named "flowknn" cannot be told apart from the "flowknn" entry of the JSON result', 'rename the label');
       const json = {
-        protocol: { name: protocol.name, folds: ev.folds, ...(protocol.name === 'kfold' || protocol.name === 'holdout' ? { seed: protocol.seed } : {}), ...(protocol.name === 'holdout' ? { test_fraction: protocol.testFraction } : {}) },
-        config: { scaler: config.scaler, k: config.k, metric: config.metric, weights: config.weights },
-        engine: engine.name,
-        rows: ev.rows.length,
-        classes: set.classes,
-        report: reportJson(ev.report),
-        confusion_matrix: { labels: ev.confusion.labels, rows: 'true', columns: 'predicted', matrix: ev.confusion.matrix },
+        ...reportDict(ev.report),
+        flowknn: {
+          format: 'flowknn-evaluation',
+          format_version: 2,
+          protocol: { name: protocol.name, folds: ev.folds, ...(protocol.name === 'kfold' || protocol.name === 'holdout' ? { seed: protocol.seed } : {}), ...(protocol.name === 'holdout' ? { test_fraction: protocol.testFraction } : {}) },
+          config: { scaler: config.scaler, k: config.k, metric: config.metric, weights: config.weights },
+          engine: engine.name,
+          rows: ev.rows.length,
+          classes: set.classes,
+          confusion_matrix: { labels: ev.confusion.labels, rows: 'true', columns: 'predicted', matrix: ev.confusion.matrix },
+        },
       };
       if (jsonOut) await writeFileAtomic(jsonOut.path, `${JSON.stringify(json, null, 2)}\n`);
       if (reportOut) {
