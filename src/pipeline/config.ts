@@ -4,7 +4,7 @@ import { dirname, isAbsolute, resolve } from 'node:path';
 import { z } from 'zod';
 import { ENGINE_CHOICES } from '../engines/registry.js';
 import { FlowknnError, usageError } from '../errors.js';
-import { KEY_FIELDS } from '../features/aggregate.js';
+import { KEY_FIELDS, parseWindow, type WindowSpec } from '../features/aggregate.js';
 import { jsonKeyLine, parseJsonText, schemaProblem } from '../io/json.js';
 import { checkTimeZone } from '../ingest/archive.js';
 
@@ -43,8 +43,22 @@ const aggregateSchema = z
     source: z.enum(['nfdump', 'flows']).default('nfdump'),
     /** nfdump source: one nfdump statistic (dstip, srcip, dstport, ...); flows source: key fields joined with + (dstip+proto). */
     key: z.string().regex(/^[a-z][a-z0-9+:]*$/u, 'expected a key like dstip, srcip or dstip+proto').default('dstip'),
-    /** flows source only: window seconds (aligned) or "whole"; the nfdump source always uses the file. */
-    window: z.union([positiveInt, z.literal('whole')]).default(300),
+    /**
+     * flows source only: aligned windows as the CLI's --window takes them (300, "300s", "5m",
+     * "1h") or "whole"; the nfdump source always uses the file. Read as seconds, so 300 and
+     * "5m" are one setting (and one config digest).
+     */
+    window: z
+      .union([z.number(), z.string()])
+      .transform((v, ctx): WindowSpec => {
+        try {
+          return parseWindow(v);
+        } catch {
+          ctx.addIssue({ code: 'custom', message: `expected whole seconds > 0 (300), "300s", "5m", "1h" or "whole", got ${JSON.stringify(v)}` });
+          return z.NEVER;
+        }
+      })
+      .default(300),
     /** Keep aggregates with at least this many packets / bytes (the seed used nfdump -l 1000). */
     minPackets: z.number().int().min(0).default(0),
     minBytes: z.number().int().min(0).default(0),
@@ -134,7 +148,7 @@ export function parseNightlyConfig(text: string, file: string): LoadedConfig {
   if ('problem' in json) throw usageErrorAt(json.problem.message, file, json.problem.line);
   const parsed = nightlyConfigSchema.safeParse(json.value);
   if (!parsed.success) {
-    const p = schemaProblem(parsed.error, text, { model: 'expected { "registry": DIR, "name": NAME } or { "path": MODEL_DIR }' });
+    const p = schemaProblem(parsed.error, text, { model: 'expected { "registry": DIR, "name": NAME } or { "path": MODEL_DIR }' }, nightlyConfigSchema);
     throw usageErrorAt(p.message, file, p.line, 'see pipelines/nightly.json for every key with its meaning');
   }
   const config = parsed.data;

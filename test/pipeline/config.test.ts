@@ -51,6 +51,33 @@ describe('nightly config', () => {
     expect(field.format()).toContain('"tos" is not a key field');
   });
 
+  it('a misspelt key is named with the key it is near, at the top level and inside', () => {
+    const top = error(JSON.stringify({ ...minimal, clasify: { alertClasses: ['x'] } }, null, 2));
+    expect(top.exitCode).toBe(2);
+    expect(top.line).toBe(11);
+    expect(top.message).toBe('clasify: unknown key ("clasify" (did you mean "classify"?)); known: archive, nfdump, output, model, aggregate, classify, limits, report, notify');
+    const inner = error(JSON.stringify({ ...minimal, limits: { maxReject: 3 } }));
+    expect(inner.message).toMatch(/^limits\.maxReject: unknown key \("maxReject" \(did you mean "maxRejects"\?\)\); known: jobs, maxRejects, /u);
+    const far = error(JSON.stringify({ ...minimal, zzzzzzzz: 1 }));
+    expect(far.message).toMatch(/^zzzzzzzz: unknown key \("zzzzzzzz"\); known: archive, /u);
+  });
+
+  it('aggregate.window takes the forms --window takes: 300, "300s", "5m", "1h", "whole"', () => {
+    const w = (window: unknown) => parseNightlyConfig(JSON.stringify({ ...minimal, aggregate: { source: 'flows', window } }), '/x/c.json');
+    expect(w('5m').config.aggregate.window).toBe(300);
+    expect(w('1h').config.aggregate.window).toBe(3600);
+    expect(w('300s').config.aggregate.window).toBe(300);
+    expect(w(600).config.aggregate.window).toBe(600);
+    expect(w('whole').config.aggregate.window).toBe('whole');
+    // one setting, one digest: a rerun does not redo the day for the other spelling
+    expect(w('5m').digest).toBe(w(300).digest);
+    for (const bad of ['5 minutes', 0, -300, 1.5, '']) {
+      const e = error(JSON.stringify({ ...minimal, aggregate: { source: 'flows', window: bad } }));
+      expect(e.exitCode).toBe(2);
+      expect(e.message).toMatch(/^aggregate\.window: expected whole seconds > 0 \(300\), "300s", "5m", "1h" or "whole"/u);
+    }
+  });
+
   it('an unknown archive.timeZone is a usage error naming the key and line, not a crash when the default date is computed', () => {
     const zone = error(JSON.stringify({ ...minimal, archive: { root: 'flows', timeZone: 'Europe/Berln' } }, null, 2));
     expect(zone.exitCode).toBe(2);
