@@ -7,6 +7,7 @@ import { FlowknnError, usageError } from '../errors.js';
 import { KEY_FIELDS, parseWindow, type WindowSpec } from '../features/aggregate.js';
 import { jsonKeyLine, parseJsonText, schemaProblem } from '../io/json.js';
 import { checkTimeZone } from '../ingest/archive.js';
+import { didYouMean } from '../suggest.js';
 
 /**
  * The nightly job's configuration: one JSON file, validated strictly (an unknown key or a bad
@@ -141,6 +142,26 @@ export interface LoadedConfig {
   readonly digest: string;
   /** Absolute paths, resolved against the config file's folder. */
   readonly paths: { archive: string; output: string; registry?: string; model?: string };
+  /** The file's text, for the line of a key a later check refuses. */
+  readonly text: string;
+}
+
+/**
+ * What the config asks of the model it names, checked once the model is read: every
+ * `classify.alertClasses` entry must be one of the model's classes (or `classify.unknownLabel`),
+ * else alerts of that class silently never come (a typo `small-floods` for `small-flood`).
+ */
+export function checkConfigAgainstModel(config: LoadedConfig, classes: readonly string[], model: string): void {
+  const c = config.config.classify;
+  const allowed = [...classes, ...(c.unknownLabel ? [c.unknownLabel] : [])];
+  const missing = c.alertClasses.filter((a) => !allowed.includes(a));
+  if (missing.length === 0) return;
+  const near = missing.map((m) => `"${m}"${didYouMean(m, allowed, (n) => `"${n}"`)}`).join(', ');
+  throw new FlowknnError('usage', `classify.alertClasses: ${near} ${missing.length === 1 ? 'is not a class' : 'are not classes'} of the model ${model}; its classes: ${allowed.join(', ')}`, {
+    file: config.file,
+    line: jsonKeyLine(config.text, 'alertClasses'),
+    hint: 'name classes the model has (flowknn models lists them), or train a model that has the class',
+  });
 }
 
 export function parseNightlyConfig(text: string, file: string): LoadedConfig {
@@ -177,7 +198,7 @@ export function parseNightlyConfig(text: string, file: string): LoadedConfig {
   };
   const decisive = { aggregate: config.aggregate, classify: { alertClasses: config.classify.alertClasses, alertOnNovel: config.classify.alertOnNovel, unknownLabel: config.classify.unknownLabel }, limits: { maxRejects: config.limits.maxRejects, maxRejectFraction: config.limits.maxRejectFraction }, timeZone: config.archive.timeZone };
   const digest = createHash('sha256').update(JSON.stringify(decisive)).digest('hex');
-  return { file, config, digest, paths };
+  return { file, config, digest, paths, text };
 }
 
 function usageErrorAt(message: string, file: string, line: number | undefined, hint?: string): FlowknnError {

@@ -40,6 +40,22 @@ beforeAll(async () => {
 afterAll(() => cleanup?.());
 
 describe('nightly edge cases', () => {
+  it('classify.alertClasses naming a class the model lacks is exit 2 before any work, listing its classes', async () => {
+    const cfg = await writeConfig('typo', { classify: { engine: 'cpu', threads: 1, alertClasses: ['small-floods', 'incoming-floods'] } });
+    const r = await runMain(['nightly', '--config', cfg, '--date', DATE, '--quiet']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(`${cfg}:`);
+    expect(r.stderr).toContain('classify.alertClasses: "small-floods" (did you mean "small-flood"?) is not a class of the model');
+    expect(r.stderr).toContain('its classes: smtp, http, tivoli, small-flood, incoming-floods');
+    expect(r.stdout).toBe('');
+    // nothing written for the day
+    await expect(readFile(join(day('typo'), 'summary.json'))).rejects.toThrow(/ENOENT/u);
+    // the unknown label counts as a class when the config sets one
+    const unknown = await writeConfig('unknown-alert', { classify: { engine: 'cpu', threads: 1, alertClasses: ['unknown'], unknownLabel: 'unknown' } });
+    const u = await runMain(['nightly', '--config', unknown, '--date', DATE, '--quiet']);
+    expect(u.code, u.stderr).toBe(0);
+  }, 120_000);
+
   it('a night where no aggregate reaches the minimums is a complete night of zero rows, not a failure', async () => {
     const cfg = await writeConfig('quiet', { aggregate: { minPackets: 1_000_000_000 } });
     const r = await runMain(['nightly', '--config', cfg, '--date', DATE, '--quiet']);
