@@ -13,6 +13,7 @@ import type { InputFormat as FormatSpec, InputKind } from '../../ingest/format.j
 import type { NfdumpOptions } from '../../ingest/nfdump/run.js';
 import { INPUT_FORMATS, readInput, type InputFormat, type ReadOptions, type ReadResult } from '../../ingest/read.js';
 import { detectInputFormat, formatByName, kindOf, openInput } from '../../ingest/registry.js';
+import { checkNfdumpFilter } from '../../ingest/nfdump/filter.js';
 import { probeNfdump } from '../../ingest/nfdump/version.js';
 import { RejectsWriter, type RejectSink } from '../../ingest/rejects.js';
 import { resolvedTimeZone, type WallClockZone } from '../../io/time-zone.js';
@@ -157,9 +158,14 @@ function runMeta(reading: Reading): Record<string, string> {
  */
 async function nfdumpFor(formats: readonly (FormatSpec | undefined)[], args: IngestArgs, ctx: CliContext): Promise<NfdumpOptions> {
   const base: NfdumpOptions = { nfdump: args.nfdump, filter: args.filter, timeoutS: args['input-timeout'] };
-  if (!formats.some((f) => f?.name === 'nfcapd')) return base;
+  if (!formats.some((f) => f?.name === 'nfcapd')) {
+    if (args.filter !== undefined) throw usageError('--filter: none of the inputs is an nfcapd file, and only nfdump reading nfcapd files applies a filter', 'filter when nfdump prints the text (nfdump -r FILE ... FILTER), or give the nfcapd files');
+    return base;
+  }
   const version = await probeNfdump(args.nfdump ?? 'nfdump');
   ctx.log(`nfdump ${version.version} (${version.binary})`);
+  // Once, before any file: a bad filter is a usage error, not the failure of every input.
+  if (args.filter !== undefined) await checkNfdumpFilter(version.binary, args.filter);
   return { ...base, version };
 }
 
