@@ -258,7 +258,7 @@ describe('flowknn sweep (command handler)', () => {
       const csv = join(tmp.dir, 'sweep.csv');
       const json = join(tmp.dir, 'sweep.json');
       const model = join(tmp.dir, 'model');
-      const over: Partial<SweepArgs> = { k: ['1..5'], metrics: ['euclidean'], scalers: ['log-zscore,zscore'], folds: 5, repeats: 2, top: 3, csv, json, 'save-model': model };
+      const over: Partial<SweepArgs> = { k: ['1..5'], metrics: ['euclidean'], scalers: ['log-zscore,zscore'], folds: 5, repeats: 2, top: 3, csv, out: json, 'save-model': model };
       const { stdout } = await runHandler(over);
       expect(stdout).toMatch(/^sweep: stratified 5-fold x 2 repeats \(seeds 1\.\.2\); 380 rows, 5 classes; 20 configurations/mu);
       expect(stdout).toMatch(/^rank +scaler +metric +weights +k +macro F1 +sd +accuracy +sd +smtp +http +tivoli +small-flood +incoming-floods$/mu);

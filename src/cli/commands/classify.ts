@@ -18,14 +18,13 @@ import { predict } from '../../model/model.js';
 import { Matrix } from '../../matrix.js';
 import { numberColumn, stringColumn, takeRows, writeArrowFile } from '../../schema/arrow.js';
 import type { CliContext } from '../context.js';
-import { engineFrom, engineOption, timeZoneOption, zoneFrom, type EngineArgs, type TimeZoneArgs } from '../options.js';
+import { engineFrom, engineOption, inputFormatFrom, inputFormatOption, timeZoneOption, zoneFrom, type EngineArgs, type InputFormatArgs, type TimeZoneArgs } from '../options.js';
 import { formatPredictions } from '../show.js';
 
-interface ClassifyArgs extends EngineArgs, TimeZoneArgs {
+interface ClassifyArgs extends EngineArgs, TimeZoneArgs, InputFormatArgs {
   inputs: string[];
   model: string;
   out?: string;
-  format: InputFormat;
   show: boolean;
   report?: string;
   'unknown-label'?: string;
@@ -37,16 +36,16 @@ export function classifyCommand(ctx: CliContext): CommandModule<object, Classify
     describe: 'label per-host aggregates with a trained model',
     builder: (y: Argv) =>
       engineOption(
-        timeZoneOption(y)
+        inputFormatOption(timeZoneOption(y), INPUT_FORMATS)
           .positional('inputs', { type: 'string', array: true, demandOption: true, describe: 'nfdump statistics (text, CSV or JSON) or flowknn stat and aggregate tables (.arrow)' })
           .option('model', { type: 'string', demandOption: true, describe: 'model folder written by flowknn train, or a registry model (ROOT/NAME: its current version)' })
           .option('out', { type: 'string', describe: 'folder for predictions.arrow, predictions.parquet and predictions.csv (without it: print only)' })
-          .option('format', { choices: INPUT_FORMATS, default: 'auto' as const, describe: 'input format (auto: detected per file)' })
           .option('show', { type: 'boolean', default: false, describe: 'print each row with its neighbours and prediction (default when no --out)' })
           .option('report', { type: 'string', describe: 'also write an HTML report (the rows over the training data, predictions) to this file' })
           .option('unknown-label', { type: 'string', describe: "predict novel rows (k-th neighbour farther than the model's novelty threshold) as this label, e.g. unknown" }),
       ) as unknown as Argv<ClassifyArgs>,
     handler: async (args) => {
+      const format = inputFormatFrom(args, (m) => ctx.stderr.write(`flowknn: warning: ${m}\n`));
       const read = [...args.inputs.map((path) => ({ flag: 'input', path })), { flag: '--model', path: args.model }];
       const [out, report] = await checkOutputs([{ flag: '--out', path: args.out, folder: 'predictions' }, { flag: '--report', path: args.report, file: 'html' }], read);
       const { model, json, warnings } = (await readModelSpec(args.model)).loaded;
@@ -55,7 +54,7 @@ export function classifyCommand(ctx: CliContext): CommandModule<object, Classify
       const tables: Table[] = [];
       const files: string[] = [];
       for (const file of args.inputs) {
-        const r = await readInput(file, args.format, { zone });
+        const r = await readInput(file, format, { zone });
         if (r.kind === 'none' || r.table.numRows === 0) {
           ctx.log(`${file}: no rows (nfdump found no matching flows)`);
           continue;

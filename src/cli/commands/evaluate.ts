@@ -11,15 +11,28 @@ import { loadLabelled, type LabelledSet } from '../../model/labelled.js';
 import type { ModelConfig } from '../../model/model.js';
 import type { CliContext } from '../context.js';
 import { progressUpdater } from '../progress.js';
-import { engineFrom, engineOption, labelOptions, listOption, modelOptions, PROTOCOL_CHOICES, protocolOptions, type EngineArgs, zoneFrom, type TimeZoneArgs } from '../options.js';
+import {
+  engineFrom,
+  engineOption,
+  labelOptions,
+  listOption,
+  modelOptions,
+  OUTPUT_FORMATS,
+  outputFormatFrom,
+  PROTOCOL_CHOICES,
+  protocolOptions,
+  zoneFrom,
+  type EngineArgs,
+  type OutputFormatArgs,
+  type TimeZoneArgs,
+} from '../options.js';
 import { configFrom, protocolFrom, type ModelArgs, type ProtocolArgs } from './train.js';
 
-interface EvaluateArgs extends ModelArgs, ProtocolArgs, EngineArgs, TimeZoneArgs {
+interface EvaluateArgs extends ModelArgs, ProtocolArgs, EngineArgs, TimeZoneArgs, OutputFormatArgs {
   labels?: string;
   model?: string;
   exclude: string[];
   include?: string[];
-  format: 'text' | 'json';
   digits: number;
   out?: string;
   report?: string;
@@ -37,9 +50,10 @@ export function evaluateCommand(ctx: CliContext): CommandModule<object, Evaluate
               .option('labels', { type: 'string', describe: 'folder of per-label files, or a table with a label column' })
               .option('model', { type: 'string', describe: "evaluate a model folder's (or a registry model's current version's) configuration on its own training rows (instead of --labels)" })
               .option('protocol', { choices: PROTOCOL_CHOICES, default: 'loo' as const, describe: 'resubstitution | holdout | kfold (stratified) | loo (leave-one-out)' })
-              .option('format', { choices: ['text', 'json'] as const, default: 'text' as const, describe: "output format: text (scikit-learn's classification_report layout) or json (its output_dict=True, flowknn's details under \"flowknn\")" })
+              .option('format', { choices: OUTPUT_FORMATS, default: 'text' as const, describe: "what is printed on stdout: text (scikit-learn's classification_report layout) or json (its output_dict=True, flowknn's details under \"flowknn\")" })
+              .option('json', { type: 'boolean', describe: 'the same as --format json' })
               .option('digits', { type: 'number', default: 2, describe: 'decimals in the text report' })
-              .option('out', { type: 'string', describe: 'also write the JSON result to this file' })
+              .option('out', { type: 'string', describe: 'also write the JSON result (what --format json prints) to this file' })
               .option('report', { type: 'string', describe: 'also write an HTML report (charts, tables) to this file' }),
           ),
         ),
@@ -99,7 +113,7 @@ export function evaluateCommand(ctx: CliContext): CommandModule<object, Evaluate
         await writeReport(reportOut.path, await renderReport(doc, { onWarning: (w) => ctx.log(`report: ${w}`) }));
         ctx.log(`wrote ${args.report}`);
       }
-      if (args.format === 'json') {
+      if (outputFormatFrom(args) === 'json') {
         ctx.stdout.write(`${JSON.stringify(json, null, 2)}\n`);
         return;
       }

@@ -20,10 +20,10 @@ import { resolvedTimeZone, type WallClockZone } from '../../io/time-zone.js';
 import { writeParquetFile, writeParquetFromArrowFile } from '../../io/parquet.js';
 import { joinTables, writeArrowFile } from '../../schema/arrow.js';
 import type { CliContext } from '../context.js';
-import { timeZoneOption, zoneFrom, type TimeZoneArgs } from '../options.js';
+import { inputFormatFrom, inputFormatOption, timeZoneOption, zoneFrom, type InputFormatArgs, type TimeZoneArgs } from '../options.js';
 import { progressUpdater, throughput } from '../progress.js';
 
-interface IngestArgs extends TimeZoneArgs {
+interface IngestArgs extends TimeZoneArgs, InputFormatArgs {
   date?: string;
   from?: string;
   to?: string;
@@ -36,7 +36,6 @@ interface IngestArgs extends TimeZoneArgs {
   filter?: string;
   files: string[];
   out: string;
-  format: InputFormat;
   'max-rejects'?: number;
   'max-reject-fraction'?: number;
   rejects?: string;
@@ -62,13 +61,12 @@ export function ingestCommand(ctx: CliContext): CommandModule<object, IngestArgs
     command: 'ingest <files..>',
     describe: 'read nfcapd files (through nfdump) and nfdump outputs (statistics as text, CSV or JSON; flows as CSV, csv-fast, JSON or NDJSON) into one Arrow IPC file, or aggregate their flows per host',
     builder: (y: Argv) =>
-      timeZoneOption(y)
+      inputFormatOption(timeZoneOption(y), INPUT_FORMATS)
         .positional('files', { type: 'string', array: true, demandOption: true, describe: 'nfdump output files (plain or .gz), nfcapd files, or nfcapd archive folders' })
         .option('date', { type: 'string', describe: 'archive folders: the nfcapd files of this day (YYYY-MM-DD, in --time-zone, the zone nfcapd named its files in)' })
         .option('from', { type: 'string', describe: 'archive folders: files from this time on (inclusive)' })
         .option('to', { type: 'string', describe: 'archive folders: files before this time (exclusive)' })
         .option('out', { type: 'string', demandOption: true, describe: 'Arrow IPC file to write (.arrow); its Parquet copy goes beside it (.parquet)' })
-        .option('format', { choices: INPUT_FORMATS, default: 'auto' as const, describe: 'input format (auto: detected per file)' })
         .option('max-rejects', { type: 'number', describe: 'bad lines a file may have before it fails (default 0: fail on the first; no limit on the count when only --max-reject-fraction is given)' })
         .option('max-reject-fraction', { type: 'number', describe: 'largest share of a file\'s data lines (0..1) that may be bad, checked when the file has been read' })
         .option('rejects', { type: 'string', describe: 'CSV file listing every rejected line (file, line, reason, raw text), also those of failed files' })
@@ -82,6 +80,7 @@ export function ingestCommand(ctx: CliContext): CommandModule<object, IngestArgs
         .option('filter', { type: 'string', describe: 'nfcapd inputs: an nfdump filter expression for the flows read' })
         .option('input-timeout', { type: 'number', default: 1800, describe: 'nfcapd inputs: seconds nfdump may take on one file before it fails alone' }) as unknown as Argv<IngestArgs>,
     handler: async (args) => {
+      const format: InputFormat = inputFormatFrom(args, (m) => ctx.stderr.write(`flowknn: warning: ${m}\n`));
       const maxRejects = args['max-rejects'];
       const maxRejectFraction = args['max-reject-fraction'];
       if (maxRejects !== undefined && !(Number.isInteger(maxRejects) && maxRejects >= 0)) throw usageError(`--max-rejects must be a whole number >= 0, got ${maxRejects}`);
@@ -95,7 +94,7 @@ export function ingestCommand(ctx: CliContext): CommandModule<object, IngestArgs
       const aggregator = args.aggregate === undefined ? undefined : makeAggregator(args);
       const files = await expandArchives(args, ctx);
       // Each input's format, told once from its first bytes (undefined: its read says why).
-      const formats: (FormatSpec | undefined)[] = await Promise.all(files.map((f) => (args.format === 'auto' ? detectInputFormat(f) : Promise.resolve(formatByName(args.format))).catch(() => undefined)));
+      const formats: (FormatSpec | undefined)[] = await Promise.all(files.map((f) => (format === 'auto' ? detectInputFormat(f) : Promise.resolve(formatByName(format))).catch(() => undefined)));
       const nfdump = await nfdumpFor(formats, args, ctx);
       // The outputs are checked against every input (src/io/out-path.ts); symlinks are written through.
       const read = [...args.files, ...files].map((path) => ({ flag: 'input', path }));
@@ -115,7 +114,7 @@ export function ingestCommand(ctx: CliContext): CommandModule<object, IngestArgs
       let failed: FlowknnError[];
       try {
         const threshold = { maxRejects, maxRejectFraction };
-        const reading = { ...threshold, nfdump, zone };
+        const reading = { ...threshold, nfdump, zone, format };
         failed = streamed ? await streamFlows(files, args, ctx, reading, rejects, parquetOut) : await readWhole(files, args, ctx, aggregator, reading, rejects, parquetOut);
         await rejects?.commit();
       } catch (err) {
@@ -145,6 +144,8 @@ interface Threshold {
 interface Reading extends Threshold {
   nfdump: NfdumpOptions;
   zone: WallClockZone;
+  /** The input format asked for (auto: told per file). */
+  format: InputFormat;
 }
 
 /** What the output records of how it was read: the zone of nfdump's local times, the nfdump release. */
@@ -184,7 +185,7 @@ async function streamFlows(files: string[], args: IngestArgs, ctx: CliContext, r
     maxRejects: reading.maxRejects,
     maxRejectFraction: reading.maxRejectFraction,
     jobs: args.jobs,
-    format: args.format,
+    format: reading.format,
     nfdump: reading.nfdump,
     zone: reading.zone,
     meta: runMeta(reading),
@@ -236,7 +237,7 @@ async function readWhole(
         };
         try {
           const options: ReadOptions = { maxRejects: reading.maxRejects, maxRejectFraction: reading.maxRejectFraction, rejects: sink, nfdump: reading.nfdump, zone: reading.zone };
-          const result = aggregator ? await aggregateInput(aggregator, file, args.format, options) : outcome(await readInput(file, args.format, options));
+          const result = aggregator ? await aggregateInput(aggregator, file, reading.format, options) : outcome(await readInput(file, reading.format, options));
           rows += result.rows;
           return { file, result: { ...result, rejected } };
         } catch (err) {

@@ -16,7 +16,7 @@ import { loadLabelled } from '../../model/labelled.js';
 import { fitModel, type ModelConfig } from '../../model/model.js';
 import type { CliContext } from '../context.js';
 import { progressUpdater } from '../progress.js';
-import { engineFrom, engineOption, labelOptions, listOption, type EngineArgs, zoneFrom, type TimeZoneArgs } from '../options.js';
+import { engineFrom, engineOption, labelOptions, listOption, OUTPUT_FORMATS, type EngineArgs, zoneFrom, type TimeZoneArgs } from '../options.js';
 
 export interface SweepArgs extends EngineArgs, TimeZoneArgs {
   report?: string;
@@ -36,6 +36,8 @@ export interface SweepArgs extends EngineArgs, TimeZoneArgs {
   'save-model'?: string;
   'novelty-quantile': number;
   csv?: string;
+  out?: string;
+  /** The same as --format json; with a value, the earlier spelling of --out FILE. */
   json?: string;
   format: 'text' | 'json';
   top: number;
@@ -263,11 +265,21 @@ export function sweepCommand(ctx: CliContext): CommandModule<object, SweepArgs> 
           })
           .option('csv', { type: 'string', describe: 'write the whole ranked table as CSV' })
           .option('report', { type: 'string', describe: 'also write an HTML report (score curves, ranked table) to this file' })
-          .option('json', { type: 'string', describe: 'write the whole result as JSON' })
-          .option('format', { choices: ['text', 'json'] as const, default: 'text' as const, describe: 'stdout format' })
+          .option('out', { type: 'string', describe: 'write the whole result as JSON (what --format json prints) to this file' })
+          .option('format', { choices: OUTPUT_FORMATS, default: 'text' as const, describe: 'what is printed on stdout: text, or JSON' })
+          .option('json', { type: 'string', describe: 'the same as --format json (--json FILE: deprecated spelling of --out FILE)' })
           .option('top', { type: 'number', default: 20, describe: 'rows of the ranked table printed as text (0: all)' }),
       ) as unknown as Argv<SweepArgs>,
     handler: async (args) => {
+      // --json FILE wrote the JSON result before --json came to mean --format json everywhere.
+      let outFlag = '--out';
+      if (args.json !== undefined && args.json !== '') {
+        if (args.out !== undefined) throw usageError(`--json ${args.json} and --out ${args.out}: give --out alone (--json FILE is its deprecated spelling)`);
+        ctx.stderr.write(`flowknn: warning: --json FILE is deprecated, use --out ${args.json} (--json alone prints JSON, as --format json)\n`);
+        args.out = args.json;
+        outFlag = '--json';
+      }
+      const format = args.json === '' ? 'json' : args.format;
       const grid = gridFrom(args);
       const quantile = checkQuantile(args['novelty-quantile']);
       const protocol = protocolFromSweepArgs(args);
@@ -275,7 +287,7 @@ export function sweepCommand(ctx: CliContext): CommandModule<object, SweepArgs> 
       const [saveModel, jsonOut, csvOut, reportOut] = await checkOutputs(
         [
           { flag: '--save-model', path: args['save-model'], folder: 'model' },
-          { flag: '--json', path: args.json, file: 'json' },
+          { flag: outFlag, path: args.out, file: 'json' },
           { flag: '--csv', path: args.csv, file: 'csv' },
           { flag: '--report', path: args.report, file: 'html' },
         ],
@@ -338,7 +350,7 @@ export function sweepCommand(ctx: CliContext): CommandModule<object, SweepArgs> 
         await writeReport(reportOut.path, await renderReport(doc, { onWarning: (w) => ctx.log(`report: ${w}`) }));
         ctx.log(`wrote ${args.report}`);
       }
-      if (args.format === 'json') {
+      if (format === 'json') {
         ctx.stdout.write(`${JSON.stringify(json, null, 2)}\n`);
         return;
       }
