@@ -85,8 +85,8 @@ describe('flowknn report', () => {
     expect(r.code).toBe(0);
     const html = await readFile(out, 'utf8');
     expect(figures(html)).toEqual(['confusion', 'class-scores', 'scatter']);
-    const evaluation = JSON.parse(await readFile(evaluationFile(), 'utf8')) as { report: { accuracy: number } };
-    expect(html).toContain(`Accuracy ${evaluation.report.accuracy.toFixed(3)}`);
+    const evaluation = JSON.parse(await readFile(evaluationFile(), 'utf8')) as { accuracy: number };
+    expect(html).toContain(`Accuracy ${evaluation.accuracy.toFixed(3)}`);
     expect(html).toContain('leave-one-out (380 folds)');
     expect(html).toContain('training rows sha256');
   });
