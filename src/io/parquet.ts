@@ -1,14 +1,6 @@
 import { RecordBatch, RecordBatchReader, Table, tableToIPC, type Schema } from 'apache-arrow';
 import { open } from 'node:fs/promises';
-import {
-  Compression,
-  Table as WasmTable,
-  transformParquetStream,
-  writeParquet,
-  WriterPropertiesBuilder,
-  type RecordBatch as WasmRecordBatch,
-  type WriterProperties,
-} from 'parquet-wasm';
+import type { RecordBatch as WasmRecordBatch, WriterProperties } from 'parquet-wasm';
 import { TOOL_VERSION } from '../version.js';
 import { writeChunksAtomic } from './atomic.js';
 
@@ -27,15 +19,22 @@ export function parquetPathFor(arrowPath: string): string {
   return /\.arrow$/iu.test(arrowPath) ? arrowPath.replace(/\.arrow$/iu, '.parquet') : `${arrowPath}.parquet`;
 }
 
+type ParquetWasm = typeof import('parquet-wasm');
+
+/** The WebAssembly writer, loaded (5 MB compiled) only by a command that writes a table. */
+function parquetWasm(): Promise<ParquetWasm> {
+  return import('parquet-wasm');
+}
+
 /** Rows per row group: large enough for column statistics to prune well, bounded in memory. */
 const ROW_GROUP_ROWS = 128 * 1024;
 
-function properties(schema: Schema): WriterProperties {
+function properties(pw: ParquetWasm, schema: Schema): WriterProperties {
   const metadata = new Map<string, string>();
   for (const [k, v] of schema.metadata) if (k.startsWith('flowknn.')) metadata.set(k, v);
   // Snappy: the codec every Parquet reader has.
-  return new WriterPropertiesBuilder()
-    .setCompression(Compression.SNAPPY)
+  return new pw.WriterPropertiesBuilder()
+    .setCompression(pw.Compression.SNAPPY)
     .setMaxRowGroupSize(ROW_GROUP_ROWS)
     .setCreatedBy(`flowknn ${TOOL_VERSION} (parquet-wasm)`)
     .setKeyValueMetadata(metadata)
@@ -44,8 +43,9 @@ function properties(schema: Schema): WriterProperties {
 
 /** Writes a whole table as Parquet. */
 export async function writeParquetFile(path: string, table: Table): Promise<void> {
+  const pw = await parquetWasm();
   // writeParquet takes the WebAssembly table over (and frees it).
-  const bytes = writeParquet(WasmTable.fromIPCStream(tableToIPC(table, 'stream')), properties(table.schema));
+  const bytes = pw.writeParquet(pw.Table.fromIPCStream(tableToIPC(table, 'stream')), properties(pw, table.schema));
   await writeFileAtomic(path, bytes);
 }
 
@@ -61,6 +61,7 @@ export async function writeParquetBatches(path: string, schema: Schema, batches:
     await writeParquetFile(path, new Table(schema));
     return { rows: 0 };
   }
+  const pw = await parquetWasm();
   let rows = 0;
   let pending: IteratorResult<RecordBatch> | undefined = first;
   const source = new ReadableStream<WasmRecordBatch>({
@@ -73,7 +74,7 @@ export async function writeParquetBatches(path: string, schema: Schema, batches:
       }
       const batch = new RecordBatch(schema, next.value.data);
       rows += batch.numRows;
-      const wasm = WasmTable.fromIPCStream(tableToIPC(new Table([batch]), 'stream'));
+      const wasm = pw.Table.fromIPCStream(tableToIPC(new Table([batch]), 'stream'));
       try {
         for (const b of wasm.recordBatches()) controller.enqueue(b);
       } finally {
@@ -81,7 +82,7 @@ export async function writeParquetBatches(path: string, schema: Schema, batches:
       }
     },
   });
-  const parquet = await transformParquetStream(source, properties(schema));
+  const parquet = await pw.transformParquetStream(source, properties(pw, schema));
   await writeChunksAtomic(path, async (write) => {
     const reader = (parquet as ReadableStream<Uint8Array>).getReader();
     for (;;) {
