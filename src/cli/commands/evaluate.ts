@@ -82,6 +82,10 @@ export function evaluateCommand(ctx: CliContext): CommandModule<object, Evaluate
         set = await loadLabelled(args.labels, NFDUMP_STAT7, { exclude: listOption(args.exclude), include: listOption(args.include), zone: zoneFrom(args) });
         config = configFrom(args);
       }
+      const asJson = outputFormatFrom(args) === 'json';
+      // Before the work: in the JSON result, classes share the keys of scikit-learn's entries and flowknn's own.
+      const taken = set.classes.find((c) => c === 'accuracy' || c === 'flowknn');
+      if ((asJson || jsonOut) && taken !== undefined) throw usageError(`a class named "${taken}" cannot be told apart from the "${taken}" entry of the JSON result`, 'rename the label');
       const protocol = protocolFrom(args);
       const engine = await engineFrom(args, ctx.log);
       let ev;
@@ -92,8 +96,7 @@ export function evaluateCommand(ctx: CliContext): CommandModule<object, Evaluate
         await engine.dispose();
       }
       // scikit-learn's classification_report(output_dict=True), and what flowknn adds under its own key.
-      if (set.classes.includes('flowknn')) throw usageError('a class named "flowknn" cannot be told apart from the "flowknn" entry of the JSON result', 'rename the label');
-      const json = {
+      const json = (): object => ({
         ...reportDict(ev.report),
         flowknn: {
           format: 'flowknn-evaluation',
@@ -105,16 +108,16 @@ export function evaluateCommand(ctx: CliContext): CommandModule<object, Evaluate
           classes: set.classes,
           confusion_matrix: { labels: ev.confusion.labels, rows: 'true', columns: 'predicted', matrix: ev.confusion.matrix },
         },
-      };
-      if (jsonOut) await writeFileAtomic(jsonOut.path, `${JSON.stringify(json, null, 2)}\n`);
+      });
+      if (jsonOut) await writeFileAtomic(jsonOut.path, `${JSON.stringify(json(), null, 2)}\n`);
       if (reportOut) {
         const { evaluationReport, renderReport, writeReport } = await import('../../report/index.js');
         const doc = evaluationReport({ evaluation: ev, set, engine: engine.name, meta: { inputs: [args.model ?? args.labels!], timings: { evaluate: performance.now() - started } } });
         await writeReport(reportOut.path, await renderReport(doc, { onWarning: (w) => ctx.log(`report: ${w}`) }));
         ctx.log(`wrote ${args.report}`);
       }
-      if (outputFormatFrom(args) === 'json') {
-        ctx.stdout.write(`${JSON.stringify(json, null, 2)}\n`);
+      if (asJson) {
+        ctx.stdout.write(`${JSON.stringify(json(), null, 2)}\n`);
         return;
       }
       const m = config.metric.name === 'minkowski' ? `minkowski p=${config.metric.p}` : config.metric.name;
