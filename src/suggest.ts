@@ -18,7 +18,7 @@ export function editDistance(a: string, b: string): number {
 
 /**
  * The candidate nearest to `word` (case ignored), when it is near enough to be a slip: at most
- * two edits, and fewer than half the word's length (so `k` suggests nothing for `x`).
+ * two edits, and at most half the word's length (so `x` suggests nothing, `ad` suggests `add`).
  */
 export function nearest(word: string, candidates: Iterable<string>): string | undefined {
   let best: string | undefined;
@@ -31,7 +31,7 @@ export function nearest(word: string, candidates: Iterable<string>): string | un
       bestDistance = dist;
     }
   }
-  return best !== undefined && bestDistance <= 2 && bestDistance * 2 < word.length ? best : undefined;
+  return best !== undefined && bestDistance <= 2 && bestDistance * 2 <= word.length ? best : undefined;
 }
 
 /** ` (did you mean X?)` when a near name exists, else nothing. */

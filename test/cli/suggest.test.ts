@@ -15,6 +15,8 @@ describe('misspelt commands and options', () => {
   it.each([
     [['trian', '--labels', 'x'], 'unknown command "trian" (did you mean train?)'],
     [['evalute', '--k', '3'], 'unknown command "evalute" (did you mean evaluate?)'],
+    [['label', 'ad', '--registry', 'r', '--name', 'n'], 'unknown command "ad" (did you mean add?)'],
+    [['models', 'promot', 'seed', 'v1', '--registry', 'r'], 'unknown command "promot" (did you mean promote?)'],
     [['train', '--lables', 'data/seed-2015/labels', '--out', 'x'], 'unknown option --lables (did you mean --labels?)'],
     // a misspelt required option: said as misspelt, not as missing
     [['classify', 'x.txt', '--modle', 'm'], 'unknown option --modle (did you mean --model?)'],
