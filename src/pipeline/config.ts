@@ -149,10 +149,21 @@ export interface LoadedConfig {
 /**
  * What the config asks of the model it names, checked once the model is read: every
  * `classify.alertClasses` entry must be one of the model's classes (or `classify.unknownLabel`),
- * else alerts of that class silently never come (a typo `small-floods` for `small-flood`).
+ * else alerts of that class silently never come (a typo `small-floods` for `small-flood`); an
+ * `alertOnNovel` set in the file needs a model with a novelty threshold.
  */
-export function checkConfigAgainstModel(config: LoadedConfig, classes: readonly string[], model: string): void {
+export function checkConfigAgainstModel(config: LoadedConfig, classes: readonly string[], model: string, noveltyThreshold: number | null): void {
   const c = config.config.classify;
+  // alertOnNovel written in the file (not the default) with a model that has no novelty
+  // threshold: no row can be novel, so the setting cannot do what it says.
+  const novelLine = jsonKeyLine(config.text, 'alertOnNovel');
+  if (c.alertOnNovel && noveltyThreshold === null && novelLine !== undefined) {
+    throw new FlowknnError('usage', `classify.alertOnNovel: the model ${model} has no novelty threshold, so no row can be novel`, {
+      file: config.file,
+      line: novelLine,
+      hint: 'train the model again (flowknn train, or sweep --save-model) to store one, or set "alertOnNovel": false',
+    });
+  }
   const allowed = [...classes, ...(c.unknownLabel ? [c.unknownLabel] : [])];
   const missing = c.alertClasses.filter((a) => !allowed.includes(a));
   if (missing.length === 0) return;

@@ -186,9 +186,9 @@ export async function runNightly(options: NightlyOptions): Promise<NightlyResult
   const coverage = coverageOf(listing.files, { fromMs: range.fromMs!, toMs: range.toMs! }, timeZone, cfg.archive.interval);
   const { loaded, info: modelInfo } = await loadModel(config);
   for (const w of loaded.warnings ?? []) log(`warning: ${w}`);
-  checkConfigAgainstModel(config, modelInfo.classes, modelInfo.version === null ? modelInfo.dir : `${modelInfo.name} v${modelInfo.version}`);
+  checkConfigAgainstModel(config, modelInfo.classes, modelInfo.version === null ? modelInfo.dir : `${modelInfo.name} v${modelInfo.version}`, modelInfo.novelty_threshold);
   if (cfg.classify.alertOnNovel && modelInfo.novelty_threshold === null) {
-    log(`warning: classify.alertOnNovel is on, but the model ${modelInfo.dir} has no novelty threshold: no row is novel (train it again with flowknn train to add one)`);
+    log(`warning: classify.alertOnNovel is on (the default), but the model ${modelInfo.dir} has no novelty threshold: no row is novel (train it again to store one)`);
   }
   const modelId = `${modelInfo.dir}#${modelInfo.train_sha256}#${modelInfo.created}`;
 

@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { FlowknnError } from '../../src/errors.js';
-import { loadNightlyConfig, parseNightlyConfig } from '../../src/pipeline/config.js';
+import { checkConfigAgainstModel, loadNightlyConfig, parseNightlyConfig } from '../../src/pipeline/config.js';
 import { parseShard, shardOf } from '../../src/pipeline/nightly.js';
 import { REPO_ROOT } from '../helpers/paths.js';
 
@@ -76,6 +76,32 @@ describe('nightly config', () => {
       expect(e.exitCode).toBe(2);
       expect(e.message).toMatch(/^aggregate\.window: expected whole seconds > 0 \(300\), "300s", "5m", "1h" or "whole"/u);
     }
+  });
+
+  it('settings the model cannot honour: alertClasses it lacks; alertOnNovel, when written, without a novelty threshold', () => {
+    const classes = ['http', 'small-flood'];
+    const check = (classify: object, threshold: number | null) => {
+      const c = parseNightlyConfig(JSON.stringify({ ...minimal, classify }, null, 2), '/etc/flowknn/night.json');
+      try {
+        checkConfigAgainstModel(c, classes, 'seed v1', threshold);
+      } catch (err) {
+        if (err instanceof FlowknnError) return err;
+        throw err;
+      }
+      return undefined;
+    };
+    const typo = check({ alertClasses: ['small-floods'] }, 1)!;
+    expect(typo.exitCode).toBe(2);
+    expect(typo.format()).toBe('/etc/flowknn/night.json:12: classify.alertClasses: "small-floods" (did you mean "small-flood"?) is not a class of the model seed v1; its classes: http, small-flood\n  hint: name classes the model has (flowknn models lists them), or train a model that has the class');
+    expect(check({ alertClasses: ['small-flood'] }, 1)).toBeUndefined();
+    expect(check({ alertClasses: ['unknown'], unknownLabel: 'unknown' }, 1)).toBeUndefined();
+    const novel = check({ alertOnNovel: true }, null)!;
+    expect(novel.exitCode).toBe(2);
+    expect(novel.message).toBe('classify.alertOnNovel: the model seed v1 has no novelty threshold, so no row can be novel');
+    expect(novel.line).toBe(12);
+    // the default is not a promise the file makes: a warning, not an error (src/pipeline/nightly.ts)
+    expect(check({}, null)).toBeUndefined();
+    expect(check({ alertOnNovel: false }, null)).toBeUndefined();
   });
 
   it('an unknown archive.timeZone is a usage error naming the key and line, not a crash when the default date is computed', () => {
