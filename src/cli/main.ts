@@ -1,5 +1,6 @@
 import yargs from 'yargs';
 import { FlowknnError, usageError } from '../errors.js';
+import { didYouMean } from '../suggest.js';
 import { TOOL_VERSION } from '../version.js';
 import { classifyCommand } from './commands/classify.js';
 import { enginesCommand } from './commands/engines.js';
@@ -60,7 +61,7 @@ export async function main(argv: string[], io: MainIo = { stdout: process.stdout
     .exitProcess(false)
     .fail((msg, err) => {
       if (err) throw err;
-      throw usageError(msg ?? 'bad arguments', 'flowknn <command> --help shows the options');
+      throw usageError(misspelt(msg ?? '', flags, cli as unknown as YargsState) ?? msg ?? 'bad arguments', 'flowknn <command> --help shows the options');
     });
   try {
     await cli.parseAsync();
@@ -68,6 +69,41 @@ export async function main(argv: string[], io: MainIo = { stdout: process.stdout
   } catch (err) {
     return report(err, io);
   }
+}
+
+/** What yargs knows at the point it failed: the options of the command being parsed, and the
+ *  commands of that level (undocumented accessors, stable across yargs 17 and 18). */
+interface YargsState {
+  getOptions(): { key: Record<string, unknown>; boolean: string[] };
+  getInternalMethods(): { getCommandInstance(): { getCommands(): string[] } };
+}
+
+/**
+ * A failure caused by a misspelt command or option, said as such with the near name: yargs says
+ * `Unknown argument: trian` for a command and, when a required option was misspelt, only that the
+ * option is missing (`--modle m`: "Missing required argument: model").
+ */
+function misspelt(msg: string, flags: readonly string[], y: YargsState): string | undefined {
+  if (!/^(Unknown arguments?|Missing required arguments?):/u.test(msg)) return undefined;
+  const options = y.getOptions();
+  const known = new Set(Object.keys(options.key));
+  const booleans = new Set(options.boolean);
+  const unknownFlags: string[] = [];
+  for (const token of flags) {
+    const m = /^--?([^=\s]+)/u.exec(token);
+    if (!m || /^-\d/u.test(token)) continue;
+    const name = m[1]!;
+    const plain = name.startsWith('no-') && booleans.has(name.slice(3)) ? name.slice(3) : name;
+    const camel = plain.replace(/-([a-z])/gu, (_, c: string) => c.toUpperCase());
+    if (!known.has(plain) && !known.has(camel) && ![...known].some((k) => k.replace(/-([a-z])/gu, (_, c: string) => c.toUpperCase()) === camel)) unknownFlags.push(name);
+  }
+  const commands = y.getInternalMethods().getCommandInstance().getCommands();
+  const listed = /^Unknown arguments?: (.*)$/u.exec(msg)?.[1]?.split(', ') ?? [];
+  const command = commands.length > 0 ? listed.find((a) => flags.includes(a)) : undefined;
+  if (command !== undefined) return `unknown command "${command}"${didYouMean(command, commands)}`;
+  if (unknownFlags.length === 0) return undefined;
+  const longNames = [...known].filter((k) => k.length > 1);
+  return `unknown option${unknownFlags.length > 1 ? 's' : ''} ${unknownFlags.map((f) => `--${f}${didYouMean(f, longNames, (n) => `--${n}`)}`).join(', ')}`;
 }
 
 function report(err: unknown, io: MainIo): number {

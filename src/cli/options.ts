@@ -84,3 +84,54 @@ export interface TimeZoneArgs {
 export function zoneFrom(args: TimeZoneArgs): WallClockZone {
   return new WallClockZone(checkTimeZone(args['time-zone']));
 }
+
+/**
+ * What the flags mean in every command (README "Commands"):
+ *   --format text|json  what the command prints on stdout; --json is the same as --format json
+ *   --out PATH          where the command writes its result: a file when it is one file (an
+ *                       Arrow table with its Parquet copy, a JSON result, an HTML report), a
+ *                       folder when it is several (predictions, a model, an archive)
+ *   --input-format F    how the inputs are read (ingest, classify)
+ */
+export const OUTPUT_FORMATS = ['text', 'json'] as const;
+export type OutputFormat = (typeof OUTPUT_FORMATS)[number];
+
+export interface OutputFormatArgs {
+  format: OutputFormat;
+  json?: boolean;
+}
+
+export function outputFormatOption<T>(y: Argv<T>) {
+  return y
+    .option('format', { choices: OUTPUT_FORMATS, default: 'text' as const, describe: 'what is printed on stdout: text, or JSON' })
+    .option('json', { type: 'boolean', describe: 'the same as --format json' });
+}
+
+export function outputFormatFrom(args: OutputFormatArgs): OutputFormat {
+  return args.json ? 'json' : args.format;
+}
+
+export interface InputFormatArgs {
+  'input-format': string;
+  /** The input format's earlier spelling in ingest and classify. */
+  format?: string;
+}
+
+export function inputFormatOption<T>(y: Argv<T>, choices: readonly string[]) {
+  return y
+    .option('input-format', { choices, default: 'auto', describe: 'input format (auto: detected per file from its first bytes)' })
+    .option('format', { choices, hidden: true, describe: 'deprecated spelling of --input-format' });
+}
+
+/**
+ * The input format asked for. `--format` named it in ingest and classify before it came to mean
+ * what a command prints; it is still read, with a warning, unless it contradicts --input-format.
+ */
+export function inputFormatFrom(args: InputFormatArgs, warn: (message: string) => void): string {
+  if (args.format === undefined) return args['input-format'];
+  if (args['input-format'] !== 'auto' && args['input-format'] !== args.format) {
+    throw usageError(`--format ${args.format} and --input-format ${args['input-format']} disagree`, 'give --input-format alone (--format is its deprecated spelling)');
+  }
+  warn(`--format ${args.format}: --format for the input format is deprecated, use --input-format ${args.format} (--format names what a command prints)`);
+  return args.format;
+}

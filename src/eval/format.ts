@@ -1,3 +1,4 @@
+import { usageError } from '../errors.js';
 import type { ClassificationReport, ConfusionMatrix } from './metrics.js';
 
 /**
@@ -44,14 +45,33 @@ export function formatConfusion(cm: ConfusionMatrix): string {
   return `rows: true label; columns: predicted ${cm.labels.join(', ')}\n${lines.join('\n')}\n`;
 }
 
-export function reportJson(report: ClassificationReport, digits?: number): Record<string, unknown> {
+/** One row of scikit-learn's report dictionary. */
+export interface ReportDictRow {
+  precision: number;
+  recall: number;
+  'f1-score': number;
+  support: number;
+}
+
+/** Keys of scikit-learn's report dictionary that are not classes. */
+const REPORT_KEYS = ['accuracy', 'macro avg', 'weighted avg'] as const;
+
+/**
+ * scikit-learn's `classification_report(output_dict=True)`: one entry per class (precision,
+ * recall, f1-score, support), `accuracy`, `macro avg` and `weighted avg`, under the same keys,
+ * so code written for scikit-learn's dictionary reads it unchanged. `digits` rounds as the
+ * text report does (default: unrounded, as scikit-learn's dictionary is).
+ */
+export function reportDict(report: ClassificationReport, digits?: number): Record<string, ReportDictRow | number> {
   const r = (v: number) => (digits === undefined ? v : Number(formatFixed(v, digits)));
-  const avg = (a: ClassificationReport['macroAvg']) => ({ precision: r(a.precision), recall: r(a.recall), f1: r(a.f1), support: a.support });
-  return {
-    classes: report.classes.map((c) => ({ label: c.label, precision: r(c.precision), recall: r(c.recall), f1: r(c.f1), support: c.support })),
-    accuracy: r(report.accuracy),
-    macro_avg: avg(report.macroAvg),
-    weighted_avg: avg(report.weightedAvg),
-    total: report.total,
-  };
+  const row = (a: { precision: number; recall: number; f1: number; support: number }): ReportDictRow => ({ precision: r(a.precision), recall: r(a.recall), 'f1-score': r(a.f1), support: a.support });
+  const out: Record<string, ReportDictRow | number> = {};
+  for (const c of report.classes) {
+    if ((REPORT_KEYS as readonly string[]).includes(c.label)) throw usageError(`a class named "${c.label}" cannot be told apart from scikit-learn's "${c.label}" entry in the report`, 'rename the label');
+    out[c.label] = row(c);
+  }
+  out['accuracy'] = r(report.accuracy);
+  out['macro avg'] = row(report.macroAvg);
+  out['weighted avg'] = row(report.weightedAvg);
+  return out;
 }

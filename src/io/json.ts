@@ -1,4 +1,5 @@
 import type { z } from 'zod';
+import { didYouMean } from '../suggest.js';
 
 /**
  * Reading hand-written or tool-written JSON against a zod schema, with the problem said the
@@ -22,7 +23,7 @@ export function jsonKeyLine(text: string, key: PropertyKey | undefined): number 
  * The first problem of a failed parse: an unknown key named as such; inside a union, the
  * detail of its last alternative (the object form), unless `unions` words that path itself.
  */
-export function schemaProblem(error: z.ZodError, text?: string, unions: Readonly<Record<string, string>> = {}): JsonProblem {
+export function schemaProblem(error: z.ZodError, text?: string, unions: Readonly<Record<string, string>> = {}, schema?: z.ZodType): JsonProblem {
   let issue = error.issues[0]! as z.core.$ZodIssue;
   let prefix: PropertyKey[] = [];
   for (;;) {
@@ -39,10 +40,37 @@ export function schemaProblem(error: z.ZodError, text?: string, unions: Readonly
   let key = issue.path[issue.path.length - 1];
   if (issue.code === 'unrecognized_keys') {
     path = [...path, issue.keys[0]!];
-    message = `unknown key (${issue.keys.map((k) => `"${k}"`).join(', ')})`;
+    // With the schema, a misspelt key is told with the key it is near (`clasify`: classify).
+    const keys = schema === undefined ? undefined : keysAt(schema, [...prefix, ...issue.path]);
+    message = `unknown key (${issue.keys.map((k) => `"${k}"${keys ? didYouMean(k, keys, (n) => `"${n}"`) : ''}`).join(', ')})${keys ? `; known: ${keys.join(', ')}` : ''}`;
     key = issue.keys[0];
   }
   return { message: `${path.join('.') || '(top level)'}: ${message}`, line: text === undefined ? undefined : jsonKeyLine(text, key) };
+}
+
+/** zod's definition of a schema, as far as keysAt walks it. */
+interface Def {
+  readonly type: string;
+  readonly innerType?: z.ZodType;
+  readonly shape?: Record<string, z.ZodType>;
+  readonly in?: z.ZodType;
+}
+
+/** The keys an object of the schema may have at `path`, or undefined where it is not one object. */
+function keysAt(schema: z.ZodType, path: readonly PropertyKey[]): string[] | undefined {
+  let at: z.ZodType | undefined = schema;
+  let rest = [...path];
+  for (;;) {
+    const def: Def = (at as unknown as { _zod: { def: Def } })._zod.def;
+    if (def.innerType !== undefined && ['default', 'prefault', 'optional', 'nullable', 'readonly'].includes(def.type)) at = def.innerType;
+    else if (def.type === 'pipe' && def.in !== undefined) at = def.in;
+    else if (def.type === 'object' && def.shape !== undefined) {
+      if (rest.length === 0) return Object.keys(def.shape).filter((k) => !k.startsWith('$'));
+      at = def.shape[String(rest[0])];
+      rest = rest.slice(1);
+      if (at === undefined) return undefined;
+    } else return undefined;
+  }
 }
 
 /** JSON.parse, its failure as a problem with the line of the position it names. */

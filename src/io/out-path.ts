@@ -2,6 +2,7 @@ import { constants, type Stats } from 'node:fs';
 import { access, lstat, open, readdir, readlink, realpath, stat } from 'node:fs/promises';
 import { basename, dirname, join, resolve, sep } from 'node:path';
 import { environmentError, excerpt, usageError } from '../errors.js';
+import { parquetPathFor } from './parquet.js';
 
 /**
  * The one place that decides whether a user-given output path may be written (README "Where
@@ -13,7 +14,7 @@ import { environmentError, excerpt, usageError } from '../errors.js';
  */
 
 /** Files a command writes whole. */
-export type FileKind = 'arrow' | 'csv' | 'json' | 'html';
+export type FileKind = 'arrow' | 'parquet' | 'csv' | 'json' | 'html';
 
 /** Folders a command writes: `model` and `synth` are replaced whole; `predictions` keeps what
  *  else is in it and replaces only its predictions files. */
@@ -32,7 +33,8 @@ export interface InputPath {
 export interface CheckedOutput {
   /** Where to write: the path given, or the real path of what a symlink given points to. */
   readonly path: string;
-  /** The files written inside a folder output, each checked too (predictions: both files). */
+  /** The files written inside a folder output, each checked too (predictions: all three), or
+   *  beside an Arrow file output (`parquet`: its Parquet copy, src/io/parquet.ts). */
   readonly files: Readonly<Record<string, string>>;
 }
 
@@ -44,6 +46,8 @@ interface FileRule {
 const FILE_RULES: Readonly<Record<FileKind, FileRule>> = {
   // Arrow IPC files (what flowknn writes) start with the magic "ARROW1".
   arrow: { what: 'an Arrow IPC file', looksLike: (h) => h.subarray(0, 6).toString('latin1') === 'ARROW1' },
+  // Parquet files start (and end) with the magic "PAR1".
+  parquet: { what: 'a Parquet file', looksLike: (h) => h.subarray(0, 4).toString('latin1') === 'PAR1' },
   csv: { what: 'a CSV file', looksLike: (h) => isText(h) && text(h).split('\n', 1)[0]!.includes(',') },
   json: { what: 'a JSON file', looksLike: (h) => isText(h) && /^\s*[[{]/u.test(text(h)) },
   html: { what: 'an HTML file', looksLike: (h) => isText(h) && /^\s*<(!doctype\s+html|html)[\s>]/iu.test(text(h)) },
@@ -72,10 +76,10 @@ const FOLDER_RULES: Readonly<Record<FolderKind, FolderRule>> = {
   },
   predictions: {
     what: 'a predictions folder',
-    marks: ['predictions.arrow', 'predictions.csv'],
+    marks: ['predictions.arrow', 'predictions.parquet', 'predictions.csv'],
     whole: false,
-    files: { 'predictions.arrow': 'arrow', 'predictions.csv': 'csv' },
-    allowed: 'a new path, an empty folder, or a folder classify wrote (with predictions.arrow or predictions.csv), whose predictions files are replaced',
+    files: { 'predictions.arrow': 'arrow', 'predictions.parquet': 'parquet', 'predictions.csv': 'csv' },
+    allowed: 'a new path, an empty folder, or a folder classify wrote (with predictions.arrow, .parquet or .csv), whose predictions files are replaced',
     foreign: 'not a predictions folder (it has no predictions.arrow or predictions.csv)',
   },
   synth: {
@@ -130,7 +134,14 @@ export async function checkOutputs(requests: readonly OutputRequest[], inputs: r
     if ('file' in req) {
       const r = await checkFile(req.flag, req.path, req.file, known);
       resolved.push(r);
-      results.push({ path: r.path, files: {} });
+      const files: Record<string, string> = {};
+      if (req.file === 'arrow') {
+        // Every Arrow table goes out with its Parquet copy beside it, under the name given.
+        const beside = await checkFile(`${req.flag} (its Parquet copy)`, parquetPathFor(req.path), 'parquet', known);
+        resolved.push(beside);
+        files['parquet'] = beside.path;
+      }
+      results.push({ path: r.path, files });
       continue;
     }
     const rule = FOLDER_RULES[req.folder];

@@ -1,4 +1,5 @@
 import { Bool, Field, Float64, Int32, List, makeVector, Utf8, vectorFromArray, type Table } from 'apache-arrow';
+import { inputError, usageError } from '../errors.js';
 import type { KnnModel, Prediction } from '../model/model.js';
 import type { Matrix } from '../matrix.js';
 import { buildTable, fixedLengthLists, withMetadata, type ColumnValues } from '../schema/arrow.js';
@@ -24,8 +25,55 @@ export interface RowNovelty {
 }
 
 /**
+ * The probability column of a class: `p_` and the class name in lower case with every character
+ * but letters, digits and `_` made `_` (`small-flood` -> `p_small_flood`), so that SQL (DuckDB,
+ * Spark, PostgreSQL, which fold unquoted names to lower case) names it without quotes. The class
+ * names themselves are kept in the table's `flowknn.classes` metadata, in column order.
+ */
+export function probabilityColumn(label: string): string {
+  return `p_${label.toLowerCase().replace(/[^a-z0-9_]/gu, '_')}`;
+}
+
+/** The probability columns of a model's classes, refusing classes that would share one. */
+export function probabilityColumns(classes: readonly string[]): string[] {
+  const seen = new Map<string, string>();
+  return classes.map((c) => {
+    const col = probabilityColumn(c);
+    const other = seen.get(col);
+    if (other !== undefined) {
+      throw usageError(`classes "${other}" and "${c}" would share the probability column ${col} (names differing only in case or in -, . and _ are one column)`, 'rename one of the labels');
+    }
+    seen.set(col, c);
+    return col;
+  });
+}
+
+/**
+ * The classes of a predictions table and their probability columns: from `flowknn.classes`, or,
+ * in tables written before the columns were renamed (`p_small-flood`), from the column names.
+ */
+export function predictionClasses(table: Table, file = 'predictions'): { classes: string[]; columns: string[] } {
+  const listed = table.schema.metadata.get('flowknn.classes');
+  if (listed === undefined) {
+    const columns = table.schema.fields.map((f) => f.name).filter((n) => n.startsWith('p_'));
+    return { classes: columns.map((n) => n.slice(2)), columns };
+  }
+  let classes: unknown;
+  try {
+    classes = JSON.parse(listed);
+  } catch {
+    classes = undefined;
+  }
+  if (!Array.isArray(classes) || !classes.every((c) => typeof c === 'string')) throw inputError('flowknn.classes metadata is not a JSON list of class names', { file });
+  const columns = probabilityColumns(classes as string[]);
+  const missing = columns.filter((c) => !table.getChild(c));
+  if (missing.length > 0) throw inputError(`no probability column ${missing.join(', ')} for the classes its metadata lists`, { file });
+  return { classes: classes as string[], columns };
+}
+
+/**
  * `predictions` table: the input row (origin and raw features), the predicted label and its
- * probability, one probability column per class (`p_<class>`), and the k neighbours nearest
+ * probability, one probability column per class (probabilityColumn: `p_small_flood`), and the k neighbours nearest
  * first: their labels, distances in model space, and training rows (0-based, in train.arrow).
  * With `novelty`: `novelty` (the score), `novel` (score above the threshold) and `voted` (the
  * vote's label, which `predicted` replaces by the unknown label on novel rows when asked to).
@@ -35,6 +83,7 @@ export function predictionsTable(model: KnnModel, raw: Matrix, origin: RowOrigin
   const n = raw.rows;
   const { neighbours, votes } = prediction;
   const k = neighbours.k;
+  const pColumns = probabilityColumns(classes);
   const fields: Field[] = [
     new Field('key', new Utf8(), true),
     new Field('window_start', utcMillis(), true),
@@ -46,7 +95,7 @@ export function predictionsTable(model: KnnModel, raw: Matrix, origin: RowOrigin
     new Field('predicted', new Utf8(), false),
     new Field('probability', new Float64(), false),
     ...(novelty ? [new Field('novelty', new Float64(), false), new Field('novel', new Bool(), false), new Field('voted', new Utf8(), false)] : []),
-    ...classes.map((c) => new Field(`p_${c}`, new Float64(), false)),
+    ...pColumns.map((c) => new Field(c, new Float64(), false)),
     new Field('neighbour_labels', new List(new Field('item', new Utf8(), false)), false),
     new Field('neighbour_distances', new List(new Field('item', new Float64(), false)), false),
     new Field('neighbour_rows', new List(new Field('item', new Int32(), false)), false),
@@ -75,10 +124,10 @@ export function predictionsTable(model: KnnModel, raw: Matrix, origin: RowOrigin
   featureSet.columns.forEach((c, j) => {
     cols[c] = Float64Array.from({ length: n }, (_, i) => raw.data[i * raw.cols + j]!);
   });
-  classes.forEach((c, ci) => {
-    cols[`p_${c}`] = Float64Array.from({ length: n }, (_, q) => votes.probabilities[q * classes.length + ci]!);
+  pColumns.forEach((c, ci) => {
+    cols[c] = Float64Array.from({ length: n }, (_, q) => votes.probabilities[q * classes.length + ci]!);
   });
   const noveltyMeta = novelty ? { 'flowknn.novelty_threshold': String(novelty.threshold), 'flowknn.novelty_score': `distance to the k-th nearest training row (k = ${k}, model space)`, ...(novelty.unknownLabel !== undefined ? { 'flowknn.unknown_label': novelty.unknownLabel } : {}) } : {};
-  const schema = withMetadata(fields, { 'flowknn.kind': 'predictions', 'flowknn.schema_version': SCHEMA_VERSION, ...noveltyMeta, ...meta });
+  const schema = withMetadata(fields, { 'flowknn.kind': 'predictions', 'flowknn.schema_version': SCHEMA_VERSION, 'flowknn.classes': JSON.stringify(classes), ...noveltyMeta, ...meta });
   return buildTable(schema, cols, n);
 }

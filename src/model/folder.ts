@@ -8,7 +8,9 @@ import { inputError, usageError, excerpt } from '../errors.js';
 import { FEATURE_SETS, featureMatrix, featureSetId, sameFeatureSet, type FeatureSet } from '../features/feature-set.js';
 import { SCALERS, transform, type ScalerParams } from '../features/scalers.js';
 import { writeDirAtomic } from '../io/atomic.js';
+import { writeParquetFile } from '../io/parquet.js';
 import { WEIGHTS } from '../knn/classifier.js';
+import { probabilityColumns } from '../knn/predictions.js';
 import type { NoveltyCalibration } from '../knn/novelty.js';
 import { buildTable, numberColumn, readArrowFile, stringColumn, withMetadata } from '../schema/arrow.js';
 import { SCHEMA_VERSION, utcMillis } from '../schema/tables.js';
@@ -20,6 +22,8 @@ import { jsonKeyLine, parseJsonText, schemaProblem } from '../io/json.js';
 export const MODEL_FORMAT_VERSION = 1;
 export const MODEL_JSON = 'model.json';
 export const TRAIN_ARROW = 'train.arrow';
+/** The training rows again, as Parquet, for other tools; flowknn itself reads train.arrow. */
+export const TRAIN_PARQUET = 'train.parquet';
 
 /** What an evaluation leaves in model.json, so a model says how good it was when made. */
 export interface EvaluationSummary {
@@ -148,7 +152,10 @@ export async function writeModel(dir: string, model: KnnModel, evaluation: Evalu
 export async function writeModelFiles(dir: string, model: KnnModel, evaluation: EvaluationSummary | null, novelty: NoveltyCalibration | null = null): Promise<ModelJson> {
   const { tableToIPC } = await import('apache-arrow');
   const set = model.train;
-  const arrow = tableToIPC(trainTable(set), 'file');
+  // A model whose classes would share a probability column could not write its predictions.
+  probabilityColumns(set.classes);
+  const table = trainTable(set);
+  const arrow = tableToIPC(table, 'file');
   const perClass: Record<string, number> = Object.fromEntries(set.classes.map((c) => [c, 0]));
   set.labels.forEach((l) => perClass[set.classes[l]!]!++);
   const json: ModelJson = {
@@ -168,6 +175,7 @@ export async function writeModelFiles(dir: string, model: KnnModel, evaluation: 
   };
   json.sha256 = modelJsonDigest(json as unknown as Record<string, unknown>);
   await writeFile(join(dir, TRAIN_ARROW), arrow);
+  await writeParquetFile(join(dir, TRAIN_PARQUET), table);
   await writeFile(join(dir, MODEL_JSON), `${JSON.stringify(json, null, 2)}\n`);
   return json;
 }

@@ -8,6 +8,7 @@ import type { WallClockZone } from '../io/time-zone.js';
 import { Matrix } from '../matrix.js';
 import { numberColumn, readArrowFile, stringColumn } from '../schema/arrow.js';
 import { labelProblem } from './labels.js';
+import { probabilityColumns } from '../knn/predictions.js';
 
 /**
  * Labelled rows, in a fixed order: classes in class order, each class's rows in file order.
@@ -81,6 +82,8 @@ async function loadFolder(dir: string, featureSet: FeatureSet, selection: LabelS
   const order = await classOrder(dir, [...byLabel.keys()]);
   checkSelectionNames(order, selection, dir);
   const classes = order.filter((c) => selected(c, selection));
+  // Before any file is read: two labels that would share one probability column are refused.
+  probabilityColumns(classes);
   const parts: { label: number; table: Table; file: string }[] = [];
   for (const [ci, label] of classes.entries()) {
     const file = join(dir, byLabel.get(label)!);
@@ -175,6 +178,7 @@ async function loadTable(path: string, featureSet: FeatureSet, selection: LabelS
   const order = [...seen].sort();
   checkSelectionNames(order, selection, path);
   const classes = order.filter((c) => selected(c, selection));
+  probabilityColumns(classes);
   const all = featureMatrix(table, featureSet, path);
   const keys = stringColumn(table, 'key');
   const files = stringColumn(table, 'source_file');

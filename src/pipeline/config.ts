@@ -4,9 +4,10 @@ import { dirname, isAbsolute, resolve } from 'node:path';
 import { z } from 'zod';
 import { ENGINE_CHOICES } from '../engines/registry.js';
 import { FlowknnError, usageError } from '../errors.js';
-import { KEY_FIELDS } from '../features/aggregate.js';
+import { KEY_FIELDS, parseWindow, type WindowSpec } from '../features/aggregate.js';
 import { jsonKeyLine, parseJsonText, schemaProblem } from '../io/json.js';
 import { checkTimeZone } from '../ingest/archive.js';
+import { didYouMean } from '../suggest.js';
 
 /**
  * The nightly job's configuration: one JSON file, validated strictly (an unknown key or a bad
@@ -43,8 +44,22 @@ const aggregateSchema = z
     source: z.enum(['nfdump', 'flows']).default('nfdump'),
     /** nfdump source: one nfdump statistic (dstip, srcip, dstport, ...); flows source: key fields joined with + (dstip+proto). */
     key: z.string().regex(/^[a-z][a-z0-9+:]*$/u, 'expected a key like dstip, srcip or dstip+proto').default('dstip'),
-    /** flows source only: window seconds (aligned) or "whole"; the nfdump source always uses the file. */
-    window: z.union([positiveInt, z.literal('whole')]).default(300),
+    /**
+     * flows source only: aligned windows as the CLI's --window takes them (300, "300s", "5m",
+     * "1h") or "whole"; the nfdump source always uses the file. Read as seconds, so 300 and
+     * "5m" are one setting (and one config digest).
+     */
+    window: z
+      .union([z.number(), z.string()])
+      .transform((v, ctx): WindowSpec => {
+        try {
+          return parseWindow(v);
+        } catch {
+          ctx.addIssue({ code: 'custom', message: `expected whole seconds > 0 (300), "300s", "5m", "1h" or "whole", got ${JSON.stringify(v)}` });
+          return z.NEVER;
+        }
+      })
+      .default(300),
     /** Keep aggregates with at least this many packets / bytes (the seed used nfdump -l 1000). */
     minPackets: z.number().int().min(0).default(0),
     minBytes: z.number().int().min(0).default(0),
@@ -127,6 +142,37 @@ export interface LoadedConfig {
   readonly digest: string;
   /** Absolute paths, resolved against the config file's folder. */
   readonly paths: { archive: string; output: string; registry?: string; model?: string };
+  /** The file's text, for the line of a key a later check refuses. */
+  readonly text: string;
+}
+
+/**
+ * What the config asks of the model it names, checked once the model is read: every
+ * `classify.alertClasses` entry must be one of the model's classes (or `classify.unknownLabel`),
+ * else alerts of that class silently never come (a typo `small-floods` for `small-flood`); an
+ * `alertOnNovel` set in the file needs a model with a novelty threshold.
+ */
+export function checkConfigAgainstModel(config: LoadedConfig, classes: readonly string[], model: string, noveltyThreshold: number | null): void {
+  const c = config.config.classify;
+  // alertOnNovel written in the file (not the default) with a model that has no novelty
+  // threshold: no row can be novel, so the setting cannot do what it says.
+  const novelLine = jsonKeyLine(config.text, 'alertOnNovel');
+  if (c.alertOnNovel && noveltyThreshold === null && novelLine !== undefined) {
+    throw new FlowknnError('usage', `classify.alertOnNovel: the model ${model} has no novelty threshold, so no row can be novel`, {
+      file: config.file,
+      line: novelLine,
+      hint: 'train the model again (flowknn train, or sweep --save-model) to store one, or set "alertOnNovel": false',
+    });
+  }
+  const allowed = [...classes, ...(c.unknownLabel ? [c.unknownLabel] : [])];
+  const missing = c.alertClasses.filter((a) => !allowed.includes(a));
+  if (missing.length === 0) return;
+  const near = missing.map((m) => `"${m}"${didYouMean(m, allowed, (n) => `"${n}"`)}`).join(', ');
+  throw new FlowknnError('usage', `classify.alertClasses: ${near} ${missing.length === 1 ? 'is not a class' : 'are not classes'} of the model ${model}; its classes: ${allowed.join(', ')}`, {
+    file: config.file,
+    line: jsonKeyLine(config.text, 'alertClasses'),
+    hint: 'name classes the model has (flowknn models lists them), or train a model that has the class',
+  });
 }
 
 export function parseNightlyConfig(text: string, file: string): LoadedConfig {
@@ -134,7 +180,7 @@ export function parseNightlyConfig(text: string, file: string): LoadedConfig {
   if ('problem' in json) throw usageErrorAt(json.problem.message, file, json.problem.line);
   const parsed = nightlyConfigSchema.safeParse(json.value);
   if (!parsed.success) {
-    const p = schemaProblem(parsed.error, text, { model: 'expected { "registry": DIR, "name": NAME } or { "path": MODEL_DIR }' });
+    const p = schemaProblem(parsed.error, text, { model: 'expected { "registry": DIR, "name": NAME } or { "path": MODEL_DIR }' }, nightlyConfigSchema);
     throw usageErrorAt(p.message, file, p.line, 'see pipelines/nightly.json for every key with its meaning');
   }
   const config = parsed.data;
@@ -163,7 +209,7 @@ export function parseNightlyConfig(text: string, file: string): LoadedConfig {
   };
   const decisive = { aggregate: config.aggregate, classify: { alertClasses: config.classify.alertClasses, alertOnNovel: config.classify.alertOnNovel, unknownLabel: config.classify.unknownLabel }, limits: { maxRejects: config.limits.maxRejects, maxRejectFraction: config.limits.maxRejectFraction }, timeZone: config.archive.timeZone };
   const digest = createHash('sha256').update(JSON.stringify(decisive)).digest('hex');
-  return { file, config, digest, paths };
+  return { file, config, digest, paths, text };
 }
 
 function usageErrorAt(message: string, file: string, line: number | undefined, hint?: string): FlowknnError {

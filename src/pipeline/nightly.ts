@@ -16,7 +16,7 @@ import type { LoadedModel } from '../model/folder.js';
 import { predict } from '../model/model.js';
 import { readCurrentModel, readModelSpec } from '../model/registry.js';
 import { joinTables, numberColumn, stringColumn } from '../schema/arrow.js';
-import type { LoadedConfig } from './config.js';
+import { checkConfigAgainstModel, type LoadedConfig } from './config.js';
 import { aggregateInput, mergePartials, nightlyAggregateTable } from './inputs.js';
 import { acquireLock } from '../io/lock.js';
 import type { NfdumpOptions } from '../ingest/nfdump/run.js';
@@ -187,6 +187,10 @@ export async function runNightly(options: NightlyOptions): Promise<NightlyResult
   const coverage = coverageOf(listing.files, { fromMs: range.fromMs!, toMs: range.toMs! }, timeZone, cfg.archive.interval);
   const { loaded, info: modelInfo } = await loadModel(config);
   for (const w of loaded.warnings ?? []) log(`warning: ${w}`);
+  checkConfigAgainstModel(config, modelInfo.classes, modelInfo.version === null ? modelInfo.dir : `${modelInfo.name} v${modelInfo.version}`, modelInfo.novelty_threshold);
+  if (cfg.classify.alertOnNovel && modelInfo.novelty_threshold === null) {
+    log(`warning: classify.alertOnNovel is on (the default), but the model ${modelInfo.dir} has no novelty threshold: no row is novel (train it again to store one)`);
+  }
   const modelId = `${modelInfo.dir}#${modelInfo.train_sha256}#${modelInfo.created}`;
 
   const paths = dayPaths(config.paths.output, date, options.shard ? shardDirName(options.shard) : undefined);

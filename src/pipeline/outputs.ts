@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { inputError, usageError } from '../errors.js';
 import { writeCsvFile } from '../io/csv.js';
 import { writeChunksAtomic, writeFileAtomic } from '../io/atomic.js';
+import { writeParquetFile } from '../io/parquet.js';
 import { REJECTS_HEADER, rejectsCsvLine } from '../ingest/rejects.js';
 import type { Reject } from '../ingest/issues.js';
 import { numberColumn, readArrowFile, stringColumn, writeArrowFile } from '../schema/arrow.js';
@@ -14,15 +15,15 @@ import type { Coverage } from './coverage.js';
  * The files of a finished day (or shard): what `nightly` writes and `merge` rewrites from
  * shards, through the same function, so both give the same files.
  *
- *   aggregates.arrow / .csv   per-host features of every input, inputs in path order
- *   predictions.arrow / .csv  the same rows, classified, with novelty scores
+ *   aggregates.arrow / .parquet / .csv   per-host features of every input, inputs in path order
+ *   predictions.arrow / .parquet / .csv  the same rows, classified, with novelty scores
  *   alerts.ndjson             one JSON object per alerting row
  *   rejects.csv               bad lines of nfdump output (file,line,reason,raw)
  *   manifest.json             every selected input: size, checksum, status, error
  *   summary.json              counts, timings, engine, model; written last (the run's commit)
  */
 
-export const OUTPUT_FILES = ['aggregates.arrow', 'aggregates.csv', 'predictions.arrow', 'predictions.csv', 'alerts.ndjson', 'rejects.csv', 'manifest.json', 'summary.json'] as const;
+export const OUTPUT_FILES = ['aggregates.arrow', 'aggregates.parquet', 'aggregates.csv', 'predictions.arrow', 'predictions.parquet', 'predictions.csv', 'alerts.ndjson', 'rejects.csv', 'manifest.json', 'summary.json'] as const;
 
 export interface ManifestInput {
   /** Below the archive root, '/'-separated. */
@@ -193,8 +194,10 @@ export interface DayOutputs {
 /** Writes every output file of a day, each atomically, summary.json last. */
 export async function writeDayOutputs(dir: string, out: DayOutputs): Promise<void> {
   await writeArrowFile(join(dir, 'aggregates.arrow'), out.aggregates);
+  await writeParquetFile(join(dir, 'aggregates.parquet'), out.aggregates);
   await writeCsvFile(join(dir, 'aggregates.csv'), out.aggregates);
   await writeArrowFile(join(dir, 'predictions.arrow'), out.predictions);
+  await writeParquetFile(join(dir, 'predictions.parquet'), out.predictions);
   await writeCsvFile(join(dir, 'predictions.csv'), out.predictions);
   await writeChunksAtomic(join(dir, 'alerts.ndjson'), async (write) => {
     for (let i = 0; i < out.alerts.length; i += 10_000) await write(out.alerts.slice(i, i + 10_000).map((a) => `${JSON.stringify(a)}\n`).join(''));

@@ -5,6 +5,7 @@ import { basename } from 'node:path';
 import { z } from 'zod';
 import { inputError, usageError, excerpt } from '../errors.js';
 import { numberColumn, readArrowFile, stringColumn } from '../schema/arrow.js';
+import { predictionClasses } from '../knn/predictions.js';
 import type { ClassifiedRow, EvaluationJson, NestedEstimate } from './builders.js';
 import type { SweepChoice, SweepRow } from './charts.js';
 import { schemaProblem } from '../io/json.js';
@@ -33,9 +34,15 @@ const evaluationSchema = z.object({
   confusion_matrix: z.object({ labels: z.array(z.string()).min(1), matrix: z.array(z.array(z.number().int().min(0))) }),
 });
 
-/** The JSON `flowknn evaluate --out FILE` (or `--format json`) writes. */
+/**
+ * The JSON `flowknn evaluate --out FILE` (or `--format json`) writes: scikit-learn's report
+ * dictionary with flowknn's details under `flowknn`, or, as evaluate wrote it before, those
+ * details at the top level.
+ */
 export async function readEvaluationJson(path: string): Promise<EvaluationJson> {
-  const parsed = evaluationSchema.safeParse(await readJson(path, '--evaluation'));
+  const raw = await readJson(path, '--evaluation');
+  const own = raw !== null && typeof raw === 'object' && 'flowknn' in raw ? (raw as { flowknn: unknown }).flowknn : raw;
+  const parsed = evaluationSchema.safeParse(own);
   if (!parsed.success) {
     throw inputError(`not an evaluation result: ${schemaProblem(parsed.error).message}`, { file: path }, 'write one with flowknn evaluate ... --out FILE.json');
   }
@@ -48,7 +55,7 @@ export async function readEvaluationJson(path: string): Promise<EvaluationJson> 
 }
 
 export interface PredictionsFile {
-  /** Class order, from the p_<class> columns. */
+  /** Class order, as the table lists its probability columns. */
   readonly classes: string[];
   readonly rows: ClassifiedRow[];
   /** The table's flowknn.* metadata (model, engine, inputs...). */
@@ -70,7 +77,7 @@ export function predictionsFromTable(table: Table, path = 'predictions', novelty
   const missing = need.filter((c) => !table.getChild(c));
   if (missing.length > 0) throw inputError(`not a predictions table: no ${missing.join(', ')} column`, { file: path }, 'give the predictions.arrow that flowknn classify --out DIR writes');
   const metadata = Object.fromEntries([...table.schema.metadata.entries()]);
-  const classes = table.schema.fields.map((f) => f.name).filter((n) => n.startsWith('p_')).map((n) => n.slice(2));
+  const { classes } = predictionClasses(table, path);
   const flows = numberColumn(table, 'flows')!;
   const bps = numberColumn(table, 'bps')!;
   const pps = numberColumn(table, 'pps')!;

@@ -162,7 +162,7 @@ describe('several inputs to ingest', () => {
     expect(r.code).toBe(1);
     expect(r.stderr).toContain(`flowknn: error: ${bad}:5: packets: expected a number`);
     expect(r.stderr).toMatch(new RegExp(`1 of 2 inputs failed: ${esc(bad)}`));
-    expect(await listTree(outDir)).toEqual(['x.arrow']);
+    expect(await listTree(outDir)).toEqual(['x.arrow', 'x.parquet']);
     const table = tableFromIPC(await readFile(out));
     expect(table.numRows).toBe(16); // nfs.raw
     const files = new Set(Array.from({ length: table.numRows }, (_, i) => table.getChild('source_file')!.get(i) as string));
@@ -273,7 +273,7 @@ describe('a model folder from an incompatible feature set', () => {
   it('the untouched model classifies (control)', async () => {
     const { r, outDir } = await classifyWith(pristine);
     expect(r.code, r.stderr).toBe(0);
-    expect(await listTree(outDir)).toEqual(['pred/', 'pred/predictions.arrow', 'pred/predictions.csv']);
+    expect(await listTree(outDir)).toEqual(['pred/', 'pred/predictions.arrow', 'pred/predictions.csv', 'pred/predictions.parquet']);
   });
 
   it('renamed feature column: exit 1, model.json:line, says which feature set was expected', async () => {
@@ -378,7 +378,7 @@ describe('through the built CLI (node bin/flowknn.js)', () => {
     expect(r.code).toBe(1);
     expect(r.stderr).toContain(`1 of 2 inputs failed: ${bad}`);
     expect(tableFromIPC(await readFile(out)).numRows).toBe(13);
-    expect(await listTree(outDir)).toEqual(['x.arrow']);
+    expect(await listTree(outDir)).toEqual(['x.arrow', 'x.parquet']);
   });
 });
 
@@ -465,6 +465,6 @@ describe('Int64 and Uint64 columns in Arrow inputs', () => {
     const r = await runMain(['train', '--labels', labels, '--out', join(outDir, 'm2'), '--protocol', 'none', '--engine', 'cpu']);
     expect(r.code).toBe(1);
     expect(errorLines(r.stderr)).toEqual([`flowknn: error: ${labels}: column bytes (Uint64) holds 1152921504606846977 in row 5, beyond 2^53 - 1, the largest whole number a double holds exactly`]);
-    expect(await listTree(outDir)).toEqual(['model/', 'model/model.json', 'model/train.arrow']);
+    expect(await listTree(outDir)).toEqual(['model/', 'model/model.json', 'model/train.arrow', 'model/train.parquet']);
   });
 });

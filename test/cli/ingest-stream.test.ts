@@ -121,7 +121,7 @@ describe('ingest of several flow CSV dumps streams them into one Arrow file', ()
     const sources = JSON.parse(got.schema.metadata.get('flowknn.sources')!) as { file: string; format: string; rows: number }[];
     expect(sources).toEqual(inputs.map((file, i) => ({ file, format: 'flow-csv', rows: want[i]!.numRows })));
     // nothing but the output is left in its folder
-    expect(await listTree(sub)).toEqual(['all.arrow']);
+    expect(await listTree(sub)).toEqual(['all.arrow', 'all.parquet']);
   });
 
   it('a file failing at its end (a trailer that disagrees) leaves none of its rows; the others are written, exit 1', async () => {
@@ -136,7 +136,7 @@ describe('ingest of several flow CSV dumps streams them into one Arrow file', ()
     expect(r.stderr).toMatch(new RegExp(`1 of 2 inputs failed: ${esc(bad)}\\n`, 'u'));
     const got = tableFromIPC(await readFile(out));
     expect(columns(got)).toEqual(columns((await readInput(good)).table));
-    expect(await listTree(join(sub, 'out'))).toEqual(['x.arrow']);
+    expect(await listTree(join(sub, 'out'))).toEqual(['x.arrow', 'x.parquet']);
   });
 
   it('every input failing writes nothing: exit 1', async () => {
@@ -195,7 +195,7 @@ describe('reject thresholds and the rejects file', () => {
     const first = rows.find(([file, line]) => file === two && line === '2')!;
     expect(first[2]).toMatch(/x1/u);
     expect(first[3]).toBe((await readFile(two, 'utf8')).split('\n')[1]);
-    expect(await listTree(sub)).toEqual(['rejects.csv', 'three-bad.csv', 'two-bad.csv', 'x.arrow']);
+    expect(await listTree(sub)).toEqual(['rejects.csv', 'three-bad.csv', 'two-bad.csv', 'x.arrow', 'x.parquet']);
   });
 
   it('--max-reject-fraction keeps a file under the share and fails one over it, naming the share', async () => {
@@ -276,7 +276,7 @@ describe.skipIf(!tools)('ingest of nfcapd files and flow CSV dumps together', ()
     expect(columns(got)).toEqual(joined(want));
     const sources = JSON.parse(got.schema.metadata.get('flowknn.sources')!) as { format: string }[];
     expect(sources.map((s) => s.format)).toEqual(['nfcapd', 'flow-csv', 'nfcapd', 'nfcapd']);
-    expect(await listTree(sub)).toEqual(['flows.arrow']);
+    expect(await listTree(sub)).toEqual(['flows.arrow', 'flows.parquet']);
   });
 
   it('an nfcapd archive folder as it is: every flow of its files', async () => {

@@ -80,7 +80,7 @@ describe('model lifecycle on the seed labels: v1 without nfs, nfs labelled into 
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toContain('v1 promoted');
     expect(await current(registry, 'seed')).toBe('v1');
-    expect((await readdir(join(registry, 'seed', 'v1'))).sort()).toEqual(['model.json', 'train.arrow', 'version.json']);
+    expect((await readdir(join(registry, 'seed', 'v1'))).sort()).toEqual(['model.json', 'train.arrow', 'train.parquet', 'version.json']);
     const v1 = await versionJson(registry, 'seed', 1);
     expect(v1).toMatchObject({ version: 1, parent: null, promoted: true, reason: 'first version', rows: { total: 380, base: 0, added: 380 } });
     expect(v1.evaluation).toMatchObject({ protocol: 'loo', folds: 380, rows: 380 });
@@ -131,8 +131,7 @@ describe('model lifecycle on the seed labels: v1 without nfs, nfs labelled into 
     // leave-one-out: each nfs row classified by the other rows
     const ev = await runMain(['evaluate', '--model', join(registry, 'seed', 'v2'), '--protocol', 'loo', '--format', 'json']);
     expect(ev.code, ev.stderr).toBe(0);
-    const report = (JSON.parse(ev.stdout) as { report: { classes: { label: string; recall: number; precision: number }[] } }).report;
-    const nfs = report.classes.find((c) => c.label === 'nfs')!;
+    const nfs = (JSON.parse(ev.stdout) as Record<string, { recall: number; precision: number }>)['nfs']!;
     console.log(`v2 loo nfs: precision ${nfs.precision.toFixed(2)}, recall ${nfs.recall.toFixed(2)}`);
     expect(nfs.recall).toBeGreaterThanOrEqual(0.9);
 

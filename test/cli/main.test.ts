@@ -34,8 +34,8 @@ describe('-- before file names that start with a dash', () => {
     const r = await runBin(['ingest', '--out', 'out.arrow', '--', '-http.raw', '-smtp.raw'], { cwd: dir });
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).toMatch(/^\.\/-http\.raw: 155 rows/mu);
-    expect(r.stderr).toMatch(/^wrote out\.arrow: 240 stat rows from 2 file\(s\)$/mu);
-    expect(await listTree(dir)).toEqual(['-http.raw', '-smtp.raw', 'out.arrow']);
+    expect(r.stderr).toMatch(/^wrote out\.arrow and out\.parquet: 240 stat rows from 2 file\(s\)$/mu);
+    expect(await listTree(dir)).toEqual(['-http.raw', '-smtp.raw', 'out.arrow', 'out.parquet']);
   });
 
   it('classify --model M -- -probes.txt classifies the file', async () => {

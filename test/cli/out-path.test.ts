@@ -78,7 +78,7 @@ describe('train --out replaces only a model folder (issue: it deleted whatever w
     await mkdir(out);
     expect((await runMain(['train', '--labels', SEED_LABELS, '--out', out, ...FAST])).code).toBe(0);
     expect((await runMain(['train', '--labels', SEED_LABELS, '--exclude', 'nfs', '--out', out, ...FAST])).code).toBe(0);
-    expect(await listTree(dir)).toEqual(['m/', 'm/model.json', 'm/train.arrow']);
+    expect(await listTree(dir)).toEqual(['m/', 'm/model.json', 'm/train.arrow', 'm/train.parquet']);
     expect(JSON.parse(await readFile(join(out, 'model.json'), 'utf8')).classes).not.toContain('nfs');
   });
 
@@ -104,7 +104,7 @@ describe('symlinks, FIFOs, devices and inputs as --out (issue: they were replace
     expect((await lstat(join(dir, 'current'))).isSymbolicLink()).toBe(true);
     expect(await readlink(join(dir, 'current'))).toBe('v1');
     expect(JSON.parse(await readFile(join(dir, 'v1', 'model.json'), 'utf8')).classes).toContain('nfs');
-    expect(await listTree(dir)).toEqual(['current', 'v1/', 'v1/model.json', 'v1/train.arrow']);
+    expect(await listTree(dir)).toEqual(['current', 'v1/', 'v1/model.json', 'v1/train.arrow', 'v1/train.parquet']);
   });
 
   it('ingest --out LINK to an Arrow file: written through, the link stays', async () => {
@@ -169,7 +169,7 @@ describe('symlinks, FIFOs, devices and inputs as --out (issue: they were replace
     expect((await runMain(['classify', probes, '--model', model, '--out', out, '--engine', 'cpu', '--quiet'])).code).toBe(0);
     await writeFile(join(out, 'notes.txt'), 'mine');
     expect((await runMain(['classify', probes, '--model', model, '--out', out, '--engine', 'cpu', '--quiet'])).code).toBe(0);
-    expect(await listTree(out)).toEqual(['notes.txt', 'predictions.arrow', 'predictions.csv']);
+    expect(await listTree(out)).toEqual(['notes.txt', 'predictions.arrow', 'predictions.csv', 'predictions.parquet']);
   });
 });
 

@@ -44,33 +44,34 @@ describe('the seed study, end to end through the built CLI', () => {
     expect(text.code).toBe(0);
     const json = await runMain([...args, '--format', 'json']);
     expect(json.code).toBe(0);
-    const result = JSON.parse(json.stdout) as {
-      rows: number;
-      protocol: { name: string; folds: number };
-      report: { accuracy: number; macro_avg: { f1: number }; classes: { label: string; precision: number; recall: number; f1: number; support: number }[] };
-      confusion_matrix: { matrix: number[][] };
+    type Row = { precision: number; recall: number; 'f1-score': number; support: number };
+    const result = JSON.parse(json.stdout) as Record<string, Row> & {
+      accuracy: number;
+      'macro avg': Row;
+      flowknn: { rows: number; classes: string[]; protocol: { name: string; folds: number }; confusion_matrix: { matrix: number[][] } };
     };
-    expect(result.protocol).toEqual({ name: 'loo', folds: 380 });
-    expect(result.rows).toBe(380);
-    expect(result.report.accuracy).toBeGreaterThanOrEqual(0.81);
-    expect(result.report.macro_avg.f1).toBeGreaterThanOrEqual(0.86);
+    expect(result.flowknn.protocol).toEqual({ name: 'loo', folds: 380 });
+    expect(result.flowknn.rows).toBe(380);
+    expect(result.accuracy).toBeGreaterThanOrEqual(0.81);
+    expect(result['macro avg']['f1-score']).toBeGreaterThanOrEqual(0.86);
     // scikit-learn on the same rows: 0.816 and 0.870 (seed README)
-    expect(result.report.accuracy).toBeCloseTo(0.8158, 4);
-    expect(result.report.macro_avg.f1).toBeCloseTo(0.8701, 4);
+    expect(result.accuracy).toBeCloseTo(0.8158, 4);
+    expect(result['macro avg']['f1-score']).toBeCloseTo(0.8701, 4);
     // the text report shows the same numbers, rounded
-    for (const c of result.report.classes) {
-      const line = new RegExp(`^\\s*${c.label}\\s+(\\S+)\\s+(\\S+)\\s+(\\S+)\\s+(\\d+)$`, 'mu').exec(text.stdout)!;
-      expect(line.slice(1, 5)).toEqual([c.precision.toFixed(2), c.recall.toFixed(2), c.f1.toFixed(2), String(c.support)]);
+    for (const label of result.flowknn.classes) {
+      const c = result[label]!;
+      const line = new RegExp(`^\\s*${label}\\s+(\\S+)\\s+(\\S+)\\s+(\\S+)\\s+(\\d+)$`, 'mu').exec(text.stdout)!;
+      expect(line.slice(1, 5)).toEqual([c.precision.toFixed(2), c.recall.toFixed(2), c['f1-score'].toFixed(2), String(c.support)]);
     }
-    const total = result.confusion_matrix.matrix.flat().reduce((a, b) => a + b, 0);
+    const total = result.flowknn.confusion_matrix.matrix.flat().reduce((a, b) => a + b, 0);
     expect(total).toBe(380);
   });
 
   it('row-l2 k = 5 leave-one-out gives the honest figure from the seed README (0.658)', async () => {
     const json = await runMain(['evaluate', '--labels', LABELS, '--exclude', 'nfs', '--scaler', 'row-l2', '--k', '5', '--protocol', 'loo', '--format', 'json']);
-    const result = JSON.parse(json.stdout) as { report: { accuracy: number; macro_avg: { f1: number } } };
-    expect(result.report.accuracy).toBeCloseTo(0.658, 3);
-    expect(result.report.macro_avg.f1).toBeCloseTo(0.671, 3);
+    const result = JSON.parse(json.stdout) as { accuracy: number; 'macro avg': { 'f1-score': number } };
+    expect(result.accuracy).toBeCloseTo(0.658, 3);
+    expect(result['macro avg']['f1-score']).toBeCloseTo(0.671, 3);
   });
 });
 
@@ -87,7 +88,7 @@ describe('train and classify write a model folder and predictions', () => {
     const model = join(dir, 'model');
     const train = await runMain(['train', '--labels', LABELS, '--exclude', 'nfs', '--scaler', 'log-zscore', '--k', '3', '--protocol', 'loo', '--out', model]);
     expect(train.code, train.stderr).toBe(0);
-    expect((await readdir(model)).sort()).toEqual(['model.json', 'train.arrow']);
+    expect((await readdir(model)).sort()).toEqual(['model.json', 'train.arrow', 'train.parquet']);
     const json = JSON.parse(await readFile(join(model, 'model.json'), 'utf8')) as Record<string, unknown>;
     expect(json.classes).toEqual(['smtp', 'http', 'tivoli', 'small-flood', 'incoming-floods']);
     expect(json.feature_set).toEqual({ name: 'nfdump-stat7', version: 1, columns: ['duration_s', 'flows', 'packets', 'bytes', 'pps', 'bps', 'bpp'] });
@@ -107,7 +108,7 @@ describe('train and classify write a model folder and predictions', () => {
     expect(table.getChild('note')!.get(3)).toBe('http');
     const labels = table.getChild('neighbour_labels')!.get(0)!.toArray() as string[];
     expect(labels).toHaveLength(3);
-    const probs = ['smtp', 'http', 'tivoli', 'small-flood', 'incoming-floods'].map((c) => table.getChild(`p_${c}`)!.get(0) as number);
+    const probs = ['p_smtp', 'p_http', 'p_tivoli', 'p_small_flood', 'p_incoming_floods'].map((c) => table.getChild(c)!.get(0) as number);
     expect(probs.reduce((a, b) => a + b)).toBeCloseTo(1, 12);
     expect(table.getChild('probability')!.get(0)).toBe(Math.max(...probs));
     // the floods the seed author named are recognised as floods

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { formatConfusion, formatFixed, formatReport, reportJson } from '../../src/eval/format.js';
+import { formatConfusion, formatFixed, formatReport, reportDict, type ReportDictRow } from '../../src/eval/format.js';
 import { classificationReport, confusionMatrix } from '../../src/eval/metrics.js';
 
 // Hand-checked example: 10 rows, 4 classes, one class never predicted right.
@@ -44,12 +44,18 @@ describe('classification report', () => {
     );
   });
 
-  it('JSON carries the same numbers', () => {
-    const json = reportJson(report) as { classes: { label: string; recall: number }[]; accuracy: number; weighted_avg: { f1: number } };
-    expect(json.classes.map((c) => c.label)).toEqual(['a', 'bb', 'a-long-class-name', 'zero']);
-    expect(json.classes[0]!.recall).toBe(report.classes[0]!.recall);
-    expect(json.accuracy).toBe(report.accuracy);
-    expect(json.weighted_avg.f1).toBe(report.weightedAvg.f1);
+  it("JSON carries the same numbers, under scikit-learn's output_dict keys", () => {
+    const json = reportDict(report);
+    expect(Object.keys(json)).toEqual(['a', 'bb', 'a-long-class-name', 'zero', 'accuracy', 'macro avg', 'weighted avg']);
+    expect(json['a']).toEqual({ precision: report.classes[0]!.precision, recall: report.classes[0]!.recall, 'f1-score': report.classes[0]!.f1, support: report.classes[0]!.support });
+    expect(json['accuracy']).toBe(report.accuracy);
+    expect((json['weighted avg'] as ReportDictRow)['f1-score']).toBe(report.weightedAvg.f1);
+    expect((json['macro avg'] as ReportDictRow).support).toBe(report.total);
+  });
+
+  it('a class named like one of the report\'s own entries is refused', () => {
+    const cm2 = confusionMatrix([0, 1], [0, 1], ['accuracy', 'b']);
+    expect(() => reportDict(classificationReport(cm2))).toThrow(/class named "accuracy"/u);
   });
 
   it('confusion matrix text is numpy-style with labels', () => {

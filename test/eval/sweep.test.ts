@@ -13,7 +13,7 @@ import { NFDUMP_STAT7 } from '../../src/features/feature-set.js';
 import { SCALERS } from '../../src/features/scalers.js';
 import { readModel } from '../../src/model/folder.js';
 import { loadLabelled, type LabelledSet } from '../../src/model/labelled.js';
-import { Collector } from '../helpers/cli.js';
+import { Collector, runMain } from '../helpers/cli.js';
 import { SEED_LABELS } from '../helpers/paths.js';
 import { gridMatrix, mulberry32, testSeed } from '../helpers/random.js';
 import { makeTempDir } from '../helpers/tmp.js';
@@ -187,6 +187,7 @@ function args(over: Partial<SweepArgs>): ArgumentsCamelCase<SweepArgs> {
     repeats: 5,
     seed: 1,
     nested: false,
+    'novelty-quantile': 0.95,
     format: 'text',
     top: 20,
     engine: 'cpu',
@@ -257,7 +258,7 @@ describe('flowknn sweep (command handler)', () => {
       const csv = join(tmp.dir, 'sweep.csv');
       const json = join(tmp.dir, 'sweep.json');
       const model = join(tmp.dir, 'model');
-      const over: Partial<SweepArgs> = { k: ['1..5'], metrics: ['euclidean'], scalers: ['log-zscore,zscore'], folds: 5, repeats: 2, top: 3, csv, json, 'save-model': model };
+      const over: Partial<SweepArgs> = { k: ['1..5'], metrics: ['euclidean'], scalers: ['log-zscore,zscore'], folds: 5, repeats: 2, top: 3, csv, out: json, 'save-model': model };
       const { stdout } = await runHandler(over);
       expect(stdout).toMatch(/^sweep: stratified 5-fold x 2 repeats \(seeds 1\.\.2\); 380 rows, 5 classes; 20 configurations/mu);
       expect(stdout).toMatch(/^rank +scaler +metric +weights +k +macro F1 +sd +accuracy +sd +smtp +http +tivoli +small-flood +incoming-floods$/mu);
@@ -279,6 +280,14 @@ describe('flowknn sweep (command handler)', () => {
       expect(loaded.json.evaluation?.accuracy).toBe(parsed.saved_model.evaluation.accuracy);
       const ev = await evaluate(seedSet, loaded.model.config, { name: 'loo' }, engine);
       expect(loaded.json.evaluation?.accuracy).toBe(ev.report.accuracy);
+      // the novelty threshold train would store for the same configuration (without one, a
+      // nightly job's alertOnNovel never fires)
+      const trained = join(tmp.dir, 'trained');
+      const t = await runMain(['train', '--labels', SEED_LABELS, '--exclude', 'nfs', '--scaler', parsed.chosen.scaler, '--weights', parsed.chosen.weights, '--k', String(parsed.chosen.k), '--protocol', 'none', '--engine', 'cpu', '--out', trained, '--quiet']);
+      expect(t.code, t.stderr).toBe(0);
+      const fromTrain = (await readModel(trained)).json.novelty;
+      expect(fromTrain).not.toBeNull();
+      expect(loaded.json.novelty).toEqual(fromTrain);
     } finally {
       await tmp.cleanup();
     }

@@ -85,7 +85,7 @@ describe.skipIf(!tools())('paths that are not regular files', () => {
     const writer = spawn('sh', ['-c', `cat '${nfdump17('flows.csv')}' > '${fifo}'`], { stdio: 'ignore' });
     try {
       for (const format of ['auto', 'flow-csv']) {
-        const r = await runMain(['ingest', fifo, '--format', format, '--out', join(dir, `fifo-${format}.arrow`)]);
+        const r = await runMain(['ingest', fifo, '--input-format', format, '--out', join(dir, `fifo-${format}.arrow`)]);
         expect(r.code, r.stderr).toBe(2);
         expect(r.stderr).toContain('is not a regular file (a pipe, socket or device)');
         expect(r.stderr).not.toMatch(/ESPIPE|at .*\.ts:/u);

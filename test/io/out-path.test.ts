@@ -59,6 +59,19 @@ describe('files a command writes whole', () => {
     ]);
   });
 
+  it('an Arrow output brings its Parquet copy beside it, checked by the same rules', async () => {
+    const dir = await fresh();
+    await writeFile(join(dir, 'old.arrow'), ARROW_HEAD);
+    await writeFile(join(dir, 'old.parquet'), 'PAR1\x15\x04');
+    const got = await checkOutput({ flag: '--out', path: join(dir, 'old.arrow'), file: 'arrow' });
+    expect(got!.files).toEqual({ parquet: join(dir, 'old.parquet') });
+    expect((await checkOutput({ flag: '--out', path: join(dir, 'noext'), file: 'arrow' }))!.files).toEqual({ parquet: join(dir, 'noext.parquet') });
+    await writeFile(join(dir, 'mine.parquet'), 'my notes\n');
+    const err = await failure(checkOutput({ flag: '--out', path: join(dir, 'mine.arrow'), file: 'arrow' }));
+    expect(err.exitCode).toBe(2);
+    expect(err.message).toMatch(/^--out \(its Parquet copy\) .*mine\.parquet is a file of 9 bytes that is not a Parquet file/u);
+  });
+
   it('a folder is refused (exit 2), naming what is in it and what the flag takes', async () => {
     const dir = await fresh();
     await writeFile(join(dir, 'keep.txt'), 'x');
@@ -157,13 +170,17 @@ describe('folders a command writes', () => {
     expect((await failure(checkOutput({ flag: '--out', path: join(dir, 'file'), folder: 'model' }))).message).toBe(`--out ${join(dir, 'file')} is a file of 1 bytes, not a model folder: flowknn does not replace it`);
   });
 
-  it('a predictions folder: its two files are checked too and returned', async () => {
+  it('a predictions folder: its three files are checked too and returned', async () => {
     const dir = await fresh();
     await mkdir(join(dir, 'pred'));
     await writeFile(join(dir, 'pred', 'predictions.csv'), 'key,predicted\n');
     await writeFile(join(dir, 'pred', 'report.html'), '<!doctype html>');
     const got = await checkOutput({ flag: '--out', path: join(dir, 'pred'), folder: 'predictions' });
-    expect(got!.files).toEqual({ 'predictions.arrow': join(dir, 'pred', 'predictions.arrow'), 'predictions.csv': join(dir, 'pred', 'predictions.csv') });
+    expect(got!.files).toEqual({
+      'predictions.arrow': join(dir, 'pred', 'predictions.arrow'),
+      'predictions.parquet': join(dir, 'pred', 'predictions.parquet'),
+      'predictions.csv': join(dir, 'pred', 'predictions.csv'),
+    });
     await mkdir(join(dir, 'pred', 'predictions.arrow'));
     expect((await failure(checkOutput({ flag: '--out', path: join(dir, 'pred'), folder: 'predictions' }))).message).toMatch(/^--out \(its predictions.arrow\) .* is an empty folder, not a file/u);
     await mkdir(join(dir, 'other'));

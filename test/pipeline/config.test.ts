@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { FlowknnError } from '../../src/errors.js';
-import { loadNightlyConfig, parseNightlyConfig } from '../../src/pipeline/config.js';
+import { checkConfigAgainstModel, loadNightlyConfig, parseNightlyConfig } from '../../src/pipeline/config.js';
 import { parseShard, shardOf } from '../../src/pipeline/nightly.js';
 import { REPO_ROOT } from '../helpers/paths.js';
 
@@ -49,6 +49,59 @@ describe('nightly config', () => {
     expect(key.format()).toContain('use "source": "flows"');
     const field = error(JSON.stringify({ ...minimal, aggregate: { source: 'flows', key: 'dstip+tos' } }));
     expect(field.format()).toContain('"tos" is not a key field');
+  });
+
+  it('a misspelt key is named with the key it is near, at the top level and inside', () => {
+    const top = error(JSON.stringify({ ...minimal, clasify: { alertClasses: ['x'] } }, null, 2));
+    expect(top.exitCode).toBe(2);
+    expect(top.line).toBe(11);
+    expect(top.message).toBe('clasify: unknown key ("clasify" (did you mean "classify"?)); known: archive, nfdump, output, model, aggregate, classify, limits, report, notify');
+    const inner = error(JSON.stringify({ ...minimal, limits: { maxReject: 3 } }));
+    expect(inner.message).toMatch(/^limits\.maxReject: unknown key \("maxReject" \(did you mean "maxRejects"\?\)\); known: jobs, maxRejects, /u);
+    const far = error(JSON.stringify({ ...minimal, zzzzzzzz: 1 }));
+    expect(far.message).toMatch(/^zzzzzzzz: unknown key \("zzzzzzzz"\); known: archive, /u);
+  });
+
+  it('aggregate.window takes the forms --window takes: 300, "300s", "5m", "1h", "whole"', () => {
+    const w = (window: unknown) => parseNightlyConfig(JSON.stringify({ ...minimal, aggregate: { source: 'flows', window } }), '/x/c.json');
+    expect(w('5m').config.aggregate.window).toBe(300);
+    expect(w('1h').config.aggregate.window).toBe(3600);
+    expect(w('300s').config.aggregate.window).toBe(300);
+    expect(w(600).config.aggregate.window).toBe(600);
+    expect(w('whole').config.aggregate.window).toBe('whole');
+    // one setting, one digest: a rerun does not redo the day for the other spelling
+    expect(w('5m').digest).toBe(w(300).digest);
+    for (const bad of ['5 minutes', 0, -300, 1.5, '']) {
+      const e = error(JSON.stringify({ ...minimal, aggregate: { source: 'flows', window: bad } }));
+      expect(e.exitCode).toBe(2);
+      expect(e.message).toMatch(/^aggregate\.window: expected whole seconds > 0 \(300\), "300s", "5m", "1h" or "whole"/u);
+    }
+  });
+
+  it('settings the model cannot honour: alertClasses it lacks; alertOnNovel, when written, without a novelty threshold', () => {
+    const classes = ['http', 'small-flood'];
+    const check = (classify: object, threshold: number | null) => {
+      const c = parseNightlyConfig(JSON.stringify({ ...minimal, classify }, null, 2), '/etc/flowknn/night.json');
+      try {
+        checkConfigAgainstModel(c, classes, 'seed v1', threshold);
+      } catch (err) {
+        if (err instanceof FlowknnError) return err;
+        throw err;
+      }
+      return undefined;
+    };
+    const typo = check({ alertClasses: ['small-floods'] }, 1)!;
+    expect(typo.exitCode).toBe(2);
+    expect(typo.format()).toBe('/etc/flowknn/night.json:12: classify.alertClasses: "small-floods" (did you mean "small-flood"?) is not a class of the model seed v1; its classes: http, small-flood\n  hint: name classes the model has (flowknn models lists them), or train a model that has the class');
+    expect(check({ alertClasses: ['small-flood'] }, 1)).toBeUndefined();
+    expect(check({ alertClasses: ['unknown'], unknownLabel: 'unknown' }, 1)).toBeUndefined();
+    const novel = check({ alertOnNovel: true }, null)!;
+    expect(novel.exitCode).toBe(2);
+    expect(novel.message).toBe('classify.alertOnNovel: the model seed v1 has no novelty threshold, so no row can be novel');
+    expect(novel.line).toBe(12);
+    // the default is not a promise the file makes: a warning, not an error (src/pipeline/nightly.ts)
+    expect(check({}, null)).toBeUndefined();
+    expect(check({ alertOnNovel: false }, null)).toBeUndefined();
   });
 
   it('an unknown archive.timeZone is a usage error naming the key and line, not a crash when the default date is computed', () => {

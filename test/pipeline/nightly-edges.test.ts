@@ -1,3 +1,4 @@
+import { DuckDBInstance } from '@duckdb/node-api';
 import { tableFromIPC } from 'apache-arrow';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -7,6 +8,7 @@ import { parseNightlyConfig } from '../../src/pipeline/config.js';
 import { runNightly } from '../../src/pipeline/nightly.js';
 import { generateArchive, type SynthResult } from '../../src/synth/generate.js';
 import { runMain } from '../helpers/cli.js';
+import { sameInDuckDb } from '../helpers/duckdb.js';
 import { failure } from '../helpers/failure.js';
 import { SEED_LABELS } from '../helpers/paths.js';
 import { makeTempDir } from '../helpers/tmp.js';
@@ -40,6 +42,41 @@ beforeAll(async () => {
 afterAll(() => cleanup?.());
 
 describe('nightly edge cases', () => {
+  it('classify.alertClasses naming a class the model lacks is exit 2 before any work, listing its classes', async () => {
+    const cfg = await writeConfig('typo', { classify: { engine: 'cpu', threads: 1, alertClasses: ['small-floods', 'incoming-floods'] } });
+    const r = await runMain(['nightly', '--config', cfg, '--date', DATE, '--quiet']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(`${cfg}:`);
+    expect(r.stderr).toContain('classify.alertClasses: "small-floods" (did you mean "small-flood"?) is not a class of the model');
+    expect(r.stderr).toContain('its classes: smtp, http, tivoli, small-flood, incoming-floods');
+    expect(r.stdout).toBe('');
+    // nothing written for the day
+    await expect(readFile(join(day('typo'), 'summary.json'))).rejects.toThrow(/ENOENT/u);
+    // the unknown label counts as a class when the config sets one
+    const unknown = await writeConfig('unknown-alert', { classify: { engine: 'cpu', threads: 1, alertClasses: ['unknown'], unknownLabel: 'unknown' } });
+    const u = await runMain(['nightly', '--config', unknown, '--date', DATE, '--quiet']);
+    expect(u.code, u.stderr).toBe(0);
+  }, 120_000);
+
+  it("a night's aggregates and predictions as Parquet: DuckDB reads the rows, types and instants of the Arrow files", async () => {
+    const cfg = await writeConfig('parquet');
+    const r = await runMain(['nightly', '--config', cfg, '--date', DATE, '--quiet']);
+    expect(r.code, r.stderr).toBe(0);
+    const db = await (await DuckDBInstance.create(':memory:')).connect();
+    try {
+      const aggregates = await sameInDuckDb(db, join(day('parquet'), 'aggregates.arrow'), join(day('parquet'), 'aggregates.parquet'));
+      expect(aggregates.numRows).toBeGreaterThan(0);
+      const predictions = await sameInDuckDb(db, join(day('parquet'), 'predictions.arrow'), join(day('parquet'), 'predictions.parquet'));
+      expect(predictions.numRows).toBe(aggregates.numRows);
+      // the night's counts by class, asked in plain SQL: those of summary.json
+      const summary = JSON.parse(await readFile(join(day('parquet'), 'summary.json'), 'utf8')) as { predicted: Record<string, number> };
+      const sql = (await db.runAndReadAll(`SELECT predicted, count(*)::INTEGER AS n FROM '${join(day('parquet'), 'predictions.parquet')}' GROUP BY predicted`)).getRowObjectsJS();
+      expect(Object.fromEntries(sql.map((row) => [row['predicted'], row['n']]))).toEqual(Object.fromEntries(Object.entries(summary.predicted).filter(([, n]) => n > 0)));
+    } finally {
+      db.closeSync();
+    }
+  }, 120_000);
+
   it('a night where no aggregate reaches the minimums is a complete night of zero rows, not a failure', async () => {
     const cfg = await writeConfig('quiet', { aggregate: { minPackets: 1_000_000_000 } });
     const r = await runMain(['nightly', '--config', cfg, '--date', DATE, '--quiet']);

@@ -52,7 +52,7 @@ beforeAll(async () => {
   expect((await runMain(['train', ...common, '--scaler', 'log-zscore', '--k', '3', '--protocol', 'none', '--out', model()])).code).toBe(0);
   expect((await runMain(['evaluate', '--model', model(), '--protocol', 'loo', '--engine', 'cpu', '--threads', '1', '--quiet', '--out', evaluationFile(), '--format', 'json'])).code).toBe(0);
   expect((await runMain(['classify', join(SEED_PROBES, 'test-samples.txt'), '--model', model(), '--engine', 'cpu', '--threads', '1', '--quiet', '--out', join(dir, 'probes')])).code).toBe(0);
-  expect((await runMain(['sweep', ...common, '--k', '1..5', '--metrics', 'euclidean,manhattan', '--weights', 'uniform', '--scalers', 'zscore,log-zscore', '--folds', '5', '--repeats', '2', '--json', sweepFile()])).code).toBe(0);
+  expect((await runMain(['sweep', ...common, '--k', '1..5', '--metrics', 'euclidean,manhattan', '--weights', 'uniform', '--scalers', 'zscore,log-zscore', '--folds', '5', '--repeats', '2', '--out', sweepFile()])).code).toBe(0);
 });
 
 afterAll(() => cleanup?.());
@@ -85,8 +85,8 @@ describe('flowknn report', () => {
     expect(r.code).toBe(0);
     const html = await readFile(out, 'utf8');
     expect(figures(html)).toEqual(['confusion', 'class-scores', 'scatter']);
-    const evaluation = JSON.parse(await readFile(evaluationFile(), 'utf8')) as { report: { accuracy: number } };
-    expect(html).toContain(`Accuracy ${evaluation.report.accuracy.toFixed(3)}`);
+    const evaluation = JSON.parse(await readFile(evaluationFile(), 'utf8')) as { accuracy: number };
+    expect(html).toContain(`Accuracy ${evaluation.accuracy.toFixed(3)}`);
     expect(html).toContain('leave-one-out (380 folds)');
     expect(html).toContain('training rows sha256');
   });

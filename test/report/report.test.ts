@@ -4,7 +4,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { sweepJson } from '../../src/cli/commands/sweep.js';
 import { CpuEngine } from '../../src/engines/cpu/cpu-engine.js';
 import { evaluate } from '../../src/eval/evaluate.js';
-import { formatReport, reportJson } from '../../src/eval/format.js';
+import { formatReport, reportDict } from '../../src/eval/format.js';
 import { sweep } from '../../src/eval/sweep.js';
 import {
   classificationTable,
@@ -108,23 +108,25 @@ describe('HTML report', () => {
     const ev = await evaluate(set, config, { name: 'kfold', folds: 10, seed: 7 }, engine);
     const { dir, cleanup } = await makeTempDir();
     try {
-      // The shape src/cli/commands/evaluate.ts writes with --out.
+      // The details src/cli/commands/evaluate.ts writes with --out, under "flowknn" beside
+      // scikit-learn's report dictionary; evaluate wrote them at the top level before.
       const json = {
         protocol: { name: 'kfold', folds: ev.folds, seed: 7 },
         config: { scaler: config.scaler, k: config.k, metric: config.metric, weights: config.weights },
         engine: 'cpu',
         rows: ev.rows.length,
         classes: set.classes,
-        report: reportJson(ev.report),
         confusion_matrix: { labels: ev.confusion.labels, rows: 'true', columns: 'predicted', matrix: ev.confusion.matrix },
       };
       const file = join(dir, 'evaluation.json');
-      await writeFile(file, JSON.stringify(json));
-      const fromJson = evaluationDataFromJson(await readEvaluationJson(file));
       const direct = evaluationData(ev, 'cpu');
-      expect(fromJson.report).toEqual(direct.report);
-      expect(fromJson.config).toEqual(direct.config);
-      expect([fromJson.protocol, fromJson.folds, fromJson.seed]).toEqual(['kfold', 10, 7]);
+      for (const shape of [{ ...reportDict(ev.report), flowknn: { format: 'flowknn-evaluation', format_version: 2, ...json } }, { ...json, report: {} }]) {
+        await writeFile(file, JSON.stringify(shape));
+        const fromJson = evaluationDataFromJson(await readEvaluationJson(file));
+        expect(fromJson.report).toEqual(direct.report);
+        expect(fromJson.config).toEqual(direct.config);
+        expect([fromJson.protocol, fromJson.folds, fromJson.seed]).toEqual(['kfold', 10, 7]);
+      }
       await writeFile(file, JSON.stringify({ ...json, confusion_matrix: { labels: ['a', 'b'], matrix: [[1]] } }));
       await expect(readEvaluationJson(file)).rejects.toThrow(/2 x 2/u);
     } finally {

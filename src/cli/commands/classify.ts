@@ -10,6 +10,7 @@ import { uniqueRows } from '../../ingest/sections.js';
 import { tableToCsv } from '../../io/csv.js';
 import { writeFileAtomic } from '../../io/atomic.js';
 import { checkOutputs } from '../../io/out-path.js';
+import { writeParquetFile } from '../../io/parquet.js';
 import { kthDistances } from '../../knn/novelty.js';
 import { predictionsTable, type RowOrigin } from '../../knn/predictions.js';
 import { readModelSpec } from '../../model/registry.js';
@@ -17,14 +18,13 @@ import { predict } from '../../model/model.js';
 import { Matrix } from '../../matrix.js';
 import { numberColumn, stringColumn, takeRows, writeArrowFile } from '../../schema/arrow.js';
 import type { CliContext } from '../context.js';
-import { engineFrom, engineOption, timeZoneOption, zoneFrom, type EngineArgs, type TimeZoneArgs } from '../options.js';
+import { engineFrom, engineOption, inputFormatFrom, inputFormatOption, timeZoneOption, zoneFrom, type EngineArgs, type InputFormatArgs, type TimeZoneArgs } from '../options.js';
 import { formatPredictions } from '../show.js';
 
-interface ClassifyArgs extends EngineArgs, TimeZoneArgs {
+interface ClassifyArgs extends EngineArgs, TimeZoneArgs, InputFormatArgs {
   inputs: string[];
   model: string;
   out?: string;
-  format: InputFormat;
   show: boolean;
   report?: string;
   'unknown-label'?: string;
@@ -36,16 +36,16 @@ export function classifyCommand(ctx: CliContext): CommandModule<object, Classify
     describe: 'label per-host aggregates with a trained model',
     builder: (y: Argv) =>
       engineOption(
-        timeZoneOption(y)
+        inputFormatOption(timeZoneOption(y), INPUT_FORMATS)
           .positional('inputs', { type: 'string', array: true, demandOption: true, describe: 'nfdump statistics (text, CSV or JSON) or flowknn stat and aggregate tables (.arrow)' })
           .option('model', { type: 'string', demandOption: true, describe: 'model folder written by flowknn train, or a registry model (ROOT/NAME: its current version)' })
-          .option('out', { type: 'string', describe: 'folder for predictions.arrow and predictions.csv (without it: print only)' })
-          .option('format', { choices: INPUT_FORMATS, default: 'auto' as const, describe: 'input format (auto: detected per file)' })
+          .option('out', { type: 'string', describe: 'folder for predictions.arrow, predictions.parquet and predictions.csv (without it: print only)' })
           .option('show', { type: 'boolean', default: false, describe: 'print each row with its neighbours and prediction (default when no --out)' })
           .option('report', { type: 'string', describe: 'also write an HTML report (the rows over the training data, predictions) to this file' })
           .option('unknown-label', { type: 'string', describe: "predict novel rows (k-th neighbour farther than the model's novelty threshold) as this label, e.g. unknown" }),
       ) as unknown as Argv<ClassifyArgs>,
     handler: async (args) => {
+      const format = inputFormatFrom(args, (m) => ctx.stderr.write(`flowknn: warning: ${m}\n`));
       const read = [...args.inputs.map((path) => ({ flag: 'input', path })), { flag: '--model', path: args.model }];
       const [out, report] = await checkOutputs([{ flag: '--out', path: args.out, folder: 'predictions' }, { flag: '--report', path: args.report, file: 'html' }], read);
       const { model, json, warnings } = (await readModelSpec(args.model)).loaded;
@@ -54,7 +54,7 @@ export function classifyCommand(ctx: CliContext): CommandModule<object, Classify
       const tables: Table[] = [];
       const files: string[] = [];
       for (const file of args.inputs) {
-        const r = await readInput(file, args.format, { zone });
+        const r = await readInput(file, format, { zone });
         if (r.kind === 'none' || r.table.numRows === 0) {
           ctx.log(`${file}: no rows (nfdump found no matching flows)`);
           continue;
@@ -122,8 +122,9 @@ export function classifyCommand(ctx: CliContext): CommandModule<object, Classify
       if (args.show || args.out === undefined) ctx.stdout.write(formatPredictions(table, model.config.k));
       if (out) {
         await writeArrowFile(out.files['predictions.arrow']!, table);
+        await writeParquetFile(out.files['predictions.parquet']!, table);
         await writeFileAtomic(out.files['predictions.csv']!, tableToCsv(table));
-        ctx.log(`wrote ${join(args.out!, 'predictions.arrow')} and predictions.csv: ${rows} rows`);
+        ctx.log(`wrote ${join(args.out!, 'predictions.arrow')}, predictions.parquet and predictions.csv: ${rows} rows`);
       }
       if (report) {
         const { classifiedReport, predictionsFromTable, renderReport, writeReport } = await import('../../report/index.js');

@@ -1,19 +1,18 @@
 import type { Argv, CommandModule } from 'yargs';
 import { probeEngines } from '../../engines/registry.js';
 import type { CliContext } from '../context.js';
+import { outputFormatFrom, outputFormatOption, type OutputFormatArgs } from '../options.js';
 
-interface EnginesArgs {
-  format: 'text' | 'json';
-}
+type EnginesArgs = OutputFormatArgs;
 
 export function enginesCommand(ctx: CliContext): CommandModule<object, EnginesArgs> {
   return {
     command: 'engines',
     describe: 'list the search engines, whether each can run here (and why not), and the GPU adapter',
-    builder: (y: Argv) => y.option('format', { choices: ['text', 'json'] as const, default: 'text' as const }) as unknown as Argv<EnginesArgs>,
+    builder: (y: Argv) => outputFormatOption(y) as unknown as Argv<EnginesArgs>,
     handler: async (args) => {
       const probes = await probeEngines();
-      if (args.format === 'json') {
+      if (outputFormatFrom(args) === 'json') {
         ctx.stdout.write(`${JSON.stringify(probes, null, 2)}\n`);
         return;
       }

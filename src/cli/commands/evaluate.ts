@@ -2,7 +2,7 @@ import type { Argv, CommandModule } from 'yargs';
 
 import { usageError } from '../../errors.js';
 import { evaluate } from '../../eval/evaluate.js';
-import { formatConfusion, formatFixed, formatReport, reportJson } from '../../eval/format.js';
+import { formatConfusion, formatFixed, formatReport, reportDict } from '../../eval/format.js';
 import { NFDUMP_STAT7 } from '../../features/feature-set.js';
 import { writeFileAtomic } from '../../io/atomic.js';
 import { checkOutputs } from '../../io/out-path.js';
@@ -11,16 +11,29 @@ import { loadLabelled, type LabelledSet } from '../../model/labelled.js';
 import type { ModelConfig } from '../../model/model.js';
 import type { CliContext } from '../context.js';
 import { progressUpdater } from '../progress.js';
-import { engineFrom, engineOption, labelOptions, listOption, modelOptions, PROTOCOL_CHOICES, protocolOptions, type EngineArgs, zoneFrom, type TimeZoneArgs } from '../options.js';
+import {
+  engineFrom,
+  engineOption,
+  labelOptions,
+  listOption,
+  modelOptions,
+  OUTPUT_FORMATS,
+  outputFormatFrom,
+  PROTOCOL_CHOICES,
+  protocolOptions,
+  zoneFrom,
+  type EngineArgs,
+  type OutputFormatArgs,
+  type TimeZoneArgs,
+} from '../options.js';
 import { configFrom, protocolFrom, type ModelArgs, type ProtocolArgs } from './train.js';
 import { metricLabel } from '../../engines/metrics.js';
 
-interface EvaluateArgs extends ModelArgs, ProtocolArgs, EngineArgs, TimeZoneArgs {
+interface EvaluateArgs extends ModelArgs, ProtocolArgs, EngineArgs, TimeZoneArgs, OutputFormatArgs {
   labels?: string;
   model?: string;
   exclude: string[];
   include?: string[];
-  format: 'text' | 'json';
   digits: number;
   out?: string;
   report?: string;
@@ -38,9 +51,10 @@ export function evaluateCommand(ctx: CliContext): CommandModule<object, Evaluate
               .option('labels', { type: 'string', describe: 'folder of per-label files, or a table with a label column' })
               .option('model', { type: 'string', describe: "evaluate a model folder's (or a registry model's current version's) configuration on its own training rows (instead of --labels)" })
               .option('protocol', { choices: PROTOCOL_CHOICES, default: 'loo' as const, describe: 'resubstitution | holdout | kfold (stratified) | loo (leave-one-out)' })
-              .option('format', { choices: ['text', 'json'] as const, default: 'text' as const, describe: 'output format' })
+              .option('format', { choices: OUTPUT_FORMATS, default: 'text' as const, describe: "what is printed on stdout: text (scikit-learn's classification_report layout) or json (its output_dict=True, flowknn's details under \"flowknn\")" })
+              .option('json', { type: 'boolean', describe: 'the same as --format json' })
               .option('digits', { type: 'number', default: 2, describe: 'decimals in the text report' })
-              .option('out', { type: 'string', describe: 'also write the JSON result to this file' })
+              .option('out', { type: 'string', describe: 'also write the JSON result (what --format json prints) to this file' })
               .option('report', { type: 'string', describe: 'also write an HTML report (charts, tables) to this file' }),
           ),
         ),
@@ -69,6 +83,10 @@ export function evaluateCommand(ctx: CliContext): CommandModule<object, Evaluate
         set = await loadLabelled(args.labels, NFDUMP_STAT7, { exclude: listOption(args.exclude), include: listOption(args.include), zone: zoneFrom(args) });
         config = configFrom(args);
       }
+      const asJson = outputFormatFrom(args) === 'json';
+      // Before the work: in the JSON result, classes share the keys of scikit-learn's entries and flowknn's own.
+      const taken = set.classes.find((c) => c === 'accuracy' || c === 'flowknn');
+      if ((asJson || jsonOut) && taken !== undefined) throw usageError(`a class named "${taken}" cannot be told apart from the "${taken}" entry of the JSON result`, 'rename the label');
       const protocol = protocolFrom(args);
       const engine = await engineFrom(args, ctx.log);
       let ev;
@@ -78,24 +96,29 @@ export function evaluateCommand(ctx: CliContext): CommandModule<object, Evaluate
       } finally {
         await engine.dispose();
       }
-      const json = {
-        protocol: { name: protocol.name, folds: ev.folds, ...(protocol.name === 'kfold' || protocol.name === 'holdout' ? { seed: protocol.seed } : {}), ...(protocol.name === 'holdout' ? { test_fraction: protocol.testFraction } : {}) },
-        config: { scaler: config.scaler, k: config.k, metric: config.metric, weights: config.weights },
-        engine: engine.name,
-        rows: ev.rows.length,
-        classes: set.classes,
-        report: reportJson(ev.report),
-        confusion_matrix: { labels: ev.confusion.labels, rows: 'true', columns: 'predicted', matrix: ev.confusion.matrix },
-      };
-      if (jsonOut) await writeFileAtomic(jsonOut.path, `${JSON.stringify(json, null, 2)}\n`);
+      // scikit-learn's classification_report(output_dict=True), and what flowknn adds under its own key.
+      const json = (): object => ({
+        ...reportDict(ev.report),
+        flowknn: {
+          format: 'flowknn-evaluation',
+          format_version: 2,
+          protocol: { name: protocol.name, folds: ev.folds, ...(protocol.name === 'kfold' || protocol.name === 'holdout' ? { seed: protocol.seed } : {}), ...(protocol.name === 'holdout' ? { test_fraction: protocol.testFraction } : {}) },
+          config: { scaler: config.scaler, k: config.k, metric: config.metric, weights: config.weights },
+          engine: engine.name,
+          rows: ev.rows.length,
+          classes: set.classes,
+          confusion_matrix: { labels: ev.confusion.labels, rows: 'true', columns: 'predicted', matrix: ev.confusion.matrix },
+        },
+      });
+      if (jsonOut) await writeFileAtomic(jsonOut.path, `${JSON.stringify(json(), null, 2)}\n`);
       if (reportOut) {
         const { evaluationReport, renderReport, writeReport } = await import('../../report/index.js');
         const doc = evaluationReport({ evaluation: ev, set, engine: engine.name, meta: { inputs: [args.model ?? args.labels!], timings: { evaluate: performance.now() - started } } });
         await writeReport(reportOut.path, await renderReport(doc, { onWarning: (w) => ctx.log(`report: ${w}`) }));
         ctx.log(`wrote ${args.report}`);
       }
-      if (args.format === 'json') {
-        ctx.stdout.write(`${JSON.stringify(json, null, 2)}\n`);
+      if (asJson) {
+        ctx.stdout.write(`${JSON.stringify(json(), null, 2)}\n`);
         return;
       }
       const m = metricLabel(config.metric);

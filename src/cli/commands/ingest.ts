@@ -13,15 +13,17 @@ import type { InputFormat as FormatSpec, InputKind } from '../../ingest/format.j
 import type { NfdumpOptions } from '../../ingest/nfdump/run.js';
 import { INPUT_FORMATS, readInput, type InputFormat, type ReadOptions, type ReadResult } from '../../ingest/read.js';
 import { detectInputFormat, formatByName, kindOf, openInput } from '../../ingest/registry.js';
+import { checkNfdumpFilter } from '../../ingest/nfdump/filter.js';
 import { probeNfdump } from '../../ingest/nfdump/version.js';
 import { RejectsWriter, type RejectSink } from '../../ingest/rejects.js';
 import { resolvedTimeZone, type WallClockZone } from '../../io/time-zone.js';
+import { writeParquetFile, writeParquetFromArrowFile } from '../../io/parquet.js';
 import { joinTables, writeArrowFile } from '../../schema/arrow.js';
 import type { CliContext } from '../context.js';
-import { timeZoneOption, zoneFrom, type TimeZoneArgs } from '../options.js';
+import { inputFormatFrom, inputFormatOption, timeZoneOption, zoneFrom, type InputFormatArgs, type TimeZoneArgs } from '../options.js';
 import { progressUpdater, throughput } from '../progress.js';
 
-interface IngestArgs extends TimeZoneArgs {
+interface IngestArgs extends TimeZoneArgs, InputFormatArgs {
   date?: string;
   from?: string;
   to?: string;
@@ -34,7 +36,6 @@ interface IngestArgs extends TimeZoneArgs {
   filter?: string;
   files: string[];
   out: string;
-  format: InputFormat;
   'max-rejects'?: number;
   'max-reject-fraction'?: number;
   rejects?: string;
@@ -60,13 +61,12 @@ export function ingestCommand(ctx: CliContext): CommandModule<object, IngestArgs
     command: 'ingest <files..>',
     describe: 'read nfcapd files (through nfdump) and nfdump outputs (statistics as text, CSV or JSON; flows as CSV, csv-fast, JSON or NDJSON) into one Arrow IPC file, or aggregate their flows per host',
     builder: (y: Argv) =>
-      timeZoneOption(y)
+      inputFormatOption(timeZoneOption(y), INPUT_FORMATS)
         .positional('files', { type: 'string', array: true, demandOption: true, describe: 'nfdump output files (plain or .gz), nfcapd files, or nfcapd archive folders' })
         .option('date', { type: 'string', describe: 'archive folders: the nfcapd files of this day (YYYY-MM-DD, in --time-zone, the zone nfcapd named its files in)' })
         .option('from', { type: 'string', describe: 'archive folders: files from this time on (inclusive)' })
         .option('to', { type: 'string', describe: 'archive folders: files before this time (exclusive)' })
-        .option('out', { type: 'string', demandOption: true, describe: 'Arrow IPC file to write (.arrow)' })
-        .option('format', { choices: INPUT_FORMATS, default: 'auto' as const, describe: 'input format (auto: detected per file)' })
+        .option('out', { type: 'string', demandOption: true, describe: 'Arrow IPC file to write (.arrow); its Parquet copy goes beside it (.parquet)' })
         .option('max-rejects', { type: 'number', describe: 'bad lines a file may have before it fails (default 0: fail on the first; no limit on the count when only --max-reject-fraction is given)' })
         .option('max-reject-fraction', { type: 'number', describe: 'largest share of a file\'s data lines (0..1) that may be bad, checked when the file has been read' })
         .option('rejects', { type: 'string', describe: 'CSV file listing every rejected line (file, line, reason, raw text), also those of failed files' })
@@ -80,6 +80,7 @@ export function ingestCommand(ctx: CliContext): CommandModule<object, IngestArgs
         .option('filter', { type: 'string', describe: 'nfcapd inputs: an nfdump filter expression for the flows read' })
         .option('input-timeout', { type: 'number', default: 1800, describe: 'nfcapd inputs: seconds nfdump may take on one file before it fails alone' }) as unknown as Argv<IngestArgs>,
     handler: async (args) => {
+      const format: InputFormat = inputFormatFrom(args, (m) => ctx.stderr.write(`flowknn: warning: ${m}\n`));
       const maxRejects = args['max-rejects'];
       const maxRejectFraction = args['max-reject-fraction'];
       if (maxRejects !== undefined && !(Number.isInteger(maxRejects) && maxRejects >= 0)) throw usageError(`--max-rejects must be a whole number >= 0, got ${maxRejects}`);
@@ -93,12 +94,13 @@ export function ingestCommand(ctx: CliContext): CommandModule<object, IngestArgs
       const aggregator = args.aggregate === undefined ? undefined : makeAggregator(args);
       const files = await expandArchives(args, ctx);
       // Each input's format, told once from its first bytes (undefined: its read says why).
-      const formats: (FormatSpec | undefined)[] = await Promise.all(files.map((f) => (args.format === 'auto' ? detectInputFormat(f) : Promise.resolve(formatByName(args.format))).catch(() => undefined)));
+      const formats: (FormatSpec | undefined)[] = await Promise.all(files.map((f) => (format === 'auto' ? detectInputFormat(f) : Promise.resolve(formatByName(format))).catch(() => undefined)));
       const nfdump = await nfdumpFor(formats, args, ctx);
       // The outputs are checked against every input (src/io/out-path.ts); symlinks are written through.
       const read = [...args.files, ...files].map((path) => ({ flag: 'input', path }));
       const [out, rejectsOut] = await checkOutputs([{ flag: '--out', path: args.out, file: 'arrow' }, { flag: '--rejects', path: args.rejects, file: 'csv' }], read);
       args.out = out!.path;
+      const parquetOut = out!.files['parquet']!;
       args.rejects = rejectsOut?.path;
       // Flow records without aggregation are streamed to the output; statistics (small) are
       // read whole and joined.
@@ -112,8 +114,8 @@ export function ingestCommand(ctx: CliContext): CommandModule<object, IngestArgs
       let failed: FlowknnError[];
       try {
         const threshold = { maxRejects, maxRejectFraction };
-        const reading = { ...threshold, nfdump, zone };
-        failed = streamed ? await streamFlows(files, args, ctx, reading, rejects) : await readWhole(files, args, ctx, aggregator, reading, rejects);
+        const reading = { ...threshold, nfdump, zone, format };
+        failed = streamed ? await streamFlows(files, args, ctx, reading, rejects, parquetOut) : await readWhole(files, args, ctx, aggregator, reading, rejects, parquetOut);
         await rejects?.commit();
       } catch (err) {
         await rejects?.abort();
@@ -142,6 +144,8 @@ interface Threshold {
 interface Reading extends Threshold {
   nfdump: NfdumpOptions;
   zone: WallClockZone;
+  /** The input format asked for (auto: told per file). */
+  format: InputFormat;
 }
 
 /** What the output records of how it was read: the zone of nfdump's local times, the nfdump release. */
@@ -155,9 +159,14 @@ function runMeta(reading: Reading): Record<string, string> {
  */
 async function nfdumpFor(formats: readonly (FormatSpec | undefined)[], args: IngestArgs, ctx: CliContext): Promise<NfdumpOptions> {
   const base: NfdumpOptions = { nfdump: args.nfdump, filter: args.filter, timeoutS: args['input-timeout'] };
-  if (!formats.some((f) => f?.name === 'nfcapd')) return base;
+  if (!formats.some((f) => f?.name === 'nfcapd')) {
+    if (args.filter !== undefined) throw usageError('--filter: none of the inputs is an nfcapd file, and only nfdump reading nfcapd files applies a filter', 'filter when nfdump prints the text (nfdump -r FILE ... FILTER), or give the nfcapd files');
+    return base;
+  }
   const version = await probeNfdump(args.nfdump ?? 'nfdump');
   ctx.log(`nfdump ${version.version} (${version.binary})`);
+  // Once, before any file: a bad filter is a usage error, not the failure of every input.
+  if (args.filter !== undefined) await checkNfdumpFilter(version.binary, args.filter);
   return { ...base, version };
 }
 
@@ -166,7 +175,7 @@ async function nfdumpFor(formats: readonly (FormatSpec | undefined)[], args: Ing
  * batches, memory bounded whatever their sizes (src/ingest/flows-to-arrow.ts). Returns the
  * inputs that failed, each reported on stderr.
  */
-async function streamFlows(files: string[], args: IngestArgs, ctx: CliContext, reading: Reading, rejects: RejectSink | undefined): Promise<FlowknnError[]> {
+async function streamFlows(files: string[], args: IngestArgs, ctx: CliContext, reading: Reading, rejects: RejectSink | undefined, parquetOut: string): Promise<FlowknnError[]> {
   const onFile = progressUpdater(ctx, 'reading', 'files');
   let done = 0;
   let rows = 0;
@@ -176,7 +185,7 @@ async function streamFlows(files: string[], args: IngestArgs, ctx: CliContext, r
     maxRejects: reading.maxRejects,
     maxRejectFraction: reading.maxRejectFraction,
     jobs: args.jobs,
-    format: args.format,
+    format: reading.format,
     nfdump: reading.nfdump,
     zone: reading.zone,
     meta: runMeta(reading),
@@ -193,6 +202,9 @@ async function streamFlows(files: string[], args: IngestArgs, ctx: CliContext, r
     for (const o of result.inputs) if (!o.error) ctx.log(`${o.file}: ${o.rows} rows (${o.format}, streamed)${o.rejected ? `, ${o.rejected} rejected` : ''}${warned(o.nfdump?.warnings)}`);
     const ok = result.inputs.length - failed.length;
     ctx.log(`wrote ${args.out}: ${result.rows} flow rows in ${result.batches} batches from ${ok} file(s)`);
+    // The Parquet copy is made from the Arrow file, batch by batch: memory stays bounded.
+    await writeParquetFromArrowFile(args.out, parquetOut);
+    ctx.log(`wrote ${parquetOut}`);
   }
   return failed;
 }
@@ -205,6 +217,7 @@ async function readWhole(
   aggregator: FlowAggregator | undefined,
   reading: Reading,
   rejects: RejectSink | undefined,
+  parquetOut: string,
 ): Promise<FlowknnError[]> {
   const limit = pLimit(args.jobs);
   const onFile = progressUpdater(ctx, 'reading', 'files');
@@ -224,7 +237,7 @@ async function readWhole(
         };
         try {
           const options: ReadOptions = { maxRejects: reading.maxRejects, maxRejectFraction: reading.maxRejectFraction, rejects: sink, nfdump: reading.nfdump, zone: reading.zone };
-          const result = aggregator ? await aggregateInput(aggregator, file, args.format, options) : outcome(await readInput(file, args.format, options));
+          const result = aggregator ? await aggregateInput(aggregator, file, reading.format, options) : outcome(await readInput(file, reading.format, options));
           rows += result.rows;
           return { file, result: { ...result, rejected } };
         } catch (err) {
@@ -251,8 +264,9 @@ async function readWhole(
     const withRows = ok.filter((r) => r.table !== undefined && (r.kind !== 'none' || ok.every((o) => o.kind === 'none')));
     const table = aggregator ? aggregator.table({ 'flowknn.sources': sources, ...zone }) : concatTables(withRows.length > 0 ? withRows : ok, zone);
     await writeArrowFile(args.out, table);
+    await writeParquetFile(parquetOut, table);
     for (const r of ok) ctx.log(`${r.file}: ${r.rows} rows (${r.format})${r.rejected ? `, ${r.rejected} rejected` : ''}${r.kind === 'none' ? ' (nfdump found no matching flows)' : ''}${r.untimed ? `, ${r.untimed} records without a time (first seen 0: their hosts' duration and rates are 0, as nfdump computes them)` : ''}${warned(r.summary?.nfdump?.warnings)}`);
-    ctx.log(`wrote ${args.out}: ${table.numRows} ${args.aggregate === undefined ? ([...kinds][0] ?? 'stat') : 'aggregate'} rows from ${ok.length} file(s)`);
+    ctx.log(`wrote ${args.out} and ${parquetOut}: ${table.numRows} ${args.aggregate === undefined ? ([...kinds][0] ?? 'stat') : 'aggregate'} rows from ${ok.length} file(s)`);
   }
   return failed;
 }

@@ -5,11 +5,11 @@ import { formatFixed } from '../../eval/format.js';
 import { exists } from '../../io/atomic.js';
 import { listVersions, parseVersionRef, promoteVersion, registryPaths, type VersionInfo } from '../../model/registry.js';
 import type { CliContext } from '../context.js';
+import { OUTPUT_FORMATS, outputFormatFrom, type OutputFormatArgs } from '../options.js';
 
-interface ModelsArgs {
+interface ModelsArgs extends OutputFormatArgs {
   registry: string;
   name?: string;
-  json: boolean;
 }
 
 interface PromoteArgs {
@@ -124,11 +124,12 @@ export function modelsCommand(ctx: CliContext): CommandModule<object, ModelsArgs
         .command(promoteCommand(ctx))
         .option('registry', { type: 'string', demandOption: true, describe: 'model registry folder' })
         .option('name', { type: 'string', describe: 'only this model' })
-        .option('json', { type: 'boolean', default: false, describe: 'print JSON instead of a table' }) as unknown as Argv<ModelsArgs>,
+        .option('format', { choices: OUTPUT_FORMATS, default: 'text' as const, describe: 'what is printed on stdout: a table, or JSON' })
+        .option('json', { type: 'boolean', describe: 'the same as --format json' }) as unknown as Argv<ModelsArgs>,
     handler: async (args) => {
       if (!(await exists(args.registry))) throw usageError(`--registry ${args.registry}: no such folder`, 'make a first version with: flowknn train --registry ROOT --name NAME --labels DIR');
       const versions = await listVersions(args.registry, args.name);
-      if (args.json) {
+      if (outputFormatFrom(args) === 'json') {
         ctx.stdout.write(`${JSON.stringify(versions.map(versionJson), null, 2)}\n`);
         return;
       }

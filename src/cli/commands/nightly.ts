@@ -35,7 +35,12 @@ export async function writeNightlyReport(ctx: CliContext, _dir: string, data: Om
   await writeReport(data.reportFile, await renderReport(doc, { onWarning: (w) => ctx.log(`report: ${w}`) }));
 }
 
+/**
+ * The night in three lines on stdout. With --quiet only when something is wrong (an input
+ * failed): cron mails whatever a job prints, and a night that went well should send nothing.
+ */
 function printSummary(ctx: CliContext, s: Summary, dir: string, reportFile: string | null): void {
+  if (ctx.quiet && s.inputs.failed === 0) return;
   const classes = Object.entries(s.predicted)
     .filter(([, n]) => n > 0)
     .map(([c, n]) => `${c} ${n}`)

@@ -11,11 +11,12 @@ import { WEIGHTS, type Weights } from '../../knn/classifier.js';
 import { writeFileAtomic } from '../../io/atomic.js';
 import { checkOutputs } from '../../io/out-path.js';
 import { writeModel, type EvaluationSummary } from '../../model/folder.js';
+import { calibrateNovelty, checkQuantile, DEFAULT_NOVELTY_QUANTILE } from '../../knn/novelty.js';
 import { loadLabelled } from '../../model/labelled.js';
 import { fitModel, type ModelConfig } from '../../model/model.js';
 import type { CliContext } from '../context.js';
 import { progressUpdater } from '../progress.js';
-import { engineFrom, engineOption, labelOptions, listOption, type EngineArgs, zoneFrom, type TimeZoneArgs } from '../options.js';
+import { engineFrom, engineOption, labelOptions, listOption, OUTPUT_FORMATS, type EngineArgs, zoneFrom, type TimeZoneArgs } from '../options.js';
 
 export interface SweepArgs extends EngineArgs, TimeZoneArgs {
   report?: string;
@@ -33,7 +34,10 @@ export interface SweepArgs extends EngineArgs, TimeZoneArgs {
   seed: number;
   nested: boolean;
   'save-model'?: string;
+  'novelty-quantile': number;
   csv?: string;
+  out?: string;
+  /** The same as --format json; with a value, the earlier spelling of --out FILE. */
   json?: string;
   format: 'text' | 'json';
   top: number;
@@ -253,21 +257,37 @@ export function sweepCommand(ctx: CliContext): CommandModule<object, SweepArgs> 
           .option('repeats', { type: 'number', default: 5, describe: 'kfold repeats; repeat r uses seed --seed + r' })
           .option('seed', { type: 'number', default: 1, describe: 'seed of the first kfold repeat' })
           .option('nested', { type: 'boolean', default: false, describe: 'also estimate how good the choice is: outer stratified folds x repeats (seeds after the inner ones), the sweep inside each' })
-          .option('save-model', { type: 'string', describe: 'train the chosen configuration on all rows and write this model folder' })
+          .option('save-model', { type: 'string', describe: 'train the chosen configuration on all rows and write this model folder (with a novelty threshold, as train stores one)' })
+          .option('novelty-quantile', {
+            type: 'number',
+            default: DEFAULT_NOVELTY_QUANTILE,
+            describe: "with --save-model: novelty threshold, this quantile of the training rows' leave-one-out distances to their k-th neighbour",
+          })
           .option('csv', { type: 'string', describe: 'write the whole ranked table as CSV' })
           .option('report', { type: 'string', describe: 'also write an HTML report (score curves, ranked table) to this file' })
-          .option('json', { type: 'string', describe: 'write the whole result as JSON' })
-          .option('format', { choices: ['text', 'json'] as const, default: 'text' as const, describe: 'stdout format' })
+          .option('out', { type: 'string', describe: 'write the whole result as JSON (what --format json prints) to this file' })
+          .option('format', { choices: OUTPUT_FORMATS, default: 'text' as const, describe: 'what is printed on stdout: text, or JSON' })
+          .option('json', { type: 'string', describe: 'the same as --format json (--json FILE: deprecated spelling of --out FILE)' })
           .option('top', { type: 'number', default: 20, describe: 'rows of the ranked table printed as text (0: all)' }),
       ) as unknown as Argv<SweepArgs>,
     handler: async (args) => {
+      // --json FILE wrote the JSON result before --json came to mean --format json everywhere.
+      let outFlag = '--out';
+      if (args.json !== undefined && args.json !== '') {
+        if (args.out !== undefined) throw usageError(`--json ${args.json} and --out ${args.out}: give --out alone (--json FILE is its deprecated spelling)`);
+        ctx.stderr.write(`flowknn: warning: --json FILE is deprecated, use --out ${args.json} (--json alone prints JSON, as --format json)\n`);
+        args.out = args.json;
+        outFlag = '--json';
+      }
+      const format = args.json === '' ? 'json' : args.format;
       const grid = gridFrom(args);
+      const quantile = checkQuantile(args['novelty-quantile']);
       const protocol = protocolFromSweepArgs(args);
       if (!Number.isInteger(args.top) || args.top < 0) throw usageError(`--top must be a whole number >= 0, got ${args.top}`);
       const [saveModel, jsonOut, csvOut, reportOut] = await checkOutputs(
         [
           { flag: '--save-model', path: args['save-model'], folder: 'model' },
-          { flag: '--json', path: args.json, file: 'json' },
+          { flag: outFlag, path: args.out, file: 'json' },
           { flag: '--csv', path: args.csv, file: 'csv' },
           { flag: '--report', path: args.report, file: 'html' },
         ],
@@ -304,7 +324,12 @@ export function sweepCommand(ctx: CliContext): CommandModule<object, SweepArgs> 
             macro_f1: ev.report.macroAvg.f1,
             weighted_f1: ev.report.weightedAvg.f1,
           };
-          await writeModel(saveModel.path, fitModel(set, config), evaluation);
+          // The novelty threshold as train calibrates it: without one, the model flags no row as
+          // novel and a nightly job's alertOnNovel never fires.
+          const model = fitModel(set, config);
+          const novelty = set.features.rows > config.k ? await calibrateNovelty(model, engine, quantile) : null;
+          if (!novelty) ctx.log(`no novelty threshold: ${set.features.rows} training rows are not more than k = ${config.k}`);
+          await writeModel(saveModel.path, model, evaluation, novelty);
           saved = { dir: args['save-model'], evaluation };
           ctx.log(`wrote model ${args['save-model']} (${configLabel(config)}; leave-one-out accuracy ${formatFixed(evaluation.accuracy, 3)}, macro F1 ${formatFixed(evaluation.macro_f1, 3)})`);
         }
@@ -325,7 +350,7 @@ export function sweepCommand(ctx: CliContext): CommandModule<object, SweepArgs> 
         await writeReport(reportOut.path, await renderReport(doc, { onWarning: (w) => ctx.log(`report: ${w}`) }));
         ctx.log(`wrote ${args.report}`);
       }
-      if (args.format === 'json') {
+      if (format === 'json') {
         ctx.stdout.write(`${JSON.stringify(json, null, 2)}\n`);
         return;
       }
