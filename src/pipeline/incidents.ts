@@ -121,6 +121,7 @@ export type IncidentAlert = Alert & AlertEvent;
 export interface SuppressionRule {
   readonly index: number;
   readonly block: Cidr;
+  readonly hosts: NetworkSet;
   readonly class: string;
   readonly until: string | null;
   readonly reason: string;
@@ -155,7 +156,7 @@ export function incidentSettings(config: NightlyConfig, date: string, model: Inc
     noveltySeverity: inc.noveltySeverity,
     // the config is validated: every block parses
     own: new NetworkSet(config.networks.own.map((t) => parseCidr(t) as Cidr)),
-    suppress: inc.suppress.map((r, index) => ({ index, block: parseCidr(r.host) as Cidr, class: r.class, until: r.until, reason: r.reason })),
+    suppress: inc.suppress.map((r, index) => ({ index, block: parseCidr(r.host) as Cidr, hosts: new NetworkSet([parseCidr(r.host) as Cidr]), class: r.class, until: r.until, reason: r.reason })),
     model,
   };
 }
@@ -242,13 +243,10 @@ function severityOf(rule: { name: string; category: string }, s: IncidentSetting
 }
 
 function suppressionOf(host: HostOf, rule: string, s: IncidentSettings): SuppressionHit | null {
-  const probe = new Map<number, NetworkSet>();
   for (const r of s.suppress) {
     if (r.until !== null && r.until < s.date) continue;
     if (r.class !== 'any' && r.class !== rule) continue;
-    let set = probe.get(r.index);
-    if (!set) probe.set(r.index, (set = new NetworkSet([r.block])));
-    if (!set.has(host.ip ?? host.host)) continue;
+    if (!r.hosts.has(host.ip)) continue;
     return { rule: r.index, host: r.block.text, class: r.class, until: r.until, reason: r.reason };
   }
   return null;

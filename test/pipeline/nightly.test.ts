@@ -47,6 +47,7 @@ async function outputs(dayDir: string, options: { copiedArchive?: boolean } = {}
     predictions: await readFile(join(dayDir, 'predictions.csv'), 'utf8'),
     aggregates: await readFile(join(dayDir, 'aggregates.csv'), 'utf8'),
     alerts: await readFile(join(dayDir, 'alerts.ndjson'), 'utf8'),
+    incidents: await readFile(join(dayDir, 'incidents.ndjson'), 'utf8'),
     rejects: await readFile(join(dayDir, 'rejects.csv'), 'utf8'),
   };
 }
@@ -72,7 +73,7 @@ describe('flowknn nightly', () => {
     expect(first.code, first.stderr).toBe(0);
     expect(first.stdout).toContain(`outputs: ${day('ref')}`);
     const files = (await readdir(day('ref'))).sort();
-    expect(files).toEqual(['aggregates.arrow', 'aggregates.csv', 'alerts.ndjson', 'manifest.json', 'notify.json', 'predictions.arrow', 'predictions.csv', 'rejects.csv', 'report.html', 'summary.json']);
+    expect(files).toEqual(['aggregates.arrow', 'aggregates.csv', 'alerts.ndjson', 'incidents.ndjson', 'manifest.json', 'notify.json', 'predictions.arrow', 'predictions.csv', 'rejects.csv', 'report.html', 'summary.json']);
     reference = await outputs(day('ref'));
     const summary = reference.summary as { status: string; inputs: { selected: number; ok: number }; rows: number; predicted: Record<string, number>; alerts: number; novel: number; engine: { name: string } };
     expect(summary.status).toBe('complete');
@@ -190,12 +191,13 @@ describe('flowknn nightly', () => {
     expect(manifest.inputs[0]!.sha256).toMatch(/^[0-9a-f]{64}$/u);
   }, 120_000);
 
-  it('runs the notify command with the alerts on stdin', async () => {
+  it('runs the notify command with the incidents on stdin', async () => {
     const cfg = await writeConfig('notify');
     const got = join(dir, 'notified.ndjson');
     const r = await runMain(['nightly', '--config', cfg, '--date', DATE, '--quiet', '--notify-cmd', `cat > '${got}'; echo "$FLOWKNN_ALERTS" >> '${got}.count'`]);
     expect(r.code, r.stderr).toBe(0);
-    expect(await readFile(got, 'utf8')).toBe(reference.alerts);
+    // nothing suppressed: every incident, ranked, as incidents.ndjson holds them, with all the alert rows
+    expect(await readFile(got, 'utf8')).toBe(reference.incidents);
     expect((await readFile(`${got}.count`, 'utf8')).trim()).toBe(String(reference.alerts.trim().split('\n').length));
   }, 120_000);
 });
