@@ -331,7 +331,7 @@ describe('a big night', () => {
     // in input order
     expect(drawn.map((r) => rows.indexOf(r))).toEqual([...drawn.map((r) => rows.indexOf(r))].sort((a, b) => a - b));
     const doc = nightlyReport({ summary, manifest, rows, alerts: [], maxDrawn: 20 });
-    const text = JSON.stringify(doc.sections[0]);
+    const text = JSON.stringify(doc.sections.find((s) => s.heading === 'Run'));
     expect(text).toContain(`${rows.length} classified rows: the charts and the row tables below show 20 of them`);
     const classes = doc.sections.find((s) => s.heading === 'Predictions by class')!.blocks[0] as unknown as { table: { rows: { label: string; rows: number }[]; footer: { rows: number }[] } };
     expect(classes.table.footer[0]!.rows).toBe(rows.length);

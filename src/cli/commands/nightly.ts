@@ -31,7 +31,7 @@ export async function writeNightlyReport(ctx: CliContext, _dir: string, data: Om
   const { predictionsFromTable, renderReport, writeReport } = await import('../../report/index.js');
   const { nightlyReport } = await import('../../report/nightly.js');
   const rows = predictionsFromTable(data.predictions, 'predictions.arrow', data.summary.model.novelty_threshold === null ? undefined : 'novelty').rows;
-  const doc = nightlyReport({ summary: data.summary, manifest: data.manifest, rows, alerts: data.alerts, training: data.model?.model.train, maxRows: data.maxRows });
+  const doc = nightlyReport({ summary: data.summary, manifest: data.manifest, rows, alerts: data.alerts, incidents: data.incidents, training: data.model?.model.train, maxRows: data.maxRows });
   await writeReport(data.reportFile, await renderReport(doc, { onWarning: (w) => ctx.log(`report: ${w}`) }));
 }
 
