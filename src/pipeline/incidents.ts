@@ -295,7 +295,7 @@ export function buildIncidents(alerts: readonly Alert[], s: IncidentSettings): {
   const enriched: IncidentAlert[] = new Array(alerts.length);
   for (const g of byKey.values()) {
     const runs = [...g.classes.entries()].flatMap(([name, spans]) => runsOf(spans, { name, category: 'class' }));
-    runs.sort((a, b) => a.start - b.start || (a.rule.name < b.rule.name ? -1 : 1));
+    runs.sort((a, b) => a.start - b.start || (a.rule.name < b.rule.name ? -1 : a.rule.name > b.rule.name ? 1 : 0));
     const alone: Span[] = [];
     for (const sp of [...g.novelty].sort(order)) {
       const host = runs.find((r) => sp.start <= r.end + slack && sp.end >= r.start - slack);

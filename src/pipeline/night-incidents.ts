@@ -1,7 +1,7 @@
 import type { NfdumpOptions } from '../ingest/nfdump/run.js';
 import type { LoadedConfig } from './config.js';
 import { commandText, drilldownCommand, runDrilldown } from './drilldown.js';
-import { applyDirection, buildIncidents, countIncidents, expiredRules, incidentSettings, type Incident, type IncidentAlert, type IncidentCounts } from './incidents.js';
+import { applyDirection, buildIncidents, NOVELTY_RULE, countIncidents, expiredRules, incidentSettings, type Incident, type IncidentAlert, type IncidentCounts } from './incidents.js';
 import type { Alert, ManifestInput, ModelInfo } from './outputs.js';
 
 /**
@@ -23,6 +23,10 @@ export async function nightIncidents(p: {
   const settings = incidentSettings(cfg, p.date, p.model);
   for (const r of expiredRules(settings.suppress, p.date)) {
     p.log(`warning: incidents.suppress[${r.index}] (${r.block.text}, ${r.class}: ${r.reason}) expired on ${r.until}: not applied to ${p.date}`);
+  }
+  const known = new Set([...p.model.classes, NOVELTY_RULE, 'any']);
+  for (const r of settings.suppress) {
+    if (!known.has(r.class)) p.log(`warning: incidents.suppress[${r.index}] names the class "${r.class}", which the model (${p.model.classes.join(', ')}) does not have: it suppresses nothing`);
   }
   const { incidents, alerts } = buildIncidents(p.alerts, settings);
   const dd = cfg.incidents.drilldown;

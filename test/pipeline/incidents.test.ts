@@ -214,10 +214,13 @@ describe('incidents of a night', () => {
     expect((await ndjson<Incident>(sent(4))).length).toBe(incidents.length);
   }, 300_000);
 
-  it('a drill-down that fails is a warning on its incident, never a failed night', async () => {
-    const cfg = await writeConfig('slow', { networks: { own: OWN }, incidents: { drilldown: { timeout: 0.001, maxIncidents: 2 } } });
+  it('a drill-down that fails is a warning on its incident, never a failed night; a rule naming a class the model lacks is a warning', async () => {
+    const typo = { host: '0.0.0.0/0', class: 'small-floods', reason: 'a class misspelt' };
+    const cfg = await writeConfig('slow', { networks: { own: OWN }, incidents: { drilldown: { timeout: 0.001, maxIncidents: 2 }, suppress: [typo] } });
     const r = await runMain(['nightly', '--config', cfg, '--date', DATE]);
     expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toContain('warning: incidents.suppress[0] names the class "small-floods", which the model (');
+    expect(r.stderr).toContain(') does not have: it suppresses nothing');
     expect(r.stderr).toMatch(/warning: drill-down of incident [0-9a-f]{24} \(.+\) failed: nfdump did not finish reading it within 0\.001 s/u);
     const incidents = await ndjson<Incident>(join(day('slow'), 'incidents.ndjson'));
     const notes = incidents.map((i) => i.flowknn.drilldown?.note ?? null);
@@ -230,7 +233,7 @@ describe('incidents of a night', () => {
       expect(['inbound', 'outbound']).toContain(i.network.direction);
     }
     const summary = JSON.parse(await readFile(join(day('slow'), 'summary.json'), 'utf8')) as Summary;
-    expect(summary.incidents!.drilldown_failed).toBe(2);
+    expect(summary.incidents).toMatchObject({ drilldown_failed: 2, suppressed: 0 });
   }, 300_000);
 
   it('bad networks or suppression rules: exit 2 naming the key', async () => {
