@@ -210,7 +210,7 @@ describe.skipIf(!run)(suiteName, () => {
       expect([...first.severities].sort((a, b) => rank.indexOf(a) - rank.indexOf(b))).toEqual(first.severities);
       const marks = await page.evaluate<{ titled: number; untitled: number; classified: string[] }>(`(() => {
         const svg = document.querySelector('figure.chart[data-chart="scatter"] svg');
-        const points = Array.from(svg.querySelectorAll('g.mark-symbol path'));
+        const points = Array.from(svg.querySelectorAll('g.mark-symbol.role-mark > path'));
         const titles = points.map((p) => p.querySelector(':scope > title')?.textContent ?? null);
         return { titled: titles.filter((t) => t).length, untitled: titles.filter((t) => !t).length, classified: titles.filter((t) => t && !t.startsWith('training row')) };
       })()`);
