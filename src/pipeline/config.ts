@@ -8,6 +8,7 @@ import { KEY_FIELDS, parseWindow, type WindowSpec } from '../features/aggregate.
 import { jsonKeyLine, parseJsonText, schemaProblem } from '../io/json.js';
 import { checkTimeZone } from '../ingest/archive.js';
 import { didYouMean } from '../suggest.js';
+import { parseCidr } from './networks.js';
 
 /**
  * The nightly job's configuration: one JSON file, validated strictly (an unknown key or a bad
@@ -116,6 +117,70 @@ const notifySchema = z
   })
   .strict();
 
+/** An address or a CIDR block, IPv4 or IPv6 (networks.ts). */
+const cidr = z.string().superRefine((text, ctx) => {
+  const c = parseCidr(text);
+  if (typeof c === 'string') ctx.addIssue({ code: 'custom', message: c });
+});
+
+const networksSchema = z
+  .object({
+    /** The operator's own address blocks: an incident's direction is told against them. */
+    own: z.array(cidr).default([]),
+  })
+  .strict();
+
+/** Severity names, lowest first; event.severity carries them as numbers (incidents.ts). */
+export const SEVERITIES = ['low', 'medium', 'high', 'critical'] as const;
+export type Severity = (typeof SEVERITIES)[number];
+const severity = z.enum(SEVERITIES);
+
+const suppressRuleSchema = z
+  .object({
+    /** An address or a CIDR block the incident's host lies in. */
+    host: cidr,
+    /** The incident's class, "novelty" for novelty-only incidents, or "any". */
+    class: name.default('any'),
+    /** The last night (YYYY-MM-DD, inclusive) the rule applies to; after it, it is reported and not applied. */
+    until: z
+      .string()
+      .regex(/^\d{4}-\d{2}-\d{2}$/u, 'expected a date YYYY-MM-DD')
+      .refine((d) => !Number.isNaN(Date.parse(`${d}T00:00:00Z`)) && new Date(`${d}T00:00:00Z`).toISOString().startsWith(d), 'expected a date that exists')
+      .nullable()
+      .default(null),
+    /** Why the traffic is known (shown with every incident it suppresses). */
+    reason: z.string().trim().min(1, 'a reason is required: say why this traffic is known'),
+  })
+  .strict();
+
+const drilldownSchema = z
+  .object({
+    /** Run nfdump for each incident's top peers, ports and protocols (nfcapd inputs only). */
+    enabled: z.boolean().default(true),
+    /** Rows of each list (nfdump -n). */
+    top: positiveInt.max(1000).default(10),
+    /** Incidents drilled into at most, highest ranked first; the others get the command only. */
+    maxIncidents: z.number().int().min(0).default(50),
+    /** Seconds one drill-down may take before it is given up (a warning, not a failure). */
+    timeout: z.number().positive().default(60),
+  })
+  .strict();
+
+const incidentsSchema = z
+  .object({
+    /** Windows without an alert that may lie between two alert windows of one incident (0: they must touch). */
+    gap: z.number().int().min(0).default(1),
+    /** Severity of an incident of each alert class; classes not named get defaultSeverity. */
+    severity: z.record(name, severity).default({}),
+    defaultSeverity: severity.default('medium'),
+    /** Severity of an incident whose windows alerted for novelty only. */
+    noveltySeverity: severity.default('low'),
+    /** Known traffic: incidents that match a rule are listed apart, counted, and not notified. */
+    suppress: z.array(suppressRuleSchema).default([]),
+    drilldown: drilldownSchema.default(() => drilldownSchema.parse({})),
+  })
+  .strict();
+
 export const nightlyConfigSchema = z
   .object({
     $comment: z.string().optional(),
@@ -130,6 +195,8 @@ export const nightlyConfigSchema = z
     limits: limitsSchema.default(() => limitsSchema.parse({})),
     report: reportSchema.default(() => reportSchema.parse({})),
     notify: notifySchema.default(() => notifySchema.parse({})),
+    networks: networksSchema.default(() => networksSchema.parse({})),
+    incidents: incidentsSchema.default(() => incidentsSchema.parse({})),
   })
   .strict();
 
@@ -138,8 +205,13 @@ export type NightlyConfig = z.infer<typeof nightlyConfigSchema>;
 export interface LoadedConfig {
   readonly file: string;
   readonly config: NightlyConfig;
-  /** sha256 of the settings that decide the outputs (not paths, jobs or report styling). */
+  /** sha256 of the settings that decide the inputs' parts and the classification (not paths, jobs or report styling). */
   readonly digest: string;
+  /**
+   * sha256 of the settings that decide the incidents only (networks, incidents): a change
+   * redoes the day's outputs from the committed inputs, without reading the inputs again.
+   */
+  readonly incidentsDigest: string;
   /** Absolute paths, resolved against the config file's folder. */
   readonly paths: { archive: string; output: string; registry?: string; model?: string };
   /** The file's text, for the line of a key a later check refuses. */
@@ -209,7 +281,8 @@ export function parseNightlyConfig(text: string, file: string): LoadedConfig {
   };
   const decisive = { aggregate: config.aggregate, classify: { alertClasses: config.classify.alertClasses, alertOnNovel: config.classify.alertOnNovel, unknownLabel: config.classify.unknownLabel }, limits: { maxRejects: config.limits.maxRejects, maxRejectFraction: config.limits.maxRejectFraction }, timeZone: config.archive.timeZone };
   const digest = createHash('sha256').update(JSON.stringify(decisive)).digest('hex');
-  return { file, config, digest, paths, text };
+  const incidentsDigest = createHash('sha256').update(JSON.stringify({ networks: config.networks, incidents: config.incidents })).digest('hex');
+  return { file, config, digest, incidentsDigest, paths, text };
 }
 
 function usageErrorAt(message: string, file: string, line: number | undefined, hint?: string): FlowknnError {

@@ -9,11 +9,12 @@ import type { LoadedConfig } from './config.js';
 import { acquireLock } from '../io/lock.js';
 import { writeFileAtomic } from '../io/atomic.js';
 import { discoverArchive, selectionRange } from '../ingest/archive.js';
-import { buildSummary, readPartJson, shardDirs, shardOf, workId, type InputRecord, type ReportData } from './nightly.js';
+import { buildSummary, openIds, readPartJson, shardDirs, shardOf, workId, type InputRecord, type ReportData } from './nightly.js';
 import { alertsOf, readArrow, readJson, writeDayOutputs, type Manifest, type Summary } from './outputs.js';
 import { cleanLeftovers, dayPaths, freshStaging, readRunState, repairSwap, swapIn } from './day.js';
 import { coverageNotes, coverageOf } from './coverage.js';
-import { deliverAlerts, initialNotifyState, NOTIFY_JSON, notifyStateText, type NotifyCommand } from './notify.js';
+import { deliverIncidents, initialNotifyState, NOTIFY_JSON, notifyStateText, readNotifyState, type NotifyCommand } from './notify.js';
+import { nightIncidents } from './night-incidents.js';
 
 export interface MergeOptions {
   readonly config: LoadedConfig;
@@ -119,8 +120,16 @@ export async function mergeShards(options: MergeOptions): Promise<{ dir: string;
     }
     inputs.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
     const manifest: Manifest = { ...manifests[0]!, shard: null, inputs, coverage };
-    const alerts = alertsOf(mergedPredictions, date, config.config.classify);
     const first = summaries[0]!;
+    const { incidents, alerts, counts } = await nightIncidents({
+      config,
+      date,
+      model: first.model,
+      alerts: alertsOf(mergedPredictions, date, config.config.classify),
+      inputs,
+      nfdump: { nfdump: config.config.nfdump ?? 'nfdump' },
+      log,
+    });
     const timings: Record<string, number> = { merge: performance.now() - t0 };
     for (const key of ['discover', 'inputs', 'collect', 'search', 'classify', 'outputs']) {
       timings[`shards_${key}_max`] = Math.max(...summaries.map((s) => s.timings_ms[key] ?? 0));
@@ -136,6 +145,7 @@ export async function mergeShards(options: MergeOptions): Promise<{ dir: string;
       reused: summaries.reduce((s, x) => s + x.inputs.reused, 0),
       predictions: mergedPredictions,
       alerts,
+      incidents: counts,
       rejects: keptRejects.length,
       timings,
       started: new Date(Math.min(...summaries.map((s) => Date.parse(s.started)))),
@@ -144,12 +154,12 @@ export async function mergeShards(options: MergeOptions): Promise<{ dir: string;
     // As a run of the day: written whole beside the day, then swapped in (day.ts).
     const staging = await freshStaging(day);
     try {
-      await writeDayOutputs(staging, { aggregates: mergedAggregates, predictions: mergedPredictions, alerts, rejects: keptRejects, manifest, summary });
+      await writeDayOutputs(staging, { aggregates: mergedAggregates, predictions: mergedPredictions, alerts, incidents, rejects: keptRejects, manifest, summary });
       if (config.config.report.enabled && options.writeReport) {
         const model = await readModel(first.model.dir);
-        await options.writeReport(staging, { summary, manifest, predictions: mergedPredictions, alerts, model, reportFile: join(staging, 'report.html'), maxRows: config.config.report.maxRows });
+        await options.writeReport(staging, { summary, manifest, predictions: mergedPredictions, alerts, incidents, model, reportFile: join(staging, 'report.html'), maxRows: config.config.report.maxRows });
       }
-      await writeFileAtomic(join(staging, NOTIFY_JSON), notifyStateText(initialNotifyState(alerts.length)));
+      await writeFileAtomic(join(staging, NOTIFY_JSON), notifyStateText(initialNotifyState({ alerts: alerts.length, open: openIds(incidents) }, await readNotifyState(day.out))));
       // summary.json last, as a run writes it (writeDayOutputs wrote it once already: the report reads it)
       await writeFileAtomic(join(staging, 'summary.json'), `${JSON.stringify(summary, null, 2)}\n`);
     } catch (err) {
@@ -158,8 +168,8 @@ export async function mergeShards(options: MergeOptions): Promise<{ dir: string;
     }
     await swapIn(day, { status: 'complete', digest: config.digest, started: started.toISOString(), finished: new Date().toISOString(), pid: process.pid });
     const reportFile = config.config.report.enabled && options.writeReport ? join(day.out, 'report.html') : null;
-    log(`merged ${n} shards into ${day.out}: ${summary.rows} rows, ${summary.alerts} alerts`);
-    await deliverAlerts(day.out, { date, alerts: summary.alerts }, options.notify, { log });
+    log(`merged ${n} shards into ${day.out}: ${summary.rows} rows, ${summary.alerts} alerts, ${counts.total} incidents`);
+    await deliverIncidents(day.out, { date }, options.notify, { log });
     return { dir: day.out, summary, reportFile };
   } finally {
     await lock.release();

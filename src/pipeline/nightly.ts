@@ -24,7 +24,9 @@ import { probeNfdump } from '../ingest/nfdump/version.js';
 import { alertsOf, countBy, readJson, readPart, summaryBase, writeDayOutputs, type Alert, type Manifest, type ManifestInput, type ModelInfo, type Summary } from './outputs.js';
 import { cleanLeftovers, dayPaths, freshStaging, readRunState, repairSwap, shardNames, swapIn, writeRunState, type DayPaths } from './day.js';
 import { coverageNotes, coverageOf, type Coverage } from './coverage.js';
-import { deliverAlerts, initialNotifyState, NOTIFY_JSON, notifyStateText, type NotifyCommand } from './notify.js';
+import { deliverIncidents, initialNotifyState, NOTIFY_JSON, notifyStateText, readNotifyState, type NotifyCommand } from './notify.js';
+import type { Incident, IncidentCounts } from './incidents.js';
+import { nightIncidents } from './night-incidents.js';
 import { sha256, sha256OfFile } from '../io/checksum.js';
 import { metricLabel } from '../engines/metrics.js';
 
@@ -38,8 +40,9 @@ import { metricLabel } from '../engines/metrics.js';
  * reruns cheap and crashes harmless: a rerun reuses every input whose record matches the file
  * (size and mtime) and the config and whose part is whole, so `--resume` after a kill redoes
  * only what was not committed, and a rerun of a finished day does nothing. The classification
- * of all rows runs once at the end (one batched search); the day's files are written into a
- * staging folder and swapped in whole, then the alerts are sent (notify.ts).
+ * of all rows runs once at the end (one batched search); its alert rows are joined into
+ * incidents (incidents.ts); the day's files are written into a staging folder and swapped in
+ * whole, then the new incidents are sent (notify.ts).
  */
 
 export interface Shard {
@@ -97,6 +100,7 @@ export interface ReportData {
   readonly manifest: Manifest;
   readonly predictions: Table;
   readonly alerts: readonly Alert[];
+  readonly incidents: readonly Incident[];
   readonly model: LoadedModel;
   readonly reportFile: string;
   readonly maxRows: number;
@@ -262,10 +266,10 @@ export async function runNightly(options: NightlyOptions): Promise<NightlyResult
     // A finished day whose inputs, settings and model are unchanged: nothing to do but send
     // alerts that are still pending. Finished means the run state says so.
     const prior = await readJson<Summary & { run_key?: string }>(join(paths.out, 'summary.json')).catch(() => undefined);
-    const runKeyOf = () => createHash('sha256').update(JSON.stringify([config.digest, modelId, selected.map((f) => records.get(f.relPath)?.digest ?? null)])).digest('hex');
+    const runKeyOf = () => createHash('sha256').update(JSON.stringify([config.digest, config.incidentsDigest, modelId, selected.map((f) => records.get(f.relPath)?.digest ?? null)])).digest('hex');
     if (!options.force && todo.length === 0 && prior?.run_key === runKeyOf() && previous?.status === 'complete') {
       log(`${date}: up to date (${selected.length} inputs, model unchanged); --force redoes it`);
-      if (!options.shard) await deliverAlerts(paths.out, { date, alerts: prior.alerts }, options.notify, { log });
+      if (!options.shard) await deliverIncidents(paths.out, { date }, options.notify, { log });
       return { dir: paths.out, upToDate: true, summary: prior, reportFile: cfg.report.enabled ? join(paths.out, 'report.html') : null };
     }
     const runState = { status: 'running' as const, digest: config.digest, started: started.toISOString(), pid: process.pid };
@@ -435,33 +439,37 @@ export async function runNightly(options: NightlyOptions): Promise<NightlyResult
       // The new day is written whole into a staging folder, then swapped in (day.ts).
       const to = performance.now();
       const staging = await freshStaging(paths);
-      const alerts = alertsOf(predictions, date, cfg.classify);
       failed = inputs.filter((r) => r.status === 'failed');
+      const manifestInputs = inputs.map(({ digest: _d, parts: _p, ...m }) => m);
+      const ti2 = performance.now();
+      const { incidents, alerts, counts } = await nightIncidents({ config, date, model: modelInfo, alerts: alertsOf(predictions, date, cfg.classify), inputs: manifestInputs, nfdump: options.shard ? null : nfdump, log });
+      timings.incidents = performance.now() - ti2;
       const manifest: Manifest = {
         format: 'flowknn-nightly-manifest',
         format_version: 1,
         date,
         archive_root: config.paths.archive,
         shard: options.shard ? { index: options.shard.index, count: options.shard.count } : null,
-        inputs: inputs.map(({ digest: _d, parts: _p, ...m }) => m),
+        inputs: manifestInputs,
         skipped: listing.skipped,
         coverage,
       };
-      const summary = buildSummary({ date, shard: options.shard ?? null, config, modelInfo, engineName, device, inputs, reused, predictions, alerts, rejects: rejects.length, timings, started, coverage });
+      const summary = buildSummary({ date, shard: options.shard ?? null, config, modelInfo, engineName, device, inputs, reused, predictions, alerts, incidents: counts, rejects: rejects.length, timings, started, coverage });
       timings.outputs = performance.now() - to;
-      await writeDayOutputs(staging, { aggregates, predictions, alerts, rejects, manifest, summary: { ...summary, run_key: runKey } as Summary });
+      await writeDayOutputs(staging, { aggregates, predictions, alerts, incidents, rejects, manifest, summary: { ...summary, run_key: runKey } as Summary });
       timings.outputs = performance.now() - to;
 
       if (cfg.report.enabled && !options.shard && options.writeReport) {
         const tr = performance.now();
         reportFile = join(paths.out, 'report.html');
         timings.total = performance.now() - t0;
-        await options.writeReport(staging, { summary: { ...summary, timings_ms: roundTimings(timings) }, manifest, predictions, alerts, model: loaded, reportFile: join(staging, 'report.html'), maxRows: cfg.report.maxRows });
+        await options.writeReport(staging, { summary: { ...summary, timings_ms: roundTimings(timings) }, manifest, predictions, alerts, incidents, model: loaded, reportFile: join(staging, 'report.html'), maxRows: cfg.report.maxRows });
         timings.report = performance.now() - tr;
       }
       timings.total = performance.now() - t0;
       final = { ...summary, timings_ms: roundTimings(timings), finished: new Date().toISOString(), run_key: runKey };
-      if (!options.shard) await writeFileAtomic(join(staging, NOTIFY_JSON), notifyStateText(initialNotifyState(alerts.length)));
+      // the incidents a run of this day sent already are not sent again (notify.ts)
+      if (!options.shard) await writeFileAtomic(join(staging, NOTIFY_JSON), notifyStateText(initialNotifyState({ alerts: alerts.length, open: openIds(incidents) }, await readNotifyState(paths.out))));
       await writeFileAtomic(join(staging, 'summary.json'), `${JSON.stringify(final, null, 2)}\n`);
     } catch (err) {
       // The staged day first: on a full disk, removing it makes the room to record the stop.
@@ -472,7 +480,7 @@ export async function runNightly(options: NightlyOptions): Promise<NightlyResult
     // The commit: from here the new day is the day, also if the run is killed (day.ts).
     await swapIn(paths, { ...runState, status: 'complete', finished: final.finished });
     if (failed.length > 0) log(`${failed.length} of ${inputs.length} inputs failed:\n${failed.map((f) => `  ${f.path}: ${f.error}`).join('\n')}`);
-    if (!options.shard) await deliverAlerts(paths.out, { date, alerts: final.alerts }, options.notify, { log });
+    if (!options.shard) await deliverIncidents(paths.out, { date }, options.notify, { log });
     return { dir: paths.out, upToDate: false, summary: final, reportFile };
   } finally {
     await lock.release();
@@ -505,6 +513,10 @@ export async function readPartJson<T>(file: string, expected: string | undefined
   return JSON.parse(bytes.toString('utf8')) as T;
 }
 
+export function openIds(incidents: readonly Incident[]): string[] {
+  return incidents.filter((i) => !i.flowknn.suppressed).map((i) => i.event.id);
+}
+
 function roundTimings(t: Record<string, number>): Record<string, number> {
   return Object.fromEntries(Object.entries(t).map(([k, v]) => [k, Math.round(v)]));
 }
@@ -520,6 +532,7 @@ export function buildSummary(p: {
   reused: number;
   predictions: Table;
   alerts: readonly Alert[];
+  incidents: IncidentCounts;
   rejects: number;
   timings: Record<string, number>;
   started: Date;
@@ -547,6 +560,7 @@ export function buildSummary(p: {
     predicted: countBy(predicted, order),
     alerts: p.alerts.length,
     alerts_by_class: alertClasses,
+    incidents: p.incidents,
     novel: novelCount,
     rejects: p.rejects,
     nfdump: {

@@ -10,6 +10,7 @@ import type { Reject } from '../ingest/issues.js';
 import { numberColumn, readArrowFile, stringColumn, writeArrowFile } from '../schema/arrow.js';
 import { TOOL_VERSION } from '../version.js';
 import type { Coverage } from './coverage.js';
+import type { Incident, IncidentCounts } from './incidents.js';
 
 /**
  * The files of a finished day (or shard): what `nightly` writes and `merge` rewrites from
@@ -17,13 +18,14 @@ import type { Coverage } from './coverage.js';
  *
  *   aggregates.arrow / .parquet / .csv   per-host features of every input, inputs in path order
  *   predictions.arrow / .parquet / .csv  the same rows, classified, with novelty scores
- *   alerts.ndjson             one JSON object per alerting row
+ *   alerts.ndjson             one JSON object per alerting row, with its incident
+ *   incidents.ndjson          alert rows joined per host, rule and time (incidents.ts), ranked
  *   rejects.csv               bad lines of nfdump output (file,line,reason,raw)
  *   manifest.json             every selected input: size, checksum, status, error
  *   summary.json              counts, timings, engine, model; written last (the run's commit)
  */
 
-export const OUTPUT_FILES = ['aggregates.arrow', 'aggregates.parquet', 'aggregates.csv', 'predictions.arrow', 'predictions.parquet', 'predictions.csv', 'alerts.ndjson', 'rejects.csv', 'manifest.json', 'summary.json'] as const;
+export const OUTPUT_FILES = ['aggregates.arrow', 'aggregates.parquet', 'aggregates.csv', 'predictions.arrow', 'predictions.parquet', 'predictions.csv', 'alerts.ndjson', 'incidents.ndjson', 'rejects.csv', 'manifest.json', 'summary.json'] as const;
 
 export interface ManifestInput {
   /** Below the archive root, '/'-separated. */
@@ -90,6 +92,8 @@ export interface Summary {
   predicted: Record<string, number>;
   alerts: number;
   alerts_by_class: Record<string, number>;
+  /** The alert rows joined into incidents: open and suppressed, expired suppression rules. */
+  incidents?: IncidentCounts;
   novel: number;
   rejects: number;
   /** The nfdump releases that read the inputs, and the harmless warnings they printed (counted). */
@@ -185,6 +189,7 @@ export interface DayOutputs {
   readonly aggregates: Table;
   readonly predictions: Table;
   readonly alerts: readonly Alert[];
+  readonly incidents: readonly Incident[];
   readonly rejects: readonly Reject[];
   readonly manifest: Manifest;
   /** Written last: once it is there, the day's other files are complete. */
@@ -199,12 +204,32 @@ export async function writeDayOutputs(dir: string, out: DayOutputs): Promise<voi
   await writeArrowFile(join(dir, 'predictions.arrow'), out.predictions);
   await writeParquetFile(join(dir, 'predictions.parquet'), out.predictions);
   await writeCsvFile(join(dir, 'predictions.csv'), out.predictions);
-  await writeChunksAtomic(join(dir, 'alerts.ndjson'), async (write) => {
-    for (let i = 0; i < out.alerts.length; i += 10_000) await write(out.alerts.slice(i, i + 10_000).map((a) => `${JSON.stringify(a)}\n`).join(''));
-  });
+  await writeNdjson(join(dir, 'alerts.ndjson'), out.alerts);
+  await writeNdjson(join(dir, 'incidents.ndjson'), out.incidents);
   await writeFileAtomic(join(dir, 'rejects.csv'), `${REJECTS_HEADER}\n${out.rejects.map((r) => rejectsCsvLine(r)).join('')}`);
   await writeFileAtomic(join(dir, 'manifest.json'), `${JSON.stringify(out.manifest, null, 2)}\n`);
   await writeFileAtomic(join(dir, 'summary.json'), `${JSON.stringify(out.summary, null, 2)}\n`);
+}
+
+async function writeNdjson(file: string, rows: readonly unknown[]): Promise<void> {
+  await writeChunksAtomic(file, async (write) => {
+    for (let i = 0; i < rows.length; i += 10_000) await write(rows.slice(i, i + 10_000).map((a) => `${JSON.stringify(a)}\n`).join(''));
+  });
+}
+
+/** An NDJSON output of a day, one object a line; a line that is no JSON object names the file and line. */
+export async function readNdjson<T>(file: string): Promise<T[]> {
+  const text = await readFile(file, 'utf8');
+  return text
+    .split('\n')
+    .filter((l) => l.trim() !== '')
+    .map((l, i) => {
+      try {
+        return JSON.parse(l) as T;
+      } catch (err) {
+        throw inputError(`not a JSON object (${(err as Error).message})`, { file, line: i + 1 });
+      }
+    });
 }
 
 export async function readJson<T>(path: string): Promise<T> {
@@ -237,7 +262,15 @@ export async function readPart(path: string, sha256?: string): Promise<Table> {
  * is read again after the others, and a day replaced meanwhile is read again, so the files
  * drawn are of one run.
  */
-export async function readDayOutputs(dir: string): Promise<{ summary: Summary; manifest: Manifest; predictions: Table; alerts: Alert[] }> {
+export interface DayRead {
+  summary: Summary;
+  manifest: Manifest;
+  predictions: Table;
+  alerts: Alert[];
+  incidents: Incident[];
+}
+
+export async function readDayOutputs(dir: string): Promise<DayRead> {
   for (let attempt = 1; ; attempt++) {
     const before = await readFile(join(dir, 'summary.json'), 'utf8').catch(() => undefined);
     try {
@@ -251,25 +284,17 @@ export async function readDayOutputs(dir: string): Promise<{ summary: Summary; m
   }
 }
 
-async function readDayOnce(dir: string): Promise<{ summary: Summary; manifest: Manifest; predictions: Table; alerts: Alert[] }> {
+async function readDayOnce(dir: string): Promise<DayRead> {
   const summary = await readJson<Summary>(join(dir, 'summary.json')).catch(() => {
     throw usageError(`${dir} holds no summary.json: not a finished night`, 'give the folder flowknn nightly printed as "outputs:" (OUT/<date>), once the run has finished');
   });
   if (summary.format !== 'flowknn-nightly-summary') throw inputError(`not a nightly summary (format ${String(summary.format)})`, { file: join(dir, 'summary.json') });
   const manifest = await readJson<Manifest>(join(dir, 'manifest.json'));
   const predictions = await readArrow(join(dir, 'predictions.arrow'));
-  const text = await readFile(join(dir, 'alerts.ndjson'), 'utf8');
-  const alerts = text
-    .split('\n')
-    .filter((l) => l.trim() !== '')
-    .map((l, i) => {
-      try {
-        return JSON.parse(l) as Alert;
-      } catch (err) {
-        throw inputError(`not a JSON object (${(err as Error).message})`, { file: join(dir, 'alerts.ndjson'), line: i + 1 });
-      }
-    });
-  return { summary, manifest, predictions, alerts };
+  const alerts = await readNdjson<Alert>(join(dir, 'alerts.ndjson'));
+  // a night written before incidents were has none
+  const incidents = summary.incidents === undefined ? [] : await readNdjson<Incident>(join(dir, 'incidents.ndjson'));
+  return { summary, manifest, predictions, alerts, incidents };
 }
 
 export function summaryBase(): Pick<Summary, 'format' | 'format_version' | 'tool_version'> {

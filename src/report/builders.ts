@@ -444,6 +444,8 @@ export interface ClassifiedRow {
   /** Where it came from, e.g. "file:line". */
   readonly source?: string | null;
   readonly note?: string | null;
+  /** Its window's start (ISO 8601), for rows of a window (the nightly job's). */
+  readonly window?: string | null;
   readonly flows: number;
   readonly bps: number;
   readonly pps: number;
@@ -517,6 +519,12 @@ function classifiedCells(r: ClassifiedRow): Record<string, CellValue> {
   };
 }
 
+/** What a chart mark says about its row (its SVG <title>): host, window, class. */
+export function markTitle(r: Pick<ClassifiedRow, 'key' | 'window' | 'source' | 'predicted' | 'novelty'>): string {
+  const where = r.window ? `window ${r.window.slice(0, 16).replace('T', ' ')} UTC` : r.source ? r.source : null;
+  return [r.key ?? 'row', where, `predicted ${r.predicted}`].filter(Boolean).join(', ');
+}
+
 export function classifiedSections(input: ClassifiedReportInput): ReportSection[] {
   const max = input.maxRows ?? 50;
   const sections: ReportSection[] = [];
@@ -554,7 +562,7 @@ export function classifiedSections(input: ClassifiedReportInput): ReportSection[
       },
     ],
   });
-  const points: ScatterPoint[] = input.rows.map((r) => ({ flows: r.flows, bps: r.bps, pps: r.pps, label: r.predicted }));
+  const points: ScatterPoint[] = input.rows.map((r) => ({ flows: r.flows, bps: r.bps, pps: r.pps, label: r.predicted, tip: markTitle(r) }));
   const scatterBlocks: ReportBlock[] = [
     {
       kind: 'chart',

@@ -73,6 +73,8 @@ export interface ScatterPoint {
   readonly pps: number;
   /** Class (training rows) or predicted class (classified rows). */
   readonly label: string;
+  /** What the mark's SVG <title> says (default: the row kind and its class). */
+  readonly tip?: string;
 }
 
 export interface ScatterData {
@@ -97,8 +99,8 @@ export async function scatterChart(data: ScatterData): Promise<Chart & { hidden:
   // Big markers first, so that small ones are drawn on top and stay visible.
   const byArea = (a: { pps: number }, b: { pps: number }) => b.pps - a.pps;
   const rows = [
-    ...data.training.filter(drawable).map((p) => ({ flows: p.flows, bps: p.bps, pps: Math.max(0, p.pps || 0), label: p.label, row: 'training' })).sort(byArea),
-    ...classified.filter(drawable).map((p) => ({ flows: p.flows, bps: p.bps, pps: Math.max(0, p.pps || 0), label: p.label, row: 'classified' })).sort(byArea),
+    ...data.training.filter(drawable).map((p) => ({ flows: p.flows, bps: p.bps, pps: Math.max(0, p.pps || 0), label: p.label, row: 'training', tip: p.tip ?? `training row, ${p.label}` })).sort(byArea),
+    ...classified.filter(drawable).map((p) => ({ flows: p.flows, bps: p.bps, pps: Math.max(0, p.pps || 0), label: p.label, row: 'classified', tip: p.tip ?? `classified row, predicted ${p.label}` })).sort(byArea),
   ];
   const hidden = data.training.length + classified.length - rows.length;
   const x = decades(rows.map((r) => r.flows));
@@ -126,6 +128,8 @@ export async function scatterChart(data: ScatterData): Promise<Chart & { hidden:
     y: { field: 'bps', type: 'quantitative', title: 'bps, bits per second (log scale)', scale: { type: 'log', domain: y.domain, nice: false, padding: 10 }, axis: { values: y.ticks, labelExpr: SI_LABEL, grid: true } },
     color: colour,
     size,
+    // each mark's <title> (vega.ts turns the description into one)
+    description: { field: 'tip', type: 'nominal' },
   };
   const shape = { field: 'row', type: 'nominal', title: 'rows', scale: { domain: ['training', 'classified'], range: ['circle', 'diamond'] }, legend: { orient: 'right', symbolFillColor: '#888', symbolStrokeColor: '#000' } };
   const layer: unknown[] = [

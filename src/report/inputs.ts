@@ -87,6 +87,7 @@ export function predictionsFromTable(table: Table, path = 'predictions', novelty
   const file = stringColumn(table, 'source_file');
   const line = numberColumn(table, 'source_line');
   const note = stringColumn(table, 'note');
+  const window = numberColumn(table, 'window_start');
   let novelty: Float64Array | undefined;
   if (noveltyColumn !== undefined) {
     novelty = numberColumn(table, noveltyColumn);
@@ -102,6 +103,7 @@ export function predictionsFromTable(table: Table, path = 'predictions', novelty
       key: key?.[i] ?? null,
       source: f ? `${basename(f)}${l !== undefined && !Number.isNaN(l) ? `:${l}` : ''}` : null,
       note: note?.[i] ?? null,
+      window: window && !Number.isNaN(window[i]!) ? new Date(window[i]!).toISOString() : null,
       flows: flows[i]!,
       bps: bps[i]!,
       pps: pps[i]!,

@@ -37,7 +37,8 @@ export async function readNightOutputs(dir: string): Promise<NightOutputs> {
 /** The first of the night's files that is missing or unreadable, as an error naming it. */
 async function diagnose(dir: string): Promise<FlowknnError | undefined> {
   const summary = await readJson<Summary>(join(dir, 'summary.json')).catch(() => undefined);
-  for (const name of NIGHT_FILES) {
+  // incidents.ndjson is a night's file since incidents were made (its summary counts them)
+  for (const name of [...NIGHT_FILES, ...(summary?.incidents !== undefined ? ['incidents.ndjson'] : [])]) {
     const file = join(dir, name);
     const st = await lstat(file).catch(() => undefined);
     if (!st) return inputError("missing: the night's outputs are incomplete", { file }, again(summary));

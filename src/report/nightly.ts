@@ -1,4 +1,5 @@
 import type { LabelledSet } from '../model/labelled.js';
+import type { Incident } from '../pipeline/incidents.js';
 import type { Alert, Manifest, Summary } from '../pipeline/outputs.js';
 import { classifiedSections, formatDuration, metadataEntries, type ClassifiedRow } from './builders.js';
 import { siNumber } from './charts.js';
@@ -9,6 +10,8 @@ export interface NightlyReportInput {
   readonly manifest: Manifest;
   readonly rows: readonly ClassifiedRow[];
   readonly alerts: readonly Alert[];
+  /** Ranked as incidents.ndjson holds them (severity, then size). */
+  readonly incidents?: readonly Incident[];
   readonly training?: LabelledSet;
   readonly maxRows?: number;
   /** Rows drawn at most in the charts (default 5000): a big night is drawn from a sample. */
@@ -66,13 +69,97 @@ function alertsTable(alerts: readonly Alert[], max: number): TableData {
   };
 }
 
-/** The report of one nightly run: what ran, what it found, what failed. */
+/** hh:mm - hh:mm on the night's own date, else with the dates (a window past midnight UTC). */
+const span = (i: Incident) => {
+  const [a, b] = [i.event.start, i.event.end].map((t) => (t.slice(0, 10) === i.flowknn.date ? t.slice(11, 16) : t.slice(0, 16).replace('T', ' ')));
+  return `${a} - ${b}`;
+};
+const top = (list: { value: string }[] | null | undefined) => (list && list.length > 0 ? list[0]!.value : '');
+
+/** The open incidents, ranked: what needs attention tonight. */
+function incidentsTable(incidents: readonly Incident[], max: number): TableData {
+  return {
+    columns: [
+      { key: 'severity', title: 'severity' },
+      { key: 'rule', title: 'class' },
+      { key: 'host', title: 'host' },
+      { key: 'direction', title: 'direction' },
+      { key: 'span', title: 'UTC' },
+      { key: 'pps', title: 'peak pps', align: 'right', format: si },
+      { key: 'bps', title: 'peak bps', align: 'right', format: si },
+      { key: 'packets', title: 'packets', align: 'right', format: si },
+      { key: 'peer', title: 'top peer' },
+      { key: 'port', title: 'port' },
+      { key: 'id', title: 'id' },
+    ],
+    rows: incidents.slice(0, max).map((i) => ({
+      severity: i.flowknn.severity,
+      rule: i.flowknn.novelty_only ? `novelty (${Object.keys(i.flowknn.predicted).join(', ')})` : i.rule.name,
+      host: i.flowknn.host,
+      direction: i.network.direction,
+      span: span(i),
+      pps: i.flowknn.peak_pps,
+      bps: i.flowknn.peak_bps,
+      packets: i.network.packets,
+      peer: top(i.flowknn.drilldown?.peers),
+      port: top(i.flowknn.drilldown?.ports),
+      id: i.event.id.slice(0, 8),
+    })),
+    caption: `${incidents.length > max ? `The first ${max} of ${incidents.length}` : `All ${incidents.length}`} open incidents, ranked by severity, then packets: alert windows of one host and class joined while they touch (a novel window beside a flood joins it). Top peer and port by bytes, from the drill-down; each incident, with its nfdump command and top 10 lists, is a line of incidents.ndjson (id: the first digits of its event.id).`,
+    empty: 'No incident tonight.',
+  };
+}
+
+function suppressedTable(incidents: readonly Incident[], max: number): TableData {
+  return {
+    columns: [
+      { key: 'rule', title: 'class' },
+      { key: 'host', title: 'host' },
+      { key: 'span', title: 'time (UTC)' },
+      { key: 'windows', title: 'windows', align: 'right' },
+      { key: 'packets', title: 'packets', align: 'right', format: si },
+      { key: 'by', title: 'rule' },
+      { key: 'reason', title: 'reason', wrap: true },
+    ],
+    rows: incidents.slice(0, max).map((i) => ({
+      rule: i.rule.name,
+      host: i.flowknn.host,
+      span: span(i),
+      windows: i.flowknn.windows,
+      packets: i.network.packets,
+      by: i.flowknn.suppression ? `incidents.suppress[${i.flowknn.suppression.rule}] ${i.flowknn.suppression.host}${i.flowknn.suppression.until ? ` until ${i.flowknn.suppression.until}` : ''}` : '',
+      reason: i.flowknn.suppression?.reason ?? '',
+    })),
+    caption: `${incidents.length > max ? `The first ${max} of ${incidents.length}` : `All ${incidents.length}`} suppressed incidents: known traffic by a rule of the config, not notified.`,
+  };
+}
+
+/** The report of one nightly run: tonight's incidents first, then what ran, what it found, what failed; metadata last. */
 export function nightlyReport(input: NightlyReportInput): ReportDocument {
   const s = input.summary;
   const max = input.maxRows ?? 50;
   const drawn = drawnRows(input.rows, input.maxDrawn ?? 5000);
   const model = s.model.name ? `${s.model.name} v${s.model.version} (${s.model.created})` : `${s.model.dir} (${s.model.created})`;
   const sections: ReportSection[] = [];
+  const incidents = input.incidents ?? [];
+  const open = incidents.filter((i) => !i.flowknn.suppressed);
+  const suppressed = incidents.filter((i) => i.flowknn.suppressed);
+  if (s.incidents !== undefined) {
+    const commands = open.filter((i) => i.flowknn.drilldown).slice(0, 5);
+    sections.push({
+      heading: 'Incidents',
+      blocks: [
+        { kind: 'table', table: incidentsTable(open, max) },
+        ...(commands.length > 0
+          ? [{ kind: 'pre' as const, text: commands.map((i) => `# ${i.flowknn.severity} ${i.rule.name} ${i.flowknn.host} (${i.event.id.slice(0, 12)})\n${i.flowknn.drilldown!.command}`).join('\n\n'), caption: `Drill-down: the nfdump command that lists the host's top peers, ports and protocols over the incident's files, for the first ${commands.length}.` }]
+          : []),
+        ...(s.incidents.expired_rules.length > 0
+          ? [{ kind: 'text' as const, text: `Suppression rules past their date, not applied: ${s.incidents.expired_rules.map((r) => `incidents.suppress[${r.rule}] (${r.host}, ${r.class}, until ${r.until}: ${r.reason})`).join('; ')}.` }]
+          : []),
+      ],
+    });
+    if (suppressed.length > 0) sections.push({ heading: 'Suppressed incidents', blocks: [{ kind: 'table', table: suppressedTable(suppressed, max) }] });
+  }
   sections.push({
     heading: 'Run',
     blocks: [
@@ -83,6 +170,7 @@ export function nightlyReport(input: NightlyReportInput): ReportDocument {
           { key: 'inputs', value: `${s.inputs.ok} read (${s.inputs.reused} from an earlier run), ${s.inputs.failed} failed, of ${s.inputs.selected} nfcapd files` },
           { key: 'flows', value: s.flows.toLocaleString('en-US') },
           { key: 'aggregates classified', value: s.rows.toLocaleString('en-US') },
+          ...(s.incidents ? [{ key: 'incidents', value: `${s.incidents.open} open${s.incidents.suppressed > 0 ? `, ${s.incidents.suppressed} suppressed` : ''}${s.incidents.open > 0 ? ` (${Object.entries(s.incidents.by_severity).filter(([, n]) => n > 0).map(([c, n]) => `${c} ${n}`).join(', ')})` : ''}` }] : []),
           { key: 'alerts', value: `${s.alerts}${Object.keys(s.alerts_by_class).length > 0 ? ` (${Object.entries(s.alerts_by_class).map(([c, n]) => `${c} ${n}`).join(', ')})` : ''}` },
           { key: 'novel rows', value: s.model.novelty_threshold === null ? 'not scored (the model has no novelty threshold)' : `${s.novel} beyond ${Number(s.model.novelty_threshold.toPrecision(4))}` },
           { key: 'rejected lines', value: s.rejects },
@@ -129,22 +217,31 @@ export function nightlyReport(input: NightlyReportInput): ReportDocument {
       maxRows: max,
     }),
   );
+  // The run's metadata last: what the night found comes first.
+  sections.push({
+    heading: 'Run metadata',
+    blocks: [
+      {
+        kind: 'keyvalue',
+        entries: metadataEntries({
+          engine: s.engine.name,
+          device: s.engine.device ?? undefined,
+          modelVersion: model,
+          inputs: [`${input.manifest.archive_root} (${s.inputs.selected} files)`],
+          timings: s.timings_ms,
+          extra: [
+            { key: 'model', value: `k = ${s.model.k}, ${s.model.metric}, ${s.model.scaler} scaling, ${s.model.weights} votes` },
+            { key: 'config', value: `${s.config.file} (sha256 ${s.config.digest.slice(0, 12)})` },
+            { key: 'started', value: s.started },
+            { key: 'duration', value: formatDuration(s.timings_ms.total ?? 0) },
+          ],
+        }),
+      },
+    ],
+  });
   return {
     title: `flowknn nightly ${s.date}`,
-    subtitle: `${s.rows} aggregates from ${s.inputs.ok} nfcapd files classified with ${model}: ${s.alerts} alerts`,
-    metadata: metadataEntries({
-      engine: s.engine.name,
-      device: s.engine.device ?? undefined,
-      modelVersion: model,
-      inputs: [`${input.manifest.archive_root} (${s.inputs.selected} files)`],
-      timings: s.timings_ms,
-      extra: [
-        { key: 'model', value: `k = ${s.model.k}, ${s.model.metric}, ${s.model.scaler} scaling, ${s.model.weights} votes` },
-        { key: 'config', value: `${s.config.file} (sha256 ${s.config.digest.slice(0, 12)})` },
-        { key: 'started', value: s.started },
-        { key: 'duration', value: formatDuration(s.timings_ms.total ?? 0) },
-      ],
-    }),
+    subtitle: `${s.rows} aggregates from ${s.inputs.ok} nfcapd files classified with ${model}: ${s.incidents ? `${s.incidents.open} incidents (${s.alerts} alert rows)` : `${s.alerts} alerts`}`,
     sections,
   };
 }

@@ -118,6 +118,15 @@ export const BASE_CONFIG = {
  * Compiles a Vega-Lite spec and renders it to SVG without a browser. Warnings from the
  * compiler and the runtime are returned, not printed; a Vega error is thrown.
  */
+/**
+ * Marks that carry a description (Vega writes it as their aria-label) get it as an SVG
+ * <title> too, which browsers show on hover: a chart point says which row it is without a
+ * script. Vega has escaped the text for an attribute, which is escaped enough for content.
+ */
+export function markTitles(svg: string): string {
+  return svg.replace(/<(path|rect|line|circle|text)(\s[^>]*?\baria-label="([^"]*)"[^>]*?\brole="graphics-symbol"[^>]*?)\/>/gu, (_m, tag: string, attrs: string, label: string) => `<${tag}${attrs}><title>${label}</title></${tag}>`);
+}
+
 export async function renderVegaLite(kind: string, title: string, spec: TopLevelSpec): Promise<Chart> {
   const warnings: string[] = [];
   type Handler = (method: string, level: string, args: unknown[]) => void;
@@ -137,7 +146,7 @@ export async function renderVegaLite(kind: string, title: string, spec: TopLevel
     view.finalize();
   }
   const id = `c${++chartCounter}-`;
-  svg = uniqueIds(svg, id);
+  svg = markTitles(uniqueIds(svg, id));
   const size = /<svg[^>]*\bwidth="([\d.]+)"[^>]*\bheight="([\d.]+)"/u.exec(svg);
   return { kind, title, svg, width: size ? Number(size[1]) : 0, height: size ? Number(size[2]) : 0, marks: countMarks(svg), warnings, notes: [] };
 }

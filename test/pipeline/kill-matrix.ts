@@ -81,7 +81,7 @@ async function dayOutputs(dayDir: string): Promise<unknown> {
   const { timings_ms: _t, started: _s, finished: _f, run_key: _r, config: _c, ...stable } = summary;
   const { reused: _u, ...inputs } = summary.inputs;
   const files: Record<string, string> = {};
-  for (const f of ['predictions.csv', 'aggregates.csv', 'alerts.ndjson', 'rejects.csv', 'notify.json']) files[f] = await readFile(join(dayDir, f), 'utf8');
+  for (const f of ['predictions.csv', 'aggregates.csv', 'alerts.ndjson', 'incidents.ndjson', 'rejects.csv', 'notify.json']) files[f] = await readFile(join(dayDir, f), 'utf8');
   return { summary: { ...stable, inputs }, manifest: manifest.inputs.map(({ elapsed_ms: _e, ...m }) => m), files, listing: (await readdir(dayDir)).sort() };
 }
 

@@ -47,6 +47,7 @@ async function outputs(dayDir: string) {
     predictions: await readFile(join(dayDir, 'predictions.csv'), 'utf8'),
     aggregates: await readFile(join(dayDir, 'aggregates.csv'), 'utf8'),
     alerts: await readFile(join(dayDir, 'alerts.ndjson'), 'utf8'),
+    incidents: await readFile(join(dayDir, 'incidents.ndjson'), 'utf8'),
     rejects: await readFile(join(dayDir, 'rejects.csv'), 'utf8'),
   };
 }
@@ -132,20 +133,20 @@ describe('a rerun that replaces a finished day', () => {
 });
 
 describe('alerts are never lost', () => {
-  it('killed after the day was committed, before it notified: the next plain run sends them, without redoing the day', async () => {
+  it('killed after the day was committed, before it notified: the next plain run sends the incidents, without redoing the day', async () => {
     const cfg = await writeConfig('notify-kill');
     // the notify command kills flowknn itself ($PPID of the shell): a kill between commit and notification
     await expect(runBin(['nightly', '--config', cfg, '--date', DATE, '--notify-cmd', 'kill -9 $PPID'])).rejects.toThrow(/SIGKILL/u);
-    const alerts = await readFile(join(day('notify-kill'), 'alerts.ndjson'), 'utf8');
-    expect(alerts.length).toBeGreaterThan(0);
+    const incidents = await readFile(join(day('notify-kill'), 'incidents.ndjson'), 'utf8');
+    expect(incidents.length).toBeGreaterThan(0);
     expect(JSON.parse(await readFile(join(day('notify-kill'), 'notify.json'), 'utf8'))).toMatchObject({ status: 'pending' });
     const written = (await stat(join(day('notify-kill'), 'summary.json'))).mtimeMs;
     const got = join(dir, 'notify-kill.ndjson');
     const again = await runBin(['nightly', '--config', cfg, '--date', DATE, '--notify-cmd', `cat > '${got}'`]);
     expect(again.code, again.stderr).toBe(0);
     expect(again.stderr).toContain('up to date');
-    expect(again.stderr).toMatch(/notified: \d+ alerts/u);
-    expect(await readFile(got, 'utf8')).toBe(alerts);
+    expect(again.stderr).toMatch(/notified: \d+ incidents? \(\d+ alerts\)/u);
+    expect(await readFile(got, 'utf8')).toBe(incidents);
     expect((await stat(join(day('notify-kill'), 'summary.json'))).mtimeMs).toBe(written);
     expect(JSON.parse(await readFile(join(day('notify-kill'), 'notify.json'), 'utf8'))).toMatchObject({ status: 'sent', attempts: 1, error: null });
     // sent: a third run sends nothing
@@ -164,17 +165,18 @@ describe('alerts are never lost', () => {
     expect(state1.error).toContain('exited with 4: pager unreachable');
     const written = (await stat(join(day('notify-fail'), 'summary.json'))).mtimeMs;
     const alerts = await readFile(join(day('notify-fail'), 'alerts.ndjson'), 'utf8');
+    const incidents = await readFile(join(day('notify-fail'), 'incidents.ndjson'), 'utf8');
     const got = join(dir, 'notify-fail.ndjson');
     const resumed = await runMain(['nightly', '--config', cfg, '--date', DATE, '--resume', '--notify-cmd', `cat > '${got}'`]);
     expect(resumed.code, resumed.stderr).toBe(0);
-    expect(await readFile(got, 'utf8')).toBe(alerts);
+    expect(await readFile(got, 'utf8')).toBe(incidents);
     expect((await stat(join(day('notify-fail'), 'summary.json'))).mtimeMs).toBe(written);
 
     const again = join(dir, 'notify-again.ndjson');
     const n = await runMain(['notify', '--config', cfg, '--date', DATE, '--notify-cmd', `cat > '${again}'; echo "$FLOWKNN_DATE $FLOWKNN_ALERTS" > '${again}.env'`]);
     expect(n.code, n.stderr).toBe(0);
-    expect(n.stdout).toMatch(new RegExp(`^${DATE}: sent \\d+ alerts \\(attempt 3\\)`, 'u'));
-    expect(await readFile(again, 'utf8')).toBe(alerts);
+    expect(n.stdout).toMatch(new RegExp(`^${DATE}: sent \\d+ incidents? \\(\\d+ alerts, attempt 3\\)`, 'u'));
+    expect(await readFile(again, 'utf8')).toBe(incidents);
     expect((await readFile(`${again}.env`, 'utf8')).trim()).toBe(`${DATE} ${alerts.trim().split('\n').length}`);
     expect(JSON.parse(await readFile(join(day('notify-fail'), 'notify.json'), 'utf8'))).toMatchObject({ status: 'sent', attempts: 3 });
 

@@ -37,7 +37,7 @@ const state = (name: string) => join(dir, name, '.flowknn', DATE);
 /** What a user compares between two runs of the same day: everything but times and the run's own bookkeeping. */
 async function outputs(dayDir: string, options: { copiedArchive?: boolean } = {}) {
   const summary = JSON.parse(await readFile(join(dayDir, 'summary.json'), 'utf8')) as Record<string, unknown> & { inputs: Record<string, unknown> };
-  const manifest = JSON.parse(await readFile(join(dayDir, 'manifest.json'), 'utf8')) as { inputs: Record<string, unknown>[] };
+  const manifest = JSON.parse(await readFile(join(dayDir, 'manifest.json'), 'utf8')) as { archive_root: string; inputs: Record<string, unknown>[] };
   const { timings_ms: _t, started: _s, finished: _f, run_key: _r, config: _c, shard: _sh, ...stable } = summary;
   const { reused: _u, ...inputs } = summary.inputs;
   return {
@@ -47,6 +47,8 @@ async function outputs(dayDir: string, options: { copiedArchive?: boolean } = {}
     predictions: await readFile(join(dayDir, 'predictions.csv'), 'utf8'),
     aggregates: await readFile(join(dayDir, 'aggregates.csv'), 'utf8'),
     alerts: await readFile(join(dayDir, 'alerts.ndjson'), 'utf8'),
+    // the drill-down commands name the archive's folder
+    incidents: (await readFile(join(dayDir, 'incidents.ndjson'), 'utf8')).split(manifest.archive_root).join('ARCHIVE'),
     rejects: await readFile(join(dayDir, 'rejects.csv'), 'utf8'),
   };
 }
@@ -74,7 +76,7 @@ describe('flowknn nightly', () => {
     expect(first.stdout).toBe('');
     expect(first.stderr).toBe('');
     const files = (await readdir(day('ref'))).sort();
-    expect(files).toEqual(['aggregates.arrow', 'aggregates.csv', 'aggregates.parquet', 'alerts.ndjson', 'manifest.json', 'notify.json', 'predictions.arrow', 'predictions.csv', 'predictions.parquet', 'rejects.csv', 'report.html', 'summary.json']);
+    expect(files).toEqual(['aggregates.arrow', 'aggregates.csv', 'aggregates.parquet', 'alerts.ndjson', 'incidents.ndjson', 'manifest.json', 'notify.json', 'predictions.arrow', 'predictions.csv', 'predictions.parquet', 'rejects.csv', 'report.html', 'summary.json']);
     reference = await outputs(day('ref'));
     const summary = reference.summary as { status: string; inputs: { selected: number; ok: number }; rows: number; predicted: Record<string, number>; alerts: number; novel: number; engine: { name: string } };
     expect(summary.status).toBe('complete');
@@ -192,12 +194,13 @@ describe('flowknn nightly', () => {
     expect(manifest.inputs[0]!.sha256).toMatch(/^[0-9a-f]{64}$/u);
   }, 120_000);
 
-  it('runs the notify command with the alerts on stdin', async () => {
+  it('runs the notify command with the incidents on stdin', async () => {
     const cfg = await writeConfig('notify');
     const got = join(dir, 'notified.ndjson');
     const r = await runMain(['nightly', '--config', cfg, '--date', DATE, '--quiet', '--notify-cmd', `cat > '${got}'; echo "$FLOWKNN_ALERTS" >> '${got}.count'`]);
     expect(r.code, r.stderr).toBe(0);
-    expect(await readFile(got, 'utf8')).toBe(reference.alerts);
+    // nothing suppressed: every incident, ranked, as incidents.ndjson holds them, with all the alert rows
+    expect((await readFile(got, 'utf8')).split(archive.flowsDir).join('ARCHIVE')).toBe(reference.incidents);
     expect((await readFile(`${got}.count`, 'utf8')).trim()).toBe(String(reference.alerts.trim().split('\n').length));
   }, 120_000);
 });
@@ -331,7 +334,7 @@ describe('a big night', () => {
     // in input order
     expect(drawn.map((r) => rows.indexOf(r))).toEqual([...drawn.map((r) => rows.indexOf(r))].sort((a, b) => a - b));
     const doc = nightlyReport({ summary, manifest, rows, alerts: [], maxDrawn: 20 });
-    const text = JSON.stringify(doc.sections[0]);
+    const text = JSON.stringify(doc.sections.find((s) => s.heading === 'Run'));
     expect(text).toContain(`${rows.length} classified rows: the charts and the row tables below show 20 of them`);
     const classes = doc.sections.find((s) => s.heading === 'Predictions by class')!.blocks[0] as unknown as { table: { rows: { label: string; rows: number }[]; footer: { rows: number }[] } };
     expect(classes.table.footer[0]!.rows).toBe(rows.length);

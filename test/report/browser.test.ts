@@ -192,4 +192,34 @@ describe.skipIf(!run)(suiteName, () => {
       expect(problems).toEqual([]);
     }, 120_000);
   }
+
+  it('nightly: the first section lists the incidents, ranked; every point of the scatter names its row in a <title>', async () => {
+    expect(nightly, 'the nightly case ran first').toBeDefined();
+    const context = await browser.newContext({ viewport: { width: 1100, height: 900 }, offline: true });
+    try {
+      const page = await context.newPage();
+      expect(await openAndWatch(page, join(ARTIFACTS, 'nightly.html'))).toEqual([]);
+      const first = await page.evaluate<{ heading: string; header: string[]; severities: string[] }>(`(() => {
+        const s = document.querySelector('main > section');
+        return { heading: s.querySelector('h2').textContent, header: Array.from(s.querySelectorAll('thead th'), (t) => t.textContent), severities: Array.from(s.querySelectorAll('tbody tr'), (r) => r.cells[0].textContent) };
+      })()`);
+      expect(first.heading).toBe('Incidents');
+      expect(first.header.slice(0, 4)).toEqual(['severity', 'class', 'host', 'direction']);
+      expect(first.severities.length).toBeGreaterThan(0);
+      const rank = ['critical', 'high', 'medium', 'low'];
+      expect([...first.severities].sort((a, b) => rank.indexOf(a) - rank.indexOf(b))).toEqual(first.severities);
+      const marks = await page.evaluate<{ titled: number; untitled: number; classified: string[] }>(`(() => {
+        const svg = document.querySelector('figure.chart[data-chart="scatter"] svg');
+        const points = Array.from(svg.querySelectorAll('g.mark-symbol.role-mark > path'));
+        const titles = points.map((p) => p.querySelector(':scope > title')?.textContent ?? null);
+        return { titled: titles.filter((t) => t).length, untitled: titles.filter((t) => !t).length, classified: titles.filter((t) => t && !t.startsWith('training row')) };
+      })()`);
+      expect(marks.untitled).toBe(0);
+      expect(marks.titled).toBe(380 + nightly!.drawable);
+      expect(marks.classified).toHaveLength(nightly!.drawable);
+      for (const t of marks.classified) expect(t).toMatch(/^[0-9a-f.:]+, window 2026-11-01 \d\d:\d\d UTC, predicted [a-z-]+$/u);
+    } finally {
+      await context.close();
+    }
+  }, 60_000);
 });

@@ -87,4 +87,10 @@ describe('report --nightly on a damaged night', () => {
     expect(r.code).toBe(1);
     expect(r.stderr).toBe(`flowknn: error: ${join(copy, 'alerts.ndjson')}: missing: the night's outputs are incomplete\n${HINT()}\n`);
   });
+
+  it('incidents.ndjson removed: exit 1, names it', async () => {
+    const { r, copy } = await reportOf((c) => rm(join(c, 'incidents.ndjson')));
+    expect(r.code).toBe(1);
+    expect(r.stderr).toBe(`flowknn: error: ${join(copy, 'incidents.ndjson')}: missing: the night's outputs are incomplete\n${HINT()}\n`);
+  });
 });

@@ -31,7 +31,7 @@ export async function writeNightlyReport(ctx: CliContext, _dir: string, data: Om
   const { predictionsFromTable, renderReport, writeReport } = await import('../../report/index.js');
   const { nightlyReport } = await import('../../report/nightly.js');
   const rows = predictionsFromTable(data.predictions, 'predictions.arrow', data.summary.model.novelty_threshold === null ? undefined : 'novelty').rows;
-  const doc = nightlyReport({ summary: data.summary, manifest: data.manifest, rows, alerts: data.alerts, training: data.model?.model.train, maxRows: data.maxRows });
+  const doc = nightlyReport({ summary: data.summary, manifest: data.manifest, rows, alerts: data.alerts, incidents: data.incidents, training: data.model?.model.train, maxRows: data.maxRows });
   await writeReport(data.reportFile, await renderReport(doc, { onWarning: (w) => ctx.log(`report: ${w}`) }));
 }
 
@@ -46,7 +46,7 @@ function printSummary(ctx: CliContext, s: Summary, dir: string, reportFile: stri
     .map(([c, n]) => `${c} ${n}`)
     .join(', ');
   ctx.stdout.write(
-    `${s.date}: ${s.inputs.ok}/${s.inputs.selected} inputs, ${s.rows} aggregates (${classes || 'none'}), ${s.alerts} alerts, ${s.novel} novel\n` +
+    `${s.date}: ${s.inputs.ok}/${s.inputs.selected} inputs, ${s.rows} aggregates (${classes || 'none'}), ${s.alerts} alerts${s.incidents ? ` in ${s.incidents.open} incidents${s.incidents.suppressed > 0 ? ` (+${s.incidents.suppressed} suppressed)` : ''}` : ''}, ${s.novel} novel\n` +
       `outputs: ${dir}\n${reportFile ? `report: ${reportFile}\n` : ''}`,
   );
 }
@@ -69,7 +69,7 @@ export function nightlyCommand(ctx: CliContext): CommandModule<object, NightlyAr
         .option('shard', { type: 'string', describe: "run shard i of n (i/n): a fixed share of the day's inputs, into out/<date>/shards/i-of-n; then flowknn merge" })
         .option('engine', { choices: ENGINE_CHOICES, describe: 'search engine (default: classify.engine of the config)' })
         .option('jobs', { type: 'number', describe: 'inputs at once, nfdump processes included (default: limits.jobs of the config, 0 = cores)' })
-        .option('notify-cmd', { type: 'string', describe: 'shell command run with the alerts (NDJSON) on stdin when there are any (overrides notify.command)' })
+        .option('notify-cmd', { type: 'string', describe: 'shell command run with the new incidents (NDJSON) on stdin when there are any (overrides notify.command)' })
         .option('nfdump', { type: 'string', describe: 'the nfdump binary (default: "nfdump" of the config, else nfdump on PATH)' })
         .option('input-timeout', { type: 'number', describe: 'seconds one input may take before it fails alone (default: limits.inputTimeout of the config, 1800)' }) as unknown as Argv<NightlyArgs>,
     handler: async (args) => {

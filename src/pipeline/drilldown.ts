@@ -1,0 +1,123 @@
+import { join } from 'node:path';
+import { FlowknnError } from '../errors.js';
+import { NfdumpRun, type NfdumpOptions } from '../ingest/nfdump/run.js';
+import { hostOf, type Drilldown, type Incident, type TopEntry } from './incidents.js';
+import type { ManifestInput } from './outputs.js';
+
+/**
+ * An incident's drill-down: the nfdump command that lists its host's top peers, ports and
+ * protocols over the incident's nfcapd files, and, run through the same runner as the inputs
+ * (no shell, TZ=UTC, its own time limit), those lists. A failure is a note on the incident and
+ * a warning in the log: the night's outputs never depend on it.
+ *
+ * The files are given as nfdump's range `-R ROOT/FIRST:LAST` (FIRST and LAST below the archive
+ * root, so day folders are walked); with the `flows` source a window's flows can lie in the
+ * file after it, so the range runs one file further and `-t` keeps the incident's time.
+ */
+
+export interface DrilldownContext {
+  readonly archiveRoot: string;
+  readonly source: 'nfdump' | 'flows';
+  /** aggregate.key */
+  readonly key: string;
+  /** The night's inputs (manifest.json): the files a range may start and end at. */
+  readonly inputs: readonly Pick<ManifestInput, 'path' | 'slot_start' | 'status'>[];
+  /** archive.interval, ms */
+  readonly intervalMs: number;
+  readonly top: number;
+  readonly nfdump: string;
+}
+
+/** One argument as a POSIX shell reads it back: bare when safe, else in single quotes. */
+export function shellQuote(arg: string): string {
+  return /^[A-Za-z0-9_@%+=:,./-]+$/u.test(arg) ? arg : `'${arg.replace(/'/gu, `'\\''`)}'`;
+}
+
+/** nfdump's -t time: `yyyy/MM/dd.hh:mm:ss` (UTC: flowknn runs nfdump with TZ=UTC). */
+function nfdumpTime(ms: number): string {
+  const t = new Date(ms).toISOString();
+  return `${t.slice(0, 4)}/${t.slice(5, 7)}/${t.slice(8, 10)}.${t.slice(11, 19)}`;
+}
+
+/** The command for an incident, or why there is none (a key without an address, no file). */
+export function drilldownCommand(incident: Incident, ctx: DrilldownContext): { argv: string[]; files: number } | string {
+  const h = hostOf(ctx.key, incident.flowknn.key);
+  if (h.ip === null) return `the key ${ctx.key} holds no address to filter on`;
+  const start = Date.parse(incident.event.start);
+  const end = Date.parse(incident.event.end);
+  const ok = ctx.inputs.filter((i) => i.status === 'ok');
+  let files: string[];
+  if (ctx.source === 'nfdump') {
+    files = incident.flowknn.source_files.filter((f) => ok.some((i) => i.path === f));
+  } else {
+    files = ok.filter((i) => {
+      const slot = Date.parse(i.slot_start);
+      return slot + ctx.intervalMs > start && slot <= end;
+    }).map((i) => i.path);
+  }
+  files.sort();
+  if (files.length === 0) return 'no nfcapd input of the night covers its time';
+  const first = files[0]!;
+  const last = files[files.length - 1]!;
+  const range = first === last ? ['-r', join(ctx.archiveRoot, first)] : ['-R', `${join(ctx.archiveRoot, first)}:${last}`];
+  const [peerStat, portStat, filter] = h.role === 'destination' ? ['srcip', 'dstport', `dst ip ${h.ip}`] : h.role === 'source' ? ['dstip', 'dstport', `src ip ${h.ip}`] : ['ip', 'port', `ip ${h.ip}`];
+  const time = ctx.source === 'flows' ? ['-t', `${nfdumpTime(start)}-${nfdumpTime(end - 1)}`] : [];
+  const argv = [ctx.nfdump, ...range, ...time, '-n', String(ctx.top), '-s', `${peerStat}/bytes`, '-s', `${portStat}/bytes`, '-s', 'proto/bytes', '-o', 'csv', filter];
+  return { argv, files: files.length };
+}
+
+export function commandText(argv: readonly string[]): string {
+  return ['TZ=UTC', ...argv.map(shellQuote)].join(' ');
+}
+
+/**
+ * The three statistics nfdump prints for the command, each `-o csv` table in turn (a header
+ * `ts,te,td,pr,val,...`, rows, a blank line), then its Summary; columns found by name.
+ */
+export function parseDrilldown(lines: readonly string[]): { peers: TopEntry[]; ports: TopEntry[]; protocols: TopEntry[] } {
+  const tables: TopEntry[][] = [];
+  let at: { pr: number; val: number; fl: number; pkt: number; byt: number } | undefined;
+  for (const raw of lines) {
+    const line = raw.trim();
+    if (line === 'Summary') break;
+    if (/^ts,te,td,/u.test(line)) {
+      const names = line.split(',');
+      const find = (...n: string[]) => names.findIndex((x) => n.includes(x));
+      at = { pr: find('pr'), val: find('val'), fl: find('fl'), pkt: find('pkt', 'ipkt'), byt: find('byt', 'ibyt') };
+      if (Object.values(at).some((v) => v < 0)) throw new Error(`nfdump printed a statistics header without the columns expected: ${line.slice(0, 120)}`);
+      tables.push([]);
+      continue;
+    }
+    if (line === '' || !at) continue;
+    const f = line.split(',');
+    const num = (i: number) => {
+      const v = Number(f[i]);
+      if (!Number.isFinite(v) || v < 0) throw new Error(`nfdump printed a statistics line that does not read: ${line.slice(0, 120)}`);
+      return v;
+    };
+    const proto = tables.length === 3 && f[at.pr] && f[at.pr] !== 'any';
+    tables[tables.length - 1]!.push({ value: proto ? f[at.pr]! : (f[at.val] ?? '').trim(), flows: num(at.fl), packets: num(at.pkt), bytes: num(at.byt) });
+  }
+  if (tables.length !== 3 && tables.length !== 0) throw new Error(`nfdump printed ${tables.length} statistics where 3 were asked for`);
+  return { peers: tables[0] ?? [], ports: tables[1] ?? [], protocols: tables[2] ?? [] };
+}
+
+/** Runs an incident's drill-down; never throws (a failure is the result's note). */
+export async function runDrilldown(argv: readonly string[], options: NfdumpOptions): Promise<Pick<Drilldown, 'peers' | 'ports' | 'protocols' | 'note'>> {
+  const label = argv.find((a) => a.startsWith('/')) ?? 'drill-down';
+  const run = new NfdumpRun(label, { ...options, nfdump: argv[0] }, argv.slice(1));
+  try {
+    const lines: string[] = [];
+    for await (const { line } of run.lines()) {
+      lines.push(line);
+      if (lines.length > 10_000) throw new Error('nfdump printed more than 10000 lines');
+    }
+    await run.finish();
+    return { ...parseDrilldown(lines), note: null };
+  } catch (err) {
+    const message = err instanceof FlowknnError ? err.message : err instanceof Error ? err.message : String(err);
+    return { peers: null, ports: null, protocols: null, note: `failed: ${message.split('\n')[0]!.slice(0, 300)}` };
+  } finally {
+    await run.dispose().catch(() => undefined);
+  }
+}
