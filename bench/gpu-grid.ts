@@ -31,7 +31,7 @@ import type { KnnEngine } from '../src/engines/engine.js';
 import { DEFAULT_KERNEL, WebGpuEngine, type WebGpuOptions } from '../src/engines/webgpu/webgpu-engine.js';
 import { NFDUMP_STAT7 } from '../src/features/feature-set.js';
 import { loadLabelled } from '../src/model/labelled.js';
-import { fitModel, predict } from '../src/model/model.js';
+import { fitModel, predict } from '../src/knn/model.js';
 import { Matrix } from '../src/matrix.js';
 import { mulberry32 } from '../src/random.js';
 import { traffic, uniform } from './data.js';

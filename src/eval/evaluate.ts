@@ -1,6 +1,6 @@
 import type { KnnEngine } from '../engines/engine.js';
-import { subset, type LabelledSet } from '../model/labelled.js';
-import { fitModel, predict, type ModelConfig } from '../model/model.js';
+import { subset, type LabelledSet } from '../knn/labelled-set.js';
+import { fitModel, predict, type ModelConfig } from '../knn/model.js';
 import { classificationReport, confusionMatrix, type ClassificationReport, type ConfusionMatrix } from './metrics.js';
 import { makeFolds, type Protocol } from './splits.js';
 

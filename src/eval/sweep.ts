@@ -2,8 +2,8 @@ import { METRICS, type KnnEngine, type Metric, type Neighbours } from '../engine
 import { usageError, excerpt } from '../errors.js';
 import { fitScaler, SCALERS, transform, type ScalerName } from '../features/scalers.js';
 import { vote, WEIGHTS, type Weights } from '../knn/classifier.js';
-import { subset, type LabelledSet } from '../model/labelled.js';
-import { fitModel, predict, type ModelConfig } from '../model/model.js';
+import { subset, type LabelledSet } from '../knn/labelled-set.js';
+import { fitModel, predict, type ModelConfig } from '../knn/model.js';
 import { classificationReport, confusionMatrix, type ClassificationReport } from './metrics.js';
 import { makeFolds, type Fold } from './splits.js';
 import { metricLabel } from '../engines/metrics.js';

@@ -1,6 +1,6 @@
 import type { KnnEngine, Neighbours } from '../engines/engine.js';
 import { usageError } from '../errors.js';
-import type { KnnModel } from '../model/model.js';
+import type { KnnModel } from './model.js';
 
 /**
  * Novelty: how unlike the training data a row is. The score is the distance, in model space

@@ -1,6 +1,6 @@
 import { Bool, Field, Float64, Int32, List, makeVector, Utf8, vectorFromArray, type Table } from 'apache-arrow';
 import { inputError, usageError } from '../errors.js';
-import type { KnnModel, Prediction } from '../model/model.js';
+import type { KnnModel, Prediction } from './model.js';
 import type { Matrix } from '../matrix.js';
 import { buildTable, fixedLengthLists, withMetadata, type ColumnValues } from '../schema/arrow.js';
 import { SCHEMA_VERSION, utcMillis } from '../schema/tables.js';

@@ -15,8 +15,8 @@ import type { NoveltyCalibration } from '../knn/novelty.js';
 import { buildTable, numberColumn, readArrowFile, stringColumn, withMetadata } from '../schema/arrow.js';
 import { SCHEMA_VERSION, utcMillis } from '../schema/tables.js';
 import { TOOL_VERSION } from '../version.js';
-import type { LabelledSet } from './labelled.js';
-import type { KnnModel, ModelConfig } from './model.js';
+import type { LabelledSet } from '../knn/labelled-set.js';
+import type { KnnModel, ModelConfig } from '../knn/model.js';
 import { jsonKeyLine, parseJsonText, schemaProblem } from '../io/json.js';
 
 export const MODEL_FORMAT_VERSION = 1;

@@ -9,9 +9,10 @@ import { exists, writeDirAtomic } from '../io/atomic.js';
 import { calibrateNovelty, DEFAULT_NOVELTY_QUANTILE, type NoveltyCalibration } from '../knn/novelty.js';
 import { Matrix } from '../matrix.js';
 import { readModel, writeModelFiles, type EvaluationSummary } from './folder.js';
-import { loadLabelled, type LabelledSet, type LabelSelection } from './labelled.js';
+import { type LabelledSet } from '../knn/labelled-set.js';
+import { loadLabelled, type LabelSelection } from './labelled.js';
 import { collectBatch, formatWindow, identifiedByWindow, readLabelsTable, rowIdentity, type LabelRow } from './labels.js';
-import { fitModel, type KnnModel, type ModelConfig } from './model.js';
+import { fitModel, type KnnModel, type ModelConfig } from '../knn/model.js';
 import {
   currentVersion,
   pendingBatches,

@@ -13,7 +13,7 @@ import { writeFileAtomic } from '../io/atomic.js';
 import { kthDistances } from '../knn/novelty.js';
 import { predictionsTable } from '../knn/predictions.js';
 import type { LoadedModel } from '../model/folder.js';
-import { predict } from '../model/model.js';
+import { predict } from '../knn/model.js';
 import { readCurrentModel, readModelSpec } from '../model/registry.js';
 import { joinTables, numberColumn, stringColumn } from '../schema/arrow.js';
 import { checkConfigAgainstModel, type LoadedConfig } from './config.js';

@@ -8,8 +8,8 @@
 import type { Evaluation } from '../eval/evaluate.js';
 import { formatFixed } from '../eval/format.js';
 import { classificationReport, type ClassificationReport, type ConfusionMatrix } from '../eval/metrics.js';
-import type { LabelledSet } from '../model/labelled.js';
-import type { ModelConfig } from '../model/model.js';
+import type { LabelledSet } from '../knn/labelled-set.js';
+import type { ModelConfig } from '../knn/model.js';
 import { classScoresChart, confusionChart, noveltyChart, sameConfig, scatterChart, siNumber, sweepChart, type ScatterPoint, type SweepChoice, type SweepRow } from './charts.js';
 import type { CellValue, KeyValue, ReportBlock, ReportDocument, ReportSection, TableColumn, TableData } from './html.js';
 import { metricLabel } from '../engines/metrics.js';

@@ -1,4 +1,4 @@
-import type { LabelledSet } from '../model/labelled.js';
+import type { LabelledSet } from '../knn/labelled-set.js';
 import type { Incident } from '../pipeline/incidents.js';
 import type { Alert, Manifest, Summary } from '../pipeline/outputs.js';
 import { classifiedSections, formatDuration, metadataEntries, type ClassifiedRow } from './builders.js';

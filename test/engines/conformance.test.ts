@@ -8,7 +8,7 @@ import { FlowknnError } from '../../src/errors.js';
 import { NFDUMP_STAT7 } from '../../src/features/feature-set.js';
 import { SCALERS } from '../../src/features/scalers.js';
 import { loadLabelled } from '../../src/model/labelled.js';
-import { fitModel } from '../../src/model/model.js';
+import { fitModel } from '../../src/knn/model.js';
 import { Matrix } from '../../src/matrix.js';
 import { SEED_DIR } from '../helpers/paths.js';
 import { gridMatrix, mulberry32, randomMatrix, testSeed } from '../helpers/random.js';

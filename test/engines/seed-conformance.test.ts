@@ -5,7 +5,7 @@ import { evaluate } from '../../src/eval/evaluate.js';
 import { NFDUMP_STAT7 } from '../../src/features/feature-set.js';
 import { SCALERS } from '../../src/features/scalers.js';
 import { loadLabelled } from '../../src/model/labelled.js';
-import { fitModel } from '../../src/model/model.js';
+import { fitModel } from '../../src/knn/model.js';
 import { SEED_DIR } from '../helpers/paths.js';
 
 // The tree and the threads change speed, never answers: on the real seed data, every scaler

@@ -12,7 +12,8 @@ import { kPrefix, nestedSweep, sweep, type SweepGrid, type SweepProtocol, type S
 import { NFDUMP_STAT7 } from '../../src/features/feature-set.js';
 import { SCALERS } from '../../src/features/scalers.js';
 import { readModel } from '../../src/model/folder.js';
-import { loadLabelled, type LabelledSet } from '../../src/model/labelled.js';
+import { type LabelledSet } from '../../src/knn/labelled-set.js';
+import { loadLabelled } from '../../src/model/labelled.js';
 import { Collector, runMain } from '../helpers/cli.js';
 import { SEED_LABELS } from '../helpers/paths.js';
 import { gridMatrix, mulberry32, testSeed } from '../helpers/random.js';

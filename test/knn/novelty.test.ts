@@ -7,7 +7,7 @@ import { NFDUMP_STAT7 } from '../../src/features/feature-set.js';
 import { auroc, calibrateNovelty, kthDistances, leaveOneOutScores, quantile } from '../../src/knn/novelty.js';
 import { Matrix } from '../../src/matrix.js';
 import { loadLabelled } from '../../src/model/labelled.js';
-import { fitModel, predict } from '../../src/model/model.js';
+import { fitModel, predict } from '../../src/knn/model.js';
 import { runMain } from '../helpers/cli.js';
 import { SEED_LABELS, SEED_PROBES } from '../helpers/paths.js';
 import { makeTempDir } from '../helpers/tmp.js';

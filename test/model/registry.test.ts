@@ -12,7 +12,7 @@ import { readModel, writeModel } from '../../src/model/folder.js';
 import { loadLabelled } from '../../src/model/labelled.js';
 import { canonicalKey, formatWindow, labelsFromCsv, parseWindowTime, type LabelRow } from '../../src/model/labels.js';
 import { nightlyAggregateTable } from '../../src/pipeline/inputs.js';
-import { fitModel } from '../../src/model/model.js';
+import { fitModel } from '../../src/knn/model.js';
 import { currentVersion, listVersions, pendingBatches, promoteVersion, registryPaths, resolveModel } from '../../src/model/registry.js';
 import { mergeLabels, trainVersion } from '../../src/model/retrain.js';
 import { SEED_LABELS } from '../helpers/paths.js';

@@ -55,7 +55,7 @@ describe('nightly config', () => {
     const top = error(JSON.stringify({ ...minimal, clasify: { alertClasses: ['x'] } }, null, 2));
     expect(top.exitCode).toBe(2);
     expect(top.line).toBe(11);
-    expect(top.message).toBe('clasify: unknown key ("clasify" (did you mean "classify"?)); known: archive, nfdump, output, model, aggregate, classify, limits, report, notify');
+    expect(top.message).toBe('clasify: unknown key ("clasify" (did you mean "classify"?)); known: archive, nfdump, output, model, aggregate, classify, limits, report, notify, networks, incidents');
     const inner = error(JSON.stringify({ ...minimal, limits: { maxReject: 3 } }));
     expect(inner.message).toMatch(/^limits\.maxReject: unknown key \("maxReject" \(did you mean "maxRejects"\?\)\); known: jobs, maxRejects, /u);
     const far = error(JSON.stringify({ ...minimal, zzzzzzzz: 1 }));

@@ -9,9 +9,10 @@ import { CpuEngine } from '../../src/engines/cpu/cpu-engine.js';
 import { evaluate } from '../../src/eval/evaluate.js';
 import { featureMatrix, NFDUMP_STAT7 } from '../../src/features/feature-set.js';
 import { readInput } from '../../src/ingest/read.js';
-import { loadLabelled, type LabelledSet } from '../../src/model/labelled.js';
+import { type LabelledSet } from '../../src/knn/labelled-set.js';
+import { loadLabelled } from '../../src/model/labelled.js';
 import { calibrateNovelty, kthDistances } from '../../src/knn/novelty.js';
-import { fitModel, predict, type ModelConfig } from '../../src/model/model.js';
+import { fitModel, predict, type ModelConfig } from '../../src/knn/model.js';
 import { classifiedReport, evaluationReport, rankSweep, sweepReport, type ClassifiedRow, type ReportDocument, type SweepChoice, type SweepRow } from '../../src/report/index.js';
 import { SEED_LABELS, SEED_PROBES } from '../helpers/paths.js';
 

@@ -14,7 +14,7 @@ import { writeParquetFile } from '../../io/parquet.js';
 import { kthDistances } from '../../knn/novelty.js';
 import { predictionsTable, type RowOrigin } from '../../knn/predictions.js';
 import { readModelSpec } from '../../model/registry.js';
-import { predict } from '../../model/model.js';
+import { predict } from '../../knn/model.js';
 import { Matrix } from '../../matrix.js';
 import { numberColumn, stringColumn, takeRows, writeArrowFile } from '../../schema/arrow.js';
 import type { CliContext } from '../context.js';

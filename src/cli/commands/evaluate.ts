@@ -7,8 +7,9 @@ import { NFDUMP_STAT7 } from '../../features/feature-set.js';
 import { writeFileAtomic } from '../../io/atomic.js';
 import { checkOutputs } from '../../io/out-path.js';
 import { readModelSpec } from '../../model/registry.js';
-import { loadLabelled, type LabelledSet } from '../../model/labelled.js';
-import type { ModelConfig } from '../../model/model.js';
+import { type LabelledSet } from '../../knn/labelled-set.js';
+import { loadLabelled } from '../../model/labelled.js';
+import type { ModelConfig } from '../../knn/model.js';
 import type { CliContext } from '../context.js';
 import { progressUpdater } from '../progress.js';
 import {

@@ -13,7 +13,7 @@ import { checkOutputs } from '../../io/out-path.js';
 import { writeModel, type EvaluationSummary } from '../../model/folder.js';
 import { calibrateNovelty, checkQuantile, DEFAULT_NOVELTY_QUANTILE } from '../../knn/novelty.js';
 import { loadLabelled } from '../../model/labelled.js';
-import { fitModel, type ModelConfig } from '../../model/model.js';
+import { fitModel, type ModelConfig } from '../../knn/model.js';
 import type { CliContext } from '../context.js';
 import { progressUpdater } from '../progress.js';
 import { engineFrom, engineOption, labelOptions, listOption, OUTPUT_FORMATS, type EngineArgs, zoneFrom, type TimeZoneArgs } from '../options.js';

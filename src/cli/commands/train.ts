@@ -12,7 +12,7 @@ import { writeModel, type EvaluationSummary } from '../../model/folder.js';
 import { parseVersionRef } from '../../model/registry.js';
 import { DEFAULT_MODEL_CONFIG, DEFAULT_PROMOTION_TOLERANCE, summarize, trainVersion } from '../../model/retrain.js';
 import { loadLabelled } from '../../model/labelled.js';
-import { fitModel, type ModelConfig } from '../../model/model.js';
+import { fitModel, type ModelConfig } from '../../knn/model.js';
 import type { CliContext } from '../context.js';
 import { progressUpdater } from '../progress.js';
 import { engineFrom, engineOption, labelOptions, listOption, metricFrom, modelOptions, PROTOCOL_CHOICES, protocolOptions, type EngineArgs, zoneFrom, type TimeZoneArgs } from '../options.js';

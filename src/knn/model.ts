@@ -1,8 +1,8 @@
 import type { KnnEngine, Metric, Neighbours } from '../engines/engine.js';
 import { fitScaler, transform, type ScalerName, type ScalerParams } from '../features/scalers.js';
-import { vote, type Votes, type Weights } from '../knn/classifier.js';
+import { vote, type Votes, type Weights } from './classifier.js';
 import type { Matrix } from '../matrix.js';
-import type { LabelledSet } from './labelled.js';
+import type { LabelledSet } from './labelled-set.js';
 
 export interface ModelConfig {
   readonly scaler: ScalerName;
