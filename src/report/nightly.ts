@@ -1,7 +1,8 @@
 import type { LabelledSet } from '../knn/labelled-set.js';
 import type { Incident } from '../pipeline/incidents.js';
 import type { Alert, Manifest, Summary } from '../pipeline/outputs.js';
-import { classifiedSections, formatDuration, metadataEntries, type ClassifiedRow } from './builders.js';
+import { formatDuration, metadataEntries } from './builders.js';
+import { classifiedSections, type ClassifiedRow } from './classified.js';
 import { siNumber } from './charts.js';
 import type { CellValue, ReportDocument, ReportSection, TableData } from './html.js';
 
