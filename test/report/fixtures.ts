@@ -148,7 +148,7 @@ export const BROKEN_NIGHT = '2026-10-29';
  * the scatter plot can draw (flows and bps above 0), the night's incidents, the ground truth's
  * flood events and the hosts of the previous night's incidents.
  */
-export async function nightlyRunReport(): Promise<{ html: string; drawable: number; rows: number; incidents: Incident[]; floods: FloodTruth[]; previousHosts: string[] }> {
+export async function nightlyRunReport(): Promise<{ html: string; drawable: number; rows: number; incidents: Incident[]; floods: FloodTruth[]; previousHosts: string[]; previousOpen: number }> {
   const { dir, cleanup } = await makeTempDir('flowknn-nightly-report-');
   try {
     const model = join(dir, 'model');
@@ -175,6 +175,7 @@ export async function nightlyRunReport(): Promise<{ html: string; drawable: numb
     const before = await generateArchive({ out: join(dir, 'archive-before'), date: PREVIOUS_NIGHT, hours: 0.25, seed: 3, background: 200, jobs: 2 });
     const previous = await night(PREVIOUS_NIGHT, before.flowsDir);
     const previousHosts = (await readFile(join(previous, 'incidents.ndjson'), 'utf8')).split('\n').filter(Boolean).map((l) => (JSON.parse(l) as Incident).flowknn.host);
+    const previousOpen = (JSON.parse(await readFile(join(previous, 'summary.json'), 'utf8')) as { incidents: { open: number } }).incidents.open;
     await mkdir(join(dir, 'out', BROKEN_NIGHT));
     await writeFile(join(dir, 'out', BROKEN_NIGHT, 'summary.json'), `{ "format": "flowknn-nightly-summary", "date": "${BROKEN_NIGHT}", "alerts": `);
     const archive = await generateArchive({ out: join(dir, 'archive'), date: NIGHT, hours: 2, seed: 7, background: 2000, nfs: true, jobs: 2 });
@@ -187,7 +188,7 @@ export async function nightlyRunReport(): Promise<{ html: string; drawable: numb
     const flows = predictions.getChild('flows')!.toArray() as Float64Array;
     const bps = predictions.getChild('bps')!.toArray() as Float64Array;
     const drawable = Array.from(flows).filter((f, i) => f > 0 && bps[i]! > 0).length;
-    return { html: await readFile(join(day, 'report.html'), 'utf8'), drawable, rows: predictions.numRows, incidents, floods, previousHosts };
+    return { html: await readFile(join(day, 'report.html'), 'utf8'), drawable, rows: predictions.numRows, incidents, floods, previousHosts, previousOpen };
   } finally {
     await cleanup();
   }
