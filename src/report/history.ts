@@ -150,7 +150,7 @@ export async function historyChart(previous: readonly NightCounts[], tonight: To
     type: 'nominal',
     title: null,
     scale: { domain: statuses.map((st) => st.name), range: statuses.map((st) => st.colour) },
-    legend: { orient: 'bottom', direction: 'horizontal', labelExpr: `${JSON.stringify(Object.fromEntries(statuses.map((st) => [st.name, st.label])))}[datum.label]` },
+    legend: { orient: 'bottom', direction: 'horizontal', symbolOpacity: 1, labelExpr: `${JSON.stringify(Object.fromEntries(statuses.map((st) => [st.name, st.label])))}[datum.label]` },
   };
   const counted = "(datum.status === 'ok' || datum.status === 'tonight')";
   const spec = {
