@@ -107,6 +107,11 @@ const reportSchema = z
     enabled: z.boolean().default(true),
     /** Rows listed at most in each table of the report. */
     maxRows: positiveInt.default(50),
+    /**
+     * Previous nights the report sets tonight against (incidents, alerts and novel rows per
+     * night; hosts new tonight), read from the other day folders of output.root; 0: none.
+     */
+    history: z.number().int().min(0).max(366).default(14),
   })
   .strict();
 

@@ -1,9 +1,15 @@
+import type { Table } from 'apache-arrow';
 import type { LabelledSet } from '../knn/labelled-set.js';
+import type { KnnModel } from '../knn/model.js';
 import type { Incident } from '../pipeline/incidents.js';
 import type { Alert, Manifest, Summary } from '../pipeline/outputs.js';
-import { classifiedSections, formatDuration, metadataEntries, type ClassifiedRow } from './builders.js';
+import { formatDuration, metadataEntries } from './builders.js';
+import { classifiedSections, type ClassifiedRow } from './classified.js';
 import { siNumber } from './charts.js';
+import { historySection, readNightHistory, type NightHistory } from './history.js';
 import type { CellValue, ReportDocument, ReportSection, TableData } from './html.js';
+import { predictionsFromTable } from './inputs.js';
+import { incidentProfiles, profilesSection, type IncidentProfiles } from './profiles.js';
 
 export interface NightlyReportInput {
   readonly summary: Summary;
@@ -16,6 +22,10 @@ export interface NightlyReportInput {
   readonly maxRows?: number;
   /** Rows drawn at most in the charts (default 5000): a big night is drawn from a sample. */
   readonly maxDrawn?: number;
+  /** The previous nights (readNightHistory): drawn right after tonight's incidents. */
+  readonly history?: NightHistory;
+  /** The top incidents over all seven features (incidentProfiles). */
+  readonly profiles?: IncidentProfiles;
 }
 
 /**
@@ -158,8 +168,12 @@ export function nightlyReport(input: NightlyReportInput): ReportDocument {
           : []),
       ],
     });
-    if (suppressed.length > 0) sections.push({ heading: 'Suppressed incidents', blocks: [{ kind: 'table', table: suppressedTable(suppressed, max) }] });
   }
+  if (input.history && input.history.nights > 0) {
+    sections.push(historySection(input.history, { date: s.date, incidents: s.incidents?.open ?? null, alerts: s.alerts, novel: s.novel }, incidents, max));
+  }
+  if (suppressed.length > 0) sections.push({ heading: 'Suppressed incidents', blocks: [{ kind: 'table', table: suppressedTable(suppressed, max) }] });
+  if (input.profiles) sections.push(profilesSection(input.profiles));
   sections.push({
     heading: 'Run',
     blocks: [
@@ -244,4 +258,32 @@ export function nightlyReport(input: NightlyReportInput): ReportDocument {
     subtitle: `${s.rows} aggregates from ${s.inputs.ok} nfcapd files classified with ${model}: ${s.incidents ? `${s.incidents.open} incidents (${s.alerts} alert rows)` : `${s.alerts} alerts`}`,
     sections,
   };
+}
+
+/** A finished night's files, as the nightly job holds them or reads them back. */
+export interface NightData {
+  readonly summary: Summary;
+  readonly manifest: Manifest;
+  readonly predictions: Table;
+  readonly alerts: readonly Alert[];
+  readonly incidents: readonly Incident[];
+  /** The model to draw the rows over (the night's, or another): none, no training rows. */
+  readonly model?: KnnModel;
+  readonly maxRows?: number;
+}
+
+export interface NightContext {
+  /** The nightly output root, whose other day folders (YYYY-MM-DD) are the previous nights. */
+  readonly root: string;
+  /** Previous nights to read (report.history); 0: none. */
+  readonly history: number;
+}
+
+/** The nightly report of a night, with the previous nights read from the output root. */
+export async function nightlyReportOf(night: NightData, context: NightContext): Promise<ReportDocument> {
+  const s = night.summary;
+  const rows = predictionsFromTable(night.predictions, 'predictions.arrow', s.model.novelty_threshold === null ? undefined : 'novelty').rows;
+  const history = context.history > 0 ? await readNightHistory(context.root, s.date, context.history) : undefined;
+  const profiles = night.model ? await incidentProfiles(night.model, night.incidents, night.alerts) : undefined;
+  return nightlyReport({ summary: s, manifest: night.manifest, rows, alerts: night.alerts, incidents: night.incidents, training: night.model?.train, maxRows: night.maxRows, history, profiles });
 }

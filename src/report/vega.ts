@@ -124,7 +124,9 @@ export const BASE_CONFIG = {
  * script. Vega has escaped the text for an attribute, which is escaped enough for content.
  */
 export function markTitles(svg: string): string {
-  return svg.replace(/<(path|rect|line|circle|text)(\s[^>]*?\baria-label="([^"]*)"[^>]*?\brole="graphics-symbol"[^>]*?)\/>/gu, (_m, tag: string, attrs: string, label: string) => `<${tag}${attrs}><title>${label}</title></${tag}>`);
+  const leaves = svg.replace(/<(path|rect|line|circle|text)(\s[^>]*?\baria-label="([^"]*)"[^>]*?\brole="graphics-symbol"[^>]*?)\/>/gu, (_m, tag: string, attrs: string, label: string) => `<${tag}${attrs}><title>${label}</title></${tag}>`);
+  // a text mark has its text inside: the <title> goes first (SVG allows it in <text>)
+  return leaves.replace(/<text(\s[^>]*?\baria-label="([^"]*)"[^>]*?\brole="graphics-symbol"[^>/]*)>(?!<title>)/gu, (_m, attrs: string, label: string) => `<text${attrs}><title>${label}</title>`);
 }
 
 export async function renderVegaLite(kind: string, title: string, spec: TopLevelSpec): Promise<Chart> {

@@ -117,6 +117,21 @@ describe('nightly config', () => {
     expect(d({ output: { root: 'elsewhere' } })).toBe(d({}));
     expect(d({ aggregate: { minPackets: 10 } })).not.toBe(d({}));
     expect(d({ classify: { alertClasses: ['x'] } })).not.toBe(d({}));
+    // the report's look redoes nothing: the day's outputs are the same
+    expect(d({ report: { history: 30, maxRows: 10 } })).toBe(d({}));
+  });
+
+  it('report.history: previous nights in the report, 14 by default, 0 for none, at most 366', () => {
+    const h = (history?: unknown) => parseNightlyConfig(JSON.stringify({ ...minimal, report: history === undefined ? {} : { history } }), '/x/c.json').config.report.history;
+    expect(h()).toBe(14);
+    expect(h(0)).toBe(0);
+    expect(h(366)).toBe(366);
+    for (const bad of [367, -1, 1.5, '14']) {
+      const e = error(JSON.stringify({ ...minimal, report: { history: bad } }, null, 2));
+      expect(e.exitCode, String(bad)).toBe(2);
+      expect(e.message).toMatch(/^report\.history: /u);
+      expect(e.line).toBe(12);
+    }
   });
 });
 

@@ -297,7 +297,7 @@ describe('flowknn report --nightly', () => {
     expect(r.code, r.stderr).toBe(0);
     const html = await readFile(out, 'utf8');
     expect(html).toContain(`<title>flowknn nightly ${DATE}</title>`);
-    expect([...html.matchAll(/<figure class="chart" data-chart="([^"]+)"/gu)].map((m) => m[1])).toEqual(['scatter', 'novelty']);
+    expect([...html.matchAll(/<figure class="chart" data-chart="([^"]+)"/gu)].map((m) => m[1])).toEqual(['history', 'profiles', 'scatter', 'novelty']);
     expect(html).toMatch(/The first 5 of \d+ alerts/u);
     const notANight = await runMain(['report', '--nightly', dir, '--out', out]);
     expect(notANight.code).toBe(2);

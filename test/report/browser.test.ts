@@ -13,11 +13,13 @@ import { chromium, type Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { renderReport, type ReportDocument } from '../../src/report/index.js';
 import { REPO_ROOT } from '../helpers/paths.js';
-import { classifiedDemoReport, nightlyRunReport, seedEvaluationReport, seedSweepReport } from './fixtures.js';
+import { BROKEN_NIGHT, classifiedDemoReport, NIGHT, nightlyRunReport, PREVIOUS_NIGHT, seedEvaluationReport, seedSweepReport } from './fixtures.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 const ARTIFACTS = join(REPO_ROOT, 'test/artifacts');
+/** Screenshots of the nightly report's first sections, to look at. */
+const SCREENS = join(REPO_ROOT, 'out/report-screens');
 
 const haveChromium = existsSync(CHROMIUM);
 const run = haveChromium || process.env.CI === 'true';
@@ -75,6 +77,11 @@ const CASES: Case[] = [
       return { html: nightly.html };
     },
     charts: [
+      // 15 nights (14 before tonight) x 3 counts: a bar and its label for tonight and the night
+      // before, a cross for each of the 13 nights without counts (12 missing, 1 unreadable)
+      { kind: 'history', check: (m) => (expect(m.rect).toBe(2 * 3), expect(m.text).toBe(2 * 3), expect(m.symbol).toBe(13 * 3)) },
+      // every row a line through seven points
+      { kind: 'profiles', check: (m) => (expect(m.line).toBeGreaterThan(6), expect(m.symbol).toBe(7 * m.line!)) },
       // the seed's 380 training rows under the night's classified aggregates
       { kind: 'scatter', check: (m) => expect(m.symbol).toBe(380 + nightly!.drawable) },
       { kind: 'novelty', check: (m) => (expect(m.rect).toBeGreaterThan(0), expect(m.rule).toBe(1)) },
@@ -218,6 +225,90 @@ describe.skipIf(!run)(suiteName, () => {
       expect(marks.titled).toBe(380 + nightly!.drawable);
       expect(marks.classified).toHaveLength(nightly!.drawable);
       for (const t of marks.classified) expect(t).toMatch(/^[0-9a-f.:]+, window 2026-11-01 \d\d:\d\d UTC, predicted [a-z-]+$/u);
+    } finally {
+      await context.close();
+    }
+  }, 60_000);
+  it('nightly: every ground-truth flood of the generated night is in exactly one incident of the first section', async () => {
+    const context = await browser.newContext({ viewport: { width: 1100, height: 900 }, offline: true });
+    try {
+      const page = await context.newPage();
+      expect(await openAndWatch(page, join(ARTIFACTS, 'nightly.html'))).toEqual([]);
+      const rows = await page.evaluate<{ host: string; span: string; id: string; rule: string }[]>(`(() => {
+        const s = document.querySelector('main > section');
+        const head = Array.from(s.querySelectorAll('thead th'), (t) => t.textContent);
+        return Array.from(s.querySelectorAll('tbody tr'), (r) => ({ host: r.cells[head.indexOf('host')].textContent, span: r.cells[head.indexOf('UTC')].textContent, id: r.cells[head.indexOf('id')].textContent, rule: r.cells[head.indexOf('class')].textContent }));
+      })()`);
+      const { floods, incidents } = nightly!;
+      expect(floods.length, 'the generated night has floods').toBeGreaterThan(1);
+      const at = (hhmm: string) => Date.parse(`${NIGHT}T${hhmm}:00Z`);
+      for (const t of floods) {
+        // a listed incident of the host whose time span (whole minutes, UTC) meets the event
+        const hits = rows.filter((r) => {
+          const [from, to] = r.span.split(' - ').map(at);
+          return r.host === t.host && from! <= t.end && to! >= Math.floor(t.start / 60_000) * 60_000;
+        });
+        expect(hits.map((h) => `${h.rule} ${h.span}`), `${t.id} (${t.cls} toward ${t.host})`).toHaveLength(1);
+        expect(['small-flood', 'incoming-floods']).toContain(hits[0]!.rule);
+        // and it is that incident of incidents.ndjson
+        const inc = incidents.filter((i) => i.flowknn.host === t.host && Date.parse(i.event.start) <= t.end && Date.parse(i.event.end) >= t.start);
+        expect(inc).toHaveLength(1);
+        expect(inc[0]!.event.id.startsWith(hits[0]!.id)).toBe(true);
+      }
+    } finally {
+      await context.close();
+    }
+  }, 60_000);
+
+  it('nightly: tonight against the previous nights comes second: the night before counted, the broken one and the gaps named, the hosts new tonight; every mark titled', async () => {
+    await mkdir(SCREENS, { recursive: true });
+    const context = await browser.newContext({ viewport: { width: 1100, height: 900 }, offline: true });
+    try {
+      const page = await context.newPage();
+      expect(await openAndWatch(page, join(ARTIFACTS, 'nightly.html'))).toEqual([]);
+      const sections = await page.$$('main > section');
+      for (const [i, name] of ['incidents', 'history', 'profiles'].entries()) await sections[i]!.screenshot({ path: join(SCREENS, `nightly-${i + 1}-${name}.png`) });
+      const second = await page.evaluate<{ heading: string; text: string; hosts: string[]; titles: string[]; untitled: number }>(`(() => {
+        const s = document.querySelectorAll('main > section')[1];
+        const marks = Array.from(s.querySelectorAll('figure.chart svg g.role-mark > *'));
+        return {
+          heading: s.querySelector('h2').textContent,
+          text: s.textContent,
+          hosts: Array.from(s.querySelectorAll('tbody tr'), (r) => r.cells[0].textContent),
+          titles: marks.map((m) => m.querySelector(':scope > title')?.textContent).filter(Boolean),
+          untitled: marks.filter((m) => !m.querySelector(':scope > title')).length,
+        };
+      })()`);
+      expect(second.heading).toBe('Tonight against the previous nights');
+      expect(second.untitled).toBe(0);
+      const { incidents, previousHosts, previousOpen } = nightly!;
+      expect(second.titles).toContain(`${PREVIOUS_NIGHT}: ${previousOpen} open incidents`);
+      expect(second.titles.filter((t) => t.startsWith(`${BROKEN_NIGHT}: unreadable (summary.json: not valid JSON`))).toHaveLength(3);
+      expect(second.titles.filter((t) => t.endsWith(': no night in the output folder'))).toHaveLength(12 * 3);
+      expect(second.text).toContain('No night in the output folder for 2026-10-18 to 2026-10-28 (11 nights), 2026-10-30.');
+      expect(second.text).toContain(`Unreadable, left out: ${BROKEN_NIGHT} (summary.json: not valid JSON`);
+      // hosts new tonight: open incidents' hosts the night before did not have, in rank order
+      const seen = new Set(previousHosts);
+      const fresh = [...new Set(incidents.filter((i) => !i.flowknn.suppressed && !seen.has(i.flowknn.host)).map((i) => i.flowknn.host))];
+      expect(fresh.length, 'some hosts alert tonight only').toBeGreaterThan(0);
+      expect(fresh.length, 'some hosts alerted the night before too').toBeLessThan(new Set(incidents.map((i) => i.flowknn.host)).size);
+      expect(second.hosts).toEqual(fresh.slice(0, 50));
+
+      const third = await page.evaluate<{ heading: string; untitled: number; incidentTitles: string[] }>(`(() => {
+        const s = document.querySelectorAll('main > section')[2];
+        const marks = Array.from(s.querySelectorAll('figure.chart svg g.role-mark > *'));
+        return {
+          heading: s.querySelector('h2').textContent,
+          untitled: marks.filter((m) => !m.querySelector(':scope > title')).length,
+          incidentTitles: marks.filter((m) => m.tagName === 'path' && m.getAttribute('aria-roledescription') === 'line mark').map((m) => m.querySelector('title').textContent),
+        };
+      })()`);
+      expect(third.heading).toBe('Top incidents over all seven features');
+      expect(third.untitled).toBe(0);
+      // the first-ranked incident's rows are drawn, named by host and window
+      const first = incidents.find((i) => !i.flowknn.suppressed)!;
+      expect(third.incidentTitles.some((t) => t.startsWith(`${first.flowknn.host}, window ${NIGHT} `))).toBe(true);
+      expect(third.incidentTitles.some((t) => t.startsWith('training row '))).toBe(true);
     } finally {
       await context.close();
     }

@@ -8,7 +8,7 @@ function texts(svg: string, role: string): string[] {
   const out: string[] = [];
   const group = new RegExp(`<g class="mark-text role-${role}(?: [^"]*)?"[^>]*>(.*?)</g>`, 'gsu');
   for (const g of svg.matchAll(group)) {
-    for (const t of g[1]!.matchAll(/<text[^>]*>(.*?)<\/text>/gsu)) out.push(t[1]!.replace(/&lt;/gu, '<').replace(/&gt;/gu, '>').replace(/&quot;/gu, '"').replace(/&#x27;|&#39;/gu, "'").replace(/&amp;/gu, '&'));
+    for (const t of g[1]!.matchAll(/<text[^>]*>(.*?)<\/text>/gsu)) out.push(t[1]!.replace(/<title>.*?<\/title>/gsu, '').replace(/&lt;/gu, '<').replace(/&gt;/gu, '>').replace(/&quot;/gu, '"').replace(/&#x27;|&#39;/gu, "'").replace(/&amp;/gu, '&'));
   }
   return out;
 }

@@ -1,8 +1,10 @@
 /** The kinds of report the browser test opens: built from the seed data and plain rows, and a nightly run's own report. */
 import { tableFromIPC } from 'apache-arrow';
-import { readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { Incident } from '../../src/pipeline/incidents.js';
 import { generateArchive } from '../../src/synth/generate.js';
+import { readGroundTruth } from '../../src/synth/ground-truth.js';
 import { runMain } from '../helpers/cli.js';
 import { makeTempDir } from '../helpers/tmp.js';
 import { CpuEngine } from '../../src/engines/cpu/cpu-engine.js';
@@ -124,37 +126,69 @@ export async function classifiedDemoReport(): Promise<ReportDocument> {
   }
 }
 
+/** A flood event of the generator's ground truth (ground-truth.csv). */
+export interface FloodTruth {
+  readonly id: string;
+  readonly cls: string;
+  readonly host: string;
+  readonly start: number;
+  readonly end: number;
+}
+
+export const NIGHT = '2026-11-01';
+export const PREVIOUS_NIGHT = '2026-10-31';
+export const BROKEN_NIGHT = '2026-10-29';
+
 /**
- * The report of a demo nightly run, as the product writes it: a generated hour of nfcapd files
- * (with nfs traffic the seed model never saw) through `flowknn nightly`. Returns the report's
- * HTML and how many classified rows the scatter plot can draw (flows and bps above 0).
+ * The report of a demo nightly run, as the product writes it: two generated hours of nfcapd
+ * files (with nfs traffic the seed model never saw) through `flowknn nightly` with the demo's
+ * networks and severities, after a generated quarter hour the night before (a night of its own
+ * archive, same output folder) and beside a night whose summary.json was cut short; the other
+ * nights of the report's 14 are missing. Returns the report's HTML, how many classified rows
+ * the scatter plot can draw (flows and bps above 0), the night's incidents, the ground truth's
+ * flood events and the hosts of the previous night's incidents.
  */
-export async function nightlyRunReport(): Promise<{ html: string; drawable: number; rows: number }> {
+export async function nightlyRunReport(): Promise<{ html: string; drawable: number; rows: number; incidents: Incident[]; floods: FloodTruth[]; previousHosts: string[]; previousOpen: number }> {
   const { dir, cleanup } = await makeTempDir('flowknn-nightly-report-');
   try {
-    const archive = await generateArchive({ out: join(dir, 'archive'), date: '2026-11-01', hours: 1, seed: 3, nfs: true, jobs: 2 });
     const model = join(dir, 'model');
     const trained = await runMain(['train', '--labels', SEED_LABELS, '--exclude', 'nfs', '--scaler', 'log-zscore', '--k', '3', '--protocol', 'none', '--engine', 'cpu', '--out', model, '--quiet']);
     if (trained.code !== 0) throw new Error(trained.stderr);
-    const config = join(dir, 'nightly.json');
-    await writeFile(
-      config,
-      JSON.stringify({
-        archive: { root: archive.flowsDir },
-        output: { root: join(dir, 'out') },
-        model: { path: model },
-        aggregate: { source: 'nfdump', key: 'dstip', minPackets: 1000 },
-        classify: { engine: 'cpu', threads: 1, alertClasses: ['small-flood', 'incoming-floods'] },
-      }),
-    );
-    const run = await runMain(['nightly', '--config', config, '--date', '2026-11-01', '--quiet']);
-    if (run.code !== 0) throw new Error(run.stderr);
-    const day = join(dir, 'out', '2026-11-01');
+    const night = async (date: string, archive: string) => {
+      const config = join(dir, `nightly-${date}.json`);
+      await writeFile(
+        config,
+        JSON.stringify({
+          archive: { root: archive },
+          output: { root: join(dir, 'out') },
+          model: { path: model },
+          aggregate: { source: 'nfdump', key: 'dstip', minPackets: 1000 },
+          classify: { engine: 'cpu', threads: 1, alertClasses: ['small-flood', 'incoming-floods'] },
+          networks: { own: ['10.0.0.0/8', '192.168.0.0/16', '2001:db8:1::/48'] },
+          incidents: { severity: { 'incoming-floods': 'critical', 'small-flood': 'high' } },
+        }),
+      );
+      const run = await runMain(['nightly', '--config', config, '--date', date, '--quiet']);
+      if (run.code !== 0) throw new Error(run.stderr);
+      return join(dir, 'out', date);
+    };
+    const before = await generateArchive({ out: join(dir, 'archive-before'), date: PREVIOUS_NIGHT, hours: 0.25, seed: 3, background: 200, jobs: 2 });
+    const previous = await night(PREVIOUS_NIGHT, before.flowsDir);
+    const previousHosts = (await readFile(join(previous, 'incidents.ndjson'), 'utf8')).split('\n').filter(Boolean).map((l) => (JSON.parse(l) as Incident).flowknn.host);
+    const previousOpen = (JSON.parse(await readFile(join(previous, 'summary.json'), 'utf8')) as { incidents: { open: number } }).incidents.open;
+    await mkdir(join(dir, 'out', BROKEN_NIGHT));
+    await writeFile(join(dir, 'out', BROKEN_NIGHT, 'summary.json'), `{ "format": "flowknn-nightly-summary", "date": "${BROKEN_NIGHT}", "alerts": `);
+    const archive = await generateArchive({ out: join(dir, 'archive'), date: NIGHT, hours: 2, seed: 7, background: 2000, nfs: true, jobs: 2 });
+    const day = await night(NIGHT, archive.flowsDir);
+    const floods = (await readGroundTruth(join(archive.out, 'ground-truth.csv')))
+      .filter((t) => t.class === 'small-flood' || t.class === 'incoming-floods')
+      .map((t) => ({ id: t.event_id, cls: t.class, host: t.host, start: t.startMs, end: t.endMs }));
+    const incidents = (await readFile(join(day, 'incidents.ndjson'), 'utf8')).split('\n').filter(Boolean).map((l) => JSON.parse(l) as Incident);
     const predictions = tableFromIPC(await readFile(join(day, 'predictions.arrow')));
     const flows = predictions.getChild('flows')!.toArray() as Float64Array;
     const bps = predictions.getChild('bps')!.toArray() as Float64Array;
     const drawable = Array.from(flows).filter((f, i) => f > 0 && bps[i]! > 0).length;
-    return { html: await readFile(join(day, 'report.html'), 'utf8'), drawable, rows: predictions.numRows };
+    return { html: await readFile(join(day, 'report.html'), 'utf8'), drawable, rows: predictions.numRows, incidents, floods, previousHosts, previousOpen };
   } finally {
     await cleanup();
   }

@@ -5,7 +5,7 @@
  * `flowknn nightly`.
  */
 import { tableFromIPC, tableToIPC } from 'apache-arrow';
-import { cp, readFile, rm, stat, truncate, writeFile } from 'node:fs/promises';
+import { cp, mkdir, readFile, rm, stat, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateArchive } from '../../src/synth/generate.js';
@@ -92,5 +92,47 @@ describe('report --nightly on a damaged night', () => {
     const { r, copy } = await reportOf((c) => rm(join(c, 'incidents.ndjson')));
     expect(r.code).toBe(1);
     expect(r.stderr).toBe(`flowknn: error: ${join(copy, 'incidents.ndjson')}: missing: the night's outputs are incomplete\n${HINT()}\n`);
+  });
+});
+
+describe('report --nightly: the previous nights beside it', () => {
+  it('--history N reads the N day folders before it: a readable night, a gap, and folders that are no night named with why', async () => {
+    const out = join(dir, 'out');
+    // the night again as 2026-10-28 (its summary says so); 10-29 missing; 10-30 a file; 10-31 a copy that still says 11-01
+    await cp(night, join(out, '2026-10-28'), { recursive: true });
+    const summary = JSON.parse(await readFile(join(out, '2026-10-28', 'summary.json'), 'utf8')) as { date: string; incidents: { open: number } };
+    await writeFile(join(out, '2026-10-28', 'summary.json'), JSON.stringify({ ...summary, date: '2026-10-28' }));
+    await writeFile(join(out, '2026-10-30'), 'not a night');
+    await cp(night, join(out, '2026-10-31'), { recursive: true });
+    try {
+      const file = join(dir, 'history-4.html');
+      const r = await runMain(['report', '--nightly', night, '--history', '4', '--out', file]);
+      expect(r.code, r.stderr).toBe(0);
+      const html = await readFile(file, 'utf8');
+      expect(html).toContain('<section id="tonight-against-the-previous-nights">');
+      expect(html).toContain(`<title>2026-10-28: ${summary.incidents.open} open incidents</title>`);
+      expect(html).toContain('No night in the output folder for 2026-10-29.');
+      expect(html).toContain(`Unreadable, left out: 2026-10-30 (2026-10-30: not a folder); 2026-10-31 (summary.json: is the summary of ${DATE}, not of its folder&#39;s night).`);
+      // the same hosts alerted on the readable night: none is new
+      expect(html).toContain('Hosts new tonight: none.');
+      // the section follows the incidents
+      const headings = [...html.matchAll(/<h2>([^<]*)<\/h2>/gu)].map((m) => m[1]);
+      expect(headings.slice(0, 2)).toEqual(['Incidents', 'Tonight against the previous nights']);
+
+      const none = join(dir, 'history-0.html');
+      expect((await runMain(['report', '--nightly', night, '--history', '0', '--out', none])).code).toBe(0);
+      expect(await readFile(none, 'utf8')).not.toContain('Tonight against the previous nights');
+    } finally {
+      for (const d of ['2026-10-28', '2026-10-30', '2026-10-31']) await rm(join(out, d), { recursive: true, force: true });
+    }
+  }, 60_000);
+
+  it('--history outside 0..366, or without --nightly, is a usage error (exit 2)', async () => {
+    const r = await runMain(['report', '--nightly', night, '--history', '367', '--out', join(dir, 'h.html')]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('--history must be a whole number of nights from 0 to 366, got 367');
+    const alone = await runMain(['report', '--labels', SEED_LABELS, '--history', '3', '--out', join(dir, 'h.html')]);
+    expect(alone.code).toBe(2);
+    expect(alone.stderr).toContain('--history sets the previous nights of a nightly report');
   });
 });

@@ -26,12 +26,14 @@ interface MergeArgs {
   date: string;
 }
 
-/** Renders the nightly report (the charting code loads only when a report is written). */
-export async function writeNightlyReport(ctx: CliContext, _dir: string, data: Omit<ReportData, 'model'> & { model?: ReportData['model'] }): Promise<void> {
-  const { predictionsFromTable, renderReport, writeReport } = await import('../../report/index.js');
-  const { nightlyReport } = await import('../../report/nightly.js');
-  const rows = predictionsFromTable(data.predictions, 'predictions.arrow', data.summary.model.novelty_threshold === null ? undefined : 'novelty').rows;
-  const doc = nightlyReport({ summary: data.summary, manifest: data.manifest, rows, alerts: data.alerts, incidents: data.incidents, training: data.model?.model.train, maxRows: data.maxRows });
+/**
+ * Renders the nightly report (the charting code loads only when a report is written), with the
+ * previous nights of the output root (`history` of them: report.history).
+ */
+export async function writeNightlyReport(ctx: CliContext, data: Omit<ReportData, 'model'> & { model?: ReportData['model'] }, night: { root: string; history: number }): Promise<void> {
+  const { renderReport, writeReport } = await import('../../report/index.js');
+  const { nightlyReportOf } = await import('../../report/nightly.js');
+  const doc = await nightlyReportOf({ ...data, model: data.model?.model }, night);
   await writeReport(data.reportFile, await renderReport(doc, { onWarning: (w) => ctx.log(`report: ${w}`) }));
 }
 
@@ -95,7 +97,7 @@ export function nightlyCommand(ctx: CliContext): CommandModule<object, NightlyAr
           bar.update(done, throughput(rows, bytes, t0));
           if (done >= total) bar.stop();
         },
-        writeReport: (dir, data) => writeNightlyReport(ctx, dir, data),
+        writeReport: (_dir, data) => writeNightlyReport(ctx, data, { root: config.paths.output, history: config.config.report.history }),
       });
       bar?.stop();
       printSummary(ctx, result.summary, result.dir, result.reportFile);
@@ -121,7 +123,7 @@ export function mergeCommand(ctx: CliContext): CommandModule<object, MergeArgs> 
         config,
         date: args.date,
         log: ctx.log,
-        writeReport: (dir, data) => writeNightlyReport(ctx, dir, data),
+        writeReport: (_dir, data) => writeNightlyReport(ctx, data, { root: config.paths.output, history: config.config.report.history }),
         command: `flowknn merge --config ${args.config} --date ${args.date}`,
         notify: notifyCommandOf(undefined, config.config.notify.command),
       });

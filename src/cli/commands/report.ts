@@ -1,3 +1,4 @@
+import { dirname, resolve } from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
 
 import { usageError } from '../../errors.js';
@@ -26,6 +27,7 @@ interface ReportArgs extends TimeZoneArgs {
   'max-rows': number;
   digits: number;
   nightly?: string;
+  history?: number;
 }
 
 export function reportCommand(ctx: CliContext): CommandModule<object, ReportArgs> {
@@ -56,6 +58,7 @@ export function reportCommand(ctx: CliContext): CommandModule<object, ReportArgs
           .option('novelty-threshold', { type: 'number', describe: 'scores above it are novel (default: the table\'s flowknn.novelty_threshold metadata)' })
           .option('sweep', { type: 'string', describe: 'sweep result written by flowknn sweep --json FILE (or plain rows: [{k, metric, scaler, weights, accuracy, macroF1}, ...])' })
           .option('nightly', { type: 'string', describe: "a night's output folder (OUTPUT/<date> of flowknn nightly or merge): its report, made again (with --model: over that model's training rows instead of the one the night used)" })
+          .option('history', { type: 'number', describe: 'with --nightly: the previous nights set against it, read from the day folders beside it (default 14, 0 for none, at most 366)' })
           .option('max-rows', { type: 'number', default: 50, describe: 'rows listed at most in each table of rows' })
           .option('digits', { type: 'number', default: 2, describe: 'decimals in the classification report' }),
       ) as unknown as Argv<ReportArgs>,
@@ -82,6 +85,8 @@ export function reportCommand(ctx: CliContext): CommandModule<object, ReportArgs
         if (args.evaluation !== undefined || args.predictions !== undefined || args.sweep !== undefined || args.labels !== undefined) {
           throw usageError('--nightly draws a night on its own', 'leave out --evaluation, --predictions, --sweep and --labels');
         }
+        const history = args.history ?? 14;
+        if (!Number.isInteger(history) || history < 0 || history > 366) throw usageError(`--history must be a whole number of nights from 0 to 366, got ${args.history}`);
         const { readNightOutputs } = await import('../../report/night.js');
         const { writeNightlyReport } = await import('./nightly.js');
         const day = await readNightOutputs(args.nightly);
@@ -93,10 +98,12 @@ export function reportCommand(ctx: CliContext): CommandModule<object, ReportArgs
             return undefined;
           },
         );
-        await writeNightlyReport(ctx, args.nightly, { ...day, model, reportFile: out.path, maxRows: args['max-rows'] });
+        // the night is OUTPUT/<date>: the other nights are its neighbours in OUTPUT
+        await writeNightlyReport(ctx, { ...day, model, reportFile: out.path, maxRows: args['max-rows'] }, { root: dirname(resolve(args.nightly)), history });
         ctx.log(`wrote ${args.out}`);
         return;
       }
+      if (args.history !== undefined) throw usageError('--history sets the previous nights of a nightly report', 'give it with --nightly DIR');
       if (args.evaluation === undefined && args.predictions === undefined && args.sweep === undefined && args.labels === undefined && args.model === undefined) {
         throw usageError('report needs something to draw', 'give --evaluation FILE, --predictions FILE, --sweep FILE, --labels DIR or --model DIR');
       }
