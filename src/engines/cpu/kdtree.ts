@@ -254,9 +254,7 @@ export function kdSearchRange(
   const d = tree.d;
   for (let r = qStart; r < qEnd; r++) {
     for (let c = 0; c < d; c++) q[c] = qd[r * d + c]!;
-    if (kind === SQ) searchSq(tree, q, k, keys, idx, stackNode, stackBound);
-    else if (kind === L1) searchL1(tree, q, k, keys, idx, stackNode, stackBound);
-    else searchGeneric(tree, q, k, kind, p, keys, idx, stackNode, stackBound);
+    search(tree, q, k, kind, p, keys, idx, stackNode, stackBound);
     const o = r * k;
     for (let j = 0; j < k; j++) {
       outIndices[o + j] = idx[j]!;
@@ -265,58 +263,27 @@ export function kdSearchRange(
   }
 }
 
-/** Squared euclidean, specialised (the common case). Leaves keys/idx sorted by (key, index). */
-function searchSq(tree: KdTree, q: Float64Array, k: number, keys: Float64Array, idx: Int32Array, stackNode: Int32Array, stackBound: Float64Array): void {
-  const d = tree.d;
-  const nodes = tree.nodes;
-  const bounds = tree.bounds;
-  const pts = tree.points;
-  const order = tree.order;
+/**
+ * One query: depth first, the nearer child first, the farther one pushed with its bound; a node
+ * whose bound is above the k-th key is skipped. Leaves keys/idx sorted by (key, index). The
+ * metric is dispatched once per box and once per leaf, so the per-point loops stay specialised
+ * (a metric switch per point cost about 20% on squared euclidean).
+ */
+function search(tree: KdTree, q: Float64Array, k: number, kind: number, p: number, keys: Float64Array, idx: Int32Array, stackNode: Int32Array, stackBound: Float64Array): void {
+  const { d, nodes, bounds, points, order } = tree;
   const d2 = 2 * d;
   let count = 0;
   let worst = Infinity;
-  let worstIdx = 0x7fffffff;
   let sp = 0;
   let node = 0;
   let bound = 0;
   for (;;) {
     if (bound <= worst) {
-      // descend to a leaf, nearer child first, pushing the farther one
       let right = nodes[3 * node + 2]!;
       while (right !== 0) {
         const left = node + 1;
-        let bl = 0;
-        let bo = d2 * left;
-        for (let c = 0; c < d; c++) {
-          const x = q[c]!;
-          const lo = bounds[bo + c]!;
-          if (x < lo) {
-            const g = lo - x;
-            bl += g * g;
-          } else {
-            const hi = bounds[bo + d + c]!;
-            if (x > hi) {
-              const g = x - hi;
-              bl += g * g;
-            }
-          }
-        }
-        let br = 0;
-        bo = d2 * right;
-        for (let c = 0; c < d; c++) {
-          const x = q[c]!;
-          const lo = bounds[bo + c]!;
-          if (x < lo) {
-            const g = lo - x;
-            br += g * g;
-          } else {
-            const hi = bounds[bo + d + c]!;
-            if (x > hi) {
-              const g = x - hi;
-              br += g * g;
-            }
-          }
-        }
+        const bl = boxBound(kind, p, q, bounds, d2 * left, d);
+        const br = boxBound(kind, p, q, bounds, d2 * right, d);
         if (bl <= br) {
           if (br <= worst) {
             stackNode[sp] = right;
@@ -336,137 +303,12 @@ function searchSq(tree: KdTree, q: Float64Array, k: number, keys: Float64Array, 
         right = nodes[3 * node + 2]!;
       }
       if (right === 0 && bound <= worst) {
+        const start = nodes[3 * node]!;
         const end = nodes[3 * node + 1]!;
-        for (let i = nodes[3 * node]!; i < end; i++) {
-          const po = i * d;
-          let key = 0;
-          for (let c = 0; c < d; c++) {
-            const diff = q[c]! - pts[po + c]!;
-            key += diff * diff;
-          }
-          if (key > worst) continue;
-          const oi = order[i]!;
-          if (key === worst && oi > worstIdx) continue;
-          let pos = count < k ? count++ : k - 1;
-          while (pos > 0) {
-            const pk = keys[pos - 1]!;
-            if (pk < key || (pk === key && idx[pos - 1]! < oi)) break;
-            keys[pos] = pk;
-            idx[pos] = idx[pos - 1]!;
-            pos--;
-          }
-          keys[pos] = key;
-          idx[pos] = oi;
-          if (count === k) {
-            worst = keys[k - 1]!;
-            worstIdx = idx[k - 1]!;
-          }
-        }
-      }
-    }
-    if (sp === 0) return;
-    sp--;
-    node = stackNode[sp]!;
-    bound = stackBound[sp]!;
-  }
-}
-
-/** Manhattan, specialised. Leaves keys/idx sorted by (key, index). */
-function searchL1(tree: KdTree, q: Float64Array, k: number, keys: Float64Array, idx: Int32Array, stackNode: Int32Array, stackBound: Float64Array): void {
-  const d = tree.d;
-  const nodes = tree.nodes;
-  const bounds = tree.bounds;
-  const pts = tree.points;
-  const order = tree.order;
-  const d2 = 2 * d;
-  let count = 0;
-  let worst = Infinity;
-  let worstIdx = 0x7fffffff;
-  let sp = 0;
-  let node = 0;
-  let bound = 0;
-  for (;;) {
-    if (bound <= worst) {
-      // descend to a leaf, nearer child first, pushing the farther one
-      let right = nodes[3 * node + 2]!;
-      while (right !== 0) {
-        const left = node + 1;
-        let bl = 0;
-        let bo = d2 * left;
-        for (let c = 0; c < d; c++) {
-          const x = q[c]!;
-          const lo = bounds[bo + c]!;
-          if (x < lo) {
-            const g = lo - x;
-            bl += g;
-          } else {
-            const hi = bounds[bo + d + c]!;
-            if (x > hi) {
-              const g = x - hi;
-              bl += g;
-            }
-          }
-        }
-        let br = 0;
-        bo = d2 * right;
-        for (let c = 0; c < d; c++) {
-          const x = q[c]!;
-          const lo = bounds[bo + c]!;
-          if (x < lo) {
-            const g = lo - x;
-            br += g;
-          } else {
-            const hi = bounds[bo + d + c]!;
-            if (x > hi) {
-              const g = x - hi;
-              br += g;
-            }
-          }
-        }
-        if (bl <= br) {
-          if (br <= worst) {
-            stackNode[sp] = right;
-            stackBound[sp++] = br;
-          }
-          node = left;
-          bound = bl;
-        } else {
-          if (bl <= worst) {
-            stackNode[sp] = left;
-            stackBound[sp++] = bl;
-          }
-          node = right;
-          bound = br;
-        }
-        if (bound > worst) break;
-        right = nodes[3 * node + 2]!;
-      }
-      if (right === 0 && bound <= worst) {
-        const end = nodes[3 * node + 1]!;
-        for (let i = nodes[3 * node]!; i < end; i++) {
-          const po = i * d;
-          let key = 0;
-          for (let c = 0; c < d; c++) {
-            key += Math.abs(q[c]! - pts[po + c]!);
-          }
-          if (key > worst) continue;
-          const oi = order[i]!;
-          if (key === worst && oi > worstIdx) continue;
-          let pos = count < k ? count++ : k - 1;
-          while (pos > 0) {
-            const pk = keys[pos - 1]!;
-            if (pk < key || (pk === key && idx[pos - 1]! < oi)) break;
-            keys[pos] = pk;
-            idx[pos] = idx[pos - 1]!;
-            pos--;
-          }
-          keys[pos] = key;
-          idx[pos] = oi;
-          if (count === k) {
-            worst = keys[k - 1]!;
-            worstIdx = idx[k - 1]!;
-          }
-        }
+        if (kind === SQ) count = scanSq(q, points, order, start, end, d, k, keys, idx, count);
+        else if (kind === L1) count = scanL1(q, points, order, start, end, d, k, keys, idx, count);
+        else count = scanOther(kind, p, q, points, order, start, end, d, k, keys, idx, count);
+        if (count === k) worst = keys[k - 1]!;
       }
     }
     if (sp === 0) return;
@@ -477,116 +319,100 @@ function searchL1(tree: KdTree, q: Float64Array, k: number, keys: Float64Array, 
 }
 
 /**
- * Chebyshev and minkowski (and manhattan, though searchL1 takes it: specialising sq and L1 saved
- * about 20% against this one). Leaves keys/idx sorted by (key, index).
+ * The least key any point in the box at bounds[bo..] can have: the gaps (lo - x or x - hi, else
+ * 0) combined as the metric combines differences. For minkowski, `**` may be a last-bit
+ * non-monotone, so that bound is shrunk a little (see the top of this file).
  */
-function searchGeneric(
-  tree: KdTree,
-  q: Float64Array,
-  k: number,
-  kind: number,
-  p: number,
-  keys: Float64Array,
-  idx: Int32Array,
-  stackNode: Int32Array,
-  stackBound: Float64Array,
-): void {
-  const d = tree.d;
-  const nodes = tree.nodes;
-  const bounds = tree.bounds;
-  const pts = tree.points;
-  const order = tree.order;
-  const d2 = 2 * d;
-  // minkowski: `**` may be a last-bit non-monotone, so shrink its bound a little (see top)
-  const shrink = kind === LP ? 1 - 1e-12 : 1;
-  const slack = kind === LP ? 4 * d * Number.MIN_VALUE : 0;
-  let count = 0;
-  let worst = Infinity;
-  let worstIdx = 0x7fffffff;
-  let sp = 0;
-  let node = 0;
-  let bound = 0;
-  const boxBound = (bo: number): number => {
-    let b = 0;
-    for (let c = 0; c < d; c++) {
-      const x = q[c]!;
-      const lo = bounds[bo + c]!;
-      let g = 0;
-      if (x < lo) g = lo - x;
-      else {
-        const hi = bounds[bo + d + c]!;
-        if (x > hi) g = x - hi;
-      }
-      if (kind === L1) b += g;
-      else if (kind === LINF) {
-        if (g > b) b = g;
-      } else b += g ** p;
+function boxBound(kind: number, p: number, q: Float64Array, bounds: Float64Array, bo: number, d: number): number {
+  let b = 0;
+  for (let c = 0; c < d; c++) {
+    const x = q[c]!;
+    const lo = bounds[bo + c]!;
+    let g = 0;
+    if (x < lo) g = lo - x;
+    else {
+      const hi = bounds[bo + d + c]!;
+      if (x > hi) g = x - hi;
     }
-    return b * shrink - slack;
-  };
-  for (;;) {
-    if (bound <= worst) {
-      let right = nodes[3 * node + 2]!;
-      while (right !== 0) {
-        const left = node + 1;
-        const bl = boxBound(d2 * left);
-        const br = boxBound(d2 * right);
-        if (bl <= br) {
-          if (br <= worst) {
-            stackNode[sp] = right;
-            stackBound[sp++] = br;
-          }
-          node = left;
-          bound = bl;
-        } else {
-          if (bl <= worst) {
-            stackNode[sp] = left;
-            stackBound[sp++] = bl;
-          }
-          node = right;
-          bound = br;
-        }
-        if (bound > worst) break;
-        right = nodes[3 * node + 2]!;
-      }
-      if (right === 0 && bound <= worst) {
-        const end = nodes[3 * node + 1]!;
-        for (let i = nodes[3 * node]!; i < end; i++) {
-          const po = i * d;
-          let key = 0;
-          if (kind === L1) {
-            for (let c = 0; c < d; c++) key += Math.abs(q[c]! - pts[po + c]!);
-          } else if (kind === LINF) {
-            for (let c = 0; c < d; c++) {
-              const a = Math.abs(q[c]! - pts[po + c]!);
-              if (a > key) key = a;
-            }
-          } else {
-            for (let c = 0; c < d; c++) key += Math.abs(q[c]! - pts[po + c]!) ** p;
-          }
-          if (key > worst) continue;
-          const oi = order[i]!;
-          if (key === worst && oi > worstIdx) continue;
-          let pos = count < k ? count++ : k - 1;
-          while (pos > 0) {
-            const pk = keys[pos - 1]!;
-            if (pk < key || (pk === key && idx[pos - 1]! < oi)) break;
-            keys[pos] = pk;
-            idx[pos] = idx[pos - 1]!;
-            pos--;
-          }
-          keys[pos] = key;
-          idx[pos] = oi;
-          if (count === k) {
-            worst = keys[k - 1]!;
-            worstIdx = idx[k - 1]!;
-          }
-        }
-      }
-    }
-    if (sp === 0) return;
-    sp--;
-    node = stackNode[sp]!;
-    bound = stackBound[sp]!;
+    if (kind === SQ) b += g * g;
+    else if (kind === L1) b += g;
+    else if (kind === LINF) {
+      if (g > b) b = g;
+    } else b += g ** p;
   }
+  return kind === LP ? b * (1 - 1e-12) - 4 * d * Number.MIN_VALUE : b;
+}
+
+/**
+ * Puts the point (key, training index oi) into the running top-k, kept sorted by (key, index),
+ * unless it is not before the k-th entry. Returns the new count of kept entries.
+ */
+function insertTopK(keys: Float64Array, idx: Int32Array, count: number, k: number, key: number, oi: number): number {
+  if (count === k) {
+    const worst = keys[k - 1]!;
+    if (key > worst || (key === worst && oi > idx[k - 1]!)) return count;
+  }
+  let pos = count < k ? count++ : k - 1;
+  while (pos > 0) {
+    const pk = keys[pos - 1]!;
+    if (pk < key || (pk === key && idx[pos - 1]! < oi)) break;
+    keys[pos] = pk;
+    idx[pos] = idx[pos - 1]!;
+    pos--;
+  }
+  keys[pos] = key;
+  idx[pos] = oi;
+  return count;
+}
+
+/** A leaf's points under squared euclidean; returns the new count. */
+function scanSq(q: Float64Array, pts: Float64Array, order: Int32Array, start: number, end: number, d: number, k: number, keys: Float64Array, idx: Int32Array, count: number): number {
+  let worst = count === k ? keys[k - 1]! : Infinity;
+  for (let i = start; i < end; i++) {
+    const po = i * d;
+    let key = 0;
+    for (let c = 0; c < d; c++) {
+      const diff = q[c]! - pts[po + c]!;
+      key += diff * diff;
+    }
+    if (key > worst) continue;
+    count = insertTopK(keys, idx, count, k, key, order[i]!);
+    if (count === k) worst = keys[k - 1]!;
+  }
+  return count;
+}
+
+/** A leaf's points under manhattan; returns the new count. */
+function scanL1(q: Float64Array, pts: Float64Array, order: Int32Array, start: number, end: number, d: number, k: number, keys: Float64Array, idx: Int32Array, count: number): number {
+  let worst = count === k ? keys[k - 1]! : Infinity;
+  for (let i = start; i < end; i++) {
+    const po = i * d;
+    let key = 0;
+    for (let c = 0; c < d; c++) key += Math.abs(q[c]! - pts[po + c]!);
+    if (key > worst) continue;
+    count = insertTopK(keys, idx, count, k, key, order[i]!);
+    if (count === k) worst = keys[k - 1]!;
+  }
+  return count;
+}
+
+/** A leaf's points under chebyshev or minkowski; returns the new count. */
+function scanOther(kind: number, p: number, q: Float64Array, pts: Float64Array, order: Int32Array, start: number, end: number, d: number, k: number, keys: Float64Array, idx: Int32Array, count: number): number {
+  let worst = count === k ? keys[k - 1]! : Infinity;
+  for (let i = start; i < end; i++) {
+    const po = i * d;
+    let key = 0;
+    if (kind === LINF) {
+      for (let c = 0; c < d; c++) {
+        const a = Math.abs(q[c]! - pts[po + c]!);
+        if (a > key) key = a;
+      }
+    } else {
+      for (let c = 0; c < d; c++) key += Math.abs(q[c]! - pts[po + c]!) ** p;
+    }
+    if (key > worst) continue;
+    count = insertTopK(keys, idx, count, k, key, order[i]!);
+    if (count === k) worst = keys[k - 1]!;
+  }
+  return count;
 }
