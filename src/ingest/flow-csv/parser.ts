@@ -2,11 +2,14 @@ import type { RecordBatch, Schema } from 'apache-arrow';
 import { excerpt, inputError } from '../../errors.js';
 import { flowSchema } from '../../schema/tables.js';
 import { WallClockZone } from '../../io/time-zone.js';
-import { ADDRESS_EXPECTED, CUT_SHORT, csvKind, FLOW_CSV_COLUMNS, flowCsvLayout, flowSpan, isAddress, isLegacyFlowRow, LEGACY_FLOW_HEADER, normaliseHeader, protoName, type ColumnSpec, type FlowCsvLayout } from '../csv.js';
-import { checkDuration, MAX_DURATION_S, parseDateTime, parsePlainNumber } from '../fields.js';
+import { ADDRESS_EXPECTED, CUT_SHORT, csvKind, flowCsvLayout, flowSpan, isAddress, isLegacyFlowRow, LEGACY_FLOW_HEADER, type FlowCsvLayout } from '../csv.js';
+import { MAX_DURATION_S } from '../fields.js';
 import { FileRejects, type RejectSink, type RejectThreshold } from '../rejects.js';
-import { decimalInto, decode, isBlank, MAX_COUNT, MAX_TIME_MS, portInto, timeInto, trimEnd, trimStart, uintInto, utf8Fatal } from './bytes.js';
-import { asciiInto, FlowBatchBuilder, toBatch, type FlowPiece, type Present, type Utf8Builder } from './columns.js';
+import { decimalInto, decode, isBlank, portInto, timeInto, uintInto } from './bytes.js';
+import { protoCell, slowCount, slowDuration, slowPort, slowTime, textCell } from './cells.js';
+import { checkSummaryCounts, locateColumns, readSummaryTrailer, type Positions } from './checks.js';
+import { FlowBatchBuilder, toBatch, type FlowPiece, type Present } from './columns.js';
+import { CommaSplitter } from './split.js';
 
 /**
  * The byte-level flow CSV parser: nfdump's `-o csv` text in any chunks, Arrow record batches of
@@ -56,27 +59,6 @@ export interface FlowCsvStats {
   summary?: Record<string, number>;
 }
 
-/** The flow CSV columns and every name nfdump has used for them: the same table as the whole-text parser's. */
-const FLOW_COLUMNS = FLOW_CSV_COLUMNS;
-
-type ColumnKey = keyof typeof FLOW_COLUMNS;
-type Positions = Record<ColumnKey, number>;
-
-function locateColumns(header: string[], file: string, line: number): Positions {
-  const names = header.map(normaliseHeader);
-  const out = {} as Positions;
-  const missing: string[] = [];
-  for (const [key, spec] of Object.entries(FLOW_COLUMNS) as [ColumnKey, ColumnSpec][]) {
-    const at = names.findIndex((n) => spec.aliases.includes(n));
-    if (at < 0 && spec.required) missing.push(`${spec.name} (${spec.aliases.slice(0, 2).join(' or ')})`);
-    out[key] = at;
-  }
-  if (missing.length > 0) {
-    throw inputError(`flow CSV header lacks ${missing.join(', ')}; got "${excerpt(header.join(','), 100)}"`, { file, line });
-  }
-  return out;
-}
-
 export const DEFAULT_BATCH_ROWS = 65536;
 export const DEFAULT_HIGH_WATER_MARK = 1 << 20;
 export const DEFAULT_MAX_LINE_BYTES = 1 << 20;
@@ -85,12 +67,6 @@ export const DEFAULT_MAX_LINE_BYTES = 1 << 20;
 const STATE_HEADER = 0;
 const STATE_DATA = 1;
 const STATE_TRAILER = 2;
-
-/** Encoded protocol names for the numbers nfdump 1.7.5+ prints (protoName of csv.ts). */
-const PROTO_BY_NUMBER: (Uint8Array | undefined)[] = Array.from({ length: 256 }, (_, i) => {
-  const name = protoName(String(i));
-  return name === String(i) ? undefined : new TextEncoder().encode(name);
-});
 
 /** The header a worker parses with (found by the main thread). */
 export interface HeaderConfig {
@@ -132,8 +108,6 @@ export class FlowCsvParser {
   private state = STATE_HEADER;
   private at: Positions | undefined;
   private width = 0;
-  private cap = 0;
-  private starts = new Int32Array(64);
   private present: Present = { tcp_flags: false, out_packets: false, out_bytes: false };
   private headerText = '';
   private headerCells: string[] = [];
@@ -153,14 +127,10 @@ export class FlowCsvParser {
   private batchRows: number;
   private readonly maxLine: number;
   private textHint: number;
-  /** The reason of the last slow-path failure. */
-  private why = '';
   /** Builders whose batch the consumer has handed back (recycle), and each batch's builder. */
   private readonly free: FlowBatchBuilder[] = [];
   private readonly builderOf = new WeakMap<RecordBatch, FlowBatchBuilder>();
-  /** The Int32 words over a buffer's memory, for the comma scan. */
-  private words: Int32Array<ArrayBufferLike> = new Int32Array(0);
-  private wordsOf: ArrayBufferLike | undefined;
+  private readonly splitter = new CommaSplitter();
 
   constructor(
     readonly file: string,
@@ -235,7 +205,14 @@ export class FlowCsvParser {
     // The last batch goes out before the checks: a consumer takes batches only after `end`
     // returns (FlowCsvStream), so a failing check still leaves nothing behind.
     this.flush();
-    if (this.state === STATE_TRAILER) this.checkSummary();
+    if (this.state === STATE_TRAILER) {
+      const counts = { file: this.file, trailer: this.trailer, trailerLines: this.trailerLines, sums: this.sums, rows: this.stats.rows, dataLines: this.stats.dataLines, rejected: this.rejects.count, oneRecordPerLine: this.at!.flows < 0 };
+      const summary = readSummaryTrailer(counts);
+      if (summary !== undefined) {
+        this.stats.summary = summary;
+        checkSummaryCounts(counts, summary);
+      }
+    }
     this.rejects.finish(this.stats.dataLines);
     // nfdump said it found nothing: `No matching flows`, or a trailer of 0 flows.
     const nothing = (this.noMatch || this.stats.summary?.flows === 0) && this.rejects.count === 0;
@@ -456,9 +433,7 @@ export class FlowCsvParser {
     this.headerCells = cells;
     this.headerText = cells.join(',');
     this.width = cells.length;
-    const maxIdx = Math.max(...Object.values(this.at));
-    this.cap = maxIdx + 2;
-    if (this.starts.length < this.cap + 1) this.starts = new Int32Array(this.cap + 1);
+    this.splitter.configure(Math.max(...Object.values(this.at)));
     this.present = { tcp_flags: this.at.tcp_flags >= 0, out_packets: this.at.out_packets >= 0, out_bytes: this.at.out_bytes >= 0 };
     this.stats.layout = layout;
     this.state = STATE_DATA;
@@ -474,70 +449,6 @@ export class FlowCsvParser {
     this.reject(reason, decode(buf, s, e));
   }
 
-  /**
-   * Finds the commas of [s, e): the start of each field up to the last one needed goes to
-   * `starts` (and the end of the line after the last field), and the count of fields is
-   * returned. Whole 4-byte words are tested for commas at once (SWAR: a byte of x = w ^ ',,,,'
-   * is zero where the comma is), so most words cost a few integer operations.
-   */
-  private split(buf: Buffer, s: number, e: number): number {
-    const st = this.starts;
-    const cap = this.cap;
-    st[0] = s;
-    let nf = 1;
-    const off = buf.byteOffset;
-    if (this.wordsOf !== buf.buffer) {
-      this.wordsOf = buf.buffer;
-      this.words = new Int32Array(buf.buffer, 0, buf.buffer.byteLength >> 2);
-    }
-    const W = this.words;
-    let i = s;
-    const headEnd = Math.min(e, s + ((4 - ((off + s) & 3)) & 3));
-    for (; i < headEnd; i++) {
-      if (buf[i] === 44) {
-        if (nf < cap) st[nf] = i + 1;
-        nf++;
-      }
-    }
-    const jEnd = (off + e) >> 2;
-    let j = (off + i) >> 2;
-    // Positions, until the last field needed.
-    for (; j < jEnd && nf < cap; j++) {
-      const x = W[j]! ^ 0x2c2c2c2c;
-      let t = ~(((x & 0x7f7f7f7f) + 0x7f7f7f7f) | x | 0x7f7f7f7f);
-      if (t === 0) continue;
-      const base = j * 4 - off + 1;
-      do {
-        const low = t & -t;
-        if (nf < cap) st[nf] = base + ((31 - Math.clz32(low)) >> 3);
-        nf++;
-        t ^= low;
-      } while (t !== 0);
-    }
-    // Then only the count (the width check), two words a step, without branches: the high
-    // bit of each comma byte, summed by a multiply.
-    for (; j + 1 < jEnd; j += 2) {
-      const x = W[j]! ^ 0x2c2c2c2c;
-      const y = W[j + 1]! ^ 0x2c2c2c2c;
-      const tx = ~(((x & 0x7f7f7f7f) + 0x7f7f7f7f) | x | 0x7f7f7f7f);
-      const ty = ~(((y & 0x7f7f7f7f) + 0x7f7f7f7f) | y | 0x7f7f7f7f);
-      nf += (Math.imul(tx >>> 7, 0x01010101) >>> 24) + (Math.imul(ty >>> 7, 0x01010101) >>> 24);
-    }
-    if (j < jEnd) {
-      const x = W[j]! ^ 0x2c2c2c2c;
-      const t = ~(((x & 0x7f7f7f7f) + 0x7f7f7f7f) | x | 0x7f7f7f7f);
-      nf += Math.imul(t >>> 7, 0x01010101) >>> 24;
-    }
-    for (i = Math.max(i, jEnd * 4 - off); i < e; i++) {
-      if (buf[i] === 44) {
-        if (nf < cap) st[nf] = i + 1;
-        nf++;
-      }
-    }
-    if (nf < cap) st[nf] = e + 1;
-    return nf;
-  }
-
   /** A data row: comma positions first, then each column. */
   private row(buf: Buffer, s: number, e: number): void {
     const at = this.at!;
@@ -549,13 +460,14 @@ export class FlowCsvParser {
       this.rejectRow(buf, s, e, CUT_SHORT);
       return;
     }
-    const nf = this.split(buf, s, e);
+    const nf = this.splitter.split(buf, s, e);
     if (nf < this.width) {
       this.rejectRow(buf, s, e, `expected ${this.width} comma-separated fields as in the header, got ${nf} (truncated line?)`);
       return;
     }
-    const st = this.starts;
+    const st = this.splitter.starts;
     let b = this.builder;
+    let why: string | undefined;
     if (b === undefined) b = this.builder = this.newBuilder();
     const r = b.n;
     let k = at.first_seen;
@@ -563,13 +475,13 @@ export class FlowCsvParser {
     let y = st[k + 1]! - 1;
     if (timeInto(buf, x, y, b.first, r)) {
       if (zone !== undefined) b.first[r] = zone.toEpoch(b.first[r]!);
-    } else if (!this.slowTime(buf, x, y, 'first seen', b.first, r)) return this.rejectRow(buf, s, e, this.why);
+    } else if ((why = slowTime(buf, x, y, 'first seen', b.first, r, zone)) !== undefined) return this.rejectRow(buf, s, e, why);
     const kd = at.duration_s;
     if (kd >= 0) {
       x = st[kd]!;
       y = st[kd + 1]! - 1;
-      if ((!decimalInto(buf, x, y, b.duration, r) || b.duration[r]! > MAX_DURATION_S) && !this.slowDuration(buf, x, y, b.duration, r)) {
-        return this.rejectRow(buf, s, e, this.why);
+      if ((!decimalInto(buf, x, y, b.duration, r) || b.duration[r]! > MAX_DURATION_S) && (why = slowDuration(buf, x, y, b.duration, r)) !== undefined) {
+        return this.rejectRow(buf, s, e, why);
       }
     }
     const kl = at.last_seen;
@@ -578,7 +490,7 @@ export class FlowCsvParser {
       y = st[kl + 1]! - 1;
       if (timeInto(buf, x, y, b.last, r)) {
         if (zone !== undefined) b.last[r] = zone.toEpoch(b.last[r]!);
-      } else if (!this.slowTime(buf, x, y, 'last seen', b.last, r)) return this.rejectRow(buf, s, e, this.why);
+      } else if ((why = slowTime(buf, x, y, 'last seen', b.last, r, zone)) !== undefined) return this.rejectRow(buf, s, e, why);
     }
     // The layouts' rules for first, last and duration (flowSpan in csv.ts).
     const first = b.first[r]!;
@@ -599,194 +511,62 @@ export class FlowCsvParser {
     k = at.src_port;
     x = st[k]!;
     y = st[k + 1]! - 1;
-    if (!portInto(buf, x, y, b.srcPort, r) && !this.slowPort(buf, x, y, 'source port', b.srcPort, r)) return this.rejectRow(buf, s, e, this.why);
+    if (!portInto(buf, x, y, b.srcPort, r) && (why = slowPort(buf, x, y, 'source port', b.srcPort, r)) !== undefined) return this.rejectRow(buf, s, e, why);
     k = at.dst_port;
     x = st[k]!;
     y = st[k + 1]! - 1;
-    if (!portInto(buf, x, y, b.dstPort, r) && !this.slowPort(buf, x, y, 'destination port', b.dstPort, r)) return this.rejectRow(buf, s, e, this.why);
+    if (!portInto(buf, x, y, b.dstPort, r) && (why = slowPort(buf, x, y, 'destination port', b.dstPort, r)) !== undefined) return this.rejectRow(buf, s, e, why);
     k = at.flows;
     if (k >= 0) {
       x = st[k]!;
       y = st[k + 1]! - 1;
-      if (!uintInto(buf, x, y, b.flows, r) && !this.slowCount(buf, x, y, 'flows', b.flows, r)) return this.rejectRow(buf, s, e, this.why);
+      if (!uintInto(buf, x, y, b.flows, r) && (why = slowCount(buf, x, y, 'flows', b.flows, r)) !== undefined) return this.rejectRow(buf, s, e, why);
     } else {
       b.flows[r] = 1;
     }
     k = at.in_packets;
     x = st[k]!;
     y = st[k + 1]! - 1;
-    if (!uintInto(buf, x, y, b.inPackets, r) && !this.slowCount(buf, x, y, 'packets', b.inPackets, r)) return this.rejectRow(buf, s, e, this.why);
+    if (!uintInto(buf, x, y, b.inPackets, r) && (why = slowCount(buf, x, y, 'packets', b.inPackets, r)) !== undefined) return this.rejectRow(buf, s, e, why);
     k = at.in_bytes;
     x = st[k]!;
     y = st[k + 1]! - 1;
-    if (!uintInto(buf, x, y, b.inBytes, r) && !this.slowCount(buf, x, y, 'bytes', b.inBytes, r)) return this.rejectRow(buf, s, e, this.why);
+    if (!uintInto(buf, x, y, b.inBytes, r) && (why = slowCount(buf, x, y, 'bytes', b.inBytes, r)) !== undefined) return this.rejectRow(buf, s, e, why);
     k = at.out_packets;
     if (k >= 0) {
       x = st[k]!;
       y = st[k + 1]! - 1;
-      if (!uintInto(buf, x, y, b.outPackets, r) && !this.slowCount(buf, x, y, 'out packets', b.outPackets, r)) return this.rejectRow(buf, s, e, this.why);
+      if (!uintInto(buf, x, y, b.outPackets, r) && (why = slowCount(buf, x, y, 'out packets', b.outPackets, r)) !== undefined) return this.rejectRow(buf, s, e, why);
     }
     k = at.out_bytes;
     if (k >= 0) {
       x = st[k]!;
       y = st[k + 1]! - 1;
-      if (!uintInto(buf, x, y, b.outBytes, r) && !this.slowCount(buf, x, y, 'out bytes', b.outBytes, r)) return this.rejectRow(buf, s, e, this.why);
+      if (!uintInto(buf, x, y, b.outBytes, r) && (why = slowCount(buf, x, y, 'out bytes', b.outBytes, r)) !== undefined) return this.rejectRow(buf, s, e, why);
     }
     // Text columns, copied as bytes. A row that fails here is rolled back (ends restored).
     const srcEnd = b.src.end;
     const dstEnd = b.dst.end;
     const protoEnd = b.proto.end;
-    if (
-      !this.text(b.src, buf, st[at.src_addr]!, st[at.src_addr + 1]! - 1, 'source address', r) ||
-      !this.text(b.dst, buf, st[at.dst_addr]!, st[at.dst_addr + 1]! - 1, 'destination address', r)
-    ) {
-      return this.rollback(buf, s, e, b, srcEnd, dstEnd, protoEnd);
-    }
-    if (b.src.end === srcEnd || b.dst.end === dstEnd) {
-      this.why = 'expected source and destination addresses, got an empty field';
-      return this.rollback(buf, s, e, b, srcEnd, dstEnd, protoEnd);
-    }
-    if (!isAddress(b.src.data, srcEnd, b.src.end) || !isAddress(b.dst.data, dstEnd, b.dst.end)) {
-      this.why = ADDRESS_EXPECTED;
-      return this.rollback(buf, s, e, b, srcEnd, dstEnd, protoEnd);
-    }
-    if (!this.protoText(b.proto, buf, st[at.proto]!, st[at.proto + 1]! - 1, r)) return this.rollback(buf, s, e, b, srcEnd, dstEnd, protoEnd);
+    why =
+      textCell(b.src, buf, st[at.src_addr]!, st[at.src_addr + 1]! - 1, 'source address', r) ??
+      textCell(b.dst, buf, st[at.dst_addr]!, st[at.dst_addr + 1]! - 1, 'destination address', r);
+    if (why === undefined && (b.src.end === srcEnd || b.dst.end === dstEnd)) why = 'expected source and destination addresses, got an empty field';
+    if (why === undefined && (!isAddress(b.src.data, srcEnd, b.src.end) || !isAddress(b.dst.data, dstEnd, b.dst.end))) why = ADDRESS_EXPECTED;
+    why ??= protoCell(b.proto, buf, st[at.proto]!, st[at.proto + 1]! - 1, r);
     k = at.tcp_flags;
-    if (k >= 0 && !this.text(b.flags, buf, st[k]!, st[k + 1]! - 1, 'flags', r)) return this.rollback(buf, s, e, b, srcEnd, dstEnd, protoEnd);
+    if (why === undefined && k >= 0) why = textCell(b.flags, buf, st[k]!, st[k + 1]! - 1, 'flags', r);
+    if (why !== undefined) {
+      // the text columns' ends restored
+      b.src.end = srcEnd;
+      b.dst.end = dstEnd;
+      b.proto.end = protoEnd;
+      return this.rejectRow(buf, s, e, why);
+    }
     b.line[r] = this.stats.lines;
     b.n = r + 1;
     this.stats.rows++;
     if (b.n === b.cap) this.flush();
-  }
-
-  private rollback(buf: Buffer, s: number, e: number, b: FlowBatchBuilder, srcEnd: number, dstEnd: number, protoEnd: number): void {
-    b.src.end = srcEnd;
-    b.dst.end = dstEnd;
-    b.proto.end = protoEnd;
-    this.rejectRow(buf, s, e, this.why);
-  }
-
-  /**
-   * Appends a text cell (trimmed) to a Utf8 column and sets its end offset for row r.
-   * Printable ASCII is copied as is; anything else is checked as UTF-8 (fatal decoder) and
-   * trimmed as String.prototype.trim does, as parseFlowCsv's cells are.
-   */
-  private text(col: Utf8Builder, buf: Buffer, a: number, b: number, name: string, r: number): boolean {
-    a = trimStart(buf, a, b);
-    b = trimEnd(buf, a, b);
-    if (asciiInto(col, buf, a, b, r)) return true;
-    const t = this.unusual(buf, a, b, name);
-    if (t === undefined) return false;
-    return this.put(col, t, r);
-  }
-
-  /** The protocol: 1.7.5+ prints numbers; they become the names 1.7.1 printed (protoName). */
-  private protoText(col: Utf8Builder, buf: Buffer, a: number, b: number, r: number): boolean {
-    a = trimStart(buf, a, b);
-    b = trimEnd(buf, a, b);
-    const n = b - a;
-    if (n >= 1 && n <= 3 && (n === 1 || buf[a] !== 48)) {
-      let v = 0;
-      let i = a;
-      for (; i < b; i++) {
-        const d = buf[i]! - 48;
-        if (d < 0 || d > 9) break;
-        v = v * 10 + d;
-      }
-      const name = i === b && v < 256 ? PROTO_BY_NUMBER[v] : undefined;
-      if (name !== undefined) return asciiInto(col, name, 0, name.length, r);
-    }
-    if (asciiInto(col, buf, a, b, r)) return true;
-    const t = this.unusual(buf, a, b, 'protocol');
-    if (t === undefined) return false;
-    return this.put(col, protoName(t), r);
-  }
-
-  /** A cell with blanks inside or bytes outside printable ASCII: checked, decoded, trimmed. */
-  private unusual(buf: Buffer, a: number, b: number, name: string): string | undefined {
-    let text: string;
-    try {
-      text = utf8Fatal.decode(buf.subarray(a, b));
-    } catch {
-      this.why = `${name}: not valid UTF-8 text ("${excerpt(decode(buf, a, b), 40)}")`;
-      return undefined;
-    }
-    if (/[\u0000-\u0008\u000a-\u001f\u007f]/u.test(text)) {
-      this.why = `${name}: control characters in ${JSON.stringify(excerpt(text, 40))}`;
-      return undefined;
-    }
-    return text.trim();
-  }
-
-  private put(col: Utf8Builder, text: string, r: number): boolean {
-    const bytes = Buffer.from(text, 'utf8');
-    if (col.end + bytes.length > col.data.length) col.grow(col.end + bytes.length);
-    col.data.set(bytes, col.end);
-    col.end += bytes.length;
-    col.offsets[r + 1] = col.end;
-    return true;
-  }
-
-  private fail(why: string): false {
-    this.why = why;
-    return false;
-  }
-
-  /** The slow readers: parseFlowCsv's own field readers, then this parser's extra checks. */
-  private slowTime(buf: Buffer, a: number, b: number, name: string, out: Float64Array, r: number): boolean {
-    const t = decode(buf, a, b).trim();
-    let v: number;
-    // csv-fast prints 0 for a record without times.
-    if (/^\d{10,}$/u.test(t) || /^0+$/u.test(t)) {
-      // Later nfdump releases may print epoch milliseconds (as csv.ts reads them).
-      v = Number(t) * (t.length <= 10 ? 1000 : 1);
-    } else {
-      const p = parseDateTime(t, this.zone);
-      if (!p.ok) return this.fail(`${name}: expected ${p.expected}`);
-      v = p.value;
-    }
-    if (!(v <= MAX_TIME_MS)) return this.fail(`${name}: "${excerpt(t, 30)}" is past the year 275760`);
-    out[r] = v;
-    return true;
-  }
-
-  private slowDuration(buf: Buffer, a: number, b: number, out: Float64Array, r: number): boolean {
-    const t = decode(buf, a, b).trim();
-    const p = parsePlainNumber(t);
-    if (!p.ok) return this.fail(`duration: expected ${p.expected}`);
-    if (p.value < 0) return this.fail(`duration: negative (${excerpt(t, 30)} s)`);
-    const bad = checkDuration('duration', p.value, t);
-    if (bad) return this.fail(bad);
-    out[r] = p.value;
-    return true;
-  }
-
-  private slowCount(buf: Buffer, a: number, b: number, name: string, out: Float64Array, r: number): boolean {
-    const t = decode(buf, a, b).trim();
-    const p = parsePlainNumber(t);
-    if (!p.ok) return this.fail(`${name}: expected ${p.expected}`);
-    const v = p.value;
-    if (v < 0) return this.fail(`${name}: negative (${excerpt(t, 30)})`);
-    if (!(v <= MAX_COUNT)) return this.fail(`${name}: ${excerpt(t, 30)} is above 2^53 - 1 (9007199254740991), the largest count a double holds exactly`);
-    if (!Number.isInteger(v)) return this.fail(`${name}: expected a whole number, got "${excerpt(t, 30)}"`);
-    out[r] = v;
-    return true;
-  }
-
-  private slowPort(buf: Buffer, a: number, b: number, name: string, out: Int32Array, r: number): boolean {
-    const t = decode(buf, a, b).trim();
-    const icmp = /^(\d+)\.(\d+)$/u.exec(t);
-    if (icmp) {
-      // ICMP type.code (1.7.5+) as nfdump stores it: type * 256 + code.
-      const type = Number(icmp[1]);
-      const code = Number(icmp[2]);
-      if (!(type <= 255 && code <= 255)) return this.fail(`${name}: expected an ICMP type.code with both parts 0..255, got "${excerpt(t, 30)}"`);
-      out[r] = type * 256 + code;
-      return true;
-    }
-    if (!/^\d+$/u.test(t) || Number(t) > 65535) return this.fail(`${name}: expected a port 0..65535, got "${excerpt(t, 30)}"`);
-    out[r] = Number(t);
-    return true;
   }
 
   private flush(): void {
@@ -813,45 +593,4 @@ export class FlowCsvParser {
     this.onBatch(batch);
   }
 
-  /** The Summary trailer against what was read (as parseFlowCsv, plus packets and bytes). */
-  private checkSummary(): void {
-    if (this.trailer.length < 2) return;
-    const names = this.trailer[0]!.split(',').map(normaliseHeader);
-    const values = this.trailer[1]!.split(',');
-    const where = { file: this.file, line: this.trailerLines[1] };
-    if (names.length !== values.length) throw inputError(`Summary trailer has ${names.length} names but ${values.length} values`, where);
-    const summary: Record<string, number> = {};
-    names.forEach((n, i) => {
-      const v = parsePlainNumber(values[i]!);
-      if (!v.ok) throw inputError(`Summary trailer ${n}: expected ${v.expected}`, where);
-      summary[n] = v.value;
-    });
-    this.stats.summary = summary;
-    const [flows, inPackets, inBytes, outPackets, outBytes] = this.sums as unknown as number[];
-    const rows = this.stats.rows;
-    if (this.rejects.count === 0) {
-      if (summary.flows !== undefined && summary.flows !== flows) {
-        throw inputError(
-          `the Summary trailer counts ${summary.flows} flows but the ${rows} records read hold ${flows} (a truncated or concatenated file?)`,
-          where,
-        );
-      }
-      // nfdump's totals add in and out counters; outputs without out counters have in only.
-      for (const [key, inSum, outSum] of [
-        ['packets', inPackets!, outPackets!],
-        ['bytes', inBytes!, outBytes!],
-      ] as const) {
-        const want = summary[key];
-        if (want !== undefined && want !== inSum && want !== inSum + outSum) {
-          throw inputError(`the Summary trailer counts ${want} ${key} but the ${rows} records read hold ${inSum + outSum} (a truncated or edited file?)`, where);
-        }
-      }
-    } else if (this.at!.flows < 0 && summary.flows !== undefined && summary.flows !== this.stats.dataLines) {
-      // One record per line: the trailer still counts the lines, rejected ones included.
-      throw inputError(
-        `the Summary trailer counts ${summary.flows} flows but the file has ${this.stats.dataLines} record lines (${rows} read, ${this.rejects.count} rejected): a truncated or concatenated file?`,
-        where,
-      );
-    }
-  }
 }
