@@ -280,7 +280,9 @@ export async function sweep(
           }
         }
       }
-      onProgress?.(++done, total);
+      // outside the call: onProgress?.(++done) skips the increment when there is no callback
+      done++;
+      onProgress?.(done, total);
     }
   }
 
