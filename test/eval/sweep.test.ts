@@ -8,6 +8,8 @@ import { CpuEngine } from '../../src/engines/cpu/cpu-engine.js';
 import type { Metric } from '../../src/engines/engine.js';
 import { FlowknnError } from '../../src/errors.js';
 import { evaluate } from '../../src/eval/evaluate.js';
+import { classificationReport, confusionMatrix } from '../../src/eval/metrics.js';
+import { makeFolds } from '../../src/eval/splits.js';
 import { kPrefix, nestedSweep, sweep, type SweepGrid, type SweepProtocol, type SweepResult } from '../../src/eval/sweep.js';
 import { NFDUMP_STAT7 } from '../../src/features/feature-set.js';
 import { SCALERS } from '../../src/features/scalers.js';
@@ -59,6 +61,17 @@ async function expectSameAsEvaluate(set: LabelledSet, grid: SweepGrid, protocol:
       expect(Array.from(c.predicted[r]!), `${JSON.stringify(c.config)} repeat ${r}`).toEqual(Array.from(ev.predicted));
       expect(c.reports[r]!.accuracy).toBe(ev.report.accuracy);
       expect(c.reports[r]!.macroAvg.f1).toBe(ev.report.macroAvg.f1);
+      // per-fold scores: the fold's own report, macro F1 over the classes present in it
+      const folds = protocol.name === 'loo' ? makeFolds(set.labels, set.classes.length, { name: 'loo' }) : makeFolds(set.labels, set.classes.length, { name: 'kfold', folds: protocol.folds, seed: protocol.seed + r });
+      folds.forEach((fold, f) => {
+        const truth = Int32Array.from(fold.test, (i) => set.labels[i]!);
+        const predicted = Int32Array.from(fold.test, (i) => ev.predicted[i]!);
+        const report = classificationReport(confusionMatrix(truth, predicted, set.classes));
+        const present = report.classes.filter((_, k) => truth.includes(k) || predicted.includes(k));
+        const at = r * folds.length + f;
+        expect(c.foldScores.accuracy[at], `fold ${at} accuracy`).toBeCloseTo(report.accuracy, 14);
+        expect(c.foldScores.macroF1[at], `fold ${at} macro F1`).toBeCloseTo(present.reduce((sum, k) => sum + k.f1, 0) / present.length, 14);
+      });
     }
   }
   return res;
