@@ -413,6 +413,7 @@ export async function nestedSweep(
   const pooledAcc: number[] = [];
   const pooledF1: number[] = [];
   const counts = new Map<number, { config: ModelConfig; count: number }>();
+  let applied: SelectRule = options.select ?? 'one-se';
   const gridIndexOf = (c: ModelConfig) =>
     ((grid.scalers.indexOf(c.scaler) * grid.metrics.length + grid.metrics.findIndex((m) => sameMetric(m, c.metric))) * grid.weights.length + grid.weights.indexOf(c.weights)) *
       grid.ks.length +
@@ -424,6 +425,7 @@ export async function nestedSweep(
       const inner = await sweep(train, grid, protocol, engine, undefined, options);
       const config = inner.chosen.config;
       const keptBaseline = inner.chosen === inner.selection.baseline;
+      applied = inner.selection.rule;
       const model = fitModel(train, config);
       const { votes } = await predict(model, set.features.take(fold.test), engine);
       fold.test.forEach((row, j) => {
@@ -449,7 +451,7 @@ export async function nestedSweep(
     rows: set.labels.length,
     classes: set.classes,
     outerFolds,
-    select: options.select ?? 'one-se',
+    select: applied,
     keptBaseline: outerFolds.filter((o) => o.keptBaseline).length,
     accuracy: meanStd(outerFolds.map((o) => o.accuracy)),
     macroF1: meanStd(outerFolds.map((o) => o.macroF1)),

@@ -342,9 +342,23 @@ describe('flowknn sweep (command handler)', () => {
     }
   });
 
+  it('--nested leads with the honest estimate and counts the outer folds that kept the default', async () => {
+    const { stdout } = await runHandler({ k: ['1..5'], metrics: ['euclidean'], scalers: ['log-zscore,quantile'], folds: 3, repeats: 1, nested: true });
+    expect(stdout).toMatch(/^nested estimate \(the honest headline figure: every choice made inside the training folds\): accuracy [\d.]+ \(sd [\d.]+\), macro F1 [\d.]+ \(sd [\d.]+\) over 3 outer folds$/mu);
+    expect(stdout).toMatch(/one-standard-error rule choose, against its baseline as --save-model would; .*the baseline was kept in \d of 3$/mu);
+    expect(stdout).not.toMatch(/the scores above are optimistic/u);
+  });
+
   it('--format json with --nested and --protocol loo', async () => {
     const { stdout } = await runHandler({ k: ['1,3'], metrics: ['manhattan'], weights: ['uniform'], scalers: ['log-zscore'], protocol: 'loo', folds: 3, repeats: 1, nested: true, format: 'json' });
-    const json = JSON.parse(stdout) as { protocol: { name: string; folds: number }; nested: { outer_folds: number; outer: { seeds: number[] }; accuracy: { mean: number }; choices: { count: number }[] } };
+    const json = JSON.parse(stdout) as {
+      protocol: { name: string; folds: number };
+      nested: { outer_folds: number; outer: { seeds: number[] }; accuracy: { mean: number }; choices: { count: number }[]; select: string; kept_baseline: number; folds: { kept_baseline: boolean }[] };
+      honest_estimate: string;
+    };
+    expect(json.honest_estimate).toMatch(/^nested: every choice made inside the outer training folds/u);
+    expect(json.nested.select).toBe('best');
+    expect(json.nested.kept_baseline).toBe(json.nested.folds.filter((f) => f.kept_baseline).length);
     expect(json.protocol).toEqual({ name: 'loo', folds: 380, repeats: 1 });
     expect(json.nested.outer_folds).toBe(3);
     expect(json.nested.outer.seeds).toEqual([2]);
