@@ -26,6 +26,10 @@ import { metricLabel } from '../engines/metrics.js';
  * repeats of those scores (population sd, ddof 0, as scikit-learn's std_test_score); it is the
  * spread due to the choice of partition, not the (larger) spread between single folds.
  * Leave-one-out has one repeat, so its sd is 0.
+ *
+ * Each configuration also keeps its score on every fold (the same folds for all of them):
+ * selection.ts takes the standard error of the one-standard-error rule from them and pairs
+ * them with the default's to decide whether a choice beats the default beyond noise.
  */
 
 export interface SweepGrid {
@@ -216,7 +220,8 @@ const key = (x: number): number => Math.round(x * 1e12);
 /**
  * The grid under a protocol: every configuration's scores, ranked best first by mean macro F1,
  * then mean accuracy, then the simpler configuration: smaller k, uniform before distance
- * votes, then the order of the scaler list, then the order of the metric list.
+ * votes, then the order of the scaler list, then the order of the metric list; and the
+ * selection (options.select) that turns the ranking into the configuration kept.
  * onProgress(done, total) counts folds (over all repeats).
  */
 export async function sweep(
