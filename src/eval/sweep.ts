@@ -5,6 +5,7 @@ import { vote, WEIGHTS, type Weights } from '../knn/classifier.js';
 import { subset, type LabelledSet } from '../knn/labelled-set.js';
 import { fitModel, predict, type ModelConfig } from '../knn/model.js';
 import { classificationReport, confusionMatrix, type ClassificationReport } from './metrics.js';
+import { select, type Selection, type SelectRule } from './selection.js';
 import { makeFolds, type Fold } from './splits.js';
 import { metricLabel } from '../engines/metrics.js';
 
@@ -25,6 +26,10 @@ import { metricLabel } from '../engines/metrics.js';
  * repeats of those scores (population sd, ddof 0, as scikit-learn's std_test_score); it is the
  * spread due to the choice of partition, not the (larger) spread between single folds.
  * Leave-one-out has one repeat, so its sd is 0.
+ *
+ * Each configuration also keeps its score on every fold (the same folds for all of them):
+ * selection.ts takes the standard error of the one-standard-error rule from them and pairs
+ * them with the default's to decide whether a choice beats the default beyond noise.
  */
 
 export interface SweepGrid {
@@ -67,6 +72,9 @@ export interface ConfigResult {
   readonly reports: ClassificationReport[];
   /** Per repeat: the predicted class of every row of the set (row order). */
   readonly predicted: Int32Array[];
+  /** Per fold (repeats one after the other): accuracy and macro F1 over the classes present in
+   *  the fold's truth or predictions (scikit-learn's f1_score default). */
+  readonly foldScores: { readonly accuracy: Float64Array; readonly macroF1: Float64Array };
 }
 
 export interface SweepResult {
@@ -84,7 +92,17 @@ export interface SweepResult {
   readonly searches: number;
   /** Ranked, best first. */
   readonly configurations: ConfigResult[];
+  /** Mean over the folds of test rows / training rows (for the corrected standard errors). */
+  readonly testOverTrain: number;
+  /** The rule, the baseline, the paired comparisons and what is kept (selection.ts). */
+  readonly selection: Selection<ConfigResult>;
+  /** What is kept: what --save-model writes and a nested sweep scores (selection.kept). */
   readonly chosen: ConfigResult;
+}
+
+export interface SweepOptions {
+  /** How the table becomes one configuration (default one-se; leave-one-out takes the best). */
+  readonly select?: SelectRule;
 }
 
 export interface OuterFoldResult {
@@ -93,8 +111,9 @@ export interface OuterFoldResult {
   readonly seed: number;
   readonly trainRows: number;
   readonly testRows: number;
-  /** The configuration the inner sweep chose on this fold's training rows. */
+  /** The configuration the inner sweep kept on this fold's training rows. */
   readonly config: ModelConfig;
+  readonly keptBaseline: boolean;
   readonly accuracy: number;
   /** Macro F1 over the classes present in this fold's truth or predictions (scikit-learn's f1_score default). */
   readonly macroF1: number;
@@ -106,6 +125,10 @@ export interface NestedResult {
   readonly rows: number;
   readonly classes: string[];
   readonly outerFolds: OuterFoldResult[];
+  /** The rule each inner sweep applied. */
+  readonly select: SelectRule;
+  /** Outer folds whose inner sweep kept its baseline (the default when the grid has it). */
+  readonly keptBaseline: number;
   /** Mean and sd over the outer folds (folds x repeats values). */
   readonly accuracy: Score;
   readonly macroF1: Score;
@@ -197,7 +220,8 @@ const key = (x: number): number => Math.round(x * 1e12);
 /**
  * The grid under a protocol: every configuration's scores, ranked best first by mean macro F1,
  * then mean accuracy, then the simpler configuration: smaller k, uniform before distance
- * votes, then the order of the scaler list, then the order of the metric list.
+ * votes, then the order of the scaler list, then the order of the metric list; and the
+ * selection (options.select) that turns the ranking into the configuration kept.
  * onProgress(done, total) counts folds (over all repeats).
  */
 export async function sweep(
@@ -206,6 +230,7 @@ export async function sweep(
   protocol: SweepProtocol,
   engine: KnnEngine,
   onProgress?: (done: number, total: number) => void,
+  options: SweepOptions = {},
 ): Promise<SweepResult> {
   const grid = checkGrid(gridIn);
   const { repeats, seeds } = protocolRepeats(protocol);
@@ -218,6 +243,11 @@ export async function sweep(
   const predicted: Int32Array[][] = configs.map(() => Array.from({ length: repeats }, () => new Int32Array(n).fill(-1)));
 
   const partitions = Array.from({ length: repeats }, (_, r) => foldsOf(set, protocol, seeds[r]));
+  const foldCount = partitions.reduce((s, p) => s + p.length, 0);
+  const foldAcc = configs.map(() => new Float64Array(foldCount));
+  const foldF1 = configs.map(() => new Float64Array(foldCount));
+  const ratios = partitions.flat().map((f) => f.test.length / f.train.length);
+  const testOverTrain = ratios.reduce((s, v) => s + v, 0) / ratios.length;
   const minTrain = Math.min(...partitions.flat().map((f) => f.train.length));
   if (kMax > minTrain) {
     throw usageError(`--k: ${kMax} is more than the ${minTrain} training rows of the smallest fold`, `use k <= ${minTrain}`);
@@ -230,6 +260,8 @@ export async function sweep(
       const trainRaw = set.features.take(fold.train);
       const testRaw = set.features.take(fold.test);
       const trainLabels = Int32Array.from(fold.train, (i) => set.labels[i]!);
+      const truth = Int32Array.from(fold.test, (i) => set.labels[i]!);
+      const counts = foldCounts(classes);
       let c = 0;
       for (const scaler of scalers) {
         const params = fitScaler(scaler, trainRaw);
@@ -241,16 +273,22 @@ export async function sweep(
           const views = ks.map((k) => kPrefix(all, k));
           for (const w of weights) {
             for (const view of views) {
-              const out = predicted[c++]![r]!;
+              const out = predicted[c]![r]!;
               const votes = vote(view, trainLabels, classes, w);
               fold.test.forEach((row, j) => {
                 out[row] = votes.predicted[j]!;
               });
+              foldScore(truth, votes.predicted, counts);
+              foldAcc[c]![done] = counts.accuracy;
+              foldF1[c]![done] = counts.macroF1;
+              c++;
             }
           }
         }
       }
-      onProgress?.(++done, total);
+      // outside the call: onProgress?.(++done) skips the increment when there is no callback
+      done++;
+      onProgress?.(done, total);
     }
   }
 
@@ -264,6 +302,7 @@ export async function sweep(
       recall: set.classes.map((_, ci) => reports.reduce((s, rep) => s + rep.classes[ci]!.recall, 0) / reports.length),
       reports,
       predicted: predicted[gridIndex]!,
+      foldScores: { accuracy: foldAcc[gridIndex]!, macroF1: foldF1[gridIndex]! },
     };
   });
   const scalerPos = (c: ModelConfig) => scalers.indexOf(c.scaler);
@@ -279,6 +318,7 @@ export async function sweep(
       metricPos(a.config) - metricPos(b.config),
   );
   const configurations: ConfigResult[] = unranked.map((c, i) => ({ ...c, rank: i + 1 }));
+  const selection = select(configurations, grid, set.labels, protocol.name === 'loo' ? 'rows' : 'folds', testOverTrain, options.select);
   return {
     protocol,
     grid,
@@ -289,8 +329,54 @@ export async function sweep(
     seeds,
     searches,
     configurations,
-    chosen: configurations[0]!,
+    testOverTrain,
+    selection,
+    chosen: selection.kept,
   };
+}
+
+interface FoldCounts {
+  readonly right: Int32Array;
+  readonly truth: Int32Array;
+  readonly predicted: Int32Array;
+  accuracy: number;
+  macroF1: number;
+}
+
+function foldCounts(classes: number): FoldCounts {
+  return { right: new Int32Array(classes), truth: new Int32Array(classes), predicted: new Int32Array(classes), accuracy: 0, macroF1: 0 };
+}
+
+/**
+ * Accuracy and macro F1 of one fold, as presentMacroF1 computes them but without building a
+ * report (a sweep scores every configuration on every fold): F1 of a class is
+ * 2 tp / (true + predicted), averaged over the classes present in the truth or the predictions.
+ */
+function foldScore(truth: Int32Array, predicted: Int32Array, out: FoldCounts): void {
+  out.right.fill(0);
+  out.truth.fill(0);
+  out.predicted.fill(0);
+  let right = 0;
+  for (let i = 0; i < truth.length; i++) {
+    const t = truth[i]!;
+    const p = predicted[i]!;
+    out.truth[t]!++;
+    out.predicted[p]!++;
+    if (t === p) {
+      out.right[t]!++;
+      right++;
+    }
+  }
+  let sum = 0;
+  let present = 0;
+  for (let c = 0; c < out.right.length; c++) {
+    const n = out.truth[c]! + out.predicted[c]!;
+    if (n === 0) continue;
+    present++;
+    sum += (2 * out.right[c]!) / n;
+  }
+  out.accuracy = right / truth.length;
+  out.macroF1 = sum / present;
 }
 
 /** Macro F1 over the classes that occur in the truth or the predictions (scikit-learn's default labels). */
@@ -315,6 +401,7 @@ export async function nestedSweep(
   engine: KnnEngine,
   onProgress?: (done: number, total: number) => void,
   outerIn?: OuterProtocol,
+  options: SweepOptions = {},
 ): Promise<NestedResult> {
   const grid = checkGrid(gridIn);
   const outer: OuterProtocol =
@@ -331,6 +418,7 @@ export async function nestedSweep(
   const pooledAcc: number[] = [];
   const pooledF1: number[] = [];
   const counts = new Map<number, { config: ModelConfig; count: number }>();
+  let applied: SelectRule = options.select ?? 'one-se';
   const gridIndexOf = (c: ModelConfig) =>
     ((grid.scalers.indexOf(c.scaler) * grid.metrics.length + grid.metrics.findIndex((m) => sameMetric(m, c.metric))) * grid.weights.length + grid.weights.indexOf(c.weights)) *
       grid.ks.length +
@@ -339,8 +427,10 @@ export async function nestedSweep(
     const pooled = new Int32Array(set.labels.length).fill(-1);
     for (const [f, fold] of partitions[r]!.entries()) {
       const train = subset(set, fold.train);
-      const inner = await sweep(train, grid, protocol, engine);
+      const inner = await sweep(train, grid, protocol, engine, undefined, options);
       const config = inner.chosen.config;
+      const keptBaseline = inner.chosen === inner.selection.baseline;
+      applied = inner.selection.rule;
       const model = fitModel(train, config);
       const { votes } = await predict(model, set.features.take(fold.test), engine);
       fold.test.forEach((row, j) => {
@@ -348,7 +438,7 @@ export async function nestedSweep(
       });
       const truth = Int32Array.from(fold.test, (i) => set.labels[i]!);
       const scores = presentMacroF1(truth, votes.predicted, set.classes);
-      outerFolds.push({ repeat: r, fold: f, seed: outer.seed + r, trainRows: fold.train.length, testRows: fold.test.length, config, ...scores });
+      outerFolds.push({ repeat: r, fold: f, seed: outer.seed + r, trainRows: fold.train.length, testRows: fold.test.length, config, keptBaseline, ...scores });
       const gi = gridIndexOf(config);
       const entry = counts.get(gi) ?? { config, count: 0 };
       entry.count++;
@@ -366,6 +456,8 @@ export async function nestedSweep(
     rows: set.labels.length,
     classes: set.classes,
     outerFolds,
+    select: applied,
+    keptBaseline: outerFolds.filter((o) => o.keptBaseline).length,
     accuracy: meanStd(outerFolds.map((o) => o.accuracy)),
     macroF1: meanStd(outerFolds.map((o) => o.macroF1)),
     pooled: { accuracy: meanStd(pooledAcc), macroF1: meanStd(pooledF1) },

@@ -1,18 +1,21 @@
 import { inputError, usageError, excerpt } from '../errors.js';
 import { Matrix } from '../matrix.js';
+import { fitQuantiles, quantileNormal } from './quantile.js';
 
-export const SCALERS = ['none', 'zscore', 'minmax', 'log-zscore', 'row-l2'] as const;
+export const SCALERS = ['none', 'zscore', 'minmax', 'log-zscore', 'row-l2', 'quantile'] as const;
 export type ScalerName = (typeof SCALERS)[number];
 
 /**
  * A fitted scaler as stored in model.json: per-feature offsets and scales (empty for the
  * stateless ones). transform(x)[j] = (f(x[j]) - offset[j]) / scale[j], with f = log1p for
- * log-zscore; row-l2 divides each row by its L2 norm instead.
+ * log-zscore; row-l2 divides each row by its L2 norm instead. quantile keeps no offsets and
+ * scales but the training rows' quantiles of each feature (quantile.ts), one list per feature.
  */
 export interface ScalerParams {
   readonly name: ScalerName;
   readonly offset: number[];
   readonly scale: number[];
+  readonly quantiles?: number[][];
 }
 
 export function parseScalerName(name: string): ScalerName {
@@ -32,6 +35,9 @@ export function fitScaler(name: ScalerName, train: Matrix): ScalerParams {
       return { name, ...meanStd(log1pMatrix(train)) };
     case 'minmax':
       return { name, ...minMax(train) };
+    case 'quantile':
+      if (train.rows === 0) throw inputError('scaler quantile needs at least one training row');
+      return { name, offset: [], scale: [], quantiles: fitQuantiles(train) };
   }
 }
 
@@ -46,6 +52,13 @@ export function transform(params: ScalerParams, m: Matrix): Matrix {
       return affine(m, params);
     case 'log-zscore':
       return affine(log1pMatrix(m), params);
+    case 'quantile': {
+      const q = params.quantiles;
+      if (!q || q.length !== m.cols) throw inputError(`scaler quantile was fitted on ${q?.length ?? 0} features, data has ${m.cols}`);
+      const out = Matrix.zeros(m.rows, m.cols);
+      quantileNormal(m, q, out);
+      return out;
+    }
   }
 }
 

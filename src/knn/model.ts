@@ -11,6 +11,9 @@ export interface ModelConfig {
   readonly weights: Weights;
 }
 
+/** The configuration train uses unless told otherwise, and the baseline a sweep's choice must beat. */
+export const DEFAULT_CONFIG: ModelConfig = { scaler: 'log-zscore', k: 3, metric: { name: 'euclidean' }, weights: 'uniform' };
+
 /** A kNN model: the labelled rows, the scaler fitted on them, and how to vote. */
 export interface KnnModel {
   readonly config: ModelConfig;

@@ -60,7 +60,7 @@ const modelJsonSchema = z
     tool_version: z.string(),
     created: z.string(),
     feature_set: z.object({ name: z.string(), version: z.number().int(), columns: z.array(z.string()).min(1) }).strict(),
-    scaler: z.object({ name: z.enum(SCALERS), offset: z.array(z.number()), scale: z.array(z.number()) }).strict(),
+    scaler: z.object({ name: z.enum(SCALERS), offset: z.array(z.number()), scale: z.array(z.number()), quantiles: z.array(z.array(z.number()).min(1)).optional() }).strict(),
     k: z.number().int().min(1),
     metric: z.object({ name: z.enum(METRICS), p: z.number().min(1).optional() }).strict(),
     weights: z.enum(WEIGHTS),
@@ -164,7 +164,7 @@ export async function writeModelFiles(dir: string, model: KnnModel, evaluation: 
     tool_version: TOOL_VERSION,
     created: new Date().toISOString(),
     feature_set: { name: set.featureSet.name, version: set.featureSet.version, columns: [...set.featureSet.columns] },
-    scaler: { name: model.scaler.name, offset: model.scaler.offset, scale: model.scaler.scale },
+    scaler: { name: model.scaler.name, offset: model.scaler.offset, scale: model.scaler.scale, ...(model.scaler.quantiles ? { quantiles: model.scaler.quantiles } : {}) },
     k: model.config.k,
     metric: model.config.metric.name === 'minkowski' ? { name: 'minkowski', p: model.config.metric.p } : { name: model.config.metric.name },
     weights: model.config.weights,
@@ -215,8 +215,9 @@ async function readJson(dir: string): Promise<{ json: ModelJson; text: string; j
       'retrain the model with this version: flowknn train --labels DIR --out MODEL_DIR',
     );
   }
-  // A fitted affine scaler has one offset and one scale per feature; the stateless ones none.
-  const width = json.scaler.name === 'none' || json.scaler.name === 'row-l2' ? 0 : known.columns.length;
+  // A fitted affine scaler has one offset and one scale per feature; the stateless ones and
+  // quantile (which keeps quantiles instead) none.
+  const width = json.scaler.name === 'none' || json.scaler.name === 'row-l2' || json.scaler.name === 'quantile' ? 0 : known.columns.length;
   for (const part of ['offset', 'scale'] as const) {
     const got = json.scaler[part].length;
     if (got !== width) {
@@ -256,7 +257,26 @@ function checkModelValues(json: ModelJson, text: string, jsonFile: string): void
   if (badScale >= 0) throw inputError(`scaler.scale[${badScale}] is ${json.scaler.scale[badScale]}: a scale must be a positive finite number`, { file: jsonFile, line: line('scale') });
   const badOffset = json.scaler.offset.findIndex((v) => !Number.isFinite(v));
   if (badOffset >= 0) throw inputError(`scaler.offset[${badOffset}] is ${json.scaler.offset[badOffset]}: an offset must be a finite number`, { file: jsonFile, line: line('offset') });
+  checkQuantiles(json, n, jsonFile, line('quantiles') ?? line('scaler'));
   if (json.novelty && !Number.isFinite(json.novelty.threshold)) throw inputError(`novelty.threshold is ${json.novelty.threshold}: expected a finite number`, { file: jsonFile, line: line('threshold') });
+}
+
+/** quantile's lists: one per feature, all of one length, finite and non-decreasing; other scalers have none. */
+function checkQuantiles(json: ModelJson, n: number, jsonFile: string, line: number | undefined): void {
+  const q = json.scaler.quantiles;
+  if (json.scaler.name !== 'quantile') {
+    if (q !== undefined) throw inputError(`scaler ${json.scaler.name} has quantiles: only scaler quantile keeps them`, { file: jsonFile, line });
+    return;
+  }
+  if (q === undefined || q.length !== n) throw inputError(`scaler quantile needs ${n} lists of quantiles, one per feature; it has ${q?.length ?? 0}`, { file: jsonFile, line });
+  q.forEach((list, j) => {
+    if (list.length !== q[0]!.length) throw inputError(`scaler.quantiles[${j}] has ${list.length} values, scaler.quantiles[0] ${q[0]!.length}: expected one length`, { file: jsonFile, line });
+    list.forEach((v, i) => {
+      if (!Number.isFinite(v) || (i > 0 && v < list[i - 1]!)) {
+        throw inputError(`scaler.quantiles[${j}][${i}] is ${v}: expected finite values in non-decreasing order`, { file: jsonFile, line });
+      }
+    });
+  });
 }
 
 function optionalTimes(table: Table, name: string): (number | null)[] {
@@ -303,6 +323,6 @@ export async function readModel(dir: string): Promise<LoadedModel> {
   if (json.k > set.features.rows) throw inputError(`k = ${json.k} is more than the ${set.features.rows} training rows`, { file: jsonFile, line: jsonKeyLine(text, 'k') });
   // The stored scaler parameters are used as they are (not refitted), so a model classifies the
   // same way on every machine and version that reads it.
-  const scaler: ScalerParams = { name: json.scaler.name, offset: json.scaler.offset, scale: json.scaler.scale };
+  const scaler: ScalerParams = { name: json.scaler.name, offset: json.scaler.offset, scale: json.scaler.scale, ...(json.scaler.quantiles ? { quantiles: json.scaler.quantiles } : {}) };
   return { dir, json, warnings, model: { config, scaler, train: set, space: transform(scaler, features) } };
 }

@@ -8,6 +8,8 @@ import { CpuEngine } from '../../src/engines/cpu/cpu-engine.js';
 import type { Metric } from '../../src/engines/engine.js';
 import { FlowknnError } from '../../src/errors.js';
 import { evaluate } from '../../src/eval/evaluate.js';
+import { classificationReport, confusionMatrix } from '../../src/eval/metrics.js';
+import { makeFolds } from '../../src/eval/splits.js';
 import { kPrefix, nestedSweep, sweep, type SweepGrid, type SweepProtocol, type SweepResult } from '../../src/eval/sweep.js';
 import { NFDUMP_STAT7 } from '../../src/features/feature-set.js';
 import { SCALERS } from '../../src/features/scalers.js';
@@ -28,7 +30,7 @@ beforeAll(async () => {
 });
 
 const THREE: Metric[] = [{ name: 'euclidean' }, { name: 'manhattan' }, { name: 'chebyshev' }];
-/** The issue's grid: k 1..15, three metrics, both weightings, all five scalers. */
+/** The default grid: k 1..15, three metrics, both weightings, all six scalers. */
 const FULL: SweepGrid = { ks: Array.from({ length: 15 }, (_, i) => i + 1), metrics: THREE, weights: ['uniform', 'distance'], scalers: SCALERS };
 
 /** Small integer features: many equal distances (and duplicate rows, distance 0) to exercise the tie rules. */
@@ -59,6 +61,17 @@ async function expectSameAsEvaluate(set: LabelledSet, grid: SweepGrid, protocol:
       expect(Array.from(c.predicted[r]!), `${JSON.stringify(c.config)} repeat ${r}`).toEqual(Array.from(ev.predicted));
       expect(c.reports[r]!.accuracy).toBe(ev.report.accuracy);
       expect(c.reports[r]!.macroAvg.f1).toBe(ev.report.macroAvg.f1);
+      // per-fold scores: the fold's own report, macro F1 over the classes present in it
+      const folds = protocol.name === 'loo' ? makeFolds(set.labels, set.classes.length, { name: 'loo' }) : makeFolds(set.labels, set.classes.length, { name: 'kfold', folds: protocol.folds, seed: protocol.seed + r });
+      folds.forEach((fold, f) => {
+        const truth = Int32Array.from(fold.test, (i) => set.labels[i]!);
+        const predicted = Int32Array.from(fold.test, (i) => ev.predicted[i]!);
+        const report = classificationReport(confusionMatrix(truth, predicted, set.classes));
+        const present = report.classes.filter((_, k) => truth.includes(k) || predicted.includes(k));
+        const at = r * folds.length + f;
+        expect(c.foldScores.accuracy[at], `fold ${at} accuracy`).toBeCloseTo(report.accuracy, 14);
+        expect(c.foldScores.macroF1[at], `fold ${at} macro F1`).toBeCloseTo(present.reduce((sum, k) => sum + k.f1, 0) / present.length, 14);
+      });
     }
   }
   return res;
@@ -111,7 +124,8 @@ describe('ranking', () => {
     const b = await sweep(seedSet, grid, protocol, engine);
     const summary = (r: SweepResult) => r.configurations.map((c) => [c.rank, c.gridIndex, c.macroF1.mean, c.accuracy.mean]);
     expect(summary(b)).toEqual(summary(a));
-    expect(a.chosen).toBe(a.configurations[0]);
+    expect(a.selection.best).toBe(a.configurations[0]);
+    expect(a.chosen).toBe(a.selection.kept);
     // k = 1 under both weightings predicts the same: uniform must come first
     const k1 = a.configurations.filter((c) => c.config.k === 1 && c.config.scaler === 'log-zscore' && c.config.metric.name === 'euclidean');
     expect(k1.map((c) => c.config.weights)).toEqual(['uniform', 'distance']);
@@ -134,12 +148,21 @@ describe('ranking', () => {
   });
 });
 
-describe('the seed sweep (k 1..15, three metrics, both weightings, five scalers, 10 x 5 folds)', () => {
-  it('10-fold x 5: the chosen configuration scores leave-one-out accuracy >= 0.81 and macro F1 >= 0.86 on its own', async () => {
+describe('the seed sweep (k 1..15, three metrics, both weightings, six scalers, 10 x 5 folds)', () => {
+  it('10-fold x 5: the best is not beyond noise against the default, which is kept, and scores leave-one-out accuracy >= 0.81 and macro F1 >= 0.86', async () => {
     const res = await sweep(seedSet, FULL, { name: 'kfold', folds: 10, repeats: 5, seed: 1 }, engine);
     expect(res.rows).toBe(380);
-    expect(res.configurations).toHaveLength(450);
-    expect(res.searches).toBe(10 * 5 * 5 * 3);
+    expect(res.configurations).toHaveLength(540);
+    expect(res.searches).toBe(10 * 5 * 6 * 3);
+    const sel = res.selection;
+    expect(sel.best).toBe(res.configurations[0]);
+    expect(sel.baselineIsDefault).toBe(true);
+    // the same 50 folds for every configuration: per-fold scores whose mean is close to the pooled one
+    expect(sel.best.foldScores.macroF1).toHaveLength(50);
+    expect(Math.abs(sel.best.foldScores.accuracy.reduce((a, b) => a + b, 0) / 50 - sel.best.accuracy.mean)).toBeLessThan(0.01);
+    console.log(`[sweep] best ${JSON.stringify(sel.best.config)} macro F1 ${sel.best.macroF1.mean}; se ${sel.se}; ${sel.within} within; kept ${JSON.stringify(res.chosen.config)}: ${sel.reason}`);
+    expect(sel.bestVsBaseline.kind === 'folds' && sel.bestVsBaseline.macroF1.p).toBeGreaterThan(0.05);
+    expect(res.chosen.config).toEqual({ scaler: 'log-zscore', k: 3, metric: { name: 'euclidean' }, weights: 'uniform' });
     const loo = await evaluate(seedSet, res.chosen.config, { name: 'loo' }, engine);
     console.log(`[sweep] chosen ${JSON.stringify(res.chosen.config)}: sweep macro F1 ${res.chosen.macroF1.mean} sd ${res.chosen.macroF1.std}; LOO accuracy ${loo.report.accuracy}, macro F1 ${loo.report.macroAvg.f1}`);
     expect(loo.report.accuracy).toBeGreaterThanOrEqual(0.81);
@@ -249,7 +272,10 @@ describe('flowknn sweep (command handler)', () => {
       expect(err.message).toMatch(message);
     }
     expect((await usage({ metrics: ['hamming'] })).hint).toMatch(/euclidean, sqeuclidean, manhattan, chebyshev, minkowski, cosine/u);
-    expect((await usage({ scalers: ['pca'] })).hint).toMatch(/none, zscore, minmax, log-zscore, row-l2/u);
+    expect((await usage({ scalers: ['pca'] })).hint).toMatch(/none, zscore, minmax, log-zscore, row-l2, quantile/u);
+    const loo = await usage({ protocol: 'loo', select: 'one-se' });
+    expect(loo.message).toBe('--select one-se needs per-fold scores, which --protocol loo does not give');
+    expect(loo.hint).toMatch(/--protocol kfold, or --select best/u);
     expect((await usage({ weights: ['x'] })).hint).toMatch(/uniform, distance/u);
   });
 
@@ -268,13 +294,35 @@ describe('flowknn sweep (command handler)', () => {
       expect(stdout).toMatch(/\(17 more: --top 0 prints all/u);
       const chosen = /^chosen: scaler (\S+), euclidean, (\w+) votes, k = (\d+)/mu.exec(stdout)!;
       expect(chosen).not.toBeNull();
-      const parsed = JSON.parse(await readFile(json, 'utf8')) as { chosen: { scaler: string; weights: string; k: number; macro_f1: { mean: number } }; configurations: unknown[]; saved_model: { evaluation: { protocol: string; accuracy: number } } };
+      interface Row { rank: number; scaler: string; weights: string; k: number }
+      const parsed = JSON.parse(await readFile(json, 'utf8')) as {
+        chosen: Row & { macro_f1: { mean: number } };
+        configurations: unknown[];
+        selection: { rule: string; best: Row & { macro_f1: number }; baseline: Row & { is_default: boolean }; kept: Row; reason: string; best_vs_baseline: { folds: number; macro_f1: { p: number } } };
+        saved_model: { reason: string; evaluation: { protocol: string; accuracy: number } };
+        honest_estimate: string;
+      };
       expect(parsed.configurations).toHaveLength(20);
       expect([parsed.chosen.scaler, parsed.chosen.weights, String(parsed.chosen.k)]).toEqual(chosen.slice(1, 4));
+      // what is kept is the rule's choice or the default, for the reason printed and stored
+      expect(parsed.selection.rule).toBe('one-se');
+      expect(parsed.selection.baseline).toMatchObject({ scaler: 'log-zscore', weights: 'uniform', k: 3, is_default: true });
+      expect(parsed.selection.kept.rank).toBe(parsed.chosen.rank);
+      expect(parsed.selection.best_vs_baseline.folds).toBe(10);
+      expect(parsed.saved_model.reason).toBe(parsed.selection.reason);
+      expect(stdout).toContain(`\n  because ${parsed.selection.reason}\n`);
+      expect(stdout).toMatch(/^best: scaler \S+, euclidean, \w+ votes, k = \d+/mu);
+      expect(stdout).toMatch(/^one-standard-error rule: the best's macro F1 [\d.]+ less the standard error of its 10 fold scores/mu);
+      expect(stdout).toMatch(/^against the default \(the same 10 folds, per-fold difference: mean, corrected standard error, paired t-test\):$/mu);
+      expect(stdout).toMatch(/^the scores above are optimistic for the chosen configuration .*--nested gives the honest figure/mu);
+      expect(stdout).toContain(`saved model ${model}: scaler ${parsed.chosen.scaler}, euclidean, ${parsed.chosen.weights} votes, k = ${parsed.chosen.k}, because ${parsed.selection.reason}; leave-one-out`);
+      expect(parsed.honest_estimate).toMatch(/^none: .*--nested/u);
       const lines = (await readFile(csv, 'utf8')).trim().split('\n');
       expect(lines).toHaveLength(21);
       expect(lines[0]).toBe('rank,scaler,metric,p,weights,k,macro_f1_mean,macro_f1_std,accuracy_mean,accuracy_std,recall_smtp,recall_http,recall_tivoli,recall_small-flood,recall_incoming-floods');
-      expect(lines[1]!.split(',').slice(0, 7)).toEqual(['1', parsed.chosen.scaler, 'euclidean', '', parsed.chosen.weights, String(parsed.chosen.k), String(parsed.chosen.macro_f1.mean)]);
+      const best = parsed.selection.best;
+      expect(lines[1]!.split(',').slice(0, 7)).toEqual(['1', best.scaler, 'euclidean', '', best.weights, String(best.k), String(best.macro_f1)]);
+      expect(lines[parsed.chosen.rank]!.split(',').slice(0, 7)).toEqual([String(parsed.chosen.rank), parsed.chosen.scaler, 'euclidean', '', parsed.chosen.weights, String(parsed.chosen.k), String(parsed.chosen.macro_f1.mean)]);
       const loaded = await readModel(model);
       expect(loaded.model.config).toEqual({ scaler: parsed.chosen.scaler, metric: { name: 'euclidean' }, weights: parsed.chosen.weights, k: parsed.chosen.k });
       expect(loaded.json.evaluation?.protocol).toBe('loo');
@@ -294,13 +342,32 @@ describe('flowknn sweep (command handler)', () => {
     }
   });
 
+  it('--nested leads with the honest estimate and counts the outer folds that kept the default', async () => {
+    const { stdout } = await runHandler({ k: ['1..5'], metrics: ['euclidean'], scalers: ['log-zscore,quantile'], folds: 3, repeats: 1, nested: true });
+    expect(stdout).toMatch(/^nested estimate \(the honest headline figure: every choice made inside the training folds\): accuracy [\d.]+ \(sd [\d.]+\), macro F1 [\d.]+ \(sd [\d.]+\) over 3 outer folds$/mu);
+    expect(stdout).toMatch(/one-standard-error rule choose, against its baseline as --save-model would; .*the baseline was kept in \d of 3$/mu);
+    expect(stdout).not.toMatch(/the scores above are optimistic/u);
+  });
+
   it('--format json with --nested and --protocol loo', async () => {
     const { stdout } = await runHandler({ k: ['1,3'], metrics: ['manhattan'], weights: ['uniform'], scalers: ['log-zscore'], protocol: 'loo', folds: 3, repeats: 1, nested: true, format: 'json' });
-    const json = JSON.parse(stdout) as { protocol: { name: string; folds: number }; nested: { outer_folds: number; outer: { seeds: number[] }; accuracy: { mean: number }; choices: { count: number }[] } };
+    const json = JSON.parse(stdout) as {
+      protocol: { name: string; folds: number };
+      nested: { outer_folds: number; outer: { seeds: number[] }; accuracy: { mean: number }; choices: { count: number }[]; select: string; kept_baseline: number; folds: { kept_baseline: boolean }[] };
+      honest_estimate: string;
+    };
+    expect(json.honest_estimate).toMatch(/^nested: every choice made inside the outer training folds/u);
+    expect(json.nested.select).toBe('best');
+    expect(json.nested.kept_baseline).toBe(json.nested.folds.filter((f) => f.kept_baseline).length);
     expect(json.protocol).toEqual({ name: 'loo', folds: 380, repeats: 1 });
     expect(json.nested.outer_folds).toBe(3);
     expect(json.nested.outer.seeds).toEqual([2]);
     expect(json.nested.accuracy.mean).toBeGreaterThan(0.5);
     expect(json.nested.choices.reduce((s, c) => s + c.count, 0)).toBe(3);
+    // left to the default, leave-one-out takes the best, and says so
+    const sel = (json as unknown as { selection: { rule: string; note: string; best_vs_baseline: { test: string; rows: number } } }).selection;
+    expect(sel.rule).toBe('best');
+    expect(sel.note).toMatch(/^leave-one-out has no per-fold scores/u);
+    expect(sel.best_vs_baseline).toMatchObject({ test: 'McNemar exact, on the rows', rows: 380 });
   });
 });

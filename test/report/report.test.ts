@@ -1,7 +1,7 @@
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { sweepJson } from '../../src/cli/commands/sweep.js';
+import { sweepJson } from '../../src/eval/sweep-format.js';
 import { CpuEngine } from '../../src/engines/cpu/cpu-engine.js';
 import { evaluate } from '../../src/eval/evaluate.js';
 import { formatReport, reportDict } from '../../src/eval/format.js';

@@ -4,7 +4,9 @@ import { METRICS, type Metric, type MetricName } from '../../engines/engine.js';
 import { usageError, excerpt } from '../../errors.js';
 import { evaluate } from '../../eval/evaluate.js';
 import { formatFixed } from '../../eval/format.js';
-import { checkGrid, configLabel, metricLabel, nestedSweep, sweep, type ConfigResult, type NestedResult, type SweepGrid, type SweepProtocol, type SweepResult } from '../../eval/sweep.js';
+import { SELECT_RULES, type SelectRule } from '../../eval/selection.js';
+import { describeProtocol, sweepCsv, sweepJson, sweepOutputText, type SavedModel } from '../../eval/sweep-format.js';
+import { checkGrid, configLabel, nestedSweep, sweep, type NestedResult, type SweepGrid, type SweepProtocol, type SweepResult } from '../../eval/sweep.js';
 import { NFDUMP_STAT7 } from '../../features/feature-set.js';
 import { SCALERS, type ScalerName } from '../../features/scalers.js';
 import { WEIGHTS, type Weights } from '../../knn/classifier.js';
@@ -13,7 +15,7 @@ import { checkOutputs } from '../../io/out-path.js';
 import { writeModel, type EvaluationSummary } from '../../model/folder.js';
 import { calibrateNovelty, checkQuantile, DEFAULT_NOVELTY_QUANTILE } from '../../knn/novelty.js';
 import { loadLabelled } from '../../model/labelled.js';
-import { fitModel, type ModelConfig } from '../../knn/model.js';
+import { fitModel } from '../../knn/model.js';
 import type { CliContext } from '../context.js';
 import { progressUpdater } from '../progress.js';
 import { engineFrom, engineOption, labelOptions, listOption, OUTPUT_FORMATS, type EngineArgs, zoneFrom, type TimeZoneArgs } from '../options.js';
@@ -33,6 +35,7 @@ export interface SweepArgs extends EngineArgs, TimeZoneArgs {
   repeats: number;
   seed: number;
   nested: boolean;
+  select?: SelectRule;
   'save-model'?: string;
   'novelty-quantile': number;
   csv?: string;
@@ -103,142 +106,6 @@ export function protocolFromSweepArgs(args: Pick<SweepArgs, 'protocol' | 'folds'
   return { name: 'kfold', folds: args.folds, repeats: args.repeats, seed: args.seed };
 }
 
-function describeProtocol(p: SweepProtocol, folds: number, seeds: number[]): string {
-  if (p.name === 'loo') return `leave-one-out (${folds} folds)`;
-  const s = seeds.length === 1 ? `seed ${seeds[0]}` : `seeds ${seeds[0]}..${seeds[seeds.length - 1]}`;
-  return `stratified ${p.folds}-fold x ${p.repeats} repeat${p.repeats === 1 ? '' : 's'} (${s})`;
-}
-
-const f4 = (x: number) => formatFixed(x, 4);
-
-/** [1, 2, 3, 5, 7, 8] -> "1..3,5,7,8" (runs of 3 or more as ranges). */
-export function formatKs(ks: readonly number[]): string {
-  const out: string[] = [];
-  for (let i = 0; i < ks.length; ) {
-    let j = i;
-    while (j + 1 < ks.length && ks[j + 1] === ks[j]! + 1) j++;
-    if (j - i >= 2) out.push(`${ks[i]}..${ks[j]}`);
-    else for (let t = i; t <= j; t++) out.push(String(ks[t]));
-    i = j + 1;
-  }
-  return out.join(',');
-}
-
-function configJson(c: ModelConfig) {
-  return { scaler: c.scaler, metric: c.metric.name, ...(c.metric.name === 'minkowski' ? { p: c.metric.p } : {}), weights: c.weights, k: c.k };
-}
-
-function resultJson(c: ConfigResult, classes: string[]) {
-  return {
-    rank: c.rank,
-    ...configJson(c.config),
-    macro_f1: { mean: c.macroF1.mean, std: c.macroF1.std },
-    accuracy: { mean: c.accuracy.mean, std: c.accuracy.std },
-    recall: Object.fromEntries(classes.map((l, i) => [l, c.recall[i]!])),
-    per_repeat: c.reports.map((r) => ({ accuracy: r.accuracy, macro_f1: r.macroAvg.f1 })),
-  };
-}
-
-export const SCORE_NOTE =
-  'scores: each repeat is one full cross-validation whose pooled predictions (every row predicted once, by the fold that held it out) give its accuracy and macro F1; mean and sd (population, ddof 0) over the repeats';
-
-function nestedJson(n: NestedResult) {
-  return {
-    outer: { protocol: 'kfold', folds: n.outer.folds, repeats: n.outer.repeats, seeds: Array.from({ length: n.outer.repeats }, (_, r) => n.outer.seed + r) },
-    outer_folds: n.outerFolds.length,
-    accuracy: n.accuracy,
-    macro_f1: n.macroF1,
-    pooled_per_repeat: { accuracy: n.pooled.accuracy, macro_f1: n.pooled.macroF1 },
-    choices: n.choices.map((c) => ({ ...configJson(c.config), count: c.count })),
-    folds: n.outerFolds.map((o) => ({ repeat: o.repeat, fold: o.fold, seed: o.seed, train_rows: o.trainRows, test_rows: o.testRows, ...configJson(o.config), accuracy: o.accuracy, macro_f1: o.macroF1 })),
-  };
-}
-
-export function sweepJson(res: SweepResult, nested: NestedResult | undefined, engine: string, saved?: { dir: string; evaluation: EvaluationSummary }) {
-  const g = res.grid;
-  return {
-    protocol:
-      res.protocol.name === 'loo'
-        ? { name: 'loo', folds: res.folds, repeats: 1 }
-        : { name: 'kfold', stratified: true, folds: res.folds, repeats: res.repeats, seeds: res.seeds },
-    engine,
-    rows: res.rows,
-    classes: res.classes,
-    grid: { k: g.ks, metrics: g.metrics.map(metricLabel), weights: g.weights, scalers: g.scalers },
-    configurations_count: res.configurations.length,
-    searches: res.searches,
-    scores: SCORE_NOTE,
-    ranking: 'mean macro F1, then mean accuracy (both descending), then smaller k, uniform before distance, scaler list order, metric list order',
-    chosen: resultJson(res.chosen, res.classes),
-    ...(nested ? { nested: nestedJson(nested) } : {}),
-    ...(saved ? { saved_model: { dir: saved.dir, evaluation: saved.evaluation } } : {}),
-    configurations: res.configurations.map((c) => resultJson(c, res.classes)),
-  };
-}
-
-export function sweepCsv(res: SweepResult): string {
-  const cell = (v: string | number) => {
-    const s = String(v);
-    return /[",\n\r]/u.test(s) ? `"${s.replace(/"/gu, '""')}"` : s;
-  };
-  const head = ['rank', 'scaler', 'metric', 'p', 'weights', 'k', 'macro_f1_mean', 'macro_f1_std', 'accuracy_mean', 'accuracy_std', ...res.classes.map((c) => `recall_${c}`)];
-  const lines = [head.map(cell).join(',')];
-  for (const c of res.configurations) {
-    const m = c.config.metric;
-    lines.push(
-      [c.rank, c.config.scaler, m.name, m.name === 'minkowski' ? m.p! : '', c.config.weights, c.config.k, c.macroF1.mean, c.macroF1.std, c.accuracy.mean, c.accuracy.std, ...c.recall]
-        .map(cell)
-        .join(','),
-    );
-  }
-  return `${lines.join('\n')}\n`;
-}
-
-export function sweepText(res: SweepResult, top: number): string {
-  const shown = top > 0 ? res.configurations.slice(0, top) : res.configurations;
-  const sw = Math.max(6, ...res.grid.scalers.map((s) => s.length));
-  const mw = Math.max(6, ...res.grid.metrics.map((m) => metricLabel(m).length));
-  const kw = Math.max(2, String(res.grid.ks[res.grid.ks.length - 1]).length);
-  const rw = Math.max(4, String(res.configurations.length).length);
-  const cw = res.classes.map((c) => Math.max(4, c.length));
-  const sd = res.repeats > 1;
-  const header =
-    `${'rank'.padStart(rw)}  ${'scaler'.padEnd(sw)}  ${'metric'.padEnd(mw)}  ${'weights'.padEnd(8)}  ${'k'.padStart(kw)}  ` +
-    `${'macro F1'.padStart(8)}${sd ? `  ${'sd'.padStart(6)}` : ''}  ${'accuracy'.padStart(8)}${sd ? `  ${'sd'.padStart(6)}` : ''}  ` +
-    res.classes.map((c, i) => c.padStart(cw[i]!)).join('  ');
-  const lines = shown.map(
-    (c) =>
-      `${String(c.rank).padStart(rw)}  ${c.config.scaler.padEnd(sw)}  ${metricLabel(c.config.metric).padEnd(mw)}  ${c.config.weights.padEnd(8)}  ${String(c.config.k).padStart(kw)}  ` +
-      `${f4(c.macroF1.mean).padStart(8)}${sd ? `  ${f4(c.macroF1.std).padStart(6)}` : ''}  ${f4(c.accuracy.mean).padStart(8)}${sd ? `  ${f4(c.accuracy.std).padStart(6)}` : ''}  ` +
-      c.recall.map((r, i) => formatFixed(r, 2).padStart(cw[i]!)).join('  '),
-  );
-  const more = res.configurations.length - shown.length;
-  const g = res.grid;
-  return (
-    `sweep: ${describeProtocol(res.protocol, res.folds, res.seeds)}; ${res.rows} rows, ${res.classes.length} classes; ` +
-    `${res.configurations.length} configurations (k ${formatKs(g.ks)} x ${g.metrics.length} metrics x ${g.weights.length} weights x ${g.scalers.length} scalers), ${res.searches} searches\n` +
-    `${res.repeats > 1 ? `${SCORE_NOTE}; per-class columns: mean recall` : 'scores: every row predicted once by a model that did not see it; per-class columns: recall'}\n` +
-    `ranked by mean macro F1, then mean accuracy, then smaller k, uniform before distance, list order\n\n` +
-    `${header}\n${lines.join('\n')}\n` +
-    (more > 0 ? `(${more} more: --top 0 prints all; --csv FILE / --json FILE write all)\n` : '') +
-    `\nchosen: ${configLabel(res.chosen.config)}: macro F1 ${f4(res.chosen.macroF1.mean)}${sd ? ` (sd ${f4(res.chosen.macroF1.std)})` : ''}, accuracy ${f4(res.chosen.accuracy.mean)}${sd ? ` (sd ${f4(res.chosen.accuracy.std)})` : ''}\n`
-  );
-}
-
-export function nestedText(n: NestedResult): string {
-  const seeds = n.outer.repeats === 1 ? `seed ${n.outer.seed}` : `seeds ${n.outer.seed}..${n.outer.seed + n.outer.repeats - 1}`;
-  const inner = n.inner.name === 'loo' ? 'leave-one-out' : `stratified ${n.inner.folds}-fold x ${n.inner.repeats}`;
-  const cw = Math.max(...n.choices.map((c) => String(c.count).length));
-  return (
-    `\nnested: outer stratified ${n.outer.folds}-fold x ${n.outer.repeats} (${seeds}); in each outer training part the whole sweep (${inner}) chooses, the choice is scored on the outer test fold\n` +
-    `outer estimate over ${n.outerFolds.length} outer folds: accuracy ${f4(n.accuracy.mean)} (sd ${f4(n.accuracy.std)}), macro F1 ${f4(n.macroF1.mean)} (sd ${f4(n.macroF1.std)})\n` +
-    `pooled per outer repeat: accuracy ${f4(n.pooled.accuracy.mean)} (sd ${f4(n.pooled.accuracy.std)}), macro F1 ${f4(n.pooled.macroF1.mean)} (sd ${f4(n.pooled.macroF1.std)})\n` +
-    `chosen in the outer folds (times: configuration):\n` +
-    n.choices.map((c) => `  ${String(c.count).padStart(cw)}  ${configLabel(c.config)}`).join('\n') +
-    '\n'
-  );
-}
-
 export function sweepCommand(ctx: CliContext): CommandModule<object, SweepArgs> {
   return {
     command: 'sweep',
@@ -257,7 +124,14 @@ export function sweepCommand(ctx: CliContext): CommandModule<object, SweepArgs> 
           .option('repeats', { type: 'number', default: 5, describe: 'kfold repeats; repeat r uses seed --seed + r' })
           .option('seed', { type: 'number', default: 1, describe: 'seed of the first kfold repeat' })
           .option('nested', { type: 'boolean', default: false, describe: 'also estimate how good the choice is: outer stratified folds x repeats (seeds after the inner ones), the sweep inside each' })
-          .option('save-model', { type: 'string', describe: 'train the chosen configuration on all rows and write this model folder (with a novelty threshold, as train stores one)' })
+          .option('select', {
+            choices: SELECT_RULES,
+            describe: 'how the table becomes one configuration: one-se (the simplest within one standard error of the best; default) or best (leave-one-out: best)',
+          })
+          .option('save-model', {
+            type: 'string',
+            describe: 'train the chosen configuration on all rows and write this model folder (with a novelty threshold, as train stores one); the default is kept unless the choice beats it beyond noise',
+          })
           .option('novelty-quantile', {
             type: 'number',
             default: DEFAULT_NOVELTY_QUANTILE,
@@ -284,6 +158,11 @@ export function sweepCommand(ctx: CliContext): CommandModule<object, SweepArgs> 
       const quantile = checkQuantile(args['novelty-quantile']);
       const protocol = protocolFromSweepArgs(args);
       if (!Number.isInteger(args.top) || args.top < 0) throw usageError(`--top must be a whole number >= 0, got ${args.top}`);
+      // Asked for by name, a rule that cannot run is an error; left to the default, leave-one-out takes the best.
+      if (args.select === 'one-se' && protocol.name === 'loo') {
+        throw usageError('--select one-se needs per-fold scores, which --protocol loo does not give', 'use --protocol kfold, or --select best');
+      }
+      const options = { select: args.select ?? ('one-se' as const) };
       const [saveModel, jsonOut, csvOut, reportOut] = await checkOutputs(
         [
           { flag: '--save-model', path: args['save-model'], folder: 'model' },
@@ -297,10 +176,10 @@ export function sweepCommand(ctx: CliContext): CommandModule<object, SweepArgs> 
       const engine = await engineFrom(args, ctx.log);
       let res: SweepResult;
       let nested: NestedResult | undefined;
-      let saved: { dir: string; evaluation: EvaluationSummary } | undefined;
+      let saved: SavedModel | undefined;
       try {
         const started = performance.now();
-        res = await sweep(set, grid, protocol, engine, progressUpdater(ctx, 'sweep'));
+        res = await sweep(set, grid, protocol, engine, progressUpdater(ctx, 'sweep'), options);
         ctx.log(`sweep: ${res.configurations.length} configurations, ${res.searches} searches in ${((performance.now() - started) / 1000).toFixed(2)} s on ${engine.name}`);
         if (args.nested) {
           const t = performance.now();
@@ -308,7 +187,7 @@ export function sweepCommand(ctx: CliContext): CommandModule<object, SweepArgs> 
             folds: args.folds,
             repeats: args.repeats,
             seed: args.seed + args.repeats,
-          });
+          }, options);
           ctx.log(`nested: ${nested.outerFolds.length} outer folds in ${((performance.now() - t) / 1000).toFixed(2)} s`);
         }
         if (args['save-model'] !== undefined && saveModel) {
@@ -330,7 +209,7 @@ export function sweepCommand(ctx: CliContext): CommandModule<object, SweepArgs> 
           const novelty = set.features.rows > config.k ? await calibrateNovelty(model, engine, quantile) : null;
           if (!novelty) ctx.log(`no novelty threshold: ${set.features.rows} training rows are not more than k = ${config.k}`);
           await writeModel(saveModel.path, model, evaluation, novelty);
-          saved = { dir: args['save-model'], evaluation };
+          saved = { dir: args['save-model'], evaluation, reason: res.selection.reason };
           ctx.log(`wrote model ${args['save-model']} (${configLabel(config)}; leave-one-out accuracy ${formatFixed(evaluation.accuracy, 3)}, macro F1 ${formatFixed(evaluation.macro_f1, 3)})`);
         }
       } finally {
@@ -354,12 +233,7 @@ export function sweepCommand(ctx: CliContext): CommandModule<object, SweepArgs> 
         ctx.stdout.write(`${JSON.stringify(json, null, 2)}\n`);
         return;
       }
-      let text = sweepText(res, args.top);
-      if (nested) text += nestedText(nested);
-      if (saved) {
-        text += `\nsaved model ${saved.dir}: leave-one-out on all rows (optimistic: the configuration was chosen on these rows): accuracy ${f4(saved.evaluation.accuracy)}, macro F1 ${f4(saved.evaluation.macro_f1)}\n`;
-      }
-      ctx.stdout.write(text);
+      ctx.stdout.write(sweepOutputText(res, nested, saved, args.top));
     },
   };
 }
