@@ -9,6 +9,9 @@ import { withMetadata, type Schema } from './arrow.js';
 
 export const SCHEMA_VERSION = '1';
 
+/** Rows per record batch of the flow readers (nfdump's own output and flow CSV files) unless told otherwise. */
+export const DEFAULT_BATCH_ROWS = 65_536;
+
 /**
  * Timestamps are epoch milliseconds in UTC, and say so (`timestamp[ms, "UTC"]`): readers such
  * as polars, DuckDB and pyarrow then show instants, not naive local times.

@@ -1,6 +1,6 @@
 import type { RecordBatch, Schema } from 'apache-arrow';
 import { excerpt, inputError } from '../../errors.js';
-import { flowSchema } from '../../schema/tables.js';
+import { DEFAULT_BATCH_ROWS, flowSchema } from '../../schema/tables.js';
 import { WallClockZone } from '../../io/time-zone.js';
 import { ADDRESS_EXPECTED, CUT_SHORT, csvKind, flowCsvLayout, flowSpan, isAddress, isLegacyFlowRow, LEGACY_FLOW_HEADER, type FlowCsvLayout } from '../csv.js';
 import { MAX_DURATION_S } from '../fields.js';
@@ -59,7 +59,6 @@ export interface FlowCsvStats {
   summary?: Record<string, number>;
 }
 
-export const DEFAULT_BATCH_ROWS = 65536;
 export const DEFAULT_HIGH_WATER_MARK = 1 << 20;
 export const DEFAULT_MAX_LINE_BYTES = 1 << 20;
 

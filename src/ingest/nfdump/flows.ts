@@ -1,7 +1,7 @@
 import type { Table } from 'apache-arrow';
 import { inputError, usageError } from '../../errors.js';
 import { buildTable, type ColumnValues } from '../../schema/arrow.js';
-import { FlowColumns, flowSchema } from '../../schema/tables.js';
+import { DEFAULT_BATCH_ROWS, FlowColumns, flowSchema } from '../../schema/tables.js';
 import { FLOW_FMT, FLOW_FMT_DATES, FlowFmtReader } from '../flow-fmt.js';
 import type { ParseOptions, Reject } from '../issues.js';
 import { FileRejects, type RejectSink, type RejectThreshold } from '../rejects.js';
@@ -45,8 +45,6 @@ export interface FlowBatch {
    *  sink, which gets every one, only the first ten. */
   readonly rejects: readonly Reject[];
 }
-
-export const DEFAULT_BATCH_ROWS = 65_536;
 
 /** nfdump's arguments for flow mode (exported for tests and for the docs). */
 export function flowArgs(file: string, filter?: string, dialect?: Pick<NfdumpDialect, 'rawFirstSeen'>): string[] {
