@@ -56,6 +56,17 @@ export function usageError(message: string, hint?: string): FlowknnError {
   return new FlowknnError('usage', message, { hint });
 }
 
+/**
+ * A whole-number option checked against its range: the value, or a usage error naming the
+ * option, the range (and what it counts, when `unit` says) and what it got.
+ */
+export function wholeNumber(option: string, value: number, min = -Infinity, max = Infinity, unit?: string): number {
+  if (Number.isInteger(value) && value >= min && value <= max) return value;
+  const what = unit === undefined ? 'a whole number' : `a whole number of ${unit}`;
+  const range = Number.isFinite(max) ? ` from ${min} to ${max}` : Number.isFinite(min) ? ` >= ${min}` : '';
+  throw usageError(`${option} must be ${what}${range}, got ${value}`);
+}
+
 export function environmentError(message: string, hint?: string, cause?: unknown): FlowknnError {
   return new FlowknnError('environment', message, { hint, cause });
 }

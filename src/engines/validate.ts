@@ -1,4 +1,4 @@
-import { inputError, usageError } from '../errors.js';
+import { inputError, usageError, wholeNumber } from '../errors.js';
 import type { Matrix } from '../matrix.js';
 import type { Metric } from './engine.js';
 import { checkMetric } from './metrics.js';
@@ -14,7 +14,7 @@ export function validateSearch(train: Matrix, queries: Matrix, k: number, metric
   if (train.cols !== queries.cols) {
     throw inputError(`dimension mismatch: training rows have ${train.cols} features, queries have ${queries.cols}`);
   }
-  if (!Number.isInteger(k) || k < 1) throw usageError(`k must be a whole number >= 1, got ${k}`);
+  wholeNumber('k', k, 1);
   if (k > train.rows) throw usageError(`k = ${k} is more than the ${train.rows} training rows`, `use k <= ${train.rows}`);
   checkFinite(train, 'training');
   checkFinite(queries, 'query');

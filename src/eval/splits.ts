@@ -1,4 +1,4 @@
-import { usageError } from '../errors.js';
+import { usageError, wholeNumber } from '../errors.js';
 import { mulberry32, shuffle } from '../random.js';
 
 export const PROTOCOLS = ['resubstitution', 'holdout', 'kfold', 'loo'] as const;
@@ -54,7 +54,7 @@ export function makeFolds(labels: Int32Array, classes: number, protocol: Protoco
     }
     case 'kfold': {
       const folds = protocol.folds ?? 10;
-      if (!Number.isInteger(folds) || folds < 2) throw usageError(`--folds must be a whole number >= 2, got ${folds}`);
+      wholeNumber('--folds', folds, 2);
       if (folds > n) throw usageError(`--folds ${folds} is more than the ${n} labelled rows`);
       const random = mulberry32(protocol.seed ?? 1);
       const foldOf = new Int32Array(n);

@@ -1,5 +1,5 @@
 import { METRICS, type KnnEngine, type Metric, type Neighbours } from '../engines/engine.js';
-import { usageError, excerpt } from '../errors.js';
+import { excerpt, usageError, wholeNumber } from '../errors.js';
 import { fitScaler, SCALERS, transform, type ScalerName } from '../features/scalers.js';
 import { vote, WEIGHTS, type Weights } from '../knn/classifier.js';
 import { subset, type LabelledSet } from '../knn/labelled-set.js';
@@ -197,8 +197,8 @@ export function checkGrid(grid: SweepGrid): SweepGrid {
 function protocolRepeats(protocol: SweepProtocol): { repeats: number; seeds: number[] } {
   if (protocol.name === 'loo') return { repeats: 1, seeds: [] };
   const { repeats, seed } = protocol;
-  if (!Number.isInteger(repeats) || repeats < 1) throw usageError(`--repeats must be a whole number >= 1, got ${repeats}`);
-  if (!Number.isInteger(seed)) throw usageError(`--seed must be a whole number, got ${seed}`);
+  wholeNumber('--repeats', repeats, 1);
+  wholeNumber('--seed', seed);
   return { repeats, seeds: Array.from({ length: repeats }, (_, r) => seed + r) };
 }
 
@@ -409,7 +409,7 @@ export async function nestedSweep(
     (protocol.name === 'kfold'
       ? { folds: protocol.folds, repeats: protocol.repeats, seed: protocol.seed + protocol.repeats }
       : { folds: 10, repeats: 5, seed: 1 });
-  if (!Number.isInteger(outer.repeats) || outer.repeats < 1) throw usageError(`--repeats must be a whole number >= 1, got ${outer.repeats}`);
+  wholeNumber('--repeats', outer.repeats, 1);
   const partitions = Array.from({ length: outer.repeats }, (_, r) =>
     makeFolds(set.labels, set.classes.length, { name: 'kfold', folds: outer.folds, seed: outer.seed + r }),
   );

@@ -2,7 +2,7 @@ import { mkdir, mkdtemp, readdir, rename, rm, stat, writeFile } from 'node:fs/pr
 import { tmpdir } from 'node:os';
 import { usableCores } from '../io/cores.js';
 import { join } from 'node:path';
-import { environmentError, usageError, excerpt } from '../errors.js';
+import { environmentError, excerpt, usageError, wholeNumber } from '../errors.js';
 import { writeDirAtomic } from '../io/atomic.js';
 import { checkOutput } from '../io/out-path.js';
 import { TOOL_VERSION } from '../version.js';
@@ -126,13 +126,13 @@ function resolveOptions(o: SynthOptions): Resolved {
     throw usageError(`--hours must be a multiple of 5 minutes (1/12 h) between 1/12 and 24, got ${hours}`, 'e.g. --hours 0.5 for 30 minutes, --hours 24 for a day');
   }
   const seed = o.seed ?? 1;
-  if (!Number.isSafeInteger(seed) || seed < 0 || seed > 0xffffffff) throw usageError(`--seed must be a whole number from 0 to 4294967295, got ${seed}`);
+  wholeNumber('--seed', seed, 0, 0xffffffff);
   const background = o.background ?? 2000;
-  if (!Number.isSafeInteger(background) || background < 0 || background > 5_000_000) throw usageError(`--background must be a whole number of flows per 5-minute file from 0 to 5000000, got ${background}`);
+  wholeNumber('--background', background, 0, 5_000_000, 'flows per 5-minute file');
   const scale = o.scale ?? 1;
   if (!Number.isFinite(scale) || scale <= 0 || scale > 100) throw usageError(`--scale must be a number > 0 and <= 100, got ${scale}`);
   const jobs = o.jobs ?? usableCores();
-  if (!Number.isSafeInteger(jobs) || jobs < 1) throw usageError(`--jobs must be a whole number >= 1, got ${jobs}`);
+  wholeNumber('--jobs', jobs, 1);
   if (!o.out) throw usageError('--out is required: the folder to write the archive into');
   return {
     out: o.out,

@@ -4,7 +4,7 @@ import { stat } from 'node:fs/promises';
 import { usableCores } from '../../io/cores.js';
 import { checkOutputs } from '../../io/out-path.js';
 import type { Argv, CommandModule } from 'yargs';
-import { FlowknnError, usageError } from '../../errors.js';
+import { FlowknnError, usageError, wholeNumber } from '../../errors.js';
 import { FlowAggregator, type AggregateOptions } from '../../features/aggregate.js';
 import type { Table } from 'apache-arrow';
 import { discoverArchive } from '../../ingest/archive.js';
@@ -20,7 +20,7 @@ import { resolvedTimeZone, type WallClockZone } from '../../io/time-zone.js';
 import { writeParquetFile, writeParquetFromArrowFile } from '../../io/parquet.js';
 import { joinTables, writeArrowFile } from '../../schema/arrow.js';
 import type { CliContext } from '../context.js';
-import { inputFormatFrom, inputFormatOption, timeZoneOption, zoneFrom, type InputFormatArgs, type TimeZoneArgs } from '../options.js';
+import { type InputFormatArgs, inputFormatFrom, inputFormatOption, type TimeZoneArgs, timeZoneOption, zoneFrom } from '../options.js';
 import { progressUpdater, throughput } from '../progress.js';
 
 interface IngestArgs extends TimeZoneArgs, InputFormatArgs {
@@ -83,11 +83,11 @@ export function ingestCommand(ctx: CliContext): CommandModule<object, IngestArgs
       const format: InputFormat = inputFormatFrom(args, (m) => ctx.stderr.write(`flowknn: warning: ${m}\n`));
       const maxRejects = args['max-rejects'];
       const maxRejectFraction = args['max-reject-fraction'];
-      if (maxRejects !== undefined && !(Number.isInteger(maxRejects) && maxRejects >= 0)) throw usageError(`--max-rejects must be a whole number >= 0, got ${maxRejects}`);
+      if (maxRejects !== undefined) wholeNumber('--max-rejects', maxRejects, 0);
       if (maxRejectFraction !== undefined && !(maxRejectFraction >= 0 && maxRejectFraction <= 1)) {
         throw usageError(`--max-reject-fraction must be between 0 and 1 (a share of a file's data lines), got ${maxRejectFraction}`);
       }
-      if (!Number.isInteger(args.jobs) || args.jobs < 1) throw usageError(`--jobs must be a whole number >= 1`);
+      wholeNumber('--jobs', args.jobs, 1);
       const timeout = args['input-timeout'];
       if (timeout !== undefined && !(timeout > 0)) throw usageError(`--input-timeout must be a number of seconds > 0, got ${timeout}`);
       const zone = zoneFrom(args);

@@ -1,7 +1,7 @@
 import { dirname, resolve } from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
 
-import { usageError } from '../../errors.js';
+import { usageError, wholeNumber } from '../../errors.js';
 import { NFDUMP_STAT7 } from '../../features/feature-set.js';
 import { checkOutput } from '../../io/out-path.js';
 import { readModelSpec } from '../../model/registry.js';
@@ -9,7 +9,7 @@ import { type LabelledSet } from '../../knn/labelled-set.js';
 import { loadLabelled } from '../../model/labelled.js';
 import type { KeyValue, ReportSection } from '../../report/index.js';
 import type { CliContext } from '../context.js';
-import { labelOptions, listOption, zoneFrom, type TimeZoneArgs } from '../options.js';
+import { labelOptions, listOption, type TimeZoneArgs, zoneFrom } from '../options.js';
 import { metricLabel } from '../../engines/metrics.js';
 
 interface ReportArgs extends TimeZoneArgs {
@@ -85,8 +85,7 @@ export function reportCommand(ctx: CliContext): CommandModule<object, ReportArgs
         if (args.evaluation !== undefined || args.predictions !== undefined || args.sweep !== undefined || args.labels !== undefined) {
           throw usageError('--nightly draws a night on its own', 'leave out --evaluation, --predictions, --sweep and --labels');
         }
-        const history = args.history ?? 14;
-        if (!Number.isInteger(history) || history < 0 || history > 366) throw usageError(`--history must be a whole number of nights from 0 to 366, got ${args.history}`);
+        const history = wholeNumber('--history', args.history ?? 14, 0, 366, 'nights');
         const { readNightOutputs } = await import('../../report/night.js');
         const { writeNightlyReport } = await import('./nightly.js');
         const day = await readNightOutputs(args.nightly);
@@ -108,7 +107,7 @@ export function reportCommand(ctx: CliContext): CommandModule<object, ReportArgs
         throw usageError('report needs something to draw', 'give --evaluation FILE, --predictions FILE, --sweep FILE, --labels DIR or --model DIR');
       }
       if (args.labels !== undefined && args.model !== undefined) throw usageError('give --labels or --model, not both');
-      if (!Number.isInteger(args['max-rows']) || args['max-rows'] < 1) throw usageError(`--max-rows must be a whole number >= 1, got ${args['max-rows']}`);
+      wholeNumber('--max-rows', args['max-rows'], 1);
       if (!Number.isInteger(args.digits) || args.digits < 0 || args.digits > 10) throw usageError(`--digits must be 0..10, got ${args.digits}`);
       const inputs: string[] = [];
       const extra: KeyValue[] = [];

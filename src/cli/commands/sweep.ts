@@ -1,7 +1,7 @@
 import type { Argv, CommandModule } from 'yargs';
 
 import { METRICS, type Metric, type MetricName } from '../../engines/engine.js';
-import { usageError, excerpt } from '../../errors.js';
+import { excerpt, usageError, wholeNumber } from '../../errors.js';
 import { evaluate } from '../../eval/evaluate.js';
 import { formatFixed } from '../../eval/format.js';
 import { SELECT_RULES, type SelectRule } from '../../eval/selection.js';
@@ -18,7 +18,7 @@ import { loadLabelled } from '../../model/labelled.js';
 import { fitModel } from '../../knn/model.js';
 import type { CliContext } from '../context.js';
 import { progressUpdater } from '../progress.js';
-import { engineFrom, engineOption, labelOptions, listOption, OUTPUT_FORMATS, type EngineArgs, zoneFrom, type TimeZoneArgs } from '../options.js';
+import { type EngineArgs, engineFrom, engineOption, labelOptions, listOption, OUTPUT_FORMATS, type TimeZoneArgs, zoneFrom } from '../options.js';
 
 export interface SweepArgs extends EngineArgs, TimeZoneArgs {
   report?: string;
@@ -100,9 +100,9 @@ export function gridFrom(args: Pick<SweepArgs, 'k' | 'metrics' | 'p' | 'weights'
 export function protocolFromSweepArgs(args: Pick<SweepArgs, 'protocol' | 'folds' | 'repeats' | 'seed'>): SweepProtocol {
   if (args.protocol === 'loo') return { name: 'loo' };
   if (args.protocol !== 'kfold') throw usageError(`--protocol: unknown value "${excerpt(String(args.protocol))}"`, 'choose kfold or loo');
-  if (!Number.isInteger(args.folds) || args.folds < 2) throw usageError(`--folds must be a whole number >= 2, got ${args.folds}`);
-  if (!Number.isInteger(args.repeats) || args.repeats < 1) throw usageError(`--repeats must be a whole number >= 1, got ${args.repeats}`);
-  if (!Number.isInteger(args.seed)) throw usageError(`--seed must be a whole number, got ${args.seed}`);
+  wholeNumber('--folds', args.folds, 2);
+  wholeNumber('--repeats', args.repeats, 1);
+  wholeNumber('--seed', args.seed);
   return { name: 'kfold', folds: args.folds, repeats: args.repeats, seed: args.seed };
 }
 
@@ -157,7 +157,7 @@ export function sweepCommand(ctx: CliContext): CommandModule<object, SweepArgs> 
       const grid = gridFrom(args);
       const quantile = checkQuantile(args['novelty-quantile']);
       const protocol = protocolFromSweepArgs(args);
-      if (!Number.isInteger(args.top) || args.top < 0) throw usageError(`--top must be a whole number >= 0, got ${args.top}`);
+      wholeNumber('--top', args.top, 0);
       // Asked for by name, a rule that cannot run is an error; left to the default, leave-one-out takes the best.
       if (args.select === 'one-se' && protocol.name === 'loo') {
         throw usageError('--select one-se needs per-fold scores, which --protocol loo does not give', 'use --protocol kfold, or --select best');

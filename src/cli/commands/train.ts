@@ -1,7 +1,7 @@
 import type { Argv, CommandModule } from 'yargs';
 
 import type { MetricName } from '../../engines/engine.js';
-import { usageError, excerpt } from '../../errors.js';
+import { excerpt, usageError, wholeNumber } from '../../errors.js';
 import { evaluate } from '../../eval/evaluate.js';
 import { checkOutput } from '../../io/out-path.js';
 import type { ProtocolName } from '../../eval/splits.js';
@@ -15,7 +15,7 @@ import { loadLabelled } from '../../model/labelled.js';
 import { fitModel, type ModelConfig } from '../../knn/model.js';
 import type { CliContext } from '../context.js';
 import { progressUpdater } from '../progress.js';
-import { engineFrom, engineOption, labelOptions, listOption, metricFrom, modelOptions, PROTOCOL_CHOICES, protocolOptions, type EngineArgs, zoneFrom, type TimeZoneArgs } from '../options.js';
+import { type EngineArgs, engineFrom, engineOption, labelOptions, listOption, metricFrom, modelOptions, PROTOCOL_CHOICES, protocolOptions, type TimeZoneArgs, zoneFrom } from '../options.js';
 import { formatFixed } from '../../eval/format.js';
 import { calibrateNovelty, checkQuantile, DEFAULT_NOVELTY_QUANTILE, type NoveltyCalibration } from '../../knn/novelty.js';
 
@@ -53,7 +53,7 @@ interface TrainArgs extends Partial<ModelArgs>, Omit<LabelArgs, 'labels'>, Omit<
 }
 
 export function configFrom(args: ModelArgs): ModelConfig {
-  if (!Number.isInteger(args.k) || args.k < 1) throw usageError(`--k must be a whole number >= 1, got ${args.k}`);
+  wholeNumber('--k', args.k, 1);
   return { scaler: args.scaler, k: args.k, metric: metricFrom(args.metric, args.p), weights: args.weights };
 }
 
@@ -146,7 +146,7 @@ function givenConfig(args: TrainArgs): Partial<ModelConfig> {
   const out: { -readonly [K in keyof ModelConfig]?: ModelConfig[K] } = {};
   if (args.scaler !== undefined) out.scaler = args.scaler;
   if (args.k !== undefined) {
-    if (!Number.isInteger(args.k) || args.k < 1) throw usageError(`--k must be a whole number >= 1, got ${args.k}`);
+    wholeNumber('--k', args.k, 1);
     out.k = args.k;
   }
   if (args.metric !== undefined) out.metric = metricFrom(args.metric, args.p);

@@ -1,5 +1,5 @@
 import { usableCores } from '../../io/cores.js';
-import { usageError } from '../../errors.js';
+import { usageError, wholeNumber } from '../../errors.js';
 import { Matrix } from '../../matrix.js';
 import { METRICS, type EngineCapabilities, type KnnEngine, type Metric, type Neighbours } from '../engine.js';
 import { validateSearch } from '../validate.js';
@@ -47,7 +47,7 @@ export class CpuEngine implements KnnEngine {
 
   constructor(options: CpuEngineOptions = {}) {
     const threads = options.threads ?? usableCores();
-    if (!Number.isInteger(threads) || threads < 1) throw usageError(`--threads must be a whole number >= 1, got ${threads}`);
+    wholeNumber('--threads', threads, 1);
     this.threads = threads;
     this.algorithm = options.algorithm ?? 'auto';
     this.threadMinWork = options.threadMinWork ?? THREAD_MIN_WORK;
