@@ -61,7 +61,7 @@ export async function runBin(argv: string[], options: { cwd?: string; timeoutMs?
     const err: Buffer[] = [];
     child.stdout.on('data', (b: Buffer) => out.push(b));
     child.stderr.on('data', (b: Buffer) => err.push(b));
-    const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 120_000);
+    const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 300_000);
     child.on('error', (e) => {
       clearTimeout(timer);
       reject(e);

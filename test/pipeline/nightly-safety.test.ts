@@ -153,7 +153,7 @@ describe('alerts are never lost', () => {
     await writeFile(got, '');
     expect((await runBin(['nightly', '--config', cfg, '--date', DATE, '--notify-cmd', `cat > '${got}'`])).code).toBe(0);
     expect(await readFile(got, 'utf8')).toBe('');
-  }, 120_000);
+  }, 300_000);
 
   it('a failed notification is recorded and sent by --resume; flowknn notify sends a day again', async () => {
     const cfg = await writeConfig('notify-fail');
@@ -188,7 +188,7 @@ describe('alerts are never lost', () => {
     const noCmd = await runMain(['notify', '--config', cfg, '--date', DATE]);
     expect(noCmd.code).toBe(2);
     expect(noCmd.stderr).toContain('no notify.command');
-  }, 120_000);
+  }, 300_000);
 });
 
 describe('what runs leave behind', () => {
@@ -218,7 +218,7 @@ describe('what runs leave behind', () => {
     const forced = await runBin(['nightly', '--config', cfg, '--date', DATE, '--force']);
     expect(forced.code, forced.stderr).toBe(0);
     expect(await temps()).toEqual([]);
-  }, 120_000);
+  }, 300_000);
 
   it('a damaged committed part is named and read again from its input; the day comes out as before', async () => {
     const cfg = await writeConfig('damaged-part');
@@ -234,7 +234,7 @@ describe('what runs leave behind', () => {
     expect(r.stderr).toContain(`${part}: the committed part of`);
     expect(r.stderr).toContain('is damaged (sha256 differs from its record); reading the input again');
     expect(await outputs(day('damaged-part'))).toEqual(before);
-  }, 120_000);
+  }, 300_000);
 
   it('a date that does not exist, or a day without files, is exit 2 and leaves nothing', async () => {
     const cfg = await writeConfig('refused');
@@ -274,7 +274,7 @@ describe('what runs leave behind', () => {
     expect(manifest.coverage).toEqual(coverage);
     expect(r.stderr).toContain('274 of 276 300-second slots have no nfcapd file (Europe/Berlin): 00:00-01:30, 01:35-03:00, 03:05-00:00');
     expect(r.stderr).toContain('nfcapd.202603290200: the time in its name does not exist in Europe/Berlin on 2026-03-29');
-  }, 120_000);
+  }, 300_000);
 });
 
 // A full disk needs a small filesystem: a tmpfs in a mount namespace of its own (unshare -rm).
