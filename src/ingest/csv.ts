@@ -246,40 +246,24 @@ function num(row: Cell, at: number, name: string): number | { expected: string }
   return v.ok ? v.value : { expected: `${name}: expected ${v.expected}` };
 }
 
-/** A counter (packets, bytes, flows, rates): a whole number from 0 to 2^53 - 1 (beyond that a
- *  double no longer holds it exactly). */
-function count(row: Cell, at: number, name: string): number | { expected: string } {
+/** A number cell that must also pass a range check of fields.ts (checkCount, checkRate, checkDuration). */
+function checked(row: Cell, at: number, name: string, check: (name: string, v: number, text: string) => string | undefined): number | { expected: string } {
   const v = num(row, at, name);
   if (typeof v !== 'number') return v;
-  const bad = checkCount(name, v, row.cells[at] ?? '');
+  const bad = check(name, v, row.cells[at] ?? '');
   return bad ? { expected: bad } : v;
 }
 
-function optCount(row: Cell, at: number, name: string): number | null | { expected: string } {
-  return at < 0 ? null : count(row, at, name);
-}
-
+/** A counter (packets, bytes, flows): a whole number from 0 to 2^53 - 1 (beyond that a double
+ *  no longer holds it exactly). */
+const count = (row: Cell, at: number, name: string) => checked(row, at, name, checkCount);
 /** A rate or share as nfdump prints it: finite and not negative. */
-function nonNegative(row: Cell, at: number, name: string): number | { expected: string } {
-  const v = num(row, at, name);
-  if (typeof v !== 'number') return v;
-  const bad = checkRate(name, v, row.cells[at] ?? '');
-  return bad ? { expected: bad } : v;
-}
+const nonNegative = (row: Cell, at: number, name: string) => checked(row, at, name, checkRate);
+const duration = (row: Cell, at: number, name: string) => checked(row, at, name, checkDuration);
 
-function optNonNegative(row: Cell, at: number, name: string): number | null | { expected: string } {
-  return at < 0 ? null : nonNegative(row, at, name);
-}
-
-function duration(row: Cell, at: number, name: string): number | { expected: string } {
-  const v = num(row, at, name);
-  if (typeof v !== 'number') return v;
-  const bad = checkDuration(name, v, row.cells[at] ?? '');
-  return bad ? { expected: bad } : v;
-}
-
-function optDuration(row: Cell, at: number, name: string): number | null | { expected: string } {
-  return at < 0 ? null : duration(row, at, name);
+/** A column the layout may lack (at < 0): null then. */
+function optional(row: Cell, at: number, name: string, read: typeof count): number | null | { expected: string } {
+  return at < 0 ? null : read(row, at, name);
 }
 
 /** A port; ICMP's `type.code` (nfdump 1.7.5+) as nfdump stores it: type * 256 + code. */
@@ -352,11 +336,11 @@ export function parseStatCsv(text: string, file: string, options: ParseOptions =
       // An aggregate holding records without times (first seen 0) has nfdump's duration 0.
       duration_s: firstSeen === 0 ? 0 : duration(row, at.duration_s, 'td'),
       flows: count(row, at.flows, 'flows'),
-      flows_pct: optNonNegative(row, at.flows_pct, 'flows %'),
+      flows_pct: optional(row, at.flows_pct, 'flows %', nonNegative),
       packets: count(row, at.packets, 'packets'),
-      packets_pct: optNonNegative(row, at.packets_pct, 'packets %'),
+      packets_pct: optional(row, at.packets_pct, 'packets %', nonNegative),
       bytes: count(row, at.bytes, 'bytes'),
-      bytes_pct: optNonNegative(row, at.bytes_pct, 'bytes %'),
+      bytes_pct: optional(row, at.bytes_pct, 'bytes %', nonNegative),
       pps: nonNegative(row, at.pps, 'pps'),
       bps: nonNegative(row, at.bps, 'bps'),
       bpp: nonNegative(row, at.bpp, 'bpp'),
@@ -427,14 +411,14 @@ export function parseFlowCsv(
     const v = {
       first_seen: time(row, at.first_seen, 'first seen', options.zone),
       last_seen: time(row, at.last_seen, 'last seen', options.zone),
-      duration_s: optDuration(row, at.duration_s, 'duration'),
+      duration_s: optional(row, at.duration_s, 'duration', duration),
       src_port: port(row, at.src_port, 'source port'),
       dst_port: port(row, at.dst_port, 'destination port'),
-      flows: optCount(row, at.flows, 'flows'),
+      flows: optional(row, at.flows, 'flows', count),
       in_packets: count(row, at.in_packets, 'packets'),
       in_bytes: count(row, at.in_bytes, 'bytes'),
-      out_packets: optCount(row, at.out_packets, 'out packets'),
-      out_bytes: optCount(row, at.out_bytes, 'out bytes'),
+      out_packets: optional(row, at.out_packets, 'out packets', count),
+      out_bytes: optional(row, at.out_bytes, 'out bytes', count),
     };
     const bad = Object.values(v).find(isErr);
     if (bad) {
