@@ -1,3 +1,4 @@
+import { csvField } from '../io/csv.js';
 import type { ModelConfig } from '../knn/model.js';
 import { formatFixed } from './format.js';
 import { SELECTION_ALPHA, type Comparison, type Selection } from './selection.js';
@@ -98,10 +99,7 @@ export function sweepJson(res: SweepResult, nested: NestedResult | undefined, en
 }
 
 export function sweepCsv(res: SweepResult): string {
-  const cell = (v: string | number) => {
-    const s = String(v);
-    return /[",\n\r]/u.test(s) ? `"${s.replace(/"/gu, '""')}"` : s;
-  };
+  const cell = (v: string | number) => csvField(String(v));
   const head = ['rank', 'scaler', 'metric', 'p', 'weights', 'k', 'macro_f1_mean', 'macro_f1_std', 'accuracy_mean', 'accuracy_std', ...res.classes.map((c) => `recall_${c}`)];
   const lines = [head.map(cell).join(',')];
   for (const c of res.configurations) {

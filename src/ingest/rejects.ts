@@ -3,6 +3,7 @@ import { closeSync, fsyncSync, openSync, renameSync, rmSync, writeSync } from 'n
 import { basename, dirname, join } from 'node:path';
 import { environmentError, excerpt, inputError, usageError } from '../errors.js';
 import { ensureDir } from '../io/atomic.js';
+import { csvField } from '../io/csv.js';
 import type { Reject } from './issues.js';
 
 /**
@@ -95,11 +96,6 @@ export class FileRejects {
       head && head.raw.trim() !== '' ? `line ${head.line}: ${excerpt(head.raw, 100)}` : undefined,
     );
   }
-}
-
-/** One CSV field, quoted when it needs to be (RFC 4180). */
-export function csvField(text: string): string {
-  return /[",\r\n]/u.test(text) || text !== text.trim() ? `"${text.replace(/"/gu, '""')}"` : text;
 }
 
 export const REJECTS_HEADER = 'file,line,reason,raw';

@@ -13,7 +13,12 @@ function cell(value: unknown): string {
   } else {
     text = String(value);
   }
-  return /[",\n\r]/u.test(text) ? `"${text.replace(/"/gu, '""')}"` : text;
+  return csvField(text);
+}
+
+/** One CSV field, quoted when it needs to be (RFC 4180), and also when it starts or ends with a blank, which some readers trim. */
+export function csvField(text: string): string {
+  return /[",\r\n]/u.test(text) || text !== text.trim() ? `"${text.replace(/"/gu, '""')}"` : text;
 }
 
 /** The CSV text of a table, header first, in pieces of up to `rowsPerChunk` lines. */

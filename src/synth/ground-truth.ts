@@ -1,5 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { FlowknnError, inputError, excerpt } from '../errors.js';
+import { csvField as cell } from '../io/csv.js';
 import { SYNTH_CLASSES, type SynthClass } from './scenario.js';
 
 /**
@@ -38,9 +39,6 @@ export interface GroundTruthRow {
 
 export const GROUND_TRUTH_COLUMNS = ['event_id', 'class', 'key', 'host', 'peer', 'service', 'start', 'end', 'flows', 'packets', 'bytes'] as const;
 
-function cell(text: string): string {
-  return /[",\n\r]/u.test(text) ? `"${text.replace(/"/gu, '""')}"` : text;
-}
 
 export function formatGroundTruth(rows: readonly GroundTruthRow[]): string {
   const lines = [GROUND_TRUTH_COLUMNS.join(',')];

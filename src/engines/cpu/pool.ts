@@ -1,6 +1,5 @@
-import { createRequire } from 'node:module';
-import { pathToFileURL } from 'node:url';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
+import { startWorker } from '../../io/worker.js';
 import type { FromWorker, SharedSearchJob, ToWorker } from './jobs.js';
 
 /**
@@ -41,7 +40,7 @@ export class WorkerPool {
     const fromTs = import.meta.url.endsWith('.ts');
     const url = new URL(fromTs ? './worker.ts' : './worker.js', import.meta.url);
     while (this.workers.length < this.size) {
-      const w = fromTs ? tsWorker(url) : new Worker(url);
+      const w = startWorker(url);
       w.unref();
       this.workers.push(w);
     }
@@ -124,14 +123,3 @@ export class WorkerPool {
   }
 }
 
-/**
- * A worker running TypeScript sources (tests run src/ directly): registers the tsx loader (a
- * dev dependency) inside the worker first, since Node 20 workers take no --import flag.
- */
-function tsWorker(url: URL): Worker {
-  // The ESM entry of tsx's API, found from its package.json (require.resolve gives the CJS one).
-  const pkg = createRequire(import.meta.url).resolve('tsx/package.json');
-  const api = new URL('./dist/esm/api/index.mjs', pathToFileURL(pkg)).href;
-  const boot = `import(${JSON.stringify(api)}).then((m) => { m.register(); return import(${JSON.stringify(url.href)}); })`;
-  return new Worker(boot, { eval: true });
-}

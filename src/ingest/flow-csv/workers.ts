@@ -1,7 +1,6 @@
-import { createRequire } from 'node:module';
-import { pathToFileURL } from 'node:url';
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
 import { FlowknnError } from '../../errors.js';
+import { startWorker } from '../../io/worker.js';
 import type { Block } from './blocks.js';
 import { FlowBatchBuilder, type FlowPiece } from './columns.js';
 import { FlowCsvParser, type BlockResult, type HeaderConfig } from './parser.js';
@@ -149,15 +148,7 @@ export class CsvWorkerPool {
 }
 
 function spawnCsvWorker(): Worker {
-  const url = import.meta.url;
-  const data = { flowknnCsvWorker: true };
-  if (!url.endsWith('.ts')) return new Worker(new URL(url), { workerData: data });
-  // Under the test runner and tsx the sources are TypeScript: register tsx in the thread first
-  // (Node 20 workers take no --import flag).
-  const pkg = createRequire(url).resolve('tsx/package.json');
-  const api = new URL('./dist/esm/api/index.mjs', pathToFileURL(pkg)).href;
-  const boot = `import(${JSON.stringify(api)}).then((m) => { m.register(); return import(${JSON.stringify(url)}); })`;
-  return new Worker(boot, { eval: true, workerData: data });
+  return startWorker(new URL(import.meta.url), { workerData: { flowknnCsvWorker: true } });
 }
 
 let sharedPool: CsvWorkerPool | undefined;
