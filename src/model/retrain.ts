@@ -6,9 +6,9 @@ import { evaluate } from '../eval/evaluate.js';
 import type { Protocol, ProtocolName } from '../eval/splits.js';
 import { NFDUMP_STAT7, type FeatureSet } from '../features/feature-set.js';
 import { exists, writeDirAtomic } from '../io/atomic.js';
-import { calibrateNovelty, DEFAULT_NOVELTY_QUANTILE, type NoveltyCalibration } from '../knn/novelty.js';
+import { calibrateNovelty, DEFAULT_NOVELTY_QUANTILE, DEFAULT_NOVELTY_SCORE, type NoveltyCalibration, type NoveltyScore } from '../knn/novelty.js';
 import { Matrix } from '../matrix.js';
-import { readModel, writeModelFiles, type EvaluationSummary } from './folder.js';
+import { readModel, storedNovelty, writeModelFiles, type EvaluationSummary } from './folder.js';
 import { type LabelledSet } from '../knn/labelled-set.js';
 import { loadLabelled, type LabelSelection } from './labelled.js';
 import { collectBatch, formatWindow, identifiedByWindow, readLabelsTable, rowIdentity, type LabelRow } from './labels.js';
@@ -191,7 +191,9 @@ export interface TrainVersionOptions {
   readonly protocol?: Protocol | 'none';
   /** The protocol when none is given and the current version stored none (default: 10-fold, seed 1). */
   readonly defaultProtocol?: Protocol;
+  /** Novelty quantile and score form; by default the base version's (or the defaults). */
   readonly noveltyQuantile?: number;
+  readonly noveltyScore?: NoveltyScore;
   /** Largest drop in macro F1 against the current version that still promotes. */
   readonly tolerance?: number;
   /** Promote whatever the guard says. */
@@ -265,7 +267,12 @@ export async function trainVersion(opts: TrainVersionOptions): Promise<TrainVers
       }
     }
 
-    const baseModel = parent === null ? null : (await readModel(versionDir(opts.root, opts.name, parent))).model;
+    const baseLoaded = parent === null ? null : await readModel(versionDir(opts.root, opts.name, parent));
+    const baseModel = baseLoaded?.model ?? null;
+    // The novelty settings follow the base version unless given, as the model settings do.
+    const baseNovelty = baseLoaded === null ? null : storedNovelty(baseLoaded.json);
+    const noveltyQuantile = opts.noveltyQuantile ?? baseNovelty?.quantile ?? DEFAULT_NOVELTY_QUANTILE;
+    const noveltyScore = opts.noveltyScore ?? baseNovelty?.score ?? DEFAULT_NOVELTY_SCORE;
     const featureSet = baseModel?.train.featureSet ?? NFDUMP_STAT7;
     const batches: LabelRow[][] = [];
     const sources: string[] = [];
@@ -321,7 +328,7 @@ export async function trainVersion(opts: TrainVersionOptions): Promise<TrainVers
     }
 
     const model = fitModel(set, config);
-    const novelty = set.features.rows > config.k ? await calibrateNovelty(model, opts.engine, opts.noveltyQuantile ?? DEFAULT_NOVELTY_QUANTILE) : null;
+    const novelty = set.features.rows > config.k ? await calibrateNovelty(model, opts.engine, noveltyQuantile, noveltyScore) : null;
     let evaluation: EvaluationSummary | null = null;
     if (protocol !== 'none') {
       evaluation = summarize(await evaluate(set, config, protocol, opts.engine, opts.onFold), protocol);
