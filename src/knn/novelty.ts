@@ -156,7 +156,8 @@ const percent = (x: number) => `${x >= 0.1 || x === 0 ? (100 * x).toFixed(0) : (
 
 export function noveltyShare(novel: number, rows: number, quantileUsed: number): NoveltyShare {
   const share = rows === 0 ? 0 : novel / rows;
-  const expected = 1 - quantileUsed;
+  // rounded: 1 - 0.95 is 0.050000000000000044 in floating point
+  const expected = Math.round((1 - quantileUsed) * 1e12) / 1e12;
   const drift = novel >= DRIFT_MIN_ROWS && share >= DRIFT_FACTOR * expected;
   const warning = drift ? `${percent(share)} novel against ${percent(expected)} expected: tonight's traffic is far from the training data; label some rows (flowknn label suggest)` : null;
   return { rows, novel, share, expected, drift, warning };
