@@ -10,6 +10,7 @@ import type { ScalerName } from '../../features/scalers.js';
 import type { Weights } from '../../knn/classifier.js';
 import { writeModel, type EvaluationSummary } from '../../model/folder.js';
 import { parseVersionRef } from '../../model/registry.js';
+import { DEFAULT_PROMOTION_ALPHA } from '../../model/promotion.js';
 import { DEFAULT_MODEL_CONFIG, DEFAULT_PROMOTION_TOLERANCE, summarize, trainVersion } from '../../model/retrain.js';
 import { loadLabelled } from '../../model/labelled.js';
 import { fitModel, type ModelConfig } from '../../knn/model.js';
@@ -48,6 +49,7 @@ interface TrainArgs extends Partial<ModelArgs>, Omit<LabelArgs, 'labels'>, Omit<
   from?: string;
   promote: boolean;
   'promotion-tolerance': number;
+  'promotion-alpha': number;
   'novelty-quantile'?: number;
   'novelty-score'?: NoveltyScore;
   protocol?: ProtocolName | 'none';
@@ -80,7 +82,12 @@ export function trainCommand(ctx: CliContext): CommandModule<object, TrainArgs> 
               .option('promotion-tolerance', {
                 type: 'number',
                 default: DEFAULT_PROMOTION_TOLERANCE,
-                describe: "with --registry: promote unless macro F1 falls more than this below the current version's, under its protocol",
+                describe: "with --registry: promote unless accuracy on the new version's rows (both versions scored under the same folds) falls more than this below the current version's and McNemar's test says the drop is beyond noise",
+              })
+              .option('promotion-alpha', {
+                type: 'number',
+                default: DEFAULT_PROMOTION_ALPHA,
+                describe: "with --registry: McNemar's significance level: a drop beyond the tolerance keeps the new version back only when p < this",
               })
               .option('protocol', { choices: [...PROTOCOL_CHOICES, 'none'] as const, describe: 'evaluation stored in model.json (none: skip); a later registry version repeats the current one\'s' })
               .option('novelty-score', {
@@ -181,6 +188,7 @@ async function trainRegistry(ctx: CliContext, args: TrainArgs & { registry: stri
       noveltyQuantile: quantile,
       noveltyScore: args['novelty-score'],
       tolerance: args['promotion-tolerance'],
+      alpha: args['promotion-alpha'],
       forcePromote: args.promote,
       engine,
       log: ctx.log,
