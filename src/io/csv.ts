@@ -16,6 +16,9 @@ function cell(value: unknown): string {
   return /[",\n\r]/u.test(text) ? `"${text.replace(/"/gu, '""')}"` : text;
 }
 
+/** One CSV cell as the table writers quote it (lists ';'-separated). */
+export const csvCell = cell;
+
 /** The CSV text of a table, header first, in pieces of up to `rowsPerChunk` lines. */
 function* csvChunks(table: Table, rowsPerChunk = 10_000): Generator<string> {
   const fields = table.schema.fields;
