@@ -54,7 +54,7 @@ export interface Suggestion {
 
 const NOVELTY_CAP = 4;
 /** Candidates kept per group and in all before the greedy picks: bounds the work on a big night. */
-const PER_GROUP = 8;
+export const PER_GROUP = 8;
 const POOL = 4000;
 
 export function suggestRows(input: SuggestInput, n: number): Suggestion[] {

@@ -139,6 +139,33 @@ describe('flowknn nightly', () => {
     expect(run.stderr).toBe('');
   });
 
+  it('label suggest picks rows of the night worth a label, one per incident or host, as a CSV label add --predictions takes', async () => {
+    const csv = join(dir, 'suggest.csv');
+    const r = await runMain(['label', 'suggest', '--night', day('ref'), '--n', '12', '--out', csv]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/^suggested 12 of 178 rows \(.*; \d+ novel, 12 incidents or hosts\)$/mu);
+    expect(r.stdout).toContain(`flowknn label add --registry REGISTRY --name NAME --predictions ${csv}`);
+    const lines = (await readFile(csv, 'utf8')).trim().split('\n');
+    expect(lines).toHaveLength(13);
+    expect(lines[0]).toMatch(/^label,why,key,window_start,first_seen,source_file,/u);
+    const predictions = tableFromIPC(await readFile(join(day('ref'), 'predictions.arrow')));
+    const keys = new Set(Array.from({ length: predictions.numRows }, (_, i) => `${String(predictions.getChild('key')!.get(i))} ${new Date(Number(predictions.getChild('window_start')!.get(i))).toISOString()}`));
+    const picked = lines.slice(1).map((l) => {
+      const m = /^,("[^"]*"|[^,]*),([^,]+),([^,]+),/u.exec(l)!;
+      return { why: m[1]!, key: m[2]!, window: m[3]! };
+    });
+    // every row is a row of the night, each of another incident or host, each saying why
+    for (const p of picked) expect(keys.has(`${p.key} ${p.window}`), `${p.key} ${p.window}`).toBe(true);
+    expect(new Set(picked.map((p) => p.why.replace(/"/gu, '').split('; ').at(-1))).size).toBe(12);
+    for (const p of picked) expect(p.why).toMatch(/(novel \(\d+\.\dx the threshold\)|split vote|vote) /u);
+    // the operator fills in the label column: label add takes the rows
+    const filled = join(dir, 'suggest-labelled.csv');
+    await writeFile(filled, [lines[0], ...lines.slice(1).map((l) => `http${l}`)].join('\n') + '\n');
+    const add = await runMain(['label', 'add', '--registry', join(dir, 'suggest-models'), '--name', 'seed', '--predictions', filled]);
+    expect(add.code, add.stderr).toBe(0);
+    expect(add.stdout).toContain('added 12 labels (http 12)');
+  });
+
   it('after a SIGKILL part way, --resume finishes with the outputs of an uninterrupted run', async () => {
     const cfg = await writeConfig('killed', { limits: { jobs: 1 } });
     const child = spawn(process.execPath, [join(ROOT, 'bin/flowknn.js'), 'nightly', '--config', cfg, '--date', DATE, '--quiet'], { stdio: 'ignore' });
