@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { CpuEngine } from '../../src/engines/cpu/cpu-engine.js';
 import { evaluate } from '../../src/eval/evaluate.js';
 import { NFDUMP_STAT7 } from '../../src/features/feature-set.js';
+import { readModel, storedNovelty } from '../../src/model/folder.js';
 import { loadLabelled } from '../../src/model/labelled.js';
 import { decidePromotion, mcnemarExact, pairedEvaluation } from '../../src/model/promotion.js';
 import { readVersionJson, versionDir } from '../../src/model/registry.js';
@@ -112,6 +113,16 @@ describe('the promotion guard of train --registry', () => {
     const v3 = (await readVersionJson(versionDir(root, 'seed', 3)))!;
     expect(v3.paired).toMatchObject({ rows: 396, current: { version: 1 }, promote: true });
     expect(v3.paired!.candidate_only).toBeGreaterThanOrEqual(v3.paired!.current_only);
+  });
+
+  it("a later version keeps its base version's novelty score form and quantile unless given", async () => {
+    const root = join(dir, 'novelty');
+    await trainVersion({ root, name: 'm', labels: { path: SEED_LABELS, selection: { exclude: ['nfs'] } }, protocol: 'none', noveltyScore: 'kth', noveltyQuantile: 0.9, engine });
+    const v2 = await trainVersion({ root, name: 'm', labels: { path: SEED_LABELS, selection: { include: ['nfs'] } }, forcePromote: true, engine });
+    expect(v2.novelty).toMatchObject({ score: 'kth', quantile: 0.9 });
+    const v3 = await trainVersion({ root, name: 'm', config: { k: 5 }, noveltyScore: 'mean', forcePromote: true, engine });
+    expect(v3.novelty).toMatchObject({ score: 'mean', quantile: 0.9, k: 5 });
+    expect(storedNovelty((await readModel(v3.dir)).json)).toMatchObject({ score: 'mean', quantile: 0.9 });
   });
 
   it('a row held out of a fold is held out of the current version too', async () => {
