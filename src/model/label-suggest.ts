@@ -1,6 +1,6 @@
 import type { Table } from 'apache-arrow';
 import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { inputError, usageError } from '../errors.js';
 import type { FeatureSet } from '../features/feature-set.js';
 import { featureMatrix } from '../features/feature-set.js';
@@ -9,6 +9,8 @@ import { probabilityColumns } from '../knn/predictions.js';
 import type { Matrix } from '../matrix.js';
 import { numberColumn, readArrowFile, stringColumn } from '../schema/arrow.js';
 import { readModel } from './folder.js';
+import { readLabelsTable } from './labels.js';
+import { pendingBatches } from './registry.js';
 
 /**
  * Which rows of a night are most worth an operator's label (active learning): the rows the
@@ -23,7 +25,8 @@ import { readModel } from './folder.js';
  *    worthy row first), so that no class's confusions crowd out the others';
  *  - spread over the feature space: among the rows of a class, a row far from the rows already
  *    picked (log1p features, z-scored over the night) gains up to one point of worth.
- * Rows the model was trained on (same key and window) are never suggested.
+ * Rows the model was trained on (same key and window), or labelled and waiting in its registry
+ * for the next version, are never suggested.
  */
 
 export interface SuggestInput {
@@ -195,15 +198,20 @@ export async function suggestFromNight(dir: string, n: number, featureSet: Featu
   }
   const group = Array.from({ length: rows }, (_, i) => incidentOf.get(rowId(keys[i] ?? null, windows[i]!)) ?? `host ${keys[i] ?? ''}`);
 
-  // Rows the model was trained on are labelled already.
+  // Rows the model was trained on are labelled already, and so are the rows of labels waiting
+  // in its registry for the next version.
   const exclude = new Set<number>();
-  const summary = JSON.parse(await readFile(join(dir, 'summary.json'), 'utf8').catch(() => '{}')) as { model?: { dir?: string } };
+  const summary = JSON.parse(await readFile(join(dir, 'summary.json'), 'utf8').catch(() => '{}')) as { model?: { dir?: string; name?: string | null } };
   if (summary.model?.dir) {
+    const labelled = new Set<string>();
     const model = await readModel(summary.model.dir).catch(() => null);
-    if (model) {
-      const trained = new Set(model.model.train.keys.map((k, i) => rowId(k, model.model.train.windowStart?.[i] ?? Number.NaN)));
-      for (let i = 0; i < rows; i++) if (trained.has(rowId(keys[i] ?? null, windows[i]!))) exclude.add(i);
+    if (model) model.model.train.keys.forEach((k, i) => labelled.add(rowId(k, model.model.train.windowStart?.[i] ?? Number.NaN)));
+    if (summary.model.name) {
+      for (const batch of await pendingBatches(dirname(dirname(summary.model.dir)), summary.model.name).catch(() => [])) {
+        for (const r of await readLabelsTable(batch, featureSet).catch(() => [])) labelled.add(rowId(r.key, r.windowStart ?? Number.NaN));
+      }
     }
+    for (let i = 0; i < rows; i++) if (labelled.has(rowId(keys[i] ?? null, windows[i]!))) exclude.add(i);
   }
 
   const picked = suggestRows(

@@ -79,7 +79,7 @@ function suggestCommand(ctx: CliContext): CommandModule<object, LabelSuggestArgs
       const s = await suggestFromNight(args.night, args.n, NFDUMP_STAT7);
       const counts = Object.entries(s.byClass).map(([c, k]) => `${c} ${k}`).join(', ');
       const novel = s.picked.filter((p) => p.noveltyRatio > 1).length;
-      ctx.log(`suggested ${s.picked.length} of ${s.rows} rows (${counts || 'none'}; ${novel} novel, ${new Set(s.picked.map((p) => p.group)).size} incidents or hosts${s.excluded > 0 ? `; ${s.excluded} rows the model was trained on left out` : ''})`);
+      ctx.log(`suggested ${s.picked.length} of ${s.rows} rows (${counts || 'none'}; ${novel} novel, ${new Set(s.picked.map((p) => p.group)).size} incidents or hosts${s.excluded > 0 ? `; ${s.excluded} rows already labelled (training rows, pending labels) left out` : ''})`);
       if (out === undefined) {
         ctx.stdout.write(s.csv);
         return;
