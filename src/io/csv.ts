@@ -1,8 +1,8 @@
 import type { Table } from 'apache-arrow';
 import { writeChunksAtomic } from './atomic.js';
 
-/** RFC 4180 quoting: only cells with a comma, quote or line break are quoted. */
-function cell(value: unknown): string {
+/** One CSV cell as the table writers write it: empty for null, lists ';'-separated, quoted as csvField quotes. */
+export function csvCell(value: unknown): string {
   if (value === null || value === undefined) return '';
   let text: string;
   if (typeof value === 'object' && value !== null && 'toArray' in value) {
@@ -26,7 +26,7 @@ function* csvChunks(table: Table, rowsPerChunk = 10_000): Generator<string> {
   const fields = table.schema.fields;
   const isTime = fields.map((f) => String(f.type).startsWith('Timestamp'));
   const cols = fields.map((f) => table.getChild(f.name)!);
-  yield `${fields.map((f) => cell(f.name)).join(',')}\n`;
+  yield `${fields.map((f) => csvCell(f.name)).join(',')}\n`;
   for (let from = 0; from < table.numRows; from += rowsPerChunk) {
     const lines: string[] = [];
     for (let i = from; i < Math.min(table.numRows, from + rowsPerChunk); i++) {
@@ -35,7 +35,7 @@ function* csvChunks(table: Table, rowsPerChunk = 10_000): Generator<string> {
           .map((c, j) => {
             const v = c.get(i) as unknown;
             if (isTime[j] && v !== null && v !== undefined) return new Date(Number(v)).toISOString();
-            return cell(v);
+            return csvCell(v);
           })
           .join(','),
       );

@@ -22,6 +22,8 @@ export interface RowNovelty {
   readonly threshold: number;
   /** When set, novel rows are predicted as this label (e.g. "unknown") instead of their vote. */
   readonly unknownLabel?: string;
+  /** The score's form in words (noveltyScoreName); the k-th neighbour distance when absent. */
+  readonly scoreName?: string;
 }
 
 /**
@@ -127,7 +129,7 @@ export function predictionsTable(model: KnnModel, raw: Matrix, origin: RowOrigin
   pColumns.forEach((c, ci) => {
     cols[c] = Float64Array.from({ length: n }, (_, q) => votes.probabilities[q * classes.length + ci]!);
   });
-  const noveltyMeta = novelty ? { 'flowknn.novelty_threshold': String(novelty.threshold), 'flowknn.novelty_score': `distance to the k-th nearest training row (k = ${k}, model space)`, ...(novelty.unknownLabel !== undefined ? { 'flowknn.unknown_label': novelty.unknownLabel } : {}) } : {};
+  const noveltyMeta = novelty ? { 'flowknn.novelty_threshold': String(novelty.threshold), 'flowknn.novelty_score': novelty.scoreName ?? `distance to the k-th nearest training row (k = ${k}, model space)`, ...(novelty.unknownLabel !== undefined ? { 'flowknn.unknown_label': novelty.unknownLabel } : {}) } : {};
   const schema = withMetadata(fields, { 'flowknn.kind': 'predictions', 'flowknn.schema_version': SCHEMA_VERSION, 'flowknn.classes': JSON.stringify(classes), ...noveltyMeta, ...meta });
   return buildTable(schema, cols, n);
 }

@@ -11,7 +11,7 @@ import { writeDirAtomic } from '../io/atomic.js';
 import { writeParquetFile } from '../io/parquet.js';
 import { WEIGHTS } from '../knn/classifier.js';
 import { probabilityColumns } from '../knn/predictions.js';
-import type { NoveltyCalibration } from '../knn/novelty.js';
+import { LEGACY_NOVELTY_SCORE, NOVELTY_SCORES, type NoveltyCalibration } from '../knn/novelty.js';
 import { buildTable, numberColumn, readArrowFile, stringColumn, withMetadata } from '../schema/arrow.js';
 import { SCHEMA_VERSION, utcMillis } from '../schema/tables.js';
 import { TOOL_VERSION } from '../version.js';
@@ -68,7 +68,8 @@ const modelJsonSchema = z
     train: z.object({ file: z.string(), rows: z.number().int().min(1), sha256: z.string().regex(/^[0-9a-f]{64}$/u), rows_per_class: z.record(z.string(), z.number().int()) }).strict(),
     evaluation: evaluationSchema.nullable(),
     novelty: z
-      .object({ quantile: z.number().gt(0).max(1), threshold: z.number().min(0), k: z.number().int().min(1), rows: z.number().int().min(1) })
+      // score: absent in models written before the form was a choice, which used the k-th distance
+      .object({ quantile: z.number().gt(0).max(1), threshold: z.number().min(0), k: z.number().int().min(1), rows: z.number().int().min(1), score: z.enum(NOVELTY_SCORES).optional() })
       .strict()
       .nullable()
       .optional(),
@@ -171,13 +172,19 @@ export async function writeModelFiles(dir: string, model: KnnModel, evaluation: 
     classes: set.classes,
     train: { file: TRAIN_ARROW, rows: set.features.rows, sha256: createHash('sha256').update(arrow).digest('hex'), rows_per_class: perClass },
     evaluation,
-    novelty: novelty === null ? null : { quantile: novelty.quantile, threshold: novelty.threshold, k: novelty.k, rows: novelty.rows },
+    novelty: novelty === null ? null : { quantile: novelty.quantile, threshold: novelty.threshold, k: novelty.k, rows: novelty.rows, score: novelty.score },
   };
   json.sha256 = modelJsonDigest(json as unknown as Record<string, unknown>);
   await writeFile(join(dir, TRAIN_ARROW), arrow);
   await writeParquetFile(join(dir, TRAIN_PARQUET), table);
   await writeFile(join(dir, MODEL_JSON), `${JSON.stringify(json, null, 2)}\n`);
   return json;
+}
+
+/** The novelty calibration a model.json stores, its score's form filled in for older files; null without one. */
+export function storedNovelty(json: ModelJson): NoveltyCalibration | null {
+  const n = json.novelty;
+  return n ? { quantile: n.quantile, threshold: n.threshold, k: n.k, rows: n.rows, score: n.score ?? LEGACY_NOVELTY_SCORE } : null;
 }
 
 /** model.json of a model folder, validated (without reading train.arrow): for listings. */

@@ -346,6 +346,8 @@ const PREDICTION_COLUMNS = new Set([
   'neighbour_distances',
   'neighbour_rows',
   'label',
+  // why label suggest picked the row
+  'why',
 ]);
 
 function knownPredictionColumn(name: string, featureSet: FeatureSet): boolean {

@@ -70,6 +70,21 @@ const conflictSchema = z
   })
   .strict();
 
+const pairedSchema = z
+  .object({
+    protocol: z.string(),
+    folds: z.number().int(),
+    rows: z.number().int(),
+    current: z.object({ version: z.number().int().min(1), accuracy: z.number(), macro_f1: z.number(), correct: z.number().int() }).strict(),
+    candidate: z.object({ accuracy: z.number(), macro_f1: z.number(), correct: z.number().int() }).strict(),
+    current_only: z.number().int(),
+    candidate_only: z.number().int(),
+    p_value: z.number(),
+    alpha: z.number(),
+    promote: z.boolean(),
+  })
+  .strict();
+
 const versionJsonSchema = z
   .object({
     format: z.literal('flowknn-model-version'),
@@ -103,6 +118,12 @@ const versionJsonSchema = z
     evaluation: evaluationSchema.nullable(),
     /** The version that was current when this one was made, and its evaluation under the same protocol. */
     baseline: z.object({ version: z.number().int().min(1), evaluation: evaluationSchema }).strict().nullable(),
+    /**
+     * The promotion guard's comparison: the current version and this one on this version's rows
+     * under the same folds, both figures, the rows only one got right, and McNemar's p-value.
+     * Absent on versions made before the guard compared on shared rows, and without a current version.
+     */
+    paired: pairedSchema.optional(),
     tolerance: z.number().min(0),
     promoted: z.boolean(),
     reason: z.string(),
@@ -118,6 +139,7 @@ const versionJsonSchema = z
 
 export type VersionJson = z.infer<typeof versionJsonSchema>;
 export type LabelConflict = z.infer<typeof conflictSchema>;
+export type PairedRecord = z.infer<typeof pairedSchema>;
 
 export function versionJsonText(v: VersionJson): string {
   return `${JSON.stringify(v, null, 2)}\n`;

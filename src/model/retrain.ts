@@ -6,9 +6,9 @@ import { evaluate } from '../eval/evaluate.js';
 import type { Protocol, ProtocolName } from '../eval/splits.js';
 import { NFDUMP_STAT7, type FeatureSet } from '../features/feature-set.js';
 import { exists, writeDirAtomic } from '../io/atomic.js';
-import { calibrateNovelty, DEFAULT_NOVELTY_QUANTILE, type NoveltyCalibration } from '../knn/novelty.js';
+import { calibrateNovelty, DEFAULT_NOVELTY_QUANTILE, DEFAULT_NOVELTY_SCORE, type NoveltyCalibration, type NoveltyScore } from '../knn/novelty.js';
 import { Matrix } from '../matrix.js';
-import { readModel, writeModelFiles, type EvaluationSummary } from './folder.js';
+import { readModel, storedNovelty, writeModelFiles, type EvaluationSummary } from './folder.js';
 import { type LabelledSet } from '../knn/labelled-set.js';
 import { loadLabelled, type LabelSelection } from './labelled.js';
 import { collectBatch, formatWindow, identifiedByWindow, readLabelsTable, rowIdentity, type LabelRow } from './labels.js';
@@ -27,9 +27,11 @@ import {
   VERSION_JSON,
   withRegistryLock,
   type LabelConflict,
+  type PairedRecord,
   type VersionJson,
 } from './registry.js';
 import { metricLabel } from '../engines/metrics.js';
+import { decidePromotion, DEFAULT_PROMOTION_ALPHA, pairedEvaluation } from './promotion.js';
 
 /** What `flowknn train` uses when a flag is not given and there is no earlier version to follow. */
 export const DEFAULT_MODEL_CONFIG: ModelConfig = { scaler: 'log-zscore', k: 3, metric: { name: 'euclidean' }, weights: 'uniform' };
@@ -191,9 +193,13 @@ export interface TrainVersionOptions {
   readonly protocol?: Protocol | 'none';
   /** The protocol when none is given and the current version stored none (default: 10-fold, seed 1). */
   readonly defaultProtocol?: Protocol;
+  /** Novelty quantile and score form; by default the base version's (or the defaults). */
   readonly noveltyQuantile?: number;
-  /** Largest drop in macro F1 against the current version that still promotes. */
+  readonly noveltyScore?: NoveltyScore;
+  /** Largest drop in accuracy on the shared rows against the current version that still promotes. */
   readonly tolerance?: number;
+  /** McNemar's significance level: a drop beyond the tolerance refuses only when p < alpha. */
+  readonly alpha?: number;
   /** Promote whatever the guard says. */
   readonly forcePromote?: boolean;
   readonly engine: KnnEngine;
@@ -223,6 +229,7 @@ function describeConfig(c: ModelConfig): string {
 }
 
 const f3 = (x: number) => x.toFixed(3);
+const formatP = (p: number) => (p < 0.001 ? p.toExponential(1) : p.toFixed(3));
 
 /**
  * Makes the next version of a registry model: the base version's rows (the newest version, or
@@ -236,7 +243,9 @@ export async function trainVersion(opts: TrainVersionOptions): Promise<TrainVers
   const log = opts.log ?? (() => undefined);
   const now = opts.now ?? (() => new Date());
   const tolerance = opts.tolerance ?? DEFAULT_PROMOTION_TOLERANCE;
-  if (!(Number.isFinite(tolerance) && tolerance >= 0)) throw usageError(`--promotion-tolerance must be a number >= 0, got ${tolerance}`, 'e.g. 0.02: promote unless macro F1 drops by more than 0.02');
+  if (!(Number.isFinite(tolerance) && tolerance >= 0)) throw usageError(`--promotion-tolerance must be a number >= 0, got ${tolerance}`, 'e.g. 0.02: promote unless accuracy on the shared rows drops by more than 0.02');
+  const alpha = opts.alpha ?? DEFAULT_PROMOTION_ALPHA;
+  if (!(alpha > 0 && alpha < 1)) throw usageError(`--promotion-alpha must be a number in (0, 1), got ${alpha}`, 'e.g. 0.05: a drop counts only when McNemar p < 0.05');
   const paths = registryPaths(opts.root, opts.name);
   return withRegistryLock(opts.root, opts.name, async (repairs) => {
     const versions = await versionNumbers(opts.root, opts.name);
@@ -265,7 +274,12 @@ export async function trainVersion(opts: TrainVersionOptions): Promise<TrainVers
       }
     }
 
-    const baseModel = parent === null ? null : (await readModel(versionDir(opts.root, opts.name, parent))).model;
+    const baseLoaded = parent === null ? null : await readModel(versionDir(opts.root, opts.name, parent));
+    const baseModel = baseLoaded?.model ?? null;
+    // The novelty settings follow the base version unless given, as the model settings do.
+    const baseNovelty = baseLoaded === null ? null : storedNovelty(baseLoaded.json);
+    const noveltyQuantile = opts.noveltyQuantile ?? baseNovelty?.quantile ?? DEFAULT_NOVELTY_QUANTILE;
+    const noveltyScore = opts.noveltyScore ?? baseNovelty?.score ?? DEFAULT_NOVELTY_SCORE;
     const featureSet = baseModel?.train.featureSet ?? NFDUMP_STAT7;
     const batches: LabelRow[][] = [];
     const sources: string[] = [];
@@ -321,7 +335,7 @@ export async function trainVersion(opts: TrainVersionOptions): Promise<TrainVers
     }
 
     const model = fitModel(set, config);
-    const novelty = set.features.rows > config.k ? await calibrateNovelty(model, opts.engine, opts.noveltyQuantile ?? DEFAULT_NOVELTY_QUANTILE) : null;
+    const novelty = set.features.rows > config.k ? await calibrateNovelty(model, opts.engine, noveltyQuantile, noveltyScore) : null;
     let evaluation: EvaluationSummary | null = null;
     if (protocol !== 'none') {
       evaluation = summarize(await evaluate(set, config, protocol, opts.engine, opts.onFold), protocol);
@@ -332,26 +346,40 @@ export async function trainVersion(opts: TrainVersionOptions): Promise<TrainVers
       }
     }
 
+    const version = (newest ?? 0) + 1;
     let promoted: boolean;
     let reason: string;
+    let paired: PairedRecord | null = null;
     if (current === null) {
       promoted = true;
       reason = versions.length === 0 ? 'first version' : 'no version was current';
-    } else if (evaluation === null || baseline === null) {
+    } else if (evaluation === null || protocol === 'none' || currentModel === null) {
       promoted = opts.forcePromote === true;
       reason = promoted ? 'promoted by hand (--promote); no evaluation to compare (--protocol none)' : `not evaluated (--protocol none), so not compared with v${current}: promote by hand`;
     } else {
-      const drop = baseline.evaluation.macro_f1 - evaluation.macro_f1;
-      const what = `${protocol === 'none' ? '' : protocol.name} macro F1 ${f3(evaluation.macro_f1)} against v${baseline.version}'s ${f3(baseline.evaluation.macro_f1)}`;
-      // A hair of slack so that an unchanged score is never refused for float rounding.
-      const guard = drop <= tolerance + 1e-12;
-      if (guard) reason = `${what}: ${drop > 0 ? `a drop of ${f3(drop)}, within` : 'not lower, within'} the tolerance ${tolerance}`;
-      else reason = `${what}: a drop of ${f3(drop)}, more than the tolerance ${tolerance}`;
-      promoted = guard || opts.forcePromote === true;
-      if (!guard && promoted) reason = `promoted by hand (--promote) although ${reason}`;
+      // Both versions on this version's rows, under the same folds (promotion.ts).
+      log(`scoring v${current} and v${version} on v${version}'s ${set.features.rows} rows (${protocol.name}, the same folds)`);
+      const pe = await pairedEvaluation(set, config, currentModel.train, currentModel.config, protocol, opts.engine, opts.onFold);
+      const d = decidePromotion({ current: pe.current.correct, candidate: pe.candidate.correct, tolerance, alpha });
+      paired = {
+        protocol: protocol.name,
+        folds: pe.folds,
+        rows: d.rows,
+        current: { version: current, accuracy: pe.current.accuracy, macro_f1: pe.current.macroF1, correct: pe.current.correct.filter(Boolean).length },
+        candidate: { accuracy: pe.candidate.accuracy, macro_f1: pe.candidate.macroF1, correct: pe.candidate.correct.filter(Boolean).length },
+        current_only: d.currentOnly,
+        candidate_only: d.candidateOnly,
+        p_value: d.pValue,
+        alpha,
+        promote: d.promote,
+      };
+      const what =
+        `${protocol.name} on v${version}'s ${d.rows} rows, the same folds: accuracy ${f3(pe.candidate.accuracy)} against v${current}'s ${f3(pe.current.accuracy)}, macro F1 ${f3(pe.candidate.macroF1)} against ${f3(pe.current.macroF1)}; ` +
+        `${d.currentOnly} rows right only for v${current}, ${d.candidateOnly} only for v${version} (McNemar p = ${formatP(d.pValue)})`;
+      reason = `${what}: ${d.reasons[d.reasons.length - 1]}`;
+      promoted = d.promote || opts.forcePromote === true;
+      if (!d.promote && promoted) reason = `promoted by hand (--promote) although ${reason}`;
     }
-
-    const version = (newest ?? 0) + 1;
     const dir = versionDir(opts.root, opts.name, version);
     if (await exists(dir)) throw usageError(`${dir} exists but is not a version folder flowknn can read`, 'move it out of the registry');
     const info: VersionJson = {
@@ -368,6 +396,7 @@ export async function trainVersion(opts: TrainVersionOptions): Promise<TrainVers
       dropped_classes: merged.dropped,
       evaluation,
       baseline,
+      ...(paired ? { paired } : {}),
       tolerance,
       // written not promoted; promote() records the decision, moves current, then says promoted
       promoted: false,

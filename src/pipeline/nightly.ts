@@ -10,9 +10,9 @@ import { featureMatrix } from '../features/feature-set.js';
 import { discoverArchive, formatInZone, selectionRange, type ArchiveFile } from '../ingest/archive.js';
 import type { Reject } from '../ingest/issues.js';
 import { writeFileAtomic } from '../io/atomic.js';
-import { kthDistances } from '../knn/novelty.js';
+import { noveltyScoreName, noveltyScores, noveltyShare } from '../knn/novelty.js';
 import { predictionsTable } from '../knn/predictions.js';
-import type { LoadedModel } from '../model/folder.js';
+import { storedNovelty, type LoadedModel } from '../model/folder.js';
 import { predict } from '../knn/model.js';
 import { readCurrentModel, readModelSpec } from '../model/registry.js';
 import { joinTables, numberColumn, stringColumn } from '../schema/arrow.js';
@@ -159,6 +159,8 @@ async function loadModel(config: LoadedConfig): Promise<{ loaded: LoadedModel; i
     scaler: j.scaler.name,
     weights: j.weights,
     novelty_threshold: j.novelty?.threshold ?? null,
+    novelty_score: storedNovelty(j)?.score ?? null,
+    novelty_quantile: j.novelty?.quantile ?? null,
   };
   return { loaded, info };
 }
@@ -412,8 +414,8 @@ export async function runNightly(options: NightlyOptions): Promise<NightlyResult
         engineName = engine.name;
         device = engine.deviceName ?? null;
         timings.search = performance.now() - ts;
-        const threshold = loaded.json.novelty?.threshold;
-        const novelty = threshold === undefined ? undefined : { scores: kthDistances(prediction.neighbours, loaded.model.config.k), threshold, unknownLabel: cfg.classify.unknownLabel ?? undefined };
+        const calibration = storedNovelty(loaded.json);
+        const novelty = calibration === null ? undefined : { scores: noveltyScores(prediction.neighbours, loaded.model.config.k, calibration.score), threshold: calibration.threshold, unknownLabel: cfg.classify.unknownLabel ?? undefined, scoreName: noveltyScoreName(calibration.score, loaded.model.config.k) };
         const first = numberColumn(aggregates, 'first_seen') ?? new Float64Array(0);
         const window = numberColumn(aggregates, 'window_start') ?? new Float64Array(0);
         predictions = predictionsTable(
@@ -562,6 +564,7 @@ export function buildSummary(p: {
     alerts_by_class: alertClasses,
     incidents: p.incidents,
     novel: novelCount,
+    novelty: p.modelInfo.novelty_quantile == null ? null : noveltyShare(novelCount, p.predictions.numRows, p.modelInfo.novelty_quantile),
     rejects: p.rejects,
     nfdump: {
       versions: [...new Set(p.inputs.flatMap((r) => (r.nfdump ? [r.nfdump] : [])))].sort(),

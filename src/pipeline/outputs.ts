@@ -1,3 +1,4 @@
+import type { NoveltyScore, NoveltyShare } from '../knn/novelty.js';
 import type { Table } from 'apache-arrow';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -73,6 +74,9 @@ export interface ModelInfo {
   scaler: string;
   weights: string;
   novelty_threshold: number | null;
+  /** The novelty score's form and calibration quantile (absent in summaries written before them). */
+  novelty_score?: NoveltyScore | null;
+  novelty_quantile?: number | null;
 }
 
 export interface Summary {
@@ -95,6 +99,8 @@ export interface Summary {
   /** The alert rows joined into incidents: open and suppressed, expired suppression rules. */
   incidents?: IncidentCounts;
   novel: number;
+  /** The novel share against the calibrated one, and whether it is drift (null: no novelty threshold). */
+  novelty?: NoveltyShare | null;
   rejects: number;
   /** The nfdump releases that read the inputs, and the harmless warnings they printed (counted). */
   nfdump?: { versions: string[]; warnings: number };

@@ -1,6 +1,7 @@
 import type { Table } from 'apache-arrow';
 import type { LabelledSet } from '../knn/labelled-set.js';
 import type { KnnModel } from '../knn/model.js';
+import { noveltyScoreName } from '../knn/novelty.js';
 import type { Incident } from '../pipeline/incidents.js';
 import type { Alert, Manifest, Summary } from '../pipeline/outputs.js';
 import { formatDuration, metadataEntries } from './builders.js';
@@ -186,10 +187,11 @@ export function nightlyReport(input: NightlyReportInput): ReportDocument {
           { key: 'aggregates classified', value: s.rows.toLocaleString('en-US') },
           ...(s.incidents ? [{ key: 'incidents', value: `${s.incidents.open} open${s.incidents.suppressed > 0 ? `, ${s.incidents.suppressed} suppressed` : ''}${s.incidents.open > 0 ? ` (${Object.entries(s.incidents.by_severity).filter(([, n]) => n > 0).map(([c, n]) => `${c} ${n}`).join(', ')})` : ''}` }] : []),
           { key: 'alerts', value: `${s.alerts}${Object.keys(s.alerts_by_class).length > 0 ? ` (${Object.entries(s.alerts_by_class).map(([c, n]) => `${c} ${n}`).join(', ')})` : ''}` },
-          { key: 'novel rows', value: s.model.novelty_threshold === null ? 'not scored (the model has no novelty threshold)' : `${s.novel} beyond ${Number(s.model.novelty_threshold.toPrecision(4))}` },
+          { key: 'novel rows', value: s.model.novelty_threshold === null ? 'not scored (the model has no novelty threshold)' : `${s.novel} beyond ${Number(s.model.novelty_threshold.toPrecision(4))}${s.novelty ? `: ${(100 * s.novelty.share).toFixed(1)}% of the rows, against ${(100 * s.novelty.expected).toFixed(1)}% expected` : ''}` },
           { key: 'rejected lines', value: s.rejects },
         ],
       },
+      ...(s.novelty?.drift ? [{ kind: 'text' as const, text: `Drift: ${s.novelty.warning}.` }] : []),
       ...(drawn.length < input.rows.length
         ? [
             {
@@ -226,7 +228,7 @@ export function nightlyReport(input: NightlyReportInput): ReportDocument {
       training: input.training,
       rows: drawn,
       totals: drawn.length < input.rows.length ? { rows: s.rows, byClass: s.predicted } : undefined,
-      novelty: threshold === null ? undefined : { threshold, scoreName: `distance to the k-th nearest training row (k = ${s.model.k}, model space)` },
+      novelty: threshold === null ? undefined : { threshold, scoreName: noveltyScoreName(s.model.novelty_score ?? 'kth', s.model.k) },
       alerts: alertsTable(input.alerts, max),
       maxRows: max,
     }),

@@ -22,6 +22,7 @@ interface VersionJson {
   conflicts: { key: string; window_start: string | null; old_label: string; old_source: string; new_label: string; new_source: string }[];
   evaluation: { protocol: string; folds: number; rows: number; accuracy: number; macro_f1: number } | null;
   baseline: { version: number; evaluation: { protocol: string; macro_f1: number } } | null;
+  paired?: { protocol: string; rows: number; current: { version: number; accuracy: number }; candidate: { accuracy: number }; current_only: number; candidate_only: number; promote: boolean };
   promoted: boolean;
   reason: string;
 }
@@ -108,14 +109,17 @@ describe('model lifecycle on the seed labels: v1 without nfs, nfs labelled into 
 
     const train = await runMain(['train', '--registry', registry, '--name', 'seed']);
     expect(train.code, train.stderr).toBe(0);
-    expect(train.stdout).toMatch(/^v2 promoted: it is current \(loo macro F1 0\.\d{3} against v1's 0\.870/mu);
+    expect(train.stdout).toMatch(/^v2 promoted: it is current \(loo on v2's 396 rows, the same folds: accuracy 0\.\d{3} against v1's 0\.\d{3}, macro F1 0\.\d{3} against 0\.\d{3}; \d+ rows right only for v1, \d+ only for v2 \(McNemar p = /mu);
     expect(await current(registry, 'seed')).toBe('v2');
     const v2 = await versionJson(registry, 'seed', 2);
     expect(v2).toMatchObject({ version: 2, parent: 1, promoted: true, rows: { total: 396, base: 380, added: 16, merged: 0, updated: 0, conflicts: 0 }, labels: pending });
     // the same protocol as v1's: leave-one-out, now over 396 rows
     expect(v2.evaluation).toMatchObject({ protocol: 'loo', folds: 396, rows: 396 });
     expect(v2.baseline).toMatchObject({ version: 1, evaluation: { protocol: 'loo' } });
-    expect(v2.evaluation!.macro_f1).toBeGreaterThanOrEqual(v2.baseline!.evaluation.macro_f1 - 0.02);
+    // both versions on v2's rows: v1 cannot name the nfs rows, v2 can
+    expect(v2.paired).toMatchObject({ protocol: 'loo', rows: 396, current: { version: 1 }, promote: true });
+    expect(v2.paired!.candidate.accuracy).toBeGreaterThan(v2.paired!.current.accuracy);
+    expect(v2.paired!.candidate.accuracy).toBeCloseTo(v2.evaluation!.accuracy, 12);
     console.log(`v1 loo: macro F1 0.870; v2 loo: accuracy ${v2.evaluation!.accuracy.toFixed(3)}, macro F1 ${v2.evaluation!.macro_f1.toFixed(3)}`);
     // the batch moved out of pending, to the version that took it in
     expect(await readdir(join(registry, 'seed', 'labels', 'pending'))).toEqual([]);
@@ -173,7 +177,7 @@ describe('model lifecycle on the seed labels: v1 without nfs, nfs labelled into 
 
     const train = await runMain(['train', '--registry', registry, '--name', 'seed']);
     expect(train.code, train.stderr).toBe(0);
-    expect(train.stdout).toMatch(/^v3 not promoted: loo macro F1 0\.\d{3} against v2's 0\.\d{3}: a drop of 0\.\d{3}, more than the tolerance 0\.02; v2 stays current/mu);
+    expect(train.stdout).toMatch(/^v3 not promoted: loo on v3's \d+ rows, the same folds: .*\(McNemar p = 0\.\d{3}\): a drop of 0\.\d{3}, more than the tolerance 0\.02 and beyond noise \(p < 0\.05\); v2 stays current/mu);
     expect(train.stdout).toContain('flowknn models promote seed v3');
     expect(train.stderr).toMatch(/conflict: XXX\.XXX\.XXX\.XXX \(no window\): smtp \(.*smtp\.raw:\d+\) -> http \(.*wrong\.csv:3\)/u);
     expect(await current(registry, 'seed')).toBe('v2');
@@ -186,6 +190,9 @@ describe('model lifecycle on the seed labels: v1 without nfs, nfs labelled into 
     expect(v3.conflicts).toHaveLength(v3.rows.conflicts);
     expect(v3.rows.added).toBe(0);
     expect(v3.evaluation!.macro_f1).toBeLessThan(v3.baseline!.evaluation.macro_f1 - 0.02);
+    // on v3's own (wrong) labels v2 still agrees with more of them than v3 does
+    expect(v3.paired).toMatchObject({ current: { version: 2 }, promote: false });
+    expect(v3.paired!.current_only).toBeGreaterThan(v3.paired!.candidate_only);
     console.log(`v3 (wrong labels) loo: macro F1 ${v3.evaluation!.macro_f1.toFixed(3)}, not promoted`);
 
     const models = await runMain(['models', '--registry', registry]);
@@ -193,7 +200,7 @@ describe('model lifecycle on the seed labels: v1 without nfs, nfs labelled into 
     const rows = models.stdout.split('\n');
     expect(rows.find((l) => /^\*\s+v2\s/u.test(l))).toMatch(/396\s+6 \+nfs\s+loo\s+0\.\d{3}\s+0\.\d{3}\s+yes$/u);
     expect(rows.find((l) => /^\s+v1\s/u.test(l))).toMatch(/380\s+5\s+loo\s+0\.816\s+0\.870\s+yes$/u);
-    expect(rows.find((l) => /^\s+v3\s/u.test(l))).toMatch(/\s+no\s+loo macro F1 0\.\d{3} against v2's .*more than the tolerance 0\.02$/u);
+    expect(rows.find((l) => /^\s+v3\s/u.test(l))).toMatch(/\s+no\s+loo on v3's .*more than the tolerance 0\.02 and beyond noise \(p < 0\.05\)$/u);
     const json = JSON.parse((await runMain(['models', '--registry', registry, '--name', 'seed', '--json'])).stdout) as { version: number; current: boolean; promoted: boolean; reason: string }[];
     expect(json.map((v) => [v.version, v.current, v.promoted])).toEqual([
       [1, false, true],

@@ -72,9 +72,10 @@ describe('flowknn nightly', () => {
     const cfg = await writeConfig('ref');
     const first = await runMain(['nightly', '--config', cfg, '--date', DATE, '--quiet']);
     expect(first.code, first.stderr).toBe(0);
-    // --quiet: a night that went well prints nothing (cron mails what a job prints)
+    // --quiet: a night that went well prints nothing (cron mails what a job prints) but what a
+    // person must act on: the seed's 2015 network is far from the generated one (drift, below)
     expect(first.stdout).toBe('');
-    expect(first.stderr).toBe('');
+    expect(first.stderr).toMatch(/^flowknn: warning: \d+% novel against 5\.0% expected: tonight's traffic is far from the training data; label some rows \(flowknn label suggest\)\n$/u);
     const files = (await readdir(day('ref'))).sort();
     expect(files).toEqual(['aggregates.arrow', 'aggregates.csv', 'aggregates.parquet', 'alerts.ndjson', 'incidents.ndjson', 'manifest.json', 'notify.json', 'predictions.arrow', 'predictions.csv', 'predictions.parquet', 'rejects.csv', 'report.html', 'summary.json']);
     reference = await outputs(day('ref'));
@@ -106,6 +107,64 @@ describe('flowknn nightly', () => {
     expect((await stat(join(day('ref'), 'summary.json'))).mtimeMs).toBe(written);
     expect(await outputs(day('ref'))).toEqual(reference);
   }, 120_000);
+
+  it('reports the novel share against the calibrated one: drift with the seed model, none with a model of the night itself', async () => {
+    // the reference night, with the seed model: far from its training data
+    const ref = JSON.parse(await readFile(join(day('ref'), 'summary.json'), 'utf8')) as { rows: number; novel: number; model: { novelty_score: string; novelty_quantile: number }; novelty: { rows: number; novel: number; share: number; expected: number; drift: boolean; warning: string } };
+    expect(ref.model).toMatchObject({ novelty_score: 'mean', novelty_quantile: 0.95 });
+    expect(ref.novelty).toMatchObject({ rows: ref.rows, novel: ref.novel, share: ref.novel / ref.rows, expected: 0.05, drift: true });
+    const pct = Math.round(100 * ref.novelty.share);
+    expect(ref.novelty.warning).toBe(`${pct}% novel against 5.0% expected: tonight's traffic is far from the training data; label some rows (flowknn label suggest)`);
+    const html = await readFile(join(day('ref'), 'report.html'), 'utf8');
+    expect(html).toContain(`Drift: ${pct}% novel against 5.0% expected`);
+    expect(html).toContain(`${(100 * ref.novelty.share).toFixed(1)}% of the rows, against 5.0% expected`);
+
+    // a model trained on the night's own rows (labelled with the seed model's votes) knows it
+    const predictions = tableFromIPC(await readFile(join(day('ref'), 'predictions.arrow')));
+    const columns = ['duration_s', 'flows', 'packets', 'bytes', 'pps', 'bps', 'bpp'];
+    const lines = Array.from({ length: predictions.numRows }, (_, i) => [String(predictions.getChild('voted')!.get(i)), ...columns.map((c) => String(predictions.getChild(c)!.get(i)))].join(','));
+    const labels = join(dir, 'own-labels.csv');
+    await writeFile(labels, `label,${columns.join(',')}\n${lines.join('\n')}\n`);
+    const own = join(dir, 'own-model');
+    const t = await runMain(['train', '--labels', labels, '--protocol', 'none', '--engine', 'cpu', '--out', own, '--quiet']);
+    expect(t.code, t.stderr).toBe(0);
+    const cfg = await writeConfig('own', { model: { path: own }, classify: { engine: 'cpu', threads: 1, alertClasses: [] } });
+    const run = await runMain(['nightly', '--config', cfg, '--date', DATE, '--quiet']);
+    expect(run.code, run.stderr).toBe(0);
+    const summary = JSON.parse(await readFile(join(day('own'), 'summary.json'), 'utf8')) as { rows: number; novelty: { share: number; drift: boolean; warning: string | null } };
+    console.log(`novel share: seed model ${(100 * ref.novelty.share).toFixed(1)}% of ${ref.rows} rows, a model of the night ${(100 * summary.novelty.share).toFixed(1)}% of ${summary.rows}`);
+    expect(summary.novelty).toMatchObject({ drift: false, warning: null });
+    expect(summary.novelty.share).toBeLessThan(0.15);
+    expect(run.stdout).toBe('');
+    expect(run.stderr).toBe('');
+  });
+
+  it('label suggest picks rows of the night worth a label, one per incident or host, as a CSV label add --predictions takes', async () => {
+    const csv = join(dir, 'suggest.csv');
+    const r = await runMain(['label', 'suggest', '--night', day('ref'), '--n', '12', '--out', csv]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/^suggested 12 of 178 rows \(.*; \d+ novel, 12 incidents or hosts\)$/mu);
+    expect(r.stdout).toContain(`flowknn label add --registry REGISTRY --name NAME --predictions ${csv}`);
+    const lines = (await readFile(csv, 'utf8')).trim().split('\n');
+    expect(lines).toHaveLength(13);
+    expect(lines[0]).toMatch(/^label,why,key,window_start,first_seen,source_file,/u);
+    const predictions = tableFromIPC(await readFile(join(day('ref'), 'predictions.arrow')));
+    const keys = new Set(Array.from({ length: predictions.numRows }, (_, i) => `${String(predictions.getChild('key')!.get(i))} ${new Date(Number(predictions.getChild('window_start')!.get(i))).toISOString()}`));
+    const picked = lines.slice(1).map((l) => {
+      const m = /^,("[^"]*"|[^,]*),([^,]+),([^,]+),/u.exec(l)!;
+      return { why: m[1]!, key: m[2]!, window: m[3]! };
+    });
+    // every row is a row of the night, each of another incident or host, each saying why
+    for (const p of picked) expect(keys.has(`${p.key} ${p.window}`), `${p.key} ${p.window}`).toBe(true);
+    expect(new Set(picked.map((p) => p.why.replace(/"/gu, '').split('; ').at(-1))).size).toBe(12);
+    for (const p of picked) expect(p.why).toMatch(/(novel \(\d+\.\dx the threshold\)|split vote|vote) /u);
+    // the operator fills in the label column: label add takes the rows
+    const filled = join(dir, 'suggest-labelled.csv');
+    await writeFile(filled, [lines[0], ...lines.slice(1).map((l) => `http${l}`)].join('\n') + '\n');
+    const add = await runMain(['label', 'add', '--registry', join(dir, 'suggest-models'), '--name', 'seed', '--predictions', filled]);
+    expect(add.code, add.stderr).toBe(0);
+    expect(add.stdout).toContain('added 12 labels (http 12)');
+  });
 
   it('after a SIGKILL part way, --resume finishes with the outputs of an uninterrupted run', async () => {
     const cfg = await writeConfig('killed', { limits: { jobs: 1 } });

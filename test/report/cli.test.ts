@@ -98,7 +98,7 @@ describe('flowknn report', () => {
     const html = await readFile(out, 'utf8');
     // classify wrote the model's novelty scores and threshold: the report draws them unasked.
     expect(figures(html)).toEqual(['scatter', 'novelty']);
-    expect(html).toContain('distance to the k-th nearest training row (k = 3, model space)');
+    expect(html).toContain('mean distance to the 3 nearest training rows (model space)');
     expect(html).toContain('<title>Probes &lt;night&gt;</title>');
     expect(html).toContain('20 classified rows');
     expect(html).toContain('test-samples.txt:1');

@@ -11,7 +11,8 @@ import { tableToCsv } from '../../io/csv.js';
 import { writeFileAtomic } from '../../io/atomic.js';
 import { checkOutputs } from '../../io/out-path.js';
 import { writeParquetFile } from '../../io/parquet.js';
-import { kthDistances } from '../../knn/novelty.js';
+import { noveltyScoreName, noveltyScores } from '../../knn/novelty.js';
+import { storedNovelty } from '../../model/folder.js';
 import { predictionsTable, type RowOrigin } from '../../knn/predictions.js';
 import { readModelSpec } from '../../model/registry.js';
 import { predict } from '../../knn/model.js';
@@ -98,9 +99,10 @@ export function classifyCommand(ctx: CliContext): CommandModule<object, Classify
       } finally {
         await engine.dispose();
       }
-      const threshold = json.novelty?.threshold;
-      if (threshold === undefined && args['unknown-label'] !== undefined) ctx.log(`--unknown-label: the model has no novelty threshold (trained before novelty scores); no row is labelled ${args['unknown-label']}`);
-      const novelty = threshold === undefined ? undefined : { scores: kthDistances(prediction.neighbours, model.config.k), threshold, unknownLabel: args['unknown-label'] };
+      const calibration = storedNovelty(json);
+      if (calibration === null && args['unknown-label'] !== undefined) ctx.log(`--unknown-label: the model has no novelty threshold (trained before novelty scores); no row is labelled ${args['unknown-label']}`);
+      const scoreName = calibration === null ? undefined : noveltyScoreName(calibration.score, model.config.k);
+      const novelty = calibration === null ? undefined : { scores: noveltyScores(prediction.neighbours, model.config.k, calibration.score), threshold: calibration.threshold, unknownLabel: args['unknown-label'], scoreName };
       const table = predictionsTable(
         model,
         raw,
@@ -117,7 +119,7 @@ export function classifyCommand(ctx: CliContext): CommandModule<object, Classify
       );
       if (novelty) {
         const flagged = novelty.scores.filter((s) => s > novelty.threshold).length;
-        ctx.log(`novel: ${flagged} of ${rows} rows (k-th neighbour beyond ${novelty.threshold.toPrecision(4)})`);
+        ctx.log(`novel: ${flagged} of ${rows} rows (${scoreName} beyond ${novelty.threshold.toPrecision(4)})`);
       }
       if (args.show || args.out === undefined) ctx.stdout.write(formatPredictions(table, model.config.k));
       if (out) {
@@ -132,7 +134,7 @@ export function classifyCommand(ctx: CliContext): CommandModule<object, Classify
           classes: model.train.classes,
           training: model.train,
           rows: predictionsFromTable(table, 'predictions', novelty ? 'novelty' : undefined).rows,
-          novelty: novelty ? { threshold: novelty.threshold, scoreName: `distance to the k-th nearest training row (k = ${model.config.k}, model space)` } : undefined,
+          novelty: novelty ? { threshold: novelty.threshold, scoreName } : undefined,
           meta: { engine: engine.name, inputs: args.inputs },
         });
         await writeReport(report.path, await renderReport(doc, { onWarning: (w) => ctx.log(`report: ${w}`) }));

@@ -7,6 +7,9 @@ import { labelsFromCsv, labelsFromPredictions, labelsTable, pendingFileName, typ
 import { registryPaths, versionNumbers } from '../../model/registry.js';
 import { writeArrowFile } from '../../schema/arrow.js';
 import type { CliContext } from '../context.js';
+import { writeFileAtomic } from '../../io/atomic.js';
+import { checkOutput } from '../../io/out-path.js';
+import { suggestFromNight } from '../../model/label-suggest.js';
 
 interface LabelAddArgs {
   registry: string;
@@ -55,11 +58,45 @@ function addCommand(ctx: CliContext): CommandModule<object, LabelAddArgs> {
   };
 }
 
+interface LabelSuggestArgs {
+  night: string;
+  n: number;
+  out?: string;
+}
+
+function suggestCommand(ctx: CliContext): CommandModule<object, LabelSuggestArgs> {
+  return {
+    command: 'suggest',
+    describe: "pick a night's rows most worth a label (novel, split votes; one per incident or host, spread over classes and features) as a CSV for label add --predictions",
+    builder: (y: Argv) =>
+      y
+        .option('night', { type: 'string', demandOption: true, describe: 'a night folder the nightly job wrote (predictions.arrow, alerts.ndjson, summary.json)' })
+        .option('n', { type: 'number', default: 30, describe: 'rows to suggest' })
+        .option('out', { type: 'string', describe: 'CSV file to write (default: print it)' })
+        .example('$0 label suggest --night out/nightly/2026-11-01 --out to-label.csv', 'then fill in the label column and: flowknn label add --registry models --name seed --predictions to-label.csv') as unknown as Argv<LabelSuggestArgs>,
+    handler: async (args) => {
+      const out = args.out === undefined ? undefined : (await checkOutput({ flag: '--out', path: args.out, file: 'csv' }, [{ flag: '--night', path: join(args.night, 'predictions.arrow') }]))!;
+      const s = await suggestFromNight(args.night, args.n, NFDUMP_STAT7);
+      const counts = Object.entries(s.byClass).map(([c, k]) => `${c} ${k}`).join(', ');
+      const novel = s.picked.filter((p) => p.noveltyRatio > 1).length;
+      ctx.log(`suggested ${s.picked.length} of ${s.rows} rows (${counts || 'none'}; ${novel} novel, ${new Set(s.picked.map((p) => p.group)).size} incidents or hosts${s.excluded > 0 ? `; ${s.excluded} rows already labelled (training rows, pending labels) left out` : ''})`);
+      if (out === undefined) {
+        ctx.stdout.write(s.csv);
+        return;
+      }
+      await writeFileAtomic(out.path, s.csv);
+      ctx.stdout.write(`wrote ${args.out}: fill in the label column of the rows you label (leave the others empty), then
+  flowknn label add --registry REGISTRY --name NAME --predictions ${args.out}
+`);
+    },
+  };
+}
+
 export function labelCommand(ctx: CliContext): CommandModule<object, object> {
   return {
     command: 'label',
-    describe: 'operator labels for the next model version (label add)',
-    builder: (y: Argv) => y.command(addCommand(ctx)).demandCommand(1, 'name a label command: add'),
+    describe: 'operator labels for the next model version (label add, label suggest)',
+    builder: (y: Argv) => y.command(addCommand(ctx)).command(suggestCommand(ctx)).demandCommand(1, 'name a label command: add, suggest'),
     handler: () => undefined,
   };
 }

@@ -42,13 +42,15 @@ export async function writeNightlyReport(ctx: CliContext, data: Omit<ReportData,
  * failed): cron mails whatever a job prints, and a night that went well should send nothing.
  */
 function printSummary(ctx: CliContext, s: Summary, dir: string, reportFile: string | null): void {
+  // Drift is something to act on (label rows of this network), so it is said also with --quiet.
+  if (s.novelty?.drift) ctx.stderr.write(`flowknn: warning: ${s.novelty.warning}\n`);
   if (ctx.quiet && s.inputs.failed === 0) return;
   const classes = Object.entries(s.predicted)
     .filter(([, n]) => n > 0)
     .map(([c, n]) => `${c} ${n}`)
     .join(', ');
   ctx.stdout.write(
-    `${s.date}: ${s.inputs.ok}/${s.inputs.selected} inputs, ${s.rows} aggregates (${classes || 'none'}), ${s.alerts} alerts${s.incidents ? ` in ${s.incidents.open} incidents${s.incidents.suppressed > 0 ? ` (+${s.incidents.suppressed} suppressed)` : ''}` : ''}, ${s.novel} novel\n` +
+    `${s.date}: ${s.inputs.ok}/${s.inputs.selected} inputs, ${s.rows} aggregates (${classes || 'none'}), ${s.alerts} alerts${s.incidents ? ` in ${s.incidents.open} incidents${s.incidents.suppressed > 0 ? ` (+${s.incidents.suppressed} suppressed)` : ''}` : ''}, ${s.novel} novel${s.novelty ? ` (${(100 * s.novelty.share).toFixed(1)}% against ${(100 * s.novelty.expected).toFixed(1)}% expected)` : ''}\n` +
       `outputs: ${dir}\n${reportFile ? `report: ${reportFile}\n` : ''}`,
   );
 }

@@ -10,6 +10,7 @@ import type { ScalerName } from '../../features/scalers.js';
 import type { Weights } from '../../knn/classifier.js';
 import { writeModel, type EvaluationSummary } from '../../model/folder.js';
 import { parseVersionRef } from '../../model/registry.js';
+import { DEFAULT_PROMOTION_ALPHA } from '../../model/promotion.js';
 import { DEFAULT_MODEL_CONFIG, DEFAULT_PROMOTION_TOLERANCE, summarize, trainVersion } from '../../model/retrain.js';
 import { loadLabelled } from '../../model/labelled.js';
 import { fitModel, type ModelConfig } from '../../knn/model.js';
@@ -17,7 +18,7 @@ import type { CliContext } from '../context.js';
 import { progressUpdater } from '../progress.js';
 import { type EngineArgs, engineFrom, engineOption, labelOptions, listOption, metricFrom, modelOptions, PROTOCOL_CHOICES, protocolOptions, type TimeZoneArgs, zoneFrom } from '../options.js';
 import { formatFixed } from '../../eval/format.js';
-import { calibrateNovelty, checkQuantile, DEFAULT_NOVELTY_QUANTILE, type NoveltyCalibration } from '../../knn/novelty.js';
+import { calibrateNovelty, checkQuantile, DEFAULT_NOVELTY_QUANTILE, DEFAULT_NOVELTY_SCORE, NOVELTY_SCORES, noveltyScoreName, type NoveltyCalibration, type NoveltyScore } from '../../knn/novelty.js';
 
 export interface ModelArgs {
   scaler: ScalerName;
@@ -48,7 +49,9 @@ interface TrainArgs extends Partial<ModelArgs>, Omit<LabelArgs, 'labels'>, Omit<
   from?: string;
   promote: boolean;
   'promotion-tolerance': number;
+  'promotion-alpha': number;
   'novelty-quantile'?: number;
+  'novelty-score'?: NoveltyScore;
   protocol?: ProtocolName | 'none';
 }
 
@@ -79,12 +82,21 @@ export function trainCommand(ctx: CliContext): CommandModule<object, TrainArgs> 
               .option('promotion-tolerance', {
                 type: 'number',
                 default: DEFAULT_PROMOTION_TOLERANCE,
-                describe: "with --registry: promote unless macro F1 falls more than this below the current version's, under its protocol",
+                describe: "with --registry: promote unless accuracy on the new version's rows (both versions scored under the same folds) falls more than this below the current version's and McNemar's test says the drop is beyond noise",
+              })
+              .option('promotion-alpha', {
+                type: 'number',
+                default: DEFAULT_PROMOTION_ALPHA,
+                describe: "with --registry: McNemar's significance level: a drop beyond the tolerance keeps the new version back only when p < this",
               })
               .option('protocol', { choices: [...PROTOCOL_CHOICES, 'none'] as const, describe: 'evaluation stored in model.json (none: skip); a later registry version repeats the current one\'s' })
+              .option('novelty-score', {
+                choices: NOVELTY_SCORES,
+                describe: 'novelty score: mean (of the distances to the k nearest training rows) or kth (the distance to the k-th); mean tells unseen traffic apart better on the seed data',
+              })
               .option('novelty-quantile', {
                 type: 'number',
-                describe: "novelty threshold: this quantile of the training rows' leave-one-out distances to their k-th neighbour",
+                describe: "novelty threshold: this quantile of the training rows' own leave-one-out novelty scores",
               })
           ),
         ),
@@ -96,7 +108,8 @@ export function trainCommand(ctx: CliContext): CommandModule<object, TrainArgs> 
         .default('metric', undefined, DEFAULT_MODEL_CONFIG.metric.name)
         .default('weights', undefined, DEFAULT_MODEL_CONFIG.weights)
         .default('protocol', undefined, 'kfold; a later registry version: the current version\'s')
-        .default('novelty-quantile', undefined, `${DEFAULT_NOVELTY_QUANTILE}; a later registry version: its base version's`) as unknown as Argv<TrainArgs>,
+        .default('novelty-quantile', undefined, `${DEFAULT_NOVELTY_QUANTILE}; a later registry version: its base version's`)
+        .default('novelty-score', undefined, `${DEFAULT_NOVELTY_SCORE}; a later registry version: its base version's`) as unknown as Argv<TrainArgs>,
     handler: async (args) => {
       if ((args.out === undefined) === (args.registry === undefined)) throw usageError('give exactly one of --out DIR (a model folder) and --registry ROOT --name NAME (the next version in a model registry)');
       if (args.registry !== undefined && args.name === undefined) throw usageError('--registry needs --name NAME');
@@ -123,7 +136,7 @@ export function trainCommand(ctx: CliContext): CommandModule<object, TrainArgs> 
       let novelty: NoveltyCalibration | null = null;
       const engine = await engineFrom(args, ctx.log);
       try {
-        if (set.features.rows > config.k) novelty = await calibrateNovelty(model, engine, q);
+        if (set.features.rows > config.k) novelty = await calibrateNovelty(model, engine, q, args['novelty-score'] ?? DEFAULT_NOVELTY_SCORE);
         else ctx.log(`no novelty threshold: ${set.features.rows} training rows are not more than k = ${config.k}`);
         if (protocolName !== 'none') {
           const protocol = protocolFrom({ ...args, protocol: protocolName });
@@ -134,7 +147,7 @@ export function trainCommand(ctx: CliContext): CommandModule<object, TrainArgs> 
       }
       await writeModel(out.path, model, summary, novelty);
       ctx.log(`trained on ${set.features.rows} rows, classes ${set.classes.join(', ')}; scaler ${config.scaler}, k = ${config.k}, ${config.metric.name}, ${config.weights} votes`);
-      if (novelty) ctx.log(`novelty threshold ${novelty.threshold.toPrecision(4)} (quantile ${novelty.quantile} of leave-one-out distances to the k-th neighbour, k = ${novelty.k})`);
+      if (novelty) ctx.log(`novelty threshold ${novelty.threshold.toPrecision(4)} (quantile ${novelty.quantile} of the training rows' leave-one-out ${noveltyScoreName(novelty.score, novelty.k)})`);
       if (summary) ctx.log(`${summary.protocol}: accuracy ${formatFixed(summary.accuracy, 3)}, macro F1 ${formatFixed(summary.macro_f1, 3)}`);
       ctx.log(`wrote model ${args.out}`);
     },
@@ -173,7 +186,9 @@ async function trainRegistry(ctx: CliContext, args: TrainArgs & { registry: stri
       // --folds, --seed and --test-fraction still shape the default protocol of a first version
       defaultProtocol: protocolFrom({ ...args, protocol: 'kfold' }),
       noveltyQuantile: quantile,
+      noveltyScore: args['novelty-score'],
       tolerance: args['promotion-tolerance'],
+      alpha: args['promotion-alpha'],
       forcePromote: args.promote,
       engine,
       log: ctx.log,
@@ -186,7 +201,7 @@ async function trainRegistry(ctx: CliContext, args: TrainArgs & { registry: stri
   const r = info.rows;
   const origin = info.parent === null ? `${r.total} rows` : `${r.total} rows: ${r.base} from v${info.parent}, ${r.added} added, ${r.merged} merged, ${r.updated} updated, ${r.conflicts} conflicts`;
   ctx.log(`v${info.version}: ${origin}; classes ${model.train.classes.join(', ')}; scaler ${model.config.scaler}, k = ${model.config.k}, ${model.config.metric.name}, ${model.config.weights} votes`);
-  if (novelty) ctx.log(`novelty threshold ${novelty.threshold.toPrecision(4)} (quantile ${novelty.quantile} of leave-one-out distances to the k-th neighbour, k = ${novelty.k})`);
+  if (novelty) ctx.log(`novelty threshold ${novelty.threshold.toPrecision(4)} (quantile ${novelty.quantile} of the training rows' leave-one-out ${noveltyScoreName(novelty.score, novelty.k)})`);
   if (info.evaluation) ctx.log(`${info.evaluation.protocol}: accuracy ${formatFixed(info.evaluation.accuracy, 3)}, macro F1 ${formatFixed(info.evaluation.macro_f1, 3)}`);
   ctx.log(`wrote ${result.dir}`);
   // The decision is the command's result, so it goes to stdout (--quiet does not hide it).
