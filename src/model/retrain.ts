@@ -12,7 +12,7 @@ import { readModel, storedNovelty, writeModelFiles, type EvaluationSummary } fro
 import { type LabelledSet } from '../knn/labelled-set.js';
 import { loadLabelled, type LabelSelection } from './labelled.js';
 import { collectBatch, formatWindow, identifiedByWindow, readLabelsTable, rowIdentity, type LabelRow } from './labels.js';
-import { fitModel, type KnnModel, type ModelConfig } from '../knn/model.js';
+import { DEFAULT_CONFIG, fitModel, type KnnModel, type ModelConfig } from '../knn/model.js';
 import {
   currentVersion,
   pendingBatches,
@@ -34,7 +34,8 @@ import { metricLabel } from '../engines/metrics.js';
 import { decidePromotion, DEFAULT_PROMOTION_ALPHA, pairedEvaluation } from './promotion.js';
 
 /** What `flowknn train` uses when a flag is not given and there is no earlier version to follow. */
-export const DEFAULT_MODEL_CONFIG: ModelConfig = { scaler: 'log-zscore', k: 3, metric: { name: 'euclidean' }, weights: 'uniform' };
+/** The model configuration of a first version when none is given (the sweep's default too). */
+export const DEFAULT_MODEL_CONFIG: ModelConfig = DEFAULT_CONFIG;
 export const DEFAULT_PROTOCOL: Protocol = { name: 'kfold', folds: 10, seed: 1, testFraction: 0.25 };
 export const DEFAULT_PROMOTION_TOLERANCE = 0.02;
 
