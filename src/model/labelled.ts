@@ -193,7 +193,9 @@ async function readLabelledCsv(path: string, featureSet: FeatureSet): Promise<Ta
   for (let i = 1; i < lines.length; i++) {
     if (lines[i]!.trim() === '') continue;
     const cells = lines[i]!.split(',');
-    if (cells.length < header.length) throw inputError(`expected ${header.length} fields, got ${cells.length} (truncated line?)`, { file: path, line: i + 1 });
+    // More fields than the header names is as wrong as fewer: a stray comma (a thousands
+    // separator, 1,491) shifts every column after it and pushes the last field out unseen.
+    if (cells.length !== header.length) throw inputError(`expected ${header.length} fields as the header names, got ${cells.length}${cells.length < header.length ? ' (truncated line?)' : ' (a stray comma?)'}`, { file: path, line: i + 1 });
     for (const n of need) {
       const cell = cells[header.indexOf(n)]!.trim();
       if (n === 'label') cols[n]!.push(cell);
