@@ -3,6 +3,7 @@ import { readdir, readFile, readlink, stat } from 'node:fs/promises';
 import { basename, extname, join } from 'node:path';
 import { inputError, usageError, excerpt } from '../errors.js';
 import { featureMatrix, type FeatureSet } from '../features/feature-set.js';
+import { parsePlainNumber } from '../ingest/fields.js';
 import { readInput } from '../ingest/read.js';
 import type { WallClockZone } from '../io/time-zone.js';
 import { Matrix } from '../matrix.js';
@@ -200,9 +201,10 @@ async function readLabelledCsv(path: string, featureSet: FeatureSet): Promise<Ta
       const cell = cells[header.indexOf(n)]!.trim();
       if (n === 'label') cols[n]!.push(cell);
       else {
-        const v = Number(cell);
-        if (cell === '' || !Number.isFinite(v)) throw inputError(`${n}: expected a number, got "${excerpt(cell)}"`, { file: path, line: i + 1 });
-        cols[n]!.push(v);
+        // A plain decimal, as in nfdump's CSV: Number() alone also reads 0x1F as 31 and 0b11 as 3.
+        const v = parsePlainNumber(cell);
+        if (!v.ok || !Number.isFinite(v.value)) throw inputError(`${n}: expected a number, got "${excerpt(cell)}"`, { file: path, line: i + 1 });
+        cols[n]!.push(v.value);
       }
     }
     cols.source_line!.push(i + 1);
