@@ -89,6 +89,11 @@ export function detectFromHead(head: SniffHead): InputFormat {
   if (found) return found;
   const file = head.path;
   if (head.lines.length === 0 && head.bytes.length > 0) {
+    // No lines: binary data (a NUL byte), or text whose first line runs past the head (a
+    // damaged file, a huge field), which is no binary data and has a line to name.
+    if (!head.bytes.includes(0) && !head.complete && !(head.bytes[0] === 0x1f && head.bytes[1] === 0x8b)) {
+      throw inputError(`the first line is longer than ${HEAD_BYTES / 1024} KiB: expected nfdump output, whose lines are short`, { file, line: 1 });
+    }
     throw inputError('binary data that is neither an nfcapd file nor an Arrow file: expected nfdump output or an nfcapd file', { file });
   }
   for (let i = 0; i < head.lines.length; i++) {
