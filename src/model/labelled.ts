@@ -1,7 +1,7 @@
 import type { Table } from 'apache-arrow';
 import { readdir, readFile, readlink, stat } from 'node:fs/promises';
 import { basename, extname, join } from 'node:path';
-import { inputError, usageError, excerpt } from '../errors.js';
+import { FlowknnError, inputError, usageError, excerpt } from '../errors.js';
 import { featureMatrix, type FeatureSet } from '../features/feature-set.js';
 import { parsePlainNumber } from '../ingest/fields.js';
 import { readInput } from '../ingest/read.js';
@@ -60,7 +60,7 @@ async function loadFolder(dir: string, featureSet: FeatureSet, selection: LabelS
   checkSelectionNames(order, selection, dir);
   const classes = order.filter((c) => selected(c, selection));
   // Before any file is read: two labels that would share one probability column are refused.
-  probabilityColumns(classes);
+  distinctColumns(classes, dir);
   const parts: { label: number; table: Table; file: string }[] = [];
   for (const [ci, label] of classes.entries()) {
     const file = join(dir, byLabel.get(label)!);
@@ -71,6 +71,17 @@ async function loadFolder(dir: string, featureSet: FeatureSet, selection: LabelS
     parts.push({ label: ci, table: result.table, file });
   }
   return assemble(parts, classes, featureSet);
+}
+
+/** Labels that would share one probability column (HTTP and http) are refused naming the
+ *  labels folder or table that gives them. */
+function distinctColumns(classes: string[], file: string): void {
+  try {
+    probabilityColumns(classes);
+  } catch (err) {
+    if (err instanceof FlowknnError) throw new FlowknnError(err.kind, err.message, { file, hint: err.hint });
+    throw err;
+  }
 }
 
 /**
@@ -155,7 +166,7 @@ async function loadTable(path: string, featureSet: FeatureSet, selection: LabelS
   const order = [...seen].sort();
   checkSelectionNames(order, selection, path);
   const classes = order.filter((c) => selected(c, selection));
-  probabilityColumns(classes);
+  distinctColumns(classes, path);
   const all = featureMatrix(table, featureSet, path);
   const keys = stringColumn(table, 'key');
   const files = stringColumn(table, 'source_file');
