@@ -58,7 +58,9 @@ interface Counts {
   hangs: number;
   silentWrongRows: number;
   errorsWithoutPlace: number;
-  /** Inputs the oracle finds valid that were rejected: allowed (stricter is safe), counted. */
+  /** Rejected inputs the oracle had no objection to: lines it leaves to the reader (a data line
+   *  mutated so that it no longer starts with a date, nfdump's headings), NUL bytes (binary data
+   *  to the sniffer), labels that share a probability column. Allowed (stricter is safe), counted. */
   refusedValid: number;
 }
 
@@ -836,6 +838,11 @@ if (!isMainThread && (workerData as FuzzData | undefined)?.flowknnLabelsFuzz) {
 } else {
   const { describe, expect, it } = await import('vitest');
   const { testSeed } = await import('../helpers/random.js');
+  const { makeTempDir } = await import('../helpers/tmp.js');
+  const { failure } = await import('../helpers/failure.js');
+  const { NFDUMP_STAT7 } = await import('../../src/features/feature-set.js');
+  const { loadLabelled } = await import('../../src/model/labelled.js');
+  const { labelsFromPredictions } = await import('../../src/model/labels.js');
 
   /** This file in a worker thread, with tsx registered there first (sources are TypeScript). */
   function fuzzWorker(data: FuzzData): Worker {
@@ -899,5 +906,68 @@ if (!isMainThread && (workerData as FuzzData | undefined)?.flowknnLabelsFuzz) {
       // The mutations leave valid inputs too: each way accepted some cases and refused others.
       if (cases >= 300) for (const w of WAYS) expect(Math.min(done.byWay[w].accepted, done.byWay[w].rejected), w).toBeGreaterThan(0);
     }, 120_000);
+  });
+
+  describe('defects the fuzzer found in the label readers, fixed', () => {
+    const header = 'label,duration_s,flows,packets,bytes,pps,bps,bpp';
+    const seedLine = '2015-02-26 14:01:11.476     2.904 any     XXX.XXX.XXX.XXX        1( 0.0)    35252( 0.0)   52.6 M( 0.0)    12139  144.8 M  1491\n';
+
+    it('a labelled table row with a stray comma (bpp 1,491) is refused at its line (was read with bpp 1)', async () => {
+      const { dir, cleanup } = await makeTempDir('flowknn-labels-fuzz-');
+      try {
+        const path = join(dir, 'labelled.csv');
+        writeFileSync(path, `${header}\nweb,2.904,1,35252,52600000,12139,144800000,1,491\n`);
+        const err = await failure(loadLabelled(path, NFDUMP_STAT7));
+        expect([err.file, err.line]).toEqual([path, 2]);
+        expect(err.message).toMatch(/expected 8 fields as the header names, got 9/u);
+      } finally {
+        await cleanup();
+      }
+    });
+
+    it('a feature written 0x1F or 0b11 is refused (was read as 31 or 3), in a labelled table and a predictions file', async () => {
+      const { dir, cleanup } = await makeTempDir('flowknn-labels-fuzz-');
+      try {
+        const table = join(dir, 'labelled.csv');
+        writeFileSync(table, `${header}\nweb,0x1F,1,2,3,4,5,6\n`);
+        expect((await failure(loadLabelled(table, NFDUMP_STAT7))).format()).toContain(`${table}:2: duration_s: expected a number, got "0x1F"`);
+        const predictions = join(dir, 'predictions.csv');
+        writeFileSync(predictions, `key,window_start,${FEATURES.join(',')},predicted,label\n10.0.0.1,2026-11-01T00:05:00.000Z,1,0b11,2,3,4,5,6,web,web\n`);
+        const err = await failure(labelsFromPredictions(predictions, NFDUMP_STAT7));
+        expect([err.file, err.line]).toEqual([predictions, 2]);
+        expect(err.message).toMatch(/flows: expected a number >= 0, got "0b11"/u);
+      } finally {
+        await cleanup();
+      }
+    });
+
+    it('a label file whose first line runs past 64 KiB is refused naming that line (was "binary data", or "empty input" after a blank line)', async () => {
+      const { dir, cleanup } = await makeTempDir('flowknn-labels-fuzz-');
+      try {
+        mkdirSync(join(dir, 'labels'));
+        writeFileSync(join(dir, 'labels', 'web.raw'), `${seedLine.slice(0, 60)}${'x'.repeat(70_000)}\n`);
+        const e1 = await failure(loadLabelled(join(dir, 'labels'), NFDUMP_STAT7));
+        expect([e1.file, e1.line]).toEqual([join(dir, 'labels', 'web.raw'), 1]);
+        expect(e1.message).toMatch(/longer than 64 KiB/u);
+        writeFileSync(join(dir, 'labels', 'web.raw'), `\n${seedLine.slice(0, 60)}${'x'.repeat(70_000)}\n`);
+        const e2 = await failure(loadLabelled(join(dir, 'labels'), NFDUMP_STAT7));
+        expect([e2.file, e2.line]).toEqual([join(dir, 'labels', 'web.raw'), 2]);
+      } finally {
+        await cleanup();
+      }
+    });
+
+    it('label files HTTP.raw and http.raw are refused naming the labels folder (the message named no file)', async () => {
+      const { dir, cleanup } = await makeTempDir('flowknn-labels-fuzz-');
+      try {
+        writeFileSync(join(dir, 'HTTP.raw'), seedLine);
+        writeFileSync(join(dir, 'http.raw'), seedLine);
+        const err = await failure(loadLabelled(dir, NFDUMP_STAT7));
+        expect(err.exitCode).toBe(2);
+        expect(err.format()).toContain(`${dir}: classes "HTTP" and "http" would share the probability column p_http`);
+      } finally {
+        await cleanup();
+      }
+    });
   });
 }
