@@ -21,7 +21,8 @@
  * The cases run in a worker thread, watched from here as in test/ingest/fuzz.test.ts. Every case
  * is a function of (seed, case number), so one failure replays alone:
  *   FLOWKNN_TEST_SEED=<seed> FLOWKNN_FUZZ_CASE=<n> npx vitest run test/model/labels-fuzz.test.ts
- * FLOWKNN_FUZZ_CASES sets the number of cases (default 720).
+ * FLOWKNN_FUZZ_CASES sets the number of cases (default 900); FLOWKNN_FUZZ_WAY=folder, table or
+ * label-add runs every case as that way (for a longer run of one).
  */
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -122,6 +123,7 @@ function validUtc([y, mo, d, h, mi, s]: number[], ms: number): number | undefine
 
 interface StatRow {
   line: number;
+  key: string;
   firstSeen: number | null;
   features: number[];
 }
@@ -148,7 +150,7 @@ function duration(text: string): number {
 }
 
 /** One data line of nfdump statistics text: its features, or why it is bad. */
-function statTextLine(line: string): { firstSeen: number; features: number[] } | string {
+function statTextLine(line: string): { key: string; firstSeen: number; features: number[] } | string {
   let body = line;
   const hash = line.indexOf('#');
   if (hash >= 0) {
@@ -168,7 +170,7 @@ function statTextLine(line: string): { firstSeen: number; features: number[] } |
   const rates = [m[11], m[12], m[13]].map((t) => human(t!));
   if (counts.some((v) => !Number.isSafeInteger(v) || v < 0)) return 'bad count';
   if ([...pcts, ...rates].some((v) => !(v >= 0 && v <= MAX_SAFE))) return 'bad rate';
-  return { firstSeen, features: [d, counts[0]!, counts[1]!, counts[2]!, rates[0]!, rates[1]!, rates[2]!] };
+  return { key: m[4]!, firstSeen, features: [d, counts[0]!, counts[1]!, counts[2]!, rates[0]!, rates[1]!, rates[2]!] };
 }
 
 /** A label file of nfdump statistics text: rows by line; lines that are neither data nor comments
@@ -236,7 +238,7 @@ function statCsvFile(text: string, file: string): Verdict<StatRow> {
     if (rates.some((v) => v === undefined || !(v >= 0 && v <= MAX_SAFE))) return bad('bad rate', file, i + 1);
     if (!/^[\x20-\x7e]{1,128}$/u.test(cell('val'))) return bad('bad key', file, i + 1);
     if (ts !== null && te !== null && te < ts) return bad('te before ts', file, i + 1);
-    rows.push({ line: i + 1, firstSeen: ts, features: [d, counts[0]!, counts[1]!, counts[2]!, rates[0]!, rates[1]!, rates[2]!] });
+    rows.push({ line: i + 1, key: cell('val'), firstSeen: ts, features: [d, counts[0]!, counts[1]!, counts[2]!, rates[0]!, rates[1]!, rates[2]!] });
   }
   if (!header) return bad('no header', file);
   if (rows.length === 0) return bad('no rows', file);
@@ -442,8 +444,10 @@ function labelAddOracle(text: string, file: string, data: DataRow[]): Verdict<Ad
  * and table cases take about 10 ms. One case in LABEL_ADD_EVERY is a label add case, so the
  * default run stays within about 20 s.
  */
-const LABEL_ADD_EVERY = 24;
+const LABEL_ADD_EVERY = 36;
 function wayOf(n: number): Way {
+  const only = process.env.FLOWKNN_FUZZ_WAY as Way | undefined;
+  if (only !== undefined && WAYS.includes(only)) return only;
   if (n % LABEL_ADD_EVERY === LABEL_ADD_EVERY - 1) return 'label-add';
   return n % 2 === 0 ? 'folder' : 'table';
 }
@@ -760,8 +764,8 @@ async function runWorker(data: FuzzData): Promise<void> {
         else {
           for (let i = 0; i < v.rows.length; i++) {
             const e = v.rows[i]!;
-            const got = { file: set.sourceFile[i], line: set.sourceLine[i], label: set.classes[set.labels[i]!], features: Array.from(set.features.row(i)), firstSeen: set.firstSeen?.[i] ?? null };
-            if (got.file !== e.file || got.line !== e.line || got.label !== e.label || !same(got.features, e.features) || got.firstSeen !== e.firstSeen) {
+            const got = { file: set.sourceFile[i], line: set.sourceLine[i], label: set.classes[set.labels[i]!], features: Array.from(set.features.row(i)), firstSeen: set.firstSeen?.[i] ?? null, key: set.keys[i] };
+            if (got.file !== e.file || got.line !== e.line || got.label !== e.label || !same(got.features, e.features) || got.firstSeen !== e.firstSeen || got.key !== e.key) {
               fail('silent wrong row', `row ${i + 1}: ${JSON.stringify(got)}, expected ${JSON.stringify(e)}`);
               break;
             }
@@ -855,7 +859,7 @@ if (!isMainThread && (workerData as FuzzData | undefined)?.flowknnLabelsFuzz) {
 
   describe('fuzz: label inputs end in the oracle\'s rows or a FlowknnError naming the file', () => {
     const only = process.env.FLOWKNN_FUZZ_CASE;
-    const cases = only !== undefined ? 1 : Number(process.env.FLOWKNN_FUZZ_CASES ?? 720);
+    const cases = only !== undefined ? 1 : Number(process.env.FLOWKNN_FUZZ_CASES ?? 900);
     const first = only !== undefined ? Number(only) : 0;
 
     it(`${cases} seeded mutations of labels folders, labelled tables and label add --csv files`, async () => {
@@ -904,7 +908,7 @@ if (!isMainThread && (workerData as FuzzData | undefined)?.flowknnLabelsFuzz) {
         .join('\n');
       expect(done.failures.length, `${done.failures.length} failures (seed ${seed}):\n${report}`).toBe(0);
       // The mutations leave valid inputs too: each way accepted some cases and refused others.
-      if (cases >= 300) for (const w of WAYS) expect(Math.min(done.byWay[w].accepted, done.byWay[w].rejected), w).toBeGreaterThan(0);
+      for (const w of WAYS) if (done.byWay[w].accepted + done.byWay[w].rejected >= 25) expect(Math.min(done.byWay[w].accepted, done.byWay[w].rejected), w).toBeGreaterThan(0);
     }, 120_000);
   });
 
