@@ -1,8 +1,9 @@
 /**
- * Fuzz test of the three ways operators give labels: a labels folder (one nfdump statistics file,
- * text or CSV, per class, the file name giving the class; optional classes.txt), a labelled table
- * (CSV with a `label` column beside the feature columns), and `label add --csv` (key,window,label
- * lines looked up in an aggregates table). Valid inputs are mutated with a seeded generator: bytes
+ * Fuzz test of the ways operators give labels: a labels folder (one nfdump statistics file, text
+ * or CSV, per class, the file name giving the class; optional classes.txt), a labelled table (CSV
+ * with a `label` column beside the feature columns), `label add --csv` (key,window,label lines
+ * looked up in an aggregates table) and `label add --predictions` (a predictions CSV whose label
+ * column the operator filled in). Valid inputs are mutated with a seeded generator: bytes
  * flipped, text cut at every kind of boundary (line end, mid-number, after a separator), separators
  * doubled or removed, huge fields, control bytes, U+FFFD and invalid UTF-8, byte order marks, CRLF,
  * odd numbers (negative, Infinity, NaN, 1e30, hex), odd label and file names (path separators,
@@ -21,8 +22,8 @@
  * The cases run in a worker thread, watched from here as in test/ingest/fuzz.test.ts. Every case
  * is a function of (seed, case number), so one failure replays alone:
  *   FLOWKNN_TEST_SEED=<seed> FLOWKNN_FUZZ_CASE=<n> npx vitest run test/model/labels-fuzz.test.ts
- * FLOWKNN_FUZZ_CASES sets the number of cases (default 900); FLOWKNN_FUZZ_WAY=folder, table or
- * label-add runs every case as that way (for a longer run of one).
+ * FLOWKNN_FUZZ_CASES sets the number of cases (default 900); FLOWKNN_FUZZ_WAY=folder, table,
+ * label-add or predictions runs every case as that way (for a longer run of one).
  */
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -40,8 +41,8 @@ interface FuzzData {
   progress: SharedArrayBuffer;
 }
 
-type Way = 'folder' | 'table' | 'label-add';
-const WAYS: readonly Way[] = ['folder', 'table', 'label-add'];
+type Way = 'folder' | 'table' | 'label-add' | 'predictions';
+const WAYS: readonly Way[] = ['folder', 'table', 'label-add', 'predictions'];
 
 interface Failure {
   case: number;
@@ -435,21 +436,71 @@ function labelAddOracle(text: string, file: string, data: DataRow[]): Verdict<Ad
   return { ok: true, rows, repeated };
 }
 
+/** The columns a predictions file may have besides the features and p_<class> (labels.ts). */
+const PREDICTION_COLUMNS = ['key', 'window_start', 'first_seen', 'last_seen', 'source_file', 'source_line', 'note', 'src_addr', 'dst_addr', 'proto', 'src_port', 'dst_port', 'predicted', 'probability', 'novelty', 'novel', 'voted', 'neighbour_labels', 'neighbour_distances', 'neighbour_rows', 'label'];
+
+/** A key as flowknn writes it: an address (masked as nfdump prints it, too), a port, or such
+ *  parts joined with | (with names such as tcp in a compound key). */
+function plainKey(key: string): boolean {
+  const parts = key.split('|');
+  return parts.every((p) => isIP(p) !== 0 || /^(?=.*x)[0-9a-fx.:]+$/iu.test(p) || /^\d{1,5}$/u.test(p) || (parts.length > 1 && /^[A-Za-z][A-Za-z0-9-]{0,15}$/u.test(p)));
+}
+
+/** label add --predictions FILE.csv: the rows whose label column is filled in, as they stand. */
+function predictionsOracle(text: string, file: string): Verdict<AddRow> & { repeated?: number; unlabelled?: number } {
+  const records = rfc4180(text.replace(/^\uFEFF/u, ''))?.filter((r) => !r.cells[0]!.trimStart().startsWith('#'));
+  if (!records) return bad('not CSV', file);
+  if (records.length === 0) return bad('empty', file);
+  const header = records[0]!.cells.map((h) => h.trim());
+  const known = (h: string) => PREDICTION_COLUMNS.includes(h) || (FEATURES as readonly string[]).includes(h) || /^p_[A-Za-z0-9][A-Za-z0-9_.-]*$/u.test(h);
+  if (!header.every(known) || !['key', 'label', ...FEATURES].every((n) => header.includes(n))) return bad('header', file, records[0]!.line);
+  const rows: AddRow[] = [];
+  let repeated = 0;
+  let unlabelled = 0;
+  const at = (n: string) => header.indexOf(n);
+  for (const r of records.slice(1)) {
+    if (r.cells.length !== header.length) return bad('field count', file, r.line);
+    const label = r.cells[at('label')]!.trim();
+    if (label === '') {
+      unlabelled++;
+      continue;
+    }
+    const key = r.cells[at('key')]!.trim();
+    const time = (n: string): number | null | undefined => (at(n) < 0 || r.cells[at(n)]!.trim() === '' ? null : windowTime(r.cells[at(n)]!.trim()));
+    const windowStart = time('window_start');
+    const firstSeen = time('first_seen');
+    const features = FEATURES.map((n) => decimal(r.cells[at(n)]!));
+    if (!plainKey(key) || windowStart === undefined || firstSeen === undefined || features.some((v) => v === undefined || v < 0) || !LABEL_NAME.test(label)) return bad('key, time, feature or label', file, r.line);
+    const row: AddRow = { line: r.line, key, windowStart: windowStart as number, firstSeen, features: features as number[], label };
+    // One row, one label: a row is its key and window, or (masked key, no window) all of it.
+    const masked = key.split('|').some((p) => /^(?=.*x)[0-9a-fx.:]+$/iu.test(p));
+    const sameRow = (p: AddRow) => p.key === key && p.windowStart === row.windowStart && (windowStart !== null && !masked ? true : p.firstSeen === firstSeen && same(p.features, row.features));
+    const prior = rows.find(sameRow);
+    if (prior && prior.label !== label) return bad('conflicting labels', file, r.line);
+    if (prior) repeated++;
+    else rows.push(row);
+  }
+  if (rows.length === 0) return bad('no labelled rows', file);
+  return { ok: true, rows, repeated, unlabelled };
+}
+
+const same = (a: readonly number[], b: readonly number[]) => a.length === b.length && a.every((v, j) => v === b[j]);
+
 // ---------------------------------------------------------------------------------------------
 // Valid inputs and their mutations.
 
 /**
- * The way case `n` gives labels. label add reads its --data table through readArrowFile, which
- * checks an Arrow file it did not write in a thread of its own (a few hundred ms); the folder
- * and table cases take about 10 ms. One case in LABEL_ADD_EVERY is a label add case, so the
- * default run stays within about 20 s.
+ * The way case `n` gives labels. label add --csv reads its --data table through readArrowFile,
+ * which checks an Arrow file it did not write in a thread of its own (a few hundred ms); the
+ * folder, table and predictions cases take under 10 ms. One case in LABEL_ADD_EVERY is a label
+ * add --csv case, so the default run stays within about 20 s.
  */
 const LABEL_ADD_EVERY = 36;
 function wayOf(n: number): Way {
   const only = process.env.FLOWKNN_FUZZ_WAY as Way | undefined;
   if (only !== undefined && WAYS.includes(only)) return only;
   if (n % LABEL_ADD_EVERY === LABEL_ADD_EVERY - 1) return 'label-add';
-  return n % 2 === 0 ? 'folder' : 'table';
+  return (['folder', 'table', 'predictions'] as const)[n % 3]!;
 }
 
 const ODD_NUMBERS = ['-1', '-0', '0', 'Infinity', '-Infinity', 'NaN', '1e30', '1e309', '1e-400', '0x1F', '0b11', '1_0', '', ' ', '+5', '.5', '5.', '00012', '1.5e3', '9007199254740993', '18446744073709551616', '1.3 M', '7 X', '-2.5 k'];
@@ -661,6 +712,33 @@ function makeCase(seed: number, n: number, dir: string, seeds: Map<string, strin
     writeFileSync(path, mutate(`${cols.join(',')}\n${lines.join('\n')}\n`, rng, labels));
     return { way, dir, path, formats };
   }
+  if (way === 'predictions') {
+    const labels = ['http', 'nfs', 'scan', 'ok-2'];
+    const cols = ['key', 'window_start', 'first_seen', ...FEATURES, 'predicted', 'probability', 'p_http', 'p_nfs', 'label'].filter((c) => !['window_start', 'first_seen', 'probability', 'p_http', 'p_nfs'].includes(c) || rng() < 0.7);
+    if (rng() < 0.3) cols.sort(() => rng() - 0.5);
+    const hosts = ['10.0.0.1', '10.0.0.2', '2001:db8::1', 'XXX.XXX.XXX.XXX', '192.168.1.31|17'];
+    const lines: string[] = [];
+    for (let i = 1 + int(6); i > 0; i--) {
+      const w = Date.UTC(2026, 10, 1, 0, 5 * int(3));
+      const cells: Record<string, string> = {
+        key: pick(hosts),
+        window_start: new Date(w).toISOString(),
+        first_seen: rng() < 0.3 ? '' : new Date(w + int(300_000)).toISOString(),
+        predicted: pick(labels),
+        probability: '0.8',
+        p_http: '0.8',
+        p_nfs: '0.2',
+        label: rng() < 0.2 ? '' : pick(labels),
+        ...Object.fromEntries(FEATURES.map((f) => [f, pick([String(int(100_000)), (rng() * 1e6).toFixed(int(4)), '0'])])),
+      };
+      const line = cols.map((c) => cells[c]!).join(',');
+      lines.push(line);
+      if (rng() < 0.15) lines.push(line);
+    }
+    const path = join(dir, 'predictions.csv');
+    writeFileSync(path, mutate(`${cols.join(',')}\n${lines.join('\n')}\n`, rng, labels));
+    return { way, dir, path, formats };
+  }
   const labels = ['http', 'nfs', 'scan', 'ok-2'];
   const cols = rng() < 0.3 ? ['label', 'key', 'window'] : ['key', rng() < 0.5 ? 'window' : 'window_start', 'label'];
   const windowText = (t: number) => {
@@ -690,7 +768,7 @@ async function runWorker(data: FuzzData): Promise<void> {
   const { FlowknnError } = await import('../../src/errors.js');
   const { NFDUMP_STAT7 } = await import('../../src/features/feature-set.js');
   const { loadLabelled } = await import('../../src/model/labelled.js');
-  const { labelsFromCsv } = await import('../../src/model/labels.js');
+  const { labelsFromCsv, labelsFromPredictions } = await import('../../src/model/labels.js');
   const { nightlyAggregateTable } = await import('../../src/pipeline/inputs.js');
   const { mulberry32 } = await import('../../src/random.js');
   const { tableToIPC } = await import('apache-arrow');
@@ -724,7 +802,6 @@ async function runWorker(data: FuzzData): Promise<void> {
     features: FEATURES.map((c) => Number(dataTable.getChild(c)!.get(i))),
   }));
   const seeds = seedLines();
-  const same = (a: readonly number[], b: readonly number[]) => a.length === b.length && a.every((v, j) => v === b[j]);
 
   const t0 = performance.now();
   for (let n = data.first; n < data.first + data.cases; n++) {
@@ -752,7 +829,9 @@ async function runWorker(data: FuzzData): Promise<void> {
         ? folderOracle(dir, c.formats)
         : c.way === 'table'
           ? tableOracle(readFileSync(c.path).toString('utf8'), c.path)
-          : labelAddOracle(readFileSync(c.path).toString('utf8'), c.path, dataRows);
+          : c.way === 'predictions'
+            ? predictionsOracle(readFileSync(c.path).toString('utf8'), c.path)
+            : labelAddOracle(readFileSync(c.path).toString('utf8'), c.path, dataRows);
     const s = performance.now();
     try {
       if (c.way === 'folder') {
@@ -787,9 +866,10 @@ async function runWorker(data: FuzzData): Promise<void> {
           }
         }
       } else {
-        const batch = await labelsFromCsv(c.path, [dataPath], NFDUMP_STAT7);
-        const v = verdict as ReturnType<typeof labelAddOracle>;
+        const batch = c.way === 'predictions' ? await labelsFromPredictions(c.path, NFDUMP_STAT7) : await labelsFromCsv(c.path, [dataPath], NFDUMP_STAT7);
+        const v = verdict as ReturnType<typeof predictionsOracle>;
         if (!v.ok) fail('silent wrong row', `accepted an input the oracle refuses (${v.why}${v.line ? ` at line ${v.line}` : ''})`);
+        else if (c.way === 'predictions' && batch.unlabelled !== v.unlabelled) fail('silent wrong row', `${batch.unlabelled} rows without a label, expected ${v.unlabelled}`);
         else if (batch.rows.length !== v.rows.length || batch.repeated !== v.repeated) fail('silent wrong row', `${batch.rows.length} rows (${batch.repeated} repeated), expected ${v.rows.length} (${v.repeated})`);
         else {
           for (let i = 0; i < v.rows.length; i++) {
@@ -862,7 +942,7 @@ if (!isMainThread && (workerData as FuzzData | undefined)?.flowknnLabelsFuzz) {
     const cases = only !== undefined ? 1 : Number(process.env.FLOWKNN_FUZZ_CASES ?? 900);
     const first = only !== undefined ? Number(only) : 0;
 
-    it(`${cases} seeded mutations of labels folders, labelled tables and label add --csv files`, async () => {
+    it(`${cases} seeded mutations of labels folders, labelled tables, label add --csv and --predictions files`, async () => {
       const seed = testSeed('labels-fuzz');
       const progress = new SharedArrayBuffer(4);
       const at = new Int32Array(progress);
