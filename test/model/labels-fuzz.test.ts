@@ -804,110 +804,114 @@ async function runWorker(data: FuzzData): Promise<void> {
   const seeds = seedLines();
 
   const t0 = performance.now();
-  for (let n = data.first; n < data.first + data.cases; n++) {
-    Atomics.store(progress, 0, n);
-    const dir = join(base, `case-${n}`);
-    mkdirSync(dir);
-    const c = makeCase(data.seed, n, dir, seeds, dataRows, mulberry32);
-    const input = () => {
-      const files: string[] = [];
-      const walk = (d: string) => {
-        for (const e of readdirSync(d, { withFileTypes: true })) {
-          const p = join(d, e.name);
-          if (e.isDirectory()) walk(p);
-          else files.push(`${p.slice(dir.length + 1)}: ${JSON.stringify(readFileSync(p).toString('utf8').slice(0, 300))}`);
-        }
+  // The case folders go with the worker even when the oracle itself throws (a failure shown by the test).
+  try {
+    for (let n = data.first; n < data.first + data.cases; n++) {
+      Atomics.store(progress, 0, n);
+      const dir = join(base, `case-${n}`);
+      mkdirSync(dir);
+      const c = makeCase(data.seed, n, dir, seeds, dataRows, mulberry32);
+      const input = () => {
+        const files: string[] = [];
+        const walk = (d: string) => {
+          for (const e of readdirSync(d, { withFileTypes: true })) {
+            const p = join(d, e.name);
+            if (e.isDirectory()) walk(p);
+            else files.push(`${p.slice(dir.length + 1)}: ${JSON.stringify(readFileSync(p).toString('utf8').slice(0, 300))}`);
+          }
+        };
+        walk(dir);
+        return files.join('\n  ');
       };
-      walk(dir);
-      return files.join('\n  ');
-    };
-    const fail = (kind: Failure['kind'], what: string) => failures.push({ case: n, way: c.way, kind, what, input: input() });
-    counts.cases++;
-    // The oracle reads the bytes first: what it says cannot depend on what the loader did.
-    const verdict: Verdict<unknown> =
-      c.way === 'folder'
-        ? folderOracle(dir, c.formats)
-        : c.way === 'table'
-          ? tableOracle(readFileSync(c.path).toString('utf8'), c.path)
-          : c.way === 'predictions'
-            ? predictionsOracle(readFileSync(c.path).toString('utf8'), c.path)
-            : labelAddOracle(readFileSync(c.path).toString('utf8'), c.path, dataRows);
-    const s = performance.now();
-    try {
-      if (c.way === 'folder') {
-        const set = await loadLabelled(c.path, NFDUMP_STAT7);
-        const v = verdict as ReturnType<typeof folderOracle>;
-        if (!v.ok) fail('silent wrong row', `accepted an input the oracle refuses (${v.why}${v.file ? ` in ${v.file.slice(dir.length + 1)}` : ''}${v.line ? `:${v.line}` : ''})`);
-        else if (JSON.stringify(set.classes) !== JSON.stringify(v.classes)) fail('silent wrong row', `classes ${JSON.stringify(set.classes)}, expected ${JSON.stringify(v.classes)}`);
-        else if (set.features.rows !== v.rows.length) fail('silent wrong row', `${set.features.rows} rows, expected ${v.rows.length}`);
-        else {
-          for (let i = 0; i < v.rows.length; i++) {
-            const e = v.rows[i]!;
-            const got = { file: set.sourceFile[i], line: set.sourceLine[i], label: set.classes[set.labels[i]!], features: Array.from(set.features.row(i)), firstSeen: set.firstSeen?.[i] ?? null, key: set.keys[i] };
-            if (got.file !== e.file || got.line !== e.line || got.label !== e.label || !same(got.features, e.features) || got.firstSeen !== e.firstSeen || got.key !== e.key) {
-              fail('silent wrong row', `row ${i + 1}: ${JSON.stringify(got)}, expected ${JSON.stringify(e)}`);
-              break;
+      const fail = (kind: Failure['kind'], what: string) => failures.push({ case: n, way: c.way, kind, what, input: input() });
+      counts.cases++;
+      // The oracle reads the bytes first: what it says cannot depend on what the loader did.
+      const verdict: Verdict<unknown> =
+        c.way === 'folder'
+          ? folderOracle(dir, c.formats)
+          : c.way === 'table'
+            ? tableOracle(readFileSync(c.path).toString('utf8'), c.path)
+            : c.way === 'predictions'
+              ? predictionsOracle(readFileSync(c.path).toString('utf8'), c.path)
+              : labelAddOracle(readFileSync(c.path).toString('utf8'), c.path, dataRows);
+      const s = performance.now();
+      try {
+        if (c.way === 'folder') {
+          const set = await loadLabelled(c.path, NFDUMP_STAT7);
+          const v = verdict as ReturnType<typeof folderOracle>;
+          if (!v.ok) fail('silent wrong row', `accepted an input the oracle refuses (${v.why}${v.file ? ` in ${v.file.slice(dir.length + 1)}` : ''}${v.line ? `:${v.line}` : ''})`);
+          else if (JSON.stringify(set.classes) !== JSON.stringify(v.classes)) fail('silent wrong row', `classes ${JSON.stringify(set.classes)}, expected ${JSON.stringify(v.classes)}`);
+          else if (set.features.rows !== v.rows.length) fail('silent wrong row', `${set.features.rows} rows, expected ${v.rows.length}`);
+          else {
+            for (let i = 0; i < v.rows.length; i++) {
+              const e = v.rows[i]!;
+              const got = { file: set.sourceFile[i], line: set.sourceLine[i], label: set.classes[set.labels[i]!], features: Array.from(set.features.row(i)), firstSeen: set.firstSeen?.[i] ?? null, key: set.keys[i] };
+              if (got.file !== e.file || got.line !== e.line || got.label !== e.label || !same(got.features, e.features) || got.firstSeen !== e.firstSeen || got.key !== e.key) {
+                fail('silent wrong row', `row ${i + 1}: ${JSON.stringify(got)}, expected ${JSON.stringify(e)}`);
+                break;
+              }
+            }
+          }
+        } else if (c.way === 'table') {
+          const set = await loadLabelled(c.path, NFDUMP_STAT7);
+          const v = verdict as ReturnType<typeof tableOracle>;
+          if (!v.ok) fail('silent wrong row', `accepted an input the oracle refuses (${v.why}${v.line ? ` at line ${v.line}` : ''})`);
+          else if (JSON.stringify(set.classes) !== JSON.stringify(v.classes) || set.features.rows !== v.rows.length) fail('silent wrong row', `classes ${JSON.stringify(set.classes)} with ${set.features.rows} rows, expected ${JSON.stringify(v.classes)} with ${v.rows.length}`);
+          else {
+            for (let i = 0; i < v.rows.length; i++) {
+              const e = v.rows[i]!;
+              const got = { line: set.sourceLine[i], label: set.classes[set.labels[i]!], features: Array.from(set.features.row(i)) };
+              if (got.line !== e.line || got.label !== e.label || !same(got.features, e.features)) {
+                fail('silent wrong row', `row ${i + 1}: ${JSON.stringify(got)}, expected ${JSON.stringify(e)}`);
+                break;
+              }
+            }
+          }
+        } else {
+          const batch = c.way === 'predictions' ? await labelsFromPredictions(c.path, NFDUMP_STAT7) : await labelsFromCsv(c.path, [dataPath], NFDUMP_STAT7);
+          const v = verdict as ReturnType<typeof predictionsOracle>;
+          if (!v.ok) fail('silent wrong row', `accepted an input the oracle refuses (${v.why}${v.line ? ` at line ${v.line}` : ''})`);
+          else if (c.way === 'predictions' && batch.unlabelled !== v.unlabelled) fail('silent wrong row', `${batch.unlabelled} rows without a label, expected ${v.unlabelled}`);
+          else if (batch.rows.length !== v.rows.length || batch.repeated !== v.repeated) fail('silent wrong row', `${batch.rows.length} rows (${batch.repeated} repeated), expected ${v.rows.length} (${v.repeated})`);
+          else {
+            for (let i = 0; i < v.rows.length; i++) {
+              const e = v.rows[i]!;
+              const r = batch.rows[i]!;
+              const got = { line: r.sourceLine, key: r.key, windowStart: r.windowStart, firstSeen: r.firstSeen, features: [...r.features], label: r.label };
+              if (r.sourceFile !== c.path || JSON.stringify(got) !== JSON.stringify(e)) {
+                fail('silent wrong row', `row ${i + 1}: ${JSON.stringify(got)}, expected ${JSON.stringify(e)}`);
+                break;
+              }
             }
           }
         }
-      } else if (c.way === 'table') {
-        const set = await loadLabelled(c.path, NFDUMP_STAT7);
-        const v = verdict as ReturnType<typeof tableOracle>;
-        if (!v.ok) fail('silent wrong row', `accepted an input the oracle refuses (${v.why}${v.line ? ` at line ${v.line}` : ''})`);
-        else if (JSON.stringify(set.classes) !== JSON.stringify(v.classes) || set.features.rows !== v.rows.length) fail('silent wrong row', `classes ${JSON.stringify(set.classes)} with ${set.features.rows} rows, expected ${JSON.stringify(v.classes)} with ${v.rows.length}`);
-        else {
-          for (let i = 0; i < v.rows.length; i++) {
-            const e = v.rows[i]!;
-            const got = { line: set.sourceLine[i], label: set.classes[set.labels[i]!], features: Array.from(set.features.row(i)) };
-            if (got.line !== e.line || got.label !== e.label || !same(got.features, e.features)) {
-              fail('silent wrong row', `row ${i + 1}: ${JSON.stringify(got)}, expected ${JSON.stringify(e)}`);
-              break;
-            }
-          }
-        }
-      } else {
-        const batch = c.way === 'predictions' ? await labelsFromPredictions(c.path, NFDUMP_STAT7) : await labelsFromCsv(c.path, [dataPath], NFDUMP_STAT7);
-        const v = verdict as ReturnType<typeof predictionsOracle>;
-        if (!v.ok) fail('silent wrong row', `accepted an input the oracle refuses (${v.why}${v.line ? ` at line ${v.line}` : ''})`);
-        else if (c.way === 'predictions' && batch.unlabelled !== v.unlabelled) fail('silent wrong row', `${batch.unlabelled} rows without a label, expected ${v.unlabelled}`);
-        else if (batch.rows.length !== v.rows.length || batch.repeated !== v.repeated) fail('silent wrong row', `${batch.rows.length} rows (${batch.repeated} repeated), expected ${v.rows.length} (${v.repeated})`);
-        else {
-          for (let i = 0; i < v.rows.length; i++) {
-            const e = v.rows[i]!;
-            const r = batch.rows[i]!;
-            const got = { line: r.sourceLine, key: r.key, windowStart: r.windowStart, firstSeen: r.firstSeen, features: [...r.features], label: r.label };
-            if (r.sourceFile !== c.path || JSON.stringify(got) !== JSON.stringify(e)) {
-              fail('silent wrong row', `row ${i + 1}: ${JSON.stringify(got)}, expected ${JSON.stringify(e)}`);
-              break;
-            }
-          }
+        counts.accepted++;
+        byWay[c.way].accepted++;
+      } catch (err) {
+        if (!(err instanceof FlowknnError)) {
+          const e = err as Error;
+          fail('crash', `${e?.name}: ${e?.message}\n${e?.stack?.split('\n').slice(1, 5).join('\n')}`);
+        } else {
+          counts.rejected++;
+          byWay[c.way].rejected++;
+          if (verdict.ok) counts.refusedValid++;
+          const where = err.file ?? err.message;
+          const lines = (f: string) => (statSync(f, { throwIfNoEntry: false })?.isFile() ? readFileSync(f).toString('utf8').split('\n').length : 0);
+          if (err.kind !== 'input' && err.kind !== 'usage') fail('error without file or line', `kind ${err.kind}: ${err.format()}`);
+          else if (!where.includes(dir) && !where.includes(dataPath)) fail('error without file or line', `names no file of the case: ${err.format()}`);
+          else if (err.line !== undefined && (err.file === undefined || err.line < 1 || err.line > lines(err.file))) fail('error without file or line', `line ${err.line} is not a line of ${err.file}: ${err.format()}`);
+          // A NUL byte makes a file binary data to the format sniffer, which has no lines to name.
+          else if (!verdict.ok && verdict.line !== undefined && verdict.file === err.file && err.line === undefined && !readFileSync(err.file!).includes(0)) fail('error without file or line', `no line (the oracle finds ${verdict.why} at line ${verdict.line}): ${err.format()}`);
         }
       }
-      counts.accepted++;
-      byWay[c.way].accepted++;
-    } catch (err) {
-      if (!(err instanceof FlowknnError)) {
-        const e = err as Error;
-        fail('crash', `${e?.name}: ${e?.message}\n${e?.stack?.split('\n').slice(1, 5).join('\n')}`);
-      } else {
-        counts.rejected++;
-        byWay[c.way].rejected++;
-        if (verdict.ok) counts.refusedValid++;
-        const where = err.file ?? err.message;
-        const lines = (f: string) => (statSync(f, { throwIfNoEntry: false })?.isFile() ? readFileSync(f).toString('utf8').split('\n').length : 0);
-        if (err.kind !== 'input' && err.kind !== 'usage') fail('error without file or line', `kind ${err.kind}: ${err.format()}`);
-        else if (!where.includes(dir) && !where.includes(dataPath)) fail('error without file or line', `names no file of the case: ${err.format()}`);
-        else if (err.line !== undefined && (err.file === undefined || err.line < 1 || err.line > lines(err.file))) fail('error without file or line', `line ${err.line} is not a line of ${err.file}: ${err.format()}`);
-        // A NUL byte makes a file binary data to the format sniffer, which has no lines to name.
-        else if (!verdict.ok && verdict.line !== undefined && verdict.file === err.file && err.line === undefined && !readFileSync(err.file!).includes(0)) fail('error without file or line', `no line (the oracle finds ${verdict.why} at line ${verdict.line}): ${err.format()}`);
-      }
+      const ms = performance.now() - s;
+      slowestMs = Math.max(slowestMs, ms);
+      if (ms > CASE_MS) fail('hang', `took ${ms.toFixed(0)} ms`);
+      rmSync(dir, { recursive: true, force: true });
     }
-    const ms = performance.now() - s;
-    slowestMs = Math.max(slowestMs, ms);
-    if (ms > CASE_MS) fail('hang', `took ${ms.toFixed(0)} ms`);
-    rmSync(dir, { recursive: true, force: true });
+  } finally {
+    rmSync(base, { recursive: true, force: true });
   }
-  rmSync(base, { recursive: true, force: true });
   for (const f of failures) {
     if (f.kind === 'crash') counts.crashes++;
     else if (f.kind === 'hang') counts.hangs++;
