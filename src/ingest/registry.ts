@@ -88,7 +88,10 @@ export function detectFromHead(head: SniffHead): InputFormat {
   const found = INPUT_FORMATS.find((f) => f.sniff(head));
   if (found) return found;
   const file = head.path;
-  if (head.lines.length === 0 && head.bytes.length > 0) {
+  // A line running past the head (a damaged file, a huge field) is left out of head.lines: text
+  // without a NUL byte that ends there is no binary data, and has a line to name (below).
+  const cutLine = !head.complete && !head.bytes.includes(0) && !(head.bytes[0] === 0x1f && head.bytes[1] === 0x8b);
+  if (head.lines.length === 0 && head.bytes.length > 0 && !cutLine) {
     throw inputError('binary data that is neither an nfcapd file nor an Arrow file: expected nfdump output or an nfcapd file', { file });
   }
   for (let i = 0; i < head.lines.length; i++) {
@@ -99,6 +102,7 @@ export function detectFromHead(head: SniffHead): InputFormat {
       { file, line: i + 1 },
     );
   }
+  if (cutLine) throw inputError(`the line is longer than ${HEAD_BYTES / 1024} KiB: expected nfdump output, whose lines are short`, { file, line: head.lines.length + 1 });
   throw inputError('empty input: no lines other than blanks and comments; expected nfdump output', { file, line: head.lines.length > 1 ? 1 : undefined });
 }
 

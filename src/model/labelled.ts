@@ -1,8 +1,9 @@
 import type { Table } from 'apache-arrow';
 import { readdir, readFile, readlink, stat } from 'node:fs/promises';
 import { basename, extname, join } from 'node:path';
-import { inputError, usageError, excerpt } from '../errors.js';
+import { FlowknnError, inputError, usageError, excerpt } from '../errors.js';
 import { featureMatrix, type FeatureSet } from '../features/feature-set.js';
+import { parsePlainNumber } from '../ingest/fields.js';
 import { readInput } from '../ingest/read.js';
 import type { WallClockZone } from '../io/time-zone.js';
 import { Matrix } from '../matrix.js';
@@ -59,7 +60,7 @@ async function loadFolder(dir: string, featureSet: FeatureSet, selection: LabelS
   checkSelectionNames(order, selection, dir);
   const classes = order.filter((c) => selected(c, selection));
   // Before any file is read: two labels that would share one probability column are refused.
-  probabilityColumns(classes);
+  distinctColumns(classes, dir);
   const parts: { label: number; table: Table; file: string }[] = [];
   for (const [ci, label] of classes.entries()) {
     const file = join(dir, byLabel.get(label)!);
@@ -70,6 +71,17 @@ async function loadFolder(dir: string, featureSet: FeatureSet, selection: LabelS
     parts.push({ label: ci, table: result.table, file });
   }
   return assemble(parts, classes, featureSet);
+}
+
+/** Labels that would share one probability column (HTTP and http) are refused naming the
+ *  labels folder or table that gives them. */
+function distinctColumns(classes: string[], file: string): void {
+  try {
+    probabilityColumns(classes);
+  } catch (err) {
+    if (err instanceof FlowknnError) throw new FlowknnError(err.kind, err.message, { file, hint: err.hint });
+    throw err;
+  }
 }
 
 /**
@@ -154,7 +166,7 @@ async function loadTable(path: string, featureSet: FeatureSet, selection: LabelS
   const order = [...seen].sort();
   checkSelectionNames(order, selection, path);
   const classes = order.filter((c) => selected(c, selection));
-  probabilityColumns(classes);
+  distinctColumns(classes, path);
   const all = featureMatrix(table, featureSet, path);
   const keys = stringColumn(table, 'key');
   const files = stringColumn(table, 'source_file');
@@ -193,14 +205,17 @@ async function readLabelledCsv(path: string, featureSet: FeatureSet): Promise<Ta
   for (let i = 1; i < lines.length; i++) {
     if (lines[i]!.trim() === '') continue;
     const cells = lines[i]!.split(',');
-    if (cells.length < header.length) throw inputError(`expected ${header.length} fields, got ${cells.length} (truncated line?)`, { file: path, line: i + 1 });
+    // More fields than the header names is as wrong as fewer: a stray comma (a thousands
+    // separator, 1,491) shifts every column after it and pushes the last field out unseen.
+    if (cells.length !== header.length) throw inputError(`expected ${header.length} fields as the header names, got ${cells.length}${cells.length < header.length ? ' (truncated line?)' : ' (a stray comma?)'}`, { file: path, line: i + 1 });
     for (const n of need) {
       const cell = cells[header.indexOf(n)]!.trim();
       if (n === 'label') cols[n]!.push(cell);
       else {
-        const v = Number(cell);
-        if (cell === '' || !Number.isFinite(v)) throw inputError(`${n}: expected a number, got "${excerpt(cell)}"`, { file: path, line: i + 1 });
-        cols[n]!.push(v);
+        // A plain decimal, as in nfdump's CSV: Number() alone also reads 0x1F as 31 and 0b11 as 3.
+        const v = parsePlainNumber(cell);
+        if (!v.ok || !Number.isFinite(v.value)) throw inputError(`${n}: expected a number, got "${excerpt(cell)}"`, { file: path, line: i + 1 });
+        cols[n]!.push(v.value);
       }
     }
     cols.source_line!.push(i + 1);

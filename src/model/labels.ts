@@ -5,6 +5,7 @@ import { isIP } from 'node:net';
 import { extname } from 'node:path';
 import { inputError, usageError, excerpt } from '../errors.js';
 import { featureMatrix, featureSetId, type FeatureSet } from '../features/feature-set.js';
+import { parsePlainNumber } from '../ingest/fields.js';
 import { parseCsv, type CsvRecord } from '../io/csv.js';
 import { buildTable, numberColumn, readArrowFile, stringColumn, withMetadata } from '../schema/arrow.js';
 import { SCHEMA_VERSION } from '../schema/tables.js';
@@ -388,7 +389,9 @@ export async function labelsFromPredictions(file: string, featureSet: FeatureSet
     const windowStart = time('window_start', windowText, problems);
     const firstSeen = time('first_seen', firstText, problems);
     const features = featureTexts.map((t, j) => {
-      const v = typeof t === 'number' ? t : t.trim() === '' ? Number.NaN : Number(t);
+      // A plain decimal: Number() alone also reads 0x1F as 31 and 0b11 as 3.
+      const parsed = typeof t === 'number' ? undefined : parsePlainNumber(t);
+      const v = typeof t === 'number' ? t : parsed!.ok ? parsed!.value : Number.NaN;
       if (!Number.isFinite(v) || v < 0) problems.push(`${featureSet.columns[j]}: expected a number >= 0, got "${excerpt(String(t))}"`);
       return v;
     });
