@@ -306,9 +306,17 @@ function isErr(v: unknown): v is { expected: string } {
   return typeof v === 'object' && v !== null && 'expected' in v;
 }
 
-function checkWidth(row: Cell, header: string[]): string | undefined {
+/**
+ * A row's field count against its header's: fewer is a cut line; with `exact` (statistics CSV,
+ * whose rows nfdump prints as wide as the header), more is a stray comma that would shift every
+ * column after it.
+ */
+function checkWidth(row: Cell, header: string[], exact = false): string | undefined {
   if (row.cells.length < header.length) {
     return `expected ${header.length} comma-separated fields as in the header, got ${row.cells.length} (truncated line?)`;
+  }
+  if (exact && row.cells.length > header.length) {
+    return `expected ${header.length} comma-separated fields as in the header, got ${row.cells.length} (a stray comma?)`;
   }
   return undefined;
 }
@@ -324,7 +332,7 @@ export function parseStatCsv(text: string, file: string, options: ParseOptions =
       issues.reject(row.lineNo, CUT_SHORT, row.raw);
       continue;
     }
-    const width = checkWidth(row, header.cells);
+    const width = checkWidth(row, header.cells, true);
     if (width) {
       issues.reject(row.lineNo, width, row.raw);
       continue;

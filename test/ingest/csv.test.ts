@@ -250,6 +250,25 @@ describe('flow CSV problems and header handling (temp files)', () => {
     expect(e.message).toMatch(/expected 48 comma-separated fields/);
   });
 
+  it('a statistics CSV row with a stray comma is refused at its line, not read with its columns shifted', () => {
+    const lines = read('stat-dstip.csv').split('\n');
+    const row = lines.findIndex((l, i) => i > 0 && /^\d{4}-/u.test(l));
+    const cells = lines[row]!.split(',');
+    cells.splice(cells.length - 2, 0, '145'); // one field too many before bps and bpp
+    lines[row] = cells.join(',');
+    let err: unknown;
+    try {
+      parseStatCsv(lines.join('\n'), 'stray.csv');
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(FlowknnError);
+    const e = err as FlowknnError;
+    expect(e.file).toBe('stray.csv');
+    expect(e.line).toBe(row + 1);
+    expect(e.message).toMatch(/comma-separated fields as in the header, got \d+ \(a stray comma\?\)/u);
+  });
+
   it('a header without the needed columns names what is missing', () => {
     const text = read('flows.csv').replace(/^ts,te,td,sa,da,/, 'ts,te,td,sa,dax,');
     // With "da" renamed the header is no longer recognised as a flow CSV at all.

@@ -216,7 +216,7 @@ function statCsvFile(text: string, file: string): Verdict<StatRow> {
     if (i === lines.length - 1) return bad('data line cut short', file, i + 1);
     const at = (n: string) => header!.map(norm).indexOf(n);
     const cells = line.split(',');
-    if (cells.length < header.length) return bad('too few fields', file, i + 1);
+    if (cells.length !== header.length) return bad('field count', file, i + 1);
     const cell = (n: string) => cells[at(n)]!.trim();
     const time = (n: string): number | null | undefined => {
       if (at(n) < 0) return null;
