@@ -5,17 +5,15 @@ import { usableCores } from '../io/cores.js';
 import { join } from 'node:path';
 import pLimit from 'p-limit';
 import { createEngine } from '../engines/registry.js';
+import type { KnnEngine } from '../engines/engine.js';
+import { classifyTables } from '../knn/classify-tables.js';
 import { environmentError, FlowknnError, inputError, usageError } from '../errors.js';
-import { featureMatrix } from '../features/feature-set.js';
 import { discoverArchive, formatInZone, selectionRange, type ArchiveFile } from '../ingest/archive.js';
 import type { Reject } from '../ingest/issues.js';
 import { writeFileAtomic } from '../io/atomic.js';
-import { kthDistances } from '../knn/novelty.js';
-import { predictionsTable } from '../knn/predictions.js';
 import type { LoadedModel } from '../model/folder.js';
-import { predict } from '../knn/model.js';
 import { readCurrentModel, readModelSpec } from '../model/registry.js';
-import { joinTables, numberColumn, stringColumn } from '../schema/arrow.js';
+import { joinTables, stringColumn } from '../schema/arrow.js';
 import { checkConfigAgainstModel, type LoadedConfig } from './config.js';
 import { aggregateInput, mergePartials, nightlyAggregateTable } from './inputs.js';
 import { acquireLock } from '../io/lock.js';
@@ -118,6 +116,20 @@ export interface InputRecord extends ManifestInput {
   digest: string;
   /** sha256 of the part's files (its aggregates and its rejects), checked before reuse. */
   parts?: { arrow: string; rejects: string };
+}
+
+/**
+ * The classification stage: aggregates of the day (or of one input) -> predictions, with the
+ * day's metadata. Used for the whole day at its end and for one input as it arrives (live.ts):
+ * each row is classified on its own, so both give the same rows.
+ */
+export function classifyDay(loaded: LoadedModel, aggregates: Table, engine: KnnEngine, p: { date: string; modelInfo: ModelInfo; unknownLabel: string | null }) {
+  return classifyTables(loaded.model, [aggregates], engine, {
+    names: ['aggregates'],
+    noveltyThreshold: loaded.json.novelty?.threshold,
+    unknownLabel: p.unknownLabel ?? undefined,
+    meta: { 'flowknn.date': p.date, 'flowknn.model': p.modelInfo.name ? `${p.modelInfo.name} v${p.modelInfo.version}` : p.modelInfo.dir, 'flowknn.model_created': p.modelInfo.created, 'flowknn.engine': engine.name },
+  });
 }
 
 /** The calendar day before today in the zone (not 24 hours back: a daylight-saving day has 23 or 25). */
@@ -405,32 +417,12 @@ export async function runNightly(options: NightlyOptions): Promise<NightlyResult
       let device: string | null;
       const ts = performance.now();
       try {
-        const raw = featureMatrix(aggregates, loaded.model.train.featureSet, 'aggregates');
         // A night with no aggregate (nothing above the minimums, every input failed) has nothing
         // to search: its outputs are empty tables, not an error.
-        const prediction = await predict(loaded.model, raw, engine);
+        predictions = (await classifyDay(loaded, aggregates, engine, { date, modelInfo, unknownLabel: cfg.classify.unknownLabel })).table;
         engineName = engine.name;
         device = engine.deviceName ?? null;
         timings.search = performance.now() - ts;
-        const threshold = loaded.json.novelty?.threshold;
-        const novelty = threshold === undefined ? undefined : { scores: kthDistances(prediction.neighbours, loaded.model.config.k), threshold, unknownLabel: cfg.classify.unknownLabel ?? undefined };
-        const first = numberColumn(aggregates, 'first_seen') ?? new Float64Array(0);
-        const window = numberColumn(aggregates, 'window_start') ?? new Float64Array(0);
-        predictions = predictionsTable(
-          loaded.model,
-          raw,
-          {
-            key: stringColumn(aggregates, 'key') ?? [],
-            windowStart: Array.from(window, (v) => (Number.isNaN(v) ? null : v)),
-            firstSeen: Array.from(first),
-            sourceFile: stringColumn(aggregates, 'source_file') ?? [],
-            sourceLine: Array<null>(aggregates.numRows).fill(null),
-            note: Array<null>(aggregates.numRows).fill(null),
-          },
-          prediction,
-          { 'flowknn.date': date, 'flowknn.model': modelInfo.name ? `${modelInfo.name} v${modelInfo.version}` : modelInfo.dir, 'flowknn.model_created': modelInfo.created, 'flowknn.engine': engine.name },
-          novelty,
-        );
       } finally {
         await engine.dispose();
       }
