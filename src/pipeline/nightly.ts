@@ -1,21 +1,24 @@
-import { tableToIPC, type Table } from 'apache-arrow';
+import type { Table } from 'apache-arrow';
 import { createHash } from 'node:crypto';
-import { mkdir, readFile, rm, stat } from 'node:fs/promises';
+import { mkdir, rm } from 'node:fs/promises';
 import { usableCores } from '../io/cores.js';
 import { join } from 'node:path';
 import pLimit from 'p-limit';
 import { createEngine } from '../engines/registry.js';
 import type { KnnEngine } from '../engines/engine.js';
 import { classifyTables } from '../knn/classify-tables.js';
-import { environmentError, FlowknnError, inputError, usageError } from '../errors.js';
-import { discoverArchive, formatInZone, selectionRange, type ArchiveFile } from '../ingest/archive.js';
+import { environmentError, FlowknnError, usageError } from '../errors.js';
+import { discoverArchive, formatInZone, selectionRange } from '../ingest/archive.js';
 import type { Reject } from '../ingest/issues.js';
 import { writeFileAtomic } from '../io/atomic.js';
 import type { LoadedModel } from '../model/folder.js';
 import { readCurrentModel, readModelSpec } from '../model/registry.js';
 import { joinTables, stringColumn } from '../schema/arrow.js';
 import { checkConfigAgainstModel, type LoadedConfig } from './config.js';
-import { aggregateInput, mergePartials, nightlyAggregateTable } from './inputs.js';
+import { mergePartials, nightlyAggregateTable } from './inputs.js';
+import { commitInput, planInput, readPartJson, workId, type InputRecord, type PlannedInput } from './commit-input.js';
+
+export { readPartJson, workId, type InputRecord } from './commit-input.js';
 import { acquireLock } from '../io/lock.js';
 import type { NfdumpOptions } from '../ingest/nfdump/run.js';
 import { probeNfdump } from '../ingest/nfdump/version.js';
@@ -25,7 +28,6 @@ import { coverageNotes, coverageOf, type Coverage } from './coverage.js';
 import { deliverIncidents, initialNotifyState, NOTIFY_JSON, notifyStateText, readNotifyState, type NotifyCommand } from './notify.js';
 import type { Incident, IncidentCounts } from './incidents.js';
 import { nightIncidents } from './night-incidents.js';
-import { sha256, sha256OfFile } from '../io/checksum.js';
 import { metricLabel } from '../engines/metrics.js';
 
 /**
@@ -112,12 +114,6 @@ export interface NightlyResult {
   readonly reportFile: string | null;
 }
 
-export interface InputRecord extends ManifestInput {
-  digest: string;
-  /** sha256 of the part's files (its aggregates and its rejects), checked before reuse. */
-  parts?: { arrow: string; rejects: string };
-}
-
 /**
  * The classification stage: aggregates of the day (or of one input) -> predictions, with the
  * day's metadata. Used for the whole day at its end and for one input as it arrives (live.ts):
@@ -136,10 +132,6 @@ export function classifyDay(loaded: LoadedModel, aggregates: Table, engine: KnnE
 export function yesterday(timeZone: string, now = Date.now()): string {
   const [y, m, d] = formatInZone(now, timeZone).slice(0, 10).split('-').map(Number) as [number, number, number];
   return new Date(Date.UTC(y, m - 1, d - 1)).toISOString().slice(0, 10);
-}
-
-export function workId(relPath: string): string {
-  return relPath.replace(/[^A-Za-z0-9._-]/gu, '_');
 }
 
 async function ensureWritable(dir: string): Promise<void> {
@@ -242,28 +234,12 @@ export async function runNightly(options: NightlyOptions): Promise<NightlyResult
     await mkdir(workDir, { recursive: true });
     for (const note of coverageNotes(date, coverage, timeZone)) log(note);
 
-    // What each input's committed record must match to be reused.
-    const inputDigest = (f: ArchiveFile, size: number, mtime: number) => createHash('sha256').update(JSON.stringify([config.digest, f.relPath, size, mtime])).digest('hex');
     const records = new Map<string, InputRecord>();
-    const todo: { file: ArchiveFile; size: number; mtime: number; digest: string }[] = [];
+    const todo: PlannedInput[] = [];
     for (const f of selected) {
-      // A file gone since discovery is not reused; reading it fails it, as one input, by name.
-      const st = await stat(f.path).catch(() => ({ size: -1, mtimeMs: 0 }));
-      // whole milliseconds: copies and backups keep no more than that of a file's time
-      const mtime = Math.floor(st.mtimeMs);
-      const digest = inputDigest(f, st.size, mtime);
-      const rec = await readJson<InputRecord>(join(workDir, `${workId(f.relPath)}.json`)).catch(() => undefined);
-      if (rec && rec.status === 'ok' && rec.digest === digest) {
-        // A committed part is reused only as it was written: a damaged one is read again from
-        // its input, and the log names it.
-        const damaged = await damagedPart(workDir, rec);
-        if (damaged === null) {
-          records.set(f.relPath, rec);
-          continue;
-        }
-        log(`${damaged}: the committed part of ${f.relPath} is damaged (${rec.parts ? 'sha256 differs from its record' : 'its record has no checksum'}); reading the input again`);
-      }
-      todo.push({ file: f, size: st.size, mtime, digest });
+      const planned = await planInput(f, workDir, config.digest, log);
+      if ('reuse' in planned) records.set(f.relPath, planned.reuse);
+      else todo.push(planned.read);
     }
     const reused = records.size;
     // nfdump is asked for its version once per run (when there is an input to read), and that
@@ -306,64 +282,23 @@ export async function runNightly(options: NightlyOptions): Promise<NightlyResult
       const failures: InputRecord[] = [];
       let fatal: FlowknnError | undefined;
       await Promise.all(
-        todo.map(({ file, size, mtime, digest }) =>
+        todo.map((input) =>
           limit(async () => {
             if (fatal) return;
-            const t = performance.now();
-            const base: Omit<InputRecord, 'status' | 'error' | 'rows' | 'flows' | 'rejects' | 'sha256' | 'nfdump_args' | 'elapsed_ms'> = {
-              path: file.relPath,
-              size,
-              mtime_ms: mtime,
-              slot_start: new Date(file.slotStartMs).toISOString(),
-              digest,
-            };
-            const id = workId(file.relPath);
+            let rec: InputRecord;
             try {
-              const r = await aggregateInput(file, cfg, { nfdump });
-              // The record commits the part (written last), with the sha256 of each of its files.
-              const arrow = tableToIPC(r.table, 'file');
-              const rejectsText = JSON.stringify(r.rejects.map((x) => ({ ...x, file: file.relPath })));
-              await writeFileAtomic(join(workDir, `${id}.arrow`), arrow);
-              await writeFileAtomic(join(workDir, `${id}.rejects.json`), rejectsText);
-              const rec: InputRecord = {
-                ...base,
-                sha256: r.sha256,
-                status: 'ok',
-                error: null,
-                rows: r.table.numRows,
-                flows: r.flows,
-                rejects: r.rejects.length,
-                nfdump_args: r.nfdumpArgs,
-                elapsed_ms: Math.round(performance.now() - t),
-                nfdump: r.nfdump?.nfdump ?? null,
-                warnings: r.warnings,
-                totals_check: r.nfdump?.totalsCheck ?? null,
-                parts: { arrow: sha256(arrow), rejects: sha256(rejectsText) },
-              };
-              if (rec.warnings!.length > 0) log(`${file.relPath}: warnings (counted, not fatal): ${rec.warnings!.map((w) => `${w.message} x${w.count}`).join('; ')}`);
-              await writeFileAtomic(join(workDir, `${id}.json`), `${JSON.stringify(rec)}\n`);
-              records.set(file.relPath, rec);
-              rowsSoFar += rec.rows;
+              rec = await commitInput(input, { config, nfdump, workDir, log });
             } catch (err) {
-              if (!(err instanceof FlowknnError)) {
-                // Not about the input (a full disk, too many open files): stop taking inputs,
-                // let the ones running finish, then end the run with it, holding the lock till then.
-                const code = (err as NodeJS.ErrnoException).code;
-                fatal ??= environmentError(`${file.relPath}: ${code ? `${code}: ` : ''}${(err as Error).message ?? String(err)}`, 'the inputs finished so far are kept; rerun when the cause is fixed', err);
-                return;
-              }
-              if (err.kind === 'environment') {
-                fatal ??= err;
-                return;
-              }
-              const rec: InputRecord = { ...base, sha256: null, status: 'failed', error: err.format(), rows: 0, flows: 0, rejects: 0, nfdump_args: null, elapsed_ms: Math.round(performance.now() - t), nfdump: nfdump.version?.version ?? null, warnings: [], totals_check: null };
-              await writeFileAtomic(join(workDir, `${id}.json`), `${JSON.stringify(rec)}\n`);
-              records.set(file.relPath, rec);
-              failures.push(rec);
-              log(`failed: ${err.format()}`);
+              // Not about the input (a full disk, too many open files): stop taking inputs,
+              // let the ones running finish, then end the run with it, holding the lock till then.
+              fatal ??= err as FlowknnError;
+              return;
             }
+            records.set(input.file.relPath, rec);
+            if (rec.status === 'ok') rowsSoFar += rec.rows;
+            else failures.push(rec);
             done++;
-            bytesSoFar += size;
+            bytesSoFar += input.size;
             options.onProgress?.(done, selected.length, rowsSoFar, bytesSoFar);
           }),
         ),
@@ -477,32 +412,6 @@ export async function runNightly(options: NightlyOptions): Promise<NightlyResult
   } finally {
     await lock.release();
   }
-}
-
-/**
- * The file of a committed part that does not match the sha256 in its record (or any, for a
- * record written before parts had checksums), or null when the part is whole.
- */
-async function damagedPart(workDir: string, rec: InputRecord): Promise<string | null> {
-  const id = workId(rec.path);
-  const files: [string, string | undefined][] = [
-    [join(workDir, `${id}.arrow`), rec.parts?.arrow],
-    [join(workDir, `${id}.rejects.json`), rec.parts?.rejects],
-  ];
-  for (const [file, expected] of files) {
-    const actual = await sha256OfFile(file).catch(() => null);
-    if (expected === undefined || actual !== expected) return file;
-  }
-  return null;
-}
-
-/** A committed part's JSON, checked against its record's sha256. */
-export async function readPartJson<T>(file: string, expected: string | undefined): Promise<T> {
-  const bytes = await readFile(file).catch(() => {
-    throw inputError('missing: a committed part of the night is gone', { file }, 'rerun the day with --force');
-  });
-  if (expected !== undefined && sha256(bytes) !== expected) throw inputError('does not match the sha256 of its record: the committed part is damaged', { file }, 'rerun the day: a damaged part is read again from its input');
-  return JSON.parse(bytes.toString('utf8')) as T;
 }
 
 export function openIds(incidents: readonly Incident[]): string[] {
