@@ -1,4 +1,4 @@
-import { tableToIPC } from 'apache-arrow';
+import { tableToIPC, type Table } from 'apache-arrow';
 import { createHash } from 'node:crypto';
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -58,12 +58,16 @@ export async function planInput(f: ArchiveFile, workDir: string, configDigest: s
   return { read: { file: f, size: st.size, mtime, digest } };
 }
 
+/** An input read but not yet written: its part and record, or the input's own error. */
+export type ReadInput = { readonly input: PlannedInput; readonly record: InputRecord; readonly arrow?: Uint8Array; readonly rejectsText?: string; readonly table?: Table };
+
 /**
- * Reads one input and commits it: an `ok` record with its part, or a `failed` record naming
- * the input's error (nfdump's, too many bad lines, a time limit). What is not about the input
- * (a full disk, nfdump gone) is thrown as an environment error: the caller stops taking inputs.
+ * Reads one input (nfdump and the aggregation), writing nothing: an `ok` record with its part,
+ * or a `failed` record naming the input's error (nfdump's, too many bad lines, a time limit).
+ * What is not about the input (a full disk, nfdump gone) is thrown as an environment error:
+ * the caller stops taking inputs.
  */
-export async function commitInput(input: PlannedInput, p: { config: LoadedConfig; nfdump: NfdumpOptions; workDir: string; log: (m: string) => void }): Promise<InputRecord> {
+export async function readInput(input: PlannedInput, p: { config: LoadedConfig; nfdump: NfdumpOptions; log: (m: string) => void }): Promise<ReadInput> {
   const { file, size, mtime, digest } = input;
   const t = performance.now();
   const base: Omit<InputRecord, 'status' | 'error' | 'rows' | 'flows' | 'rejects' | 'sha256' | 'nfdump_args' | 'elapsed_ms'> = {
@@ -73,15 +77,11 @@ export async function commitInput(input: PlannedInput, p: { config: LoadedConfig
     slot_start: new Date(file.slotStartMs).toISOString(),
     digest,
   };
-  const id = workId(file.relPath);
   try {
     const r = await aggregateInput(file, p.config.config, { nfdump: p.nfdump });
-    // The record commits the part (written last), with the sha256 of each of its files.
     const arrow = tableToIPC(r.table, 'file');
     const rejectsText = JSON.stringify(r.rejects.map((x) => ({ ...x, file: file.relPath })));
-    await writeFileAtomic(join(p.workDir, `${id}.arrow`), arrow);
-    await writeFileAtomic(join(p.workDir, `${id}.rejects.json`), rejectsText);
-    const rec: InputRecord = {
+    const record: InputRecord = {
       ...base,
       sha256: r.sha256,
       status: 'ok',
@@ -96,9 +96,8 @@ export async function commitInput(input: PlannedInput, p: { config: LoadedConfig
       totals_check: r.nfdump?.totalsCheck ?? null,
       parts: { arrow: sha256(arrow), rejects: sha256(rejectsText) },
     };
-    if (rec.warnings!.length > 0) p.log(`${file.relPath}: warnings (counted, not fatal): ${rec.warnings!.map((w) => `${w.message} x${w.count}`).join('; ')}`);
-    await writeFileAtomic(join(p.workDir, `${id}.json`), `${JSON.stringify(rec)}\n`);
-    return rec;
+    if (record.warnings!.length > 0) p.log(`${file.relPath}: warnings (counted, not fatal): ${record.warnings!.map((w) => `${w.message} x${w.count}`).join('; ')}`);
+    return { input, record, arrow, rejectsText, table: r.table };
   } catch (err) {
     if (!(err instanceof FlowknnError)) {
       // Not about the input (a full disk, too many open files).
@@ -106,11 +105,29 @@ export async function commitInput(input: PlannedInput, p: { config: LoadedConfig
       throw environmentError(`${file.relPath}: ${code ? `${code}: ` : ''}${(err as Error).message ?? String(err)}`, 'the inputs finished so far are kept; rerun when the cause is fixed', err);
     }
     if (err.kind === 'environment') throw err;
-    const rec: InputRecord = { ...base, sha256: null, status: 'failed', error: err.format(), rows: 0, flows: 0, rejects: 0, nfdump_args: null, elapsed_ms: Math.round(performance.now() - t), nfdump: p.nfdump.version?.version ?? null, warnings: [], totals_check: null };
-    await writeFileAtomic(join(p.workDir, `${id}.json`), `${JSON.stringify(rec)}\n`);
+    const record: InputRecord = { ...base, sha256: null, status: 'failed', error: err.format(), rows: 0, flows: 0, rejects: 0, nfdump_args: null, elapsed_ms: Math.round(performance.now() - t), nfdump: p.nfdump.version?.version ?? null, warnings: [], totals_check: null };
     p.log(`failed: ${err.format()}`);
-    return rec;
+    return { input, record };
   }
+}
+
+/**
+ * Commits an input read by readInput: its part's files, then its record (written last, with
+ * the sha256 of each), each atomically. The caller holds the day's lock.
+ */
+export async function writeInput(read: ReadInput, workDir: string): Promise<InputRecord> {
+  const id = workId(read.input.file.relPath);
+  if (read.arrow !== undefined && read.rejectsText !== undefined) {
+    await writeFileAtomic(join(workDir, `${id}.arrow`), read.arrow);
+    await writeFileAtomic(join(workDir, `${id}.rejects.json`), read.rejectsText);
+  }
+  await writeFileAtomic(join(workDir, `${id}.json`), `${JSON.stringify(read.record)}\n`);
+  return read.record;
+}
+
+/** Reads one input and commits it (readInput, then writeInput). */
+export async function commitInput(input: PlannedInput, p: { config: LoadedConfig; nfdump: NfdumpOptions; workDir: string; log: (m: string) => void }): Promise<InputRecord> {
+  return writeInput(await readInput(input, p), p.workDir);
 }
 
 /**

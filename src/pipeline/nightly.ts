@@ -25,7 +25,7 @@ import { probeNfdump } from '../ingest/nfdump/version.js';
 import { alertsOf, countBy, readJson, readPart, summaryBase, writeDayOutputs, type Alert, type Manifest, type ManifestInput, type ModelInfo, type Summary } from './outputs.js';
 import { cleanLeftovers, dayPaths, freshStaging, readRunState, repairSwap, shardNames, swapIn, writeRunState, type DayPaths } from './day.js';
 import { coverageNotes, coverageOf, type Coverage } from './coverage.js';
-import { deliverIncidents, initialNotifyState, NOTIFY_JSON, notifyStateText, readNotifyState, type NotifyCommand } from './notify.js';
+import { deliverIncidents, initialNotifyState, mergeNotified, NOTIFY_JSON, notifyStateText, readNotifyState, type NotifyCommand } from './notify.js';
 import type { Incident, IncidentCounts } from './incidents.js';
 import { nightIncidents } from './night-incidents.js';
 import { metricLabel } from '../engines/metrics.js';
@@ -147,7 +147,7 @@ async function ensureWritable(dir: string): Promise<void> {
   }
 }
 
-async function loadModel(config: LoadedConfig): Promise<{ loaded: LoadedModel; info: ModelInfo }> {
+export async function loadModel(config: LoadedConfig): Promise<{ loaded: LoadedModel; info: ModelInfo }> {
   const { loaded, name, version } =
     config.paths.registry !== undefined ? await readCurrentModel(config.paths.registry, (config.config.model as { name: string }).name) : await readModelSpec(config.paths.model!);
   const j = loaded.json;
@@ -395,8 +395,8 @@ export async function runNightly(options: NightlyOptions): Promise<NightlyResult
       }
       timings.total = performance.now() - t0;
       final = { ...summary, timings_ms: roundTimings(timings), finished: new Date().toISOString(), run_key: runKey };
-      // the incidents a run of this day sent already are not sent again (notify.ts)
-      if (!options.shard) await writeFileAtomic(join(staging, NOTIFY_JSON), notifyStateText(initialNotifyState({ alerts: alerts.length, open: openIds(incidents) }, await readNotifyState(paths.out))));
+      // the incidents a run of this day (or flowknn watch, as the files came) sent already are not sent again (notify.ts)
+      if (!options.shard) await writeFileAtomic(join(staging, NOTIFY_JSON), notifyStateText(initialNotifyState({ alerts: alerts.length, open: openIds(incidents) }, mergeNotified(await readNotifyState(paths.out), await readNotifyState(paths.live)))));
       await writeFileAtomic(join(staging, 'summary.json'), `${JSON.stringify(final, null, 2)}\n`);
     } catch (err) {
       // The staged day first: on a full disk, removing it makes the room to record the stop.
