@@ -1,28 +1,27 @@
 import type { Table } from 'apache-arrow';
+import type { Reject } from '../ingest/issues.js';
 import { createHash } from 'node:crypto';
 import { mkdir, rm } from 'node:fs/promises';
 import { usableCores } from '../io/cores.js';
 import { join } from 'node:path';
-import pLimit from 'p-limit';
 import { createEngine } from '../engines/registry.js';
 import type { KnnEngine } from '../engines/engine.js';
 import { classifyTables } from '../knn/classify-tables.js';
 import { environmentError, FlowknnError, usageError } from '../errors.js';
 import { discoverArchive, formatInZone, selectionRange } from '../ingest/archive.js';
-import type { Reject } from '../ingest/issues.js';
 import { writeFileAtomic } from '../io/atomic.js';
 import type { LoadedModel } from '../model/folder.js';
 import { readCurrentModel, readModelSpec } from '../model/registry.js';
-import { joinTables, stringColumn } from '../schema/arrow.js';
+import { stringColumn } from '../schema/arrow.js';
 import { checkConfigAgainstModel, type LoadedConfig } from './config.js';
-import { mergePartials, nightlyAggregateTable } from './inputs.js';
-import { commitInput, planInput, readPartJson, workId, type InputRecord, type PlannedInput } from './commit-input.js';
+import { collectDay, runInputs } from './collect.js';
+import { planInput, type InputRecord, type PlannedInput } from './commit-input.js';
 
 export { readPartJson, workId, type InputRecord } from './commit-input.js';
 import { acquireLock } from '../io/lock.js';
 import type { NfdumpOptions } from '../ingest/nfdump/run.js';
 import { probeNfdump } from '../ingest/nfdump/version.js';
-import { alertsOf, countBy, readJson, readPart, summaryBase, writeDayOutputs, type Alert, type Manifest, type ManifestInput, type ModelInfo, type Summary } from './outputs.js';
+import { alertsOf, countBy, readJson, summaryBase, writeDayOutputs, type Alert, type Manifest, type ManifestInput, type ModelInfo, type Summary } from './outputs.js';
 import { cleanLeftovers, dayPaths, freshStaging, readRunState, repairSwap, shardNames, swapIn, writeRunState, type DayPaths } from './day.js';
 import { coverageNotes, coverageOf, type Coverage } from './coverage.js';
 import { deliverIncidents, initialNotifyState, mergeNotified, NOTIFY_JSON, notifyStateText, readNotifyState, type NotifyCommand } from './notify.js';
@@ -43,6 +42,12 @@ import { metricLabel } from '../engines/metrics.js';
  * of all rows runs once at the end (one batched search); its alert rows are joined into
  * incidents (incidents.ts); the day's files are written into a staging folder and swapped in
  * whole, then the new incidents are sent (notify.ts).
+ *
+ * The stages, each a function of its own: plan the inputs (planInput: reuse or read), run
+ * them (runInputs: read and commit each, commit-input.ts), collect the committed inputs
+ * (collectDay, collect.ts), classify (classifyDay, with the engine passed in), write the day
+ * (writeDay, with the clock passed in), then swap it in and notify. `flowknn watch` runs the
+ * same input and classify stages for one file as it arrives (live.ts).
  */
 
 export interface Shard {
@@ -93,6 +98,8 @@ export interface NightlyOptions {
   readonly command?: string;
   /** Run with the alerts once the day is committed (not for a shard: its merge notifies). */
   readonly notify?: NotifyCommand;
+  /** The clock of the run's times (started, finished, stopped). */
+  readonly clock?: () => Date;
 }
 
 export interface ReportData {
@@ -168,7 +175,8 @@ export async function loadModel(config: LoadedConfig): Promise<{ loaded: LoadedM
 }
 
 export async function runNightly(options: NightlyOptions): Promise<NightlyResult> {
-  const started = new Date();
+  const clock = options.clock ?? (() => new Date());
+  const started = clock();
   const t0 = performance.now();
   const timings: Record<string, number> = {};
   const { config, log } = options;
@@ -273,37 +281,25 @@ export async function runNightly(options: NightlyOptions): Promise<NightlyResult
 
       // Inputs, in parallel: each committed on its own.
       const ti = performance.now();
-      const jobs = options.jobs ?? (cfg.limits.jobs || usableCores());
-      const limit = pLimit(Math.max(1, jobs));
       let done = reused;
       let rowsSoFar = [...records.values()].reduce((s, r) => s + r.rows, 0);
       let bytesSoFar = 0;
       options.onProgress?.(done, selected.length, rowsSoFar, bytesSoFar);
-      const failures: InputRecord[] = [];
-      let fatal: FlowknnError | undefined;
-      await Promise.all(
-        todo.map((input) =>
-          limit(async () => {
-            if (fatal) return;
-            let rec: InputRecord;
-            try {
-              rec = await commitInput(input, { config, nfdump, workDir, log });
-            } catch (err) {
-              // Not about the input (a full disk, too many open files): stop taking inputs,
-              // let the ones running finish, then end the run with it, holding the lock till then.
-              fatal ??= err as FlowknnError;
-              return;
-            }
-            records.set(input.file.relPath, rec);
-            if (rec.status === 'ok') rowsSoFar += rec.rows;
-            else failures.push(rec);
-            done++;
-            bytesSoFar += input.size;
-            options.onProgress?.(done, selected.length, rowsSoFar, bytesSoFar);
-          }),
-        ),
-      );
-      if (fatal) throw fatal;
+      const read = await runInputs(todo, {
+        config,
+        nfdump,
+        workDir,
+        jobs: options.jobs ?? (cfg.limits.jobs || usableCores()),
+        log,
+        onInput: (rec, size) => {
+          records.set(rec.path, rec);
+          if (rec.status === 'ok') rowsSoFar += rec.rows;
+          done++;
+          bytesSoFar += size;
+          options.onProgress?.(done, selected.length, rowsSoFar, bytesSoFar);
+        },
+      });
+      for (const rec of read) records.set(rec.path, rec);
       timings.inputs = performance.now() - ti;
 
       const runKey = runKeyOf();
@@ -311,39 +307,7 @@ export async function runNightly(options: NightlyOptions): Promise<NightlyResult
       // Everything else runs on the committed inputs, in path order.
       const tc = performance.now();
       inputs = selected.map((f) => records.get(f.relPath)!);
-      const tooMany = (rowCount: number) => {
-        if (rowCount <= cfg.limits.maxRows) return;
-        throw usageError(
-          `${date}: ${rowCount.toLocaleString('en-US')} aggregates to classify, more than limits.maxRows (${cfg.limits.maxRows.toLocaleString('en-US')}) in ${config.file}`,
-          'keep fewer with aggregate.minPackets, aggregate.minBytes or aggregate.top, or raise limits.maxRows if this machine has the memory (about 4 GiB per million rows); the inputs read so far are kept',
-        );
-      };
-      const ok = inputs.filter((r) => r.status === 'ok');
-      const rejects: Reject[] = [];
-      for (const rec of ok) rejects.push(...(await readPartJson<Reject[]>(join(workDir, `${workId(rec.path)}.rejects.json`), rec.parts?.rejects)));
-      const partOf = (rec: InputRecord) => readPart(join(workDir, `${workId(rec.path)}.arrow`), rec.parts?.arrow);
-      const dayMeta = { 'flowknn.date': date, 'flowknn.key': cfg.aggregate.key, 'flowknn.window_s': cfg.aggregate.source === 'nfdump' ? 'file' : String(cfg.aggregate.window) };
-      let aggregates: Table;
-      if (ok.length === 0) {
-        aggregates = nightlyAggregateTable([], [], [], dayMeta);
-      } else if (cfg.aggregate.source === 'flows') {
-        // The inputs hold partial aggregates, merged across inputs one input at a time; the
-        // limit applies to the night's aggregates, after the minimums.
-        aggregates = await mergePartials(
-          (async function* () {
-            for (const rec of ok) yield await partOf(rec);
-          })(),
-          cfg,
-          dayMeta,
-        );
-        tooMany(aggregates.numRows);
-      } else {
-        // nfdump source: one window per file, each input's rows final.
-        tooMany(ok.reduce((n, r) => n + r.rows, 0));
-        const parts = await Promise.all(ok.map(partOf));
-        const { 'flowknn.source': _one, ...inputMeta } = Object.fromEntries(parts[0]!.schema.metadata);
-        aggregates = joinTables(parts, { ...inputMeta, ...dayMeta });
-      }
+      const { aggregates, rejects } = await collectDay({ config, date, inputs, workDir });
       timings.collect = performance.now() - tc;
 
       const engine = await createEngine(options.engine ?? cfg.classify.engine, { log, threads: cfg.classify.threads || undefined });
@@ -364,44 +328,32 @@ export async function runNightly(options: NightlyOptions): Promise<NightlyResult
       timings.classify = performance.now() - ts;
 
       // The new day is written whole into a staging folder, then swapped in (day.ts).
-      const to = performance.now();
-      const staging = await freshStaging(paths);
       failed = inputs.filter((r) => r.status === 'failed');
-      const manifestInputs = inputs.map(({ digest: _d, parts: _p, ...m }) => m);
-      const ti2 = performance.now();
-      const { incidents, alerts, counts } = await nightIncidents({ config, date, model: modelInfo, alerts: alertsOf(predictions, date, cfg.classify), inputs: manifestInputs, nfdump: options.shard ? null : nfdump, log });
-      timings.incidents = performance.now() - ti2;
-      const manifest: Manifest = {
-        format: 'flowknn-nightly-manifest',
-        format_version: 1,
+      ({ final, reportFile } = await writeDay({
+        options,
+        paths,
         date,
-        archive_root: config.paths.archive,
-        shard: options.shard ? { index: options.shard.index, count: options.shard.count } : null,
-        inputs: manifestInputs,
+        modelInfo,
+        loaded,
+        inputs,
+        reused,
+        aggregates,
+        predictions,
+        rejects,
         skipped: listing.skipped,
         coverage,
-      };
-      const summary = buildSummary({ date, shard: options.shard ?? null, config, modelInfo, engineName, device, inputs, reused, predictions, alerts, incidents: counts, rejects: rejects.length, timings, started, coverage });
-      timings.outputs = performance.now() - to;
-      await writeDayOutputs(staging, { aggregates, predictions, alerts, incidents, rejects, manifest, summary: { ...summary, run_key: runKey } as Summary });
-      timings.outputs = performance.now() - to;
-
-      if (cfg.report.enabled && !options.shard && options.writeReport) {
-        const tr = performance.now();
-        reportFile = join(paths.out, 'report.html');
-        timings.total = performance.now() - t0;
-        await options.writeReport(staging, { summary: { ...summary, timings_ms: roundTimings(timings) }, manifest, predictions, alerts, incidents, model: loaded, reportFile: join(staging, 'report.html'), maxRows: cfg.report.maxRows });
-        timings.report = performance.now() - tr;
-      }
-      timings.total = performance.now() - t0;
-      final = { ...summary, timings_ms: roundTimings(timings), finished: new Date().toISOString(), run_key: runKey };
-      // the incidents a run of this day (or flowknn watch, as the files came) sent already are not sent again (notify.ts)
-      if (!options.shard) await writeFileAtomic(join(staging, NOTIFY_JSON), notifyStateText(initialNotifyState({ alerts: alerts.length, open: openIds(incidents) }, mergeNotified(await readNotifyState(paths.out), await readNotifyState(paths.live)))));
-      await writeFileAtomic(join(staging, 'summary.json'), `${JSON.stringify(final, null, 2)}\n`);
+        engine: { name: engineName, device },
+        nfdump: options.shard ? null : nfdump,
+        runKey,
+        timings,
+        started,
+        t0,
+        clock,
+      }));
     } catch (err) {
       // The staged day first: on a full disk, removing it makes the room to record the stop.
       await rm(paths.next, { recursive: true, force: true }).catch(() => undefined);
-      await writeRunState(paths, { status: 'stopped', digest: config.digest, started: runState.started, at: new Date().toISOString(), error: err instanceof FlowknnError ? err.format() : String(err) }).catch(() => undefined);
+      await writeRunState(paths, { status: 'stopped', digest: config.digest, started: runState.started, at: clock().toISOString(), error: err instanceof FlowknnError ? err.format() : String(err) }).catch(() => undefined);
       throw err;
     }
     // The commit: from here the new day is the day, also if the run is killed (day.ts).
@@ -412,6 +364,71 @@ export async function runNightly(options: NightlyOptions): Promise<NightlyResult
   } finally {
     await lock.release();
   }
+}
+
+/**
+ * The write stage: the day's incidents from the classified rows, then every output of the day
+ * into a fresh staging folder (the report, the notify state carried from earlier runs and from
+ * flowknn watch, the summary last), for swapIn to commit.
+ */
+async function writeDay(p: {
+  options: NightlyOptions;
+  paths: DayPaths;
+  date: string;
+  modelInfo: ModelInfo;
+  loaded: LoadedModel;
+  inputs: readonly InputRecord[];
+  reused: number;
+  aggregates: Table;
+  predictions: Table;
+  rejects: Reject[];
+  skipped: Manifest['skipped'];
+  coverage: Coverage;
+  engine: { name: string; device: string | null };
+  nfdump: NfdumpOptions | null;
+  runKey: string;
+  timings: Record<string, number>;
+  started: Date;
+  t0: number;
+  clock: () => Date;
+}): Promise<{ final: Summary & { run_key: string }; reportFile: string | null }> {
+  const { options, paths, date, timings } = p;
+  const { config, log } = options;
+  const cfg = config.config;
+  const to = performance.now();
+  const staging = await freshStaging(paths);
+  const manifestInputs = p.inputs.map(({ digest: _d, parts: _p, ...m }) => m);
+  const ti = performance.now();
+  const { incidents, alerts, counts } = await nightIncidents({ config, date, model: p.modelInfo, alerts: alertsOf(p.predictions, date, cfg.classify), inputs: manifestInputs, nfdump: p.nfdump, log });
+  timings.incidents = performance.now() - ti;
+  const manifest: Manifest = {
+    format: 'flowknn-nightly-manifest',
+    format_version: 1,
+    date,
+    archive_root: config.paths.archive,
+    shard: options.shard ? { index: options.shard.index, count: options.shard.count } : null,
+    inputs: manifestInputs,
+    skipped: p.skipped,
+    coverage: p.coverage,
+  };
+  const summary = buildSummary({ date, shard: options.shard ?? null, config, modelInfo: p.modelInfo, engineName: p.engine.name, device: p.engine.device, inputs: p.inputs, reused: p.reused, predictions: p.predictions, alerts, incidents: counts, rejects: p.rejects.length, timings, started: p.started, coverage: p.coverage, finished: p.clock() });
+  timings.outputs = performance.now() - to;
+  await writeDayOutputs(staging, { aggregates: p.aggregates, predictions: p.predictions, alerts, incidents, rejects: p.rejects, manifest, summary: { ...summary, run_key: p.runKey } as Summary });
+  timings.outputs = performance.now() - to;
+  let reportFile: string | null = null;
+  if (cfg.report.enabled && !options.shard && options.writeReport) {
+    const tr = performance.now();
+    reportFile = join(paths.out, 'report.html');
+    timings.total = performance.now() - p.t0;
+    await options.writeReport(staging, { summary: { ...summary, timings_ms: roundTimings(timings) }, manifest, predictions: p.predictions, alerts, incidents, model: p.loaded, reportFile: join(staging, 'report.html'), maxRows: cfg.report.maxRows });
+    timings.report = performance.now() - tr;
+  }
+  timings.total = performance.now() - p.t0;
+  const final = { ...summary, timings_ms: roundTimings(timings), finished: p.clock().toISOString(), run_key: p.runKey };
+  // the incidents a run of this day (or flowknn watch, as the files came) sent already are not sent again (notify.ts)
+  if (!options.shard) await writeFileAtomic(join(staging, NOTIFY_JSON), notifyStateText(initialNotifyState({ alerts: alerts.length, open: openIds(incidents) }, mergeNotified(await readNotifyState(paths.out), await readNotifyState(paths.live)))));
+  await writeFileAtomic(join(staging, 'summary.json'), `${JSON.stringify(final, null, 2)}\n`);
+  return { final, reportFile };
 }
 
 export function openIds(incidents: readonly Incident[]): string[] {
@@ -438,6 +455,7 @@ export function buildSummary(p: {
   timings: Record<string, number>;
   started: Date;
   coverage: Coverage;
+  finished?: Date;
 }): Summary {
   const failed = p.inputs.filter((r) => r.status === 'failed');
   const predicted = stringColumn(p.predictions, 'predicted') ?? [];
@@ -471,7 +489,7 @@ export function buildSummary(p: {
     coverage: p.coverage,
     timings_ms: roundTimings(p.timings),
     started: p.started.toISOString(),
-    finished: new Date().toISOString(),
+    finished: (p.finished ?? new Date()).toISOString(),
   };
 }
 
