@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
-import { copyFile, mkdir, readdir, readFile, rename } from 'node:fs/promises';
-import { join } from 'node:path';
+import { copyFile, mkdir, readdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { basename, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateArchive, type SynthResult } from '../../src/synth/generate.js';
 import { ensureBuilt, ROOT, runMain } from '../helpers/cli.js';
@@ -34,6 +34,13 @@ const configWithNotify = (name: string) => writeConfig(name, { notify: { command
 
 /** A generated file's path below the archive root. */
 const rel = (f: { path: string }) => f.path.replace(/^flows\//u, '');
+
+/** A config of its own archive folder (the test's files copied or renamed into it). */
+async function configWithArchive(name: string, root: string): Promise<string> {
+  const cfg = await writeConfig(name);
+  await writeFile(cfg, (await readFile(cfg, 'utf8')).replace(JSON.stringify(archive.flowsDir), JSON.stringify(root)));
+  return cfg;
+}
 
 const day = (name: string) => join(dir, name, DATE);
 
@@ -188,13 +195,10 @@ describe('flowknn watch', () => {
   }, 60_000);
 
   it('following the archive: a file renamed into place is classified without a restart', async () => {
-    const cfg = await writeConfig('follow');
     // an archive that starts empty; files arrive as nfcapd renames them
     const root = join(dir, 'follow-archive');
     await mkdir(join(root, '2026', '11', '01'), { recursive: true });
-    const cfgText = (await readFile(cfg, 'utf8')).replace(JSON.stringify(archive.flowsDir), JSON.stringify(root));
-    const { writeFile } = await import('node:fs/promises');
-    await writeFile(cfg, cfgText);
+    const cfg = await configWithArchive('follow', root);
     const child = spawn(process.execPath, [join(ROOT, 'bin', 'flowknn.js'), 'watch', '--config', cfg, '--date', DATE, '--poll', '600'], { stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';
     child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
@@ -218,5 +222,22 @@ describe('flowknn watch', () => {
       child.kill('SIGTERM');
     }
     expect(await exited, stderr).toBe(0);
+  }, 60_000);
+
+  it('a file that cannot be read is tried again, then listed as failed as the nightly job lists it; the others are done', async () => {
+    const root = join(dir, 'bad-archive');
+    const folder = join(root, '2026', '11', '01');
+    await mkdir(folder, { recursive: true });
+    await copyFile(join(archive.flowsDir, rel(archive.files[0]!)), join(folder, basename(archive.files[0]!.path)));
+    await writeFile(join(folder, 'nfcapd.202611010005'), 'not an nfcapd file\n'.repeat(20));
+    const cfg = await configWithArchive('bad', root);
+    const r = await runMain(['watch', '--config', cfg, '--once', '--date', DATE, '--retries', '1', '--retry-delay', '0']);
+    expect(r.code, r.stderr).toBe(1);
+    expect(r.stderr).toContain('2026/11/01/nfcapd.202611010005: attempt 1 of 2 failed');
+    expect(r.stderr).toMatch(/1 files failed:\n {2}2026\/11\/01\/nfcapd\.202611010005: /u);
+    expect(r.stderr).toContain('1 files done, 1 failed');
+    const record = JSON.parse(await readFile(join(dir, 'bad', '.flowknn', DATE, 'inputs', '2026_11_01_nfcapd.202611010005.json'), 'utf8')) as { status: string; error: string };
+    expect(record.status).toBe('failed');
+    expect(record.error).toContain('nfcapd.202611010005');
   }, 60_000);
 });
