@@ -87,8 +87,8 @@ async function openIncidents(dayDir: string): Promise<string[]> {
 
 beforeAll(async () => {
   ({ dir, cleanup } = await makeTempDir('flowknn-watch-'));
-  // one hour: 12 five-minute files, with the floods the scenario starts in it
-  archive = await generateArchive({ out: join(dir, 'archive'), date: DATE, hours: 1, seed: 7, background: 2000, jobs: 2 });
+  // half an hour: 6 five-minute files, with the floods the scenario starts in it
+  archive = await generateArchive({ out: join(dir, 'archive'), date: DATE, hours: 0.5, seed: 7, background: 2000, jobs: 2 });
   model = join(dir, 'model');
   const r = await runMain(['train', '--labels', SEED_LABELS, '--exclude', 'nfs', '--scaler', 'log-zscore', '--k', '3', '--protocol', 'none', '--engine', 'cpu', '--out', model, '--quiet']);
   expect(r.code, r.stderr).toBe(0);
@@ -144,13 +144,13 @@ describe('flowknn watch', () => {
     // kill it once some files are committed and others are not: one is being read
     for (let i = 0; i < 600; i++) {
       const records = (await readdir(inputs).catch(() => [] as string[])).filter((n) => /^[^.].*\.json$/u.test(n) && !n.endsWith('.rejects.json'));
-      if (records.length >= 3) break;
+      if (records.length >= 2) break;
       await new Promise((r) => setTimeout(r, 50));
     }
     child.kill('SIGKILL');
     expect(await exited, stderr).toBe(null);
     const before = (await readdir(inputs)).filter((n) => /^[^.].*\.json$/u.test(n) && !n.endsWith('.rejects.json'));
-    expect(before.length).toBeGreaterThanOrEqual(3);
+    expect(before.length).toBeGreaterThanOrEqual(2);
     expect(before.length).toBeLessThan(archive.files.length);
 
     const again = await runMain(['watch', '--config', cfg, '--once', '--date', DATE]);
