@@ -7,6 +7,7 @@ import { ensureBuilt, ROOT, runMain } from '../helpers/cli.js';
 import { SEED_LABELS } from '../helpers/paths.js';
 import { makeTempDir } from '../helpers/tmp.js';
 import { nightlyConfigs } from '../helpers/nightly.js';
+import { acquireLock } from '../../src/io/lock.js';
 
 /**
  * flowknn watch and nightly --file on real nfcapd files (nfpcapd from generated pcaps): the
@@ -239,5 +240,24 @@ describe('flowknn watch', () => {
     const record = JSON.parse(await readFile(join(dir, 'bad', '.flowknn', DATE, 'inputs', '2026_11_01_nfcapd.202611010005.json'), 'utf8')) as { status: string; error: string };
     expect(record.status).toBe('failed');
     expect(record.error).toContain('nfcapd.202611010005');
+  }, 60_000);
+
+  it('a pass waits for the day\'s lock held by another run (the nightly job) instead of failing', async () => {
+    const cfg = await writeConfig('locked');
+    const state = join(dir, 'locked', '.flowknn', DATE);
+    await mkdir(state, { recursive: true });
+    const lock = await acquireLock(join(state, '.lock'), 'flowknn nightly --config locked.json');
+    const file = archive.files[1]!;
+    let finished = false;
+    const pass = runMain(['nightly', '--config', cfg, '--file', join(archive.flowsDir, rel(file))]).then((r) => ((finished = true), r));
+    await new Promise((r) => setTimeout(r, 1500));
+    // still waiting while the lock is held
+    expect(finished).toBe(false);
+    await lock.release();
+    const r = await pass;
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toContain('waiting for');
+    expect(r.stderr).toContain('flowknn nightly --config locked.json');
+    expect(r.stdout).toContain(`${rel(file)}: committed`);
   }, 60_000);
 });
