@@ -110,7 +110,7 @@ for (let i = 0; i < files.length; i++) {
   copyFileSync(f.path, current);
   const before = existsSync(marks) ? readFileSync(marks, 'utf8').split('\n').filter(Boolean).length : 0;
   const line = `${f.relPath}: committed`;
-  const seen = waitFor((s) => s.includes(line));
+  const seen = waitFor((s) => s.includes(line) && s.slice(s.indexOf(line)).includes('\n'));
   const t0 = Date.now() * 1e6; // ns, as date +%s%N writes the notify start
   const p0 = performance.now();
   renameSync(current, target);
@@ -124,7 +124,8 @@ for (let i = 0; i < files.length; i++) {
   latency.push(ms);
   nfdump.push(base);
   if (started !== null) notified.push(started);
-  console.log(`${f.relPath}: rename -> incidents written and notify done ${(ms / 1000).toFixed(2)} s${started !== null ? ` (notify started at ${(started / 1000).toFixed(2)} s)` : ' (no new incident)'}; nfdump -s dstip/pps ${(base / 1000).toFixed(2)} s; ${(ms / base).toFixed(2)}x`);
+  const steps = /\[([^\]]*)\]\n/u.exec(log.slice(log.indexOf(line)))?.[1] ?? '';
+  console.log(`${f.relPath}: rename -> incidents written and notify done ${(ms / 1000).toFixed(2)} s${started !== null ? ` (notify started at ${(started / 1000).toFixed(2)} s)` : ' (no new incident)'}; nfdump -s dstip/pps ${(base / 1000).toFixed(2)} s; ${(ms / base).toFixed(2)}x; ${steps}`);
 }
 watcher.kill('SIGTERM');
 

@@ -48,5 +48,5 @@ export function formatPredictions(table: Table, k: number): string {
 /** One line per file, for a log (journald): what it held and what it changed. */
 export function liveLine(r: LiveResult): string {
   const inc = r.incidents;
-  return `${r.path}: ${r.status === 'failed' ? `failed: ${r.error ?? ''}` : `${r.status === 'reused' ? 'committed before' : 'committed'}, ${r.rows} aggregates, ${r.alerts} alerts`}; ${r.date}: ${inc.open} open incidents${inc.suppressed > 0 ? ` (+${inc.suppressed} suppressed)` : ''}${r.notified > 0 ? `, ${r.notified} notified` : ''}`;
+  return `${r.path}: ${r.status === 'failed' ? `failed: ${r.error ?? ''}` : `${r.status === 'reused' ? 'committed before' : 'committed'}, ${r.rows} aggregates, ${r.alerts} alerts`}; ${r.date}: ${inc.open} open incidents${inc.suppressed > 0 ? ` (+${inc.suppressed} suppressed)` : ''}${r.notified > 0 ? `, ${r.notified} notified` : ''} [${Object.entries(r.timings).map(([k, v]) => `${k} ${v} ms`).join(', ')}]`;
 }

@@ -118,8 +118,8 @@ export async function readInput(input: PlannedInput, p: { config: LoadedConfig; 
 export async function writeInput(read: ReadInput, workDir: string): Promise<InputRecord> {
   const id = workId(read.input.file.relPath);
   if (read.arrow !== undefined && read.rejectsText !== undefined) {
-    await writeFileAtomic(join(workDir, `${id}.arrow`), read.arrow);
-    await writeFileAtomic(join(workDir, `${id}.rejects.json`), read.rejectsText);
+    // both before the record; either order between them
+    await Promise.all([writeFileAtomic(join(workDir, `${id}.arrow`), read.arrow), writeFileAtomic(join(workDir, `${id}.rejects.json`), read.rejectsText)]);
   }
   await writeFileAtomic(join(workDir, `${id}.json`), `${JSON.stringify(read.record)}\n`);
   return read.record;

@@ -76,6 +76,8 @@ export interface LiveResult {
   readonly incidents: IncidentCounts;
   /** Incidents sent by this pass. */
   readonly notified: number;
+  /** Milliseconds of each step: read (nfdump, aggregation), classify, lock (waiting for it), commit, day (incidents, notify). */
+  readonly timings: Record<'read' | 'classify' | 'lock' | 'commit' | 'day', number>;
 }
 
 /** A committed input's alert rows, with what they were classified with. */
@@ -166,26 +168,40 @@ export async function liveFile(live: Live, path: string): Promise<LiveResult> {
   const planned = await planInput(file, paths.inputs, config.digest, log);
   let read: Awaited<ReturnType<typeof readInput>> | undefined;
   let alerts: Alert[] | undefined;
+  const timings = { read: 0, classify: 0, lock: 0, commit: 0, day: 0 };
+  let t = performance.now();
+  const lap = (step: keyof typeof timings) => {
+    const now = performance.now();
+    timings[step] = Math.round(now - t);
+    t = now;
+  };
   if ('read' in planned) {
     read = await readInput(planned.read, { config, nfdump: live.nfdump, log });
+    lap('read');
     if (read.table) alerts = await alertsOfPart(live, date, read.table);
+    lap('classify');
   }
   await mkdir(paths.live, { recursive: true }).catch((err: NodeJS.ErrnoException) => {
     throw environmentError(`cannot write ${paths.live} (${err.code ?? String(err)})`, 'set output.root in the config to a folder this user can write, or fix its permissions', err);
   });
   await mkdir(paths.inputs, { recursive: true });
+  t = performance.now();
   const lock = await waitForLock(paths.lock, live.options.command, { waitMs: live.options.lockWaitMs ?? config.config.limits.inputTimeout * 1000, log, now: live.options.now });
+  lap('lock');
   try {
     await cleanLeftovers(paths);
     await removeLeftovers(paths.live, { all: true });
     let record: InputRecord;
     if (read) {
+      // the alert rows may be kept before the record: they count only beside a record of the same digest
+      if (alerts) await writeLiveAlerts(paths, read.record, live.modelId, alerts);
       record = await writeInput(read, paths.inputs);
-      if (alerts) await writeLiveAlerts(paths, record, live.modelId, alerts);
     } else {
       record = (planned as { reuse: InputRecord }).reuse;
     }
+    lap('commit');
     const day = await liveDay(live, paths, date);
+    lap('day');
     return {
       path: file.relPath,
       date,
@@ -195,6 +211,7 @@ export async function liveFile(live: Live, path: string): Promise<LiveResult> {
       alerts: alerts?.length ?? (await liveAlertsOf(live, paths, date, record)).length,
       incidents: day.counts,
       notified: day.notified,
+      timings,
     };
   } finally {
     await lock.release();
@@ -242,12 +259,15 @@ async function liveDay(live: Live, paths: DayPaths, date: string): Promise<{ cou
   const inputs = records.map(({ digest: _d, parts: _p, ...m }) => m);
   const { incidents, alerts: joined, counts } = await nightIncidents({ config, date, model: live.modelInfo, alerts, inputs, nfdump: null, noDrilldown: 'not run as the files come: the nightly run drills down', log });
   const text = (rows: readonly object[]) => rows.map((r) => `${JSON.stringify(r)}\n`).join('');
-  await writeFileAtomic(join(paths.live, 'alerts.ndjson'), text(joined));
-  await writeFileAtomic(join(paths.live, 'incidents.ndjson'), text(incidents));
   const summary = { date, updated: new Date((live.options.now ?? Date.now)()).toISOString(), inputs: { ok: records.filter((r) => r.status === 'ok').length, failed: records.filter((r) => r.status === 'failed').length }, alerts: joined.length, incidents: counts };
-  await writeFileAtomic(join(paths.live, 'summary.json'), `${JSON.stringify(summary, null, 2)}\n`);
   const previous = mergeNotified(await readNotifyState(paths.live), await readNotifyState(paths.out));
-  await writeFileAtomic(join(paths.live, NOTIFY_JSON), notifyStateText(initialNotifyState({ alerts: joined.length, open: openIds(incidents) }, previous)));
+  // each file whole (atomic), written side by side: the notify step below reads notify.json and incidents.ndjson once both are in
+  await Promise.all([
+    writeFileAtomic(join(paths.live, 'alerts.ndjson'), text(joined)),
+    writeFileAtomic(join(paths.live, 'incidents.ndjson'), text(incidents)),
+    writeFileAtomic(join(paths.live, 'summary.json'), `${JSON.stringify(summary, null, 2)}\n`),
+    writeFileAtomic(join(paths.live, NOTIFY_JSON), notifyStateText(initialNotifyState({ alerts: joined.length, open: openIds(incidents) }, previous))),
+  ]);
   try {
     const sent = await deliverIncidents(paths.live, { date }, live.options.notify, { log });
     return { counts, notified: sent.sent };
