@@ -193,9 +193,10 @@ export async function liveFile(live: Live, path: string): Promise<LiveResult> {
     await removeLeftovers(paths.live, { all: true });
     let record: InputRecord;
     if (read) {
-      // the alert rows may be kept before the record: they count only beside a record of the same digest
-      if (alerts) await writeLiveAlerts(paths, read.record, live.modelId, alerts);
-      record = await writeInput(read, paths.inputs);
+      // side by side: the alert rows count only beside a record of the same digest, and a
+      // record without them has them classified again from its part (liveAlertsOf)
+      const kept = alerts ? writeLiveAlerts(paths, read.record, live.modelId, alerts) : Promise.resolve();
+      [record] = await Promise.all([writeInput(read, paths.inputs), kept]);
     } else {
       record = (planned as { reuse: InputRecord }).reuse;
     }
