@@ -13,6 +13,7 @@ import { labelCommand } from './commands/label.js';
 import { modelsCommand } from './commands/models.js';
 import { mergeCommand, nightlyCommand } from './commands/nightly.js';
 import { notifyCommand } from './commands/notify.js';
+import { watchCommand } from './commands/watch.js';
 import { trainCommand } from './commands/train.js';
 import { makeContext } from './context.js';
 
@@ -50,6 +51,7 @@ export async function main(argv: string[], io: MainIo = { stdout: process.stdout
     .command(nightlyCommand(ctx))
     .command(mergeCommand(ctx))
     .command(notifyCommand(ctx))
+    .command(watchCommand(ctx))
     .command(synthCommand(ctx))
     .command(enginesCommand(ctx))
     .option('quiet', { alias: 'q', type: 'boolean', default: false, describe: 'no progress or notes on stderr' })

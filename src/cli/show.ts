@@ -1,3 +1,4 @@
+import type { LiveResult } from '../pipeline/live.js';
 import type { Table } from 'apache-arrow';
 import { stringColumn, numberColumn } from '../schema/arrow.js';
 import { excerpt } from '../errors.js';
@@ -42,4 +43,10 @@ export function formatPredictions(table: Table, k: number): string {
     out.push(`    ${k} nearest: ${labels.map((l, j) => `${l} ${dists[j]!.toPrecision(3)}`).join(', ')}`);
   }
   return `${out.join('\n')}\n`;
+}
+
+/** One line per file, for a log (journald): what it held and what it changed. */
+export function liveLine(r: LiveResult): string {
+  const inc = r.incidents;
+  return `${r.path}: ${r.status === 'failed' ? `failed: ${r.error ?? ''}` : `${r.status === 'reused' ? 'committed before' : 'committed'}, ${r.rows} aggregates, ${r.alerts} alerts`}; ${r.date}: ${inc.open} open incidents${inc.suppressed > 0 ? ` (+${inc.suppressed} suppressed)` : ''}${r.notified > 0 ? `, ${r.notified} notified` : ''} [${Object.entries(r.timings).map(([k, v]) => `${k} ${v} ms`).join(', ')}]`;
 }

@@ -11,6 +11,7 @@ import { removeLeftovers } from '../io/leftovers.js';
  *     <output.root>/.flowknn/<date>/run.json        the run state: running, stopped, swapping, complete
  *     <output.root>/.flowknn/<date>/inputs/         each input's committed part (what reruns reuse)
  *     <output.root>/.flowknn/<date>/next/           the new day, written here whole, then renamed in
+ *     <output.root>/.flowknn/<date>/live/           the day so far, file by file (flowknn watch, live.ts)
  *     <output.root>/.flowknn/<date>/shards/i-of-n/  a shard: the same, its outputs in out/
  *
  * A rerun that replaces a finished day writes the new day into `next/` and swaps it in by
@@ -35,6 +36,8 @@ export interface DayPaths {
   readonly inputs: string;
   readonly next: string;
   readonly old: string;
+  /** The day so far as `flowknn watch` keeps it: per-input alert rows, incidents, notify state. */
+  readonly live: string;
 }
 
 export function dayPaths(outputRoot: string, date: string, shard?: string): DayPaths {
@@ -48,6 +51,7 @@ export function dayPaths(outputRoot: string, date: string, shard?: string): DayP
     inputs: join(state, 'inputs'),
     next: join(state, 'next'),
     old: join(state, 'old'),
+    live: join(state, 'live'),
   };
 }
 

@@ -17,6 +17,8 @@ export async function nightIncidents(p: {
   inputs: readonly ManifestInput[];
   /** How to run nfdump (binary, version, env); null: make the commands, run none. */
   nfdump: NfdumpOptions | null;
+  /** Why no drill-down runs when nfdump is null (default: a shard's merge runs them). */
+  noDrilldown?: string;
   log: (message: string) => void;
 }): Promise<{ incidents: Incident[]; alerts: IncidentAlert[]; counts: IncidentCounts }> {
   const cfg = p.config.config;
@@ -46,7 +48,7 @@ export async function nightIncidents(p: {
       incident.flowknn.drilldown = null;
       continue;
     }
-    const why = !dd.enabled ? 'not run: incidents.drilldown.enabled is false' : incident.flowknn.suppressed ? 'not run: suppressed' : p.nfdump === null ? 'not run for a shard' : drilled >= dd.maxIncidents ? `not run: past incidents.drilldown.maxIncidents (${dd.maxIncidents})` : null;
+    const why = !dd.enabled ? 'not run: incidents.drilldown.enabled is false' : incident.flowknn.suppressed ? 'not run: suppressed' : p.nfdump === null ? (p.noDrilldown ?? 'not run for a shard') : drilled >= dd.maxIncidents ? `not run: past incidents.drilldown.maxIncidents (${dd.maxIncidents})` : null;
     incident.flowknn.drilldown = { command: commandText(made.argv), argv: made.argv, peers: null, ports: null, protocols: null, note: why };
     if (why !== null) continue;
     drilled++;

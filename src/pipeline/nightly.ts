@@ -1,33 +1,33 @@
-import { tableToIPC, type Table } from 'apache-arrow';
+import type { Table } from 'apache-arrow';
+import type { Reject } from '../ingest/issues.js';
 import { createHash } from 'node:crypto';
-import { mkdir, readFile, rm, stat } from 'node:fs/promises';
+import { mkdir, rm } from 'node:fs/promises';
 import { usableCores } from '../io/cores.js';
 import { join } from 'node:path';
-import pLimit from 'p-limit';
 import { createEngine } from '../engines/registry.js';
-import { environmentError, FlowknnError, inputError, usageError } from '../errors.js';
-import { featureMatrix } from '../features/feature-set.js';
-import { discoverArchive, formatInZone, selectionRange, type ArchiveFile } from '../ingest/archive.js';
-import type { Reject } from '../ingest/issues.js';
+import type { KnnEngine } from '../engines/engine.js';
+import { classifyTables } from '../knn/classify-tables.js';
+import { environmentError, FlowknnError, usageError } from '../errors.js';
+import { discoverArchive, formatInZone, selectionRange } from '../ingest/archive.js';
 import { writeFileAtomic } from '../io/atomic.js';
-import { noveltyScoreName, noveltyScores, noveltyShare } from '../knn/novelty.js';
-import { predictionsTable } from '../knn/predictions.js';
+import { noveltyShare } from '../knn/novelty.js';
 import { storedNovelty, type LoadedModel } from '../model/folder.js';
-import { predict } from '../knn/model.js';
 import { readCurrentModel, readModelSpec } from '../model/registry.js';
-import { joinTables, numberColumn, stringColumn } from '../schema/arrow.js';
+import { stringColumn } from '../schema/arrow.js';
 import { checkConfigAgainstModel, type LoadedConfig } from './config.js';
-import { aggregateInput, mergePartials, nightlyAggregateTable } from './inputs.js';
+import { collectDay, runInputs } from './collect.js';
+import { planInput, type InputRecord, type PlannedInput } from './commit-input.js';
+
+export { readPartJson, workId, type InputRecord } from './commit-input.js';
 import { acquireLock } from '../io/lock.js';
 import type { NfdumpOptions } from '../ingest/nfdump/run.js';
 import { probeNfdump } from '../ingest/nfdump/version.js';
-import { alertsOf, countBy, readJson, readPart, summaryBase, writeDayOutputs, type Alert, type Manifest, type ManifestInput, type ModelInfo, type Summary } from './outputs.js';
+import { alertsOf, countBy, readJson, summaryBase, writeDayOutputs, type Alert, type Manifest, type ManifestInput, type ModelInfo, type Summary } from './outputs.js';
 import { cleanLeftovers, dayPaths, freshStaging, readRunState, repairSwap, shardNames, swapIn, writeRunState, type DayPaths } from './day.js';
 import { coverageNotes, coverageOf, type Coverage } from './coverage.js';
-import { deliverIncidents, initialNotifyState, NOTIFY_JSON, notifyStateText, readNotifyState, type NotifyCommand } from './notify.js';
+import { deliverIncidents, initialNotifyState, mergeNotified, NOTIFY_JSON, notifyStateText, readNotifyState, type NotifyCommand } from './notify.js';
 import type { Incident, IncidentCounts } from './incidents.js';
 import { nightIncidents } from './night-incidents.js';
-import { sha256, sha256OfFile } from '../io/checksum.js';
 import { metricLabel } from '../engines/metrics.js';
 
 /**
@@ -43,6 +43,12 @@ import { metricLabel } from '../engines/metrics.js';
  * of all rows runs once at the end (one batched search); its alert rows are joined into
  * incidents (incidents.ts); the day's files are written into a staging folder and swapped in
  * whole, then the new incidents are sent (notify.ts).
+ *
+ * The stages, each a function of its own: plan the inputs (planInput: reuse or read), run
+ * them (runInputs: read and commit each, commit-input.ts), collect the committed inputs
+ * (collectDay, collect.ts), classify (classifyDay, with the engine passed in), write the day
+ * (writeDay, with the clock passed in), then swap it in and notify. `flowknn watch` runs the
+ * same input and classify stages for one file as it arrives (live.ts).
  */
 
 export interface Shard {
@@ -93,6 +99,8 @@ export interface NightlyOptions {
   readonly command?: string;
   /** Run with the alerts once the day is committed (not for a shard: its merge notifies). */
   readonly notify?: NotifyCommand;
+  /** The clock of the run's times (started, finished, stopped). */
+  readonly clock?: () => Date;
 }
 
 export interface ReportData {
@@ -114,20 +122,24 @@ export interface NightlyResult {
   readonly reportFile: string | null;
 }
 
-export interface InputRecord extends ManifestInput {
-  digest: string;
-  /** sha256 of the part's files (its aggregates and its rejects), checked before reuse. */
-  parts?: { arrow: string; rejects: string };
+/**
+ * The classification stage: aggregates of the day (or of one input) -> predictions, with the
+ * day's metadata. Used for the whole day at its end and for one input as it arrives (live.ts):
+ * each row is classified on its own, so both give the same rows.
+ */
+export function classifyDay(loaded: LoadedModel, aggregates: Table, engine: KnnEngine, p: { date: string; modelInfo: ModelInfo; unknownLabel: string | null }) {
+  return classifyTables(loaded.model, [aggregates], engine, {
+    names: ['aggregates'],
+    novelty: storedNovelty(loaded.json) ?? undefined,
+    unknownLabel: p.unknownLabel ?? undefined,
+    meta: { 'flowknn.date': p.date, 'flowknn.model': p.modelInfo.name ? `${p.modelInfo.name} v${p.modelInfo.version}` : p.modelInfo.dir, 'flowknn.model_created': p.modelInfo.created, 'flowknn.engine': engine.name },
+  });
 }
 
 /** The calendar day before today in the zone (not 24 hours back: a daylight-saving day has 23 or 25). */
 export function yesterday(timeZone: string, now = Date.now()): string {
   const [y, m, d] = formatInZone(now, timeZone).slice(0, 10).split('-').map(Number) as [number, number, number];
   return new Date(Date.UTC(y, m - 1, d - 1)).toISOString().slice(0, 10);
-}
-
-export function workId(relPath: string): string {
-  return relPath.replace(/[^A-Za-z0-9._-]/gu, '_');
 }
 
 async function ensureWritable(dir: string): Promise<void> {
@@ -143,7 +155,7 @@ async function ensureWritable(dir: string): Promise<void> {
   }
 }
 
-async function loadModel(config: LoadedConfig): Promise<{ loaded: LoadedModel; info: ModelInfo }> {
+export async function loadModel(config: LoadedConfig): Promise<{ loaded: LoadedModel; info: ModelInfo }> {
   const { loaded, name, version } =
     config.paths.registry !== undefined ? await readCurrentModel(config.paths.registry, (config.config.model as { name: string }).name) : await readModelSpec(config.paths.model!);
   const j = loaded.json;
@@ -166,7 +178,8 @@ async function loadModel(config: LoadedConfig): Promise<{ loaded: LoadedModel; i
 }
 
 export async function runNightly(options: NightlyOptions): Promise<NightlyResult> {
-  const started = new Date();
+  const clock = options.clock ?? (() => new Date());
+  const started = clock();
   const t0 = performance.now();
   const timings: Record<string, number> = {};
   const { config, log } = options;
@@ -232,28 +245,12 @@ export async function runNightly(options: NightlyOptions): Promise<NightlyResult
     await mkdir(workDir, { recursive: true });
     for (const note of coverageNotes(date, coverage, timeZone)) log(note);
 
-    // What each input's committed record must match to be reused.
-    const inputDigest = (f: ArchiveFile, size: number, mtime: number) => createHash('sha256').update(JSON.stringify([config.digest, f.relPath, size, mtime])).digest('hex');
     const records = new Map<string, InputRecord>();
-    const todo: { file: ArchiveFile; size: number; mtime: number; digest: string }[] = [];
+    const todo: PlannedInput[] = [];
     for (const f of selected) {
-      // A file gone since discovery is not reused; reading it fails it, as one input, by name.
-      const st = await stat(f.path).catch(() => ({ size: -1, mtimeMs: 0 }));
-      // whole milliseconds: copies and backups keep no more than that of a file's time
-      const mtime = Math.floor(st.mtimeMs);
-      const digest = inputDigest(f, st.size, mtime);
-      const rec = await readJson<InputRecord>(join(workDir, `${workId(f.relPath)}.json`)).catch(() => undefined);
-      if (rec && rec.status === 'ok' && rec.digest === digest) {
-        // A committed part is reused only as it was written: a damaged one is read again from
-        // its input, and the log names it.
-        const damaged = await damagedPart(workDir, rec);
-        if (damaged === null) {
-          records.set(f.relPath, rec);
-          continue;
-        }
-        log(`${damaged}: the committed part of ${f.relPath} is damaged (${rec.parts ? 'sha256 differs from its record' : 'its record has no checksum'}); reading the input again`);
-      }
-      todo.push({ file: f, size: st.size, mtime, digest });
+      const planned = await planInput(f, workDir, config.digest, log);
+      if ('reuse' in planned) records.set(f.relPath, planned.reuse);
+      else todo.push(planned.read);
     }
     const reused = records.size;
     // nfdump is asked for its version once per run (when there is an input to read), and that
@@ -287,78 +284,25 @@ export async function runNightly(options: NightlyOptions): Promise<NightlyResult
 
       // Inputs, in parallel: each committed on its own.
       const ti = performance.now();
-      const jobs = options.jobs ?? (cfg.limits.jobs || usableCores());
-      const limit = pLimit(Math.max(1, jobs));
       let done = reused;
       let rowsSoFar = [...records.values()].reduce((s, r) => s + r.rows, 0);
       let bytesSoFar = 0;
       options.onProgress?.(done, selected.length, rowsSoFar, bytesSoFar);
-      const failures: InputRecord[] = [];
-      let fatal: FlowknnError | undefined;
-      await Promise.all(
-        todo.map(({ file, size, mtime, digest }) =>
-          limit(async () => {
-            if (fatal) return;
-            const t = performance.now();
-            const base: Omit<InputRecord, 'status' | 'error' | 'rows' | 'flows' | 'rejects' | 'sha256' | 'nfdump_args' | 'elapsed_ms'> = {
-              path: file.relPath,
-              size,
-              mtime_ms: mtime,
-              slot_start: new Date(file.slotStartMs).toISOString(),
-              digest,
-            };
-            const id = workId(file.relPath);
-            try {
-              const r = await aggregateInput(file, cfg, { nfdump });
-              // The record commits the part (written last), with the sha256 of each of its files.
-              const arrow = tableToIPC(r.table, 'file');
-              const rejectsText = JSON.stringify(r.rejects.map((x) => ({ ...x, file: file.relPath })));
-              await writeFileAtomic(join(workDir, `${id}.arrow`), arrow);
-              await writeFileAtomic(join(workDir, `${id}.rejects.json`), rejectsText);
-              const rec: InputRecord = {
-                ...base,
-                sha256: r.sha256,
-                status: 'ok',
-                error: null,
-                rows: r.table.numRows,
-                flows: r.flows,
-                rejects: r.rejects.length,
-                nfdump_args: r.nfdumpArgs,
-                elapsed_ms: Math.round(performance.now() - t),
-                nfdump: r.nfdump?.nfdump ?? null,
-                warnings: r.warnings,
-                totals_check: r.nfdump?.totalsCheck ?? null,
-                parts: { arrow: sha256(arrow), rejects: sha256(rejectsText) },
-              };
-              if (rec.warnings!.length > 0) log(`${file.relPath}: warnings (counted, not fatal): ${rec.warnings!.map((w) => `${w.message} x${w.count}`).join('; ')}`);
-              await writeFileAtomic(join(workDir, `${id}.json`), `${JSON.stringify(rec)}\n`);
-              records.set(file.relPath, rec);
-              rowsSoFar += rec.rows;
-            } catch (err) {
-              if (!(err instanceof FlowknnError)) {
-                // Not about the input (a full disk, too many open files): stop taking inputs,
-                // let the ones running finish, then end the run with it, holding the lock till then.
-                const code = (err as NodeJS.ErrnoException).code;
-                fatal ??= environmentError(`${file.relPath}: ${code ? `${code}: ` : ''}${(err as Error).message ?? String(err)}`, 'the inputs finished so far are kept; rerun when the cause is fixed', err);
-                return;
-              }
-              if (err.kind === 'environment') {
-                fatal ??= err;
-                return;
-              }
-              const rec: InputRecord = { ...base, sha256: null, status: 'failed', error: err.format(), rows: 0, flows: 0, rejects: 0, nfdump_args: null, elapsed_ms: Math.round(performance.now() - t), nfdump: nfdump.version?.version ?? null, warnings: [], totals_check: null };
-              await writeFileAtomic(join(workDir, `${id}.json`), `${JSON.stringify(rec)}\n`);
-              records.set(file.relPath, rec);
-              failures.push(rec);
-              log(`failed: ${err.format()}`);
-            }
-            done++;
-            bytesSoFar += size;
-            options.onProgress?.(done, selected.length, rowsSoFar, bytesSoFar);
-          }),
-        ),
-      );
-      if (fatal) throw fatal;
+      const read = await runInputs(todo, {
+        config,
+        nfdump,
+        workDir,
+        jobs: options.jobs ?? (cfg.limits.jobs || usableCores()),
+        log,
+        onInput: (rec, size) => {
+          records.set(rec.path, rec);
+          if (rec.status === 'ok') rowsSoFar += rec.rows;
+          done++;
+          bytesSoFar += size;
+          options.onProgress?.(done, selected.length, rowsSoFar, bytesSoFar);
+        },
+      });
+      for (const rec of read) records.set(rec.path, rec);
       timings.inputs = performance.now() - ti;
 
       const runKey = runKeyOf();
@@ -366,39 +310,7 @@ export async function runNightly(options: NightlyOptions): Promise<NightlyResult
       // Everything else runs on the committed inputs, in path order.
       const tc = performance.now();
       inputs = selected.map((f) => records.get(f.relPath)!);
-      const tooMany = (rowCount: number) => {
-        if (rowCount <= cfg.limits.maxRows) return;
-        throw usageError(
-          `${date}: ${rowCount.toLocaleString('en-US')} aggregates to classify, more than limits.maxRows (${cfg.limits.maxRows.toLocaleString('en-US')}) in ${config.file}`,
-          'keep fewer with aggregate.minPackets, aggregate.minBytes or aggregate.top, or raise limits.maxRows if this machine has the memory (about 4 GiB per million rows); the inputs read so far are kept',
-        );
-      };
-      const ok = inputs.filter((r) => r.status === 'ok');
-      const rejects: Reject[] = [];
-      for (const rec of ok) rejects.push(...(await readPartJson<Reject[]>(join(workDir, `${workId(rec.path)}.rejects.json`), rec.parts?.rejects)));
-      const partOf = (rec: InputRecord) => readPart(join(workDir, `${workId(rec.path)}.arrow`), rec.parts?.arrow);
-      const dayMeta = { 'flowknn.date': date, 'flowknn.key': cfg.aggregate.key, 'flowknn.window_s': cfg.aggregate.source === 'nfdump' ? 'file' : String(cfg.aggregate.window) };
-      let aggregates: Table;
-      if (ok.length === 0) {
-        aggregates = nightlyAggregateTable([], [], [], dayMeta);
-      } else if (cfg.aggregate.source === 'flows') {
-        // The inputs hold partial aggregates, merged across inputs one input at a time; the
-        // limit applies to the night's aggregates, after the minimums.
-        aggregates = await mergePartials(
-          (async function* () {
-            for (const rec of ok) yield await partOf(rec);
-          })(),
-          cfg,
-          dayMeta,
-        );
-        tooMany(aggregates.numRows);
-      } else {
-        // nfdump source: one window per file, each input's rows final.
-        tooMany(ok.reduce((n, r) => n + r.rows, 0));
-        const parts = await Promise.all(ok.map(partOf));
-        const { 'flowknn.source': _one, ...inputMeta } = Object.fromEntries(parts[0]!.schema.metadata);
-        aggregates = joinTables(parts, { ...inputMeta, ...dayMeta });
-      }
+      const { aggregates, rejects } = await collectDay({ config, date, inputs, workDir });
       timings.collect = performance.now() - tc;
 
       const engine = await createEngine(options.engine ?? cfg.classify.engine, { log, threads: cfg.classify.threads || undefined });
@@ -407,76 +319,44 @@ export async function runNightly(options: NightlyOptions): Promise<NightlyResult
       let device: string | null;
       const ts = performance.now();
       try {
-        const raw = featureMatrix(aggregates, loaded.model.train.featureSet, 'aggregates');
         // A night with no aggregate (nothing above the minimums, every input failed) has nothing
         // to search: its outputs are empty tables, not an error.
-        const prediction = await predict(loaded.model, raw, engine);
+        predictions = (await classifyDay(loaded, aggregates, engine, { date, modelInfo, unknownLabel: cfg.classify.unknownLabel })).table;
         engineName = engine.name;
         device = engine.deviceName ?? null;
         timings.search = performance.now() - ts;
-        const calibration = storedNovelty(loaded.json);
-        const novelty = calibration === null ? undefined : { scores: noveltyScores(prediction.neighbours, loaded.model.config.k, calibration.score), threshold: calibration.threshold, unknownLabel: cfg.classify.unknownLabel ?? undefined, scoreName: noveltyScoreName(calibration.score, loaded.model.config.k) };
-        const first = numberColumn(aggregates, 'first_seen') ?? new Float64Array(0);
-        const window = numberColumn(aggregates, 'window_start') ?? new Float64Array(0);
-        predictions = predictionsTable(
-          loaded.model,
-          raw,
-          {
-            key: stringColumn(aggregates, 'key') ?? [],
-            windowStart: Array.from(window, (v) => (Number.isNaN(v) ? null : v)),
-            firstSeen: Array.from(first),
-            sourceFile: stringColumn(aggregates, 'source_file') ?? [],
-            sourceLine: Array<null>(aggregates.numRows).fill(null),
-            note: Array<null>(aggregates.numRows).fill(null),
-          },
-          prediction,
-          { 'flowknn.date': date, 'flowknn.model': modelInfo.name ? `${modelInfo.name} v${modelInfo.version}` : modelInfo.dir, 'flowknn.model_created': modelInfo.created, 'flowknn.engine': engine.name },
-          novelty,
-        );
       } finally {
         await engine.dispose();
       }
       timings.classify = performance.now() - ts;
 
       // The new day is written whole into a staging folder, then swapped in (day.ts).
-      const to = performance.now();
-      const staging = await freshStaging(paths);
       failed = inputs.filter((r) => r.status === 'failed');
-      const manifestInputs = inputs.map(({ digest: _d, parts: _p, ...m }) => m);
-      const ti2 = performance.now();
-      const { incidents, alerts, counts } = await nightIncidents({ config, date, model: modelInfo, alerts: alertsOf(predictions, date, cfg.classify), inputs: manifestInputs, nfdump: options.shard ? null : nfdump, log });
-      timings.incidents = performance.now() - ti2;
-      const manifest: Manifest = {
-        format: 'flowknn-nightly-manifest',
-        format_version: 1,
+      ({ final, reportFile } = await writeDay({
+        options,
+        paths,
         date,
-        archive_root: config.paths.archive,
-        shard: options.shard ? { index: options.shard.index, count: options.shard.count } : null,
-        inputs: manifestInputs,
+        modelInfo,
+        loaded,
+        inputs,
+        reused,
+        aggregates,
+        predictions,
+        rejects,
         skipped: listing.skipped,
         coverage,
-      };
-      const summary = buildSummary({ date, shard: options.shard ?? null, config, modelInfo, engineName, device, inputs, reused, predictions, alerts, incidents: counts, rejects: rejects.length, timings, started, coverage });
-      timings.outputs = performance.now() - to;
-      await writeDayOutputs(staging, { aggregates, predictions, alerts, incidents, rejects, manifest, summary: { ...summary, run_key: runKey } as Summary });
-      timings.outputs = performance.now() - to;
-
-      if (cfg.report.enabled && !options.shard && options.writeReport) {
-        const tr = performance.now();
-        reportFile = join(paths.out, 'report.html');
-        timings.total = performance.now() - t0;
-        await options.writeReport(staging, { summary: { ...summary, timings_ms: roundTimings(timings) }, manifest, predictions, alerts, incidents, model: loaded, reportFile: join(staging, 'report.html'), maxRows: cfg.report.maxRows });
-        timings.report = performance.now() - tr;
-      }
-      timings.total = performance.now() - t0;
-      final = { ...summary, timings_ms: roundTimings(timings), finished: new Date().toISOString(), run_key: runKey };
-      // the incidents a run of this day sent already are not sent again (notify.ts)
-      if (!options.shard) await writeFileAtomic(join(staging, NOTIFY_JSON), notifyStateText(initialNotifyState({ alerts: alerts.length, open: openIds(incidents) }, await readNotifyState(paths.out))));
-      await writeFileAtomic(join(staging, 'summary.json'), `${JSON.stringify(final, null, 2)}\n`);
+        engine: { name: engineName, device },
+        nfdump: options.shard ? null : nfdump,
+        runKey,
+        timings,
+        started,
+        t0,
+        clock,
+      }));
     } catch (err) {
       // The staged day first: on a full disk, removing it makes the room to record the stop.
       await rm(paths.next, { recursive: true, force: true }).catch(() => undefined);
-      await writeRunState(paths, { status: 'stopped', digest: config.digest, started: runState.started, at: new Date().toISOString(), error: err instanceof FlowknnError ? err.format() : String(err) }).catch(() => undefined);
+      await writeRunState(paths, { status: 'stopped', digest: config.digest, started: runState.started, at: clock().toISOString(), error: err instanceof FlowknnError ? err.format() : String(err) }).catch(() => undefined);
       throw err;
     }
     // The commit: from here the new day is the day, also if the run is killed (day.ts).
@@ -490,29 +370,68 @@ export async function runNightly(options: NightlyOptions): Promise<NightlyResult
 }
 
 /**
- * The file of a committed part that does not match the sha256 in its record (or any, for a
- * record written before parts had checksums), or null when the part is whole.
+ * The write stage: the day's incidents from the classified rows, then every output of the day
+ * into a fresh staging folder (the report, the notify state carried from earlier runs and from
+ * flowknn watch, the summary last), for swapIn to commit.
  */
-async function damagedPart(workDir: string, rec: InputRecord): Promise<string | null> {
-  const id = workId(rec.path);
-  const files: [string, string | undefined][] = [
-    [join(workDir, `${id}.arrow`), rec.parts?.arrow],
-    [join(workDir, `${id}.rejects.json`), rec.parts?.rejects],
-  ];
-  for (const [file, expected] of files) {
-    const actual = await sha256OfFile(file).catch(() => null);
-    if (expected === undefined || actual !== expected) return file;
+async function writeDay(p: {
+  options: NightlyOptions;
+  paths: DayPaths;
+  date: string;
+  modelInfo: ModelInfo;
+  loaded: LoadedModel;
+  inputs: readonly InputRecord[];
+  reused: number;
+  aggregates: Table;
+  predictions: Table;
+  rejects: Reject[];
+  skipped: Manifest['skipped'];
+  coverage: Coverage;
+  engine: { name: string; device: string | null };
+  nfdump: NfdumpOptions | null;
+  runKey: string;
+  timings: Record<string, number>;
+  started: Date;
+  t0: number;
+  clock: () => Date;
+}): Promise<{ final: Summary & { run_key: string }; reportFile: string | null }> {
+  const { options, paths, date, timings } = p;
+  const { config, log } = options;
+  const cfg = config.config;
+  const to = performance.now();
+  const staging = await freshStaging(paths);
+  const manifestInputs = p.inputs.map(({ digest: _d, parts: _p, ...m }) => m);
+  const ti = performance.now();
+  const { incidents, alerts, counts } = await nightIncidents({ config, date, model: p.modelInfo, alerts: alertsOf(p.predictions, date, cfg.classify), inputs: manifestInputs, nfdump: p.nfdump, log });
+  timings.incidents = performance.now() - ti;
+  const manifest: Manifest = {
+    format: 'flowknn-nightly-manifest',
+    format_version: 1,
+    date,
+    archive_root: config.paths.archive,
+    shard: options.shard ? { index: options.shard.index, count: options.shard.count } : null,
+    inputs: manifestInputs,
+    skipped: p.skipped,
+    coverage: p.coverage,
+  };
+  const summary = buildSummary({ date, shard: options.shard ?? null, config, modelInfo: p.modelInfo, engineName: p.engine.name, device: p.engine.device, inputs: p.inputs, reused: p.reused, predictions: p.predictions, alerts, incidents: counts, rejects: p.rejects.length, timings, started: p.started, coverage: p.coverage, finished: p.clock() });
+  timings.outputs = performance.now() - to;
+  await writeDayOutputs(staging, { aggregates: p.aggregates, predictions: p.predictions, alerts, incidents, rejects: p.rejects, manifest, summary: { ...summary, run_key: p.runKey } as Summary });
+  timings.outputs = performance.now() - to;
+  let reportFile: string | null = null;
+  if (cfg.report.enabled && !options.shard && options.writeReport) {
+    const tr = performance.now();
+    reportFile = join(paths.out, 'report.html');
+    timings.total = performance.now() - p.t0;
+    await options.writeReport(staging, { summary: { ...summary, timings_ms: roundTimings(timings) }, manifest, predictions: p.predictions, alerts, incidents, model: p.loaded, reportFile: join(staging, 'report.html'), maxRows: cfg.report.maxRows });
+    timings.report = performance.now() - tr;
   }
-  return null;
-}
-
-/** A committed part's JSON, checked against its record's sha256. */
-export async function readPartJson<T>(file: string, expected: string | undefined): Promise<T> {
-  const bytes = await readFile(file).catch(() => {
-    throw inputError('missing: a committed part of the night is gone', { file }, 'rerun the day with --force');
-  });
-  if (expected !== undefined && sha256(bytes) !== expected) throw inputError('does not match the sha256 of its record: the committed part is damaged', { file }, 'rerun the day: a damaged part is read again from its input');
-  return JSON.parse(bytes.toString('utf8')) as T;
+  timings.total = performance.now() - p.t0;
+  const final = { ...summary, timings_ms: roundTimings(timings), finished: p.clock().toISOString(), run_key: p.runKey };
+  // the incidents a run of this day (or flowknn watch, as the files came) sent already are not sent again (notify.ts)
+  if (!options.shard) await writeFileAtomic(join(staging, NOTIFY_JSON), notifyStateText(initialNotifyState({ alerts: alerts.length, open: openIds(incidents) }, mergeNotified(await readNotifyState(paths.out), await readNotifyState(paths.live)))));
+  await writeFileAtomic(join(staging, 'summary.json'), `${JSON.stringify(final, null, 2)}\n`);
+  return { final, reportFile };
 }
 
 export function openIds(incidents: readonly Incident[]): string[] {
@@ -539,6 +458,7 @@ export function buildSummary(p: {
   timings: Record<string, number>;
   started: Date;
   coverage: Coverage;
+  finished?: Date;
 }): Summary {
   const failed = p.inputs.filter((r) => r.status === 'failed');
   const predicted = stringColumn(p.predictions, 'predicted') ?? [];
@@ -573,7 +493,7 @@ export function buildSummary(p: {
     coverage: p.coverage,
     timings_ms: roundTimings(p.timings),
     started: p.started.toISOString(),
-    finished: new Date().toISOString(),
+    finished: (p.finished ?? new Date()).toISOString(),
   };
 }
 

@@ -104,6 +104,19 @@ export function initialNotifyState(day: { alerts: number; open: readonly string[
   return { status, alerts: day.alerts, incidents: day.open.length, notified: [...notified], pending, attempts: previous?.attempts ?? 0, command: previous?.command ?? null, at: previous?.at ?? null, error: null };
 }
 
+/**
+ * One state of what was sent from several (the day's and the live one of `flowknn watch`): the
+ * ids sent by either, so that no incident is sent twice; the attempts and the last command of
+ * the one tried last.
+ */
+export function mergeNotified(...states: readonly (NotifyState | null)[]): NotifyState | null {
+  const known = states.filter((s): s is NotifyState => s !== null);
+  if (known.length === 0) return null;
+  const last = [...known].sort((a, b) => (a.at ?? '').localeCompare(b.at ?? ''))[known.length - 1]!;
+  const notified = [...new Set(known.flatMap((s) => s.notified))];
+  return { ...last, notified, attempts: known.reduce((n, s) => n + s.attempts, 0) };
+}
+
 export function notifyStateText(s: NotifyState): string {
   return `${JSON.stringify(s, null, 2)}\n`;
 }

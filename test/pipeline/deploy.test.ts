@@ -576,15 +576,15 @@ describe('systemd units (pipelines/systemd)', () => {
     // the install folder (/opt/flowknn) replaced by this checkout, whose bin/flowknn.js it is.
     const dir = join(tmp, 'units');
     await mkdir(dir, { recursive: true });
-    for (const f of ['flowknn-nightly.service', 'flowknn-nightly.timer']) {
+    for (const f of ['flowknn-nightly.service', 'flowknn-nightly.timer', 'flowknn-watch.service']) {
       await writeFile(join(dir, f), (await readFile(join(SYSTEMD, f), 'utf8')).replaceAll('/opt/flowknn', REPO_ROOT));
     }
     const r = await new Promise<Ran>((res) => {
-      execFile('systemd-analyze', ['verify', join(dir, 'flowknn-nightly.timer'), join(dir, 'flowknn-nightly.service')], (err, stdout, stderr) => res({ code: err ? 1 : 0, stdout, stderr }));
+      execFile('systemd-analyze', ['verify', join(dir, 'flowknn-nightly.timer'), join(dir, 'flowknn-nightly.service'), join(dir, 'flowknn-watch.service')], (err, stdout, stderr) => res({ code: err ? 1 : 0, stdout, stderr }));
     });
     expect(r.code, r.stderr).toBe(0);
     // verify only warns about an unknown key or a bad value ("..., ignoring") and exits 0.
-    expect(`${r.stdout}${r.stderr}`.split('\n').filter((l) => l.includes(dir) || l.includes('flowknn-nightly'))).toEqual([]);
+    expect(`${r.stdout}${r.stderr}`.split('\n').filter((l) => l.includes(dir) || l.includes('flowknn-nightly') || l.includes('flowknn-watch'))).toEqual([]);
     const cal = execFileSync('systemd-analyze', ['calendar', setting(timer, 'Timer', 'OnCalendar')], { encoding: 'utf8' });
     expect(cal).toMatch(/Next elapse:/u);
   });
@@ -616,6 +616,23 @@ describe('systemd units (pipelines/systemd)', () => {
     // The job waits for the archive and the outputs when they are mounts (NFS, say).
     const mounts = (service.get('Unit')?.get('RequiresMountsFor') ?? []).flatMap((v) => v.split(/\s+/u));
     for (const p of [hostConfig.paths.archive, hostConfig.paths.output]) expect(mounts.some((m) => isUnder(p, m)), p).toBe(true);
+  });
+
+  it('the watch service follows the archive with the nightly config, restarted after a crash, with the same sandbox', async () => {
+    const watch = unitFile(await readFile(join(SYSTEMD, 'flowknn-watch.service'), 'utf8'));
+    const argv = setting(watch, 'Service', 'ExecStart').split(/\s+/u);
+    expect(argv[0]).toBe(join(setting(watch, 'Service', 'WorkingDirectory'), 'bin/flowknn.js'));
+    expect(argv.slice(1)).toEqual(['watch', '--config', configPath]);
+    expect(setting(watch, 'Service', 'User')).toBe(setting(service, 'Service', 'User'));
+    expect(setting(watch, 'Service', 'Restart')).toBe('on-failure');
+    // a config error would fail again the same way; a crash or exit 3 is restarted
+    expect(setting(watch, 'Service', 'RestartPreventExitStatus').split(/\s+/u)).toEqual(['2']);
+    expect(watch.get('Install')?.get('WantedBy')).toEqual(['multi-user.target']);
+    // every hardening setting of the nightly service, with the same value, and no other path to write
+    const hardening = [...service.get('Service')!.entries()].filter(([k]) => /^(NoNewPrivileges|Protect|Private|Restrict|LockPersonality|SystemCallArchitectures|CapabilityBoundingSet|ReadWritePaths|UMask)/u.test(k));
+    expect(hardening.length).toBeGreaterThan(10);
+    for (const [key, value] of hardening) expect(watch.get('Service')?.get(key), key).toEqual(value);
+    expect(watch.get('Unit')?.get('RequiresMountsFor')).toEqual(service.get('Unit')?.get('RequiresMountsFor'));
   });
 
   it('the timer starts it after the archive\'s day is over, early enough that "yesterday" is that day all year', () => {

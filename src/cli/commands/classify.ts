@@ -3,7 +3,6 @@ import { join } from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
 
 import { inputError } from '../../errors.js';
-import { featureMatrix } from '../../features/feature-set.js';
 import { INPUT_FORMATS, readInput, type InputFormat } from '../../ingest/read.js';
 import { resolvedTimeZone } from '../../io/time-zone.js';
 import { uniqueRows } from '../../ingest/sections.js';
@@ -11,13 +10,10 @@ import { tableToCsv } from '../../io/csv.js';
 import { writeFileAtomic } from '../../io/atomic.js';
 import { checkOutputs } from '../../io/out-path.js';
 import { writeParquetFile } from '../../io/parquet.js';
-import { noveltyScoreName, noveltyScores } from '../../knn/novelty.js';
+import { classifyTables } from '../../knn/classify-tables.js';
 import { storedNovelty } from '../../model/folder.js';
-import { predictionsTable, type RowOrigin } from '../../knn/predictions.js';
 import { readModelSpec } from '../../model/registry.js';
-import { predict } from '../../knn/model.js';
-import { Matrix } from '../../matrix.js';
-import { numberColumn, stringColumn, takeRows, writeArrowFile } from '../../schema/arrow.js';
+import { takeRows, writeArrowFile } from '../../schema/arrow.js';
 import type { CliContext } from '../context.js';
 import { engineFrom, engineOption, inputFormatFrom, inputFormatOption, timeZoneOption, zoneFrom, type EngineArgs, type InputFormatArgs, type TimeZoneArgs } from '../options.js';
 import { formatPredictions } from '../show.js';
@@ -72,54 +68,31 @@ export function classifyCommand(ctx: CliContext): CommandModule<object, Classify
         tables.push(keep.length < r.table.numRows ? takeRows(r.table, keep) : r.table);
         files.push(file);
       }
-      const parts = tables.map((t, i) => ({ m: featureMatrix(t, model.train.featureSet, files[i]!), t }));
-      const rows = parts.reduce((s, p) => s + p.m.rows, 0);
-      const raw = Matrix.zeros(rows, model.train.featureSet.columns.length);
-      const origin: RowOrigin = { key: [], firstSeen: [], sourceFile: [], sourceLine: [], note: [], windowStart: [] };
-      let at = 0;
-      for (const { m, t } of parts) {
-        raw.data.set(m.data, at * raw.cols);
-        at += m.rows;
-        const first = numberColumn(t, 'first_seen');
-        const line = numberColumn(t, 'source_line');
-        origin.key.push(...(stringColumn(t, 'key') ?? Array<null>(m.rows).fill(null)));
-        origin.firstSeen.push(...Array.from({ length: m.rows }, (_, i) => (first && !Number.isNaN(first[i]!) ? first[i]! : null)));
-        origin.sourceFile.push(...(stringColumn(t, 'source_file') ?? Array<null>(m.rows).fill(null)));
-        origin.sourceLine.push(...Array.from({ length: m.rows }, (_, i) => (line ? line[i]! : null)));
-        origin.note.push(...(stringColumn(t, 'note') ?? Array<null>(m.rows).fill(null)));
-        // Aggregates carry their window: predictions keep it, so a label given to a predicted row
-        // names the host and window it is about (flowknn label add --predictions).
-        const window = numberColumn(t, 'window_start');
-        origin.windowStart!.push(...Array.from({ length: m.rows }, (_, i) => (window && !Number.isNaN(window[i]!) ? window[i]! : null)));
-      }
+      const rows = tables.reduce((s, t) => s + t.numRows, 0);
+      const calibration = storedNovelty(json);
       const engine = await engineFrom(args, ctx.log);
-      let prediction;
+      let classified;
       try {
-        prediction = await predict(model, raw, engine);
+        classified = await classifyTables(model, tables, engine, {
+          names: files,
+          novelty: calibration ?? undefined,
+          unknownLabel: args['unknown-label'],
+          meta: {
+            'flowknn.model': args.model,
+            'flowknn.model_created': json.created,
+            'flowknn.engine': engine.name,
+            'flowknn.inputs': JSON.stringify(args.inputs),
+            'flowknn.time_zone': resolvedTimeZone(zone.timeZone),
+          },
+        });
       } finally {
         await engine.dispose();
       }
-      const calibration = storedNovelty(json);
+      const { table, novelty } = classified;
       if (calibration === null && args['unknown-label'] !== undefined) ctx.log(`--unknown-label: the model has no novelty threshold (trained before novelty scores); no row is labelled ${args['unknown-label']}`);
-      const scoreName = calibration === null ? undefined : noveltyScoreName(calibration.score, model.config.k);
-      const novelty = calibration === null ? undefined : { scores: noveltyScores(prediction.neighbours, model.config.k, calibration.score), threshold: calibration.threshold, unknownLabel: args['unknown-label'], scoreName };
-      const table = predictionsTable(
-        model,
-        raw,
-        origin,
-        prediction,
-        {
-          'flowknn.model': args.model,
-          'flowknn.model_created': json.created,
-          'flowknn.engine': engine.name,
-          'flowknn.inputs': JSON.stringify(args.inputs),
-          'flowknn.time_zone': resolvedTimeZone(zone.timeZone),
-        },
-        novelty,
-      );
       if (novelty) {
         const flagged = novelty.scores.filter((s) => s > novelty.threshold).length;
-        ctx.log(`novel: ${flagged} of ${rows} rows (${scoreName} beyond ${novelty.threshold.toPrecision(4)})`);
+        ctx.log(`novel: ${flagged} of ${rows} rows (${novelty.scoreName} beyond ${novelty.threshold.toPrecision(4)})`);
       }
       if (args.show || args.out === undefined) ctx.stdout.write(formatPredictions(table, model.config.k));
       if (out) {
@@ -134,7 +107,7 @@ export function classifyCommand(ctx: CliContext): CommandModule<object, Classify
           classes: model.train.classes,
           training: model.train,
           rows: predictionsFromTable(table, 'predictions', novelty ? 'novelty' : undefined).rows,
-          novelty: novelty ? { threshold: novelty.threshold, scoreName } : undefined,
+          novelty: novelty ? { threshold: novelty.threshold, scoreName: novelty.scoreName } : undefined,
           meta: { engine: engine.name, inputs: args.inputs },
         });
         await writeReport(report.path, await renderReport(doc, { onWarning: (w) => ctx.log(`report: ${w}`) }));

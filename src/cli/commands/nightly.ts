@@ -6,6 +6,9 @@ import { parseShard, runNightly, type ReportData } from '../../pipeline/nightly.
 import type { NotifyCommand } from '../../pipeline/notify.js';
 import type { Summary } from '../../pipeline/outputs.js';
 import type { CliContext } from '../context.js';
+import { usageError } from '../../errors.js';
+import { liveFile, openLive } from '../../pipeline/live.js';
+import { liveLine } from '../show.js';
 import { progressBar, throughput, type Progress } from '../progress.js';
 
 interface NightlyArgs {
@@ -19,6 +22,7 @@ interface NightlyArgs {
   'notify-cmd'?: string;
   nfdump?: string;
   'input-timeout'?: number;
+  file?: string;
 }
 
 interface MergeArgs {
@@ -75,9 +79,25 @@ export function nightlyCommand(ctx: CliContext): CommandModule<object, NightlyAr
         .option('jobs', { type: 'number', describe: 'inputs at once, nfdump processes included (default: limits.jobs of the config, 0 = cores)' })
         .option('notify-cmd', { type: 'string', describe: 'shell command run with the new incidents (NDJSON) on stdin when there are any (overrides notify.command)' })
         .option('nfdump', { type: 'string', describe: 'the nfdump binary (default: "nfdump" of the config, else nfdump on PATH)' })
-        .option('input-timeout', { type: 'number', describe: 'seconds one input may take before it fails alone (default: limits.inputTimeout of the config, 1800)' }) as unknown as Argv<NightlyArgs>,
+        .option('input-timeout', { type: 'number', describe: 'seconds one input may take before it fails alone (default: limits.inputTimeout of the config, 1800)' })
+        .option('file', { type: 'string', describe: 'one nfcapd file just rotated (nfcapd -x "flowknn nightly --config FILE --file %d/%f"): commit it as an input of its day, update the day\'s incidents, notify new ones' }) as unknown as Argv<NightlyArgs>,
     handler: async (args) => {
       const config = await loadNightlyConfig(args.config);
+      if (args.file !== undefined) {
+        for (const flag of ['date', 'shard'] as const) if (args[flag] !== undefined) throw usageError(`--file and --${flag} do not go together: the file's name says its day`);
+        for (const flag of ['force', 'resume'] as const) if (args[flag]) throw usageError(`--file and --${flag} do not go together: --file commits one input and keeps the others`);
+        const live = await openLive({ config, engine: args.engine, nfdump: args.nfdump, inputTimeout: args['input-timeout'], notify: notifyCommandOf(args['notify-cmd'], config.config.notify.command), log: ctx.log, command: `flowknn nightly --config ${args.config} --file ${args.file}` });
+        try {
+          const r = await liveFile(live, args.file);
+          if (r.status === 'failed') {
+            ctx.stderr.write(`flowknn: ${r.path} failed: ${r.error ?? ''}\n`);
+            ctx.partialFailure = true;
+          } else if (!ctx.quiet) ctx.stdout.write(`${liveLine(r)}\n`);
+        } finally {
+          await live.close();
+        }
+        return;
+      }
       let bar: Progress | undefined;
       const t0 = performance.now();
       const result = await runNightly({

@@ -1,0 +1,69 @@
+import type { Table } from 'apache-arrow';
+import type { KnnEngine } from '../engines/engine.js';
+import { featureMatrix } from '../features/feature-set.js';
+import { Matrix } from '../matrix.js';
+import { numberColumn, stringColumn } from '../schema/arrow.js';
+import { predict, type KnnModel, type Prediction } from './model.js';
+import { noveltyScoreName, noveltyScores, type NoveltyScore } from './novelty.js';
+import { predictionsTable, type RowNovelty, type RowOrigin } from './predictions.js';
+
+export interface ClassifyTablesOptions {
+  /** What each table is, for errors about its columns (a file name); default `table <i>`. */
+  readonly names?: readonly string[];
+  /** Metadata of the predictions table (model, engine, date...). */
+  readonly meta?: Record<string, string>;
+  /** The model's novelty calibration (threshold and score form); without it the rows get no novelty columns. */
+  readonly novelty?: { readonly threshold: number; readonly score: NoveltyScore };
+  /** Novel rows are predicted as this label instead of their vote. */
+  readonly unknownLabel?: string;
+}
+
+export interface ClassifiedTables {
+  readonly table: Table;
+  readonly prediction: Prediction;
+  readonly novelty?: RowNovelty;
+}
+
+/**
+ * Classifies the rows of tables of per-host features (aggregates, nfdump statistics) as one
+ * batch, in table order, into one predictions table: the features each table holds (by name,
+ * the model's feature set), one search, the vote, and the novelty of each row against the
+ * model's threshold. The rows keep where they came from (`key`, `window_start`, `first_seen`,
+ * `source_file`, `source_line`, `note` when a table has them; null otherwise).
+ *
+ * Every row is classified on its own (the training rows are its only context), so classifying
+ * tables together or one at a time gives the same rows: what lets a file be classified as it
+ * arrives and the day again at its end, with the same result.
+ */
+export async function classifyTables(model: KnnModel, tables: readonly Table[], engine: KnnEngine, options: ClassifyTablesOptions = {}): Promise<ClassifiedTables> {
+  const featureSet = model.train.featureSet;
+  const parts = tables.map((t, i) => ({ m: featureMatrix(t, featureSet, options.names?.[i] ?? `table ${i + 1}`), t }));
+  const rows = parts.reduce((s, p) => s + p.m.rows, 0);
+  const raw = parts.length === 1 ? parts[0]!.m : Matrix.zeros(rows, featureSet.columns.length);
+  const origin: Required<RowOrigin> = { key: [], firstSeen: [], sourceFile: [], sourceLine: [], note: [], windowStart: [] };
+  const orNull = (c: Float64Array | undefined, n: number) => Array.from({ length: n }, (_, i) => (c && !Number.isNaN(c[i]!) ? c[i]! : null));
+  // a loop, not push(...rows): a night's million rows would overflow the call stack
+  const append = <T>(to: T[], from: ArrayLike<T>) => {
+    for (let i = 0; i < from.length; i++) to.push(from[i]!);
+  };
+  let at = 0;
+  for (const { m, t } of parts) {
+    if (raw !== m) raw.data.set(m.data, at * raw.cols);
+    at += m.rows;
+    const nulls = () => Array<null>(m.rows).fill(null);
+    append(origin.key, (stringColumn(t, 'key') ?? nulls()));
+    append(origin.firstSeen, orNull(numberColumn(t, 'first_seen'), m.rows));
+    append(origin.sourceFile, (stringColumn(t, 'source_file') ?? nulls()));
+    append(origin.sourceLine, orNull(numberColumn(t, 'source_line'), m.rows));
+    append(origin.note, (stringColumn(t, 'note') ?? nulls()));
+    // Aggregates carry their window: predictions keep it, so a label given to a predicted row
+    // names the host and window it is about (flowknn label add --predictions).
+    append(origin.windowStart, orNull(numberColumn(t, 'window_start'), m.rows));
+  }
+  const prediction = await predict(model, raw, engine);
+  const c = options.novelty;
+  const k = model.config.k;
+  const novelty = c === undefined ? undefined : { scores: noveltyScores(prediction.neighbours, k, c.score), threshold: c.threshold, unknownLabel: options.unknownLabel, scoreName: noveltyScoreName(c.score, k) };
+  const table = predictionsTable(model, raw, origin, prediction, options.meta ?? {}, novelty);
+  return { table, prediction, novelty };
+}

@@ -1,0 +1,89 @@
+import type { Table } from 'apache-arrow';
+import { join } from 'node:path';
+import pLimit from 'p-limit';
+import { FlowknnError, usageError } from '../errors.js';
+import type { Reject } from '../ingest/issues.js';
+import type { NfdumpOptions } from '../ingest/nfdump/run.js';
+import { joinTables } from '../schema/arrow.js';
+import { commitInput, readPartJson, workId, type InputRecord, type PlannedInput } from './commit-input.js';
+import type { LoadedConfig } from './config.js';
+import { mergePartials, nightlyAggregateTable } from './inputs.js';
+import { readPart } from './outputs.js';
+
+/**
+ * Two stages of the nightly job between planning and classifying: reading the inputs not
+ * committed yet (in parallel, each committed on its own), and collecting the committed inputs
+ * into the day's aggregates and rejects.
+ */
+
+/**
+ * Reads and commits the planned inputs, `jobs` at once (nfdump processes included). An input
+ * that fails is committed as failed and the others go on; what is not about an input (a full
+ * disk, nfdump gone) stops taking inputs, lets the running ones finish, and is thrown.
+ */
+export async function runInputs(
+  todo: readonly PlannedInput[],
+  p: { config: LoadedConfig; nfdump: NfdumpOptions; workDir: string; jobs: number; log: (m: string) => void; onInput?: (rec: InputRecord, size: number) => void },
+): Promise<InputRecord[]> {
+  const limit = pLimit(Math.max(1, p.jobs));
+  const done: InputRecord[] = [];
+  let fatal: FlowknnError | undefined;
+  await Promise.all(
+    todo.map((input) =>
+      limit(async () => {
+        if (fatal) return;
+        let rec: InputRecord;
+        try {
+          rec = await commitInput(input, p);
+        } catch (err) {
+          fatal ??= err as FlowknnError;
+          return;
+        }
+        done.push(rec);
+        p.onInput?.(rec, input.size);
+      }),
+    ),
+  );
+  if (fatal) throw fatal;
+  return done;
+}
+
+/**
+ * The day's aggregates and rejects from its committed inputs, in path order: with the nfdump
+ * source each input's rows are final and joined; with the flows source the inputs hold partial
+ * aggregates, merged across inputs one input at a time. Stops (exit 2) past limits.maxRows.
+ */
+export async function collectDay(p: { config: LoadedConfig; date: string; inputs: readonly InputRecord[]; workDir: string }): Promise<{ aggregates: Table; rejects: Reject[] }> {
+  const cfg = p.config.config;
+  const tooMany = (rowCount: number) => {
+    if (rowCount <= cfg.limits.maxRows) return;
+    throw usageError(
+      `${p.date}: ${rowCount.toLocaleString('en-US')} aggregates to classify, more than limits.maxRows (${cfg.limits.maxRows.toLocaleString('en-US')}) in ${p.config.file}`,
+      'keep fewer with aggregate.minPackets, aggregate.minBytes or aggregate.top, or raise limits.maxRows if this machine has the memory (about 4 GiB per million rows); the inputs read so far are kept',
+    );
+  };
+  const ok = p.inputs.filter((r) => r.status === 'ok');
+  const rejects: Reject[] = [];
+  for (const rec of ok) {
+    for (const r of await readPartJson<Reject[]>(join(p.workDir, `${workId(rec.path)}.rejects.json`), rec.parts?.rejects)) rejects.push(r);
+  }
+  const partOf = (rec: InputRecord) => readPart(join(p.workDir, `${workId(rec.path)}.arrow`), rec.parts?.arrow);
+  const dayMeta = { 'flowknn.date': p.date, 'flowknn.key': cfg.aggregate.key, 'flowknn.window_s': cfg.aggregate.source === 'nfdump' ? 'file' : String(cfg.aggregate.window) };
+  if (ok.length === 0) return { aggregates: nightlyAggregateTable([], [], [], dayMeta), rejects };
+  if (cfg.aggregate.source === 'flows') {
+    // the limit applies to the night's aggregates, after the minimums
+    const aggregates = await mergePartials(
+      (async function* () {
+        for (const rec of ok) yield await partOf(rec);
+      })(),
+      cfg,
+      dayMeta,
+    );
+    tooMany(aggregates.numRows);
+    return { aggregates, rejects };
+  }
+  tooMany(ok.reduce((n, r) => n + r.rows, 0));
+  const parts = await Promise.all(ok.map(partOf));
+  const { 'flowknn.source': _one, ...inputMeta } = Object.fromEntries(parts[0]!.schema.metadata);
+  return { aggregates: joinTables(parts, { ...inputMeta, ...dayMeta }), rejects };
+}

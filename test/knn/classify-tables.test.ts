@@ -1,0 +1,65 @@
+import { describe, expect, it } from 'vitest';
+import { CpuEngine } from '../../src/engines/cpu/cpu-engine.js';
+import { NFDUMP_STAT7 } from '../../src/features/feature-set.js';
+import { nightlyAggregateTable } from '../../src/pipeline/inputs.js';
+import { classifyTables } from '../../src/knn/classify-tables.js';
+import { fitModel } from '../../src/knn/model.js';
+import { loadLabelled } from '../../src/model/labelled.js';
+import { tableToCsv } from '../../src/io/csv.js';
+import { SEED_LABELS } from '../helpers/paths.js';
+
+/** xorshift32: the same numbers for the same seed. */
+function rng(seed: number): () => number {
+  let x = seed >>> 0 || 1;
+  return () => {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    return (x >>> 0) / 2 ** 32;
+  };
+}
+
+/** Aggregates of one five-minute file: random hosts and counters over several magnitudes. */
+function aggregatesOf(file: string, windowStart: number, rows: number, next: () => number) {
+  const list = Array.from({ length: rows }, (_, i) => {
+    const durationMs = Math.floor(next() * 300_000);
+    const packets = Math.floor(10 ** (1 + next() * 5));
+    const bytes = packets * Math.floor(40 + next() * 1400);
+    const flows = 1 + Math.floor(next() * packets);
+    const s = durationMs / 1000;
+    return { windowStart, key: `10.0.${i}.${Math.floor(next() * 255)}`, values: [`10.0.${i}.1`], firstSeen: windowStart + 1000 * i, lastSeen: windowStart + 1000 * i + durationMs, durationMs, flows, packets, bytes, pps: s > 0 ? packets / s : 0, bps: s > 0 ? (8 * bytes) / s : 0, bpp: bytes / packets };
+  });
+  return nightlyAggregateTable(list, ['dstip'], Array<string>(rows).fill(file), { 'flowknn.source': file });
+}
+
+describe('classifyTables', () => {
+  it('classifies the rows of several tables as one batch exactly as each table on its own (what lets a file be classified as it arrives)', async () => {
+    const seed = Number(process.env.FLOWKNN_TEST_SEED ?? Date.now() % 2 ** 31);
+    console.log(`classifyTables seed ${seed} (FLOWKNN_TEST_SEED to repeat)`);
+    const next = rng(seed);
+    const set = await loadLabelled(SEED_LABELS, NFDUMP_STAT7);
+    const model = fitModel(set, { scaler: 'log-zscore', k: 3, metric: { name: 'euclidean' }, weights: 'distance' });
+    const engine = new CpuEngine({ threads: 1 });
+    try {
+      const tables = [0, 1, 2].map((i) => aggregatesOf(`2026/11/01/nfcapd.20261101000${i * 5}`, Date.UTC(2026, 10, 1, 0, 5 * i), 20 + Math.floor(next() * 40), next));
+      // a threshold with novel rows on both sides: the median score
+      const scores = Array.from((await classifyTables(model, tables, engine, { novelty: { threshold: 0, score: 'mean' } })).novelty!.scores).sort((a, b) => a - b);
+      const threshold = scores[Math.floor(scores.length / 2)]!;
+      const options = { novelty: { threshold, score: 'mean' as const }, unknownLabel: 'unknown', meta: { 'flowknn.date': '2026-11-01' } };
+      const together = await classifyTables(model, tables, engine, options);
+      const alone = await Promise.all(tables.map((t) => classifyTables(model, [t], engine, options)));
+      const rows = (csv: string) => csv.trimEnd().split('\n');
+      const [header, ...all] = rows(tableToCsv(together.table));
+      expect(all.length).toBe(tables.reduce((n, t) => n + t.numRows, 0));
+      expect(alone.flatMap((a) => rows(tableToCsv(a.table)).slice(1))).toEqual(all);
+      expect(header).toContain('window_start');
+      // the rows keep where they came from; novel rows are labelled unknown, the others keep their vote
+      expect(together.table.getChild('source_file')?.get(0)).toBe('2026/11/01/nfcapd.202611010000');
+      const predicted = together.table.getChild('predicted')!.toArray() as string[];
+      expect(predicted.filter((p) => p === 'unknown').length).toBe(scores.filter((s) => s > threshold).length);
+      expect(predicted.some((p) => p !== 'unknown')).toBe(true);
+    } finally {
+      await engine.dispose();
+    }
+  });
+});
