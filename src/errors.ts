@@ -67,6 +67,22 @@ export function wholeNumber(option: string, value: number, min = -Infinity, max 
   throw usageError(`${option} must be ${what}${range}, got ${value}`);
 }
 
+/**
+ * Why a file could not be opened or read, in the words every reader uses: "no such file", "is a
+ * folder, expected a file", or "cannot read (CODE)".
+ */
+export function unreadable(err: unknown): string {
+  const code = (err as NodeJS.ErrnoException | undefined)?.code;
+  if (code === 'ENOENT') return 'no such file';
+  if (code === 'EISDIR') return 'is a folder, expected a file';
+  return `cannot read (${code ?? String(err)})`;
+}
+
+/** The usage error for an input file that could not be opened or read, naming the file. */
+export function unreadableFile(file: string, err: unknown): FlowknnError {
+  return new FlowknnError('usage', unreadable(err), { file });
+}
+
 export function environmentError(message: string, hint?: string, cause?: unknown): FlowknnError {
   return new FlowknnError('environment', message, { hint, cause });
 }

@@ -1,6 +1,6 @@
 import { open, stat } from 'node:fs/promises';
 import { constants, gunzipSync } from 'node:zlib';
-import { excerpt, FlowknnError, inputError, usageError } from '../errors.js';
+import { excerpt, FlowknnError, inputError, usageError, unreadableFile } from '../errors.js';
 import type { InputFormat, InputKind, InputReader, OpenOptions, SniffHead } from './format.js';
 import { arrowFormat } from './formats/arrow.js';
 import { emptyFormat } from './formats/empty.js';
@@ -63,9 +63,7 @@ export async function readHead(file: string): Promise<SniffHead> {
     }
   } catch (err) {
     if (err instanceof FlowknnError) throw err;
-    const code = (err as NodeJS.ErrnoException).code;
-    const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a folder, expected a file' : `cannot read (${code ?? String(err)})`;
-    throw new FlowknnError('usage', why, { file });
+    throw unreadableFile(file, err);
   }
   let text = raw;
   if (raw.length >= 2 && raw[0] === 0x1f && raw[1] === 0x8b) {

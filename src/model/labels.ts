@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { isIP } from 'node:net';
 import { extname } from 'node:path';
-import { inputError, usageError, excerpt } from '../errors.js';
+import { inputError, usageError, excerpt, unreadable } from '../errors.js';
 import { featureMatrix, featureSetId, type FeatureSet } from '../features/feature-set.js';
 import { parsePlainNumber } from '../ingest/fields.js';
 import { parseCsv, type CsvRecord } from '../io/csv.js';
@@ -136,8 +136,7 @@ async function readText(file: string, what: string): Promise<string> {
     // Spreadsheets save CSV with a byte order mark; it is not part of the first column's name.
     return (await readFile(file, 'utf8')).replace(/^\uFEFF/u, '');
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    throw usageError(`${what} ${file}: ${code === 'ENOENT' ? 'no such file' : `cannot read (${code ?? String(err)})`}`);
+    throw usageError(`${what} ${file}: ${unreadable(err)}`);
   }
 }
 

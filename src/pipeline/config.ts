@@ -3,7 +3,7 @@ import { readFile } from 'node:fs/promises';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { z } from 'zod';
 import { ENGINE_CHOICES } from '../engines/registry.js';
-import { FlowknnError, usageError } from '../errors.js';
+import { FlowknnError, usageError, unreadable } from '../errors.js';
 import { KEY_FIELDS, parseWindow, type WindowSpec } from '../features/aggregate.js';
 import { jsonKeyLine, parseJsonText, schemaProblem } from '../io/json.js';
 import { checkTimeZone } from '../ingest/archive.js';
@@ -299,8 +299,7 @@ export async function loadNightlyConfig(file: string): Promise<LoadedConfig> {
   try {
     text = await readFile(file, 'utf8');
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    throw usageError(`--config ${file}: ${code === 'ENOENT' ? 'no such file' : `cannot read it (${code ?? String(err)})`}`, 'pipelines/nightly.json is a documented example');
+    throw usageError(`--config ${file}: ${unreadable(err)}`, 'pipelines/nightly.json is a documented example');
   }
   return parseNightlyConfig(text, file);
 }

@@ -3,7 +3,7 @@ import type { Table } from 'apache-arrow';
 import { readFile } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { z } from 'zod';
-import { inputError, usageError, excerpt } from '../errors.js';
+import { inputError, usageError, excerpt, unreadable } from '../errors.js';
 import { numberColumn, readArrowFile, stringColumn } from '../schema/arrow.js';
 import { predictionClasses } from '../knn/predictions.js';
 import type { EvaluationJson } from './builders.js';
@@ -18,8 +18,7 @@ async function readJson(path: string, what: string): Promise<unknown> {
   try {
     text = await readFile(path, 'utf8');
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    throw usageError(`${what}: cannot read ${path}: ${code === 'ENOENT' ? 'no such file' : (code ?? String(err))}`);
+    throw usageError(`${what}: ${path}: ${unreadable(err)}`);
   }
   try {
     return JSON.parse(text) as unknown;

@@ -19,7 +19,7 @@ import {
 import { open } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
-import { excerpt, inputError, usageError } from '../errors.js';
+import { excerpt, inputError, usageError, unreadable } from '../errors.js';
 import { writeFileAtomic } from '../io/atomic.js';
 import { sha256 } from '../io/checksum.js';
 
@@ -234,8 +234,7 @@ async function readBytes(path: string): Promise<Uint8Array> {
   try {
     fh = await open(path, 'r');
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    throw usageError(`cannot read ${path}: ${code === 'ENOENT' ? 'no such file' : code ?? String(err)}`);
+    throw usageError(`${path}: ${unreadable(err)}`);
   }
   try {
     const size = (await fh.stat()).size;

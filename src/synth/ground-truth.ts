@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import { FlowknnError, inputError, excerpt } from '../errors.js';
+import { inputError, excerpt, unreadableFile } from '../errors.js';
 import { csvField as cell } from '../io/csv.js';
 import { SYNTH_CLASSES, type SynthClass } from './scenario.js';
 
@@ -113,8 +113,7 @@ export async function readGroundTruth(file: string): Promise<GroundTruthRow[]> {
   try {
     text = await readFile(file, 'utf8');
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    throw new FlowknnError('usage', code === 'ENOENT' ? 'no such file' : `cannot read (${code ?? String(err)})`, { file });
+    throw unreadableFile(file, err);
   }
   return parseGroundTruth(text, file);
 }

@@ -1,7 +1,7 @@
 import type { RecordBatch, Schema } from 'apache-arrow';
 import { open, type FileHandle } from 'node:fs/promises';
 import { createGunzip, type Gunzip, type ZlibOptions } from 'node:zlib';
-import { FlowknnError, inputError } from '../../errors.js';
+import { FlowknnError, inputError, unreadableFile } from '../../errors.js';
 import type { FileRejects } from '../rejects.js';
 import { BlockReader, type Block } from './blocks.js';
 import { DEFAULT_HIGH_WATER_MARK, FlowCsvParser, type FlowCsvStats, type FlowCsvStreamOptions } from './parser.js';
@@ -51,9 +51,7 @@ async function openInput(file: string): Promise<FileHandle> {
     return handle;
   } catch (err) {
     if (err instanceof FlowknnError) throw err;
-    const code = (err as NodeJS.ErrnoException).code;
-    const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a folder, expected a file' : `cannot read (${code ?? String(err)})`;
-    throw new FlowknnError('usage', why, { file });
+    throw unreadableFile(file, err);
   }
 }
 

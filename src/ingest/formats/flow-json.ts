@@ -2,7 +2,7 @@ import type { RecordBatch } from 'apache-arrow';
 import { open, type FileHandle } from 'node:fs/promises';
 import { StringDecoder } from 'node:string_decoder';
 import { createGunzip } from 'node:zlib';
-import { FlowknnError, inputError } from '../../errors.js';
+import { FlowknnError, inputError, unreadableFile } from '../../errors.js';
 import { buildTable, type ColumnValues } from '../../schema/arrow.js';
 import { FlowColumns, flowSchema } from '../../schema/tables.js';
 import { flowSpan, protoName } from '../csv.js';
@@ -108,8 +108,7 @@ export async function* openBytes(file: string, signal?: AbortSignal): AsyncGener
   try {
     fh = await open(file, 'r');
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    throw new FlowknnError('usage', code === 'ENOENT' ? 'no such file' : `cannot read (${code ?? String(err)})`, { file });
+    throw unreadableFile(file, err);
   }
   try {
     if ((await fh.stat()).isDirectory()) throw new FlowknnError('usage', 'is a folder, expected a file', { file });

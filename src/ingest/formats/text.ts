@@ -1,7 +1,7 @@
 import type { RecordBatch, Table } from 'apache-arrow';
 import { readFile } from 'node:fs/promises';
 import { gunzipSync } from 'node:zlib';
-import { FlowknnError, inputError } from '../../errors.js';
+import { inputError, unreadableFile } from '../../errors.js';
 import type { InputKind, InputReader, ReadSummary } from '../format.js';
 import type { Reject } from '../issues.js';
 
@@ -16,9 +16,7 @@ export async function readInputText(file: string): Promise<string> {
   try {
     bytes = await readFile(file);
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a folder, expected a file' : `cannot read (${code ?? String(err)})`;
-    throw new FlowknnError('usage', why, { file });
+    throw unreadableFile(file, err);
   }
   if (bytes.length >= 2 && bytes[0] === 0x1f && bytes[1] === 0x8b) {
     try {

@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
-import { environmentError, excerpt, FlowknnError, inputError } from '../../errors.js';
+import { environmentError, excerpt, FlowknnError, inputError, unreadableFile } from '../../errors.js';
 import { readNfcapdHeader, type NfcapdHeader } from './nfcapd-file.js';
 import { StderrJudge, stderrFailure, versionMismatch, type NfdumpWarning } from './stderr.js';
 import { dialectOf, probeNfdump, type NfdumpDialect, type NfdumpVersion } from './version.js';
@@ -55,8 +55,7 @@ export async function prepareNfcapdInput(file: string, version: NfdumpVersion): 
   try {
     info = await stat(file);
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    throw new FlowknnError('usage', code === 'ENOENT' ? 'no such file' : `cannot read (${code ?? String(err)})`, { file });
+    throw unreadableFile(file, err);
   }
   if (!info.isFile()) throw new FlowknnError('usage', 'is not a regular file, expected an nfcapd file', { file });
   const header = await readNfcapdHeader(file);
