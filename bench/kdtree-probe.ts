@@ -10,7 +10,6 @@ import { parseArgs } from 'node:util';
 import { bruteSearchRange } from '../src/engines/cpu/brute.js';
 import { buildKdTree, kdSearchRange } from '../src/engines/cpu/kdtree.js';
 import type { Metric } from '../src/engines/engine.js';
-import { Matrix } from '../src/matrix.js';
 import { mulberry32 } from '../src/random.js';
 import { traffic, uniform } from './data.js';
 

@@ -312,7 +312,7 @@ async function runWorker(data: FuzzData): Promise<void> {
         },
       ]);
     }
-    for (const [i, [parser, call]] of calls.entries()) {
+    for (const [parser, call] of calls) {
       Atomics.store(progress, 1, PARSERS.indexOf(parser));
       current = parser;
       const s = performance.now();

@@ -26,7 +26,7 @@ let cleanup: () => Promise<void>;
 let archive: SynthResult;
 let model: string;
 
-const { config, writeConfig } = nightlyConfigs(() => ({ dir, archive: archive.flowsDir, model }));
+const { writeConfig } = nightlyConfigs(() => ({ dir, archive: archive.flowsDir, model }));
 
 const day = (name: string) => join(dir, name, DATE);
 const summaryOf = async (name: string) => JSON.parse(await readFile(join(day(name), 'summary.json'), 'utf8')) as { rows: number; flows: number; status: string; alerts: number };

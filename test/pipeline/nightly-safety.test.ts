@@ -2,7 +2,6 @@ import { execFileSync, spawn } from 'node:child_process';
 import { watch } from 'node:fs';
 import { copyFile, mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { isDeepStrictEqual } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateArchive, type SynthResult } from '../../src/synth/generate.js';
 import { ensureBuilt, ROOT, runBin, runMain } from '../helpers/cli.js';
@@ -227,7 +226,8 @@ describe('what runs leave behind', () => {
     const parts = (await readdir(join(state('damaged-part'), 'inputs'))).filter((f) => f.endsWith('.arrow')).sort();
     const part = join(state('damaged-part'), 'inputs', parts[3]!);
     const bytes = await readFile(part);
-    bytes[Math.floor(bytes.length / 2)] ^= 0xff;
+    const at = Math.floor(bytes.length / 2);
+    bytes[at] = bytes[at]! ^ 0xff;
     await writeFile(part, bytes);
     const r = await runMain(['nightly', '--config', cfg, '--date', DATE]);
     expect(r.code, r.stderr).toBe(0);

@@ -5,7 +5,7 @@
  * `flowknn nightly`.
  */
 import { tableFromIPC, tableToIPC } from 'apache-arrow';
-import { cp, mkdir, readFile, rm, stat, truncate, writeFile } from 'node:fs/promises';
+import { cp, readFile, rm, stat, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateArchive } from '../../src/synth/generate.js';

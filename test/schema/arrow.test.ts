@@ -83,7 +83,7 @@ describe('reading Arrow files', () => {
     expect(e1.format()).toContain(`${cut}: not a whole Arrow IPC file: no ARROW1 magic at the end`);
 
     const changed = Uint8Array.from(bytes);
-    changed[bytes.length - 200] ^= 0xff;
+    changed[bytes.length - 200] = changed[bytes.length - 200]! ^ 0xff;
     const other = join(dir, 'changed.arrow');
     await writeFile(other, changed);
     const e2 = await failure(readArrowFile(other, { sha256: sha }));

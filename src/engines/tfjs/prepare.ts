@@ -72,7 +72,7 @@ export function prepare(train: Matrix, queries: Matrix, metric: Metric): Prepare
   if (metricSpec(metric).family === 'angle') return { train: unitRows(train), queries: unitRows(queries), scale: 1 };
   const d = train.cols;
   const center = new Float64Array(d);
-  for (let i = 0; i < train.rows; i++) for (let c = 0; c < d; c++) center[c] += train.data[i * d + c]!;
+  for (let i = 0; i < train.rows; i++) for (let c = 0; c < d; c++) center[c] = center[c]! + train.data[i * d + c]!;
   for (let c = 0; c < d; c++) center[c] = Math.round(center[c]! / train.rows);
   let maxAbs = 0;
   for (const m of [train, queries]) {
