@@ -1,4 +1,6 @@
 import type { z } from 'zod';
+import { readFile } from 'node:fs/promises';
+import { inputError } from '../errors.js';
 import { didYouMean } from '../suggest.js';
 
 /**
@@ -81,4 +83,21 @@ export function parseJsonText(text: string): { value: unknown } | { problem: Jso
     const m = /position (\d+)/u.exec((err as Error).message);
     return { problem: { message: `not valid JSON (${(err as Error).message})`, line: m ? text.slice(0, Number(m[1])).split('\n').length : undefined } };
   }
+}
+
+/**
+ * A JSON file's value. A file that cannot be read throws what `unreadable` makes of the error
+ * (each caller words it: a missing night output, a bad option); text that is not JSON is an
+ * input error naming the file.
+ */
+export async function readJsonFile(path: string, unreadable: (err: unknown) => Error): Promise<unknown> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (err) {
+    throw unreadable(err);
+  }
+  const parsed = parseJsonText(text);
+  if ('problem' in parsed) throw inputError(parsed.problem.message, { file: path });
+  return parsed.value;
 }

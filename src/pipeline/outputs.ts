@@ -3,6 +3,7 @@ import type { Table } from 'apache-arrow';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { inputError, usageError } from '../errors.js';
+import { readJsonFile } from '../io/json.js';
 import { writeCsvFile } from '../io/csv.js';
 import { writeChunksAtomic, writeFileAtomic } from '../io/atomic.js';
 import { writeParquetFile } from '../io/parquet.js';
@@ -238,18 +239,9 @@ export async function readNdjson<T>(file: string): Promise<T[]> {
     });
 }
 
+/** A JSON output of a day; a file that cannot be read is "missing". */
 export async function readJson<T>(path: string): Promise<T> {
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch {
-    throw inputError('missing', { file: path });
-  }
-  try {
-    return JSON.parse(text) as T;
-  } catch (err) {
-    throw inputError(`not valid JSON (${(err as Error).message})`, { file: path });
-  }
+  return (await readJsonFile(path, () => inputError('missing', { file: path }))) as T;
 }
 
 /** An Arrow output of a day (or of a shard, for the merge), read with the guard of readArrowFile. */

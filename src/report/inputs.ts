@@ -1,6 +1,5 @@
 /** Reading the files `flowknn report` draws: evaluation JSON, predictions tables, sweep rows. */
 import type { Table } from 'apache-arrow';
-import { readFile } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { z } from 'zod';
 import { inputError, usageError, excerpt, unreadable } from '../errors.js';
@@ -10,22 +9,10 @@ import type { EvaluationJson } from './builders.js';
 import type { ClassifiedRow } from './classified.js';
 import type { NestedEstimate } from './sweep.js';
 import type { SweepChoice, SweepRow } from './charts.js';
-import { schemaProblem } from '../io/json.js';
+import { readJsonFile, schemaProblem } from '../io/json.js';
 import { metricLabel } from '../engines/metrics.js';
 
-async function readJson(path: string, what: string): Promise<unknown> {
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (err) {
-    throw usageError(`${what}: ${path}: ${unreadable(err)}`);
-  }
-  try {
-    return JSON.parse(text) as unknown;
-  } catch (err) {
-    throw inputError(`not JSON (${(err as Error).message})`, { file: path });
-  }
-}
+const readJson = (path: string, what: string): Promise<unknown> => readJsonFile(path, (err) => usageError(`${what}: ${path}: ${unreadable(err)}`));
 
 const evaluationSchema = z.object({
   protocol: z.object({ name: z.string(), folds: z.number().int(), seed: z.number().optional(), test_fraction: z.number().optional() }),
