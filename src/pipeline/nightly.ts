@@ -22,7 +22,7 @@ export { readPartJson, workId, type InputRecord } from './commit-input.js';
 import { acquireLock } from '../io/lock.js';
 import type { NfdumpOptions } from '../ingest/nfdump/run.js';
 import { probeNfdump } from '../ingest/nfdump/version.js';
-import { alertsOf, countBy, readJson, summaryBase, writeDayOutputs, type Alert, type Manifest, type ManifestInput, type ModelInfo, type Summary } from './outputs.js';
+import { alertsOf, countBy, readJson, summaryBase, writeDayOutputs, type Alert, type Manifest, type ManifestInput, type ModelInfo, type NightFiles, type Summary } from './outputs.js';
 import { cleanLeftovers, dayPaths, freshStaging, readRunState, repairSwap, shardNames, swapIn, writeRunState, type DayPaths } from './day.js';
 import { coverageNotes, coverageOf, type Coverage } from './coverage.js';
 import { deliverIncidents, initialNotifyState, mergeNotified, NOTIFY_JSON, notifyStateText, readNotifyState, type NotifyCommand } from './notify.js';
@@ -103,12 +103,7 @@ export interface NightlyOptions {
   readonly clock?: () => Date;
 }
 
-export interface ReportData {
-  readonly summary: Summary;
-  readonly manifest: Manifest;
-  readonly predictions: Table;
-  readonly alerts: readonly Alert[];
-  readonly incidents: readonly Incident[];
+export interface ReportData extends NightFiles {
   readonly model: LoadedModel;
   readonly reportFile: string;
   readonly maxRows: number;

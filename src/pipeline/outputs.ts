@@ -192,15 +192,19 @@ export function countBy(values: readonly (string | null)[], order: readonly stri
   return out;
 }
 
-export interface DayOutputs {
-  readonly aggregates: Table;
+/** A finished night's files that its report is made of, as the nightly job holds them or reads them back. */
+export interface NightFiles {
+  /** Written last: once it is there, the day's other files are complete. */
+  readonly summary: Summary;
+  readonly manifest: Manifest;
   readonly predictions: Table;
   readonly alerts: readonly Alert[];
   readonly incidents: readonly Incident[];
+}
+
+export interface DayOutputs extends NightFiles {
+  readonly aggregates: Table;
   readonly rejects: readonly Reject[];
-  readonly manifest: Manifest;
-  /** Written last: once it is there, the day's other files are complete. */
-  readonly summary: Summary;
 }
 
 /** Writes every output file of a day, each atomically, summary.json last. */

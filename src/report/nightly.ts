@@ -1,9 +1,8 @@
-import type { Table } from 'apache-arrow';
 import type { LabelledSet } from '../knn/labelled-set.js';
 import type { KnnModel } from '../knn/model.js';
 import { noveltyScoreName } from '../knn/novelty.js';
 import type { Incident } from '../pipeline/incidents.js';
-import type { Alert, Manifest, Summary } from '../pipeline/outputs.js';
+import type { Alert, Manifest, NightFiles, Summary } from '../pipeline/outputs.js';
 import { formatDuration, metadataEntries } from './builders.js';
 import { classifiedSections, type ClassifiedRow } from './classified.js';
 import { siNumber } from './charts.js';
@@ -262,13 +261,8 @@ export function nightlyReport(input: NightlyReportInput): ReportDocument {
   };
 }
 
-/** A finished night's files, as the nightly job holds them or reads them back. */
-export interface NightData {
-  readonly summary: Summary;
-  readonly manifest: Manifest;
-  readonly predictions: Table;
-  readonly alerts: readonly Alert[];
-  readonly incidents: readonly Incident[];
+/** A finished night's files and what its report draws them over. */
+export interface NightData extends NightFiles {
   /** The model to draw the rows over (the night's, or another): none, no training rows. */
   readonly model?: KnnModel;
   readonly maxRows?: number;
