@@ -1,7 +1,7 @@
 import { formatAddr, ip4, ip4n, ip6, type Addr } from './packets.js';
 import type { PacketWindow } from './pcap-writer.js';
 import { hash32, Rng } from './rng.js';
-import { IncomingFlood, PolledConnection, TcpTransfer, UdpFlood, udpExchange, type Stream } from './streams.js';
+import { IncomingFlood, PolledConnection, TcpTransfer, UdpFlood, udpExchange, type Stream, type TcpTransferSpec } from './streams.js';
 
 /**
  * The injected events of a synthetic archive, with traffic shaped like the seed's classes
@@ -119,6 +119,20 @@ const WEB_SERVERS: readonly { addr: string; port: number }[] = [
   { addr: '10.0.0.12', port: 443 },
 ];
 
+/** What is drawn for one planned TCP connection. */
+interface DrawnConnection {
+  readonly sport: number;
+  readonly rttUs: number;
+  readonly opener: number;
+  readonly dataBytes: number;
+  readonly seed: number;
+}
+
+/** A planned TCP transfer: the drawn connection between its ends (full-size segments, server TTL 64). */
+function plannedTransfer(d: DrawnConnection, ends: Pick<TcpTransferSpec, 'client' | 'server' | 'dport' | 'startUs' | 'sender' | 'gapUs' | 'clientTtl' | 'tagToClient' | 'tagToServer'>): TcpTransfer {
+  return new TcpTransfer({ ...ends, sport: d.sport, rttUs: d.rttUs, openerBytes: d.opener, dataBytes: d.dataBytes, mss: MSS, serverTtl: 64, seed: d.seed });
+}
+
 function planHttp(rng: Rng, ctx: Ctx, client: Addr): Planned {
   const server = rng.pick(WEB_SERVERS);
   const conns = rng.float() < 0.75 ? 1 : rng.int(2, 3);
@@ -147,23 +161,7 @@ function planHttp(rng: Rng, ctx: Ctx, client: Addr): Planned {
     make: (tag) =>
       specs.map(
         (s) =>
-          new TcpTransfer({
-            client,
-            server: srv,
-            sport: s.sport,
-            dport: server.port,
-            startUs: start + s.offset,
-            rttUs: s.rttUs,
-            sender: 'server',
-            openerBytes: s.opener,
-            dataBytes: s.dataBytes,
-            mss: MSS,
-            gapUs: s.gapUs,
-            clientTtl: s.clientTtl,
-            serverTtl: 64,
-            seed: s.seed,
-            tagToClient: tag,
-          }),
+          plannedTransfer(s, { client, server: srv, dport: server.port, startUs: start + s.offset, sender: 'server', gapUs: s.gapUs, clientTtl: s.clientTtl, tagToClient: tag }),
       ),
   };
 }
@@ -177,7 +175,7 @@ function planSmtp(rng: Rng, ctx: Ctx): Planned {
     dataBytes: (segs - 1) * MSS + rng.int(1, MSS),
     gapUs: Math.max(durUs / segs, SEC / 15000),
     rttUs: rng.int(10_000, 120_000),
-    banner: rng.int(60, 120),
+    opener: rng.int(60, 120),
     clientTtl: rng.int(45, 58),
     sport: ephemeral(rng),
     seed: rng.seed(),
@@ -190,23 +188,8 @@ function planSmtp(rng: Rng, ctx: Ctx): Planned {
     peer: formatAddr(mta),
     service: 'tcp/25',
     make: (tag) => [
-      new TcpTransfer({
-        client: mta,
-        server: mail,
-        sport: spec.sport,
-        dport: 25,
-        startUs: start,
-        rttUs: spec.rttUs,
-        sender: 'client',
-        openerBytes: spec.banner,
-        dataBytes: spec.dataBytes,
-        mss: MSS,
-        gapUs: spec.gapUs,
-        clientTtl: spec.clientTtl,
-        serverTtl: 64,
-        seed: spec.seed,
-        tagToServer: tag,
-      }),
+      // the opener is the server's banner; the client sends the mail
+      plannedTransfer(spec, { client: mta, server: mail, dport: 25, startUs: start, sender: 'client', gapUs: spec.gapUs, clientTtl: spec.clientTtl, tagToServer: tag }),
     ],
   };
 }
@@ -325,23 +308,7 @@ function planNfs(rng: Rng, ctx: Ctx, client: Addr): Planned {
     make: (tag) =>
       specs.map(
         (s) =>
-          new TcpTransfer({
-            client,
-            server,
-            sport: s.sport,
-            dport: 2049,
-            startUs: start + s.offset,
-            rttUs: s.rttUs,
-            sender: 'server',
-            openerBytes: s.opener,
-            dataBytes: s.dataBytes,
-            mss: MSS,
-            gapUs: (conns * SEC) / pps,
-            clientTtl: 64,
-            serverTtl: 64,
-            seed: s.seed,
-            tagToClient: tag,
-          }),
+          plannedTransfer(s, { client, server, dport: 2049, startUs: start + s.offset, sender: 'server', gapUs: (conns * SEC) / pps, clientTtl: 64, tagToClient: tag }),
       ),
   };
 }

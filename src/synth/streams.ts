@@ -90,10 +90,7 @@ export class TcpTransfer implements Stream {
     const rcvIsn = (fromClient ? this.isnS : this.isnC) + 1;
     const opener = Math.min(s.openerBytes, s.mss);
     const t0 = this.startUs;
-    // handshake
-    w.push(t0, c2s, 0, TCP_SYN, this.isnC, 0);
-    w.push(t0 + h, s2c, 0, TCP_SYN | TCP_ACK, this.isnS, this.isnC + 1);
-    w.push(t0 + 2 * h, c2s, 0, TCP_ACK, this.isnC + 1, this.isnS + 1);
+    pushHandshake(w, t0, h, c2s, s2c, this.isnC, this.isnS);
     if (opener > 0) w.push(this.tOpen, rcv, opener, TCP_PSH | TCP_ACK, rcvIsn, sndIsn);
     const rcvSeq = rcvIsn + opener;
     // data segments and the receiver's ACKs, only those near the window
@@ -107,13 +104,24 @@ export class TcpTransfer implements Stream {
       w.push(t, snd, size, k === n - 1 ? TCP_PSH | TCP_ACK : TCP_ACK, sndIsn + k * s.mss, rcvSeq);
       if (k % 2 === 1 || k === n - 1) w.push(t + h, rcv, 0, TCP_ACK, rcvSeq, sndIsn + Math.min((k + 1) * s.mss, s.dataBytes));
     }
-    // close
     const cSeq = fromClient ? sndIsn + s.dataBytes : rcvSeq;
     const sSeq = fromClient ? rcvSeq : sndIsn + s.dataBytes;
-    w.push(this.tFin, c2s, 0, TCP_FIN | TCP_ACK, cSeq, sSeq);
-    w.push(this.tFin + h, s2c, 0, TCP_FIN | TCP_ACK, sSeq, cSeq + 1);
-    w.push(this.tFin + 2 * h, c2s, 0, TCP_ACK, cSeq + 1, sSeq + 1);
+    pushClose(w, this.tFin, h, c2s, s2c, cSeq, sSeq);
   }
+}
+
+/** A TCP handshake opened by side a at t0: SYN, SYN-ACK half an RTT later, ACK. */
+function pushHandshake(w: PacketWindow, t0: number, h: number, a2b: number, b2a: number, isnA: number, isnB: number): void {
+  w.push(t0, a2b, 0, TCP_SYN, isnA, 0);
+  w.push(t0 + h, b2a, 0, TCP_SYN | TCP_ACK, isnB, isnA + 1);
+  w.push(t0 + 2 * h, a2b, 0, TCP_ACK, isnA + 1, isnB + 1);
+}
+
+/** A TCP close begun by side a at t (its next sequence number aSeq, b's bSeq): FIN, FIN, ACK. */
+function pushClose(w: PacketWindow, t: number, h: number, a2b: number, b2a: number, aSeq: number, bSeq: number): void {
+  w.push(t, a2b, 0, TCP_FIN | TCP_ACK, aSeq, bSeq);
+  w.push(t + h, b2a, 0, TCP_FIN | TCP_ACK, bSeq, aSeq + 1);
+  w.push(t + 2 * h, a2b, 0, TCP_ACK, aSeq + 1, bSeq + 1);
 }
 
 // ---------------------------------------------------------------------------
@@ -182,9 +190,7 @@ export class PolledConnection implements Stream {
     const t0 = this.startUs;
     const pIsn = this.isnP + 1;
     const aIsn = this.isnA + 1;
-    w.push(t0, p2a, 0, TCP_SYN, this.isnP, 0);
-    w.push(t0 + h, a2p, 0, TCP_SYN | TCP_ACK, this.isnA, this.isnP + 1);
-    w.push(t0 + 2 * h, p2a, 0, TCP_ACK, pIsn, aIsn);
+    pushHandshake(w, t0, h, p2a, a2p, this.isnP, this.isnA);
     const iv = s.intervalUs;
     const jLo = Math.max(0, Math.floor((w.fromUs - this.base - this.span) / iv) - 1);
     const jHi = Math.min(this.polls - 1, Math.floor((w.toUs - this.base) / iv) + 1);
@@ -204,9 +210,7 @@ export class PolledConnection implements Stream {
     }
     const pEnd = pIsn + this.polls * s.reqBytes;
     const aEnd = aIsn + this.polls * s.respBytes;
-    w.push(this.tFin, p2a, 0, TCP_FIN | TCP_ACK, pEnd, aEnd);
-    w.push(this.tFin + h, a2p, 0, TCP_FIN | TCP_ACK, aEnd, pEnd + 1);
-    w.push(this.tFin + 2 * h, p2a, 0, TCP_ACK, pEnd + 1, aEnd + 1);
+    pushClose(w, this.tFin, h, p2a, a2p, pEnd, aEnd);
   }
 }
 
