@@ -72,6 +72,23 @@ export interface InputReader extends AsyncIterable<RecordBatch> {
   recycle?(batch: RecordBatch): void;
 }
 
+/**
+ * A reader whose batches come from a generator that hands over the read's summary as it ends
+ * (most formats: the reader is the generator plus its name and kind).
+ */
+export function generatedReader(format: string, kind: InputKind, file: string, batches: (done: (summary: ReadSummary) => void) => AsyncIterable<RecordBatch>): InputReader {
+  let summary: ReadSummary | undefined;
+  return {
+    file,
+    format,
+    kind,
+    get summary() {
+      return summary;
+    },
+    [Symbol.asyncIterator]: () => batches((s) => (summary = s))[Symbol.asyncIterator](),
+  };
+}
+
 export interface InputFormat {
   readonly name: string;
   /** The kind of rows it gives; `table` for Arrow files, whose kind is in their metadata. */

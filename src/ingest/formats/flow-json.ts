@@ -7,7 +7,7 @@ import { buildTable, type ColumnValues } from '../../schema/arrow.js';
 import { FlowColumns, flowSchema } from '../../schema/tables.js';
 import { flowSpan, protoName } from '../csv.js';
 import { checkCount, parseDateTime } from '../fields.js';
-import type { InputFormat, InputReader, OpenOptions, ReadSummary, SniffHead } from '../format.js';
+import { generatedReader, type InputFormat, type OpenOptions, type ReadSummary, type SniffHead } from '../format.js';
 import { FileRejects } from '../rejects.js';
 import { JsonObjectSplitter } from './json-objects.js';
 import { resolvedTimeZone } from '../../io/time-zone.js';
@@ -37,25 +37,10 @@ export const flowJsonFormat: InputFormat = {
     if (!start.startsWith('[') && !start.startsWith('{')) return false;
     return /"(?:t_)?first"\s*:/u.test(text) && /"in_packets"\s*:/u.test(text);
   },
-  open: async (file, options) => new FlowJsonReader(file, options),
+  open: async (file, options) => generatedReader('flow-json', 'flow', file, (done) => flowJsonBatches(openBytes(file, options.signal), file, options, done)),
 };
 
 const BATCH_ROWS = 65_536;
-
-class FlowJsonReader implements InputReader {
-  readonly format = 'flow-json';
-  readonly kind = 'flow' as const;
-  summary: ReadSummary | undefined;
-
-  constructor(
-    readonly file: string,
-    private readonly options: OpenOptions,
-  ) {}
-
-  async *[Symbol.asyncIterator](): AsyncIterator<RecordBatch> {
-    yield* flowJsonBatches(openBytes(this.file, this.options.signal), this.file, this.options, (summary) => (this.summary = summary));
-  }
-}
 
 /**
  * The flow records of nfdump JSON from any byte source (a file, a test's chunks), as record
