@@ -1,14 +1,22 @@
 import type { Argv } from 'yargs';
 import { usableCores } from '../io/cores.js';
-import { CPU_ALGORITHMS, type CpuAlgorithm } from '../engines/cpu/cpu-engine.js';
+import { CPU_ALGORITHMS } from '../engines/cpu/cpu-engine.js';
 import type { KnnEngine } from '../engines/engine.js';
-import { createEngine, ENGINE_CHOICES, type EngineChoice } from '../engines/registry.js';
+import { createEngine, ENGINE_CHOICES } from '../engines/registry.js';
 import { METRICS, type Metric, type MetricName } from '../engines/engine.js';
 import { usageError } from '../errors.js';
 import { checkTimeZone, WallClockZone } from '../io/time-zone.js';
 import { SCALERS } from '../features/scalers.js';
 import { WEIGHTS } from '../knn/classifier.js';
 import { PROTOCOLS } from '../eval/splits.js';
+
+/**
+ * The arguments a builder declares, as yargs infers them from its options (`choices` give
+ * unions, `default` and `demandOption` drop `undefined`). A command's handler sees them with
+ * the camel-case spellings added (ArgumentsCamelCase). Works for the generic option helpers
+ * below too: `ArgsOf<typeof engineOption>` is what engineOption adds.
+ */
+export type ArgsOf<B> = B extends (y: Argv, ...rest: never[]) => Argv<infer T> ? T : never;
 
 /** Options shared by the commands that build or use a model. */
 export function modelOptions<T>(y: Argv<T>) {
@@ -40,11 +48,7 @@ export function engineOption<T>(y: Argv<T>) {
     .option('algorithm', { choices: CPU_ALGORITHMS, default: 'auto' as const, describe: 'CPU search: k-d tree, brute force, or chosen by metric and dimension' });
 }
 
-export interface EngineArgs {
-  engine: EngineChoice;
-  threads: number;
-  algorithm: CpuAlgorithm;
-}
+export type EngineArgs = ArgsOf<typeof engineOption>;
 
 /** The engine the engine flags ask for; the caller disposes it. */
 export function engineFrom(args: EngineArgs, log?: (message: string) => void): Promise<KnnEngine> {
@@ -77,9 +81,7 @@ export function timeZoneOption<T>(y: Argv<T>) {
   });
 }
 
-export interface TimeZoneArgs {
-  'time-zone': string;
-}
+export type TimeZoneArgs = ArgsOf<typeof timeZoneOption>;
 
 export function zoneFrom(args: TimeZoneArgs): WallClockZone {
   return new WallClockZone(checkTimeZone(args['time-zone']));
@@ -96,32 +98,28 @@ export function zoneFrom(args: TimeZoneArgs): WallClockZone {
 export const OUTPUT_FORMATS = ['text', 'json'] as const;
 export type OutputFormat = (typeof OUTPUT_FORMATS)[number];
 
-export interface OutputFormatArgs {
-  format: OutputFormat;
-  json?: boolean;
-}
-
 export function outputFormatOption<T>(y: Argv<T>) {
   return y
     .option('format', { choices: OUTPUT_FORMATS, default: 'text' as const, describe: 'what is printed on stdout: text, or JSON' })
     .option('json', { type: 'boolean', describe: 'the same as --format json' });
 }
 
+export type OutputFormatArgs = ArgsOf<typeof outputFormatOption>;
+
 export function outputFormatFrom(args: OutputFormatArgs): OutputFormat {
   return args.json ? 'json' : args.format;
 }
 
-export interface InputFormatArgs {
-  'input-format': string;
-  /** The input format's earlier spelling in ingest and classify. */
-  format?: string;
+export function inputFormatOption<T>(y: Argv<T>, choices: readonly string[]) {
+  return (
+    y
+      .option('input-format', { choices, default: 'auto', describe: 'input format (auto: detected per file from its first bytes)' })
+      // the input format's earlier spelling in ingest and classify
+      .option('format', { choices, hidden: true, describe: 'deprecated spelling of --input-format' })
+  );
 }
 
-export function inputFormatOption<T>(y: Argv<T>, choices: readonly string[]) {
-  return y
-    .option('input-format', { choices, default: 'auto', describe: 'input format (auto: detected per file from its first bytes)' })
-    .option('format', { choices, hidden: true, describe: 'deprecated spelling of --input-format' });
-}
+export type InputFormatArgs = ArgsOf<typeof inputFormatOption>;
 
 /**
  * The input format asked for. `--format` named it in ingest and classify before it came to mean

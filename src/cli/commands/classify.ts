@@ -15,32 +15,27 @@ import { storedNovelty } from '../../model/folder.js';
 import { readModelSpec } from '../../model/registry.js';
 import { takeRows, writeArrowFile } from '../../schema/arrow.js';
 import type { CliContext } from '../context.js';
-import { engineFrom, engineOption, inputFormatFrom, inputFormatOption, timeZoneOption, zoneFrom, type EngineArgs, type InputFormatArgs, type TimeZoneArgs } from '../options.js';
+import { engineFrom, engineOption, inputFormatFrom, inputFormatOption, timeZoneOption, zoneFrom, type ArgsOf } from '../options.js';
 import { formatPredictions } from '../show.js';
 
-interface ClassifyArgs extends EngineArgs, TimeZoneArgs, InputFormatArgs {
-  inputs: string[];
-  model: string;
-  out?: string;
-  show: boolean;
-  report?: string;
-  'unknown-label'?: string;
-}
+const classifyBuilder = (y: Argv) =>
+  engineOption(
+    inputFormatOption(timeZoneOption(y), INPUT_FORMATS)
+      .positional('inputs', { type: 'string', array: true, demandOption: true, describe: 'nfdump statistics (text, CSV or JSON) or flowknn stat and aggregate tables (.arrow)' })
+      .option('model', { type: 'string', demandOption: true, describe: 'model folder written by flowknn train, or a registry model (ROOT/NAME: its current version)' })
+      .option('out', { type: 'string', describe: 'folder for predictions.arrow, predictions.parquet and predictions.csv (without it: print only)' })
+      .option('show', { type: 'boolean', default: false, describe: 'print each row with its neighbours and prediction (default when no --out)' })
+      .option('report', { type: 'string', describe: 'also write an HTML report (the rows over the training data, predictions) to this file' })
+      .option('unknown-label', { type: 'string', describe: "predict novel rows (k-th neighbour farther than the model's novelty threshold) as this label, e.g. unknown" }),
+  );
+
+type ClassifyArgs = ArgsOf<typeof classifyBuilder>;
 
 export function classifyCommand(ctx: CliContext): CommandModule<object, ClassifyArgs> {
   return {
     command: 'classify <inputs..>',
     describe: 'label per-host aggregates with a trained model',
-    builder: (y: Argv) =>
-      engineOption(
-        inputFormatOption(timeZoneOption(y), INPUT_FORMATS)
-          .positional('inputs', { type: 'string', array: true, demandOption: true, describe: 'nfdump statistics (text, CSV or JSON) or flowknn stat and aggregate tables (.arrow)' })
-          .option('model', { type: 'string', demandOption: true, describe: 'model folder written by flowknn train, or a registry model (ROOT/NAME: its current version)' })
-          .option('out', { type: 'string', describe: 'folder for predictions.arrow, predictions.parquet and predictions.csv (without it: print only)' })
-          .option('show', { type: 'boolean', default: false, describe: 'print each row with its neighbours and prediction (default when no --out)' })
-          .option('report', { type: 'string', describe: 'also write an HTML report (the rows over the training data, predictions) to this file' })
-          .option('unknown-label', { type: 'string', describe: "predict novel rows (k-th neighbour farther than the model's novelty threshold) as this label, e.g. unknown" }),
-      ) as unknown as Argv<ClassifyArgs>,
+    builder: classifyBuilder,
     handler: async (args) => {
       const format = inputFormatFrom(args, (m) => ctx.stderr.write(`flowknn: warning: ${m}\n`));
       const read = [...args.inputs.map((path) => ({ flag: 'input', path })), { flag: '--model', path: args.model }];

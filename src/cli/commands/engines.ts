@@ -3,13 +3,11 @@ import { probeEngines } from '../../engines/registry.js';
 import type { CliContext } from '../context.js';
 import { outputFormatFrom, outputFormatOption, type OutputFormatArgs } from '../options.js';
 
-type EnginesArgs = OutputFormatArgs;
-
-export function enginesCommand(ctx: CliContext): CommandModule<object, EnginesArgs> {
+export function enginesCommand(ctx: CliContext): CommandModule<object, OutputFormatArgs> {
   return {
     command: 'engines',
     describe: 'list the search engines, whether each can run here (and why not), and the GPU adapter',
-    builder: (y: Argv) => outputFormatOption(y) as unknown as Argv<EnginesArgs>,
+    builder: (y: Argv) => outputFormatOption(y),
     handler: async (args) => {
       const probes = await probeEngines();
       if (outputFormatFrom(args) === 'json') {

@@ -13,6 +13,7 @@ import type { ModelConfig } from '../../knn/model.js';
 import type { CliContext } from '../context.js';
 import { progressUpdater } from '../progress.js';
 import {
+  type ArgsOf,
   engineFrom,
   engineOption,
   labelOptions,
@@ -23,43 +24,34 @@ import {
   PROTOCOL_CHOICES,
   protocolOptions,
   zoneFrom,
-  type EngineArgs,
-  type OutputFormatArgs,
-  type TimeZoneArgs,
 } from '../options.js';
-import { configFrom, protocolFrom, type ModelArgs, type ProtocolArgs } from './train.js';
+import { configFrom, protocolFrom } from './train.js';
 import { metricLabel } from '../../engines/metrics.js';
 
-interface EvaluateArgs extends ModelArgs, ProtocolArgs, EngineArgs, TimeZoneArgs, OutputFormatArgs {
-  labels?: string;
-  model?: string;
-  exclude: string[];
-  include?: string[];
-  digits: number;
-  out?: string;
-  report?: string;
-}
+const evaluateBuilder = (y: Argv) =>
+  engineOption(
+    protocolOptions(
+      modelOptions(
+        labelOptions(y)
+          .option('labels', { type: 'string', describe: 'folder of per-label files, or a table with a label column' })
+          .option('model', { type: 'string', describe: "evaluate a model folder's (or a registry model's current version's) configuration on its own training rows (instead of --labels)" })
+          .option('protocol', { choices: PROTOCOL_CHOICES, default: 'loo' as const, describe: 'resubstitution | holdout | kfold (stratified) | loo (leave-one-out)' })
+          .option('format', { choices: OUTPUT_FORMATS, default: 'text' as const, describe: "what is printed on stdout: text (scikit-learn's classification_report layout) or json (its output_dict=True, flowknn's details under \"flowknn\")" })
+          .option('json', { type: 'boolean', describe: 'the same as --format json' })
+          .option('digits', { type: 'number', default: 2, describe: 'decimals in the text report' })
+          .option('out', { type: 'string', describe: 'also write the JSON result (what --format json prints) to this file' })
+          .option('report', { type: 'string', describe: 'also write an HTML report (charts, tables) to this file' }),
+      ),
+    ),
+  );
+
+type EvaluateArgs = ArgsOf<typeof evaluateBuilder>;
 
 export function evaluateCommand(ctx: CliContext): CommandModule<object, EvaluateArgs> {
   return {
     command: 'evaluate',
     describe: 'score a kNN configuration on labelled data: classification report and confusion matrix',
-    builder: (y: Argv) =>
-      engineOption(
-        protocolOptions(
-          modelOptions(
-            labelOptions(y)
-              .option('labels', { type: 'string', describe: 'folder of per-label files, or a table with a label column' })
-              .option('model', { type: 'string', describe: "evaluate a model folder's (or a registry model's current version's) configuration on its own training rows (instead of --labels)" })
-              .option('protocol', { choices: PROTOCOL_CHOICES, default: 'loo' as const, describe: 'resubstitution | holdout | kfold (stratified) | loo (leave-one-out)' })
-              .option('format', { choices: OUTPUT_FORMATS, default: 'text' as const, describe: "what is printed on stdout: text (scikit-learn's classification_report layout) or json (its output_dict=True, flowknn's details under \"flowknn\")" })
-              .option('json', { type: 'boolean', describe: 'the same as --format json' })
-              .option('digits', { type: 'number', default: 2, describe: 'decimals in the text report' })
-              .option('out', { type: 'string', describe: 'also write the JSON result (what --format json prints) to this file' })
-              .option('report', { type: 'string', describe: 'also write an HTML report (charts, tables) to this file' }),
-          ),
-        ),
-      ) as unknown as Argv<EvaluateArgs>,
+    builder: evaluateBuilder,
     handler: async (args) => {
       const [jsonOut, reportOut] = await checkOutputs(
         [

@@ -20,28 +20,8 @@ import { resolvedTimeZone, type WallClockZone } from '../../io/time-zone.js';
 import { writeParquetFile, writeParquetFromArrowFile } from '../../io/parquet.js';
 import { joinTables, writeArrowFile } from '../../schema/arrow.js';
 import type { CliContext } from '../context.js';
-import { type InputFormatArgs, inputFormatFrom, inputFormatOption, type TimeZoneArgs, timeZoneOption, zoneFrom } from '../options.js';
+import { type ArgsOf, inputFormatFrom, inputFormatOption, timeZoneOption, zoneFrom } from '../options.js';
 import { progressUpdater, throughput } from '../progress.js';
-
-interface IngestArgs extends TimeZoneArgs, InputFormatArgs {
-  date?: string;
-  from?: string;
-  to?: string;
-  aggregate?: string;
-  window: string;
-  'min-packets'?: number;
-  'min-bytes'?: number;
-  top?: string;
-  nfdump?: string;
-  filter?: string;
-  files: string[];
-  out: string;
-  'max-rejects'?: number;
-  'max-reject-fraction'?: number;
-  rejects?: string;
-  jobs: number;
-  'input-timeout'?: number;
-}
 
 /** Joins tables of one kind into one, recording every source in the schema metadata. */
 export function concatTables(results: (Pick<ReadResult, 'file' | 'format'> & { table?: Table })[], extra: Record<string, string> = {}): Table {
@@ -56,29 +36,33 @@ export function concatTables(results: (Pick<ReadResult, 'file' | 'format'> & { t
   );
 }
 
+const ingestBuilder = (y: Argv) =>
+  inputFormatOption(timeZoneOption(y), INPUT_FORMATS)
+    .positional('files', { type: 'string', array: true, demandOption: true, describe: 'nfdump output files (plain or .gz), nfcapd files, or nfcapd archive folders' })
+    .option('date', { type: 'string', describe: 'archive folders: the nfcapd files of this day (YYYY-MM-DD, in --time-zone, the zone nfcapd named its files in)' })
+    .option('from', { type: 'string', describe: 'archive folders: files from this time on (inclusive)' })
+    .option('to', { type: 'string', describe: 'archive folders: files before this time (exclusive)' })
+    .option('out', { type: 'string', demandOption: true, describe: 'Arrow IPC file to write (.arrow); its Parquet copy goes beside it (.parquet)' })
+    .option('max-rejects', { type: 'number', describe: 'bad lines a file may have before it fails (default 0: fail on the first; no limit on the count when only --max-reject-fraction is given)' })
+    .option('max-reject-fraction', { type: 'number', describe: 'largest share of a file\'s data lines (0..1) that may be bad, checked when the file has been read' })
+    .option('rejects', { type: 'string', describe: 'CSV file listing every rejected line (file, line, reason, raw text), also those of failed files' })
+    .option('jobs', { type: 'number', default: usableCores(), describe: 'files read at once' })
+    .option('aggregate', { type: 'string', describe: 'aggregate flow records into per-key features: dstip, srcip, dstip+proto, dstip+dstport, ...' })
+    .option('window', { type: 'string', default: '5m', describe: 'with --aggregate: aligned time windows (300, 5m, 1h) or whole' })
+    .option('min-packets', { type: 'number', describe: 'with --aggregate: keep aggregates with at least this many packets' })
+    .option('min-bytes', { type: 'number', describe: 'with --aggregate: keep aggregates with at least this many bytes' })
+    .option('top', { type: 'string', describe: 'with --aggregate: keep the top N per window by pps or bps, e.g. 10:pps' })
+    .option('nfdump', { type: 'string', describe: 'nfcapd inputs: the nfdump binary (default: nfdump on PATH)' })
+    .option('filter', { type: 'string', describe: 'nfcapd inputs: an nfdump filter expression for the flows read' })
+    .option('input-timeout', { type: 'number', default: 1800, describe: 'nfcapd inputs: seconds nfdump may take on one file before it fails alone' });
+
+type IngestArgs = ArgsOf<typeof ingestBuilder>;
+
 export function ingestCommand(ctx: CliContext): CommandModule<object, IngestArgs> {
   return {
     command: 'ingest <files..>',
     describe: 'read nfcapd files (through nfdump) and nfdump outputs (statistics as text, CSV or JSON; flows as CSV, csv-fast, JSON or NDJSON) into one Arrow IPC file, or aggregate their flows per host',
-    builder: (y: Argv) =>
-      inputFormatOption(timeZoneOption(y), INPUT_FORMATS)
-        .positional('files', { type: 'string', array: true, demandOption: true, describe: 'nfdump output files (plain or .gz), nfcapd files, or nfcapd archive folders' })
-        .option('date', { type: 'string', describe: 'archive folders: the nfcapd files of this day (YYYY-MM-DD, in --time-zone, the zone nfcapd named its files in)' })
-        .option('from', { type: 'string', describe: 'archive folders: files from this time on (inclusive)' })
-        .option('to', { type: 'string', describe: 'archive folders: files before this time (exclusive)' })
-        .option('out', { type: 'string', demandOption: true, describe: 'Arrow IPC file to write (.arrow); its Parquet copy goes beside it (.parquet)' })
-        .option('max-rejects', { type: 'number', describe: 'bad lines a file may have before it fails (default 0: fail on the first; no limit on the count when only --max-reject-fraction is given)' })
-        .option('max-reject-fraction', { type: 'number', describe: 'largest share of a file\'s data lines (0..1) that may be bad, checked when the file has been read' })
-        .option('rejects', { type: 'string', describe: 'CSV file listing every rejected line (file, line, reason, raw text), also those of failed files' })
-        .option('jobs', { type: 'number', default: usableCores(), describe: 'files read at once' })
-        .option('aggregate', { type: 'string', describe: 'aggregate flow records into per-key features: dstip, srcip, dstip+proto, dstip+dstport, ...' })
-        .option('window', { type: 'string', default: '5m', describe: 'with --aggregate: aligned time windows (300, 5m, 1h) or whole' })
-        .option('min-packets', { type: 'number', describe: 'with --aggregate: keep aggregates with at least this many packets' })
-        .option('min-bytes', { type: 'number', describe: 'with --aggregate: keep aggregates with at least this many bytes' })
-        .option('top', { type: 'string', describe: 'with --aggregate: keep the top N per window by pps or bps, e.g. 10:pps' })
-        .option('nfdump', { type: 'string', describe: 'nfcapd inputs: the nfdump binary (default: nfdump on PATH)' })
-        .option('filter', { type: 'string', describe: 'nfcapd inputs: an nfdump filter expression for the flows read' })
-        .option('input-timeout', { type: 'number', default: 1800, describe: 'nfcapd inputs: seconds nfdump may take on one file before it fails alone' }) as unknown as Argv<IngestArgs>,
+    builder: ingestBuilder,
     handler: async (args) => {
       const format: InputFormat = inputFormatFrom(args, (m) => ctx.stderr.write(`flowknn: warning: ${m}\n`));
       const maxRejects = args['max-rejects'];

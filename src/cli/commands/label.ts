@@ -7,31 +7,28 @@ import { labelsFromCsv, labelsFromPredictions, labelsTable, pendingFileName, typ
 import { registryPaths, versionNumbers } from '../../model/registry.js';
 import { writeArrowFile } from '../../schema/arrow.js';
 import type { CliContext } from '../context.js';
+import { type ArgsOf } from '../options.js';
 import { writeFileAtomic } from '../../io/atomic.js';
 import { checkOutput } from '../../io/out-path.js';
 import { suggestFromNight } from '../../model/label-suggest.js';
 
-interface LabelAddArgs {
-  registry: string;
-  name: string;
-  csv?: string;
-  data?: string[];
-  predictions?: string;
-}
+const addBuilder = (y: Argv) =>
+  y
+    .option('registry', { type: 'string', demandOption: true, describe: 'model registry folder' })
+    .option('name', { type: 'string', demandOption: true, describe: 'model name in the registry' })
+    .option('csv', { type: 'string', describe: 'CSV of key,window,label (window: its start, YYYY-MM-DD hh:mm UTC or ISO 8601), looked up in --data' })
+    .option('data', { type: 'string', array: true, describe: 'aggregates or predictions tables (.arrow) holding the rows --csv names' })
+    .option('predictions', { type: 'string', describe: 'predictions file (.csv or .arrow) with a label column filled in; rows left empty are skipped' })
+    .example('$0 label add --registry models --name seed --csv labels.csv --data out/2026-11-01/aggregates.arrow', '')
+    .example('$0 label add --registry models --name seed --predictions out/probes/predictions.csv', '');
+
+type LabelAddArgs = ArgsOf<typeof addBuilder>;
 
 function addCommand(ctx: CliContext): CommandModule<object, LabelAddArgs> {
   return {
     command: 'add',
     describe: 'add operator labels to a registry model; the next train --registry takes them in',
-    builder: (y: Argv) =>
-      y
-        .option('registry', { type: 'string', demandOption: true, describe: 'model registry folder' })
-        .option('name', { type: 'string', demandOption: true, describe: 'model name in the registry' })
-        .option('csv', { type: 'string', describe: 'CSV of key,window,label (window: its start, YYYY-MM-DD hh:mm UTC or ISO 8601), looked up in --data' })
-        .option('data', { type: 'string', array: true, describe: 'aggregates or predictions tables (.arrow) holding the rows --csv names' })
-        .option('predictions', { type: 'string', describe: 'predictions file (.csv or .arrow) with a label column filled in; rows left empty are skipped' })
-        .example('$0 label add --registry models --name seed --csv labels.csv --data out/2026-11-01/aggregates.arrow', '')
-        .example('$0 label add --registry models --name seed --predictions out/probes/predictions.csv', '') as unknown as Argv<LabelAddArgs>,
+    builder: addBuilder,
     handler: async (args) => {
       if ((args.csv === undefined) === (args.predictions === undefined)) throw usageError('give exactly one of --csv FILE (with --data TABLE.arrow...) and --predictions FILE');
       if (args.predictions !== undefined && args.data !== undefined) throw usageError('--data goes with --csv; a predictions file carries its own rows');
@@ -58,22 +55,20 @@ function addCommand(ctx: CliContext): CommandModule<object, LabelAddArgs> {
   };
 }
 
-interface LabelSuggestArgs {
-  night: string;
-  n: number;
-  out?: string;
-}
+const suggestBuilder = (y: Argv) =>
+  y
+    .option('night', { type: 'string', demandOption: true, describe: 'a night folder the nightly job wrote (predictions.arrow, alerts.ndjson, summary.json)' })
+    .option('n', { type: 'number', default: 30, describe: 'rows to suggest' })
+    .option('out', { type: 'string', describe: 'CSV file to write (default: print it)' })
+    .example('$0 label suggest --night out/nightly/2026-11-01 --out to-label.csv', 'then fill in the label column and: flowknn label add --registry models --name seed --predictions to-label.csv');
+
+type LabelSuggestArgs = ArgsOf<typeof suggestBuilder>;
 
 function suggestCommand(ctx: CliContext): CommandModule<object, LabelSuggestArgs> {
   return {
     command: 'suggest',
     describe: "pick a night's rows most worth a label (novel, split votes; one per incident or host, spread over classes and features) as a CSV for label add --predictions",
-    builder: (y: Argv) =>
-      y
-        .option('night', { type: 'string', demandOption: true, describe: 'a night folder the nightly job wrote (predictions.arrow, alerts.ndjson, summary.json)' })
-        .option('n', { type: 'number', default: 30, describe: 'rows to suggest' })
-        .option('out', { type: 'string', describe: 'CSV file to write (default: print it)' })
-        .example('$0 label suggest --night out/nightly/2026-11-01 --out to-label.csv', 'then fill in the label column and: flowknn label add --registry models --name seed --predictions to-label.csv') as unknown as Argv<LabelSuggestArgs>,
+    builder: suggestBuilder,
     handler: async (args) => {
       const out = args.out === undefined ? undefined : (await checkOutput({ flag: '--out', path: args.out, file: 'csv' }, [{ flag: '--night', path: join(args.night, 'predictions.arrow') }]))!;
       const s = await suggestFromNight(args.night, args.n, NFDUMP_STAT7);

@@ -5,18 +5,7 @@ import { formatFixed } from '../../eval/format.js';
 import { exists } from '../../io/atomic.js';
 import { listVersions, parseVersionRef, promoteVersion, registryPaths, type VersionInfo } from '../../model/registry.js';
 import type { CliContext } from '../context.js';
-import { OUTPUT_FORMATS, outputFormatFrom, type OutputFormatArgs } from '../options.js';
-
-interface ModelsArgs extends OutputFormatArgs {
-  registry: string;
-  name?: string;
-}
-
-interface PromoteArgs {
-  registry: string;
-  name: string;
-  'model-version': string;
-}
+import { type ArgsOf, OUTPUT_FORMATS, outputFormatFrom } from '../options.js';
 
 function created(iso: string): string {
   return `${iso.slice(0, 10)} ${iso.slice(11, 16)}`;
@@ -96,15 +85,19 @@ function versionJson(v: VersionInfo): Record<string, unknown> {
   };
 }
 
+const promoteBuilder = (y: Argv) =>
+  y
+    .positional('name', { type: 'string', demandOption: true, describe: 'model name in the registry' })
+    .positional('model-version', { type: 'string', demandOption: true, describe: 'the version to make current, e.g. v3' })
+    .option('registry', { type: 'string', demandOption: true, describe: 'model registry folder' });
+
+type PromoteArgs = ArgsOf<typeof promoteBuilder>;
+
 function promoteCommand(ctx: CliContext): CommandModule<object, PromoteArgs> {
   return {
     command: 'promote <name> <model-version>',
     describe: 'make a version current by hand (one the promotion guard kept back, or an earlier one)',
-    builder: (y: Argv) =>
-      y
-        .positional('name', { type: 'string', demandOption: true, describe: 'model name in the registry' })
-        .positional('model-version', { type: 'string', demandOption: true, describe: 'the version to make current, e.g. v3' })
-        .option('registry', { type: 'string', demandOption: true, describe: 'model registry folder' }) as unknown as Argv<PromoteArgs>,
+    builder: promoteBuilder,
     handler: async (args) => {
       const ref = String(args['model-version']);
       const version = parseVersionRef(ref);
@@ -115,17 +108,21 @@ function promoteCommand(ctx: CliContext): CommandModule<object, PromoteArgs> {
   };
 }
 
+/** The options of `flowknn models` (its subcommand, promote, is added where ctx is known). */
+const modelsBuilder = (y: Argv) =>
+  y
+    .option('registry', { type: 'string', demandOption: true, describe: 'model registry folder' })
+    .option('name', { type: 'string', describe: 'only this model' })
+    .option('format', { choices: OUTPUT_FORMATS, default: 'text' as const, describe: 'what is printed on stdout: a table, or JSON' })
+    .option('json', { type: 'boolean', describe: 'the same as --format json' });
+
+type ModelsArgs = ArgsOf<typeof modelsBuilder>;
+
 export function modelsCommand(ctx: CliContext): CommandModule<object, ModelsArgs> {
   return {
     command: 'models',
     describe: 'list the versions in a model registry with their scores (models promote: make one current)',
-    builder: (y: Argv) =>
-      y
-        .command(promoteCommand(ctx))
-        .option('registry', { type: 'string', demandOption: true, describe: 'model registry folder' })
-        .option('name', { type: 'string', describe: 'only this model' })
-        .option('format', { choices: OUTPUT_FORMATS, default: 'text' as const, describe: 'what is printed on stdout: a table, or JSON' })
-        .option('json', { type: 'boolean', describe: 'the same as --format json' }) as unknown as Argv<ModelsArgs>,
+    builder: (y: Argv) => modelsBuilder(y.command(promoteCommand(ctx))),
     handler: async (args) => {
       if (!(await exists(args.registry))) throw usageError(`--registry ${args.registry}: no such folder`, 'make a first version with: flowknn train --registry ROOT --name NAME --labels DIR');
       const versions = await listVersions(args.registry, args.name);

@@ -6,29 +6,11 @@ import { parseShard, runNightly, type ReportData } from '../../pipeline/nightly.
 import type { NotifyCommand } from '../../pipeline/notify.js';
 import type { Summary } from '../../pipeline/outputs.js';
 import type { CliContext } from '../context.js';
+import { type ArgsOf } from '../options.js';
 import { usageError } from '../../errors.js';
 import { liveFile, openLive } from '../../pipeline/live.js';
 import { liveLine } from '../show.js';
 import { progressBar, throughput, type Progress } from '../progress.js';
-
-interface NightlyArgs {
-  config: string;
-  date?: string;
-  force: boolean;
-  resume: boolean;
-  shard?: string;
-  engine?: string;
-  jobs?: number;
-  'notify-cmd'?: string;
-  nfdump?: string;
-  'input-timeout'?: number;
-  file?: string;
-}
-
-interface MergeArgs {
-  config: string;
-  date: string;
-}
 
 /**
  * Renders the nightly report (the charting code loads only when a report is written), with the
@@ -64,23 +46,27 @@ export function notifyCommandOf(shellLine: string | undefined, argv: readonly st
   return shellLine !== undefined ? { shellCommand: shellLine } : argv ? { argv } : undefined;
 }
 
+const nightlyBuilder = (y: Argv) =>
+  y
+    .option('config', { type: 'string', demandOption: true, describe: 'job config (JSON; pipelines/nightly.json documents every key)' })
+    .option('date', { type: 'string', describe: "day to process, YYYY-MM-DD in the archive's zone (default: yesterday)" })
+    .option('resume', { type: 'boolean', default: false, describe: 'continue an interrupted run: inputs it finished are kept' })
+    .option('force', { type: 'boolean', default: false, describe: 'redo the day from scratch, even inputs already done' })
+    .option('shard', { type: 'string', describe: "run shard i of n (i/n): a fixed share of the day's inputs, into out/<date>/shards/i-of-n; then flowknn merge" })
+    .option('engine', { choices: ENGINE_CHOICES, describe: 'search engine (default: classify.engine of the config)' })
+    .option('jobs', { type: 'number', describe: 'inputs at once, nfdump processes included (default: limits.jobs of the config, 0 = cores)' })
+    .option('notify-cmd', { type: 'string', describe: 'shell command run with the new incidents (NDJSON) on stdin when there are any (overrides notify.command)' })
+    .option('nfdump', { type: 'string', describe: 'the nfdump binary (default: "nfdump" of the config, else nfdump on PATH)' })
+    .option('input-timeout', { type: 'number', describe: 'seconds one input may take before it fails alone (default: limits.inputTimeout of the config, 1800)' })
+    .option('file', { type: 'string', describe: 'one nfcapd file just rotated (nfcapd -x "flowknn nightly --config FILE --file %d/%f"): commit it as an input of its day, update the day\'s incidents, notify new ones' });
+
+type NightlyArgs = ArgsOf<typeof nightlyBuilder>;
+
 export function nightlyCommand(ctx: CliContext): CommandModule<object, NightlyArgs> {
   return {
     command: 'nightly',
     describe: "the nightly job: a day's nfcapd files -> aggregates -> classified -> out/<date>/ (predictions, alerts, summary, manifest, report)",
-    builder: (y: Argv) =>
-      y
-        .option('config', { type: 'string', demandOption: true, describe: 'job config (JSON; pipelines/nightly.json documents every key)' })
-        .option('date', { type: 'string', describe: "day to process, YYYY-MM-DD in the archive's zone (default: yesterday)" })
-        .option('resume', { type: 'boolean', default: false, describe: 'continue an interrupted run: inputs it finished are kept' })
-        .option('force', { type: 'boolean', default: false, describe: 'redo the day from scratch, even inputs already done' })
-        .option('shard', { type: 'string', describe: "run shard i of n (i/n): a fixed share of the day's inputs, into out/<date>/shards/i-of-n; then flowknn merge" })
-        .option('engine', { choices: ENGINE_CHOICES, describe: 'search engine (default: classify.engine of the config)' })
-        .option('jobs', { type: 'number', describe: 'inputs at once, nfdump processes included (default: limits.jobs of the config, 0 = cores)' })
-        .option('notify-cmd', { type: 'string', describe: 'shell command run with the new incidents (NDJSON) on stdin when there are any (overrides notify.command)' })
-        .option('nfdump', { type: 'string', describe: 'the nfdump binary (default: "nfdump" of the config, else nfdump on PATH)' })
-        .option('input-timeout', { type: 'number', describe: 'seconds one input may take before it fails alone (default: limits.inputTimeout of the config, 1800)' })
-        .option('file', { type: 'string', describe: 'one nfcapd file just rotated (nfcapd -x "flowknn nightly --config FILE --file %d/%f"): commit it as an input of its day, update the day\'s incidents, notify new ones' }) as unknown as Argv<NightlyArgs>,
+    builder: nightlyBuilder,
     handler: async (args) => {
       const config = await loadNightlyConfig(args.config);
       if (args.file !== undefined) {
@@ -131,14 +117,18 @@ export function nightlyCommand(ctx: CliContext): CommandModule<object, NightlyAr
   };
 }
 
+const mergeBuilder = (y: Argv) =>
+  y
+    .option('config', { type: 'string', demandOption: true, describe: 'the job config the shards ran with' })
+    .option('date', { type: 'string', demandOption: true, describe: 'day whose shards to merge, YYYY-MM-DD' });
+
+type MergeArgs = ArgsOf<typeof mergeBuilder>;
+
 export function mergeCommand(ctx: CliContext): CommandModule<object, MergeArgs> {
   return {
     command: 'merge',
     describe: 'combine the shard outputs of a day (nightly --shard i/n) into the files one run writes',
-    builder: (y: Argv) =>
-      y
-        .option('config', { type: 'string', demandOption: true, describe: 'the job config the shards ran with' })
-        .option('date', { type: 'string', demandOption: true, describe: 'day whose shards to merge, YYYY-MM-DD' }) as unknown as Argv<MergeArgs>,
+    builder: mergeBuilder,
     handler: async (args) => {
       const config = await loadNightlyConfig(args.config);
       const r = await mergeShards({

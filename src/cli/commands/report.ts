@@ -9,59 +9,45 @@ import { type LabelledSet } from '../../knn/labelled-set.js';
 import { loadLabelled } from '../../model/labelled.js';
 import type { KeyValue, ReportSection } from '../../report/index.js';
 import type { CliContext } from '../context.js';
-import { labelOptions, listOption, type TimeZoneArgs, zoneFrom } from '../options.js';
+import { type ArgsOf, labelOptions, listOption, zoneFrom } from '../options.js';
 import { metricLabel } from '../../engines/metrics.js';
 
-interface ReportArgs extends TimeZoneArgs {
-  out: string;
-  title?: string;
-  evaluation?: string;
-  labels?: string;
-  model?: string;
-  exclude: string[];
-  include?: string[];
-  predictions?: string;
-  'novelty-column'?: string;
-  'novelty-threshold'?: number;
-  sweep?: string;
-  'max-rows': number;
-  digits: number;
-  nightly?: string;
-  history?: number;
-}
+const reportBuilder = (y: Argv) =>
+  labelOptions(
+    y
+      .usage(
+        '$0 report --out FILE.html [inputs]\n\n' +
+          'Draws whatever it is given, in this order: sweep (score against k, ranked configurations), evaluation ' +
+          '(classification report, confusion matrix, per-class scores), training data (flows against bps, marker ' +
+          'area by pps, log axes), classified rows over the training data with novelty scores. The file opens ' +
+          'from disk without a network and prints well.',
+      )
+      .example('$0 report --evaluation out/evaluation.json --model out/model --out out/report.html', 'an evaluation, with the training rows drawn')
+      .example('$0 report --predictions out/probes/predictions.arrow --model out/model --out out/probes/report.html', 'classified rows drawn over the training data')
+      .example('$0 report --labels data/seed-2015/labels --exclude nfs --out out/seed.html', 'the labelled data alone')
+      .example('$0 report --nightly out/demo/nightly/2026-11-01 --out night.html', "a night's report, made again from its outputs")
+      .option('out', { type: 'string', demandOption: true, describe: 'the HTML file to write (written whole or not at all)' })
+      .option('title', { type: 'string', describe: 'report title (default: from what is drawn)' })
+      .option('evaluation', { type: 'string', describe: 'evaluation JSON written by flowknn evaluate --out FILE' })
+      .option('labels', { type: 'string', describe: 'labelled data to draw: folder of per-label files, or a table with a label column' })
+      .option('model', { type: 'string', describe: "model folder, or a registry model (ROOT/NAME: its current version): its training rows are drawn (instead of --labels) and its version listed" })
+      .option('predictions', { type: 'string', describe: 'predictions.arrow written by flowknn classify --out DIR: drawn over the training rows of --model or --labels' })
+      .option('novelty-column', { type: 'string', describe: 'numeric column of --predictions holding novelty scores (default: novelty, when a threshold is given or stored)' })
+      .option('novelty-threshold', { type: 'number', describe: 'scores above it are novel (default: the table\'s flowknn.novelty_threshold metadata)' })
+      .option('sweep', { type: 'string', describe: 'sweep result written by flowknn sweep --json FILE (or plain rows: [{k, metric, scaler, weights, accuracy, macroF1}, ...])' })
+      .option('nightly', { type: 'string', describe: "a night's output folder (OUTPUT/<date> of flowknn nightly or merge): its report, made again (with --model: over that model's training rows instead of the one the night used)" })
+      .option('history', { type: 'number', describe: 'with --nightly: the previous nights set against it, read from the day folders beside it (default 14, 0 for none, at most 366)' })
+      .option('max-rows', { type: 'number', default: 50, describe: 'rows listed at most in each table of rows' })
+      .option('digits', { type: 'number', default: 2, describe: 'decimals in the classification report' }),
+  );
+
+type ReportArgs = ArgsOf<typeof reportBuilder>;
 
 export function reportCommand(ctx: CliContext): CommandModule<object, ReportArgs> {
   return {
     command: 'report',
     describe: 'write a self-contained HTML report (charts as inline SVG, no network needed) of an evaluation, a sweep or classified rows',
-    builder: (y: Argv) =>
-      labelOptions(
-        y
-          .usage(
-            '$0 report --out FILE.html [inputs]\n\n' +
-              'Draws whatever it is given, in this order: sweep (score against k, ranked configurations), evaluation ' +
-              '(classification report, confusion matrix, per-class scores), training data (flows against bps, marker ' +
-              'area by pps, log axes), classified rows over the training data with novelty scores. The file opens ' +
-              'from disk without a network and prints well.',
-          )
-          .example('$0 report --evaluation out/evaluation.json --model out/model --out out/report.html', 'an evaluation, with the training rows drawn')
-          .example('$0 report --predictions out/probes/predictions.arrow --model out/model --out out/probes/report.html', 'classified rows drawn over the training data')
-          .example('$0 report --labels data/seed-2015/labels --exclude nfs --out out/seed.html', 'the labelled data alone')
-          .example('$0 report --nightly out/demo/nightly/2026-11-01 --out night.html', "a night's report, made again from its outputs")
-          .option('out', { type: 'string', demandOption: true, describe: 'the HTML file to write (written whole or not at all)' })
-          .option('title', { type: 'string', describe: 'report title (default: from what is drawn)' })
-          .option('evaluation', { type: 'string', describe: 'evaluation JSON written by flowknn evaluate --out FILE' })
-          .option('labels', { type: 'string', describe: 'labelled data to draw: folder of per-label files, or a table with a label column' })
-          .option('model', { type: 'string', describe: "model folder, or a registry model (ROOT/NAME: its current version): its training rows are drawn (instead of --labels) and its version listed" })
-          .option('predictions', { type: 'string', describe: 'predictions.arrow written by flowknn classify --out DIR: drawn over the training rows of --model or --labels' })
-          .option('novelty-column', { type: 'string', describe: 'numeric column of --predictions holding novelty scores (default: novelty, when a threshold is given or stored)' })
-          .option('novelty-threshold', { type: 'number', describe: 'scores above it are novel (default: the table\'s flowknn.novelty_threshold metadata)' })
-          .option('sweep', { type: 'string', describe: 'sweep result written by flowknn sweep --json FILE (or plain rows: [{k, metric, scaler, weights, accuracy, macroF1}, ...])' })
-          .option('nightly', { type: 'string', describe: "a night's output folder (OUTPUT/<date> of flowknn nightly or merge): its report, made again (with --model: over that model's training rows instead of the one the night used)" })
-          .option('history', { type: 'number', describe: 'with --nightly: the previous nights set against it, read from the day folders beside it (default 14, 0 for none, at most 366)' })
-          .option('max-rows', { type: 'number', default: 50, describe: 'rows listed at most in each table of rows' })
-          .option('digits', { type: 'number', default: 2, describe: 'decimals in the classification report' }),
-      ) as unknown as Argv<ReportArgs>,
+    builder: reportBuilder,
     handler: async (args) => {
       // Loaded here, not at the top: Vega takes a quarter of a second to load, which every
       // other command would pay when main.ts registers this one.

@@ -4,7 +4,7 @@ import { METRICS, type Metric, type MetricName } from '../../engines/engine.js';
 import { excerpt, usageError, wholeNumber } from '../../errors.js';
 import { evaluate } from '../../eval/evaluate.js';
 import { formatFixed } from '../../eval/format.js';
-import { SELECT_RULES, type SelectRule } from '../../eval/selection.js';
+import { SELECT_RULES } from '../../eval/selection.js';
 import { describeProtocol, sweepCsv, sweepJson, sweepOutputText, type SavedModel } from '../../eval/sweep-format.js';
 import { checkGrid, configLabel, nestedSweep, sweep, type NestedResult, type SweepGrid, type SweepProtocol, type SweepResult } from '../../eval/sweep.js';
 import { NFDUMP_STAT7 } from '../../features/feature-set.js';
@@ -18,33 +18,7 @@ import { loadLabelled } from '../../model/labelled.js';
 import { fitModel } from '../../knn/model.js';
 import type { CliContext } from '../context.js';
 import { progressUpdater } from '../progress.js';
-import { type EngineArgs, engineFrom, engineOption, labelOptions, listOption, OUTPUT_FORMATS, type TimeZoneArgs, zoneFrom } from '../options.js';
-
-export interface SweepArgs extends EngineArgs, TimeZoneArgs {
-  report?: string;
-  labels: string;
-  exclude: string[];
-  include?: string[];
-  k: (string | number)[];
-  metrics: string[];
-  p?: number;
-  weights: string[];
-  scalers: string[];
-  protocol: 'kfold' | 'loo';
-  folds: number;
-  repeats: number;
-  seed: number;
-  nested: boolean;
-  select?: SelectRule;
-  'save-model'?: string;
-  'novelty-quantile': number;
-  csv?: string;
-  out?: string;
-  /** The same as --format json; with a value, the earlier spelling of --out FILE. */
-  json?: string;
-  format: 'text' | 'json';
-  top: number;
-}
+import { type ArgsOf, engineFrom, engineOption, labelOptions, listOption, OUTPUT_FORMATS, zoneFrom } from '../options.js';
 
 export const SWEEP_DEFAULTS = {
   k: '1..15',
@@ -106,44 +80,48 @@ export function protocolFromSweepArgs(args: Pick<SweepArgs, 'protocol' | 'folds'
   return { name: 'kfold', folds: args.folds, repeats: args.repeats, seed: args.seed };
 }
 
+const sweepBuilder = (y: Argv) =>
+  engineOption(
+    labelOptions(y)
+      .option('labels', { type: 'string', demandOption: true, describe: 'folder of per-label files, or a table with a label column' })
+      .option('k', { type: 'string', array: true, default: [SWEEP_DEFAULTS.k], describe: 'k values: a range 1..15, a list 1,3,5, or both' })
+      .option('metrics', { alias: 'metric', type: 'string', array: true, default: [SWEEP_DEFAULTS.metrics], describe: `distances (${METRICS.join(', ')}; minkowski needs --p)` })
+      .option('p', { type: 'number', describe: 'Minkowski order (p >= 1), when --metrics lists minkowski' })
+      .option('weights', { type: 'string', array: true, default: [SWEEP_DEFAULTS.weights], describe: `vote weightings (${WEIGHTS.join(', ')})` })
+      .option('scalers', { alias: 'scaler', type: 'string', array: true, default: [SWEEP_DEFAULTS.scalers], describe: `feature scalings (${SCALERS.join(', ')}), fitted on each fold's training rows` })
+      .option('protocol', { choices: ['kfold', 'loo'] as const, default: 'kfold' as const, describe: 'kfold (stratified, repeated) or loo (leave-one-out)' })
+      .option('folds', { type: 'number', default: 10, describe: 'folds for kfold (and the outer folds of --nested)' })
+      .option('repeats', { type: 'number', default: 5, describe: 'kfold repeats; repeat r uses seed --seed + r' })
+      .option('seed', { type: 'number', default: 1, describe: 'seed of the first kfold repeat' })
+      .option('nested', { type: 'boolean', default: false, describe: 'also estimate how good the choice is: outer stratified folds x repeats (seeds after the inner ones), the sweep inside each' })
+      .option('select', {
+        choices: SELECT_RULES,
+        describe: 'how the table becomes one configuration: one-se (the simplest within one standard error of the best; default) or best (leave-one-out: best)',
+      })
+      .option('save-model', {
+        type: 'string',
+        describe: 'train the chosen configuration on all rows and write this model folder (with a novelty threshold, as train stores one); the default is kept unless the choice beats it beyond noise',
+      })
+      .option('novelty-quantile', {
+        type: 'number',
+        default: DEFAULT_NOVELTY_QUANTILE,
+        describe: "with --save-model: novelty threshold, this quantile of the training rows' leave-one-out distances to their k-th neighbour",
+      })
+      .option('csv', { type: 'string', describe: 'write the whole ranked table as CSV' })
+      .option('report', { type: 'string', describe: 'also write an HTML report (score curves, ranked table) to this file' })
+      .option('out', { type: 'string', describe: 'write the whole result as JSON (what --format json prints) to this file' })
+      .option('format', { choices: OUTPUT_FORMATS, default: 'text' as const, describe: 'what is printed on stdout: text, or JSON' })
+      .option('json', { type: 'string', describe: 'the same as --format json (--json FILE: deprecated spelling of --out FILE)' })
+      .option('top', { type: 'number', default: 20, describe: 'rows of the ranked table printed as text (0: all)' }),
+  );
+
+export type SweepArgs = ArgsOf<typeof sweepBuilder>;
+
 export function sweepCommand(ctx: CliContext): CommandModule<object, SweepArgs> {
   return {
     command: 'sweep',
     describe: 'choose k, metric, vote weighting and scaler by cross-validation: ranked table, chosen configuration, nested estimate',
-    builder: (y: Argv) =>
-      engineOption(
-        labelOptions(y)
-          .option('labels', { type: 'string', demandOption: true, describe: 'folder of per-label files, or a table with a label column' })
-          .option('k', { type: 'string', array: true, default: [SWEEP_DEFAULTS.k], describe: 'k values: a range 1..15, a list 1,3,5, or both' })
-          .option('metrics', { alias: 'metric', type: 'string', array: true, default: [SWEEP_DEFAULTS.metrics], describe: `distances (${METRICS.join(', ')}; minkowski needs --p)` })
-          .option('p', { type: 'number', describe: 'Minkowski order (p >= 1), when --metrics lists minkowski' })
-          .option('weights', { type: 'string', array: true, default: [SWEEP_DEFAULTS.weights], describe: `vote weightings (${WEIGHTS.join(', ')})` })
-          .option('scalers', { alias: 'scaler', type: 'string', array: true, default: [SWEEP_DEFAULTS.scalers], describe: `feature scalings (${SCALERS.join(', ')}), fitted on each fold's training rows` })
-          .option('protocol', { choices: ['kfold', 'loo'] as const, default: 'kfold' as const, describe: 'kfold (stratified, repeated) or loo (leave-one-out)' })
-          .option('folds', { type: 'number', default: 10, describe: 'folds for kfold (and the outer folds of --nested)' })
-          .option('repeats', { type: 'number', default: 5, describe: 'kfold repeats; repeat r uses seed --seed + r' })
-          .option('seed', { type: 'number', default: 1, describe: 'seed of the first kfold repeat' })
-          .option('nested', { type: 'boolean', default: false, describe: 'also estimate how good the choice is: outer stratified folds x repeats (seeds after the inner ones), the sweep inside each' })
-          .option('select', {
-            choices: SELECT_RULES,
-            describe: 'how the table becomes one configuration: one-se (the simplest within one standard error of the best; default) or best (leave-one-out: best)',
-          })
-          .option('save-model', {
-            type: 'string',
-            describe: 'train the chosen configuration on all rows and write this model folder (with a novelty threshold, as train stores one); the default is kept unless the choice beats it beyond noise',
-          })
-          .option('novelty-quantile', {
-            type: 'number',
-            default: DEFAULT_NOVELTY_QUANTILE,
-            describe: "with --save-model: novelty threshold, this quantile of the training rows' leave-one-out distances to their k-th neighbour",
-          })
-          .option('csv', { type: 'string', describe: 'write the whole ranked table as CSV' })
-          .option('report', { type: 'string', describe: 'also write an HTML report (score curves, ranked table) to this file' })
-          .option('out', { type: 'string', describe: 'write the whole result as JSON (what --format json prints) to this file' })
-          .option('format', { choices: OUTPUT_FORMATS, default: 'text' as const, describe: 'what is printed on stdout: text, or JSON' })
-          .option('json', { type: 'string', describe: 'the same as --format json (--json FILE: deprecated spelling of --out FILE)' })
-          .option('top', { type: 'number', default: 20, describe: 'rows of the ranked table printed as text (0: all)' }),
-      ) as unknown as Argv<SweepArgs>,
+    builder: sweepBuilder,
     handler: async (args) => {
       // --json FILE wrote the JSON result before --json came to mean --format json everywhere.
       let outFlag = '--out';

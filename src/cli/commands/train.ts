@@ -16,44 +16,14 @@ import { loadLabelled } from '../../model/labelled.js';
 import { fitModel, type ModelConfig } from '../../knn/model.js';
 import type { CliContext } from '../context.js';
 import { progressUpdater } from '../progress.js';
-import { type EngineArgs, engineFrom, engineOption, labelOptions, listOption, metricFrom, modelOptions, PROTOCOL_CHOICES, protocolOptions, type TimeZoneArgs, zoneFrom } from '../options.js';
+import { type ArgsOf, engineFrom, engineOption, labelOptions, listOption, metricFrom, modelOptions, PROTOCOL_CHOICES, protocolOptions, zoneFrom } from '../options.js';
 import { formatFixed } from '../../eval/format.js';
 import { calibrateNovelty, checkQuantile, DEFAULT_NOVELTY_QUANTILE, DEFAULT_NOVELTY_SCORE, NOVELTY_SCORES, noveltyScoreName, type NoveltyCalibration, type NoveltyScore } from '../../knn/novelty.js';
 
-export interface ModelArgs {
-  scaler: ScalerName;
-  k: number;
-  metric: MetricName;
-  p?: number;
-  weights: Weights;
-}
+export type ModelArgs = ArgsOf<typeof modelOptions>;
 
-export interface LabelArgs {
-  labels: string;
-  exclude: string[];
-  include?: string[];
-}
-
-export interface ProtocolArgs {
-  protocol: ProtocolName;
-  folds: number;
-  'test-fraction': number;
-  seed: number;
-}
-
-interface TrainArgs extends Partial<ModelArgs>, Omit<LabelArgs, 'labels'>, Omit<ProtocolArgs, 'protocol'>, EngineArgs, TimeZoneArgs {
-  labels?: string;
-  out?: string;
-  registry?: string;
-  name?: string;
-  from?: string;
-  promote: boolean;
-  'promotion-tolerance': number;
-  'promotion-alpha': number;
-  'novelty-quantile'?: number;
-  'novelty-score'?: NoveltyScore;
-  protocol?: ProtocolName | 'none';
-}
+/** protocolOptions and the protocol, which each command declares with its own choices. */
+export type ProtocolArgs = ArgsOf<typeof protocolOptions> & { protocol: ProtocolName };
 
 export function configFrom(args: ModelArgs): ModelConfig {
   wholeNumber('--k', args.k, 1);
@@ -64,59 +34,64 @@ export function protocolFrom(args: ProtocolArgs) {
   return { name: args.protocol, folds: args.folds, testFraction: args['test-fraction'], seed: args.seed };
 }
 
+const trainBuilder = (y: Argv) =>
+  engineOption(
+    protocolOptions(
+      modelOptions(
+        labelOptions(y)
+          .option('labels', { type: 'string', describe: 'folder of per-label files (label = file name), or a table with a label column' })
+          .option('out', { type: 'string', describe: 'model folder to write (model.json + train.arrow); or --registry' })
+          .option('registry', { type: 'string', describe: 'model registry folder: write the next version of --name there (ROOT/NAME/vN)' })
+          .option('name', { type: 'string', describe: 'model name in the registry' })
+          .option('from', { type: 'string', describe: "with --registry: start from this version's rows (default: the newest version)" })
+          .option('promote', { type: 'boolean', default: false, describe: 'with --registry: make the new version current even if the promotion guard would not' })
+          .option('promotion-tolerance', {
+            type: 'number',
+            default: DEFAULT_PROMOTION_TOLERANCE,
+            describe: "with --registry: promote unless accuracy on the new version's rows (both versions scored under the same folds) falls more than this below the current version's and McNemar's test says the drop is beyond noise",
+          })
+          .option('promotion-alpha', {
+            type: 'number',
+            default: DEFAULT_PROMOTION_ALPHA,
+            describe: "with --registry: McNemar's significance level: a drop beyond the tolerance keeps the new version back only when p < this",
+          })
+          .option('protocol', { choices: [...PROTOCOL_CHOICES, 'none'] as const, describe: 'evaluation stored in model.json (none: skip); a later registry version repeats the current one\'s' })
+          .option('novelty-score', {
+            choices: NOVELTY_SCORES,
+            describe: 'novelty score: mean (of the distances to the k nearest training rows) or kth (the distance to the k-th); mean tells unseen traffic apart better on the seed data',
+          })
+          .option('novelty-quantile', {
+            type: 'number',
+            describe: "novelty threshold: this quantile of the training rows' own leave-one-out novelty scores",
+          })
+      ),
+    ),
+  )
+    // No yargs defaults for the model settings: a later registry version keeps the settings of
+    // the version it starts from unless a flag is given, so "given" must be told from "default".
+    // The type arguments keep each flag's own type (yargs would type it as undefined alone).
+    .default<'scaler', ScalerName | undefined>('scaler', undefined, DEFAULT_MODEL_CONFIG.scaler)
+    .default<'k', number | undefined>('k', undefined, String(DEFAULT_MODEL_CONFIG.k))
+    .default<'metric', MetricName | undefined>('metric', undefined, DEFAULT_MODEL_CONFIG.metric.name)
+    .default<'weights', Weights | undefined>('weights', undefined, DEFAULT_MODEL_CONFIG.weights)
+    .default<'protocol', ProtocolName | 'none' | undefined>('protocol', undefined, 'kfold; a later registry version: the current version\'s')
+    .default<'novelty-quantile', number | undefined>('novelty-quantile', undefined, `${DEFAULT_NOVELTY_QUANTILE}; a later registry version: its base version's`)
+    .default<'novelty-score', NoveltyScore | undefined>('novelty-score', undefined, `${DEFAULT_NOVELTY_SCORE}; a later registry version: its base version's`);
+
+type TrainArgs = ArgsOf<typeof trainBuilder>;
+
 export function trainCommand(ctx: CliContext): CommandModule<object, TrainArgs> {
   return {
     command: 'train',
     describe: 'fit a kNN model on labelled aggregates and write the model folder',
-    builder: (y: Argv) =>
-      engineOption(
-        protocolOptions(
-          modelOptions(
-            labelOptions(y)
-              .option('labels', { type: 'string', describe: 'folder of per-label files (label = file name), or a table with a label column' })
-              .option('out', { type: 'string', describe: 'model folder to write (model.json + train.arrow); or --registry' })
-              .option('registry', { type: 'string', describe: 'model registry folder: write the next version of --name there (ROOT/NAME/vN)' })
-              .option('name', { type: 'string', describe: 'model name in the registry' })
-              .option('from', { type: 'string', describe: "with --registry: start from this version's rows (default: the newest version)" })
-              .option('promote', { type: 'boolean', default: false, describe: 'with --registry: make the new version current even if the promotion guard would not' })
-              .option('promotion-tolerance', {
-                type: 'number',
-                default: DEFAULT_PROMOTION_TOLERANCE,
-                describe: "with --registry: promote unless accuracy on the new version's rows (both versions scored under the same folds) falls more than this below the current version's and McNemar's test says the drop is beyond noise",
-              })
-              .option('promotion-alpha', {
-                type: 'number',
-                default: DEFAULT_PROMOTION_ALPHA,
-                describe: "with --registry: McNemar's significance level: a drop beyond the tolerance keeps the new version back only when p < this",
-              })
-              .option('protocol', { choices: [...PROTOCOL_CHOICES, 'none'] as const, describe: 'evaluation stored in model.json (none: skip); a later registry version repeats the current one\'s' })
-              .option('novelty-score', {
-                choices: NOVELTY_SCORES,
-                describe: 'novelty score: mean (of the distances to the k nearest training rows) or kth (the distance to the k-th); mean tells unseen traffic apart better on the seed data',
-              })
-              .option('novelty-quantile', {
-                type: 'number',
-                describe: "novelty threshold: this quantile of the training rows' own leave-one-out novelty scores",
-              })
-          ),
-        ),
-      )
-        // No yargs defaults for the model settings: a later registry version keeps the settings of
-        // the version it starts from unless a flag is given, so "given" must be told from "default".
-        .default('scaler', undefined, DEFAULT_MODEL_CONFIG.scaler)
-        .default('k', undefined, String(DEFAULT_MODEL_CONFIG.k))
-        .default('metric', undefined, DEFAULT_MODEL_CONFIG.metric.name)
-        .default('weights', undefined, DEFAULT_MODEL_CONFIG.weights)
-        .default('protocol', undefined, 'kfold; a later registry version: the current version\'s')
-        .default('novelty-quantile', undefined, `${DEFAULT_NOVELTY_QUANTILE}; a later registry version: its base version's`)
-        .default('novelty-score', undefined, `${DEFAULT_NOVELTY_SCORE}; a later registry version: its base version's`) as unknown as Argv<TrainArgs>,
+    builder: trainBuilder,
     handler: async (args) => {
       if ((args.out === undefined) === (args.registry === undefined)) throw usageError('give exactly one of --out DIR (a model folder) and --registry ROOT --name NAME (the next version in a model registry)');
-      if (args.registry !== undefined && args.name === undefined) throw usageError('--registry needs --name NAME');
       if (args.registry === undefined && (args.name !== undefined || args.from !== undefined || args.promote)) throw usageError('--name, --from and --promote go with --registry');
       if (args.out !== undefined && args.labels === undefined) throw usageError('--out needs --labels: a folder of per-label files, or a table with a label column');
       if (args.registry !== undefined) {
-        await trainRegistry(ctx, args as TrainArgs & { registry: string; name: string });
+        if (args.name === undefined) throw usageError('--registry needs --name NAME');
+        await trainRegistry(ctx, { ...args, registry: args.registry, name: args.name });
         return;
       }
       const config = configFrom({
