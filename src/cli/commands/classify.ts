@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
 
 import { inputError } from '../../errors.js';
-import { INPUT_FORMATS, readInput, type InputFormat } from '../../ingest/read.js';
+import { INPUT_FORMATS, readInput } from '../../ingest/read.js';
 import { resolvedTimeZone } from '../../io/time-zone.js';
 import { uniqueRows } from '../../ingest/sections.js';
 import { tableToCsv } from '../../io/csv.js';
