@@ -43,25 +43,21 @@ const UNIFORMS = [
   { name: 'n_splits', type: 'u32' },
 ] as const;
 
+/** Both kernels' outputs: top-k lists of training indices and their keys. */
+const TOP_K_OUT = [
+  { name: 'out_idx', access: 'read_write', element: 'u32' },
+  { name: 'out_key', access: 'read_write', element: 'f32' },
+] as const;
+
 /** The fused kNN kernel: training rows and queries in, partial top-k lists (per split) out. */
 export const KNN_PROGRAM = defineProgram({
-  bindings: [
-    { name: 'train', access: 'read', element: 'f32' },
-    { name: 'queries', access: 'read', element: 'f32' },
-    { name: 'out_idx', access: 'read_write', element: 'u32' },
-    { name: 'out_key', access: 'read_write', element: 'f32' },
-  ],
+  bindings: [{ name: 'train', access: 'read', element: 'f32' }, { name: 'queries', access: 'read', element: 'f32' }, ...TOP_K_OUT],
   uniforms: UNIFORMS,
 });
 
 /** The merge kernel: the splits' partial lists in, one list per query out. */
 export const MERGE_PROGRAM = defineProgram({
-  bindings: [
-    { name: 'part_idx', access: 'read', element: 'u32' },
-    { name: 'part_key', access: 'read', element: 'f32' },
-    { name: 'out_idx', access: 'read_write', element: 'u32' },
-    { name: 'out_key', access: 'read_write', element: 'f32' },
-  ],
+  bindings: [{ name: 'part_idx', access: 'read', element: 'u32' }, { name: 'part_key', access: 'read', element: 'f32' }, ...TOP_K_OUT],
   uniforms: UNIFORMS,
 });
 
