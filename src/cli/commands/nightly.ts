@@ -46,19 +46,26 @@ export function notifyCommandOf(shellLine: string | undefined, argv: readonly st
   return shellLine !== undefined ? { shellCommand: shellLine } : argv ? { argv } : undefined;
 }
 
-const nightlyBuilder = (y: Argv) =>
-  y
-    .option('config', { type: 'string', demandOption: true, describe: 'job config (JSON; pipelines/nightly.json documents every key)' })
-    .option('date', { type: 'string', describe: "day to process, YYYY-MM-DD in the archive's zone (default: yesterday)" })
-    .option('resume', { type: 'boolean', default: false, describe: 'continue an interrupted run: inputs it finished are kept' })
-    .option('force', { type: 'boolean', default: false, describe: 'redo the day from scratch, even inputs already done' })
-    .option('shard', { type: 'string', describe: "run shard i of n (i/n): a fixed share of the day's inputs, into out/<date>/shards/i-of-n; then flowknn merge" })
+/** Options of the commands that run a job config (nightly, watch) that stand in for its keys. */
+export function configOverrideOptions<T>(y: Argv<T>) {
+  return y
     .option('engine', { choices: ENGINE_CHOICES, describe: 'search engine (default: classify.engine of the config)' })
-    .option('jobs', { type: 'number', describe: 'inputs at once, nfdump processes included (default: limits.jobs of the config, 0 = cores)' })
-    .option('notify-cmd', { type: 'string', describe: 'shell command run with the new incidents (NDJSON) on stdin when there are any (overrides notify.command)' })
     .option('nfdump', { type: 'string', describe: 'the nfdump binary (default: "nfdump" of the config, else nfdump on PATH)' })
-    .option('input-timeout', { type: 'number', describe: 'seconds one input may take before it fails alone (default: limits.inputTimeout of the config, 1800)' })
-    .option('file', { type: 'string', describe: 'one nfcapd file just rotated (nfcapd -x "flowknn nightly --config FILE --file %d/%f"): commit it as an input of its day, update the day\'s incidents, notify new ones' });
+    .option('notify-cmd', { type: 'string', describe: 'shell command run with the new incidents (NDJSON) on stdin when there are any (overrides notify.command)' })
+    .option('input-timeout', { type: 'number', describe: 'seconds one input (an nfcapd file) may take before it fails alone (default: limits.inputTimeout of the config, 1800)' });
+}
+
+const nightlyBuilder = (y: Argv) =>
+  configOverrideOptions(
+    y
+      .option('config', { type: 'string', demandOption: true, describe: 'job config (JSON; pipelines/nightly.json documents every key)' })
+      .option('date', { type: 'string', describe: "day to process, YYYY-MM-DD in the archive's zone (default: yesterday)" })
+      .option('resume', { type: 'boolean', default: false, describe: 'continue an interrupted run: inputs it finished are kept' })
+      .option('force', { type: 'boolean', default: false, describe: 'redo the day from scratch, even inputs already done' })
+      .option('shard', { type: 'string', describe: "run shard i of n (i/n): a fixed share of the day's inputs, into out/<date>/shards/i-of-n; then flowknn merge" })
+      .option('jobs', { type: 'number', describe: 'inputs at once, nfdump processes included (default: limits.jobs of the config, 0 = cores)' })
+      .option('file', { type: 'string', describe: 'one nfcapd file just rotated (nfcapd -x "flowknn nightly --config FILE --file %d/%f"): commit it as an input of its day, update the day\'s incidents, notify new ones' }),
+  );
 
 type NightlyArgs = ArgsOf<typeof nightlyBuilder>;
 

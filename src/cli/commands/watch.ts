@@ -1,26 +1,23 @@
 import type { Argv, CommandModule } from 'yargs';
-import { ENGINE_CHOICES } from '../../engines/registry.js';
 import { loadNightlyConfig } from '../../pipeline/config.js';
 import { watchArchive } from '../../pipeline/watch.js';
 import type { CliContext } from '../context.js';
 import { type ArgsOf } from '../options.js';
 import { liveLine } from '../show.js';
-import { notifyCommandOf } from './nightly.js';
+import { configOverrideOptions, notifyCommandOf } from './nightly.js';
 
 const watchBuilder = (y: Argv) =>
-  y
-    .option('config', { type: 'string', demandOption: true, describe: 'job config (the nightly job\'s; aggregate.source must be "nfdump")' })
-    .option('once', { type: 'boolean', default: false, describe: 'work off the files there are (the backlog) and exit, instead of following the archive' })
-    .option('date', { type: 'string', describe: "only the files of this day, YYYY-MM-DD in the archive's zone (default: the last --days days)" })
-    .option('days', { type: 'number', default: 2, describe: 'days looked at, today included (older files are left to the nightly job)' })
-    .option('jobs', { type: 'number', describe: 'files read at once (default: limits.jobs of the config, 0 = cores)' })
-    .option('retries', { type: 'number', default: 3, describe: 'times a failing file is tried again before it is listed as failed' })
-    .option('retry-delay', { type: 'number', default: 10, describe: 'seconds before a failed file is tried again' })
-    .option('poll', { type: 'number', default: 30, describe: 'seconds between scans of the archive (new files are seen at once where file events work)' })
-    .option('engine', { choices: ENGINE_CHOICES, describe: 'search engine (default: classify.engine of the config)' })
-    .option('nfdump', { type: 'string', describe: 'the nfdump binary (default: "nfdump" of the config, else nfdump on PATH)' })
-    .option('notify-cmd', { type: 'string', describe: 'shell command run with the new incidents (NDJSON) on stdin (overrides notify.command)' })
-    .option('input-timeout', { type: 'number', describe: 'seconds one file may take (default: limits.inputTimeout of the config)' });
+  configOverrideOptions(
+    y
+      .option('config', { type: 'string', demandOption: true, describe: 'job config (the nightly job\'s; aggregate.source must be "nfdump")' })
+      .option('once', { type: 'boolean', default: false, describe: 'work off the files there are (the backlog) and exit, instead of following the archive' })
+      .option('date', { type: 'string', describe: "only the files of this day, YYYY-MM-DD in the archive's zone (default: the last --days days)" })
+      .option('days', { type: 'number', default: 2, describe: 'days looked at, today included (older files are left to the nightly job)' })
+      .option('jobs', { type: 'number', describe: 'files read at once (default: limits.jobs of the config, 0 = cores)' })
+      .option('retries', { type: 'number', default: 3, describe: 'times a failing file is tried again before it is listed as failed' })
+      .option('retry-delay', { type: 'number', default: 10, describe: 'seconds before a failed file is tried again' })
+      .option('poll', { type: 'number', default: 30, describe: 'seconds between scans of the archive (new files are seen at once where file events work)' }),
+  );
 
 type WatchArgs = ArgsOf<typeof watchBuilder>;
 
