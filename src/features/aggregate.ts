@@ -4,6 +4,7 @@ import { buildTable, numberColumn, stringColumn, withMetadata, type ColumnValues
 import { SCHEMA_VERSION, utcMillis, type FlowColumns } from '../schema/tables.js';
 import { TextCache } from '../schema/text-cache.js';
 import { NFDUMP_STAT7 } from './feature-set.js';
+import { PrefixCache, parsePrefixLengths, prefixLengthsText, type AddressPrefix } from './prefix.js';
 
 /**
  * Aggregation of flow records into the seven nfdump statistics features, per key and per time
@@ -39,26 +40,42 @@ export type KeyField = (typeof KEY_FIELDS)[number];
 
 export interface KeySpec {
   readonly fields: readonly KeyField[];
-  /** Canonical name, e.g. `dstip+proto`. */
+  /** Per field: the prefix its addresses are cut to (`dstip/24`), undefined for whole values. */
+  readonly prefixes: readonly (AddressPrefix | undefined)[];
+  /** Canonical name, e.g. `dstip+proto`, `dstip/24`. */
   readonly name: string;
 }
 
 /**
  * `dstip`, `srcip`, `dstip+proto`, `dstip+dstport`, `srcip+dstip`, ...: fields joined with `+`,
- * each at most once, kept in the given order.
+ * each at most once, kept in the given order. An address field may take prefix lengths:
+ * `dstip/24` (IPv4 /24, IPv6 /64) or `dstip/24/48`, and its value is then the prefix.
  */
 export function parseKeySpec(spec: string | readonly KeyField[]): KeySpec {
   const parts = typeof spec === 'string' ? spec.split('+').map((p) => p.trim().toLowerCase()) : [...spec];
   if (parts.length === 0 || parts.some((p) => p === '')) throw usageError(`aggregation key: expected fields joined with +, like dstip or dstip+proto, got "${excerpt(String(spec))}"`);
   const fields: KeyField[] = [];
-  for (const p of parts) {
+  const prefixes: (AddressPrefix | undefined)[] = [];
+  const names: string[] = [];
+  for (const part of parts) {
+    const slash = part.indexOf('/');
+    const p = slash < 0 ? part : part.slice(0, slash);
     if (!(KEY_FIELDS as readonly string[]).includes(p)) {
-      throw usageError(`aggregation key: unknown field "${excerpt(p)}"; expected ${KEY_FIELDS.join(', ')} (joined with +)`);
+      throw usageError(`aggregation key: unknown field "${excerpt(p)}"; expected ${KEY_FIELDS.join(', ')} (joined with +; srcip and dstip may take a prefix, like dstip/24)`);
     }
     if (fields.includes(p as KeyField)) throw usageError(`aggregation key: field "${excerpt(p)}" given twice`);
+    let prefix: AddressPrefix | undefined;
+    if (slash >= 0) {
+      if (p !== 'srcip' && p !== 'dstip') throw usageError(`aggregation key: only srcip and dstip take a prefix length, got "${excerpt(part)}"`);
+      const parsed = parsePrefixLengths(part.slice(slash + 1));
+      if (typeof parsed === 'string') throw usageError(`aggregation key "${excerpt(part)}": ${parsed}`);
+      prefix = parsed;
+    }
     fields.push(p as KeyField);
+    prefixes.push(prefix);
+    names.push(prefix ? `${p}/${prefixLengthsText(prefix)}` : p);
   }
-  return { fields, name: fields.join('+') };
+  return { fields, prefixes, name: names.join('+') };
 }
 
 export type WindowSpec = number | 'whole';
@@ -206,6 +223,7 @@ export class FlowAggregator {
   readonly counters: Counters;
   private readonly windowMs: number;
   private readonly groups = new Map<number | null, Map<string, Acc>>();
+  private readonly prefixCaches: readonly (PrefixCache | undefined)[];
   private flowsSeen = 0;
   private untimedSeen = 0;
 
@@ -215,6 +233,7 @@ export class FlowAggregator {
     private readonly texts = new TextCache(),
   ) {
     this.key = parseKeySpec(options.key ?? 'dstip');
+    this.prefixCaches = this.key.prefixes.map((p) => (p ? new PrefixCache(p) : undefined));
     this.window = parseWindow(options.window ?? 300);
     this.windowMs = this.window === 'whole' ? 0 : this.window * 1000;
     this.counters = options.counters ?? 'inout';
@@ -283,7 +302,7 @@ export class FlowAggregator {
   add(cols: FlowColumns | FlowView, file?: string): void {
     const n = cols.length;
     const fields = this.key.fields;
-    const getters = fields.map((f) => keyGetter(cols, f));
+    const getters = fields.map((f, j) => keyGetter(cols, f, this.prefixCaches[j]));
     const single = getters.length === 1 ? getters[0]! : undefined;
     const useIn = this.counters !== 'out';
     const useOut = this.counters !== 'in';
@@ -485,11 +504,14 @@ export function aggregateColumns(rows: readonly AggregateRow[], keyFields: reado
   return cols;
 }
 
-function keyGetter(cols: FlowColumns | FlowView, field: KeyField): (i: number) => string | number {
+function keyGetter(cols: FlowColumns | FlowView, field: KeyField, prefix?: PrefixCache): (i: number) => string | number {
   const text = (arr: ArrayLike<string | null>, name: string) => (i: number) => {
     const v = arr[i];
     if (v === null || v === undefined || v === '') throw inputError(`flow record ${i + 1}: no ${name} to aggregate by`);
-    return v;
+    if (!prefix) return v;
+    const cut = prefix.of(v);
+    if (cut === undefined) throw inputError(`flow record ${i + 1}: ${name} "${excerpt(v)}" is not an IP address, expected one to take its /${prefixLengthsText(prefix.prefix)} prefix`);
+    return cut;
   };
   switch (field) {
     case 'srcip':

@@ -4,7 +4,7 @@ import { dirname, isAbsolute, resolve } from 'node:path';
 import { z } from 'zod';
 import { ENGINE_CHOICES } from '../engines/registry.js';
 import { FlowknnError, usageError, unreadable } from '../errors.js';
-import { KEY_FIELDS, parseWindow, type WindowSpec } from '../features/aggregate.js';
+import { parseKeySpec, parseWindow, type WindowSpec } from '../features/aggregate.js';
 import { jsonKeyLine, parseJsonText, schemaProblem } from '../io/json.js';
 import { checkTimeZone } from '../ingest/archive.js';
 import { didYouMean } from '../suggest.js';
@@ -43,8 +43,8 @@ const aggregateSchema = z
      * and flowknn aggregates them per key and aligned window (any key combination, any window).
      */
     source: z.enum(['nfdump', 'flows']).default('nfdump'),
-    /** nfdump source: one nfdump statistic (dstip, srcip, dstport, ...); flows source: key fields joined with + (dstip+proto). */
-    key: z.string().regex(/^[a-z][a-z0-9+:]*$/u, 'expected a key like dstip, srcip or dstip+proto').default('dstip'),
+    /** nfdump source: one nfdump statistic (dstip, srcip, dstport, ...); flows source: key fields joined with + (dstip+proto), an address field with a prefix (dstip/24, dstip/24/48). */
+    key: z.string().regex(/^[a-z][a-z0-9+:/]*$/u, 'expected a key like dstip, srcip, dstip+proto or dstip/24').default('dstip'),
     /**
      * flows source only: aligned windows as the CLI's --window takes them (300, "300s", "5m",
      * "1h") or "whole"; the nfdump source always uses the file. Read as seconds, so 300 and
@@ -268,11 +268,14 @@ export function parseNightlyConfig(text: string, file: string): LoadedConfig {
     throw usageErrorAt(`archive.timeZone: ${err.message}`, file, jsonKeyLine(text, 'timeZone'), err.hint);
   }
   if (config.aggregate.source === 'flows') {
-    for (const part of config.aggregate.key.split('+')) {
-      if (!(KEY_FIELDS as readonly string[]).includes(part)) {
-        throw usageErrorAt(`aggregate.key: "${part}" is not a key field for the flows source; known: ${KEY_FIELDS.join(', ')}`, file, jsonKeyLine(text, 'key'));
-      }
+    try {
+      parseKeySpec(config.aggregate.key);
+    } catch (err) {
+      if (!(err instanceof FlowknnError)) throw err;
+      throw usageErrorAt(`aggregate.key for the flows source: ${err.message}`, file, jsonKeyLine(text, 'key'));
     }
+  } else if (config.aggregate.key.includes('/')) {
+    throw usageErrorAt(`aggregate.key: nfdump statistics have no prefix keys, got "${config.aggregate.key}"`, file, jsonKeyLine(text, 'key'), 'use "source": "flows" to aggregate by address prefix (dstip/24)');
   } else if (config.aggregate.key.includes('+')) {
     throw usageErrorAt(`aggregate.key: nfdump statistics take one element, got "${config.aggregate.key}"`, file, jsonKeyLine(text, 'key'), 'use "source": "flows" to aggregate by several fields');
   }

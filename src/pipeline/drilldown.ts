@@ -42,7 +42,8 @@ function nfdumpTime(ms: number): string {
 /** The command for an incident, or why there is none (a key without an address, no file). */
 export function drilldownCommand(incident: Incident, ctx: DrilldownContext): { argv: string[]; files: number } | string {
   const h = hostOf(ctx.key, incident.flowknn.key);
-  if (h.ip === null) return `the key ${ctx.key} holds no address to filter on`;
+  if (h.ip === null && h.net === null) return `the key ${ctx.key} holds no address to filter on`;
+  const match = h.ip !== null ? `ip ${h.ip}` : `net ${h.net}`;
   const start = Date.parse(incident.event.start);
   const end = Date.parse(incident.event.end);
   const ok = ctx.inputs.filter((i) => i.status === 'ok');
@@ -60,7 +61,7 @@ export function drilldownCommand(incident: Incident, ctx: DrilldownContext): { a
   const first = files[0]!;
   const last = files[files.length - 1]!;
   const range = first === last ? ['-r', join(ctx.archiveRoot, first)] : ['-R', `${join(ctx.archiveRoot, first)}:${last}`];
-  const [peerStat, portStat, filter] = h.role === 'destination' ? ['srcip', 'dstport', `dst ip ${h.ip}`] : h.role === 'source' ? ['dstip', 'dstport', `src ip ${h.ip}`] : ['ip', 'port', `ip ${h.ip}`];
+  const [peerStat, portStat, filter] = h.role === 'destination' ? ['srcip', 'dstport', `dst ${match}`] : h.role === 'source' ? ['dstip', 'dstport', `src ${match}`] : ['ip', 'port', match];
   const time = ctx.source === 'flows' ? ['-t', `${nfdumpTime(start)}-${nfdumpTime(end - 1)}`] : [];
   const argv = [ctx.nfdump, ...range, ...time, '-n', String(ctx.top), '-s', `${peerStat}/bytes`, '-s', `${portStat}/bytes`, '-s', 'proto/bytes', '-o', 'csv', filter];
   return { argv, files: files.length };

@@ -172,11 +172,19 @@ export interface HostOf {
   /** destination for dstip, source for srcip; null for a key with no address or both. */
   readonly role: 'destination' | 'source' | null;
   readonly ip: string | null;
+  /** The address prefix, for a key by prefix (dstip/24): `10.0.2.0/24`. */
+  readonly net: string | null;
   readonly transport: string | null;
 }
 
+/** `10.0.2.0/24`, `2001:db8::/64`: an address prefix as an aggregation by prefix writes it. */
+function isPrefix(v: string): boolean {
+  const slash = v.indexOf('/');
+  return slash > 0 && isIP(v.slice(0, slash)) !== 0 && /^\d{1,3}$/u.test(v.slice(slash + 1));
+}
+
 export function hostOf(keySpec: string, key: string): HostOf {
-  const fields = keySpec.split('+');
+  const fields = keySpec.split('+').map((f) => f.replace(/\/.*$/u, '')); // dstip/24: dstip
   const values = fields.length > 1 ? key.split('|') : [key];
   const at = (f: string) => {
     const i = fields.indexOf(f);
@@ -186,11 +194,12 @@ export function hostOf(keySpec: string, key: string): HostOf {
   const src = at('srcip');
   const proto = at('proto');
   const transport = proto !== undefined && /^[a-z][a-z0-9-]*$/iu.test(proto) ? proto.toLowerCase() : null;
-  if (dst !== undefined && src === undefined) return { host: dst, role: 'destination', ip: isIP(dst) ? dst : null, transport };
-  if (src !== undefined && dst === undefined) return { host: src, role: 'source', ip: isIP(src) ? src : null, transport };
+  const address = (v: string) => ({ ip: isIP(v) ? v : null, net: isPrefix(v) ? v : null });
+  if (dst !== undefined && src === undefined) return { host: dst, role: 'destination', ...address(dst), transport };
+  if (src !== undefined && dst === undefined) return { host: src, role: 'source', ...address(src), transport };
   // nfdump's `ip` statistic (either side), or a key without an address or with both
   const ip = values.find((v) => isIP(v) !== 0) ?? null;
-  return { host: ip ?? key, role: null, ip, transport };
+  return { host: ip ?? key, role: null, ip, net: null, transport };
 }
 
 /**
@@ -202,8 +211,9 @@ export function hostOf(keySpec: string, key: string): HostOf {
  * receives from inside), as on a border router's flows.
  */
 export function directionOf(h: HostOf, own: NetworkSet, peer: string | null): Direction {
-  if (own.size === 0 || h.ip === null) return 'unknown';
-  const hostOwn = own.has(h.ip);
+  const where = h.ip ?? h.net;
+  if (own.size === 0 || where === null) return 'unknown';
+  const hostOwn = own.has(where);
   const peerOwn = peer !== null && isIP(peer) !== 0 ? own.has(peer) : !hostOwn;
   if (h.role === null) return hostOwn && peerOwn ? 'internal' : !hostOwn && !peerOwn ? 'external' : 'unknown';
   const [dstOwn, srcOwn] = h.role === 'destination' ? [hostOwn, peerOwn] : [peerOwn, hostOwn];
@@ -246,7 +256,7 @@ function suppressionOf(host: HostOf, rule: string, s: IncidentSettings): Suppres
   for (const r of s.suppress) {
     if (r.until !== null && r.until < s.date) continue;
     if (r.class !== 'any' && r.class !== rule) continue;
-    if (!r.hosts.has(host.ip)) continue;
+    if (!r.hosts.has(host.ip ?? host.net)) continue;
     return { rule: r.index, host: r.block.text, class: r.class, until: r.until, reason: r.reason };
   }
   return null;

@@ -38,9 +38,15 @@ export class NetworkSet {
     this.size = blocks.length;
   }
 
-  /** Whether the text is an address inside one of the blocks (false for anything that is no address). */
-  has(address: string | null | undefined): boolean {
-    if (!address) return false;
+  /**
+   * Whether the text is an address inside one of the blocks (false for anything that is no
+   * address). A prefix key (`10.0.2.0/24`, from an aggregation by dstip/24) is looked up by its
+   * first address.
+   */
+  has(text: string | null | undefined): boolean {
+    if (!text) return false;
+    const slash = text.indexOf('/');
+    const address = slash < 0 ? text : text.slice(0, slash);
     const kind = isIP(address);
     if (kind === 0) return false;
     return this.list.check(address, kind === 4 ? 'ipv4' : 'ipv6');

@@ -25,6 +25,7 @@ import {
   type NfcapdFixture,
   type StatCsvRow,
 } from '../helpers/nfcapd-fixture.js';
+import { pythonPrefixes } from '../helpers/ipaddress.js';
 import { nfdump17 } from '../helpers/paths.js';
 
 function usage(fn: () => unknown): FlowknnError {
@@ -94,7 +95,11 @@ describe('nfdump formulas', () => {
     expect(parseKeySpec('dstip').fields).toEqual(['dstip']);
     expect(parseKeySpec('DstIP+proto').name).toBe('dstip+proto');
     expect(parseKeySpec(['srcip', 'dstport']).name).toBe('srcip+dstport');
-    for (const bad of ['', 'dstip+', 'dstmac', 'dstip+dstip']) {
+    expect(parseKeySpec('dstip/24').name).toBe('dstip/24');
+    expect(parseKeySpec('DSTIP/24/64+proto').name).toBe('dstip/24+proto');
+    expect(parseKeySpec('srcip/16/48').prefixes).toEqual([{ v4: 16, v6: 48 }]);
+    expect(parseKeySpec('dstip+proto').prefixes).toEqual([undefined, undefined]);
+    for (const bad of ['', 'dstip+', 'dstmac', 'dstip+dstip', 'dstip/24+dstip', 'dstip/33', 'dstip/24/129', 'dstip/', 'proto/8', 'dstport/24']) {
       const err = usage(() => parseKeySpec(bad));
       expect(err.kind).toBe('usage');
       expect(err.exitCode).toBe(2);
@@ -224,6 +229,29 @@ describe.skipIf(!tools)('aggregation equals nfdump -s on real nfcapd files', () 
       const ours = (await aggregateFiles(fx.files, { key: stat, window: 'whole' })).rows();
       const theirs = splitStatCsv(await nfdumpText(['-R', fx.flowDir, '-s', `${stat}/pps/bps`, '-n', '0', '-o', 'csv']));
       expectSameAsNfdump(ours, theirs, (r) => r.val, `${stat} -R`);
+    }
+  });
+
+  it('dstip/24 and srcip/16/48: per prefix, the sums of nfdump\'s own per-host aggregates (prefixes from Python ipaddress)', async () => {
+    for (const [key, field, v4, v6] of [['dstip/24', 'dstip', 24, 64], ['srcip/16/48', 'srcip', 16, 48]] as const) {
+      const ours = new Map((await aggregateFiles(fx.files, { key, window: 'whole' })).rows().map((r) => [r.key, r]));
+      const hosts = splitStatCsv(await nfdumpText(['-R', fx.flowDir, '-s', `${field}/pps`, '-n', '0', '-o', 'csv'])).filter((r) => r.section === 0);
+      const prefixes = pythonPrefixes(hosts.map((h) => [h.val, v4, v6] as const));
+      const sums = new Map<string, { hosts: number; fl: number; pkt: number; byt: number; ts: string; te: string }>();
+      hosts.forEach((h, i) => {
+        const s = sums.get(prefixes[i]!) ?? { hosts: 0, fl: 0, pkt: 0, byt: 0, ts: h.ts, te: h.te };
+        sums.set(prefixes[i]!, { hosts: s.hosts + 1, fl: s.fl + Number(h.fl), pkt: s.pkt + Number(h.pkt), byt: s.byt + Number(h.byt), ts: h.ts < s.ts ? h.ts : s.ts, te: h.te > s.te ? h.te : s.te });
+      });
+      expect([...ours.keys()].sort(), key).toEqual([...sums.keys()].sort());
+      const sec = (ms: number) => new Date(Math.floor(ms / 1000) * 1000).toISOString().slice(0, 19).replace('T', ' ');
+      for (const [prefix, s] of sums) {
+        const r = ours.get(prefix)!;
+        expect([r.flows, r.packets, r.bytes, sec(r.firstSeen), sec(r.lastSeen)], `${key} ${prefix}`).toEqual([s.fl, s.pkt, s.byt, s.ts, s.te]);
+      }
+      // the comparison means something: prefixes of several hosts, and IPv6 ones
+      expect([...sums.values()].filter((s) => s.hosts > 1).length, key).toBeGreaterThan(3);
+      expect([...sums.keys()].some((p) => p.includes(':')), key).toBe(true);
+      expect(hosts.length, key).toBeGreaterThan(sums.size);
     }
   });
 

@@ -48,7 +48,15 @@ describe('nightly config', () => {
     const key = error(JSON.stringify({ ...minimal, aggregate: { key: 'dstip+proto' } }));
     expect(key.format()).toContain('use "source": "flows"');
     const field = error(JSON.stringify({ ...minimal, aggregate: { source: 'flows', key: 'dstip+tos' } }));
-    expect(field.format()).toContain('"tos" is not a key field');
+    expect(field.format()).toContain('aggregate.key for the flows source: aggregation key: unknown field "tos"');
+    // address prefixes: the flows source only, lengths in range, address fields only
+    const prefixNfdump = error(JSON.stringify({ ...minimal, aggregate: { key: 'dstip/24' } }));
+    expect(prefixNfdump.format()).toContain('nfdump statistics have no prefix keys, got "dstip/24"');
+    expect(prefixNfdump.format()).toContain('use "source": "flows" to aggregate by address prefix');
+    expect(error(JSON.stringify({ ...minimal, aggregate: { source: 'flows', key: 'dstip/33' } })).format()).toContain('the IPv4 prefix length must be 0..32, got 33');
+    expect(error(JSON.stringify({ ...minimal, aggregate: { source: 'flows', key: 'dstip/24/129' } })).format()).toContain('the IPv6 prefix length must be 0..128, got 129');
+    expect(error(JSON.stringify({ ...minimal, aggregate: { source: 'flows', key: 'proto/8' } })).format()).toContain('only srcip and dstip take a prefix length, got "proto/8"');
+    expect(parseNightlyConfig(JSON.stringify({ ...minimal, aggregate: { source: 'flows', key: 'dstip/24+proto' } }), 'c.json').config.aggregate.key).toBe('dstip/24+proto');
   });
 
   it('a misspelt key is named with the key it is near, at the top level and inside', () => {

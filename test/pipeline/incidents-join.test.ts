@@ -105,7 +105,12 @@ describe('joining alert rows into incidents', () => {
     expect(directionOf(dst('2a00::1'), own, '2001:db8:1::53')).toBe('outbound');
     expect(directionOf(hostOf('srcip', '10.0.0.5'), own, '203.0.113.7')).toBe('outbound');
     expect(directionOf(dst('10.0.1.9'), new NetworkSet([]), null)).toBe('unknown');
-    expect(hostOf('dstip+proto', '10.0.1.9|UDP')).toEqual({ host: '10.0.1.9', role: 'destination', ip: '10.0.1.9', transport: 'udp' });
+    expect(hostOf('dstip+proto', '10.0.1.9|UDP')).toEqual({ host: '10.0.1.9', role: 'destination', ip: '10.0.1.9', net: null, transport: 'udp' });
+    // a key by address prefix: the prefix is the host, looked up by its first address
+    expect(hostOf('dstip/24+proto', '10.0.1.0/24|TCP')).toEqual({ host: '10.0.1.0/24', role: 'destination', ip: null, net: '10.0.1.0/24', transport: 'tcp' });
+    expect(directionOf(hostOf('dstip/24', '10.0.1.0/24'), own, null)).toBe('inbound');
+    expect(directionOf(hostOf('dstip/24/64', '2a00:1::/64'), own, null)).toBe('outbound');
+    expect(directionOf(hostOf('srcip/16', '10.9.0.0/16'), own, '203.0.113.7')).toBe('outbound');
     expect(parseCidr('2001:db8::/129')).toContain('from 0 to 128');
     expect(parseCidr('10.0.0.1')).toMatchObject({ prefix: 32, family: 'ipv4' });
   });

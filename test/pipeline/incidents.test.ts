@@ -2,6 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { addressPrefix } from '../../src/features/prefix.js';
 import type { Incident, IncidentAlert } from '../../src/pipeline/incidents.js';
 import type { NotifyState } from '../../src/pipeline/notify.js';
 import type { Summary } from '../../src/pipeline/outputs.js';
@@ -147,6 +148,29 @@ describe('incidents of a night', () => {
     expect(again.code, again.stderr).toBe(0);
     expect(await readFile(join(day('night'), 'incidents.ndjson'), 'utf8')).toBe(before);
   }, 300_000);
+
+  it('by address prefix (flows source, dstip/24): each flood is in one incident of its prefix, drilled down with "dst net", its direction from the prefix', async () => {
+    const cfg = await writeConfig('prefix', { aggregate: { source: 'flows', key: 'dstip/24', window: 300, minPackets: 1000 }, networks: { own: OWN }, incidents: { severity: SEVERITY } });
+    const r = await runMain(['nightly', '--config', cfg, '--date', DATE, '--quiet']);
+    expect(r.code, r.stderr).toBe(0);
+    const incidents = await ndjson<Incident>(join(day('prefix'), 'incidents.ndjson'));
+    const floods = truth.filter((t) => t.cls === 'small-flood' || t.cls === 'incoming-floods');
+    expect(floods.length).toBeGreaterThan(1);
+    for (const t of floods) {
+      const prefix = addressPrefix(t.host, { v4: 24, v6: 64 })!;
+      const hits = incidents.filter((i) => i.flowknn.host === prefix && overlaps(i, t));
+      expect(hits.map((h) => h.rule.name), `${t.id} (${t.cls} toward ${t.host}, prefix ${prefix})`).toHaveLength(1);
+      const inc = hits[0]!;
+      expect(inc.flowknn.key).toBe(prefix);
+      expect(inc.destination).toBeUndefined(); // a prefix is no address for ECS destination.ip
+      expect(inc.network.direction).toBe(t.cls === 'small-flood' ? 'outbound' : 'inbound');
+      const dd = inc.flowknn.drilldown!;
+      expect(dd.note).toBeNull();
+      expect(dd.argv[dd.argv.length - 1]).toBe(`dst net ${prefix}`);
+      if (t.cls === 'small-flood') expect(dd.peers![0]!.value).toBe(t.peer);
+    }
+    for (const inc of incidents) expect(inc.flowknn.host, 'every key is a /24 or /64 prefix').toMatch(/^(?:\d+\.\d+\.\d+\.0\/24|[0-9a-f:]+\/64)$/u);
+  });
 
   it('a rerun with --force notifies no incident twice; suppressed incidents are listed and counted, never notified, and sent once their rule is gone', async () => {
     const rules = [

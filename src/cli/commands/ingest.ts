@@ -47,7 +47,7 @@ const ingestBuilder = (y: Argv) =>
     .option('max-reject-fraction', { type: 'number', describe: 'largest share of a file\'s data lines (0..1) that may be bad, checked when the file has been read' })
     .option('rejects', { type: 'string', describe: 'CSV file listing every rejected line (file, line, reason, raw text), also those of failed files' })
     .option('jobs', { type: 'number', default: usableCores(), describe: 'files read at once' })
-    .option('aggregate', { type: 'string', describe: 'aggregate flow records into per-key features: dstip, srcip, dstip+proto, dstip+dstport, ...' })
+    .option('aggregate', { type: 'string', describe: 'aggregate flow records into per-key features: dstip, srcip, dstip+proto, dstip+dstport, ...; dstip/24 (IPv6 /64) or dstip/24/48 for address prefixes' })
     .option('window', { type: 'string', default: '5m', describe: 'with --aggregate: aligned time windows (300, 5m, 1h) or whole' })
     .option('min-packets', { type: 'number', describe: 'with --aggregate: keep aggregates with at least this many packets' })
     .option('min-bytes', { type: 'number', describe: 'with --aggregate: keep aggregates with at least this many bytes' })
