@@ -12,6 +12,8 @@
  * prefix, so a file stays small while the IP lengths say ~1500 bytes.
  */
 
+import { ipv6Text } from '../features/prefix.js';
+
 export type Addr = { v: 4; bytes: Uint8Array } | { v: 6; bytes: Uint8Array };
 
 export const SNAPLEN = 80;
@@ -49,25 +51,7 @@ export function formatAddr(a: Addr): string {
   if (a.v === 4) return Array.from(a.bytes).join('.');
   const groups: number[] = [];
   for (let i = 0; i < 16; i += 2) groups.push((a.bytes[i]! << 8) | a.bytes[i + 1]!);
-  // longest run of zero groups (length >= 2) becomes "::"
-  let best = -1;
-  let bestLen = 0;
-  for (let i = 0; i < 8; ) {
-    if (groups[i] !== 0) {
-      i++;
-      continue;
-    }
-    let j = i;
-    while (j < 8 && groups[j] === 0) j++;
-    if (j - i > bestLen) {
-      best = i;
-      bestLen = j - i;
-    }
-    i = j;
-  }
-  const hex = (xs: number[]) => xs.map((g) => g.toString(16)).join(':');
-  if (bestLen < 2) return hex(groups);
-  return `${hex(groups.slice(0, best))}::${hex(groups.slice(best + bestLen))}`;
+  return ipv6Text(groups);
 }
 
 // ---------------------------------------------------------------------------
