@@ -505,13 +505,20 @@ export function aggregateColumns(rows: readonly AggregateRow[], keyFields: reado
 }
 
 function keyGetter(cols: FlowColumns | FlowView, field: KeyField, prefix?: PrefixCache): (i: number) => string | number {
-  const text = (arr: ArrayLike<string | null>, name: string) => (i: number) => {
-    const v = arr[i];
-    if (v === null || v === undefined || v === '') throw inputError(`flow record ${i + 1}: no ${name} to aggregate by`);
-    if (!prefix) return v;
-    const cut = prefix.of(v);
-    if (cut === undefined) throw inputError(`flow record ${i + 1}: ${name} "${excerpt(v)}" is not an IP address, expected one to take its /${prefixLengthsText(prefix.prefix)} prefix`);
-    return cut;
+  const text = (arr: ArrayLike<string | null>, name: string) => {
+    const value = (i: number) => {
+      const v = arr[i];
+      if (v === null || v === undefined || v === '') throw inputError(`flow record ${i + 1}: no ${name} to aggregate by`);
+      return v;
+    };
+    if (!prefix) return value;
+    // an address cut to its prefix (dstip/24); decided once per batch, not per record
+    return (i: number) => {
+      const v = value(i);
+      const cut = prefix.of(v);
+      if (cut === undefined) throw inputError(`flow record ${i + 1}: ${name} "${excerpt(v)}" is not an IP address, expected one to take its /${prefixLengthsText(prefix.prefix)} prefix`);
+      return cut;
+    };
   };
   switch (field) {
     case 'srcip':

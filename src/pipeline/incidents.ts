@@ -178,10 +178,7 @@ export interface HostOf {
 }
 
 /** `10.0.2.0/24`, `2001:db8::/64`: an address prefix as an aggregation by prefix writes it. */
-function isPrefix(v: string): boolean {
-  const slash = v.indexOf('/');
-  return slash > 0 && isIP(v.slice(0, slash)) !== 0 && /^\d{1,3}$/u.test(v.slice(slash + 1));
-}
+const isPrefix = (v: string): boolean => v.includes('/') && typeof parseCidr(v) !== 'string';
 
 export function hostOf(keySpec: string, key: string): HostOf {
   const fields = keySpec.split('+').map((f) => f.replace(/\/.*$/u, '')); // dstip/24: dstip
