@@ -132,26 +132,35 @@ describe('a rerun that replaces a finished day', () => {
 });
 
 describe('alerts are never lost', () => {
-  it('killed after the day was committed, before it notified: the next plain run sends the incidents, without redoing the day', async () => {
+  it('killed while its notify command ran: the next plain run settles the attempt from what the command did, without redoing the day; nothing lost, nothing twice', async () => {
     const cfg = await writeConfig('notify-kill');
-    // the notify command kills flowknn itself ($PPID of the shell): a kill between commit and notification
-    await expect(runBin(['nightly', '--config', cfg, '--date', DATE, '--notify-cmd', 'kill -9 $PPID'])).rejects.toThrow(/SIGKILL/u);
+    // the notify command kills flowknn (its runner's parent) and then fails: killed between commit and notification
+    const flowknnPid = "$(cut -d' ' -f4 /proc/$PPID/stat)";
+    await expect(runBin(['nightly', '--config', cfg, '--date', DATE, '--notify-cmd', `kill -9 ${flowknnPid}; echo "pager down" >&2; exit 4`])).rejects.toThrow(/SIGKILL/u);
     const incidents = await readFile(join(day('notify-kill'), 'incidents.ndjson'), 'utf8');
     expect(incidents.length).toBeGreaterThan(0);
-    expect(JSON.parse(await readFile(join(day('notify-kill'), 'notify.json'), 'utf8'))).toMatchObject({ status: 'pending' });
+    expect(JSON.parse(await readFile(join(day('notify-kill'), 'notify.json'), 'utf8'))).toMatchObject({ status: 'pending', in_flight: { attempt: 1 } });
     const written = (await stat(join(day('notify-kill'), 'summary.json'))).mtimeMs;
     const got = join(dir, 'notify-kill.ndjson');
     const again = await runBin(['nightly', '--config', cfg, '--date', DATE, '--notify-cmd', `cat > '${got}'`]);
     expect(again.code, again.stderr).toBe(0);
     expect(again.stderr).toContain('up to date');
-    expect(again.stderr).toMatch(/notified: \d+ incidents? \(\d+ alerts\)/u);
+    expect(again.stderr).toMatch(/notified: \d+ incidents? \(\d+ alerts\) \(after a failed attempt: notify command .* exited with 4: pager down \(its run was killed\)\)/u);
     expect(await readFile(got, 'utf8')).toBe(incidents);
     expect((await stat(join(day('notify-kill'), 'summary.json'))).mtimeMs).toBe(written);
-    expect(JSON.parse(await readFile(join(day('notify-kill'), 'notify.json'), 'utf8'))).toMatchObject({ status: 'sent', attempts: 1, error: null });
-    // sent: a third run sends nothing
+    expect(JSON.parse(await readFile(join(day('notify-kill'), 'notify.json'), 'utf8'))).toMatchObject({ status: 'sent', attempts: 2, error: null, in_flight: null });
+
+    // sent again by flowknn notify, whose command delivers and then kills flowknn before it
+    // records the send: the next run finds it delivered and sends nothing
+    const twice = join(dir, 'notify-kill-again.ndjson');
+    await expect(runBin(['notify', '--config', cfg, '--date', DATE, '--notify-cmd', `cat > '${twice}'; kill -9 ${flowknnPid}`])).rejects.toThrow(/SIGKILL/u);
+    expect(await readFile(twice, 'utf8')).toBe(incidents);
     await writeFile(got, '');
-    expect((await runBin(['nightly', '--config', cfg, '--date', DATE, '--notify-cmd', `cat > '${got}'`])).code).toBe(0);
+    const third = await runBin(['nightly', '--config', cfg, '--date', DATE, '--notify-cmd', `cat > '${got}'`]);
+    expect(third.code, third.stderr).toBe(0);
     expect(await readFile(got, 'utf8')).toBe('');
+    expect(JSON.parse(await readFile(join(day('notify-kill'), 'notify.json'), 'utf8'))).toMatchObject({ status: 'sent', attempts: 3, error: null, in_flight: null });
+    expect((await readdir(day('notify-kill'))).filter((n) => n.startsWith('.notify'))).toEqual([]);
   }, 300_000);
 
   it('a failed notification is recorded and sent by --resume; flowknn notify sends a day again', async () => {
