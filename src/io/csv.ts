@@ -1,4 +1,5 @@
-import type { Table } from 'apache-arrow';
+import { RecordBatchReader, Table } from 'apache-arrow';
+import { open } from 'node:fs/promises';
 import { writeChunksAtomic } from './atomic.js';
 
 /** One CSV cell as the table writers write it: empty for null, lists ';'-separated, quoted as csvField quotes. */
@@ -21,12 +22,12 @@ export function csvField(text: string): string {
   return /[",\r\n]/u.test(text) || text !== text.trim() ? `"${text.replace(/"/gu, '""')}"` : text;
 }
 
-/** The CSV text of a table, header first, in pieces of up to `rowsPerChunk` lines. */
-function* csvChunks(table: Table, rowsPerChunk = 10_000): Generator<string> {
+/** The CSV text of a table, header first (unless `header` is false), in pieces of up to `rowsPerChunk` lines. */
+function* csvChunks(table: Table, rowsPerChunk = 10_000, header = true): Generator<string> {
   const fields = table.schema.fields;
   const isTime = fields.map((f) => String(f.type).startsWith('Timestamp'));
   const cols = fields.map((f) => table.getChild(f.name)!);
-  yield `${fields.map((f) => csvCell(f.name)).join(',')}\n`;
+  if (header) yield `${fields.map((f) => csvCell(f.name)).join(',')}\n`;
   for (let from = 0; from < table.numRows; from += rowsPerChunk) {
     const lines: string[] = [];
     for (let i = from; i < Math.min(table.numRows, from + rowsPerChunk); i++) {
@@ -54,6 +55,26 @@ export async function writeCsvFile(path: string, table: Table): Promise<void> {
   await writeChunksAtomic(path, async (write) => {
     for (const chunk of csvChunks(table)) await write(chunk);
   });
+}
+
+/**
+ * The CSV copy of an Arrow IPC file flowknn has just written, read back batch by batch: a
+ * night's tables are written without ever being whole in memory.
+ */
+export async function writeCsvFromArrowFile(arrowPath: string, csvPath: string): Promise<void> {
+  const handle = await open(arrowPath, 'r');
+  try {
+    const reader = await RecordBatchReader.from(handle);
+    await reader.open();
+    await writeChunksAtomic(csvPath, async (write) => {
+      await write(`${reader.schema.fields.map((f) => csvCell(f.name)).join(',')}\n`);
+      for await (const batch of reader) {
+        for (const chunk of csvChunks(new Table([batch]), 10_000, false)) await write(chunk);
+      }
+    });
+  } finally {
+    await handle.close().catch(() => undefined);
+  }
 }
 
 /** One CSV record: its cells, and the line (1-based) it starts on. */

@@ -1,12 +1,12 @@
-import type { Table } from 'apache-arrow';
 import { join } from 'node:path';
 import pLimit from 'p-limit';
 import { FlowknnError, usageError } from '../errors.js';
 import type { Reject } from '../ingest/issues.js';
 import type { NfdumpOptions } from '../ingest/nfdump/run.js';
-import { joinTables } from '../schema/arrow.js';
+import { withMetadata } from '../schema/arrow.js';
+import { aggregatesOfParts, type DayAggregates } from './stream.js';
 import { commitInput, readPartJson, workId, type InputRecord, type PlannedInput } from './commit-input.js';
-import type { LoadedConfig } from './config.js';
+import { FLOWS_MAX_ROWS, type LoadedConfig } from './config.js';
 import { mergePartials, nightlyAggregateTable } from './inputs.js';
 import { readPart } from './outputs.js';
 
@@ -49,17 +49,23 @@ export async function runInputs(
 }
 
 /**
- * The day's aggregates and rejects from its committed inputs, in path order: with the nfdump
- * source each input's rows are final and joined; with the flows source the inputs hold partial
- * aggregates, merged across inputs one input at a time. Stops (exit 2) past limits.maxRows.
+ * The day's aggregates and rejects from its committed inputs, in path order, as a stream
+ * (stream.ts): with the nfdump source each input's rows are final, and they are read one input
+ * at a time, however many there are; with the flows source the inputs hold partial aggregates,
+ * merged across inputs one input at a time into the night's groups, held in memory. Stops
+ * (exit 2) past limits.maxRows (for the flows source FLOWS_MAX_ROWS when none is set).
  */
-export async function collectDay(p: { config: LoadedConfig; date: string; inputs: readonly InputRecord[]; workDir: string }): Promise<{ aggregates: Table; rejects: Reject[] }> {
+export async function collectDay(p: { config: LoadedConfig; date: string; inputs: readonly InputRecord[]; workDir: string }): Promise<{ day: DayAggregates; rejects: Reject[] }> {
   const cfg = p.config.config;
+  const flows = cfg.aggregate.source === 'flows';
+  const limit = cfg.limits.maxRows ?? (flows ? FLOWS_MAX_ROWS : Number.POSITIVE_INFINITY);
   const tooMany = (rowCount: number) => {
-    if (rowCount <= cfg.limits.maxRows) return;
+    if (rowCount <= limit) return;
     throw usageError(
-      `${p.date}: ${rowCount.toLocaleString('en-US')} aggregates to classify, more than limits.maxRows (${cfg.limits.maxRows.toLocaleString('en-US')}) in ${p.config.file}`,
-      'keep fewer with aggregate.minPackets, aggregate.minBytes or aggregate.top, or raise limits.maxRows if this machine has the memory (about 4 GiB per million rows); the inputs read so far are kept',
+      `${p.date}: ${rowCount.toLocaleString('en-US')} aggregates to classify, more than limits.maxRows (${limit.toLocaleString('en-US')}${cfg.limits.maxRows === null ? ', the flows source\'s default' : ''}) in ${p.config.file}`,
+      flows
+        ? 'the flows source holds the night\'s groups in memory while it merges them: keep fewer with aggregate.minPackets, aggregate.minBytes or aggregate.top, use "source": "nfdump" (streamed in bounded memory), or raise limits.maxRows if this machine has the memory; the inputs read so far are kept'
+        : 'keep fewer with aggregate.minPackets, aggregate.minBytes or aggregate.top, or raise or remove limits.maxRows (the nfdump source streams the night in bounded memory); the inputs read so far are kept',
     );
   };
   const ok = p.inputs.filter((r) => r.status === 'ok');
@@ -69,9 +75,11 @@ export async function collectDay(p: { config: LoadedConfig; date: string; inputs
   }
   const partOf = (rec: InputRecord) => readPart(join(p.workDir, `${workId(rec.path)}.arrow`), rec.parts?.arrow);
   const dayMeta = { 'flowknn.date': p.date, 'flowknn.key': cfg.aggregate.key, 'flowknn.window_s': cfg.aggregate.source === 'nfdump' ? 'file' : String(cfg.aggregate.window) };
-  if (ok.length === 0) return { aggregates: nightlyAggregateTable([], [], [], dayMeta), rejects };
-  if (cfg.aggregate.source === 'flows') {
-    // the limit applies to the night's aggregates, after the minimums
+  if (ok.length === 0) {
+    const empty = nightlyAggregateTable([], [], [], dayMeta);
+    return { day: aggregatesOfParts(empty.schema, 0, async function* () {}), rejects };
+  }
+  if (flows) {
     const aggregates = await mergePartials(
       (async function* () {
         for (const rec of ok) yield await partOf(rec);
@@ -79,11 +87,24 @@ export async function collectDay(p: { config: LoadedConfig; date: string; inputs
       cfg,
       dayMeta,
     );
+    // the limit applies to the night's aggregates, after the minimums
     tooMany(aggregates.numRows);
-    return { aggregates, rejects };
+    return {
+      day: aggregatesOfParts(aggregates.schema, aggregates.numRows, async function* () {
+        yield aggregates;
+      }),
+      rejects,
+    };
   }
-  tooMany(ok.reduce((n, r) => n + r.rows, 0));
-  const parts = await Promise.all(ok.map(partOf));
-  const { 'flowknn.source': _one, ...inputMeta } = Object.fromEntries(parts[0]!.schema.metadata);
-  return { aggregates: joinTables(parts, { ...inputMeta, ...dayMeta }), rejects };
+  const rows = ok.reduce((n, r) => n + r.rows, 0);
+  tooMany(rows);
+  const first = await partOf(ok[0]!);
+  const { 'flowknn.source': _one, ...inputMeta } = Object.fromEntries(first.schema.metadata);
+  const schema = withMetadata(first.schema.fields, { ...inputMeta, ...dayMeta });
+  return {
+    day: aggregatesOfParts(schema, rows, async function* () {
+      for (const rec of ok) yield await partOf(rec);
+    }),
+    rejects,
+  };
 }

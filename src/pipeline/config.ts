@@ -83,6 +83,9 @@ const classifySchema = z
   })
   .strict();
 
+/** limits.maxRows of the flows source when the config sets none. */
+export const FLOWS_MAX_ROWS = 1_000_000;
+
 const limitsSchema = z
   .object({
     /** Input files processed at once, nfdump processes included (0: one per core). */
@@ -92,11 +95,12 @@ const limitsSchema = z
     /** ...or more than this fraction of its lines. */
     maxRejectFraction: z.number().min(0).max(1).default(0.01),
     /**
-     * Aggregates a night may classify. Every row is held in memory for the one batched search
-     * and the outputs; a day of a busy router without minimums has tens of millions, which
-     * should be a decision (aggregate.minPackets, aggregate.top), not an out-of-memory crash.
+     * Aggregates a night may classify; more stops the job (exit 2) before the search. The
+     * nfdump source streams the night in bounded memory (stream.ts): no limit unless one is
+     * set. The flows source holds the night's groups while it merges them: FLOWS_MAX_ROWS
+     * unless one is set.
      */
-    maxRows: positiveInt.default(1_000_000),
+    maxRows: positiveInt.nullable().default(null),
     /** Seconds one input may take (nfdump and the reading of its output): a stuck one fails alone. */
     inputTimeout: z.number().positive().default(1800),
   })

@@ -9,7 +9,7 @@ import type { LoadedConfig } from './config.js';
 import { acquireLock } from '../io/lock.js';
 import { writeFileAtomic } from '../io/atomic.js';
 import { discoverArchive, selectionRange } from '../ingest/archive.js';
-import { buildSummary, openIds, readPartJson, shardDirs, shardOf, workId, type InputRecord, type ReportData } from './nightly.js';
+import { buildSummary, openIds, predictionCounts, readPartJson, shardDirs, shardOf, workId, type InputRecord, type ReportData } from './nightly.js';
 import { alertsOf, readArrow, readJson, writeDayOutputs, type Manifest, type Summary } from './outputs.js';
 import { cleanLeftovers, dayPaths, freshStaging, readRunState, repairSwap, swapIn } from './day.js';
 import { coverageNotes, coverageOf } from './coverage.js';
@@ -143,7 +143,7 @@ export async function mergeShards(options: MergeOptions): Promise<{ dir: string;
       device: first.engine.device,
       inputs,
       reused: summaries.reduce((s, x) => s + x.inputs.reused, 0),
-      predictions: mergedPredictions,
+      counts: predictionCounts(mergedPredictions, [...first.model.classes, ...(config.config.classify.unknownLabel ? [config.config.classify.unknownLabel] : [])]),
       alerts,
       incidents: counts,
       rejects: keptRejects.length,

@@ -16,13 +16,14 @@ import { readCurrentModel, readModelSpec } from '../model/registry.js';
 import { stringColumn } from '../schema/arrow.js';
 import { checkConfigAgainstModel, type LoadedConfig } from './config.js';
 import { collectDay, runInputs } from './collect.js';
+import { streamNight, type DayAggregates } from './stream.js';
 import { planInput, type InputRecord, type PlannedInput } from './commit-input.js';
 
 export { readPartJson, workId, type InputRecord } from './commit-input.js';
 import { acquireLock } from '../io/lock.js';
 import type { NfdumpOptions } from '../ingest/nfdump/run.js';
 import { probeNfdump } from '../ingest/nfdump/version.js';
-import { alertsOf, countBy, readJson, summaryBase, writeDayOutputs, type Alert, type Manifest, type ManifestInput, type ModelInfo, type NightFiles, type Summary } from './outputs.js';
+import { countBy, readJson, summaryBase, writeDayFiles, type Alert, type Manifest, type ManifestInput, type ModelInfo, type NightFiles, type Summary } from './outputs.js';
 import { cleanLeftovers, dayPaths, freshStaging, readRunState, repairSwap, shardNames, swapIn, writeRunState, type DayPaths } from './day.js';
 import { coverageNotes, coverageOf, type Coverage } from './coverage.js';
 import { deliverIncidents, initialNotifyState, mergeNotified, NOTIFY_JSON, notifyStateText, readNotifyState, type NotifyCommand } from './notify.js';
@@ -39,15 +40,16 @@ import { metricLabel } from '../engines/metrics.js';
  * record with their sha256, each atomically; see day.ts for the layout). That is what makes
  * reruns cheap and crashes harmless: a rerun reuses every input whose record matches the file
  * (size and mtime) and the config and whose part is whole, so `--resume` after a kill redoes
- * only what was not committed, and a rerun of a finished day does nothing. The classification
- * of all rows runs once at the end (one batched search); its alert rows are joined into
+ * only what was not committed, and a rerun of a finished day does nothing. The rows are
+ * classified at the end, in batches as they stream from the committed inputs into the day's
+ * files (stream.ts: memory bounded by a batch, not the night); their alert rows are joined into
  * incidents (incidents.ts); the day's files are written into a staging folder and swapped in
  * whole, then the new incidents are sent (notify.ts).
  *
  * The stages, each a function of its own: plan the inputs (planInput: reuse or read), run
  * them (runInputs: read and commit each, commit-input.ts), collect the committed inputs
- * (collectDay, collect.ts), classify (classifyDay, with the engine passed in), write the day
- * (writeDay, with the clock passed in), then swap it in and notify. `flowknn watch` runs the
+ * (collectDay, collect.ts), classify and write the day (writeDay and streamNight, with the
+ * engine and the clock passed in; classifyDay per batch), then swap it in and notify. `flowknn watch` runs the
  * same input and classify stages for one file as it arrives (live.ts).
  */
 
@@ -305,49 +307,37 @@ export async function runNightly(options: NightlyOptions): Promise<NightlyResult
       // Everything else runs on the committed inputs, in path order.
       const tc = performance.now();
       inputs = selected.map((f) => records.get(f.relPath)!);
-      const { aggregates, rejects } = await collectDay({ config, date, inputs, workDir });
+      const { day, rejects } = await collectDay({ config, date, inputs, workDir });
       timings.collect = performance.now() - tc;
 
+      // The new day is written whole into a staging folder, then swapped in (day.ts); its rows
+      // are classified as they stream into it (stream.ts).
+      failed = inputs.filter((r) => r.status === 'failed');
       const engine = await createEngine(options.engine ?? cfg.classify.engine, { log, threads: cfg.classify.threads || undefined });
-      let predictions: Table;
-      let engineName: string;
-      let device: string | null;
-      const ts = performance.now();
       try {
-        // A night with no aggregate (nothing above the minimums, every input failed) has nothing
-        // to search: its outputs are empty tables, not an error.
-        predictions = (await classifyDay(loaded, aggregates, engine, { date, modelInfo, unknownLabel: cfg.classify.unknownLabel })).table;
-        engineName = engine.name;
-        device = engine.deviceName ?? null;
-        timings.search = performance.now() - ts;
+        ({ final, reportFile } = await writeDay({
+          options,
+          paths,
+          date,
+          modelInfo,
+          loaded,
+          inputs,
+          reused,
+          day,
+          engine,
+          rejects,
+          skipped: listing.skipped,
+          coverage,
+          nfdump: options.shard ? null : nfdump,
+          runKey,
+          timings,
+          started,
+          t0,
+          clock,
+        }));
       } finally {
         await engine.dispose();
       }
-      timings.classify = performance.now() - ts;
-
-      // The new day is written whole into a staging folder, then swapped in (day.ts).
-      failed = inputs.filter((r) => r.status === 'failed');
-      ({ final, reportFile } = await writeDay({
-        options,
-        paths,
-        date,
-        modelInfo,
-        loaded,
-        inputs,
-        reused,
-        aggregates,
-        predictions,
-        rejects,
-        skipped: listing.skipped,
-        coverage,
-        engine: { name: engineName, device },
-        nfdump: options.shard ? null : nfdump,
-        runKey,
-        timings,
-        started,
-        t0,
-        clock,
-      }));
     } catch (err) {
       // The staged day first: on a full disk, removing it makes the room to record the stop.
       await rm(paths.next, { recursive: true, force: true }).catch(() => undefined);
@@ -365,9 +355,10 @@ export async function runNightly(options: NightlyOptions): Promise<NightlyResult
 }
 
 /**
- * The write stage: the day's incidents from the classified rows, then every output of the day
- * into a fresh staging folder (the report, the notify state carried from earlier runs and from
- * flowknn watch, the summary last), for swapIn to commit.
+ * The classify and write stages: the day's rows classified as they stream into a fresh staging
+ * folder (stream.ts), the day's incidents from their alert rows, then every other output of the
+ * day (the report, the notify state carried from earlier runs and from flowknn watch, the
+ * summary last), for swapIn to commit.
  */
 async function writeDay(p: {
   options: NightlyOptions;
@@ -377,12 +368,11 @@ async function writeDay(p: {
   loaded: LoadedModel;
   inputs: readonly InputRecord[];
   reused: number;
-  aggregates: Table;
-  predictions: Table;
+  day: DayAggregates;
+  engine: KnnEngine;
   rejects: Reject[];
   skipped: Manifest['skipped'];
   coverage: Coverage;
-  engine: { name: string; device: string | null };
   nfdump: NfdumpOptions | null;
   runKey: string;
   timings: Record<string, number>;
@@ -393,11 +383,23 @@ async function writeDay(p: {
   const { options, paths, date, timings } = p;
   const { config, log } = options;
   const cfg = config.config;
-  const to = performance.now();
   const staging = await freshStaging(paths);
+  const night = await streamNight({
+    dir: staging,
+    day: p.day,
+    date,
+    classify: async (aggregates) => (await classifyDay(p.loaded, aggregates, p.engine, { date, modelInfo: p.modelInfo, unknownLabel: cfg.classify.unknownLabel })).table,
+    alerts: cfg.classify,
+    order: [...p.modelInfo.classes, ...(cfg.classify.unknownLabel ? [cfg.classify.unknownLabel] : [])],
+    noveltyColumn: p.modelInfo.novelty_threshold === null ? undefined : 'novelty',
+    maxDrawn: DRAWN_ROWS,
+  });
+  timings.classify = night.timings.classify;
+  timings.search = night.timings.search;
+  const to = performance.now();
   const manifestInputs = p.inputs.map(({ digest: _d, parts: _p, ...m }) => m);
   const ti = performance.now();
-  const { incidents, alerts, counts } = await nightIncidents({ config, date, model: p.modelInfo, alerts: alertsOf(p.predictions, date, cfg.classify), inputs: manifestInputs, nfdump: p.nfdump, log });
+  const { incidents, alerts, counts } = await nightIncidents({ config, date, model: p.modelInfo, alerts: night.alerts, inputs: manifestInputs, nfdump: p.nfdump, log });
   timings.incidents = performance.now() - ti;
   const manifest: Manifest = {
     format: 'flowknn-nightly-manifest',
@@ -409,16 +411,15 @@ async function writeDay(p: {
     skipped: p.skipped,
     coverage: p.coverage,
   };
-  const summary = buildSummary({ date, shard: options.shard ?? null, config, modelInfo: p.modelInfo, engineName: p.engine.name, device: p.engine.device, inputs: p.inputs, reused: p.reused, predictions: p.predictions, alerts, incidents: counts, rejects: p.rejects.length, timings, started: p.started, coverage: p.coverage, finished: p.clock() });
-  timings.outputs = performance.now() - to;
-  await writeDayOutputs(staging, { aggregates: p.aggregates, predictions: p.predictions, alerts, incidents, rejects: p.rejects, manifest, summary: { ...summary, run_key: p.runKey } as Summary });
-  timings.outputs = performance.now() - to;
+  const summary = buildSummary({ date, shard: options.shard ?? null, config, modelInfo: p.modelInfo, engineName: p.engine.name, device: p.engine.deviceName ?? null, inputs: p.inputs, reused: p.reused, counts: night, alerts, incidents: counts, rejects: p.rejects.length, timings, started: p.started, coverage: p.coverage, finished: p.clock() });
+  await writeDayFiles(staging, { alerts, incidents, rejects: p.rejects, manifest, summary: { ...summary, run_key: p.runKey } as Summary });
+  timings.outputs = night.timings.aggregates + night.timings.copies + (performance.now() - to);
   let reportFile: string | null = null;
   if (cfg.report.enabled && !options.shard && options.writeReport) {
     const tr = performance.now();
     reportFile = join(paths.out, 'report.html');
     timings.total = performance.now() - p.t0;
-    await options.writeReport(staging, { summary: { ...summary, timings_ms: roundTimings(timings) }, manifest, predictions: p.predictions, alerts, incidents, model: p.loaded, reportFile: join(staging, 'report.html'), maxRows: cfg.report.maxRows });
+    await options.writeReport(staging, { summary: { ...summary, timings_ms: roundTimings(timings) }, manifest, predictions: { drawn: night.drawn, total: night.rows }, alerts, incidents, model: p.loaded, reportFile: join(staging, 'report.html'), maxRows: cfg.report.maxRows });
     timings.report = performance.now() - tr;
   }
   timings.total = performance.now() - p.t0;
@@ -428,6 +429,9 @@ async function writeDay(p: {
   await writeFileAtomic(join(staging, 'summary.json'), `${JSON.stringify(final, null, 2)}\n`);
   return { final, reportFile };
 }
+
+/** Rows the nightly report draws at most (an even sample plus the most novel: DrawnSample). */
+const DRAWN_ROWS = 5000;
 
 export function openIds(incidents: readonly Incident[]): string[] {
   return incidents.filter((i) => !i.flowknn.suppressed).map((i) => i.event.id);
@@ -446,7 +450,8 @@ export function buildSummary(p: {
   device: string | null;
   inputs: readonly ManifestInput[];
   reused: number;
-  predictions: Table;
+  /** The rows classified: how many, per predicted class, novel (predictionCounts, or counted as they streamed). */
+  counts: PredictionCounts;
   alerts: readonly Alert[];
   incidents: IncidentCounts;
   rejects: number;
@@ -456,13 +461,9 @@ export function buildSummary(p: {
   finished?: Date;
 }): Summary {
   const failed = p.inputs.filter((r) => r.status === 'failed');
-  const predicted = stringColumn(p.predictions, 'predicted') ?? [];
-  const novel = p.predictions.getChild('novel');
-  let novelCount = 0;
-  for (let i = 0; i < p.predictions.numRows; i++) if (novel?.get(i)) novelCount++;
+  const { rows, novel: novelCount } = p.counts;
   const alertClasses: Record<string, number> = {};
   for (const a of p.alerts) alertClasses[a.predicted] = (alertClasses[a.predicted] ?? 0) + 1;
-  const order = [...p.modelInfo.classes, ...(p.config.config.classify.unknownLabel ? [p.config.config.classify.unknownLabel] : [])];
   return {
     ...summaryBase(),
     date: p.date,
@@ -472,14 +473,14 @@ export function buildSummary(p: {
     model: p.modelInfo,
     engine: { name: p.engineName, device: p.device },
     inputs: { selected: p.inputs.length, ok: p.inputs.length - failed.length, failed: failed.length, reused: p.reused, failed_inputs: failed.map((f) => ({ path: f.path, error: f.error ?? '' })) },
-    rows: p.predictions.numRows,
+    rows,
     flows: p.inputs.reduce((s, r) => s + r.flows, 0),
-    predicted: countBy(predicted, order),
+    predicted: p.counts.predicted,
     alerts: p.alerts.length,
     alerts_by_class: alertClasses,
     incidents: p.incidents,
     novel: novelCount,
-    novelty: p.modelInfo.novelty_quantile == null ? null : noveltyShare(novelCount, p.predictions.numRows, p.modelInfo.novelty_quantile),
+    novelty: p.modelInfo.novelty_quantile == null ? null : noveltyShare(novelCount, rows, p.modelInfo.novelty_quantile),
     rejects: p.rejects,
     nfdump: {
       versions: [...new Set(p.inputs.flatMap((r) => (r.nfdump ? [r.nfdump] : [])))].sort(),
@@ -490,6 +491,21 @@ export function buildSummary(p: {
     started: p.started.toISOString(),
     finished: (p.finished ?? new Date()).toISOString(),
   };
+}
+
+export interface PredictionCounts {
+  readonly rows: number;
+  /** Rows per predicted class, the model's classes (and the unknown label) first, at 0 when none. */
+  readonly predicted: Record<string, number>;
+  readonly novel: number;
+}
+
+/** The counts of a predictions table held whole (a merge of shards). */
+export function predictionCounts(predictions: Table, order: readonly string[]): PredictionCounts {
+  const novel = predictions.getChild('novel');
+  let n = 0;
+  for (let i = 0; i < predictions.numRows; i++) if (novel?.get(i)) n++;
+  return { rows: predictions.numRows, predicted: countBy(stringColumn(predictions, 'predicted') ?? [], order), novel: n };
 }
 
 /** The output folders of a day's shards (see day.ts), by name (<i>-of-<n>). */

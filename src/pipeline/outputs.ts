@@ -13,6 +13,7 @@ import { numberColumn, readArrowFile, stringColumn, writeArrowFile } from '../sc
 import { TOOL_VERSION } from '../version.js';
 import type { Coverage } from './coverage.js';
 import type { Incident, IncidentCounts } from './incidents.js';
+import type { ClassifiedRow } from '../report/classified.js';
 
 /**
  * The files of a finished day (or shard): what `nightly` writes and `merge` rewrites from
@@ -197,12 +198,19 @@ export interface NightFiles {
   /** Written last: once it is there, the day's other files are complete. */
   readonly summary: Summary;
   readonly manifest: Manifest;
-  readonly predictions: Table;
+  readonly predictions: NightRows;
   readonly alerts: readonly Alert[];
   readonly incidents: readonly Incident[];
 }
 
-export interface DayOutputs extends NightFiles {
+/**
+ * A night's rows as its report draws them: the whole predictions table, or the sample the
+ * nightly job drew as it streamed the night (report/sample.ts) and how many rows there were.
+ */
+export type NightRows = Table | { readonly drawn: readonly ClassifiedRow[]; readonly total: number };
+
+export interface DayOutputs extends Omit<NightFiles, 'predictions'> {
+  readonly predictions: Table;
   readonly aggregates: Table;
   readonly rejects: readonly Reject[];
 }
@@ -215,6 +223,11 @@ export async function writeDayOutputs(dir: string, out: DayOutputs): Promise<voi
   await writeArrowFile(join(dir, 'predictions.arrow'), out.predictions);
   await writeParquetFile(join(dir, 'predictions.parquet'), out.predictions);
   await writeCsvFile(join(dir, 'predictions.csv'), out.predictions);
+  await writeDayFiles(dir, out);
+}
+
+/** The day's files besides its tables (written by then, streamed: stream.ts), each atomically, summary.json last. */
+export async function writeDayFiles(dir: string, out: Pick<DayOutputs, 'alerts' | 'incidents' | 'rejects' | 'manifest' | 'summary'>): Promise<void> {
   await writeNdjson(join(dir, 'alerts.ndjson'), out.alerts);
   await writeNdjson(join(dir, 'incidents.ndjson'), out.incidents);
   await writeFileAtomic(join(dir, 'rejects.csv'), `${REJECTS_HEADER}\n${out.rejects.map((r) => rejectsCsvLine(r)).join('')}`);

@@ -61,11 +61,22 @@ export async function readPredictions(path: string, noveltyColumn?: string): Pro
 
 /** The rows of a predictions table in memory (what `flowknn classify` builds before writing it). */
 export function predictionsFromTable(table: Table, path = 'predictions', noveltyColumn?: string): PredictionsFile {
+  const rowAt = classifiedRowReader(table, path, noveltyColumn);
+  const { classes } = predictionClasses(table, path);
+  const metadata = Object.fromEntries([...table.schema.metadata.entries()]);
+  const rows: ClassifiedRow[] = [];
+  for (let i = 0; i < table.numRows; i++) rows.push(rowAt(i));
+  return { classes, rows, metadata };
+}
+
+/**
+ * A reader of a predictions table's rows as the report draws them, one row at a time: the
+ * nightly job takes only its sample's rows from each batch it classifies.
+ */
+export function classifiedRowReader(table: Table, path = 'predictions', noveltyColumn?: string): (i: number) => ClassifiedRow {
   const need = ['flows', 'bps', 'pps', 'predicted'];
   const missing = need.filter((c) => !table.getChild(c));
   if (missing.length > 0) throw inputError(`not a predictions table: no ${missing.join(', ')} column`, { file: path }, 'give the predictions.arrow that flowknn classify --out DIR writes');
-  const metadata = Object.fromEntries([...table.schema.metadata.entries()]);
-  const { classes } = predictionClasses(table, path);
   const flows = numberColumn(table, 'flows')!;
   const bps = numberColumn(table, 'bps')!;
   const pps = numberColumn(table, 'pps')!;
@@ -82,12 +93,11 @@ export function predictionsFromTable(table: Table, path = 'predictions', novelty
     if (!novelty) throw usageError(`--novelty-column: ${path} has no column "${excerpt(noveltyColumn)}"`, `its columns: ${table.schema.fields.map((f) => f.name).join(', ')}`);
   }
   const neighbours = table.getChild('neighbour_labels');
-  const rows: ClassifiedRow[] = [];
-  for (let i = 0; i < table.numRows; i++) {
+  return (i) => {
     const nb = neighbours?.get(i) as { toArray(): unknown[] } | null | undefined;
     const f = file?.[i];
     const l = line?.[i];
-    rows.push({
+    return {
       key: key?.[i] ?? null,
       source: f ? `${basename(f)}${l !== undefined && !Number.isNaN(l) ? `:${l}` : ''}` : null,
       note: note?.[i] ?? null,
@@ -99,9 +109,8 @@ export function predictionsFromTable(table: Table, path = 'predictions', novelty
       probability: probability?.[i],
       neighbours: nb ? nb.toArray().map(String) : undefined,
       novelty: novelty?.[i],
-    });
-  }
-  return { classes, rows, metadata };
+    };
+  };
 }
 
 const num = z.number();

@@ -9,12 +9,15 @@ import { siNumber } from './charts.js';
 import { historySection, readNightHistory, type NightHistory } from './history.js';
 import type { CellValue, ReportDocument, ReportSection, TableData } from './html.js';
 import { predictionsFromTable } from './inputs.js';
+import { DrawnSample } from './sample.js';
 import { incidentProfiles, profilesSection, type IncidentProfiles } from './profiles.js';
 
 export interface NightlyReportInput {
   readonly summary: Summary;
   readonly manifest: Manifest;
   readonly rows: readonly ClassifiedRow[];
+  /** Set when `rows` is already the drawn sample (DrawnSample) of a night of this many rows. */
+  readonly total?: number;
   readonly alerts: readonly Alert[];
   /** Ranked as incidents.ndjson holds them (severity, then size). */
   readonly incidents?: readonly Incident[];
@@ -30,20 +33,12 @@ export interface NightlyReportInput {
 
 /**
  * At most `max` rows, in their order: an even sample, plus the most novel rows (up to a tenth
- * of the budget) so that what stands out is drawn even when the sample would miss it.
+ * of the budget) so that what stands out is drawn even when the sample would miss it (DrawnSample).
  */
 export function drawnRows(rows: readonly ClassifiedRow[], max: number): ClassifiedRow[] {
-  if (rows.length <= max) return [...rows];
-  const keep = new Set<number>();
-  const notable = Math.floor(max / 10);
-  const byNovelty = rows
-    .map((r, i) => [r.novelty ?? Number.NEGATIVE_INFINITY, i] as const)
-    .filter(([v]) => Number.isFinite(v))
-    .sort((a, b) => b[0] - a[0] || a[1] - b[1]);
-  for (const [, i] of byNovelty.slice(0, notable)) keep.add(i);
-  const stride = rows.length / (max - keep.size);
-  for (let x = 0; keep.size < max && x < rows.length; x += stride) keep.add(Math.floor(x));
-  return [...keep].sort((a, b) => a - b).map((i) => rows[i]!);
+  const sample = new DrawnSample<ClassifiedRow>(rows.length, max);
+  sample.offer(0, rows.length, Float64Array.from(rows, (r) => r.novelty ?? Number.NaN), (i) => rows[i]!);
+  return sample.rows();
 }
 
 const si = (v: CellValue) => (typeof v === 'number' ? siNumber(v) : '');
@@ -148,7 +143,8 @@ function suppressedTable(incidents: readonly Incident[], max: number): TableData
 export function nightlyReport(input: NightlyReportInput): ReportDocument {
   const s = input.summary;
   const max = input.maxRows ?? 50;
-  const drawn = drawnRows(input.rows, input.maxDrawn ?? 5000);
+  const total = input.total ?? input.rows.length;
+  const drawn = input.total !== undefined ? input.rows : drawnRows(input.rows, input.maxDrawn ?? 5000);
   const model = s.model.name ? `${s.model.name} v${s.model.version} (${s.model.created})` : `${s.model.dir} (${s.model.created})`;
   const sections: ReportSection[] = [];
   const incidents = input.incidents ?? [];
@@ -191,11 +187,11 @@ export function nightlyReport(input: NightlyReportInput): ReportDocument {
         ],
       },
       ...(s.novelty?.drift ? [{ kind: 'text' as const, text: `Drift: ${s.novelty.warning}.` }] : []),
-      ...(drawn.length < input.rows.length
+      ...(drawn.length < total
         ? [
             {
               kind: 'text' as const,
-              text: `This night has ${input.rows.length.toLocaleString('en-US')} classified rows: the charts and the row tables below show ${drawn.length.toLocaleString('en-US')} of them, an even sample plus the ${Math.floor((input.maxDrawn ?? 5000) / 10)} most novel. The counts above, the alerts table and the files (predictions, alerts.ndjson) cover every row.`,
+              text: `This night has ${total.toLocaleString('en-US')} classified rows: the charts and the row tables below show ${drawn.length.toLocaleString('en-US')} of them, an even sample plus the ${Math.floor((input.maxDrawn ?? 5000) / 10)} most novel. The counts above, the alerts table and the files (predictions, alerts.ndjson) cover every row.`,
             },
           ]
         : []),
@@ -226,7 +222,7 @@ export function nightlyReport(input: NightlyReportInput): ReportDocument {
       classes: s.model.classes,
       training: input.training,
       rows: drawn,
-      totals: drawn.length < input.rows.length ? { rows: s.rows, byClass: s.predicted } : undefined,
+      totals: drawn.length < total ? { rows: s.rows, byClass: s.predicted } : undefined,
       novelty: threshold === null ? undefined : { threshold, scoreName: noveltyScoreName(s.model.novelty_score ?? 'kth', s.model.k) },
       alerts: alertsTable(input.alerts, max),
       maxRows: max,
@@ -278,8 +274,9 @@ export interface NightContext {
 /** The nightly report of a night, with the previous nights read from the output root. */
 export async function nightlyReportOf(night: NightData, context: NightContext): Promise<ReportDocument> {
   const s = night.summary;
-  const rows = predictionsFromTable(night.predictions, 'predictions.arrow', s.model.novelty_threshold === null ? undefined : 'novelty').rows;
+  const p = night.predictions;
+  const { rows, total } = 'drawn' in p ? { rows: p.drawn, total: p.total } : { rows: predictionsFromTable(p, 'predictions.arrow', s.model.novelty_threshold === null ? undefined : 'novelty').rows, total: undefined };
   const history = context.history > 0 ? await readNightHistory(context.root, s.date, context.history) : undefined;
   const profiles = night.model ? await incidentProfiles(night.model, night.incidents, night.alerts) : undefined;
-  return nightlyReport({ summary: s, manifest: night.manifest, rows, alerts: night.alerts, incidents: night.incidents, training: night.model?.train, maxRows: night.maxRows, history, profiles });
+  return nightlyReport({ summary: s, manifest: night.manifest, rows, total, alerts: night.alerts, incidents: night.incidents, training: night.model?.train, maxRows: night.maxRows, history, profiles });
 }

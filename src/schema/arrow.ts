@@ -380,21 +380,26 @@ function typeKey(type: DataType): string {
 
 export function joinTables(parts: readonly Table[], metadata: Record<string, string>): Table {
   const schema = withMetadata(parts[0]!.schema.fields, metadata);
-  // The parts' batches are taken under the first part's schema as they are: a column of another
-  // type would have its bytes read as the first one's type (an Int64 count as a tiny double).
-  parts.forEach((part, p) => {
-    const fields = part.schema.fields;
-    const differ = schema.fields.findIndex((f, j) => fields[j]?.name !== f.name || typeKey(fields[j]!.type) !== typeKey(f.type));
-    if (differ >= 0 || fields.length !== schema.fields.length) {
-      const f = schema.fields[differ >= 0 ? differ : Math.min(fields.length, schema.fields.length)];
-      const other = fields[differ >= 0 ? differ : Math.min(fields.length, schema.fields.length)];
-      throw usageError(
-        `cannot join these tables: column ${f ? `${f.name} (${String(f.type)})` : '(none)'} of the first is ${other ? `${other.name} (${String(other.type)})` : 'missing'} in input ${p + 1}`,
-        'join tables of the same columns and types (as flowknn ingest writes them), or ingest them into separate files',
-      );
-    }
-  });
-  return new Table(parts.flatMap((t) => t.batches.map((b) => new RecordBatch(schema, b.data))));
+  return new Table(parts.flatMap((t, p) => batchesUnder(schema, t, p)));
+}
+
+/**
+ * A part's batches taken under the joined table's schema as they are (joinTables, and the
+ * nightly job's outputs streamed part by part). A column of another type would have its bytes
+ * read as the schema's type (an Int64 count as a tiny double): that is an error naming the part.
+ */
+export function batchesUnder(schema: Schema, part: Table, index: number): RecordBatch[] {
+  const fields = part.schema.fields;
+  const differ = schema.fields.findIndex((f, j) => fields[j]?.name !== f.name || typeKey(fields[j]!.type) !== typeKey(f.type));
+  if (differ >= 0 || fields.length !== schema.fields.length) {
+    const f = schema.fields[differ >= 0 ? differ : Math.min(fields.length, schema.fields.length)];
+    const other = fields[differ >= 0 ? differ : Math.min(fields.length, schema.fields.length)];
+    throw usageError(
+      `cannot join these tables: column ${f ? `${f.name} (${String(f.type)})` : '(none)'} of the first is ${other ? `${other.name} (${String(other.type)})` : 'missing'} in input ${index + 1}`,
+      'join tables of the same columns and types (as flowknn ingest writes them), or ingest them into separate files',
+    );
+  }
+  return part.batches.map((b) => new RecordBatch(schema, b.data));
 }
 
 /** The given rows of a table, same schema and metadata. */

@@ -365,6 +365,58 @@ describe('flowknn report --nightly', () => {
 });
 
 describe('a big night', () => {
+  it('is classified in batches as it streams: 7 rows a search gives the files, counts, alert rows and report sample of the night classified in one search', async () => {
+    const { streamNight, aggregatesOfParts } = await import('../../src/pipeline/stream.js');
+    const { loadModel, classifyDay } = await import('../../src/pipeline/nightly.js');
+    const { loadNightlyConfig } = await import('../../src/pipeline/config.js');
+    const { createEngine } = await import('../../src/engines/registry.js');
+    const { predictionsFromTable } = await import('../../src/report/index.js');
+    const { drawnRows } = await import('../../src/report/nightly.js');
+    const { alertsOf } = await import('../../src/pipeline/outputs.js');
+    const config = await loadNightlyConfig(await writeConfig('ref'));
+    const { loaded, info } = await loadModel(config);
+    const engine = await createEngine('cpu', { threads: 1 });
+    // the night the nightly job wrote (one search: fewer rows than a batch), cut into parts of 3 rows
+    const whole = tableFromIPC(await readFile(join(day('ref'), 'aggregates.arrow')));
+    const n = whole.numRows;
+    expect(n).toBeGreaterThan(40);
+    const settings = config.config.classify;
+    const streamed = join(dir, 'streamed');
+    await mkdir(streamed, { recursive: true });
+    try {
+      const night = await streamNight({
+        dir: streamed,
+        day: aggregatesOfParts(whole.schema, n, async function* () {
+          for (let i = 0; i < n; i += 3) yield whole.slice(i, i + 3);
+        }),
+        date: DATE,
+        classify: async (t) => (await classifyDay(loaded, t, engine, { date: DATE, modelInfo: info, unknownLabel: null })).table,
+        alerts: settings,
+        order: info.classes,
+        noveltyColumn: 'novelty',
+        maxDrawn: 12,
+        batchRows: 7,
+      });
+      for (const f of ['aggregates.csv', 'predictions.csv']) expect(await readFile(join(streamed, f), 'utf8'), f).toBe(await readFile(join(day('ref'), f), 'utf8'));
+      const predictions = tableFromIPC(await readFile(join(day('ref'), 'predictions.arrow')));
+      const again = tableFromIPC(await readFile(join(streamed, 'predictions.arrow')));
+      expect(again.numRows).toBe(n);
+      // one batch per search, each of 7 rows or more (the last of what is left)
+      expect(again.batches.length).toBeGreaterThan(n / 10);
+      for (const b of again.batches.slice(0, -1)) expect(b.numRows).toBeGreaterThanOrEqual(7);
+      expect(Object.fromEntries(again.schema.metadata)).toEqual(Object.fromEntries(predictions.schema.metadata));
+      const summary = JSON.parse(await readFile(join(day('ref'), 'summary.json'), 'utf8')) as { rows: number; predicted: Record<string, number>; novel: number };
+      expect({ rows: night.rows, predicted: night.predicted, novel: night.novel }).toEqual({ rows: summary.rows, predicted: summary.predicted, novel: summary.novel });
+      expect(night.alerts).toEqual(alertsOf(predictions, DATE, settings));
+      expect(night.drawn).toEqual(drawnRows(predictionsFromTable(predictions, 'p', 'novelty').rows, 12));
+      expect(night.drawn.length).toBeGreaterThan(0);
+      // the Parquet copies hold every row (read back by Python's pyarrow in test/io/parquet.test.ts)
+      expect((await stat(join(streamed, 'predictions.parquet'))).size).toBeGreaterThan(0);
+    } finally {
+      await engine.dispose();
+    }
+  }, 60_000);
+
   it('more aggregates than limits.maxRows: exit 2 before the search, the inputs kept for the rerun', async () => {
     const cfg = await writeConfig('limit', { limits: { maxRows: 5 } });
     const r = await runMain(['nightly', '--config', cfg, '--date', DATE]);

@@ -1,0 +1,142 @@
+import { RecordBatch, RecordBatchReader, Table, type Schema } from 'apache-arrow';
+import { open } from 'node:fs/promises';
+import { join } from 'node:path';
+import { writeArrowStream } from '../io/arrow-stream.js';
+import { writeCsvFromArrowFile } from '../io/csv.js';
+import { writeParquetFromArrowFile } from '../io/parquet.js';
+import type { ClassifiedRow } from '../report/classified.js';
+import { classifiedRowReader } from '../report/inputs.js';
+import { DrawnSample } from '../report/sample.js';
+import { batchesUnder, numberColumn, stringColumn } from '../schema/arrow.js';
+import { alertsOf, type Alert, type AlertSettings } from './outputs.js';
+
+/**
+ * The nightly job's classify and write stages as one pass over the night in record batches:
+ * memory is bounded by a batch and the training set, not by the night. The day's aggregates
+ * stream from the committed inputs into `aggregates.arrow`; that file is read back in batches
+ * of CLASSIFY_BATCH_ROWS, each classified (one search) and appended to `predictions.arrow`,
+ * while the summary's counts, the alert rows (the incidents' input) and the report's sample
+ * (report/sample.ts) are taken from it; the Parquet and CSV copies are then written from the
+ * Arrow files, batch by batch. Each row is classified on its own, so the rows are those of a
+ * night classified whole.
+ */
+
+/**
+ * Rows per search: enough queries to keep every CPU thread, or a GPU's workgroups, busy in one
+ * dispatch (the engines split a batch among their threads), few enough that a batch's
+ * predictions (with neighbours) stay in tens of megabytes.
+ */
+export const CLASSIFY_BATCH_ROWS = 65_536;
+
+/** The night's aggregates as a stream: their schema, how many rows, and the batches in order. */
+export interface DayAggregates {
+  readonly schema: Schema;
+  readonly rows: number;
+  batches(): AsyncIterable<RecordBatch>;
+}
+
+/** A night's aggregates from whole tables (parts read one at a time), under the first one's schema. */
+export function aggregatesOfParts(schema: Schema, rows: number, parts: () => AsyncIterable<Table>): DayAggregates {
+  return {
+    schema,
+    rows,
+    async *batches() {
+      let p = 0;
+      for await (const part of parts()) yield* batchesUnder(schema, part, p++);
+    },
+  };
+}
+
+export interface StreamedNight {
+  readonly rows: number;
+  /** Rows per predicted class, the model's classes first (as countBy counts them). */
+  readonly predicted: Record<string, number>;
+  readonly novel: number;
+  readonly alerts: Alert[];
+  /** The rows the report draws (DrawnSample). */
+  readonly drawn: ClassifiedRow[];
+  /** Milliseconds: aggregates written, classified (search included), search alone, copies written. */
+  readonly timings: { aggregates: number; classify: number; search: number; copies: number };
+}
+
+export async function streamNight(p: {
+  dir: string;
+  day: DayAggregates;
+  date: string;
+  classify: (aggregates: Table) => Promise<Table>;
+  alerts: AlertSettings;
+  /** The model's classes, counted first (at 0 when none is predicted). */
+  order: readonly string[];
+  /** The novelty column the report ranks rows by, when the model scores novelty. */
+  noveltyColumn?: string;
+  /** Rows the report draws at most. */
+  maxDrawn: number;
+  batchRows?: number;
+}): Promise<StreamedNight> {
+  const t0 = performance.now();
+  const aggregatesFile = join(p.dir, 'aggregates.arrow');
+  await writeArrowStream(aggregatesFile, p.day.batches(), { schema: p.day.schema });
+  const t1 = performance.now();
+
+  const predicted: Record<string, number> = Object.fromEntries(p.order.map((c) => [c, 0]));
+  let novel = 0;
+  const alerts: Alert[] = [];
+  const sample = new DrawnSample<ClassifiedRow>(p.day.rows, p.maxDrawn);
+  let rows = 0;
+  let search = 0;
+  let schema: Schema | undefined;
+  const batchRows = p.batchRows ?? CLASSIFY_BATCH_ROWS;
+  const classified = async function* (): AsyncGenerator<RecordBatch> {
+    const handle = await open(aggregatesFile, 'r');
+    try {
+      const reader = await RecordBatchReader.from(handle);
+      await reader.open();
+      let group: RecordBatch[] = [];
+      let groupRows = 0;
+      const flush = async (): Promise<RecordBatch[]> => {
+        const ts = performance.now();
+        const table = await p.classify(new Table(reader.schema, group));
+        search += performance.now() - ts;
+        group = [];
+        groupRows = 0;
+        schema ??= table.schema;
+        const n = table.numRows;
+        const labels = stringColumn(table, 'predicted') ?? [];
+        for (let i = 0; i < n; i++) predicted[labels[i] ?? ''] = (predicted[labels[i] ?? ''] ?? 0) + 1;
+        const isNovel = table.getChild('novel');
+        if (isNovel) for (let i = 0; i < n; i++) if (isNovel.get(i)) novel++;
+        for (const a of alertsOf(table, p.date, p.alerts)) alerts.push(a);
+        const rowAt = classifiedRowReader(table, 'predictions', p.noveltyColumn);
+        sample.offer(rows, n, p.noveltyColumn === undefined ? undefined : numberColumn(table, p.noveltyColumn), rowAt);
+        rows += n;
+        return batchesUnder(schema, table, 0);
+      };
+      for await (const batch of reader) {
+        group.push(batch);
+        groupRows += batch.numRows;
+        if (groupRows >= batchRows) yield* await flush();
+      }
+      // the last batch, or an empty night's (its predictions' schema from an empty search)
+      if (groupRows > 0 || schema === undefined) {
+        const last = await flush();
+        for (const b of last) if (b.numRows > 0) yield b;
+      }
+    } finally {
+      await handle.close().catch(() => undefined);
+    }
+  };
+  const predictionsFile = join(p.dir, 'predictions.arrow');
+  // the schema is known once the first batch is classified: writeArrowStream asks only when none came
+  await writeArrowStream(predictionsFile, classified(), {
+    get schema() {
+      return schema;
+    },
+  });
+  const t2 = performance.now();
+  await writeParquetFromArrowFile(aggregatesFile, join(p.dir, 'aggregates.parquet'));
+  await writeCsvFromArrowFile(aggregatesFile, join(p.dir, 'aggregates.csv'));
+  await writeParquetFromArrowFile(predictionsFile, join(p.dir, 'predictions.parquet'));
+  await writeCsvFromArrowFile(predictionsFile, join(p.dir, 'predictions.csv'));
+  const t3 = performance.now();
+  return { rows, predicted, novel, alerts, drawn: sample.rows(), timings: { aggregates: t1 - t0, classify: t2 - t1, search, copies: t3 - t2 } };
+}
