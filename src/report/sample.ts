@@ -38,7 +38,9 @@ export class DrawnSample<T> {
       if (r === undefined) made.set(i, (r = make(i - from)));
       return r;
     };
-    for (let at = Math.floor(this.next * this.stride); at < from + n; at = Math.floor(++this.next * this.stride)) this.even.set(at, row(at));
+    // max - notable positions (j * stride for j below that: a float product may fall short of the end)
+    const positions = this.max - this.notable;
+    for (let at = Math.floor(this.next * this.stride); at < from + n && this.next < positions; at = Math.floor(++this.next * this.stride)) this.even.set(at, row(at));
     if (this.notable === 0 || novelty === undefined) return;
     for (let j = 0; j < n; j++) {
       const v = novelty[j]!;
