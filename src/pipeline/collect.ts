@@ -77,7 +77,13 @@ export async function collectDay(p: { config: LoadedConfig; date: string; inputs
   const dayMeta = { 'flowknn.date': p.date, 'flowknn.key': cfg.aggregate.key, 'flowknn.window_s': cfg.aggregate.source === 'nfdump' ? 'file' : String(cfg.aggregate.window) };
   if (ok.length === 0) {
     const empty = nightlyAggregateTable([], [], [], dayMeta);
-    return { day: aggregatesOfParts(empty.schema, 0, async function* () {}), rejects };
+    // its empty batch too: the Parquet writer takes the schema of a batch
+    return {
+      day: aggregatesOfParts(empty.schema, 0, async function* () {
+        yield empty;
+      }),
+      rejects,
+    };
   }
   if (flows) {
     const aggregates = await mergePartials(

@@ -13,7 +13,7 @@ import { numberColumn, readArrowFile, stringColumn, writeArrowFile } from '../sc
 import { TOOL_VERSION } from '../version.js';
 import type { Coverage } from './coverage.js';
 import type { Incident, IncidentCounts } from './incidents.js';
-import type { ClassifiedRow } from '../report/classified.js';
+import type { ClassifiedRow } from '../knn/classified-rows.js';
 
 /**
  * The files of a finished day (or shard): what `nightly` writes and `merge` rewrites from
@@ -205,7 +205,7 @@ export interface NightFiles {
 
 /**
  * A night's rows as its report draws them: the whole predictions table, or the sample the
- * nightly job drew as it streamed the night (report/sample.ts) and how many rows there were.
+ * nightly job drew as it streamed the night (sample.ts) and how many rows there were.
  */
 export type NightRows = Table | { readonly drawn: readonly ClassifiedRow[]; readonly total: number };
 

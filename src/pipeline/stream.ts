@@ -4,9 +4,8 @@ import { join } from 'node:path';
 import { writeArrowStream } from '../io/arrow-stream.js';
 import { writeCsvFromArrowFile } from '../io/csv.js';
 import { writeParquetFromArrowFile } from '../io/parquet.js';
-import type { ClassifiedRow } from '../report/classified.js';
-import { classifiedRowReader } from '../report/inputs.js';
-import { DrawnSample } from '../report/sample.js';
+import { classifiedRowReader, type ClassifiedRow } from '../knn/classified-rows.js';
+import { DrawnSample } from './sample.js';
 import { batchesUnder, numberColumn, stringColumn } from '../schema/arrow.js';
 import { alertsOf, type Alert, type AlertSettings } from './outputs.js';
 
@@ -16,7 +15,7 @@ import { alertsOf, type Alert, type AlertSettings } from './outputs.js';
  * stream from the committed inputs into `aggregates.arrow`; that file is read back in batches
  * of CLASSIFY_BATCH_ROWS, each classified (one search) and appended to `predictions.arrow`,
  * while the summary's counts, the alert rows (the incidents' input) and the report's sample
- * (report/sample.ts) are taken from it; the Parquet and CSV copies are then written from the
+ * (sample.ts) are taken from it; the Parquet and CSV copies are then written from the
  * Arrow files, batch by batch. Each row is classified on its own, so the rows are those of a
  * night classified whole.
  */
@@ -117,10 +116,7 @@ export async function streamNight(p: {
         if (groupRows >= batchRows) yield* await flush();
       }
       // the last batch, or an empty night's (its predictions' schema from an empty search)
-      if (groupRows > 0 || schema === undefined) {
-        const last = await flush();
-        for (const b of last) if (b.numRows > 0) yield b;
-      }
+      if (groupRows > 0 || schema === undefined) yield* await flush();
     } finally {
       await handle.close().catch(() => undefined);
     }

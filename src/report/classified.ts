@@ -9,24 +9,8 @@ import { metadataEntries, scatterPoints, type RunMetadata } from './builders.js'
 import { noveltyChart, scatterChart, siNumber, type ScatterPoint } from './charts.js';
 import type { CellValue, ReportBlock, ReportDocument, ReportSection, TableColumn, TableData } from './html.js';
 
-export interface ClassifiedRow {
-  readonly key?: string | null;
-  /** Where it came from, e.g. "file:line". */
-  readonly source?: string | null;
-  readonly note?: string | null;
-  /** Its window's start (ISO 8601), for rows of a window (the nightly job's). */
-  readonly window?: string | null;
-  readonly flows: number;
-  readonly bps: number;
-  readonly pps: number;
-  readonly predicted: string;
-  /** Vote share of the predicted class. */
-  readonly probability?: number;
-  /** The neighbours' labels, nearest first. */
-  readonly neighbours?: readonly string[];
-  /** Novelty score, when the run scored novelty. */
-  readonly novelty?: number;
-}
+export type { ClassifiedRow } from '../knn/classified-rows.js';
+import type { ClassifiedRow } from '../knn/classified-rows.js';
 
 export interface ClassifiedReportInput {
   readonly title?: string;

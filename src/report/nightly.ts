@@ -9,7 +9,7 @@ import { siNumber } from './charts.js';
 import { historySection, readNightHistory, type NightHistory } from './history.js';
 import type { CellValue, ReportDocument, ReportSection, TableData } from './html.js';
 import { predictionsFromTable } from './inputs.js';
-import { DrawnSample } from './sample.js';
+import { DrawnSample } from '../pipeline/sample.js';
 import { incidentProfiles, profilesSection, type IncidentProfiles } from './profiles.js';
 
 export interface NightlyReportInput {

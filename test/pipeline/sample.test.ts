@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { DrawnSample } from '../../src/report/sample.js';
+import { DrawnSample } from '../../src/pipeline/sample.js';
 import { mulberry32, testSeed } from '../helpers/random.js';
 
 /** What the sample is, written the plain way over the whole night at once. */
