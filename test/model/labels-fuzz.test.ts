@@ -992,7 +992,10 @@ if (!isMainThread && (workerData as FuzzData | undefined)?.flowknnLabelsFuzz) {
         .join('\n');
       expect(done.failures.length, `${done.failures.length} failures (seed ${seed}):\n${report}`).toBe(0);
       // The mutations leave valid inputs too: each way accepted some cases and refused others.
-      for (const w of WAYS) if (done.byWay[w].accepted + done.byWay[w].rejected >= 25) expect(Math.min(done.byWay[w].accepted, done.byWay[w].rejected), w).toBeGreaterThan(0);
+      // Checked for a way with 100 cases or more: label-add (25 of the default 900) accepts
+      // about 1 in 10, so 25 cases refuse all with a chance of 7% (seed 1256704894 did);
+      // at 100, 3 in 100,000 (FLOWKNN_FUZZ_WAY=label-add runs all 900 as that way).
+      for (const w of WAYS) if (done.byWay[w].accepted + done.byWay[w].rejected >= 100) expect(Math.min(done.byWay[w].accepted, done.byWay[w].rejected), w).toBeGreaterThan(0);
     }, 120_000);
   });
 
