@@ -206,9 +206,9 @@ export function notifyStateText(s: NotifyState): string {
 /**
  * The notify state of a finished day, or null when it has none (or one of before incidents).
  * An attempt a killed run left under way is settled first, from its spool, and the settled
- * state written: sent (its command exited 0), failed (it exited otherwise), pending (it never
- * started) or failed with its incidents in `maybe_sent` (its runner was killed too: whether
- * they arrived is unknown). A runner still running is waited for, until its deadline. The
+ * state written: sent (its command exited 0), failed (it exited otherwise), pending with its
+ * incidents in `maybe_sent` (no sign that it started), or failed with them in `maybe_sent`
+ * (its runner was killed too: whether they arrived is unknown). A runner still running is waited for, until its deadline. The
  * caller holds the day's lock.
  */
 export async function readNotifyState(dayDir: string): Promise<NotifyState | null> {
@@ -255,7 +255,9 @@ async function settle(dayDir: string, s: NotifyState, f: InFlight): Promise<Noti
     return { ...base, status: pending.length > 0 ? 'pending' : 'sent', notified, pending, maybe_sent: maybe, at, error: null };
   }
   if (status.rc !== undefined) return { ...base, status: 'failed', at, error: `${exitError(shown, status.rc, status.stderr).message} (its run was killed)` };
-  if (status.pid === undefined) return base; // never started: nothing was sent
+  // No pid: it never started, or started too slowly to say so (then it may still send): the
+  // incidents stay pending, sent again as possible repeats.
+  if (status.pid === undefined) return { ...base, maybe_sent: [...new Set([...(s.maybe_sent ?? []), ...f.ids])] };
   const maybe = [...new Set([...(s.maybe_sent ?? []), ...f.ids])];
   const how = timedOut ? `did not finish by ${f.deadline} and was ended` : 'was killed with the run that started it';
   return { ...base, status: 'failed', maybe_sent: maybe, at, error: `notify command "${shown}" ${how}: whether its ${f.ids.length} incidents arrived is unknown` };
@@ -307,7 +309,10 @@ export async function deliverIncidents(
   try {
     await runNotify(command, join(dayDir, spool), { date: day.date, incidents: toSend.length, alerts, repeats, summary: join(dayDir, 'summary.json') }, timeoutMs);
   } catch (err) {
-    const failed: NotifyState = { ...attempt, status: 'failed', in_flight: null, at: new Date().toISOString(), error: err instanceof Error ? err.message : String(err) };
+    // a command ended before it exited (timed out, or its runner killed) may have delivered
+    const cut = (await spoolStatus(join(dayDir, spool))).rc === undefined;
+    const maybe = cut ? [...new Set([...(state.maybe_sent ?? []), ...ids])] : (state.maybe_sent ?? []);
+    const failed: NotifyState = { ...attempt, status: 'failed', maybe_sent: maybe, in_flight: null, at: new Date().toISOString(), error: err instanceof Error ? err.message : String(err) };
     await writeFileAtomic(join(dayDir, NOTIFY_JSON), notifyStateText(failed));
     await removeSpool(join(dayDir, spool));
     throw err;

@@ -19,9 +19,11 @@ export class DrawnSample<T> {
   constructor(
     readonly total: number,
     readonly max: number,
+    /** Whether rows come with novelty scores: without, the whole budget is the even sample. */
+    scored = true,
   ) {
     const all = total <= max;
-    this.notable = all ? 0 : Math.floor(max / 10);
+    this.notable = all || !scored ? 0 : Math.floor(max / 10);
     this.stride = all ? 1 : total / (max - this.notable);
   }
 

@@ -80,7 +80,7 @@ export async function streamNight(p: {
   const predicted: Record<string, number> = Object.fromEntries(p.order.map((c) => [c, 0]));
   let novel = 0;
   const alerts: Alert[] = [];
-  const sample = new DrawnSample<ClassifiedRow>(p.day.rows, p.maxDrawn);
+  const sample = new DrawnSample<ClassifiedRow>(p.day.rows, p.maxDrawn, p.noveltyColumn !== undefined);
   let rows = 0;
   let search = 0;
   let schema: Schema | undefined;
@@ -110,10 +110,16 @@ export async function streamNight(p: {
         rows += n;
         return batchesUnder(schema, table, 0);
       };
-      for await (const batch of reader) {
-        group.push(batch);
-        groupRows += batch.numRows;
-        if (groupRows >= batchRows) yield* await flush();
+      for await (const whole of reader) {
+        // batches are cut to fill each search exactly (the flows source's merged night is one batch)
+        let at = 0;
+        do {
+          const take = Math.min(whole.numRows - at, batchRows - groupRows);
+          group.push(take === whole.numRows ? whole : whole.slice(at, at + take));
+          groupRows += take;
+          at += take;
+          if (groupRows >= batchRows) yield* await flush();
+        } while (at < whole.numRows);
       }
       // the last batch, or an empty night's (its predictions' schema from an empty search)
       if (groupRows > 0 || schema === undefined) yield* await flush();

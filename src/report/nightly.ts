@@ -36,7 +36,7 @@ export interface NightlyReportInput {
  * of the budget) so that what stands out is drawn even when the sample would miss it (DrawnSample).
  */
 export function drawnRows(rows: readonly ClassifiedRow[], max: number): ClassifiedRow[] {
-  const sample = new DrawnSample<ClassifiedRow>(rows.length, max);
+  const sample = new DrawnSample<ClassifiedRow>(rows.length, max, rows.some((r) => r.novelty !== undefined && Number.isFinite(r.novelty)));
   sample.offer(0, rows.length, Float64Array.from(rows, (r) => r.novelty ?? Number.NaN), (i) => rows[i]!);
   return sample.rows();
 }

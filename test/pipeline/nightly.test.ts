@@ -410,6 +410,26 @@ describe('a big night', () => {
       expect(night.alerts).toEqual(alertsOf(predictions, DATE, settings));
       expect(night.drawn).toEqual(drawnRows(predictionsFromTable(predictions, 'p', 'novelty').rows, 12));
       expect(night.drawn.length).toBeGreaterThan(0);
+      // one batch bigger than a search (the flows source's merged night) is cut to size
+      const cut = join(dir, 'streamed-cut');
+      await mkdir(cut, { recursive: true });
+      await streamNight({
+        dir: cut,
+        day: aggregatesOfParts(whole.schema, n, async function* () {
+          yield whole;
+        }),
+        date: DATE,
+        classify: async (t) => {
+          expect(t.numRows).toBeLessThanOrEqual(7);
+          return (await classifyDay(loaded, t, engine, { date: DATE, modelInfo: info, unknownLabel: null })).table;
+        },
+        alerts: settings,
+        order: info.classes,
+        noveltyColumn: 'novelty',
+        maxDrawn: 12,
+        batchRows: 7,
+      });
+      expect(await readFile(join(cut, 'predictions.csv'), 'utf8')).toBe(await readFile(join(day('ref'), 'predictions.csv'), 'utf8'));
       // the Parquet copies, made from the Arrow files batch by batch, read back by DuckDB
       const { DuckDBInstance } = await import('@duckdb/node-api');
       const { sameInDuckDb } = await import('../helpers/duckdb.js');

@@ -96,14 +96,24 @@ describe('an attempt left under way by a killed run', () => {
     expect((await readFile(got, 'utf8')).trim().split('\n').at(-1)).toBe('0');
   });
 
-  it('its runner never started: still pending, sent by the next run as a first send', async () => {
+  it('no sign that its runner started: still pending, sent by the next run marked as possible repeats (it may have started late)', async () => {
     const { day } = await dayUnderWay('never');
     const state = await readNotifyState(day);
-    expect(state).toMatchObject({ status: 'pending', pending: ids, notified: [], in_flight: null, error: null });
+    expect(state).toMatchObject({ status: 'pending', pending: ids, notified: [], maybe_sent: ids, in_flight: null, error: null });
     const got = join(dir, 'never.got');
     expect((await deliverIncidents(day, env, { shellCommand: `cat > '${got}'; echo $FLOWKNN_REPEATS >> '${got}'` })).sent).toBe(2);
-    expect((await readFile(got, 'utf8')).trim().split('\n').at(-1)).toBe('0');
+    expect((await readFile(got, 'utf8')).trim().split('\n').at(-1)).toBe('2');
   });
+
+  it('a command that runs past its time while flowknn lives: failed, its incidents marked as possible repeats', async () => {
+    const day = join(dir, 'timeout');
+    await mkdir(day, { recursive: true });
+    await writeFile(join(day, 'incidents.ndjson'), incidents.map((i) => `${JSON.stringify(i)}\n`).join(''));
+    await writeFile(join(day, NOTIFY_JSON), notifyStateText(initialNotifyState({ alerts: 4, open: ids })));
+    const err = await failure(deliverIncidents(day, env, { shellCommand: 'cat > /dev/null; sleep 30' }, { timeoutMs: 300 }));
+    expect(err.message).toContain('did not finish within 0.3 s');
+    expect(await readNotifyState(day)).toMatchObject({ status: 'failed', maybe_sent: ids, in_flight: null });
+  }, 20_000);
 
   it('its runner was killed with it: failed, the incidents sent again marked as possible repeats', async () => {
     const { day, spool } = await dayUnderWay('cut');
