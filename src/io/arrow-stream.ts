@@ -1,4 +1,4 @@
-import { AsyncByteQueue, RecordBatchFileWriter, type RecordBatch, type Schema } from 'apache-arrow';
+import { AsyncByteQueue, RecordBatchFileWriter, RecordBatchReader, type RecordBatch, type Schema } from 'apache-arrow';
 import { randomBytes } from 'node:crypto';
 import { rmSync } from 'node:fs';
 import { open, rename, rm, type FileHandle } from 'node:fs/promises';
@@ -190,5 +190,20 @@ export async function writeArrowStream(
   } finally {
     activeWrites.delete(active);
     if (activeWrites.size === 0) uninstallSignals();
+  }
+}
+
+/**
+ * Reads back an Arrow IPC file flowknn has just written, batch by batch (its own, complete
+ * output: no guard needed): `use` gets its schema and its batches, and the file is closed after.
+ */
+export async function withArrowFileBatches<T>(path: string, use: (schema: Schema, batches: AsyncIterable<RecordBatch>) => Promise<T>): Promise<T> {
+  const handle = await open(path, 'r');
+  try {
+    const reader = await RecordBatchReader.from(handle);
+    await reader.open();
+    return await use(reader.schema, reader);
+  } finally {
+    await handle.close().catch(() => undefined);
   }
 }

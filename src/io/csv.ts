@@ -1,5 +1,5 @@
-import { RecordBatchReader, Table } from 'apache-arrow';
-import { open } from 'node:fs/promises';
+import { Table } from 'apache-arrow';
+import { withArrowFileBatches } from './arrow-stream.js';
 import { writeChunksAtomic } from './atomic.js';
 
 /** One CSV cell as the table writers write it: empty for null, lists ';'-separated, quoted as csvField quotes. */
@@ -62,19 +62,14 @@ export async function writeCsvFile(path: string, table: Table): Promise<void> {
  * night's tables are written without ever being whole in memory.
  */
 export async function writeCsvFromArrowFile(arrowPath: string, csvPath: string): Promise<void> {
-  const handle = await open(arrowPath, 'r');
-  try {
-    const reader = await RecordBatchReader.from(handle);
-    await reader.open();
-    await writeChunksAtomic(csvPath, async (write) => {
-      await write(`${reader.schema.fields.map((f) => csvCell(f.name)).join(',')}\n`);
-      for await (const batch of reader) {
+  await withArrowFileBatches(arrowPath, (schema, batches) =>
+    writeChunksAtomic(csvPath, async (write) => {
+      await write(`${schema.fields.map((f) => csvCell(f.name)).join(',')}\n`);
+      for await (const batch of batches) {
         for (const chunk of csvChunks(new Table([batch]), 10_000, false)) await write(chunk);
       }
-    });
-  } finally {
-    await handle.close().catch(() => undefined);
-  }
+    }),
+  );
 }
 
 /** One CSV record: its cells, and the line (1-based) it starts on. */

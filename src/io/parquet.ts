@@ -1,5 +1,5 @@
-import { RecordBatch, RecordBatchReader, Table, tableToIPC, type Schema } from 'apache-arrow';
-import { open } from 'node:fs/promises';
+import { RecordBatch, Table, tableToIPC, type Schema } from 'apache-arrow';
+import { withArrowFileBatches } from './arrow-stream.js';
 import type { RecordBatch as WasmRecordBatch, WriterProperties } from 'parquet-wasm';
 import { TOOL_VERSION } from '../version.js';
 import { writeChunksAtomic } from './atomic.js';
@@ -95,18 +95,10 @@ export async function writeParquetBatches(path: string, schema: Schema, batches:
 }
 
 /**
- * The Parquet copy of an Arrow IPC file flowknn has just written, read back batch by batch
- * (the file is its own, complete output: no guard needed).
+ * The Parquet copy of an Arrow IPC file flowknn has just written, read back batch by batch.
  */
 export async function writeParquetFromArrowFile(arrowPath: string, parquetPath: string): Promise<{ rows: number }> {
-  const handle = await open(arrowPath, 'r');
-  try {
-    const reader = await RecordBatchReader.from(handle);
-    await reader.open();
-    return await writeParquetBatches(parquetPath, reader.schema, reader);
-  } finally {
-    await handle.close().catch(() => undefined);
-  }
+  return withArrowFileBatches(arrowPath, (schema, batches) => writeParquetBatches(parquetPath, schema, batches));
 }
 
 async function writeFileAtomic(path: string, bytes: Uint8Array): Promise<void> {

@@ -1,3 +1,4 @@
+import type { Table } from 'apache-arrow';
 import { join } from 'node:path';
 import pLimit from 'p-limit';
 import { FlowknnError, usageError } from '../errors.js';
@@ -77,7 +78,7 @@ export async function collectDay(p: { config: LoadedConfig; date: string; inputs
   const dayMeta = { 'flowknn.date': p.date, 'flowknn.key': cfg.aggregate.key, 'flowknn.window_s': cfg.aggregate.source === 'nfdump' ? 'file' : String(cfg.aggregate.window) };
   if (ok.length === 0) {
     const empty = nightlyAggregateTable([], [], [], dayMeta);
-    // its empty batch too: the Parquet writer takes the schema of a batch
+    // its empty batch too: parquet-wasm fails on a night's schema given no batch at all
     return {
       day: aggregatesOfParts(empty.schema, 0, async function* () {
         yield empty;
@@ -104,12 +105,17 @@ export async function collectDay(p: { config: LoadedConfig; date: string; inputs
   }
   const rows = ok.reduce((n, r) => n + r.rows, 0);
   tooMany(rows);
-  const first = await partOf(ok[0]!);
+  // the first part gives the day's schema, and is the stream's first part (read once)
+  let first: Table | undefined = await partOf(ok[0]!);
   const { 'flowknn.source': _one, ...inputMeta } = Object.fromEntries(first.schema.metadata);
   const schema = withMetadata(first.schema.fields, { ...inputMeta, ...dayMeta });
   return {
     day: aggregatesOfParts(schema, rows, async function* () {
-      for (const rec of ok) yield await partOf(rec);
+      for (const [i, rec] of ok.entries()) {
+        const part = i === 0 && first ? first : await partOf(rec);
+        first = undefined;
+        yield part;
+      }
     }),
     rejects,
   };

@@ -1,7 +1,6 @@
-import { RecordBatch, RecordBatchReader, Table, type Schema } from 'apache-arrow';
-import { open } from 'node:fs/promises';
+import { Table, type RecordBatch, type Schema } from 'apache-arrow';
 import { join } from 'node:path';
-import { writeArrowStream } from '../io/arrow-stream.js';
+import { withArrowFileBatches, writeArrowStream } from '../io/arrow-stream.js';
 import { writeCsvFromArrowFile } from '../io/csv.js';
 import { writeParquetFromArrowFile } from '../io/parquet.js';
 import { classifiedRowReader, type ClassifiedRow } from '../knn/classified-rows.js';
@@ -85,55 +84,51 @@ export async function streamNight(p: {
   let search = 0;
   let schema: Schema | undefined;
   const batchRows = p.batchRows ?? CLASSIFY_BATCH_ROWS;
-  const classified = async function* (): AsyncGenerator<RecordBatch> {
-    const handle = await open(aggregatesFile, 'r');
-    try {
-      const reader = await RecordBatchReader.from(handle);
-      await reader.open();
-      let group: RecordBatch[] = [];
-      let groupRows = 0;
-      const flush = async (): Promise<RecordBatch[]> => {
-        const ts = performance.now();
-        const table = await p.classify(new Table(reader.schema, group));
-        search += performance.now() - ts;
-        group = [];
-        groupRows = 0;
-        schema ??= table.schema;
-        const n = table.numRows;
-        const labels = stringColumn(table, 'predicted') ?? [];
-        for (let i = 0; i < n; i++) predicted[labels[i] ?? ''] = (predicted[labels[i] ?? ''] ?? 0) + 1;
-        const isNovel = table.getChild('novel');
-        if (isNovel) for (let i = 0; i < n; i++) if (isNovel.get(i)) novel++;
-        for (const a of alertsOf(table, p.date, p.alerts)) alerts.push(a);
-        const rowAt = classifiedRowReader(table, 'predictions', p.noveltyColumn);
-        sample.offer(rows, n, p.noveltyColumn === undefined ? undefined : numberColumn(table, p.noveltyColumn), rowAt);
-        rows += n;
-        return batchesUnder(schema, table, 0);
-      };
-      for await (const whole of reader) {
-        // batches are cut to fill each search exactly (the flows source's merged night is one batch)
-        let at = 0;
-        do {
-          const take = Math.min(whole.numRows - at, batchRows - groupRows);
-          group.push(take === whole.numRows ? whole : whole.slice(at, at + take));
-          groupRows += take;
-          at += take;
-          if (groupRows >= batchRows) yield* await flush();
-        } while (at < whole.numRows);
-      }
-      // the last batch, or an empty night's (its predictions' schema from an empty search)
-      if (groupRows > 0 || schema === undefined) yield* await flush();
-    } finally {
-      await handle.close().catch(() => undefined);
+  /** The predictions of the aggregates' batches, one search per batchRows rows. */
+  const classified = async function* (aggregateSchema: Schema, aggregates: AsyncIterable<RecordBatch>): AsyncGenerator<RecordBatch> {
+    let group: RecordBatch[] = [];
+    let groupRows = 0;
+    const flush = async (): Promise<RecordBatch[]> => {
+      const ts = performance.now();
+      const table = await p.classify(new Table(aggregateSchema, group));
+      search += performance.now() - ts;
+      group = [];
+      groupRows = 0;
+      schema ??= table.schema;
+      const n = table.numRows;
+      const labels = stringColumn(table, 'predicted') ?? [];
+      for (let i = 0; i < n; i++) predicted[labels[i] ?? ''] = (predicted[labels[i] ?? ''] ?? 0) + 1;
+      const isNovel = table.getChild('novel');
+      if (isNovel) for (let i = 0; i < n; i++) if (isNovel.get(i)) novel++;
+      for (const a of alertsOf(table, p.date, p.alerts)) alerts.push(a);
+      const rowAt = classifiedRowReader(table, 'predictions', p.noveltyColumn);
+      sample.offer(rows, n, p.noveltyColumn === undefined ? undefined : numberColumn(table, p.noveltyColumn), rowAt);
+      rows += n;
+      return batchesUnder(schema, table, 0);
+    };
+    for await (const whole of aggregates) {
+      // batches are cut to fill each search exactly (the flows source's merged night is one batch)
+      let at = 0;
+      do {
+        const take = Math.min(whole.numRows - at, batchRows - groupRows);
+        group.push(take === whole.numRows ? whole : whole.slice(at, at + take));
+        groupRows += take;
+        at += take;
+        if (groupRows >= batchRows) yield* await flush();
+      } while (at < whole.numRows);
     }
+    // the last batch, or an empty night's (its predictions' schema from an empty search)
+    if (groupRows > 0 || schema === undefined) yield* await flush();
   };
   const predictionsFile = join(p.dir, 'predictions.arrow');
   // the schema is known once the first batch is classified: writeArrowStream asks only when none came
-  await writeArrowStream(predictionsFile, classified(), {
-    get schema() {
-      return schema;
-    },
-  });
+  await withArrowFileBatches(aggregatesFile, (aggregateSchema, aggregates) =>
+    writeArrowStream(predictionsFile, classified(aggregateSchema, aggregates), {
+      get schema() {
+        return schema;
+      },
+    }),
+  );
   const t2 = performance.now();
   await writeParquetFromArrowFile(aggregatesFile, join(p.dir, 'aggregates.parquet'));
   await writeCsvFromArrowFile(aggregatesFile, join(p.dir, 'aggregates.csv'));
