@@ -39,8 +39,8 @@ export interface Scored {
   readonly accuracy: { readonly mean: number };
   /** Per fold, repeats one after the other, the same folds for every configuration. */
   readonly foldScores: { readonly accuracy: Float64Array; readonly macroF1: Float64Array };
-  /** Per repeat: the predicted class of every row. */
-  readonly predicted: Int32Array[];
+  /** Per repeat: the predicted class of every row; read only for row-paired comparisons (kind 'rows'). */
+  readonly predicted: readonly ArrayLike<number>[];
 }
 
 export type Comparison =
@@ -94,6 +94,7 @@ export function simplicityOrder(scalers: readonly string[], metrics: readonly Me
 
 export function compare(a: Scored, b: Scored, truth: ArrayLike<number>, kind: 'folds' | 'rows', testOverTrain: number): Comparison {
   if (kind === 'rows') {
+    if (a.predicted.length === 0 || b.predicted.length === 0) throw new Error('a row-paired comparison needs per-row predictions (sweep keeps them under leave-one-out)');
     const mcnemar = mcnemarExact(truth, a.predicted[0]!, b.predicted[0]!);
     return { kind, rows: truth.length, accuracy: (mcnemar.onlyA - mcnemar.onlyB) / truth.length, mcnemar };
   }

@@ -4,7 +4,7 @@ import { fitScaler, SCALERS, transform, type ScalerName } from '../features/scal
 import { vote, WEIGHTS, type Weights } from '../knn/classifier.js';
 import { subset, type LabelledSet } from '../knn/labelled-set.js';
 import { fitModel, predict, type ModelConfig } from '../knn/model.js';
-import { classificationReport, confusionMatrix, type ClassificationReport } from './metrics.js';
+import { classificationReport, confusionMatrix, type ClassificationReport, type ConfusionMatrix } from './metrics.js';
 import { select, type Selection, type SelectRule } from './selection.js';
 import { makeFolds, type Fold } from './splits.js';
 import { metricLabel } from '../engines/metrics.js';
@@ -30,6 +30,14 @@ import { metricLabel } from '../engines/metrics.js';
  * Each configuration also keeps its score on every fold (the same folds for all of them):
  * selection.ts takes the standard error of the one-standard-error rule from them and pairs
  * them with the default's to decide whether a choice beats the default beyond noise.
+ *
+ * Memory follows the rows, not rows x configurations: a repeat's pooled scores need only its
+ * confusion matrix (classes x classes counts, summed over the folds), so per-row predictions
+ * are kept only where something reads them: leave-one-out, whose selection pairs two
+ * configurations row by row (McNemar), or when asked (options.keepPredictions); and then as
+ * one byte per row while the classes fit in one. (Kept for every configuration and repeat, the
+ * default grid's 540 configurations x 5 repeats took 10 GB at 10^6 rows.) The folds of a repeat
+ * are dealt when the repeat starts, and leave-one-out's one at a time.
  */
 
 export interface SweepGrid {
@@ -70,8 +78,13 @@ export interface ConfigResult {
   readonly recall: number[];
   /** Per repeat: the report of its pooled predictions. */
   readonly reports: ClassificationReport[];
-  /** Per repeat: the predicted class of every row of the set (row order). */
-  readonly predicted: Int32Array[];
+  /** Per repeat: the confusion matrix of its pooled predictions (matrix[true][predicted]). */
+  readonly confusion: ConfusionMatrix[];
+  /**
+   * Per repeat: the predicted class of every row of the set (row order), where kept
+   * (leave-one-out, or SweepOptions.keepPredictions); otherwise empty.
+   */
+  readonly predicted: ClassIds[];
   /** Per fold (repeats one after the other): accuracy and macro F1 over the classes present in
    *  the fold's truth or predictions (scikit-learn's f1_score default). */
   readonly foldScores: { readonly accuracy: Float64Array; readonly macroF1: Float64Array };
@@ -103,6 +116,20 @@ export interface SweepResult {
 export interface SweepOptions {
   /** How the table becomes one configuration (default one-se; leave-one-out takes the best). */
   readonly select?: SelectRule;
+  /**
+   * Keep every configuration's per-row predictions of every repeat (ConfigResult.predicted):
+   * rows x configurations x repeats class ids. Default: only under leave-one-out, whose
+   * selection compares configurations row by row.
+   */
+  readonly keepPredictions?: boolean;
+}
+
+/** Class ids per row: one byte each while the classes fit in one. */
+export type ClassIds = Uint8Array | Uint16Array | Int32Array;
+
+/** An array for `rows` class ids of `classes` classes, in the narrowest type that holds them. */
+export function classIdArray(classes: number, rows: number): ClassIds {
+  return classes <= 256 ? new Uint8Array(rows) : classes <= 65536 ? new Uint16Array(rows) : new Int32Array(rows);
 }
 
 export interface OuterFoldResult {
@@ -202,10 +229,41 @@ function protocolRepeats(protocol: SweepProtocol): { repeats: number; seeds: num
   return { repeats, seeds: Array.from({ length: repeats }, (_, r) => seed + r) };
 }
 
-function foldsOf(set: LabelledSet, protocol: SweepProtocol, seed: number | undefined): Fold[] {
-  return protocol.name === 'loo'
-    ? makeFolds(set.labels, set.classes.length, { name: 'loo' })
-    : makeFolds(set.labels, set.classes.length, { name: 'kfold', folds: protocol.folds, seed });
+/** One repeat's folds, dealt on demand: exactly makeFolds' folds, in its order. */
+interface FoldSource {
+  readonly count: number;
+  fold(f: number): Fold;
+}
+
+/**
+ * Leave-one-out's n folds of n - 1 training rows each would be n^2 indices at once (makeFolds
+ * builds them all): here fold i is built when it runs, the same ascending rows but i.
+ */
+function foldSource(set: LabelledSet, protocol: SweepProtocol, seed: number | undefined): FoldSource {
+  const n = set.labels.length;
+  if (protocol.name === 'loo') {
+    if (n < 2) throw usageError('leave-one-out needs at least 2 labelled rows');
+    return {
+      count: n,
+      fold: (i) => {
+        const train = new Int32Array(n - 1);
+        for (let j = 0; j < n - 1; j++) train[j] = j < i ? j : j + 1;
+        return { train, test: Int32Array.of(i) };
+      },
+    };
+  }
+  const folds = makeFolds(set.labels, set.classes.length, { name: 'kfold', folds: protocol.folds, seed });
+  return { count: folds.length, fold: (f) => folds[f]! };
+}
+
+/** Training and test rows of each fold of a repeat, without keeping the folds. */
+function partitionSizes(set: LabelledSet, protocol: SweepProtocol, seed: number | undefined): { train: number; test: number }[] {
+  const n = set.labels.length;
+  if (protocol.name === 'loo') {
+    if (n < 2) throw usageError('leave-one-out needs at least 2 labelled rows');
+    return Array.from({ length: n }, () => ({ train: n - 1, test: 1 }));
+  }
+  return makeFolds(set.labels, set.classes.length, { name: 'kfold', folds: protocol.folds, seed }).map((f) => ({ train: f.train.length, test: f.test.length }));
 }
 
 const meanStd = (values: readonly number[]): Score => {
@@ -240,23 +298,37 @@ export async function sweep(
   const kMax = ks[ks.length - 1]!;
   const configs: ModelConfig[] = [];
   for (const scaler of scalers) for (const metric of metrics) for (const w of weights) for (const k of ks) configs.push({ scaler, metric, weights: w, k });
-  const predicted: Int32Array[][] = configs.map(() => Array.from({ length: repeats }, () => new Int32Array(n).fill(-1)));
+  const keep = options.keepPredictions ?? protocol.name === 'loo';
+  const predicted: ClassIds[][] = configs.map(() => (keep ? Array.from({ length: repeats }, () => classIdArray(classes, n)) : []));
+  // matrix[true][predicted] per configuration and repeat, flat: the pooled scores need only these
+  const confusion: Float64Array[][] = configs.map(() => Array.from({ length: repeats }, () => new Float64Array(classes * classes)));
 
-  const partitions = Array.from({ length: repeats }, (_, r) => foldsOf(set, protocol, seeds[r]));
-  const foldCount = partitions.reduce((s, p) => s + p.length, 0);
+  // Fold sizes first (the k check must come before any work); each repeat's folds are dealt
+  // again when it runs, so only one repeat's folds are held at a time.
+  const sizes = Array.from({ length: repeats }, (_, r) => partitionSizes(set, protocol, seeds[r]));
+  const foldCount = sizes.reduce((s, p) => s + p.length, 0);
   const foldAcc = configs.map(() => new Float64Array(foldCount));
   const foldF1 = configs.map(() => new Float64Array(foldCount));
-  const ratios = partitions.flat().map((f) => f.test.length / f.train.length);
-  const testOverTrain = ratios.reduce((s, v) => s + v, 0) / ratios.length;
-  const minTrain = Math.min(...partitions.flat().map((f) => f.train.length));
+  // summed in fold order, as a list of the ratios would be
+  let ratioSum = 0;
+  let minTrain = Infinity;
+  for (const p of sizes) {
+    for (const f of p) {
+      ratioSum += f.test / f.train;
+      if (f.train < minTrain) minTrain = f.train;
+    }
+  }
+  const testOverTrain = ratioSum / foldCount;
   if (kMax > minTrain) {
     throw usageError(`--k: ${kMax} is more than the ${minTrain} training rows of the smallest fold`, `use k <= ${minTrain}`);
   }
-  const total = partitions.reduce((s, p) => s + p.length, 0);
+  const total = foldCount;
   let done = 0;
   let searches = 0;
   for (let r = 0; r < repeats; r++) {
-    for (const fold of partitions[r]!) {
+    const partition = foldSource(set, protocol, seeds[r]);
+    for (let f = 0; f < partition.count; f++) {
+      const fold = partition.fold(f);
       const trainRaw = set.features.take(fold.train);
       const testRaw = set.features.take(fold.test);
       const trainLabels = Int32Array.from(fold.train, (i) => set.labels[i]!);
@@ -270,14 +342,18 @@ export async function sweep(
         for (const metric of metrics) {
           const all = await engine.search(trainSpace, testSpace, kMax, metric);
           searches++;
-          const views = ks.map((k) => kPrefix(all, k));
           for (const w of weights) {
-            for (const view of views) {
-              const out = predicted[c]![r]!;
-              const votes = vote(view, trainLabels, classes, w);
-              fold.test.forEach((row, j) => {
-                out[row] = votes.predicted[j]!;
-              });
+            for (const k of ks) {
+              // every smaller k votes with the first k of the largest k's lists (see kPrefix)
+              const votes = vote(all, trainLabels, classes, w, k);
+              if (keep) {
+                const out = predicted[c]![r]!;
+                fold.test.forEach((row, j) => {
+                  out[row] = votes.predicted[j]!;
+                });
+              }
+              const cm = confusion[c]![r]!;
+              for (let j = 0; j < truth.length; j++) cm[truth[j]! * classes + votes.predicted[j]!]!++;
               foldScore(truth, votes.predicted, counts);
               foldAcc[c]![done] = counts.accuracy;
               foldF1[c]![done] = counts.macroF1;
@@ -293,7 +369,11 @@ export async function sweep(
   }
 
   const unranked = configs.map((config, gridIndex) => {
-    const reports = predicted[gridIndex]!.map((p) => classificationReport(confusionMatrix(set.labels, p, set.classes)));
+    const matrices = confusion[gridIndex]!.map((flat): ConfusionMatrix => ({
+      labels: set.classes,
+      matrix: set.classes.map((_, t) => Array.from(flat.subarray(t * classes, (t + 1) * classes))),
+    }));
+    const reports = matrices.map((cm) => classificationReport(cm));
     return {
       config,
       gridIndex,
@@ -301,6 +381,7 @@ export async function sweep(
       macroF1: meanStd(reports.map((rep) => rep.macroAvg.f1)),
       recall: set.classes.map((_, ci) => reports.reduce((s, rep) => s + rep.classes[ci]!.recall, 0) / reports.length),
       reports,
+      confusion: matrices,
       predicted: predicted[gridIndex]!,
       foldScores: { accuracy: foldAcc[gridIndex]!, macroF1: foldF1[gridIndex]! },
     };
@@ -324,7 +405,7 @@ export async function sweep(
     grid,
     rows: n,
     classes: set.classes,
-    folds: partitions[0]!.length,
+    folds: sizes[0]!.length,
     repeats,
     seeds,
     searches,

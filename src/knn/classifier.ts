@@ -22,15 +22,21 @@ export function parseWeights(name: string): Weights {
  * are at distance 0 only those count, 1 each (scikit-learn's rule, which avoids dividing by 0).
  * Equal vote totals go to the class first in class order (lowest class index), the seed's and
  * scikit-learn's rule: argmax keeps the first maximum.
+ *
+ * k (default: all neighbours of each list) votes with the first k of each list: the k nearest
+ * under the engines' (distance, index) order, so a sweep votes for every smaller k from one
+ * search with the largest without copying the lists (kPrefix in eval/sweep.ts gives the same).
  */
-export function vote(neighbours: Neighbours, trainLabels: Int32Array, classes: number, weights: Weights): Votes {
-  const { queries, k, indices, distances } = neighbours;
+export function vote(neighbours: Neighbours, trainLabels: Int32Array, classes: number, weights: Weights, k = neighbours.k): Votes {
+  const { queries, indices, distances } = neighbours;
+  const stride = neighbours.k;
+  if (!Number.isInteger(k) || k < 1 || k > stride) throw new RangeError(`vote: k = ${k} outside 1..${stride}`);
   const predicted = new Int32Array(queries);
   const probabilities = new Float64Array(queries * classes);
   const tally = new Float64Array(classes);
   for (let q = 0; q < queries; q++) {
     tally.fill(0);
-    const o = q * k;
+    const o = q * stride;
     let exact = false;
     if (weights === 'distance') {
       for (let j = 0; j < k; j++) if (distances[o + j] === 0) exact = true;

@@ -52,13 +52,25 @@ function tiedSet(seed: number): LabelledSet {
 
 /** Every configuration of the sweep against a separate evaluate() per configuration and repeat. */
 async function expectSameAsEvaluate(set: LabelledSet, grid: SweepGrid, protocol: SweepProtocol): Promise<SweepResult> {
-  const res = await sweep(set, grid, protocol, engine);
+  const res = await sweep(set, grid, protocol, engine, undefined, { keepPredictions: true });
   expect(res.configurations).toHaveLength(grid.ks.length * grid.metrics.length * grid.weights.length * grid.scalers.length);
+  // Without kept predictions (the k-fold default) everything else is the same, ranking included.
+  const lean = await sweep(set, grid, protocol, engine);
+  expect(lean.configurations.map((c) => c.gridIndex)).toEqual(res.configurations.map((c) => c.gridIndex));
+  expect(lean.chosen.gridIndex).toBe(res.chosen.gridIndex);
+  expect(lean.selection.reason).toBe(res.selection.reason);
+  expect(lean.testOverTrain).toBe(res.testOverTrain);
+  lean.configurations.forEach((c, i) => {
+    const full = res.configurations[i]!;
+    expect(c.predicted).toHaveLength(protocol.name === 'loo' ? 1 : 0);
+    expect({ ...c, predicted: [] }).toEqual({ ...full, predicted: [] });
+  });
   for (const c of res.configurations) {
     for (let r = 0; r < res.repeats; r++) {
       const ev = await evaluate(set, c.config, protocol.name === 'loo' ? { name: 'loo' } : { name: 'kfold', folds: protocol.folds, seed: protocol.seed + r }, engine);
       expect(Array.from(ev.rows)).toEqual(Array.from({ length: set.labels.length }, (_, i) => i));
       expect(Array.from(c.predicted[r]!), `${JSON.stringify(c.config)} repeat ${r}`).toEqual(Array.from(ev.predicted));
+      expect(c.confusion[r]!.matrix).toEqual(ev.confusion.matrix);
       expect(c.reports[r]!.accuracy).toBe(ev.report.accuracy);
       expect(c.reports[r]!.macroAvg.f1).toBe(ev.report.macroAvg.f1);
       // per-fold scores: the fold's own report, macro F1 over the classes present in it
