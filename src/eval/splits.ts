@@ -66,9 +66,29 @@ export function makeFolds(labels: Int32Array, classes: number, protocol: Protoco
           next = (next + 1) % folds;
         }
       }
-      return Array.from({ length: folds }, (_, f) => ({ train: all.filter((i) => foldOf[i] !== f), test: all.filter((i) => foldOf[i] === f) }));
+      return splitByFold(foldOf, folds);
     }
   }
+}
+
+/** Each fold's test rows (foldOf[i] === f) and training rows (the rest), both ascending: one
+ *  pass per fold with plain loops (typed-array filter with a callback took 1.8 s a repeat at
+ *  10^6 rows). */
+function splitByFold(foldOf: Int32Array, folds: number): Fold[] {
+  const n = foldOf.length;
+  const sizes = new Int32Array(folds);
+  for (let i = 0; i < n; i++) sizes[foldOf[i]!]!++;
+  return Array.from({ length: folds }, (_, f) => {
+    const test = new Int32Array(sizes[f]!);
+    const train = new Int32Array(n - sizes[f]!);
+    let a = 0;
+    let b = 0;
+    for (let i = 0; i < n; i++) {
+      if (foldOf[i] === f) test[a++] = i;
+      else train[b++] = i;
+    }
+    return { train, test };
+  });
 }
 
 function byClass(labels: Int32Array, classes: number): number[][] {

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { makeFolds } from '../../src/eval/splits.js';
+import { mulberry32, testSeed } from '../helpers/random.js';
 
 // 3 classes: 23, 10 and 4 rows, interleaved.
 const labels = Int32Array.from({ length: 37 }, (_, i) => (i < 23 ? 0 : i < 33 ? 1 : 2));
@@ -63,5 +64,45 @@ describe('evaluation protocols', () => {
     expect(() => makeFolds(labels, 3, { name: 'kfold', folds: 1 })).toThrow(/--folds must be a whole number >= 2/);
     expect(() => makeFolds(labels, 3, { name: 'kfold', folds: 38 })).toThrow(/more than the 37 labelled rows/);
     expect(() => makeFolds(labels, 3, { name: 'holdout', testFraction: 1 })).toThrow(/between 0 and 1/);
+  });
+});
+
+describe('stratified k-fold at scale', () => {
+  it('deals the same folds as a plain filter of the fold assignment (random labels and fold counts)', () => {
+    const seed = testSeed('kfold split');
+    const random = mulberry32(seed);
+    for (let t = 0; t < 20; t++) {
+      const n = 2 + Math.floor(random() * 500);
+      const classes = 1 + Math.floor(random() * 6);
+      const labels = Int32Array.from({ length: n }, () => Math.floor(random() * classes));
+      const folds = Math.min(n, 2 + Math.floor(random() * 12));
+      const foldSeed = Math.floor(random() * 1000);
+      const got = makeFolds(labels, classes, { name: 'kfold', folds, seed: foldSeed });
+      // the reference: which fold holds each row, then a filter per fold
+      const foldOf = new Int32Array(n).fill(-1);
+      got.forEach((f, fi) => f.test.forEach((i) => (foldOf[i] = fi)));
+      expect(foldOf.every((f) => f >= 0)).toBe(true);
+      const all = Array.from({ length: n }, (_, i) => i);
+      got.forEach((f, fi) => {
+        expect(Array.from(f.test)).toEqual(all.filter((i) => foldOf[i] === fi));
+        expect(Array.from(f.train)).toEqual(all.filter((i) => foldOf[i] !== fi));
+      });
+      // and the assignment is the seeded stratified deal: per class, shuffled, folds in turn
+      const r2 = mulberry32(foldSeed);
+      const want = new Int32Array(n);
+      let next = 0;
+      for (let c = 0; c < classes; c++) {
+        const rows = all.filter((i) => labels[i] === c);
+        for (let i = rows.length - 1; i > 0; i--) {
+          const j = Math.floor(r2() * (i + 1));
+          [rows[i], rows[j]] = [rows[j]!, rows[i]!];
+        }
+        for (const r of rows) {
+          want[r] = next;
+          next = (next + 1) % folds;
+        }
+      }
+      expect(Array.from(foldOf)).toEqual(Array.from(want));
+    }
   });
 });
