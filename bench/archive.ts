@@ -4,7 +4,11 @@
  * aggregates them) against `nfdump -R DIR -s dstip/pps/bps -n 0 -o csv` alone on the same
  * files, in the same run. The difference is flowknn's overhead over nfdump's own statistics.
  *
- *   npm run build && npm run bench:archive -- [--hours 24] [--seed 1] [--keep DIR]
+ * The key is one nfdump aggregates itself, so flowknn reads nfdump's per-file aggregates (`-A
+ * dstip`) and merges them (src/ingest/aggregate-input.ts). With --before DIR, the CLI built in
+ * DIR (e.g. a worktree of an earlier commit, `npm run build` there) runs too, alternately.
+ *
+ *   npm run build && npm run bench:archive -- [--hours 24] [--seed 1] [--reps 3] [--before DIR]
  */
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -13,7 +17,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { generateArchive } from '../src/synth/generate.js';
 
-const { values } = parseArgs({ options: { hours: { type: 'string', default: '24' }, seed: { type: 'string', default: '1' }, reps: { type: 'string', default: '3' } } });
+const { values } = parseArgs({ options: { hours: { type: 'string', default: '24' }, seed: { type: 'string', default: '1' }, reps: { type: 'string', default: '3' }, before: { type: 'string' } } });
 const dir = mkdtempSync(join(tmpdir(), 'flowknn-archive-bench-'));
 try {
   const t0 = performance.now();
@@ -26,13 +30,15 @@ try {
     const out = execFileSync(cmd, args, { encoding: 'utf8', maxBuffer: 1 << 28, env: { ...process.env, TZ: 'UTC' } });
     return { ms: performance.now() - s, out };
   };
-  const runs: { nfdump: number; flowknn: number }[] = [];
+  const runs: { nfdump: number; flowknn: number; before?: number }[] = [];
+  const ingest = (bin: string, out: string) => time(process.execPath, [bin, 'ingest', flows, '--aggregate', 'dstip', '--window', 'whole', '--out', join(dir, out), '--quiet']);
   let hosts = 0;
   for (let r = 0; r < Number(values.reps); r++) {
     const n = time('nfdump', ['-R', flows, '-s', 'dstip/pps/bps', '-n', '0', '-o', 'csv', '-q']);
     hosts = n.out.split('\n').filter((l) => /^\d{4}-/u.test(l)).length / 2;
-    const f = time(process.execPath, ['bin/flowknn.js', 'ingest', flows, '--aggregate', 'dstip', '--window', 'whole', '--out', join(dir, 'agg.arrow'), '--quiet']);
-    runs.push({ nfdump: n.ms, flowknn: f.ms });
+    const b = values.before === undefined ? undefined : ingest(join(values.before, 'bin/flowknn.js'), 'before.arrow');
+    const f = ingest('bin/flowknn.js', 'agg.arrow');
+    runs.push({ nfdump: n.ms, flowknn: f.ms, before: b?.ms });
   }
   const med = (xs: number[]) => xs.sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
   const nf = med(runs.map((r) => r.nfdump));
@@ -40,6 +46,16 @@ try {
   console.log(`nfdump -s dstip/pps/bps alone: ${nf.toFixed(0)} ms (${hosts} destinations)`);
   console.log(`flowknn ingest --aggregate dstip: ${fk.toFixed(0)} ms (median of ${runs.length})`);
   console.log(`flowknn / nfdump: ${(fk / nf).toFixed(2)}x (overhead ${(fk - nf).toFixed(0)} ms)`);
+  if (values.before !== undefined) {
+    const bf = med(runs.map((r) => r.before!));
+    let same = true;
+    try {
+      execFileSync('cmp', ['-s', join(dir, 'before.arrow'), join(dir, 'agg.arrow')]);
+    } catch {
+      same = false;
+    }
+    console.log(`flowknn before (${values.before}): ${bf.toFixed(0)} ms, ${(bf / nf).toFixed(2)}x nfdump; now / before ${(fk / bf).toFixed(2)}x; outputs byte-identical: ${same}`);
+  }
 } finally {
   rmSync(dir, { recursive: true, force: true });
 }

@@ -217,6 +217,14 @@ interface FlowView {
  * Streaming aggregation: feed flow batches with `add`, then take the rows or the table. Memory
  * grows with the number of (window, key) groups, not with the number of flows.
  */
+/** What FlowAggregator.add takes of its records (see there). */
+export interface AddScope {
+  /** The records are partial aggregates; the keys of those not added are put here. */
+  readonly partials?: Set<string>;
+  /** Only the records of these keys are added. */
+  readonly only?: ReadonlySet<string>;
+}
+
 export class FlowAggregator {
   readonly key: KeySpec;
   readonly window: WindowSpec;
@@ -298,30 +306,50 @@ export class FlowAggregator {
     other.groups.clear();
   }
 
-  /** Adds flow records (FlowColumns from a parser or a FlowBatch's columns). */
-  add(cols: FlowColumns | FlowView, file?: string): void {
+  /**
+   * Adds flow records (FlowColumns from a parser or a FlowBatch's columns). With `scope`:
+   * - `partials`: the records are partial aggregates of one key each (nfdump -A of a file):
+   *   `flows` counts the flows each sums, and flowCount grows by them. A partial whose flows
+   *   may fall in more than one window (its first and last seen lie in different windows) or
+   *   that holds flows without a time (first seen 0) is not added: its key goes into
+   *   `partials`, for the caller to add that key's flows themselves (scope `only`).
+   * - `only`: adds only the records of these keys, and counts none (their file was counted
+   *   with its partials).
+   */
+  add(cols: FlowColumns | FlowView, file?: string, scope?: AddScope): void {
     const n = cols.length;
+    const partials = scope?.partials;
+    const only = scope?.only;
     const fields = this.key.fields;
     const getters = fields.map((f, j) => keyGetter(cols, f, this.prefixCaches[j]));
     const single = getters.length === 1 ? getters[0]! : undefined;
     const useIn = this.counters !== 'out';
     const useOut = this.counters !== 'in';
     let untimed = 0;
+    let counted = 0;
     for (let i = 0; i < n; i++) {
       const first = cols.first_seen[i]!;
       const last = cols.last_seen[i]!;
-      if (first === 0) untimed++;
       if (!Number.isFinite(first) || !Number.isFinite(last) || last < first) {
         throw inputError(`flow record ${i + 1}: first/last seen ${first}/${last} are not a valid time span`, { file });
       }
       const win = this.windowMs === 0 ? null : Math.floor(first / this.windowMs) * this.windowMs;
+      const values = single ? undefined : getters.map((g) => g(i));
+      const key = single ? String(single(i)) : values!.join('|');
+      if (partials) {
+        const fl = cols.flows[i]!;
+        counted += fl > 0 ? fl : 1;
+        if (first === 0 || (win !== null && Math.floor(last / this.windowMs) * this.windowMs !== win)) {
+          partials.add(key);
+          continue;
+        }
+      } else if (only && !only.has(key)) continue;
+      if (first === 0) untimed++;
       let map = this.groups.get(win);
       if (!map) {
         map = new Map();
         this.groups.set(win, map);
       }
-      const values = single ? undefined : getters.map((g) => g(i));
-      const key = single ? String(single(i)) : values!.join('|');
       let acc = map.get(key);
       if (!acc) {
         acc = { values: values ?? [single!(i)], flows: 0, packets: 0, bytes: 0, first, last };
@@ -329,7 +357,7 @@ export class FlowAggregator {
       }
       this.accumulate(acc, cols, i, first, last, useIn, useOut);
     }
-    this.flowsSeen += n;
+    this.flowsSeen += partials ? counted : only ? 0 : n;
     this.untimedSeen += untimed;
   }
 
@@ -353,7 +381,7 @@ export class FlowAggregator {
    * reading its buffers directly (numbers from the typed arrays, times from their int64 words,
    * only the key's text columns decoded): the path of every aggregation of flow inputs.
    */
-  addBatch(batch: RecordBatch, file?: string): void {
+  addBatch(batch: RecordBatch, file?: string, scope?: AddScope): void {
     const n = batch.numRows;
     const child = (name: string) => {
       const c = batch.getChild(name);
@@ -380,6 +408,7 @@ export class FlowAggregator {
         out_bytes: numericValues(child('out_bytes'), n),
       },
       file,
+      scope,
     );
   }
 

@@ -1,6 +1,7 @@
 import type { RecordBatch } from 'apache-arrow';
 import type { WallClockZone } from '../io/time-zone.js';
 import type { Reject } from './issues.js';
+import type { NfdumpAggregationField } from './nfdump/flows.js';
 import type { NfdumpOptions, NfdumpOutcome } from './nfdump/run.js';
 import type { StatScan, StatScanOptions } from './nfdump/stats.js';
 import type { RejectSink, RejectThreshold } from './rejects.js';
@@ -104,4 +105,11 @@ export interface InputFormat {
    * default source).
    */
   statistics?(file: string, options: StatScanOptions): Promise<StatScan>;
+  /**
+   * For the formats nfdump reads (nfcapd files): the file's flows aggregated by nfdump itself
+   * (`-A FIELDS`), one `flow` record per key whose `flows` column counts the flows it sums and
+   * whose first and last seen are the earliest and the latest of them (see
+   * src/ingest/aggregate-input.ts, which merges such partials exactly).
+   */
+  aggregated?(file: string, fields: readonly NfdumpAggregationField[], options: OpenOptions): Promise<InputReader>;
 }

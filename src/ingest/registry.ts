@@ -123,8 +123,13 @@ export async function detectInputFormat(file: string): Promise<InputFormat> {
  * gives record batches; see InputReader for when its rows are valid.
  */
 export async function openInput(file: string, format: string = 'auto', options: OpenOptions = {}): Promise<InputReader> {
-  if (format === 'auto') return (await detectInputFormat(file)).open(file, options);
+  return (await inputFormatOf(file, format)).open(file, options);
+}
+
+/** An input's format: detected from its first bytes (`auto`), or as named (the path checked as for auto). */
+export async function inputFormatOf(file: string, format: string = 'auto'): Promise<InputFormat> {
+  if (format === 'auto') return detectInputFormat(file);
   const named = formatByName(format);
   await readHead(file); // the same checks of the path (a regular file) as for auto
-  return named.open(file, options);
+  return named;
 }

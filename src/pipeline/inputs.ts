@@ -5,6 +5,7 @@ import type { ArchiveFile } from '../ingest/archive.js';
 import type { Reject } from '../ingest/issues.js';
 import type { NfdumpOptions, NfdumpOutcome } from '../ingest/nfdump/run.js';
 import { detectInputFormat } from '../ingest/registry.js';
+import { aggregateFlowInput } from '../ingest/aggregate-input.js';
 import { sha256OfFile } from '../io/checksum.js';
 import { buildTable, numberColumn, stringColumn, withMetadata } from '../schema/arrow.js';
 import { SCHEMA_VERSION } from '../schema/tables.js';
@@ -156,21 +157,16 @@ export async function aggregateInput(file: ArchiveFile, config: NightlyConfig, o
     if (format.kind !== 'flow') {
       throw inputError(`aggregate.source "flows" reads flow records; this is ${format.description}`, { file: file.path });
     }
-    // Every reject as it is found, to the end of the input.
+    // Every reject as it is found, to the end of the input. nfcapd files whose key nfdump
+    // aggregates itself are read as nfdump's partial aggregates of the file (aggregate-input.ts).
     const found: Reject[] = [];
-    lines = 0;
-    const reader = await format.open(file.path, { maxRejects, nfdump, signal: options.signal, rejects: { add: (r) => found.push(r) } });
-    for await (const batch of reader) {
-      agg.addBatch(batch, file.relPath);
-      lines += batch.numRows;
-      reader.recycle?.(batch);
-    }
+    const read = await aggregateFlowInput(file.path, format, agg, { maxRejects, nfdump, signal: options.signal, rejects: { add: (r) => found.push(r) } });
     rejects = found;
     flows = agg.flowCount;
-    lines += rejects.length;
+    lines = read.records + rejects.length;
     rows = agg.rows();
-    nfdumpArgs = 'flows';
-    outcome = reader.summary?.nfdump;
+    nfdumpArgs = read.via === 'flows' ? 'flows' : `flows via nfdump ${read.via}`;
+    outcome = read.summary.nfdump;
     if (agg.untimedCount > 0) warnings.push({ message: "flow records without a time (first seen 0): their hosts' duration and rates are 0, as nfdump computes them", count: agg.untimedCount });
   }
   const fraction = config.limits.maxRejectFraction;

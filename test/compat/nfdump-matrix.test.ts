@@ -10,6 +10,8 @@ import { scanNfcapdStats } from '../../src/ingest/nfdump/stats.js';
 import { probeNfdump, type NfdumpVersion } from '../../src/ingest/nfdump/version.js';
 import { readInput } from '../../src/ingest/read.js';
 import { openInput } from '../../src/ingest/registry.js';
+import { aggregateFlowInput } from '../../src/ingest/aggregate-input.js';
+import { nfcapdFormat } from '../../src/ingest/formats/nfcapd.js';
 import { uniqueRows } from '../../src/ingest/sections.js';
 import { numberColumn, stringColumn, takeRows } from '../../src/schema/arrow.js';
 import { generate, toPcap } from '../fixtures/gen/pcap.js';
@@ -112,6 +114,22 @@ async function flowAggregates(file: string, options: Parameters<typeof openInput
   expect(reader.kind === 'flow' || reader.kind === 'none', `${file}: ${reader.kind}`).toBe(true);
   for await (const b of reader) agg.addBatch(b, file);
   return aggregates(agg);
+}
+
+/** flowknn's aggregates of an nfcapd file as the nightly flows source reads it: nfdump's own -A partials, keys spanning windows read again as flows. */
+async function partialAggregates(file: string, version: NfdumpVersion, window: 'whole' | number): Promise<{ agg: FlowAggregator; reread: number; via: string; refused?: string }> {
+  const agg = new FlowAggregator({ key: 'dstip', window });
+  const read = await aggregateFlowInput(file, nfcapdFormat, agg, { nfdump: { version } });
+  return { agg, reread: read.reread, via: read.via, refused: read.refused };
+}
+
+/** The rows of two aggregators, window by window and key by key ('' when the same, value for value). */
+function sameRows(got: FlowAggregator, want: FlowAggregator): string {
+  const a = got.rows();
+  const b = want.rows();
+  if (a.length !== b.length) return `${a.length} aggregates, expected ${b.length}`;
+  const bad = a.flatMap((row, i) => (JSON.stringify(row) === JSON.stringify(b[i]) ? [] : [`${row.windowStart}/${row.key}: ${JSON.stringify(row)} != ${JSON.stringify(b[i])}`]));
+  return bad.length === 0 ? '' : `${bad.length} aggregates differ (${bad.slice(0, 2).join('; ')})`;
 }
 
 /** A statistics input read through the registry, each aggregate once. */
@@ -302,6 +320,31 @@ describe.skipIf(!ready && !inCi)('nfdump compatibility matrix (1.6.25, 1.7.1, 1.
             },
             'exact',
           );
+          // nfdump's own aggregation (-A dstip), as the nightly flows source reads nfcapd files.
+          await cell('nfcapd (nfdump -A)', async () => aggregates((await partialAggregates(file, version, 'whole')).agg), 'exact');
+          {
+            // One-minute windows: the partials whose flows span windows (all of a softflowd
+            // file's, exported at once) are read again as flows; the aggregates are those of the
+            // flows read one by one.
+            let result: string;
+            let reread = 0;
+            try {
+              const p = await partialAggregates(file, version, 60);
+              reread = p.reread;
+              const flows = new FlowAggregator({ key: 'dstip', window: 60 });
+              for await (const b of await openInput(file, 'auto', { nfdump: { version } })) flows.addBatch(b, file);
+              result = sameRows(p.agg, flows);
+              // A host whose flows with and without times nfdump sums is printed with a last
+              // seen but no duration: the reader refuses the line and the file is read as flows.
+              const refusedUntimed = untimed > 0 && p.via === 'flows' && /disagrees with first seen/u.test(p.refused ?? '');
+              if (result === '' && !p.via.startsWith('-A dstip') && !refusedUntimed) result = `read as ${p.via}${p.refused ? ` (${p.refused})` : ''}, expected nfdump -A dstip`;
+              if (refusedUntimed) reread = -1;
+            } catch (err) {
+              result = `error: ${err instanceof FlowknnError ? err.format() : String(err)}`;
+            }
+            if (result !== '') failures.push(`${a.name} ${basename(file)} nfdump -A, 1-minute windows: ${result}`);
+            if (file === a.files[0]) record(r, a, 'nfcapd (nfdump -A, 1-min windows)', result === '' ? (reread < 0 ? 'pass (-A refused: hosts with records without times; read as flows)' : `pass (${reread} hosts spanning windows read again)`) : `FAIL ${result}`);
+          }
           if (r.version === '1.6.25') {
             // 1.6.12-1.6.16 lack %tsr: the same file read with their format (%ts, %te).
             await cell('nfcapd (flows, 1.6.12-16 format)', () => flowAggregates(file, { nfdump: { version: { ...version, patch: 16, version: '1.6.16' } } }), 'exact');

@@ -12,7 +12,8 @@ import { writeFlowInputs } from '../../ingest/flows-to-arrow.js';
 import type { InputFormat as FormatSpec, InputKind } from '../../ingest/format.js';
 import type { NfdumpOptions } from '../../ingest/nfdump/run.js';
 import { INPUT_FORMATS, readInput, type InputFormat, type ReadOptions, type ReadResult } from '../../ingest/read.js';
-import { detectInputFormat, formatByName, kindOf, openInput } from '../../ingest/registry.js';
+import { detectInputFormat, formatByName, inputFormatOf, kindOf } from '../../ingest/registry.js';
+import { aggregateFlowInput } from '../../ingest/aggregate-input.js';
 import { checkNfdumpFilter } from '../../ingest/nfdump/filter.js';
 import { probeNfdump } from '../../ingest/nfdump/version.js';
 import { RejectsWriter, type RejectSink } from '../../ingest/rejects.js';
@@ -249,7 +250,7 @@ async function readWhole(
     const table = aggregator ? aggregator.table({ 'flowknn.sources': sources, ...zone }) : concatTables(withRows.length > 0 ? withRows : ok, zone);
     await writeArrowFile(args.out, table);
     await writeParquetFile(parquetOut, table);
-    for (const r of ok) ctx.log(`${r.file}: ${r.rows} rows (${r.format})${r.rejected ? `, ${r.rejected} rejected` : ''}${r.kind === 'none' ? ' (nfdump found no matching flows)' : ''}${r.untimed ? `, ${r.untimed} records without a time (first seen 0: their hosts' duration and rates are 0, as nfdump computes them)` : ''}${warned(r.summary?.nfdump?.warnings)}`);
+    for (const r of ok) ctx.log(`${r.file}: ${r.rows} ${r.via === undefined ? 'rows' : 'flows'} (${r.format}${r.via !== undefined && r.via !== 'flows' ? `, nfdump ${r.via}` : ''})${r.rejected ? `, ${r.rejected} rejected` : ''}${r.kind === 'none' ? ' (nfdump found no matching flows)' : ''}${r.untimed ? `, ${r.untimed} records without a time (first seen 0: their hosts' duration and rates are 0, as nfdump computes them)` : ''}${warned(r.summary?.nfdump?.warnings)}`);
     ctx.log(`wrote ${args.out} and ${parquetOut}: ${table.numRows} ${args.aggregate === undefined ? ([...kinds][0] ?? 'stat') : 'aggregate'} rows from ${ok.length} file(s)`);
   }
   return failed;
@@ -285,7 +286,7 @@ function makeAggregator(args: IngestArgs): FlowAggregator {
 }
 
 /** What ingest keeps of an input: its table, or (when aggregating) only how many rows it gave. */
-type InputOutcome = Omit<ReadResult, 'table'> & { rows: number; table?: Table; untimed?: number };
+type InputOutcome = Omit<ReadResult, 'table'> & { rows: number; table?: Table; untimed?: number; via?: string };
 
 function outcome(r: ReadResult): InputOutcome {
   return { ...r, rows: r.table.numRows };
@@ -302,22 +303,14 @@ function warned(warnings: readonly { message: string; count: number }[] | undefi
  * into an aggregator of its own that joins the common one only when the input was read whole:
  * memory grows with the groups, not with the flows, and a failed input adds nothing.
  */
-async function aggregateInput(aggregator: FlowAggregator, file: string, format: InputFormat, options: ReadOptions): Promise<InputOutcome> {
+async function aggregateInput(aggregator: FlowAggregator, file: string, format: string, options: ReadOptions): Promise<InputOutcome> {
   const own = aggregator.emptyLike();
-  const reader = await openInput(file, format, options);
-  if (reader.kind !== 'flow' && reader.kind !== 'none') {
-    throw usageError(`--aggregate needs flow records; ${file} holds ${reader.kind} rows`, 'give nfcapd files or flow records (nfdump -o csv, csv-fast, json or ndjson)');
-  }
-  let rows = 0;
-  for await (const batch of reader) {
-    own.addBatch(batch, file);
-    rows += batch.numRows;
-    reader.recycle?.(batch);
-  }
+  const read = await aggregateFlowInput(file, await inputFormatOf(file, format), own, options);
   const untimed = own.untimedCount;
+  const flows = own.flowCount;
   aggregator.merge(own);
-  const summary = reader.summary!;
-  return { file, format: reader.format, kind: reader.kind, rows, rejects: summary.rejects, summary, untimed };
+  const summary = read.summary;
+  return { file, format: read.format, kind: read.kind, rows: flows, rejects: summary.rejects, summary, untimed, via: read.via };
 }
 
 /** Size of an input for the progress line (0 when it cannot be read: its error says why elsewhere). */

@@ -1,7 +1,7 @@
 import type { RecordBatch } from 'apache-arrow';
 import { generatedReader, type InputFormat, type OpenOptions, type ReadSummary, type SniffHead } from '../format.js';
 import type { Reject } from '../issues.js';
-import { flowBatchTable, readNfcapdFlows } from '../nfdump/flows.js';
+import { flowBatchTable, readNfcapdFlows, type NfdumpAggregationField } from '../nfdump/flows.js';
 import { parseNfcapdHeader } from '../nfdump/nfcapd-file.js';
 import { scanNfcapdStats } from '../nfdump/stats.js';
 
@@ -13,10 +13,11 @@ export const nfcapdFormat: InputFormat = {
   sniff: (head: SniffHead) => parseNfcapdHeader(head.bytes) !== undefined,
   open: async (file, options) => generatedReader('nfcapd', 'flow', file, (done) => nfcapdBatches(file, options, done)),
   statistics: scanNfcapdStats,
+  aggregated: async (file, fields, options) => generatedReader('nfcapd', 'flow', file, (done) => nfcapdBatches(file, options, done, fields)),
 };
 
 /** The flows of an nfcapd file as record batches, read through nfdump. */
-async function* nfcapdBatches(file: string, o: OpenOptions, done: (summary: ReadSummary) => void): AsyncGenerator<RecordBatch> {
+async function* nfcapdBatches(file: string, o: OpenOptions, done: (summary: ReadSummary) => void, aggregate?: readonly NfdumpAggregationField[]): AsyncGenerator<RecordBatch> {
   let rejected = 0;
   const first: Reject[] = [];
   const flows = readNfcapdFlows(file, {
@@ -25,6 +26,7 @@ async function* nfcapdBatches(file: string, o: OpenOptions, done: (summary: Read
     batchRows: o.batchRows,
     maxRejects: o.maxRejects,
     maxRejectFraction: o.maxRejectFraction,
+    aggregate,
     rejects: {
       add: (r) => {
         rejected++;

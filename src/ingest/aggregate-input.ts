@@ -1,0 +1,137 @@
+import type { RecordBatch } from 'apache-arrow';
+import type { FlowAggregator } from '../features/aggregate.js';
+import { FlowknnError, usageError } from '../errors.js';
+import type { InputFormat, InputKind, InputReader, OpenOptions, ReadSummary } from './format.js';
+import { NFDUMP_AGGREGATION_FIELDS, type NfdumpAggregationField } from './nfdump/flows.js';
+
+/**
+ * One flow input into an aggregator, the cheapest exact way its format allows.
+ *
+ * nfcapd files whose key nfdump can aggregate itself (srcip, dstip, proto, srcport, dstport and
+ * their combinations, no prefixes) are read as nfdump's own aggregates of the file (`-A`): one
+ * line per key instead of one per flow, with the flows counted, the counters summed, first seen
+ * the earliest and last seen the latest. Such a partial is exact for flowknn's windows when all
+ * its flows fall in one window: when its first and last seen do (a flow's first seen lies
+ * between them), or always for `whole`. The keys of the other partials (flows that started in an
+ * earlier window and were exported in this file; flows without a time) are read again as flows,
+ * from a second nfdump that prints only theirs where a filter can say so, and added flow by flow.
+ * The aggregates are the same, value for value, as from the file's flows.
+ *
+ * Every other input (flow dumps, keys nfdump lacks, prefixes) is read as flows.
+ */
+
+export interface FlowInputRead {
+  /** The read's summary: the flow records' (one pass) or nfdump's aggregates' (then `partials`). */
+  readonly summary: ReadSummary;
+  /** The format the input was read as (e.g. `nfcapd`), and its kind (`none`: nfdump found no flows). */
+  readonly format: string;
+  readonly kind: InputKind;
+  /** Records read over all passes: flows, or nfdump's aggregates and the flows read again. */
+  readonly records: number;
+  /** How it was read: `flows`, or nfdump's arguments for its aggregates, e.g. `-A dstip`. */
+  readonly via: string;
+  /** Partials that spanned windows and whose keys were read again as flows (0 when none or read as flows). */
+  readonly reread: number;
+  /** Why nfdump's aggregates were not used, when the key allowed them but a line was refused. */
+  readonly refused?: string;
+}
+
+/** nfdump's `-A` fields for the aggregator's key, or undefined when nfdump cannot aggregate it exactly. */
+export function nfdumpAggregation(aggregator: FlowAggregator): NfdumpAggregationField[] | undefined {
+  const key = aggregator.key;
+  if (key.prefixes.some((p) => p !== undefined)) return undefined;
+  if (!key.fields.every((f) => (NFDUMP_AGGREGATION_FIELDS as readonly string[]).includes(f))) return undefined;
+  // inout counters only: nfdump sums in and out of each record alike
+  if (aggregator.counters !== 'inout') return undefined;
+  return [...key.fields] as NfdumpAggregationField[];
+}
+
+/**
+ * Reads one input into `into` (an aggregator of its own for this input, merged by the caller
+ * once this returns: a failure part way leaves the caller's groups untouched). `onRecords`
+ * sees each batch's row count (progress). Throws what the reader throws; the input is valid only
+ * when this returns.
+ */
+export async function aggregateFlowInput(
+  file: string,
+  format: InputFormat,
+  into: FlowAggregator,
+  options: OpenOptions,
+): Promise<FlowInputRead> {
+  const fields = format.aggregated ? nfdumpAggregation(into) : undefined;
+  const asFlows = async (refused?: string): Promise<FlowInputRead> => {
+    const reader = await format.open(file, options);
+    if (reader.kind !== 'flow' && reader.kind !== 'none') throw usageError(`aggregating needs flow records; ${file} holds ${reader.kind} rows`, 'give nfcapd files or flow records (nfdump -o csv, csv-fast, json or ndjson)');
+    const records = await drain(reader, (b) => into.addBatch(b, file));
+    return { summary: reader.summary!, format: reader.format, kind: reader.kind, records, via: 'flows', reread: 0, refused };
+  };
+  if (!fields) return asFlows();
+  const spanning = new Set<string>();
+  // nfdump's aggregates go into an aggregator of their own, taken in only when every line was
+  // one: a line the reader refuses (e.g. a key whose flows with and without times nfdump summed,
+  // printed with last seen but no duration) sends the whole file through the flow reader, whose
+  // rules for bad lines, thresholds and errors are the input's.
+  const partial = into.emptyLike();
+  let reader: InputReader;
+  let records: number;
+  try {
+    reader = await format.aggregated!(file, fields, { ...options, maxRejects: 0, rejects: undefined });
+    records = await drain(reader, (b) => partial.addBatch(b, file, { partials: spanning }));
+  } catch (err) {
+    if (!(err instanceof FlowknnError) || err.kind !== 'input') throw err;
+    return asFlows(err.message.split('\n')[0]);
+  }
+  into.merge(partial);
+  const summary = reader.summary!;
+  let via = `-A ${fields.join(',')}`;
+  if (spanning.size > 0) {
+    const filter = keyFilter(fields, spanning, options.nfdump?.filter);
+    const again = await format.open(file, { ...options, nfdump: { ...options.nfdump, filter } });
+    records += await drain(again, (b) => into.addBatch(b, file, { only: spanning }));
+    const more = again.summary!;
+    via += `, then the flows of ${spanning.size} key${spanning.size === 1 ? '' : 's'} spanning windows`;
+    return {
+      summary: { ...summary, rejected: summary.rejected + more.rejected, rejects: [...summary.rejects, ...more.rejects].slice(0, 10) },
+      format: reader.format,
+      kind: reader.kind,
+      records,
+      via,
+      reread: spanning.size,
+    };
+  }
+  return { summary, format: reader.format, kind: reader.kind, records, via, reread: 0 };
+}
+
+async function drain(reader: InputReader, add: (batch: RecordBatch) => void): Promise<number> {
+  let rows = 0;
+  for await (const batch of reader) {
+    add(batch);
+    rows += batch.numRows;
+    reader.recycle?.(batch);
+  }
+  return rows;
+}
+
+/** Longest filter handed to nfdump as one argument (Linux takes 128 KiB per argument). */
+const MAX_FILTER_CHARS = 64 * 1024;
+
+/**
+ * An nfdump filter that keeps the flows of these keys, or of a few more (the aggregator keeps
+ * only the keys asked for): the key's address field's values as `dst ip in [ ... ]` when the key
+ * has one, else the caller's filter alone (all flows). Within the caller's filter, if any.
+ */
+export function keyFilter(fields: readonly NfdumpAggregationField[], keys: ReadonlySet<string>, userFilter: string | undefined): string | undefined {
+  const user = userFilter !== undefined && userFilter.trim() !== '' ? userFilter : undefined;
+  const at = fields.findIndex((f) => f === 'dstip' || f === 'srcip');
+  if (at < 0) return user;
+  const values = new Set<string>();
+  for (const key of keys) {
+    const value = fields.length === 1 ? key : key.split('|')[at]!;
+    // Flows without a time have a key like any other; an address nfdump would not parse is not filtered on
+    if (!/^[0-9a-fA-F:.]+$/u.test(value)) return user;
+    values.add(value);
+  }
+  const own = `${fields[at] === 'dstip' ? 'dst' : 'src'} ip in [ ${[...values].join(' ')} ]`;
+  if (own.length > MAX_FILTER_CHARS) return user;
+  return user === undefined ? own : `(${user}) and (${own})`;
+}
