@@ -254,7 +254,7 @@ export class FlowAggregator {
     }
   }
 
-  /** Flow records added so far. */
+  /** Flows added so far (a record's `flows` when it counts more than one, as nfdump counts them). */
   get flowCount(): number {
     return this.flowsSeen;
   }
@@ -336,9 +336,12 @@ export class FlowAggregator {
       const win = this.windowMs === 0 ? null : Math.floor(first / this.windowMs) * this.windowMs;
       const values = single ? undefined : getters.map((g) => g(i));
       const key = single ? String(single(i)) : values!.join('|');
-      if (partials) {
+      if (!only) {
+        // flows, as nfdump counts them: a record of an aggregated file (nfdump -A -w) counts its flows
         const fl = cols.flows[i]!;
         counted += fl > 0 ? fl : 1;
+      }
+      if (partials) {
         if (first === 0 || (win !== null && Math.floor(last / this.windowMs) * this.windowMs !== win)) {
           partials.add(key);
           continue;
@@ -357,7 +360,7 @@ export class FlowAggregator {
       }
       this.accumulate(acc, cols, i, first, last, useIn, useOut);
     }
-    this.flowsSeen += partials ? counted : only ? 0 : n;
+    this.flowsSeen += only ? 0 : counted;
     this.untimedSeen += untimed;
   }
 

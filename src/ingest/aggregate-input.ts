@@ -3,12 +3,13 @@ import type { FlowAggregator } from '../features/aggregate.js';
 import { FlowknnError, usageError } from '../errors.js';
 import type { InputFormat, InputKind, InputReader, OpenOptions, ReadSummary } from './format.js';
 import { NFDUMP_AGGREGATION_FIELDS, type NfdumpAggregationField } from './nfdump/flows.js';
+import { nfdumpVersionOf } from './nfdump/run.js';
 
 /**
  * One flow input into an aggregator, the cheapest exact way its format allows.
  *
  * nfcapd files whose key nfdump can aggregate itself (srcip, dstip, proto, srcport, dstport and
- * their combinations, no prefixes) are read as nfdump's own aggregates of the file (`-A`): one
+ * their combinations, no prefixes; an address in the key needs nfdump 1.7.8+) are read as nfdump's own aggregates of the file (`-A`): one
  * line per key instead of one per flow, with the flows counted, the counters summed, first seen
  * the earliest and last seen the latest. Such a partial is exact for flowknn's windows when all
  * its flows fall in one window: when its first and last seen do (a flow's first seen lies
@@ -47,10 +48,9 @@ export function nfdumpAggregation(aggregator: FlowAggregator): NfdumpAggregation
 }
 
 /**
- * Reads one input into `into` (an aggregator of its own for this input, merged by the caller
- * once this returns: a failure part way leaves the caller's groups untouched). `onRecords`
- * sees each batch's row count (progress). Throws what the reader throws; the input is valid only
- * when this returns.
+ * Reads one input into `into`, which must be an aggregator of this input alone (emptyLike), merged
+ * by the caller once this returns: a failure part way leaves it half filled. Throws what the
+ * reader throws; the input is valid only when this returns.
  */
 export async function aggregateFlowInput(
   file: string,
@@ -58,7 +58,14 @@ export async function aggregateFlowInput(
   into: FlowAggregator,
   options: OpenOptions,
 ): Promise<FlowInputRead> {
-  const fields = format.aggregated ? nfdumpAggregation(into) : undefined;
+  let fields = format.aggregated ? nfdumpAggregation(into) : undefined;
+  if (fields && fields.some((f) => f === 'srcip' || f === 'dstip')) {
+    // Before 1.7.8, -A on an address sums IPv4-compatible IPv6 flows (::a.b.c.d, ::1) into the
+    // IPv4 address's aggregate; flows keep them apart. Only 1.7.8+ is known to keep them apart too.
+    const version = await nfdumpVersionOf(options.nfdump ?? {});
+    options = { ...options, nfdump: { ...options.nfdump, version } };
+    if (version.major * 10_000 + version.minor * 100 + version.patch < 10_708) fields = undefined;
+  }
   const asFlows = async (refused?: string): Promise<FlowInputRead> => {
     const reader = await format.open(file, options);
     if (reader.kind !== 'flow' && reader.kind !== 'none') throw usageError(`aggregating needs flow records; ${file} holds ${reader.kind} rows`, 'give nfcapd files or flow records (nfdump -o csv, csv-fast, json or ndjson)');

@@ -163,9 +163,10 @@ export async function aggregateInput(file: ArchiveFile, config: NightlyConfig, o
     const read = await aggregateFlowInput(file.path, format, agg, { maxRejects, nfdump, signal: options.signal, rejects: { add: (r) => found.push(r) } });
     rejects = found;
     flows = agg.flowCount;
-    lines = read.records + rejects.length;
+    // The reject fraction is of the file's flows, however few lines nfdump's aggregates took.
+    lines = (read.via === 'flows' ? read.records : Math.max(read.records, flows)) + rejects.length;
     rows = agg.rows();
-    nfdumpArgs = read.via === 'flows' ? 'flows' : `flows via nfdump ${read.via}`;
+    nfdumpArgs = read.via === 'flows' ? (read.refused ? `flows (nfdump -A refused: ${read.refused})` : 'flows') : `flows via nfdump ${read.via}`;
     outcome = read.summary.nfdump;
     if (agg.untimedCount > 0) warnings.push({ message: "flow records without a time (first seen 0): their hosts' duration and rates are 0, as nfdump computes them", count: agg.untimedCount });
   }
