@@ -9,7 +9,7 @@ import { nfdumpVersionOf } from './nfdump/run.js';
  * One flow input into an aggregator, the cheapest exact way its format allows.
  *
  * nfcapd files whose key nfdump can aggregate itself (srcip, dstip, proto, srcport, dstport and
- * their combinations, no prefixes; an address in the key needs nfdump 1.7.8+) are read as nfdump's own aggregates of the file (`-A`): one
+ * their combinations, no prefixes) are read as nfdump's own aggregates of the file (`-A`): one
  * line per key instead of one per flow, with the flows counted, the counters summed, first seen
  * the earliest and last seen the latest. Such a partial is exact for flowknn's windows when all
  * its flows fall in one window: when its first and last seen do (a flow's first seen lies
@@ -17,6 +17,10 @@ import { nfdumpVersionOf } from './nfdump/run.js';
  * earlier window and were exported in this file; flows without a time) are read again as flows,
  * from a second nfdump that prints only theirs where a filter can say so, and added flow by flow.
  * The aggregates are the same, value for value, as from the file's flows.
+ *
+ * An address in the key needs nfdump 1.7.8+, or 1.7.0-1.7.4 with the flows of IPv4-compatible
+ * IPv6 addresses kept out of its aggregates and read as flows (see compatibleV6); 1.6.x reads
+ * such keys as flows.
  *
  * Every other input (flow dumps, keys nfdump lacks, prefixes) is read as flows.
  */
@@ -59,12 +63,15 @@ export async function aggregateFlowInput(
   options: OpenOptions,
 ): Promise<FlowInputRead> {
   let fields = format.aggregated ? nfdumpAggregation(into) : undefined;
+  // Flows of IPv4-compatible IPv6 addresses that an nfdump before 1.7.8 would sum into the IPv4
+  // address's aggregate: left out of its -A pass, read as flows after it (see compatibleV6).
+  let exclude: string | undefined;
   if (fields && fields.some((f) => f === 'srcip' || f === 'dstip')) {
-    // Before 1.7.8, -A on an address sums IPv4-compatible IPv6 flows (::a.b.c.d, ::1) into the
-    // IPv4 address's aggregate; flows keep them apart. Only 1.7.8+ is known to keep them apart too.
     const version = await nfdumpVersionOf(options.nfdump ?? {});
     options = { ...options, nfdump: { ...options.nfdump, version } };
-    if (version.major * 10_000 + version.minor * 100 + version.patch < 10_708) fields = undefined;
+    const v = version.major * 10_000 + version.minor * 100 + version.patch;
+    if (v >= 10_700 && v < 10_705) exclude = compatibleV6(fields);
+    else if (v < 10_708) fields = undefined;
   }
   const asFlows = async (refused?: string): Promise<FlowInputRead> => {
     const reader = await format.open(file, options);
@@ -81,32 +88,56 @@ export async function aggregateFlowInput(
   const partial = into.emptyLike();
   let reader: InputReader;
   let records: number;
+  const userFilter = options.nfdump?.filter !== undefined && options.nfdump.filter.trim() !== '' ? options.nfdump.filter : undefined;
+  const within = (own: string) => (userFilter === undefined ? own : `(${userFilter}) and (${own})`);
+  const aOptions = exclude === undefined ? options : { ...options, nfdump: { ...options.nfdump, filter: within(`not (${exclude})`) } };
   try {
-    reader = await format.aggregated!(file, fields, { ...options, maxRejects: 0, rejects: undefined });
+    reader = await format.aggregated!(file, fields, { ...aOptions, maxRejects: 0, rejects: undefined });
     records = await drain(reader, (b) => partial.addBatch(b, file, { partials: spanning }));
   } catch (err) {
     if (!(err instanceof FlowknnError) || err.kind !== 'input') throw err;
     return asFlows(err.message.split('\n')[0]);
   }
   into.merge(partial);
-  const summary = reader.summary!;
+  let summary = reader.summary!;
   let via = `-A ${fields.join(',')}`;
+  const more = (s: ReadSummary) => {
+    summary = { ...summary, rejected: summary.rejected + s.rejected, rejects: [...summary.rejects, ...s.rejects].slice(0, 10) };
+  };
   if (spanning.size > 0) {
-    const filter = keyFilter(fields, spanning, options.nfdump?.filter);
+    // Within 1.7.1's filter, `dst ip in [ 10.0.0.1 ]` takes ::10.0.0.1's flows too: kept out here as well.
+    const keys = keyFilter(fields, spanning, undefined);
+    const own = [keys, exclude === undefined ? undefined : `not (${exclude})`].filter((f) => f !== undefined);
+    const filter = own.length === 0 ? userFilter : within(own.join(' and '));
     const again = await format.open(file, { ...options, nfdump: { ...options.nfdump, filter } });
     records += await drain(again, (b) => into.addBatch(b, file, { only: spanning }));
-    const more = again.summary!;
+    more(again.summary!);
     via += `, then the flows of ${spanning.size} key${spanning.size === 1 ? '' : 's'} spanning windows`;
-    return {
-      summary: { ...summary, rejected: summary.rejected + more.rejected, rejects: [...summary.rejects, ...more.rejects].slice(0, 10) },
-      format: reader.format,
-      kind: reader.kind,
-      records,
-      via,
-      reread: spanning.size,
-    };
   }
-  return { summary, format: reader.format, kind: reader.kind, records, via, reread: 0 };
+  // nfdump says whether its filter left any flow out (1.7.x: processed and passed); with a
+  // filter of the caller's own it cannot say which one did, so the flows are asked for.
+  const f = summary.nfdump?.filtered;
+  if (exclude !== undefined && (userFilter !== undefined || f === undefined || f.processed !== f.passed)) {
+    const again = await format.open(file, { ...options, nfdump: { ...options.nfdump, filter: within(exclude) } });
+    const before = into.flowCount;
+    records += await drain(again, (b) => into.addBatch(b, file));
+    more(again.summary!);
+    if (into.flowCount > before) via += ', then the flows of IPv4-compatible IPv6 addresses (::/96)';
+  }
+  return { summary, format: reader.format, kind: reader.kind, records, via, reread: spanning.size };
+}
+
+/**
+ * nfdump 1.6.x and 1.7.0-1.7.4 keep an IPv4 address in the low 32 bits of the 128 it keeps for
+ * IPv6, so `-A dstip` sums the flows of ::10.0.0.1 (IPv6, ::/96) into 10.0.0.1's aggregate and
+ * prints the IPv4 address (flowknn, and 1.7.8, keep them apart); its filter `dst ip in [ ... ]`
+ * matches both, too. The flows of the key's address fields in ::/96, as an nfdump filter.
+ * (1.6.x's trailer does not say how many flows a filter left out, so 1.6.x reads such keys as
+ * flows; 1.7.5-1.7.7 are untested and do the same.)
+ */
+function compatibleV6(fields: readonly NfdumpAggregationField[]): string {
+  const nets = fields.filter((f) => f === 'srcip' || f === 'dstip').map((f) => `${f === 'dstip' ? 'dst' : 'src'} net ::/96`);
+  return `ipv6 and (${nets.join(' or ')})`;
 }
 
 async function drain(reader: InputReader, add: (batch: RecordBatch) => void): Promise<number> {

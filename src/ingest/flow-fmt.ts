@@ -36,11 +36,15 @@ export const FLOW_FIELD_COUNT = 13;
  */
 const CHROME = /^(?:Date first seen|First seen raw|Summary: |Time window: |Total (?:flows|records) processed: |Sys: )/u;
 const SUMMARY = /^Summary: total flows: (\d+), total bytes: (\d+), total packets: (\d+),/u;
+/** 1.7.x with a filter: `Total flows processed: 15, passed: 5, ...` (1.6.x prints the passed count alone). */
+const PROCESSED = /^Total (?:flows|records) processed: (\d+), passed: (\d+),/u;
 
 /** What the trailer said (filled in as the lines pass). */
 export interface FmtTrailer {
   seen: boolean;
   summary?: { flows: number; bytes: number; packets: number; line: number };
+  /** Records nfdump read and records its filter passed, where it says both (1.7.x). */
+  filtered?: { processed: number; passed: number };
 }
 
 /** Where a bad line goes: FileRejects (which throws once the file's threshold is passed). */
@@ -65,6 +69,8 @@ export function parseFlowFmtLine(line: string, lineNo: number, cols: FlowColumns
     if (trailer) trailer.seen = true;
     const total = SUMMARY.exec(trimmed);
     if (total && trailer) trailer.summary = { flows: Number(total[1]), bytes: Number(total[2]), packets: Number(total[3]), line: lineNo };
+    const processed = PROCESSED.exec(trimmed);
+    if (processed && trailer) trailer.filtered = { processed: Number(processed[1]), passed: Number(processed[2]) };
     return false;
   }
   const reject = (reason: string) => {

@@ -151,7 +151,7 @@ export class NfcapdFlows implements AsyncIterable<FlowBatch> {
       }
       // Rows left out as rejects (within the threshold) make the sums short by design.
       if (rejects.count === 0) checkTotals(file, sums, summary, "nfdump's Summary line", summary.line);
-      this.outcome = { nfdump: version.version, warnings, totalsCheck: rejects.count === 0 ? 'Summary line' : 'none (lines rejected)' };
+      this.outcome = { nfdump: version.version, warnings, totalsCheck: rejects.count === 0 ? 'Summary line' : 'none (lines rejected)', filtered: reader.trailer.filtered };
       if (cols.length > 0) yield { file, columns: cols, rejects: shown };
     } finally {
       await run.dispose();

@@ -39,6 +39,8 @@ export interface NfdumpOutcome {
   readonly warnings: NfdumpWarning[];
   /** How the output was checked for completeness: `Summary trailer`, `nfdump -I` or `none (...)`. */
   readonly totalsCheck: string;
+  /** Flow mode, where nfdump says it (1.7.x): records read and records its filter passed. */
+  readonly filtered?: { readonly processed: number; readonly passed: number };
 }
 
 /** The version in the options, or the binary's, asked now. */
