@@ -35,7 +35,12 @@ import { PrefixCache, parsePrefixLengths, prefixLengthsText, type AddressPrefix 
  * flow of the input in one window.
  */
 
-export const KEY_FIELDS = ['srcip', 'dstip', 'proto', 'srcport', 'dstport'] as const;
+/**
+ * Fields a key may join. `router` is not in the flow records: it is the router (exporter) whose
+ * archive a file lies in (src/ingest/archive.ts routerOf: NfSen's `live/<router>/...`), given to
+ * the aggregator (`AggregateOptions.router`) or, for partial aggregates, as a column.
+ */
+export const KEY_FIELDS = ['srcip', 'dstip', 'proto', 'srcport', 'dstport', 'router'] as const;
 export type KeyField = (typeof KEY_FIELDS)[number];
 
 export interface KeySpec {
@@ -107,6 +112,8 @@ export interface AggregateOptions {
   top?: { n: number; by: RankBy };
   /** Order of the rows within a window (default: `top.by`, else pps), descending. */
   orderBy?: RankBy;
+  /** The router of every record added without a `router` column (the key's `router` field). */
+  router?: string;
 }
 
 /** One aggregate: key, window and nfdump's seven features. */
@@ -178,6 +185,8 @@ export const AGGREGATE_FIELDS: Field[] = [
   new Field('proto', new Utf8(), true),
   new Field('src_port', new Int32(), true),
   new Field('dst_port', new Int32(), true),
+  /** The router whose archive the flows came from (key field `router`; the nightly job fills it always). */
+  new Field('router', new Utf8(), true),
   new Field('first_seen', utcMillis(), false),
   new Field('last_seen', utcMillis(), false),
   // NFDUMP_STAT7, in its order
@@ -190,7 +199,7 @@ export const AGGREGATE_FIELDS: Field[] = [
   new Field('bpp', new Float64(), false),
 ];
 
-const KEY_COLUMN: Record<KeyField, string> = { srcip: 'src_addr', dstip: 'dst_addr', proto: 'proto', srcport: 'src_port', dstport: 'dst_port' };
+const KEY_COLUMN: Record<KeyField, string> = { srcip: 'src_addr', dstip: 'dst_addr', proto: 'proto', srcport: 'src_port', dstport: 'dst_port', router: 'router' };
 
 export function aggregateSchema(meta: Record<string, string>): Schema {
   return withMetadata(AGGREGATE_FIELDS, { 'flowknn.kind': 'aggregate', 'flowknn.schema_version': SCHEMA_VERSION, 'flowknn.feature_set': NFDUMP_STAT7.name, ...meta });
@@ -211,6 +220,8 @@ interface FlowView {
   readonly in_bytes: ArrayLike<number>;
   readonly out_packets: ArrayLike<number | null>;
   readonly out_bytes: ArrayLike<number | null>;
+  /** Partial aggregates of several routers' files (the key's `router`); else AggregateOptions.router. */
+  readonly router?: ArrayLike<string | null>;
 }
 
 /**
@@ -268,9 +279,9 @@ export class FlowAggregator {
     return this.untimedSeen;
   }
 
-  /** An empty aggregator with the same key, window, counters and filters (and text cache). */
-  emptyLike(): FlowAggregator {
-    return new FlowAggregator(this.options, this.texts);
+  /** An empty aggregator with the same key, window, counters and filters (and text cache); `router` for its flows, when given. */
+  emptyLike(router?: string): FlowAggregator {
+    return new FlowAggregator(router === undefined ? this.options : { ...this.options, router }, this.texts);
   }
 
   /**
@@ -321,7 +332,7 @@ export class FlowAggregator {
     const partials = scope?.partials;
     const only = scope?.only;
     const fields = this.key.fields;
-    const getters = fields.map((f, j) => keyGetter(cols, f, this.prefixCaches[j]));
+    const getters = fields.map((f, j) => keyGetter(cols, f, this.prefixCaches[j], this.options.router));
     const single = getters.length === 1 ? getters[0]! : undefined;
     const useIn = this.counters !== 'out';
     const useOut = this.counters !== 'in';
@@ -536,7 +547,7 @@ export function aggregateColumns(rows: readonly AggregateRow[], keyFields: reado
   return cols;
 }
 
-function keyGetter(cols: FlowColumns | FlowView, field: KeyField, prefix?: PrefixCache): (i: number) => string | number {
+function keyGetter(cols: FlowColumns | FlowView, field: KeyField, prefix?: PrefixCache, router?: string): (i: number) => string | number {
   const text = (arr: ArrayLike<string | null>, name: string) => {
     const value = (i: number) => {
       const v = arr[i];
@@ -559,6 +570,12 @@ function keyGetter(cols: FlowColumns | FlowView, field: KeyField, prefix?: Prefi
       return text(cols.dst_addr, 'destination address');
     case 'proto':
       return text(cols.proto, 'protocol');
+    case 'router': {
+      const column = 'router' in cols ? cols.router : undefined;
+      if (column) return text(column, 'router');
+      if (router === undefined || router === '') throw usageError('aggregation key "router": no router given for these flows (it comes from the archive folder a file lies in)');
+      return () => router;
+    }
     case 'srcport':
       return (i) => cols.src_port[i]!;
     case 'dstport':

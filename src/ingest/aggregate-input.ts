@@ -45,10 +45,12 @@ export interface FlowInputRead {
 export function nfdumpAggregation(aggregator: FlowAggregator): NfdumpAggregationField[] | undefined {
   const key = aggregator.key;
   if (key.prefixes.some((p) => p !== undefined)) return undefined;
-  if (!key.fields.every((f) => (NFDUMP_AGGREGATION_FIELDS as readonly string[]).includes(f))) return undefined;
+  // the router is one per file (the aggregator's own): nfdump aggregates the rest
+  const fields = key.fields.filter((f) => f !== 'router');
+  if (fields.length === 0 || !fields.every((f) => (NFDUMP_AGGREGATION_FIELDS as readonly string[]).includes(f))) return undefined;
   // inout counters only: nfdump sums in and out of each record alike
   if (aggregator.counters !== 'inout') return undefined;
-  return [...key.fields] as NfdumpAggregationField[];
+  return fields as NfdumpAggregationField[];
 }
 
 /**
@@ -106,7 +108,7 @@ export async function aggregateFlowInput(
   };
   if (spanning.size > 0) {
     // Within 1.7.1's filter, `dst ip in [ 10.0.0.1 ]` takes ::10.0.0.1's flows too: kept out here as well.
-    const keys = keyFilter(fields, spanning, undefined);
+    const keys = keyFilter(into.key.fields, spanning, undefined);
     const own = [keys, exclude === undefined ? undefined : `not (${exclude})`].filter((f) => f !== undefined);
     const filter = own.length === 0 ? userFilter : within(own.join(' and '));
     const again = await format.open(file, { ...options, nfdump: { ...options.nfdump, filter } });
@@ -158,7 +160,7 @@ const MAX_FILTER_CHARS = 64 * 1024;
  * only the keys asked for): the key's address field's values as `dst ip in [ ... ]` when the key
  * has one, else the caller's filter alone (all flows). Within the caller's filter, if any.
  */
-export function keyFilter(fields: readonly NfdumpAggregationField[], keys: ReadonlySet<string>, userFilter: string | undefined): string | undefined {
+export function keyFilter(fields: readonly string[], keys: ReadonlySet<string>, userFilter: string | undefined): string | undefined {
   const user = userFilter !== undefined && userFilter.trim() !== '' ? userFilter : undefined;
   const at = fields.findIndex((f) => f === 'dstip' || f === 'srcip');
   if (at < 0) return user;

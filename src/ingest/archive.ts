@@ -1,6 +1,6 @@
 import type { Dirent } from 'node:fs';
 import { readdir, realpath, stat } from 'node:fs/promises';
-import { basename, join, relative, sep } from 'node:path';
+import { basename, join, relative, resolve, sep } from 'node:path';
 import { environmentError, excerpt, FlowknnError, inputError, usageError } from '../errors.js';
 import { checkTimeZone, formatInZone, UTC as utc, zonedToEpoch } from '../io/time-zone.js';
 
@@ -166,6 +166,24 @@ interface Found {
   path: string;
   relPath: string;
   slotStartMs: number;
+}
+
+/** A folder of nfcapd -S's date layouts: `2026`, `11`, `01`, `13` (%H, %W, %u, %j), `2026-11-01`. */
+const DATE_FOLDER = /^(?:\d{1,4}|\d{4}-\d{2}-\d{2})$/u;
+
+/**
+ * The router (exporter) an nfcapd file belongs to: the nearest folder above it that is not one
+ * of nfcapd -S's date folders. NfSen keeps each source's archive in `live/<router>/` (nfcapd -S
+ * below it), so `.../live/rtr1/2026/11/01/nfcapd.202611011000` is rtr1's, whether the archive
+ * root given is `live` or `live/rtr1`; a flat folder of one collector names that folder.
+ */
+export function routerOf(path: string): string {
+  const dirs = resolve(path).split(sep).slice(0, -1);
+  for (let i = dirs.length - 1; i >= 0; i--) {
+    const name = dirs[i]!;
+    if (name !== '' && !DATE_FOLDER.test(name)) return name;
+  }
+  return '/';
 }
 
 function relOf(root: string, path: string): string {

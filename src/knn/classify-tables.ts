@@ -29,7 +29,7 @@ export interface ClassifiedTables {
  * batch, in table order, into one predictions table: the features each table holds (by name,
  * the model's feature set), one search, the vote, and the novelty of each row against the
  * model's threshold. The rows keep where they came from (`key`, `window_start`, `first_seen`,
- * `source_file`, `source_line`, `note` when a table has them; null otherwise).
+ * `source_file`, `source_line`, `note`, `router` when a table has them; null otherwise).
  *
  * Every row is classified on its own (the training rows are its only context), so classifying
  * tables together or one at a time gives the same rows: what lets a file be classified as it
@@ -40,7 +40,7 @@ export async function classifyTables(model: KnnModel, tables: readonly Table[], 
   const parts = tables.map((t, i) => ({ m: featureMatrix(t, featureSet, options.names?.[i] ?? `table ${i + 1}`), t }));
   const rows = parts.reduce((s, p) => s + p.m.rows, 0);
   const raw = parts.length === 1 ? parts[0]!.m : Matrix.zeros(rows, featureSet.columns.length);
-  const origin: Required<RowOrigin> = { key: [], firstSeen: [], sourceFile: [], sourceLine: [], note: [], windowStart: [] };
+  const origin: Required<RowOrigin> = { key: [], firstSeen: [], sourceFile: [], sourceLine: [], note: [], windowStart: [], router: [] };
   const orNull = (c: Float64Array | undefined, n: number) => Array.from({ length: n }, (_, i) => (c && !Number.isNaN(c[i]!) ? c[i]! : null));
   // a loop, not push(...rows): a night's million rows would overflow the call stack
   const append = <T>(to: T[], from: ArrayLike<T>) => {
@@ -56,6 +56,7 @@ export async function classifyTables(model: KnnModel, tables: readonly Table[], 
     append(origin.sourceFile, (stringColumn(t, 'source_file') ?? nulls()));
     append(origin.sourceLine, orNull(numberColumn(t, 'source_line'), m.rows));
     append(origin.note, (stringColumn(t, 'note') ?? nulls()));
+    append(origin.router, (stringColumn(t, 'router') ?? nulls()));
     // Aggregates carry their window: predictions keep it, so a label given to a predicted row
     // names the host and window it is about (flowknn label add --predictions).
     append(origin.windowStart, orNull(numberColumn(t, 'window_start'), m.rows));

@@ -14,6 +14,8 @@ export interface RowOrigin {
   note: (string | null)[];
   /** Start of the aggregation window the row covers (UTC ms), when the row is a windowed aggregate. */
   windowStart?: (number | null)[];
+  /** The router(s) whose archive the row came from (the nightly job's aggregates). */
+  router?: (string | null)[];
 }
 
 /** Novelty of the classified rows: scores (k-th neighbour distance) against the model's threshold. */
@@ -93,6 +95,7 @@ export function predictionsTable(model: KnnModel, raw: Matrix, origin: RowOrigin
     new Field('source_file', new Utf8(), true),
     new Field('source_line', new Int32(), true),
     new Field('note', new Utf8(), true),
+    new Field('router', new Utf8(), true),
     ...featureSet.columns.map((c) => new Field(c, new Float64(), false)),
     new Field('predicted', new Utf8(), false),
     new Field('probability', new Float64(), false),
@@ -110,6 +113,7 @@ export function predictionsTable(model: KnnModel, raw: Matrix, origin: RowOrigin
     source_file: origin.sourceFile,
     source_line: origin.sourceLine,
     note: origin.note,
+    router: origin.router ?? Array<null>(n).fill(null),
     predicted: Array.from(votes.predicted, (c, q) => (novelty?.unknownLabel !== undefined && novelty.scores[q]! > novelty.threshold ? novelty.unknownLabel : classes[c]!)),
     probability: Float64Array.from(votes.predicted, (c, q) => votes.probabilities[q * classes.length + c]!),
     // One flat vector per list column: a JavaScript array per row costs seconds on a big night.

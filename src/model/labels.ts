@@ -55,12 +55,13 @@ export function isMaskedKey(key: string): boolean {
 
 /**
  * Whether a key is one flowknn writes: an address (IPv4, IPv6, or masked as nfdump prints it),
- * a port, or, for compound aggregation keys (`dstip+proto`), such fields joined with `|`.
+ * a port, or, for compound aggregation keys (`dstip+proto`, `dstip+router`), such fields joined
+ * with `|`, where a part may also be a name (a protocol such as tcp, a router's folder name).
  */
 export function keyProblem(key: string): string | undefined {
   if (key === '') return 'key: expected an IP address, got nothing';
   const parts = key.split('|');
-  const part = (p: string) => isIP(p) !== 0 || isMaskedKey(p) || /^\d{1,5}$/u.test(p) || (parts.length > 1 && /^[A-Za-z][A-Za-z0-9-]{0,15}$/u.test(p));
+  const part = (p: string) => isIP(p) !== 0 || isMaskedKey(p) || /^\d{1,5}$/u.test(p) || (parts.length > 1 && /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/u.test(p));
   if (parts.every(part)) return undefined;
   return `key: expected an IPv4 or IPv6 address (or an aggregation key as flowknn ingest writes it), got "${excerpt(key)}"`;
 }
@@ -332,6 +333,7 @@ const PREDICTION_COLUMNS = new Set([
   'source_file',
   'source_line',
   'note',
+  'router',
   'src_addr',
   'dst_addr',
   'proto',

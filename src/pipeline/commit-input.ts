@@ -37,6 +37,9 @@ export function workId(relPath: string): string {
   return relPath.replace(/[^A-Za-z0-9._-]/gu, '_');
 }
 
+/** The columns of a committed part: a part of another layout (before `router`, 2) is read again, not reused. */
+const PART_LAYOUT = 2;
+
 /**
  * Plans one input: its committed record when that can be reused (it matches the file's size
  * and modification time and the config, and its part is whole), else what to read.
@@ -46,7 +49,7 @@ export async function planInput(f: ArchiveFile, workDir: string, configDigest: s
   const st = await stat(f.path).catch(() => ({ size: -1, mtimeMs: 0 }));
   // whole milliseconds: copies and backups keep no more than that of a file's time
   const mtime = Math.floor(st.mtimeMs);
-  const digest = createHash('sha256').update(JSON.stringify([configDigest, f.relPath, st.size, mtime])).digest('hex');
+  const digest = createHash('sha256').update(JSON.stringify([PART_LAYOUT, configDigest, f.relPath, st.size, mtime])).digest('hex');
   const rec = await readJson<InputRecord>(join(workDir, `${workId(f.relPath)}.json`)).catch(() => undefined);
   if (rec && rec.status === 'ok' && rec.digest === digest) {
     // A committed part is reused only as it was written: a damaged one is read again from

@@ -278,6 +278,8 @@ export function parseNightlyConfig(text: string, file: string): LoadedConfig {
       if (!(err instanceof FlowknnError)) throw err;
       throw usageErrorAt(`aggregate.key for the flows source: ${err.message}`, file, jsonKeyLine(text, 'key'));
     }
+  } else if (config.aggregate.key === 'router') {
+    throw usageErrorAt('aggregate.key: "router" is no nfdump statistic; the nfdump source reads each file on its own, so its rows are per router already (the aggregates\' router column)', file, jsonKeyLine(text, 'key'), 'use "source": "flows" to aggregate across files by router (dstip+router)');
   } else if (config.aggregate.key.includes('/')) {
     throw usageErrorAt(`aggregate.key: nfdump statistics have no prefix keys, got "${config.aggregate.key}"`, file, jsonKeyLine(text, 'key'), 'use "source": "flows" to aggregate by address prefix (dstip/24)');
   } else if (config.aggregate.key.includes('+')) {

@@ -98,6 +98,8 @@ export interface Incident {
     min_probability: number;
     first_seen: string | null;
     source_files: string[];
+    /** The routers whose archives the incident's rows came from. */
+    routers: string[];
     model: { name: string | null; version: number | null; created: string; train_sha256: string };
     suppressed: boolean;
     suppression: SuppressionHit | null;
@@ -367,6 +369,7 @@ function makeIncident(run: readonly { i: number; start: number; end: number }[],
       min_probability: Math.min(...rows.map((a) => a.probability)),
       first_seen: firstSeen.length > 0 ? iso(Math.min(...firstSeen)) : null,
       source_files: [...new Set(rows.flatMap((a) => (a.source_file ? a.source_file.split(' (+')[0]! : [])))].sort(),
+      routers: [...new Set(rows.flatMap((a) => (a.router ? a.router.split(',') : [])))].sort(),
       model: { name: s.model.name, version: s.model.version, created: s.model.created, train_sha256: s.model.train_sha256 },
       suppressed: suppression !== null,
       suppression,

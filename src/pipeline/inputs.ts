@@ -1,7 +1,7 @@
 import { Field, Utf8, type Table } from 'apache-arrow';
 import { AGGREGATE_FIELDS, aggregateColumns, KEY_FIELDS, FlowAggregator, nfdumpSortValue, type AggregateRow, type KeyField, parseKeySpec } from '../features/aggregate.js';
 import { FlowknnError, inputError } from '../errors.js';
-import type { ArchiveFile } from '../ingest/archive.js';
+import { routerOf, type ArchiveFile } from '../ingest/archive.js';
 import type { Reject } from '../ingest/issues.js';
 import type { NfdumpOptions, NfdumpOutcome } from '../ingest/nfdump/run.js';
 import { detectInputFormat } from '../ingest/registry.js';
@@ -15,12 +15,14 @@ import type { NightlyConfig } from './config.js';
 /**
  * One input of a nightly run: an nfcapd file turned into per-host aggregates. The nightly
  * `aggregates` table is the `aggregate` table plus the input each row came from (its path
- * below the archive root), so rows stay traceable and shard outputs merge in a fixed order.
+ * below the archive root), so rows stay traceable and shard outputs merge in a fixed order, and
+ * its `router` is always filled: the router whose archive the input lies in (routerOf), so the
+ * rows of several routers' archives read together say whose they are.
  */
 export const NIGHTLY_AGGREGATE_FIELDS: Field[] = [...AGGREGATE_FIELDS, new Field('source_file', new Utf8(), false)];
 
-export function nightlyAggregateTable(rows: readonly AggregateRow[], keyFields: readonly KeyField[], sourceFile: readonly string[], meta: Record<string, string>): Table {
-  const cols = { ...aggregateColumns(rows, keyFields), source_file: sourceFile };
+export function nightlyAggregateTable(rows: readonly AggregateRow[], keyFields: readonly KeyField[], sourceFile: readonly string[], meta: Record<string, string>, routers: readonly string[] = Array<string>(rows.length).fill('')): Table {
+  const cols = { ...aggregateColumns(rows, keyFields), source_file: sourceFile, router: routers };
   const schema = withMetadata(NIGHTLY_AGGREGATE_FIELDS, { 'flowknn.kind': 'aggregate', 'flowknn.schema_version': SCHEMA_VERSION, 'flowknn.feature_set': NFDUMP_STAT7.name, ...meta });
   return buildTable(schema, cols, rows.length);
 }
@@ -30,12 +32,13 @@ export function nightlyAggregateTable(rows: readonly AggregateRow[], keyFields: 
  * each partial goes into one aggregator as a flow record of its counts and time span, so the
  * groups, nfdump's formulas, the minimums and top-n are the aggregator's own. A partial's first
  * seen lies in its window, so it lands in the same window again. `source_file` names the first
- * input of a row, and how many more it spans.
+ * input of a row, and how many more it spans; `router` the routers of its inputs (comma-separated,
+ * sorted: one, when the key has `router`).
  */
 export async function mergePartials(parts: AsyncIterable<Table> | Iterable<Table>, config: NightlyConfig, meta: Record<string, string>): Promise<Table> {
   const a = config.aggregate;
   const agg = new FlowAggregator({ key: a.key, window: a.window, minPackets: a.minPackets, minBytes: a.minBytes, top: a.top ?? undefined });
-  const fileOf = new Map<string, { first: string; more: number }>();
+  const fileOf = new Map<string, { first: string; more: number; routers: string[] }>();
   for await (const t of parts) {
     const n = t.numRows;
     const num = (name: string) => numberColumn(t, name) ?? new Float64Array(n);
@@ -43,11 +46,16 @@ export async function mergePartials(parts: AsyncIterable<Table> | Iterable<Table
     const windows = num('window_start');
     const keys = str('key');
     const files = str('source_file');
+    const routers = str('router');
     for (let i = 0; i < n; i++) {
       const group = `${windows[i]}|${keys[i]}`;
+      const router = routers[i] ?? '';
       const seen = fileOf.get(group);
-      if (!seen) fileOf.set(group, { first: files[i] ?? '', more: 0 });
-      else if (seen.first !== files[i]) seen.more++;
+      if (!seen) fileOf.set(group, { first: files[i] ?? '', more: 0, routers: [router] });
+      else {
+        if (seen.first !== files[i]) seen.more++;
+        if (!seen.routers.includes(router)) seen.routers.push(router);
+      }
     }
     agg.add({
       length: n,
@@ -63,14 +71,14 @@ export async function mergePartials(parts: AsyncIterable<Table> | Iterable<Table
       in_bytes: num('bytes'),
       out_packets: new Float64Array(n),
       out_bytes: new Float64Array(n),
+      router: routers,
     });
   }
   const rows = agg.rows();
-  const sources = rows.map((r) => {
-    const f = fileOf.get(`${r.windowStart ?? Number.NaN}|${r.key}`);
-    return f ? (f.more > 0 ? `${f.first} (+${f.more} more)` : f.first) : '';
-  });
-  return nightlyAggregateTable(rows, agg.key.fields, sources, meta);
+  const groups = rows.map((r) => fileOf.get(`${r.windowStart ?? Number.NaN}|${r.key}`));
+  const sources = groups.map((f) => (f ? (f.more > 0 ? `${f.first} (+${f.more} more)` : f.first) : ''));
+  const routers = groups.map((f) => (f ? f.routers.sort().join(',') : ''));
+  return nightlyAggregateTable(rows, agg.key.fields, sources, meta, routers);
 }
 
 export interface InputResult {
@@ -109,6 +117,7 @@ export async function aggregateInput(file: ArchiveFile, config: NightlyConfig, o
   let outcome: NfdumpOutcome | undefined;
   const warnings: { message: string; count: number }[] = [];
   const format = await detectInputFormat(file.path);
+  const router = routerOf(file.path);
   const nfdump = { ...options.nfdump, signal: options.signal ?? options.nfdump?.signal };
   if (a.source === 'nfdump') {
     if (!format.statistics) {
@@ -152,7 +161,7 @@ export async function aggregateInput(file: ArchiveFile, config: NightlyConfig, o
     // several files (a window longer than a file; flows exported in the file after the one their
     // first packet fell in), so minimums and top-n apply only once the night's partials are
     // merged (mergePartials).
-    const agg = new FlowAggregator({ key: a.key, window: a.window });
+    const agg = new FlowAggregator({ key: a.key, window: a.window, router });
     keyFields = parseKeySpec(a.key).fields;
     if (format.kind !== 'flow') {
       throw inputError(`aggregate.source "flows" reads flow records; this is ${format.description}`, { file: file.path });
@@ -179,11 +188,13 @@ export async function aggregateInput(file: ArchiveFile, config: NightlyConfig, o
       'look at the file with nfdump -r; raise limits.maxRejectFraction to accept it',
     );
   }
-  const table = nightlyAggregateTable(rows, keyFields, Array<string>(rows.length).fill(file.relPath), {
-    'flowknn.source': file.relPath,
-    'flowknn.key': a.key,
-    'flowknn.window_s': a.source === 'nfdump' ? 'file' : String(a.window),
-  });
+  const table = nightlyAggregateTable(
+    rows,
+    keyFields,
+    Array<string>(rows.length).fill(file.relPath),
+    { 'flowknn.source': file.relPath, 'flowknn.key': a.key, 'flowknn.window_s': a.source === 'nfdump' ? 'file' : String(a.window) },
+    Array<string>(rows.length).fill(router),
+  );
   let sha256: string;
   try {
     sha256 = await digest;

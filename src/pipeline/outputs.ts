@@ -136,6 +136,8 @@ export interface Alert {
   bpp: number;
   first_seen: string | null;
   source_file: string | null;
+  /** The router(s) whose archive the row came from, comma-separated. */
+  router: string | null;
 }
 
 const iso = (ms: number | undefined) => (ms === undefined || Number.isNaN(ms) ? null : new Date(ms).toISOString());
@@ -147,6 +149,7 @@ export function alertsOf(predictions: Table, date: string, settings: AlertSettin
   const voted = stringColumn(predictions, 'voted');
   const key = stringColumn(predictions, 'key');
   const file = stringColumn(predictions, 'source_file');
+  const router = stringColumn(predictions, 'router');
   const num = (name: string) => numberColumn(predictions, name);
   const probability = num('probability');
   const novelty = num('novelty');
@@ -182,6 +185,7 @@ export function alertsOf(predictions: Table, date: string, settings: AlertSettin
       bpp: feats[6]![i]!,
       first_seen: iso(first?.[i]),
       source_file: file?.[i] ?? null,
+      router: router?.[i] ?? null,
     });
   }
   return out;

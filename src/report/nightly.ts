@@ -46,10 +46,13 @@ const si = (v: CellValue) => (typeof v === 'number' ? siNumber(v) : '');
 function alertsTable(alerts: readonly Alert[], max: number): TableData {
   // Novel rows first (most novel first), then class alerts by pps: what an operator looks at first.
   const ranked = [...alerts].sort((a, b) => Number(b.novel) - Number(a.novel) || (b.novelty ?? 0) - (a.novelty ?? 0) || b.pps - a.pps);
+  // several routers' archives read together: which router saw it
+  const routers = new Set(alerts.flatMap((a) => (a.router ? a.router.split(',') : [])));
   return {
     columns: [
       { key: 'window', title: 'window (UTC)' },
       { key: 'key', title: 'host' },
+      ...(routers.size > 1 ? [{ key: 'router', title: 'router' }] : []),
       { key: 'predicted', title: 'predicted' },
       { key: 'reasons', title: 'why', wrap: true },
       { key: 'novelty', title: 'novelty', align: 'right', format: (v) => (typeof v === 'number' ? String(Number(v.toPrecision(3))) : '') },
@@ -61,6 +64,7 @@ function alertsTable(alerts: readonly Alert[], max: number): TableData {
     rows: ranked.slice(0, max).map((a) => ({
       window: a.window_start ? a.window_start.slice(0, 16).replace('T', ' ') : '',
       key: a.key ?? '',
+      router: a.router ?? '',
       predicted: a.predicted,
       reasons: a.reasons.join(', '),
       novelty: a.novelty ?? undefined,
@@ -83,11 +87,15 @@ const top = (list: { value: string }[] | null | undefined) => (list && list.leng
 
 /** The open incidents, ranked: what needs attention tonight. */
 function incidentsTable(incidents: readonly Incident[], max: number): TableData {
+  // incidents.ndjson of a version before routers has none
+  const routersOf = (i: Incident) => (i.flowknn as { routers?: string[] }).routers ?? [];
+  const several = new Set(incidents.flatMap(routersOf)).size > 1;
   return {
     columns: [
       { key: 'severity', title: 'severity' },
       { key: 'rule', title: 'class' },
       { key: 'host', title: 'host' },
+      ...(several ? [{ key: 'routers', title: 'router' }] : []),
       { key: 'direction', title: 'direction' },
       { key: 'span', title: 'UTC' },
       { key: 'pps', title: 'peak pps', align: 'right', format: si },
@@ -101,6 +109,7 @@ function incidentsTable(incidents: readonly Incident[], max: number): TableData 
       severity: i.flowknn.severity,
       rule: i.flowknn.novelty_only ? `novelty (${Object.keys(i.flowknn.predicted).join(', ')})` : i.rule.name,
       host: i.flowknn.host,
+      routers: routersOf(i).join(', '),
       direction: i.network.direction,
       span: span(i),
       pps: i.flowknn.peak_pps,

@@ -144,6 +144,29 @@ describe('aggregation of hand-made flows', () => {
     [T0 + 10, T0 + 10, 'c', 'x', 'TCP', 80, 1, 60],
   ]);
 
+  it("router in the key: the aggregator's router, or a column of partials; none given is an error", () => {
+    const agg = new FlowAggregator({ key: 'dstip+router', window: 'whole', router: 'rtr1' });
+    agg.add(sample);
+    const other = agg.emptyLike('rtr2');
+    other.add(sample);
+    agg.merge(other);
+    const rows = agg.rows();
+    expect(rows.map((r) => r.key).sort()).toEqual(['x|rtr1', 'x|rtr2', 'y|rtr1', 'y|rtr2']);
+    const x1 = rows.find((r) => r.key === 'x|rtr1')!;
+    expect(x1.values).toEqual(['x', 'rtr1']);
+    expect(x1.flows).toBe(3);
+    expect(agg.table({}).getChild('router')!.toArray()).toEqual(rows.map((r) => r.values[1]));
+    // partial aggregates of several routers carry their router as a column
+    const merged = new FlowAggregator({ key: 'router', window: 'whole' });
+    merged.add({ ...sample, length: sample.length, router: ['rtr1', 'rtr2', 'rtr1', 'rtr1'] });
+    expect(merged.rows().map((r) => [r.key, r.flows])).toEqual(expect.arrayContaining([['rtr1', 3], ['rtr2', 1]]));
+    expect(usage(() => new FlowAggregator({ key: 'dstip+router' }).add(sample)).message).toContain('no router given');
+    // a key without router leaves the column empty
+    const plain = new FlowAggregator({ key: 'dstip', window: 'whole', router: 'rtr1' });
+    plain.add(sample);
+    expect(plain.table({}).getChild('router')!.toArray()).toEqual([null, null]);
+  });
+
   it('windows are aligned; a flow belongs to the window of its first seen', () => {
     const agg = new FlowAggregator({ key: 'dstip', window: 300 });
     agg.add(sample);

@@ -1,7 +1,7 @@
 import { mkdir, symlink, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { discoverArchive, parseNfcapdName, parseTimeBound, selectionRange, zonedToEpoch, type DiscoverOptions } from '../../src/ingest/archive.js';
+import { discoverArchive, parseNfcapdName, parseTimeBound, routerOf, selectionRange, zonedToEpoch, type DiscoverOptions } from '../../src/ingest/archive.js';
 import { makeTempDir } from '../helpers/tmp.js';
 import { failure } from '../helpers/failure.js';
 
@@ -64,6 +64,24 @@ describe('nfcapd file names', () => {
     // and UTC+2 in summer
     expect(zonedToEpoch(2026, 7, 1, 12, 0, 0, 'Europe/Berlin')).toBe(utc('2026-07-01T10:00:00'));
     expect(zonedToEpoch(2026, 7, 1, 12, 0, 0, 'America/New_York')).toBe(utc('2026-07-01T16:00:00'));
+  });
+});
+
+describe('the router of a file', () => {
+  it("is the nearest folder above it that is not one of nfcapd -S's date folders", () => {
+    // NfSen: live/<router>/, nfcapd -S layouts below it
+    expect(routerOf('/data/nfsen/profiles-data/live/rtr1/2026/11/01/nfcapd.202611011000')).toBe('rtr1');
+    expect(routerOf('/data/live/core-fra.1/2026/11/01/13/nfcapd.202611011300')).toBe('core-fra.1');
+    expect(routerOf('/data/live/rtr2/2026/44/7/nfcapd.202611011000')).toBe('rtr2'); // %Y/%W/%u
+    expect(routerOf('/data/live/rtr2/2026/305/nfcapd.202611011000')).toBe('rtr2'); // %Y/%j
+    expect(routerOf('/data/live/rtr3/2026-11-01/10/nfcapd.202611011000')).toBe('rtr3'); // %Y-%m-%d/%H
+    // flat: the collector's folder
+    expect(routerOf('/var/cache/nfdump/nfcapd.202611011000')).toBe('nfdump');
+    // an exporter's address as its folder name
+    expect(routerOf('/data/192.0.2.1/2026/11/01/nfcapd.202611011000')).toBe('192.0.2.1');
+    expect(routerOf('/2026/11/01/nfcapd.202611011000')).toBe('/');
+    // relative paths are taken from the working folder
+    expect(routerOf('nfcapd.202611011000')).toBe(routerOf(join(process.cwd(), 'nfcapd.202611011000')));
   });
 });
 

@@ -437,13 +437,13 @@ function labelAddOracle(text: string, file: string, data: DataRow[]): Verdict<Ad
 }
 
 /** The columns a predictions file may have besides the features and p_<class> (labels.ts). */
-const PREDICTION_COLUMNS = ['key', 'window_start', 'first_seen', 'last_seen', 'source_file', 'source_line', 'note', 'src_addr', 'dst_addr', 'proto', 'src_port', 'dst_port', 'predicted', 'probability', 'novelty', 'novel', 'voted', 'neighbour_labels', 'neighbour_distances', 'neighbour_rows', 'label'];
+const PREDICTION_COLUMNS = ['key', 'window_start', 'first_seen', 'last_seen', 'source_file', 'source_line', 'note', 'router', 'src_addr', 'dst_addr', 'proto', 'src_port', 'dst_port', 'predicted', 'probability', 'novelty', 'novel', 'voted', 'neighbour_labels', 'neighbour_distances', 'neighbour_rows', 'label'];
 
 /** A key as flowknn writes it: an address (masked as nfdump prints it, too), a port, or such
- *  parts joined with | (with names such as tcp in a compound key). */
+ *  parts joined with | (with names such as tcp or a router's folder in a compound key). */
 function plainKey(key: string): boolean {
   const parts = key.split('|');
-  return parts.every((p) => isIP(p) !== 0 || /^(?=.*x)[0-9a-fx.:]+$/iu.test(p) || /^\d{1,5}$/u.test(p) || (parts.length > 1 && /^[A-Za-z][A-Za-z0-9-]{0,15}$/u.test(p)));
+  return parts.every((p) => isIP(p) !== 0 || /^(?=.*x)[0-9a-fx.:]+$/iu.test(p) || /^\d{1,5}$/u.test(p) || (parts.length > 1 && /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/u.test(p)));
 }
 
 /** label add --predictions FILE.csv: the rows whose label column is filled in, as they stand. */

@@ -47,6 +47,9 @@ describe('nightly config', () => {
     expect(error('{ "archive": ').format()).toContain('not valid JSON');
     const key = error(JSON.stringify({ ...minimal, aggregate: { key: 'dstip+proto' } }));
     expect(key.format()).toContain('use "source": "flows"');
+    // the nfdump source reads files one by one: its rows are per router already
+    expect(error(JSON.stringify({ ...minimal, aggregate: { key: 'router' } })).format()).toContain('"router" is no nfdump statistic');
+    expect(parseNightlyConfig(JSON.stringify({ ...minimal, aggregate: { source: 'flows', key: 'dstip+router' } }), 'c.json').config.aggregate.key).toBe('dstip+router');
     const field = error(JSON.stringify({ ...minimal, aggregate: { source: 'flows', key: 'dstip+tos' } }));
     expect(field.format()).toContain('aggregate.key for the flows source: aggregation key: unknown field "tos"');
     // address prefixes: the flows source only, lengths in range, address fields only

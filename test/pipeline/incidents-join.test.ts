@@ -42,6 +42,7 @@ function row(key: string, hhmm: string, predicted: string, o: { novel?: boolean;
     bpp: 1000,
     first_seen: start,
     source_file: `2026/11/01/nfcapd.202611010${hhmm.replace(':', '').slice(1)}`,
+    router: 'flows',
   };
 }
 

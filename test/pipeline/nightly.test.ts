@@ -79,6 +79,9 @@ describe('flowknn nightly', () => {
     const files = (await readdir(day('ref'))).sort();
     expect(files).toEqual(['aggregates.arrow', 'aggregates.csv', 'aggregates.parquet', 'alerts.ndjson', 'incidents.ndjson', 'manifest.json', 'notify.json', 'predictions.arrow', 'predictions.csv', 'predictions.parquet', 'rejects.csv', 'report.html', 'summary.json']);
     reference = await outputs(day('ref'));
+    // one collector's flat archive: its folder is the router of every row
+    const agg = tableFromIPC(await readFile(join(day('ref'), 'aggregates.arrow')));
+    expect(new Set(agg.getChild('router')!.toArray() as string[])).toEqual(new Set(['flows']));
     const summary = reference.summary as { status: string; inputs: { selected: number; ok: number }; rows: number; predicted: Record<string, number>; alerts: number; novel: number; engine: { name: string } };
     expect(summary.status).toBe('complete');
     expect(summary.inputs.selected).toBe(archive.files.length);
@@ -199,8 +202,9 @@ describe('flowknn nightly', () => {
   }, 120_000);
 
   it('two shards and a merge give the files of one run; a file no shard read makes the merge exit 1 naming its shard', async () => {
-    // a copy of the archive: a file is added to it below
-    const copy = join(dir, 'sharded-archive');
+    // a copy of the archive: a file is added to it below. Its folder keeps the archive's name,
+    // which is the router of its files (their router column).
+    const copy = join(dir, 'sharded-archive', 'flows');
     await cp(archive.flowsDir, copy, { recursive: true, preserveTimestamps: true });
     const cfg = join(dir, 'sharded.json');
     await writeFile(cfg, config('sharded').replace(JSON.stringify(archive.flowsDir), JSON.stringify(copy)));
@@ -311,6 +315,78 @@ describe('flowknn nightly, flows source', () => {
     expect(sharded.code).toBe(2);
     expect(sharded.stderr).toContain('--shard needs aggregate.source "nfdump"');
   }, 120_000);
+});
+
+describe("flowknn nightly, several routers' archives (NfSen live/<router>/)", () => {
+  let live: string;
+  /** rtr1 holds the day's first hour, rtr2 its first half hour: the same hosts seen by two routers. */
+  const HALF = Date.parse(`${DATE}T00:30:00Z`);
+  const rtr1Files = () => archive.files.filter((f) => f.slotStartMs < Date.parse(`${DATE}T01:00:00Z`));
+  const rtr2Files = () => archive.files.filter((f) => f.slotStartMs < HALF);
+  beforeAll(async () => {
+    live = join(dir, 'live');
+    for (const [router, files] of [['rtr1', rtr1Files()], ['rtr2', rtr2Files()]] as const) {
+      for (const f of files) {
+        const to = join(live, router, f.path.replace(/^flows\//u, ''));
+        await mkdir(join(to, '..'), { recursive: true });
+        await copyFile(join(archive.out, f.path), to);
+      }
+    }
+  });
+  const read = async (name: string) => {
+    const t = tableFromIPC(await readFile(join(day(name), 'aggregates.arrow')));
+    const col = <T>(c: string) => t.getChild(c)!.toArray() as T[];
+    const [key, router, file, window] = [col<string>('key'), col<string>('router'), col<string>('source_file'), col<number>('window_start')];
+    return Array.from({ length: t.numRows }, (_, i) => ({ key: key[i]!, router: router[i]!, file: file[i]!, window: Number(window[i]), flows: t.getChild('flows')!.get(i) as number, packets: t.getChild('packets')!.get(i) as number, bytes: t.getChild('bytes')!.get(i) as number, first: Number(t.getChild('first_seen')!.get(i)), last: Number(t.getChild('last_seen')!.get(i)) }));
+  };
+  /** The flows of these files through one aggregator of the router's, rows as read() gives them. */
+  const expected = async (paths: string[], router: string, key: string) => {
+    const agg = new FlowAggregator({ key, window: 600, router, minPackets: 1000 });
+    for (const p of paths) for await (const b of readNfcapdFlows(p)) agg.add(b.columns);
+    return agg.rows().map((r) => ({ key: r.key, window: Number(r.windowStart), flows: r.flows, packets: r.packets, bytes: r.bytes, first: r.firstSeen, last: r.lastSeen }));
+  };
+  const sortRows = <T extends { window: number; key: string }>(rows: T[]) => [...rows].sort((a, b) => a.window - b.window || (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+
+  it('flows source by dstip+router: each router\'s hosts apart, as its own flows give them, the router in the key and its column', async () => {
+    const cfg = await writeConfig('routers', { archive: { root: live }, aggregate: { source: 'flows', key: 'dstip+router', window: 600, minPackets: 1000 } });
+    const r = await runMain(['nightly', '--config', cfg, '--date', DATE, '--quiet']);
+    expect(r.code, r.stderr).toBe(0);
+    const rows = await read('routers');
+    expect(new Set(rows.map((x) => x.router))).toEqual(new Set(['rtr1', 'rtr2']));
+    for (const x of rows) {
+      expect(x.key.endsWith(`|${x.router}`), x.key).toBe(true);
+      expect(x.file.startsWith(`${x.router}/`), x.file).toBe(true);
+    }
+    for (const [router, files] of [['rtr1', rtr1Files()], ['rtr2', rtr2Files()]] as const) {
+      const want = await expected(files.map((f) => join(archive.out, f.path)), router, 'dstip+router');
+      const got = rows.filter((x) => x.router === router).map(({ router: _r, file: _f, ...rest }) => rest);
+      expect(sortRows(got)).toEqual(sortRows(want));
+    }
+    // the predictions and alerts carry the router along
+    const predictions = tableFromIPC(await readFile(join(day('routers'), 'predictions.arrow')));
+    expect(new Set(predictions.getChild('router')!.toArray() as string[])).toEqual(new Set(['rtr1', 'rtr2']));
+    const alerts = (await readFile(join(day('routers'), 'alerts.ndjson'), 'utf8')).trim().split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as { key: string; router: string; flowknn?: { routers: string[] } });
+    expect(alerts.length).toBeGreaterThan(0);
+    for (const a of alerts) expect(a.key.endsWith(`|${a.router}`), JSON.stringify(a).slice(0, 200)).toBe(true);
+    // the report's alerts say which router saw them
+    expect(await readFile(join(day('routers'), 'report.html'), 'utf8')).toContain('<th scope="col">router</th>');
+    const incidents = (await readFile(join(day('routers'), 'incidents.ndjson'), 'utf8')).trim().split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as { flowknn: { key: string; routers: string[] } });
+    for (const i of incidents) expect(i.flowknn.routers).toEqual([i.flowknn.key.split('|')[1]]);
+  }, 180_000);
+
+  it('flows source by dstip: a host seen by both routers is one row, summed, its router column naming both', async () => {
+    const cfg = await writeConfig('routers-merged', { archive: { root: live }, aggregate: { source: 'flows', key: 'dstip', window: 600, minPackets: 1000 } });
+    const r = await runMain(['nightly', '--config', cfg, '--date', DATE, '--quiet']);
+    expect(r.code, r.stderr).toBe(0);
+    const rows = await read('routers-merged');
+    const both = await expected([...rtr1Files(), ...rtr2Files()].map((f) => join(archive.out, f.path)), 'any', 'dstip');
+    expect(sortRows(rows.map(({ router: _r, file: _f, ...rest }) => rest))).toEqual(sortRows(both));
+    const routers = new Set(rows.map((x) => x.router));
+    expect(routers).toEqual(new Set(['rtr1', 'rtr1,rtr2']));
+    // after the first half hour only rtr1 saw anything (a window starts at most 10 minutes
+    // before a flow that rtr2's last file holds)
+    for (const x of rows) if (x.window >= HALF) expect(x.router).toBe('rtr1');
+  }, 180_000);
 });
 
 describe('flowknn nightly with a model registry', () => {

@@ -7,7 +7,7 @@ import type { Argv, CommandModule } from 'yargs';
 import { FlowknnError, usageError, wholeNumber } from '../../errors.js';
 import { FlowAggregator, type AggregateOptions } from '../../features/aggregate.js';
 import type { Table } from 'apache-arrow';
-import { discoverArchive } from '../../ingest/archive.js';
+import { discoverArchive, routerOf } from '../../ingest/archive.js';
 import { writeFlowInputs } from '../../ingest/flows-to-arrow.js';
 import type { InputFormat as FormatSpec, InputKind } from '../../ingest/format.js';
 import type { NfdumpOptions } from '../../ingest/nfdump/run.js';
@@ -48,7 +48,7 @@ const ingestBuilder = (y: Argv) =>
     .option('max-reject-fraction', { type: 'number', describe: 'largest share of a file\'s data lines (0..1) that may be bad, checked when the file has been read' })
     .option('rejects', { type: 'string', describe: 'CSV file listing every rejected line (file, line, reason, raw text), also those of failed files' })
     .option('jobs', { type: 'number', default: usableCores(), describe: 'files read at once' })
-    .option('aggregate', { type: 'string', describe: 'aggregate flow records into per-key features: dstip, srcip, dstip+proto, dstip+dstport, ...; dstip/24 (IPv6 /64) or dstip/24/48 for address prefixes' })
+    .option('aggregate', { type: 'string', describe: 'aggregate flow records into per-key features: dstip, srcip, dstip+proto, dstip+dstport, ...; dstip/24 (IPv6 /64) or dstip/24/48 for address prefixes; +router: per router, the archive folder a file lies in (NfSen live/<router>/)' })
     .option('window', { type: 'string', default: '5m', describe: 'with --aggregate: aligned time windows (300, 5m, 1h) or whole' })
     .option('min-packets', { type: 'number', describe: 'with --aggregate: keep aggregates with at least this many packets' })
     .option('min-bytes', { type: 'number', describe: 'with --aggregate: keep aggregates with at least this many bytes' })
@@ -304,7 +304,8 @@ function warned(warnings: readonly { message: string; count: number }[] | undefi
  * memory grows with the groups, not with the flows, and a failed input adds nothing.
  */
 async function aggregateInput(aggregator: FlowAggregator, file: string, format: string, options: ReadOptions): Promise<InputOutcome> {
-  const own = aggregator.emptyLike();
+  // the key's router: the archive folder the file lies in (NfSen's live/<router>/...)
+  const own = aggregator.emptyLike(aggregator.key.fields.includes('router') ? routerOf(file) : undefined);
   const read = await aggregateFlowInput(file, await inputFormatOf(file, format), own, options);
   const untimed = own.untimedCount;
   const flows = own.flowCount;
