@@ -93,11 +93,14 @@ export async function aggregateFlowInput(
   const userFilter = options.nfdump?.filter !== undefined && options.nfdump.filter.trim() !== '' ? options.nfdump.filter : undefined;
   const within = (own: string) => (userFilter === undefined ? own : `(${userFilter}) and (${own})`);
   const aOptions = exclude === undefined ? options : { ...options, nfdump: { ...options.nfdump, filter: within(`not (${exclude})`) } };
+  // Only a refused line sends the file through the flow reader: nfdump's own failures (an error,
+  // the time limit) would only fail again there, in twice the time.
+  let refusedLine = false;
   try {
-    reader = await format.aggregated!(file, fields, { ...aOptions, maxRejects: 0, rejects: undefined });
+    reader = await format.aggregated!(file, fields, { ...aOptions, maxRejects: 0, rejects: { add: () => (refusedLine = true) } });
     records = await drain(reader, (b) => partial.addBatch(b, file, { partials: spanning }));
   } catch (err) {
-    if (!(err instanceof FlowknnError) || err.kind !== 'input') throw err;
+    if (!refusedLine || !(err instanceof FlowknnError) || err.kind !== 'input') throw err;
     return asFlows(err.message.split('\n')[0]);
   }
   into.merge(partial);
