@@ -2,6 +2,7 @@ import type { RecordBatch } from 'apache-arrow';
 import type { FlowAggregator } from '../features/aggregate.js';
 import { FlowknnError, usageError } from '../errors.js';
 import type { InputFormat, InputKind, InputReader, OpenOptions, ReadSummary } from './format.js';
+import type { Reject } from './issues.js';
 import { NFDUMP_AGGREGATION_FIELDS, type NfdumpAggregationField } from './nfdump/flows.js';
 import { nfdumpVersionOf } from './nfdump/run.js';
 
@@ -95,13 +96,13 @@ export async function aggregateFlowInput(
   const aOptions = exclude === undefined ? options : { ...options, nfdump: { ...options.nfdump, filter: within(`not (${exclude})`) } };
   // Only a refused line sends the file through the flow reader: nfdump's own failures (an error,
   // the time limit) would only fail again there, in twice the time.
-  let refusedLine = false;
+  let refusedLine: Reject | undefined;
   try {
-    reader = await format.aggregated!(file, fields, { ...aOptions, maxRejects: 0, rejects: { add: () => (refusedLine = true) } });
+    reader = await format.aggregated!(file, fields, { ...aOptions, maxRejects: 0, rejects: { add: (r) => (refusedLine ??= r) } });
     records = await drain(reader, (b) => partial.addBatch(b, file, { partials: spanning }));
   } catch (err) {
-    if (!refusedLine || !(err instanceof FlowknnError) || err.kind !== 'input') throw err;
-    return asFlows(err.message.split('\n')[0]);
+    if (refusedLine === undefined || !(err instanceof FlowknnError) || err.kind !== 'input') throw err;
+    return asFlows(`line ${refusedLine.line}: ${refusedLine.reason}`);
   }
   into.merge(partial);
   let summary = reader.summary!;

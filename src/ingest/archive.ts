@@ -168,22 +168,44 @@ interface Found {
   slotStartMs: number;
 }
 
-/** A folder of nfcapd -S's date layouts: `2026`, `11`, `01`, `13` (%H, %W, %u, %j), `2026-11-01`. */
-const DATE_FOLDER = /^(?:\d{1,4}|\d{4}-\d{2}-\d{2})$/u;
+/**
+ * nfcapd -S's date layouts, as folder name patterns from the year down: %Y/%m/%d, %Y/%m/%d/%H,
+ * %Y/%W/%u, %Y/%W/%u/%H, %Y/%j, %Y/%j/%H, %Y-%m-%d, %Y-%m-%d/%H.
+ */
+const DATE_LAYOUTS: readonly (readonly RegExp[])[] = (() => {
+  const [y, m2, d1, j, ymd] = [/^\d{4}$/u, /^\d{2}$/u, /^\d$/u, /^\d{3}$/u, /^\d{4}-\d{2}-\d{2}$/u];
+  return [[y, m2, m2, m2], [y, m2, d1, m2], [y, m2, m2], [y, m2, d1], [y, j, m2], [y, j], [ymd, m2], [ymd]];
+})();
 
 /**
- * The router (exporter) an nfcapd file belongs to: the nearest folder above it that is not one
- * of nfcapd -S's date folders. NfSen keeps each source's archive in `live/<router>/` (nfcapd -S
- * below it), so `.../live/rtr1/2026/11/01/nfcapd.202611011000` is rtr1's, whether the archive
- * root given is `live` or `live/rtr1`; a flat folder of one collector names that folder.
+ * The router (exporter) an nfcapd file belongs to: the folder above its date folders (nfcapd -S,
+ * at most one layout, matched from the file up). NfSen keeps each source's archive in
+ * `live/<router>/`, so `.../live/rtr1/2026/11/01/nfcapd.202611011000` is rtr1's (and
+ * `.../live/7/2026/11/01/...` router 7's), whether the archive root given is `live` or
+ * `live/rtr1`; a flat folder of one collector names that folder. `|` and `,` in the name (which
+ * join a key's fields and a row's routers) read as `_`.
  */
 export function routerOf(path: string): string {
-  const dirs = resolve(path).split(sep).slice(0, -1);
-  for (let i = dirs.length - 1; i >= 0; i--) {
-    const name = dirs[i]!;
-    if (name !== '' && !DATE_FOLDER.test(name)) return name;
+  return routerFolder(path).router;
+}
+
+/** routerOf's router, its folder (absolute) and the file's path below it ('/'-separated). */
+export function routerFolder(path: string): { router: string; folder: string; below: string } {
+  const parts = resolve(path).split(sep).filter((d) => d !== '');
+  const dirs = parts.slice(0, -1);
+  let at = dirs.length;
+  for (const layout of DATE_LAYOUTS) {
+    const from = dirs.length - layout.length;
+    if (from >= 0 && layout.every((re, i) => re.test(dirs[from + i]!))) {
+      at = from;
+      break;
+    }
   }
-  return '/';
+  return {
+    router: at > 0 ? dirs[at - 1]!.replace(/[|,]/gu, '_') : '/',
+    folder: sep + dirs.slice(0, at).join(sep),
+    below: parts.slice(at).join('/'),
+  };
 }
 
 function relOf(root: string, path: string): string {

@@ -1,4 +1,5 @@
-import { join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
+import { routerFolder } from '../ingest/archive.js';
 import { FlowknnError } from '../errors.js';
 import { NfdumpRun, type NfdumpOptions } from '../ingest/nfdump/run.js';
 import { hostOf, type Drilldown, type Incident, type TopEntry } from './incidents.js';
@@ -12,7 +13,10 @@ import type { ManifestInput } from './outputs.js';
  *
  * The files are given as nfdump's range `-R ROOT/FIRST:LAST` (FIRST and LAST below the archive
  * root, so day folders are walked); with the `flows` source a window's flows can lie in the
- * file after it, so the range runs one file further and `-t` keeps the incident's time.
+ * file after it, so the range runs one file further and `-t` keeps the incident's time. With
+ * several routers' archives under the root (`live/rtr1/`, `live/rtr2/`), only the files of the
+ * incident's routers count, and two or more routers' folders are read over one range with
+ * `-M ROOT/rtr1:rtr2 -R FIRST:LAST` (FIRST and LAST below each router's folder).
  */
 
 export interface DrilldownContext {
@@ -56,15 +60,28 @@ export function drilldownCommand(incident: Incident, ctx: DrilldownContext): { a
       return slot + ctx.intervalMs > start && slot <= end;
     }).map((i) => i.path);
   }
-  files.sort();
   if (files.length === 0) return 'no nfcapd input of the night covers its time';
-  const first = files[0]!;
-  const last = files[files.length - 1]!;
-  const range = first === last ? ['-r', join(ctx.archiveRoot, first)] : ['-R', `${join(ctx.archiveRoot, first)}:${last}`];
+  // Several routers' archives (live/rtr1/, live/rtr2/): only the incident's routers' files, each
+  // router's folder read over the same range (nfdump -M, as NfSen does).
+  const routers = incident.flowknn.routers ?? [];
+  const placed = files.map((f) => routerFolder(join(ctx.archiveRoot, f))).filter((p) => routers.length === 0 || routers.includes(p.router));
+  if (placed.length === 0) return `no nfcapd input of its router${routers.length === 1 ? '' : 's'} (${routers.join(', ')}) covers its time`;
+  const folders = [...new Set(placed.map((p) => p.folder))].sort();
+  const below = placed.map((p) => p.below).sort();
+  const first = below[0]!;
+  const last = below[below.length - 1]!;
+  let range: string[];
+  if (folders.length === 1) {
+    range = first === last ? ['-r', join(folders[0]!, first)] : ['-R', `${join(folders[0]!, first)}:${last}`];
+  } else {
+    const parent = dirname(folders[0]!);
+    if (folders.some((f) => dirname(f) !== parent)) return `its routers' archives (${folders.join(', ')}) are not side by side in one folder, which nfdump -M needs`;
+    range = ['-M', `${folders[0]!}:${folders.slice(1).map((f) => basename(f)).join(':')}`, first === last ? '-r' : '-R', first === last ? first : `${first}:${last}`];
+  }
   const [peerStat, portStat, filter] = h.role === 'destination' ? ['srcip', 'dstport', `dst ${match}`] : h.role === 'source' ? ['dstip', 'dstport', `src ${match}`] : ['ip', 'port', match];
   const time = ctx.source === 'flows' ? ['-t', `${nfdumpTime(start)}-${nfdumpTime(end - 1)}`] : [];
   const argv = [ctx.nfdump, ...range, ...time, '-n', String(ctx.top), '-s', `${peerStat}/bytes`, '-s', `${portStat}/bytes`, '-s', 'proto/bytes', '-o', 'csv', filter];
-  return { argv, files: files.length };
+  return { argv, files: placed.length };
 }
 
 export function commandText(argv: readonly string[]): string {

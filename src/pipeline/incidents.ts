@@ -243,8 +243,10 @@ export function incidentId(date: string, key: string, rule: string, startMs: num
   return createHash('sha256').update(JSON.stringify(['flowknn-incident', date, key, rule, iso(startMs)])).digest('hex').slice(0, 24);
 }
 
-function alertEventId(incident: string, startMs: number): string {
-  return createHash('sha256').update(JSON.stringify(['flowknn-alert', incident, iso(startMs)])).digest('hex').slice(0, 24);
+/** One alert row's id: its incident and window, and its router where the incident's rows come from several (one row each). */
+function alertEventId(incident: string, startMs: number, router?: string | null): string {
+  const parts = ['flowknn-alert', incident, iso(startMs), ...(router !== undefined ? [router] : [])];
+  return createHash('sha256').update(JSON.stringify(parts)).digest('hex').slice(0, 24);
 }
 
 function severityOf(rule: { name: string; category: string }, s: IncidentSettings): Severity {
@@ -376,12 +378,14 @@ function makeIncident(run: readonly { i: number; start: number; end: number }[],
       drilldown: null,
     },
   };
+  // several routers' rows of one host and window (the nfdump source reads each router's files on its own)
+  const severalRouters = new Set(rows.map((x) => x.router ?? '')).size > 1;
   for (const r of run) {
     const a = alerts[r.i]!;
     out[r.i] = {
       ...a,
       '@timestamp': iso(r.start),
-      event: { kind: 'alert', category: ['network'], type: ['info'], dataset: 'flowknn.alert', id: alertEventId(id, r.start), start: iso(r.start), end: iso(r.end), severity: SEVERITY_SCORE[severity] },
+      event: { kind: 'alert', category: ['network'], type: ['info'], dataset: 'flowknn.alert', id: alertEventId(id, r.start, severalRouters ? a.router : undefined), start: iso(r.start), end: iso(r.end), severity: SEVERITY_SCORE[severity] },
       rule: { name: rule.name },
       ...address,
       network: { direction },

@@ -79,8 +79,15 @@ export async function mergeShards(options: MergeOptions): Promise<{ dir: string;
       summaries.push(summary);
       const manifest = await readJson<Manifest>(join(dir, 'manifest.json'));
       manifests.push(manifest);
-      aggregates.push(await readArrow(join(dir, 'aggregates.arrow')));
-      predictions.push(await readArrow(join(dir, 'predictions.arrow')));
+      const shardTables = [await readArrow(join(dir, 'aggregates.arrow')), await readArrow(join(dir, 'predictions.arrow'))] as const;
+      // Tables are joined column by column: a shard written by a flowknn of other columns (before
+      // `router`) would shift them. Shard 1 is the reference; all must be of this flowknn.
+      const names = (t: Table) => t.schema.fields.map((f) => f.name).join(',');
+      if (!shardTables[0].getChild('router') || (aggregates.length > 0 && (names(shardTables[0]) !== names(aggregates[0]!) || names(shardTables[1]) !== names(predictions[0]!)))) {
+        throw inputError(`shard ${i} of ${n} was written with other columns than ${aggregates.length > 0 ? 'shard 1' : 'this flowknn writes'} (an older flowknn)`, { file: join(dir, 'aggregates.arrow') }, 'rerun the shards with --force');
+      }
+      aggregates.push(shardTables[0]);
+      predictions.push(shardTables[1]);
       // The rejects of the shard's inputs, from its committed parts (each checked against its record).
       for (const input of manifest.inputs.filter((x) => x.status === 'ok')) {
         const rec = await readJson<InputRecord>(join(shard.inputs, `${workId(input.path)}.json`));

@@ -80,6 +80,11 @@ describe('the router of a file', () => {
     // an exporter's address as its folder name
     expect(routerOf('/data/192.0.2.1/2026/11/01/nfcapd.202611011000')).toBe('192.0.2.1');
     expect(routerOf('/2026/11/01/nfcapd.202611011000')).toBe('/');
+    // routers named by number: only one date layout is taken off, from the file up
+    expect(routerOf('/data/live/7/2026/11/01/nfcapd.202611011000')).toBe('7');
+    expect(routerOf('/data/live/12/nfcapd.202611011000')).toBe('12');
+    // the characters that join a key's fields and a row's routers
+    expect(routerOf('/data/live/a|b,c/2026/11/01/nfcapd.202611011000')).toBe('a_b_c');
     // relative paths are taken from the working folder
     expect(routerOf('nfcapd.202611011000')).toBe(routerOf(join(process.cwd(), 'nfcapd.202611011000')));
   });

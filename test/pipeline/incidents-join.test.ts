@@ -61,6 +61,17 @@ describe('joining alert rows into incidents', () => {
     expect(one.alerts.map((a) => a.incident_id)).toEqual([one.incidents[0]!.event.id, one.incidents[0]!.event.id, one.incidents[0]!.event.id, one.incidents[1]!.event.id]);
   });
 
+  it("one host's rows of one window from two routers: one incident naming both, an alert id each; one router's ids do not depend on its name", () => {
+    const at = (router: string, hhmm: string) => ({ ...row('203.0.113.7', hhmm, 'small-flood'), router });
+    const { incidents, alerts } = buildIncidents([at('rtr1', '01:00'), at('rtr2', '01:00'), at('rtr1', '01:05')], settings());
+    expect(incidents).toHaveLength(1);
+    expect(incidents[0]!.flowknn.routers).toEqual(['rtr1', 'rtr2']);
+    expect(new Set(alerts.map((a) => a.event.id)).size).toBe(3);
+    const one = buildIncidents([at('rtr1', '01:00'), at('rtr1', '01:05')], settings()).alerts.map((a) => a.event.id);
+    const renamed = buildIncidents([at('core-1', '01:00'), at('core-1', '01:05')], settings()).alerts.map((a) => a.event.id);
+    expect(renamed).toEqual(one);
+  });
+
   it("hosts and classes never share an incident; a host's novel window next to its flood joins the flood", () => {
     const rows = [
       row('10.0.1.9', '02:00', 'http', { novel: true }), // the flood's first seconds, voted http

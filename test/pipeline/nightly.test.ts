@@ -1,6 +1,6 @@
-import { tableFromIPC } from 'apache-arrow';
+import { tableFromIPC, tableToIPC } from 'apache-arrow';
 import { spawn } from 'node:child_process';
-import { copyFile, cp, mkdir, readdir, readFile, stat, truncate, writeFile } from 'node:fs/promises';
+import { copyFile, cp, mkdir, readdir, readFile, rm, stat, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateArchive, type SynthResult } from '../../src/synth/generate.js';
@@ -233,6 +233,15 @@ describe('flowknn nightly', () => {
     expect(again.stderr).toMatch(new RegExp(`${late.replace(/\./gu, '\\.')}: read by no shard: shard [12] of 2 ran before this file was there; rerun flowknn nightly --shard [12]/2`, 'u'));
     const summary = JSON.parse(await readFile(join(day('sharded'), 'summary.json'), 'utf8')) as { status: string; inputs: { selected: number; failed: number } };
     expect(summary).toMatchObject({ status: 'partial', inputs: { selected: archive.files.length + 1, failed: 1 } });
+
+    // a shard of an older flowknn (no router column): its columns would shift; the merge says so
+    const shard2 = join(state('sharded'), 'shards', '2-of-2', 'out', 'aggregates.arrow');
+    const t = tableFromIPC(await readFile(shard2));
+    await writeFile(shard2, tableToIPC(t.select(t.schema.fields.map((f) => f.name).filter((n) => n !== 'router')), 'file'));
+    await rm(join(copy, late));
+    const older = await runMain(['merge', '--config', cfg, '--date', DATE]);
+    expect(older.code).toBe(1);
+    expect(older.stderr).toContain('shard 2 of 2 was written with other columns than shard 1');
   }, 120_000);
 
   it('a damaged input fails alone: exit 1 naming it, the others classified', async () => {
@@ -370,8 +379,20 @@ describe("flowknn nightly, several routers' archives (NfSen live/<router>/)", ()
     for (const a of alerts) expect(a.key.endsWith(`|${a.router}`), JSON.stringify(a).slice(0, 200)).toBe(true);
     // the report's alerts say which router saw them
     expect(await readFile(join(day('routers'), 'report.html'), 'utf8')).toContain('<th scope="col">router</th>');
-    const incidents = (await readFile(join(day('routers'), 'incidents.ndjson'), 'utf8')).trim().split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as { flowknn: { key: string; routers: string[] } });
+    const incidents = (await readFile(join(day('routers'), 'incidents.ndjson'), 'utf8')).trim().split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as { flowknn: { key: string; routers: string[]; drilldown: { argv: string[]; command: string; note: string | null } | null } });
     for (const i of incidents) expect(i.flowknn.routers).toEqual([i.flowknn.key.split('|')[1]]);
+    // an incident's drill-down reads its own router's files only
+    const drilled = incidents.filter((i) => i.flowknn.drilldown?.argv);
+    expect(drilled.length).toBeGreaterThan(0);
+    for (const i of drilled) {
+      const router = i.flowknn.key.split('|')[1]!;
+      const paths = i.flowknn.drilldown!.argv.filter((a) => a.startsWith('/'));
+      expect(paths.length, i.flowknn.drilldown!.command).toBeGreaterThan(0);
+      for (const a of paths) expect(a.startsWith(join(live, router) + '/'), i.flowknn.drilldown!.command).toBe(true);
+      // run, or not run only for being past incidents.drilldown.maxIncidents
+      expect(i.flowknn.drilldown!.note ?? 'not run: past', i.flowknn.drilldown!.command).toMatch(/^not run: past/u);
+    }
+    expect(drilled.filter((i) => i.flowknn.drilldown!.note === null).length).toBeGreaterThan(0);
   }, 180_000);
 
   it('flows source by dstip: a host seen by both routers is one row, summed, its router column naming both', async () => {
@@ -386,6 +407,18 @@ describe("flowknn nightly, several routers' archives (NfSen live/<router>/)", ()
     // after the first half hour only rtr1 saw anything (a window starts at most 10 minutes
     // before a flow that rtr2's last file holds)
     for (const x of rows) if (x.window >= HALF) expect(x.router).toBe('rtr1');
+    // an incident both routers saw is drilled down in both folders over one range (nfdump -M)
+    const incidents = (await readFile(join(day('routers-merged'), 'incidents.ndjson'), 'utf8')).trim().split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as { flowknn: { routers: string[]; drilldown: { argv: string[]; command: string; note: string | null; peers: unknown[] | null } | null } });
+    const seenByBoth = incidents.filter((i) => i.flowknn.routers.length === 2 && i.flowknn.drilldown?.argv);
+    expect(seenByBoth.length).toBeGreaterThan(0);
+    for (const i of seenByBoth) {
+      const dd = i.flowknn.drilldown!;
+      expect(dd.argv.slice(1, 3), dd.command).toEqual(['-M', `${join(live, 'rtr1')}:rtr2`]);
+      expect(dd.note ?? 'not run: past', dd.command).toMatch(/^not run: past/u);
+    }
+    const ran = seenByBoth.filter((i) => i.flowknn.drilldown!.note === null);
+    expect(ran.length).toBeGreaterThan(0);
+    for (const i of ran) expect(i.flowknn.drilldown!.peers!.length).toBeGreaterThan(0);
   }, 180_000);
 });
 
