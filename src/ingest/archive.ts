@@ -78,6 +78,8 @@ export interface ArchiveListing {
   outside: number;
   /** selected time range [fromMs, toMs) (null ends: open) */
   selection: { fromMs: number | null; toMs: number | null; label: string };
+  /** The routers (routerOf) of every nfcapd file under the root, selected or not, sorted. */
+  routers: string[];
 }
 
 function validWallClock(y: number, mo: number, d: number, h: number, mi: number, s: number): boolean {
@@ -314,7 +316,8 @@ export async function discoverArchive(root: string, options: DiscoverOptions = {
     });
   }
   if (files.length === 0 && !options.allowEmpty) throw emptySelection(root, selection.label, found, skipped, timeZone);
-  return { root, files, skipped, outside: found.length - chosen.length, selection };
+  const routers = [...new Set(found.map((f) => routerOf(f.path)))].sort();
+  return { root, files, skipped, outside: found.length - chosen.length, selection, routers };
 }
 
 function emptySelection(root: string, label: string, found: Found[], skipped: SkippedEntry[], timeZone: string): FlowknnError {

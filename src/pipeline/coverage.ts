@@ -36,10 +36,11 @@ export function nameTimeExists(file: ArchiveFile, timeZone: string): boolean {
   return formatInZone(file.slotStartMs, timeZone) === written;
 }
 
-export function coverageOf(files: readonly ArchiveFile[], range: { fromMs: number; toMs: number }, timeZone: string, intervalS: number): Coverage {
+/** `routers`: every router of the archive (ArchiveListing.routers), so that one without a file of the day counts. */
+export function coverageOf(files: readonly ArchiveFile[], range: { fromMs: number; toMs: number }, timeZone: string, intervalS: number, routers: readonly string[] = []): Coverage {
   const step = intervalS * 1000;
   const expected = Math.max(0, Math.ceil((range.toMs - range.fromMs) / step));
-  const byRouter = new Map<string, Uint8Array>();
+  const byRouter = new Map<string, Uint8Array>(routers.map((r) => [r, new Uint8Array(expected)]));
   for (const f of files) {
     const i = Math.floor((f.slotStartMs - range.fromMs) / step);
     if (i < 0 || i >= expected) continue;

@@ -66,22 +66,30 @@ export function drilldownCommand(incident: Incident, ctx: DrilldownContext): { a
   const routers = incident.flowknn.routers ?? [];
   const placed = files.map((f) => routerFolder(join(ctx.archiveRoot, f))).filter((p) => routers.length === 0 || routers.includes(p.router));
   if (placed.length === 0) return `no nfcapd input of its router${routers.length === 1 ? '' : 's'} (${routers.join(', ')}) covers its time`;
-  const folders = [...new Set(placed.map((p) => p.folder))].sort();
-  const below = placed.map((p) => p.below).sort();
-  const first = below[0]!;
-  const last = below[below.length - 1]!;
+  // the earliest file first (by slot); nfdump -M needs FIRST in its first folder
+  placed.sort((a, b) => slotOf(a.below) - slotOf(b.below) || (a.folder < b.folder ? -1 : a.folder > b.folder ? 1 : 0));
+  const first = placed[0]!.below;
+  const last = placed[placed.length - 1]!.below;
+  const folders = [...new Set(placed.map((p) => p.folder))];
+  if (placed.some((p) => p.folder.includes(':') || p.below.includes(':'))) return 'a folder of its files has ":" in its name, which nfdump reads as a separator';
   let range: string[];
   if (folders.length === 1) {
     range = first === last ? ['-r', join(folders[0]!, first)] : ['-R', `${join(folders[0]!, first)}:${last}`];
   } else {
     const parent = dirname(folders[0]!);
     if (folders.some((f) => dirname(f) !== parent)) return `its routers' archives (${folders.join(', ')}) are not side by side in one folder, which nfdump -M needs`;
+    if (new Set(placed.map((p) => p.below.split('/').length)).size > 1) return `its routers' archives (${folders.join(', ')}) have different date folders, which nfdump -M cannot read over one range`;
     range = ['-M', `${folders[0]!}:${folders.slice(1).map((f) => basename(f)).join(':')}`, first === last ? '-r' : '-R', first === last ? first : `${first}:${last}`];
   }
   const [peerStat, portStat, filter] = h.role === 'destination' ? ['srcip', 'dstport', `dst ${match}`] : h.role === 'source' ? ['dstip', 'dstport', `src ${match}`] : ['ip', 'port', match];
   const time = ctx.source === 'flows' ? ['-t', `${nfdumpTime(start)}-${nfdumpTime(end - 1)}`] : [];
   const argv = [ctx.nfdump, ...range, ...time, '-n', String(ctx.top), '-s', `${peerStat}/bytes`, '-s', `${portStat}/bytes`, '-s', 'proto/bytes', '-o', 'csv', filter];
   return { argv, files: placed.length };
+}
+
+/** An nfcapd file name's slot (its digits, which sort as times), for ordering files of several folders. */
+function slotOf(below: string): number {
+  return Number(/nfcapd\.(\d{12,14})$/u.exec(below)?.[1]?.padEnd(14, '0') ?? 0);
 }
 
 export function commandText(argv: readonly string[]): string {

@@ -378,14 +378,20 @@ function makeIncident(run: readonly { i: number; start: number; end: number }[],
       drilldown: null,
     },
   };
-  // several routers' rows of one host and window (the nfdump source reads each router's files on its own)
-  const severalRouters = new Set(rows.map((x) => x.router ?? '')).size > 1;
+  // several routers' rows of one host and window (the nfdump source reads each router's files on
+  // its own): the router tells them apart; a window of one row keeps the id it would have alone
+  const routersAt = new Map<number, Set<string>>();
+  for (const r of run) {
+    const at = routersAt.get(r.start) ?? new Set<string>();
+    at.add(alerts[r.i]!.router ?? '');
+    routersAt.set(r.start, at);
+  }
   for (const r of run) {
     const a = alerts[r.i]!;
     out[r.i] = {
       ...a,
       '@timestamp': iso(r.start),
-      event: { kind: 'alert', category: ['network'], type: ['info'], dataset: 'flowknn.alert', id: alertEventId(id, r.start, severalRouters ? a.router : undefined), start: iso(r.start), end: iso(r.end), severity: SEVERITY_SCORE[severity] },
+      event: { kind: 'alert', category: ['network'], type: ['info'], dataset: 'flowknn.alert', id: alertEventId(id, r.start, routersAt.get(r.start)!.size > 1 ? a.router : undefined), start: iso(r.start), end: iso(r.end), severity: SEVERITY_SCORE[severity] },
       rule: { name: rule.name },
       ...address,
       network: { direction },

@@ -104,7 +104,7 @@ export async function mergeShards(options: MergeOptions): Promise<{ dir: string;
     const timeZone = config.config.archive.timeZone;
     const listing = await discoverArchive(config.paths.archive, { date, timeZone, allowEmpty: true });
     const range = selectionRange({ date, timeZone });
-    const coverage = coverageOf(listing.files, { fromMs: range.fromMs!, toMs: range.toMs! }, timeZone, config.config.archive.interval);
+    const coverage = coverageOf(listing.files, { fromMs: range.fromMs!, toMs: range.toMs! }, timeZone, config.config.archive.interval, listing.routers);
     for (const note of coverageNotes(date, coverage, timeZone)) log(note);
     const seen = new Set(inputs.map((i) => i.path));
     for (const f of listing.files) {

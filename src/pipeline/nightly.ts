@@ -200,7 +200,7 @@ export async function runNightly(options: NightlyOptions): Promise<NightlyResult
   if (listing.files.length === 0) {
     throw usageError(`no nfcapd files for ${date} in ${config.paths.archive}`, 'check archive.root and archive.timeZone in the config, and that nfcapd wrote files that day');
   }
-  const coverage = coverageOf(listing.files, { fromMs: range.fromMs!, toMs: range.toMs! }, timeZone, cfg.archive.interval);
+  const coverage = coverageOf(listing.files, { fromMs: range.fromMs!, toMs: range.toMs! }, timeZone, cfg.archive.interval, listing.routers);
   const { loaded, info: modelInfo } = await loadModel(config);
   for (const w of loaded.warnings ?? []) log(`warning: ${w}`);
   checkConfigAgainstModel(config, modelInfo.classes, modelInfo.version === null ? modelInfo.dir : `${modelInfo.name} v${modelInfo.version}`, modelInfo.novelty_threshold);

@@ -29,5 +29,9 @@ describe('coverage of a day', () => {
       rtr2: { present: 6, missing: [{ from: '2026-11-01T00:30:00.000Z', to: '2026-11-02T00:00:00.000Z', slots: 282 }] },
     });
     expect(coverageNotes('2026-11-01', c, 'UTC')).toEqual(['2026-11-01, router rtr2: 282 of 288 300-second slots have no nfcapd file (UTC): 00:30-00:00']);
+    // a router of the archive without a file all day is all gap
+    const down = coverageOf(slots(0, 288).map((t) => file('rtr1', t)), DAY, 'UTC', 300, ['rtr1', 'rtr2']);
+    expect(down.present).toBe(0);
+    expect(down.routers!.rtr2).toEqual({ present: 0, missing: [{ from: '2026-11-01T00:00:00.000Z', to: '2026-11-02T00:00:00.000Z', slots: 288 }] });
   });
 });

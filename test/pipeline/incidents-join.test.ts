@@ -70,6 +70,8 @@ describe('joining alert rows into incidents', () => {
     const one = buildIncidents([at('rtr1', '01:00'), at('rtr1', '01:05')], settings()).alerts.map((a) => a.event.id);
     const renamed = buildIncidents([at('core-1', '01:00'), at('core-1', '01:05')], settings()).alerts.map((a) => a.event.id);
     expect(renamed).toEqual(one);
+    // a window of one router's row keeps its id when another router's row joins another window
+    expect(alerts[2]!.event.id).toBe(one[1]);
   });
 
   it("hosts and classes never share an incident; a host's novel window next to its flood joins the flood", () => {
