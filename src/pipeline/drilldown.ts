@@ -51,23 +51,26 @@ export function drilldownCommand(incident: Incident, ctx: DrilldownContext): { a
   const start = Date.parse(incident.event.start);
   const end = Date.parse(incident.event.end);
   const ok = ctx.inputs.filter((i) => i.status === 'ok');
-  let files: string[];
+  let files: typeof ok;
   if (ctx.source === 'nfdump') {
-    files = incident.flowknn.source_files.filter((f) => ok.some((i) => i.path === f));
+    const named = new Set(incident.flowknn.source_files);
+    files = ok.filter((i) => named.has(i.path));
   } else {
     files = ok.filter((i) => {
       const slot = Date.parse(i.slot_start);
       return slot + ctx.intervalMs > start && slot <= end;
-    }).map((i) => i.path);
+    });
   }
   if (files.length === 0) return 'no nfcapd input of the night covers its time';
   // Several routers' archives (live/rtr1/, live/rtr2/): only the incident's routers' files, each
   // router's folder read over the same range (nfdump -M, as NfSen does).
   const routers = incident.flowknn.routers ?? [];
-  const placed = files.map((f) => routerFolder(join(ctx.archiveRoot, f))).filter((p) => routers.length === 0 || routers.includes(p.router));
+  const placed = files
+    .map((f) => ({ slot: Date.parse(f.slot_start), ...routerFolder(join(ctx.archiveRoot, f.path)) }))
+    .filter((p) => routers.length === 0 || routers.includes(p.router));
   if (placed.length === 0) return `no nfcapd input of its router${routers.length === 1 ? '' : 's'} (${routers.join(', ')}) covers its time`;
   // the earliest file first (by slot); nfdump -M needs FIRST in its first folder
-  placed.sort((a, b) => slotOf(a.below) - slotOf(b.below) || (a.folder < b.folder ? -1 : a.folder > b.folder ? 1 : 0));
+  placed.sort((a, b) => a.slot - b.slot || (a.folder < b.folder ? -1 : a.folder > b.folder ? 1 : 0));
   const first = placed[0]!.below;
   const last = placed[placed.length - 1]!.below;
   const folders = [...new Set(placed.map((p) => p.folder))];
@@ -85,11 +88,6 @@ export function drilldownCommand(incident: Incident, ctx: DrilldownContext): { a
   const time = ctx.source === 'flows' ? ['-t', `${nfdumpTime(start)}-${nfdumpTime(end - 1)}`] : [];
   const argv = [ctx.nfdump, ...range, ...time, '-n', String(ctx.top), '-s', `${peerStat}/bytes`, '-s', `${portStat}/bytes`, '-s', 'proto/bytes', '-o', 'csv', filter];
   return { argv, files: placed.length };
-}
-
-/** An nfcapd file name's slot (its digits, which sort as times), for ordering files of several folders. */
-function slotOf(below: string): number {
-  return Number(/nfcapd\.(\d{12,14})$/u.exec(below)?.[1]?.padEnd(14, '0') ?? 0);
 }
 
 export function commandText(argv: readonly string[]): string {
