@@ -1,6 +1,6 @@
 import type { Dirent } from 'node:fs';
 import { readdir, realpath, stat } from 'node:fs/promises';
-import { basename, join, relative, resolve, sep } from 'node:path';
+import { basename, dirname, join, relative, resolve, sep } from 'node:path';
 import { environmentError, excerpt, FlowknnError, inputError, usageError } from '../errors.js';
 import { checkTimeZone, formatInZone, UTC as utc, zonedToEpoch } from '../io/time-zone.js';
 
@@ -316,7 +316,8 @@ export async function discoverArchive(root: string, options: DiscoverOptions = {
     });
   }
   if (files.length === 0 && !options.allowEmpty) throw emptySelection(root, selection.label, found, skipped, timeZone);
-  const routers = [...new Set(found.map((f) => routerOf(f.path)))].sort();
+  // once per folder: every file of a folder has its router
+  const routers = [...new Set([...new Set(found.map((f) => dirname(f.path)))].map((d) => routerOf(join(d, 'nfcapd'))))].sort();
   return { root, files, skipped, outside: found.length - chosen.length, selection, routers };
 }
 

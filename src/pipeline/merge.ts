@@ -1,5 +1,6 @@
 import { join } from 'node:path';
-import type { Table } from 'apache-arrow';
+import type { Field, Table } from 'apache-arrow';
+import { NIGHTLY_AGGREGATE_FIELDS } from './inputs.js';
 import { inputError, usageError } from '../errors.js';
 import type { Reject } from '../ingest/issues.js';
 import { rm } from 'node:fs/promises';
@@ -81,10 +82,11 @@ export async function mergeShards(options: MergeOptions): Promise<{ dir: string;
       manifests.push(manifest);
       const shardTables = [await readArrow(join(dir, 'aggregates.arrow')), await readArrow(join(dir, 'predictions.arrow'))] as const;
       // Tables are joined column by column: a shard written by a flowknn of other columns (before
-      // `router`) would shift them. Shard 1 is the reference; all must be of this flowknn.
-      const names = (t: Table) => t.schema.fields.map((f) => f.name).join(',');
-      if (!shardTables[0].getChild('router') || (aggregates.length > 0 && (names(shardTables[0]) !== names(aggregates[0]!) || names(shardTables[1]) !== names(predictions[0]!)))) {
-        throw inputError(`shard ${i} of ${n} was written with other columns than ${aggregates.length > 0 ? 'shard 1' : 'this flowknn writes'} (an older flowknn)`, { file: join(dir, 'aggregates.arrow') }, 'rerun the shards with --force');
+      // `router`) would shift them: the aggregates must have the columns this flowknn writes, the
+      // predictions those of shard 1 (their p_<class> columns are the model's).
+      const names = (fields: readonly Field[]) => fields.map((f) => f.name).join(',');
+      if (names(shardTables[0].schema.fields) !== names(NIGHTLY_AGGREGATE_FIELDS) || (predictions.length > 0 && names(shardTables[1].schema.fields) !== names(predictions[0]!.schema.fields))) {
+        throw inputError(`shard ${i} of ${n} was written with other columns than this flowknn writes (an older flowknn)`, { file: join(dir, 'aggregates.arrow') }, 'rerun the shards with --force');
       }
       aggregates.push(shardTables[0]);
       predictions.push(shardTables[1]);

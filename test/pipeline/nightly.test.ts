@@ -241,7 +241,7 @@ describe('flowknn nightly', () => {
     await rm(join(copy, late));
     const older = await runMain(['merge', '--config', cfg, '--date', DATE]);
     expect(older.code).toBe(1);
-    expect(older.stderr).toContain('shard 2 of 2 was written with other columns than shard 1');
+    expect(older.stderr).toContain('shard 2 of 2 was written with other columns than this flowknn writes');
   }, 120_000);
 
   it('a damaged input fails alone: exit 1 naming it, the others classified', async () => {

@@ -250,7 +250,7 @@ async function readWhole(
     const table = aggregator ? aggregator.table({ 'flowknn.sources': sources, ...zone }) : concatTables(withRows.length > 0 ? withRows : ok, zone);
     await writeArrowFile(args.out, table);
     await writeParquetFile(parquetOut, table);
-    for (const r of ok) ctx.log(`${r.file}: ${r.rows} ${r.via === undefined ? 'rows' : 'flows'} (${r.format}${r.via !== undefined && r.via !== 'flows' ? (r.via.startsWith('flows; ') ? `, read as ${r.via}` : `, nfdump ${r.via}`) : ''})${r.rejected ? `, ${r.rejected} rejected` : ''}${r.kind === 'none' ? ' (nfdump found no matching flows)' : ''}${r.untimed ? `, ${r.untimed} records without a time (first seen 0: their hosts' duration and rates are 0, as nfdump computes them)` : ''}${warned(r.summary?.nfdump?.warnings)}`);
+    for (const r of ok) ctx.log(`${r.file}: ${r.rows} ${r.via === undefined ? 'rows' : 'flows'} (${r.format}${r.via !== undefined && r.via !== 'flows' ? `, nfdump ${r.via}` : ''}${r.refused !== undefined ? `, read as flows; nfdump -A refused: ${r.refused}` : ''})${r.rejected ? `, ${r.rejected} rejected` : ''}${r.kind === 'none' ? ' (nfdump found no matching flows)' : ''}${r.untimed ? `, ${r.untimed} records without a time (first seen 0: their hosts' duration and rates are 0, as nfdump computes them)` : ''}${warned(r.summary?.nfdump?.warnings)}`);
     ctx.log(`wrote ${args.out} and ${parquetOut}: ${table.numRows} ${args.aggregate === undefined ? ([...kinds][0] ?? 'stat') : 'aggregate'} rows from ${ok.length} file(s)`);
   }
   return failed;
@@ -286,7 +286,7 @@ function makeAggregator(args: IngestArgs): FlowAggregator {
 }
 
 /** What ingest keeps of an input: its table, or (when aggregating) only how many rows it gave. */
-type InputOutcome = Omit<ReadResult, 'table'> & { rows: number; table?: Table; untimed?: number; via?: string };
+type InputOutcome = Omit<ReadResult, 'table'> & { rows: number; table?: Table; untimed?: number; via?: string; refused?: string };
 
 function outcome(r: ReadResult): InputOutcome {
   return { ...r, rows: r.table.numRows };
@@ -311,9 +311,7 @@ async function aggregateInput(aggregator: FlowAggregator, file: string, format: 
   const flows = own.flowCount;
   aggregator.merge(own);
   const summary = read.summary;
-  // a file whose nfdump -A line was refused was read as flows: say why (it took longer)
-  const via = read.refused !== undefined ? `flows; nfdump -A refused: ${read.refused}` : read.via;
-  return { file, format: read.format, kind: read.kind, rows: flows, rejects: summary.rejects, summary, untimed, via };
+  return { file, format: read.format, kind: read.kind, rows: flows, rejects: summary.rejects, summary, untimed, via: read.via, refused: read.refused };
 }
 
 /** Size of an input for the progress line (0 when it cannot be read: its error says why elsewhere). */
