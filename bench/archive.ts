@@ -11,7 +11,8 @@
  *   npm run build && npm run bench:archive -- [--hours 24] [--seed 1] [--reps 3] [--before DIR]
  */
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tableFromIPC, type Table } from 'apache-arrow';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -48,13 +49,16 @@ try {
   console.log(`flowknn / nfdump: ${(fk / nf).toFixed(2)}x (overhead ${(fk - nf).toFixed(0)} ms)`);
   if (values.before !== undefined) {
     const bf = med(runs.map((r) => r.before!));
-    let same = true;
-    try {
-      execFileSync('cmp', ['-s', join(dir, 'before.arrow'), join(dir, 'agg.arrow')]);
-    } catch {
-      same = false;
-    }
-    console.log(`flowknn before (${values.before}): ${bf.toFixed(0)} ms, ${(bf / nf).toFixed(2)}x nfdump; now / before ${(fk / bf).toFixed(2)}x; outputs byte-identical: ${same}`);
+    // The same rows, column by column: a column the earlier build did not write (router, null
+    // when the key has none) must be empty; any other difference is a difference.
+    const before = tableFromIPC(readFileSync(join(dir, 'before.arrow')));
+    const now = tableFromIPC(readFileSync(join(dir, 'agg.arrow')));
+    const columnText = (t: Table, name: string) => JSON.stringify(Array.from(t.getChild(name)!.toArray() as ArrayLike<unknown>, (v) => (typeof v === 'bigint' ? String(v) : v)));
+    const differ = before.schema.fields.map((f) => f.name).filter((name) => !now.getChild(name) || columnText(before, name) !== columnText(now, name));
+    const extra = now.schema.fields.map((f) => f.name).filter((name) => !before.getChild(name));
+    const filled = extra.filter((name) => now.getChild(name)!.nullCount !== now.numRows);
+    const same = before.numRows === now.numRows && differ.length === 0 && filled.length === 0;
+    console.log(`flowknn before (${values.before}): ${bf.toFixed(0)} ms, ${(bf / nf).toFixed(2)}x nfdump; now / before ${(fk / bf).toFixed(2)}x; same ${now.numRows} rows in every column: ${same}${extra.length > 0 ? ` (columns only now, empty: ${extra.join(', ')})` : ''}${differ.length + filled.length > 0 ? `; differ: ${[...differ, ...filled].join(', ')}` : ''}`);
   }
 } finally {
   rmSync(dir, { recursive: true, force: true });
