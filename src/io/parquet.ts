@@ -21,9 +21,19 @@ export function parquetPathFor(arrowPath: string): string {
 
 type ParquetWasm = typeof import('parquet-wasm');
 
+let loading: Promise<ParquetWasm> | undefined;
+
 /** The WebAssembly writer, loaded (5 MB compiled) only by a command that writes a table. */
 function parquetWasm(): Promise<ParquetWasm> {
-  return import('parquet-wasm');
+  return (loading ??= import('parquet-wasm'));
+}
+
+/**
+ * Starts loading the writer now, for a command that will write a table once it has read its
+ * inputs: the compilation then overlaps the reading. A failure surfaces at the write.
+ */
+export function preloadParquet(): void {
+  parquetWasm().catch(() => {});
 }
 
 /** Rows per row group: large enough for column statistics to prune well, bounded in memory. */
