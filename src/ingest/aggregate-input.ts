@@ -1,5 +1,6 @@
 import type { RecordBatch } from 'apache-arrow';
-import type { FlowAggregator } from '../features/aggregate.js';
+import type { AddScope, FlowAggregator } from '../features/aggregate.js';
+import { FlowColumns } from '../schema/tables.js';
 import { FlowknnError, usageError } from '../errors.js';
 import type { InputFormat, InputKind, InputReader, OpenOptions, ReadSummary } from './format.js';
 import type { Reject } from './issues.js';
@@ -65,6 +66,7 @@ export async function aggregateFlowInput(
   into: FlowAggregator,
   options: OpenOptions,
 ): Promise<FlowInputRead> {
+  if (options.together !== undefined && format.name !== 'nfcapd') throw new Error(`aggregateFlowInput: only nfcapd files are read together, not ${format.name}`);
   let fields = format.aggregated ? nfdumpAggregation(into) : undefined;
   // Flows of IPv4-compatible IPv6 addresses that an nfdump before 1.7.8 would sum into the IPv4
   // address's aggregate: left out of its -A pass, read as flows after it (see compatibleV6).
@@ -79,7 +81,7 @@ export async function aggregateFlowInput(
   const asFlows = async (refused?: string): Promise<FlowInputRead> => {
     const reader = await format.open(file, options);
     if (reader.kind !== 'flow' && reader.kind !== 'none') throw usageError(`aggregating needs flow records; ${file} holds ${reader.kind} rows`, 'give nfcapd files or flow records (nfdump -o csv, csv-fast, json or ndjson)');
-    const records = await drain(reader, (b) => into.addBatch(b, file));
+    const records = await drain(reader, (b) => addTo(into, b, file));
     return { summary: reader.summary!, format: reader.format, kind: reader.kind, records, via: 'flows', reread: 0, refused };
   };
   if (!fields) return asFlows();
@@ -99,7 +101,7 @@ export async function aggregateFlowInput(
   let refusedLine: Reject | undefined;
   try {
     reader = await format.aggregated!(file, fields, { ...aOptions, maxRejects: 0, rejects: { add: (r) => (refusedLine ??= r) } });
-    records = await drain(reader, (b) => partial.addBatch(b, file, { partials: spanning }));
+    records = await drain(reader, (b) => addTo(partial, b, file, { partials: spanning }));
   } catch (err) {
     if (refusedLine === undefined || !(err instanceof FlowknnError) || err.kind !== 'input') throw err;
     return asFlows(`line ${refusedLine.line}: ${refusedLine.reason}`);
@@ -116,7 +118,7 @@ export async function aggregateFlowInput(
     const own = [keys, exclude === undefined ? undefined : `not (${exclude})`].filter((f) => f !== undefined);
     const filter = own.length === 0 ? userFilter : within(own.join(' and '));
     const again = await format.open(file, { ...options, nfdump: { ...options.nfdump, filter } });
-    records += await drain(again, (b) => into.addBatch(b, file, { only: spanning }));
+    records += await drain(again, (b) => addTo(into, b, file, { only: spanning }));
     more(again.summary!);
     via += `, then the flows of ${spanning.size} key${spanning.size === 1 ? '' : 's'} spanning windows`;
   }
@@ -126,7 +128,7 @@ export async function aggregateFlowInput(
   if (exclude !== undefined && (userFilter !== undefined || f === undefined || f.processed !== f.passed)) {
     const again = await format.open(file, { ...options, nfdump: { ...options.nfdump, filter: within(exclude) } });
     const before = into.flowCount;
-    records += await drain(again, (b) => into.addBatch(b, file));
+    records += await drain(again, (b) => addTo(into, b, file));
     more(again.summary!);
     if (into.flowCount > before) via += ', then the flows of IPv4-compatible IPv6 addresses (::/96)';
   }
@@ -146,14 +148,28 @@ function compatibleV6(fields: readonly NfdumpAggregationField[]): string {
   return `ipv6 and (${nets.join(' or ')})`;
 }
 
-async function drain(reader: InputReader, add: (batch: RecordBatch) => void): Promise<number> {
+/** Reads an input through, each batch into `add` (as parsed columns where the reader has them); returns its rows. */
+async function drain(reader: InputReader, add: (batch: RecordBatch | FlowColumns) => void): Promise<number> {
   let rows = 0;
+  if (reader.columns) {
+    for await (const cols of reader.columns()) {
+      add(cols);
+      rows += cols.length;
+    }
+    return rows;
+  }
   for await (const batch of reader) {
     add(batch);
     rows += batch.numRows;
     reader.recycle?.(batch);
   }
   return rows;
+}
+
+/** Adds a batch of either kind to an aggregator. */
+function addTo(into: FlowAggregator, batch: RecordBatch | FlowColumns, file: string, scope?: AddScope): void {
+  if (batch instanceof FlowColumns) into.add(batch, file, scope);
+  else into.addBatch(batch, file, scope);
 }
 
 /** Longest filter handed to nfdump as one argument (Linux takes 128 KiB per argument). */
@@ -178,4 +194,43 @@ export function keyFilter(fields: readonly string[], keys: ReadonlySet<string>, 
   const own = `${fields[at] === 'dstip' ? 'dst' : 'src'} ip in [ ${[...values].join(' ')} ]`;
   if (own.length > MAX_FILTER_CHARS) return user;
   return user === undefined ? own : `(${user}) and (${own})`;
+}
+
+/** An input as readRuns sees it: nfcapd or not, its slot start (from its name) and router, where known. */
+export interface RunCandidate {
+  readonly nfcapd: boolean;
+  readonly slotStartMs?: number;
+  readonly router?: string;
+}
+
+/**
+ * Which inputs one nfdump can read together (`-R`, FlowReadOptions.together) when aggregating:
+ * nfcapd files of the same window by their slot start (and the same router when the key has
+ * one), so that nfdump's partials seldom span windows; for `whole`, every such file, in up to
+ * `jobs` runs of consecutive files read at once. Returns lists of the inputs' indexes, in input
+ * order; a list of one is read alone. One nfdump per run instead of per file saves a process
+ * start and an output trailer per file: most of the time of a day of small files.
+ */
+export function runsOfInputs(inputs: readonly RunCandidate[], aggregator: FlowAggregator, jobs: number): number[][] {
+  const byRouter = aggregator.key.fields.includes('router');
+  const windowMs = aggregator.window === 'whole' ? undefined : aggregator.window * 1000;
+  const runs: number[][] = [];
+  const buckets = new Map<string, number[]>();
+  for (const [i, input] of inputs.entries()) {
+    if (!input.nfcapd || (windowMs !== undefined && input.slotStartMs === undefined) || (byRouter && input.router === undefined)) {
+      runs.push([i]);
+      continue;
+    }
+    const win = windowMs === undefined ? '' : String(Math.floor(input.slotStartMs! / windowMs));
+    const bucket = `${byRouter ? input.router : ''}\n${win}`;
+    let list = buckets.get(bucket);
+    if (!list) buckets.set(bucket, (list = []));
+    list.push(i);
+  }
+  for (const list of buckets.values()) {
+    const parts = windowMs === undefined ? Math.max(1, Math.min(jobs, Math.floor(list.length / 2))) : 1;
+    const size = Math.ceil(list.length / parts);
+    for (let at = 0; at < list.length; at += size) runs.push(list.slice(at, at + size));
+  }
+  return runs.sort((a, b) => a[0]! - b[0]!);
 }

@@ -1,5 +1,6 @@
 import type { RecordBatch } from 'apache-arrow';
 import type { WallClockZone } from '../io/time-zone.js';
+import type { FlowColumns } from '../schema/tables.js';
 import type { Reject } from './issues.js';
 import type { NfdumpAggregationField } from './nfdump/flows.js';
 import type { NfdumpOptions, NfdumpOutcome } from './nfdump/run.js';
@@ -43,6 +44,11 @@ export interface OpenOptions extends RejectThreshold {
   threads?: number;
   /** Stops reading; the iteration ends with an error. */
   signal?: AbortSignal;
+  /**
+   * nfcapd files only: read these files, in this order, in one nfdump run; the file opened then
+   * only names them in messages (see FlowReadOptions.together). Other formats refuse it.
+   */
+  together?: readonly string[];
 }
 
 /** What a read ended with, known once the iteration has completed. */
@@ -71,6 +77,12 @@ export interface InputReader extends AsyncIterable<RecordBatch> {
   readonly summary: ReadSummary | undefined;
   /** Hands back a batch the consumer is done with, so its memory can be reused. */
   recycle?(batch: RecordBatch): void;
+  /**
+   * Readers that parse flows into FlowColumns (nfcapd): the same rows as those columns, without
+   * building Arrow batches, for a consumer that only aggregates them. Iterate the reader or this,
+   * once; `summary` is set the same way.
+   */
+  columns?(): AsyncIterable<FlowColumns>;
 }
 
 /**

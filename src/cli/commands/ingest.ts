@@ -1,5 +1,6 @@
 import pLimit from 'p-limit';
 import { statSync } from 'node:fs';
+import { basename } from 'node:path';
 import { stat } from 'node:fs/promises';
 import { usableCores } from '../../io/cores.js';
 import { checkOutputs } from '../../io/out-path.js';
@@ -7,18 +8,18 @@ import type { Argv, CommandModule } from 'yargs';
 import { FlowknnError, usageError, wholeNumber } from '../../errors.js';
 import { FlowAggregator, type AggregateOptions } from '../../features/aggregate.js';
 import type { Table } from 'apache-arrow';
-import { discoverArchive, routerOf } from '../../ingest/archive.js';
+import { discoverArchive, parseNfcapdName, routerOf } from '../../ingest/archive.js';
 import { writeFlowInputs } from '../../ingest/flows-to-arrow.js';
 import type { InputFormat as FormatSpec, InputKind } from '../../ingest/format.js';
 import type { NfdumpOptions } from '../../ingest/nfdump/run.js';
 import { INPUT_FORMATS, readInput, type InputFormat, type ReadOptions, type ReadResult } from '../../ingest/read.js';
 import { detectInputFormat, formatByName, inputFormatOf, kindOf } from '../../ingest/registry.js';
-import { aggregateFlowInput } from '../../ingest/aggregate-input.js';
+import { aggregateFlowInput, runsOfInputs, type RunCandidate } from '../../ingest/aggregate-input.js';
 import { checkNfdumpFilter } from '../../ingest/nfdump/filter.js';
 import { probeNfdump } from '../../ingest/nfdump/version.js';
 import { RejectsWriter, type RejectSink } from '../../ingest/rejects.js';
 import { resolvedTimeZone, type WallClockZone } from '../../io/time-zone.js';
-import { writeParquetFile, writeParquetFromArrowFile } from '../../io/parquet.js';
+import { preloadParquet, writeParquetFile, writeParquetFromArrowFile } from '../../io/parquet.js';
 import { joinTables, writeArrowFile } from '../../schema/arrow.js';
 import type { CliContext } from '../context.js';
 import { type ArgsOf, inputFormatFrom, inputFormatOption, timeZoneOption, zoneFrom } from '../options.js';
@@ -96,11 +97,12 @@ export function ingestCommand(ctx: CliContext): CommandModule<object, IngestArgs
         throw usageError(`cannot put statistics and flow records in one table: ${listed.join(', ')}`, 'ingest them into separate files');
       }
       const rejects = args.rejects === undefined ? undefined : await RejectsWriter.open(args.rejects);
+      preloadParquet();
       let failed: FlowknnError[];
       try {
         const threshold = { maxRejects, maxRejectFraction };
         const reading = { ...threshold, nfdump, zone, format };
-        failed = streamed ? await streamFlows(files, args, ctx, reading, rejects, parquetOut) : await readWhole(files, args, ctx, aggregator, reading, rejects, parquetOut);
+        failed = streamed ? await streamFlows(files, args, ctx, reading, rejects, parquetOut) : await readWhole(files, args, ctx, aggregator, reading, rejects, parquetOut, formats);
         await rejects?.commit();
       } catch (err) {
         await rejects?.abort();
@@ -203,6 +205,7 @@ async function readWhole(
   reading: Reading,
   rejects: RejectSink | undefined,
   parquetOut: string,
+  formats: readonly (FormatSpec | undefined)[],
 ): Promise<FlowknnError[]> {
   const limit = pLimit(args.jobs);
   const onFile = progressUpdater(ctx, 'reading', 'files');
@@ -210,31 +213,51 @@ async function readWhole(
   let rows = 0;
   let bytes = 0;
   const t0 = performance.now();
-  const outcomes = await Promise.all(
-    files.map((file) =>
-      limit(async () => {
-        let rejected = 0;
-        const sink: RejectSink = {
-          add: (r) => {
-            rejected++;
-            rejects?.add(r);
-          },
-        };
-        try {
-          const options: ReadOptions = { maxRejects: reading.maxRejects, maxRejectFraction: reading.maxRejectFraction, rejects: sink, nfdump: reading.nfdump, zone: reading.zone };
-          const result = aggregator ? await aggregateInput(aggregator, file, reading.format, options) : outcome(await readInput(file, reading.format, options));
-          rows += result.rows;
-          return { file, result: { ...result, rejected } };
-        } catch (err) {
-          if (err instanceof FlowknnError) return { file, error: err };
-          throw err;
-        } finally {
-          bytes += sizeOf(file);
-          onFile(++done, files.length, throughput(rows, bytes, t0));
-        }
-      }),
-    ),
-  );
+  type Outcome = { file: string; result?: InputOutcome & { rejected: number }; error?: FlowknnError };
+  const alone = async (file: string): Promise<Outcome> => {
+    let rejected = 0;
+    const sink: RejectSink = {
+      add: (r) => {
+        rejected++;
+        rejects?.add(r);
+      },
+    };
+    try {
+      const options: ReadOptions = { maxRejects: reading.maxRejects, maxRejectFraction: reading.maxRejectFraction, rejects: sink, nfdump: reading.nfdump, zone: reading.zone };
+      const result = aggregator ? await aggregateInput(aggregator, file, reading.format, options) : outcome(await readInput(file, reading.format, options));
+      rows += result.rows;
+      return { file, result: { ...result, rejected } };
+    } catch (err) {
+      if (err instanceof FlowknnError) return { file, error: err };
+      throw err;
+    } finally {
+      bytes += sizeOf(file);
+      onFile(++done, files.length, throughput(rows, bytes, t0));
+    }
+  };
+  // nfcapd files of one window are read by one nfdump where the aggregation allows (runsOfInputs).
+  const runs = aggregator ? runsOfInputs(files.map((f, i) => candidate(f, formats[i], args)), aggregator, args.jobs) : files.map((_, i) => [i]);
+  const together = async (run: readonly string[], format: FormatSpec): Promise<Outcome[]> => {
+    const label = `${run[0]} .. ${run.at(-1)} (${run.length} files)`;
+    try {
+      const result = await aggregateRun(aggregator!, run, label, format, reading);
+      rows += result.rows;
+      for (const file of run) bytes += sizeOf(file);
+      done += run.length;
+      onFile(done, files.length, throughput(rows, bytes, t0));
+      return [{ file: label, result: { ...result, rejected: 0 } }];
+    } catch (err) {
+      if (!(err instanceof FlowknnError)) throw err;
+      // Each file then meets its own rules (rejects, thresholds, errors) and fails alone.
+      ctx.log(`${label}: read file by file (one nfdump over them: ${err.message})`);
+      const out: Outcome[] = [];
+      for (const file of run) out.push(await alone(file));
+      return out;
+    }
+  };
+  const outcomes = (
+    await Promise.all(runs.map((run) => limit(async () => (run.length === 1 ? [await alone(files[run[0]!]!)] : await together(run.map((i) => files[i]!), formats[run[0]!]!)))))
+  ).flat();
   const ok = outcomes.flatMap((o) => (o.result ? [o.result] : []));
   const failed = outcomes.flatMap((o) => (o.error ? [o.error] : []));
   for (const e of failed) ctx.stderr.write(`flowknn: error: ${e.format()}\n`);
@@ -244,14 +267,15 @@ async function readWhole(
     if (kinds.size > 1) {
       throw usageError(`cannot put statistics and flow records in one table: ${ok.map((r) => `${r.file} (${r.kind})`).join(', ')}`, 'ingest them into separate files');
     }
-    const sources = JSON.stringify(ok.map((r) => ({ file: r.file, format: r.format, rows: r.rows })));
+    // A run of files read by one nfdump counts its rows together.
+    const sources = JSON.stringify(ok.map((r) => (r.files ? { files: r.files, format: r.format, rows: r.rows } : { file: r.file, format: r.format, rows: r.rows })));
     const zone = runMeta(reading);
     const withRows = ok.filter((r) => r.table !== undefined && (r.kind !== 'none' || ok.every((o) => o.kind === 'none')));
     const table = aggregator ? aggregator.table({ 'flowknn.sources': sources, ...zone }) : concatTables(withRows.length > 0 ? withRows : ok, zone);
     await writeArrowFile(args.out, table);
     await writeParquetFile(parquetOut, table);
     for (const r of ok) ctx.log(`${r.file}: ${r.rows} ${r.via === undefined ? 'rows' : 'flows'} (${r.format}${r.via !== undefined && r.via !== 'flows' ? `, nfdump ${r.via}` : ''}${r.refused !== undefined ? `, read as flows; nfdump -A refused: ${r.refused}` : ''})${r.rejected ? `, ${r.rejected} rejected` : ''}${r.kind === 'none' ? ' (nfdump found no matching flows)' : ''}${r.untimed ? `, ${r.untimed} records without a time (first seen 0: their hosts' duration and rates are 0, as nfdump computes them)` : ''}${warned(r.summary?.nfdump?.warnings)}`);
-    ctx.log(`wrote ${args.out} and ${parquetOut}: ${table.numRows} ${args.aggregate === undefined ? ([...kinds][0] ?? 'stat') : 'aggregate'} rows from ${ok.length} file(s)`);
+    ctx.log(`wrote ${args.out} and ${parquetOut}: ${table.numRows} ${args.aggregate === undefined ? ([...kinds][0] ?? 'stat') : 'aggregate'} rows from ${ok.reduce((n, r) => n + (r.files?.length ?? 1), 0)} file(s)`);
   }
   return failed;
 }
@@ -286,7 +310,7 @@ function makeAggregator(args: IngestArgs): FlowAggregator {
 }
 
 /** What ingest keeps of an input: its table, or (when aggregating) only how many rows it gave. */
-type InputOutcome = Omit<ReadResult, 'table'> & { rows: number; table?: Table; untimed?: number; via?: string; refused?: string };
+type InputOutcome = Omit<ReadResult, 'table'> & { rows: number; table?: Table; untimed?: number; via?: string; refused?: string; files?: readonly string[] };
 
 function outcome(r: ReadResult): InputOutcome {
   return { ...r, rows: r.table.numRows };
@@ -312,6 +336,27 @@ async function aggregateInput(aggregator: FlowAggregator, file: string, format: 
   aggregator.merge(own);
   const summary = read.summary;
   return { file, format: read.format, kind: read.kind, rows: flows, rejects: summary.rejects, summary, untimed, via: read.via, refused: read.refused };
+}
+
+/** What runsOfInputs needs of an input: nfcapd or not, its slot start and router (from its path). */
+function candidate(file: string, format: FormatSpec | undefined, args: IngestArgs): RunCandidate {
+  if (format?.name !== 'nfcapd') return { nfcapd: false };
+  const name = parseNfcapdName(basename(file), args['time-zone']);
+  return { nfcapd: true, slotStartMs: name.ok ? name.slotStartMs : undefined, router: routerOf(file) };
+}
+
+/**
+ * A run of nfcapd files through one nfdump (aggregateFlowInput with `together`), all or nothing:
+ * no line may be refused (a file's own threshold applies only when it is read alone), and any
+ * failure throws, for the caller to read the files one by one.
+ */
+async function aggregateRun(aggregator: FlowAggregator, run: readonly string[], label: string, format: FormatSpec, reading: Reading): Promise<InputOutcome> {
+  const own = aggregator.emptyLike(aggregator.key.fields.includes('router') ? routerOf(run[0]!) : undefined);
+  const read = await aggregateFlowInput(label, format, own, { maxRejects: 0, rejects: { add: () => {} }, nfdump: reading.nfdump, zone: reading.zone, together: run });
+  const untimed = own.untimedCount;
+  const flows = own.flowCount;
+  aggregator.merge(own);
+  return { file: label, files: run, format: read.format, kind: read.kind, rows: flows, rejects: [], summary: read.summary, untimed, via: read.via, refused: read.refused };
 }
 
 /** Size of an input for the progress line (0 when it cannot be read: its error says why elsewhere). */

@@ -1,12 +1,12 @@
 import type { Table } from 'apache-arrow';
-import { inputError, usageError } from '../../errors.js';
+import { FlowknnError, inputError, usageError } from '../../errors.js';
 import { buildTable, type ColumnValues } from '../../schema/arrow.js';
 import { DEFAULT_BATCH_ROWS, FlowColumns, flowSchema } from '../../schema/tables.js';
 import { FLOW_FMT, FLOW_FMT_DATES, FlowFmtReader } from '../flow-fmt.js';
 import type { ParseOptions, Reject } from '../issues.js';
 import { FileRejects, type RejectSink, type RejectThreshold } from '../rejects.js';
-import { checkTotals, NfdumpRun, nfdumpVersionOf, prepareNfcapdInput, type NfdumpOptions, type NfdumpOutcome } from './run.js';
-import type { NfdumpDialect } from './version.js';
+import { checkTotals, NfdumpRun, nfdumpVersionOf, prepareNfcapdInput, prepareNfcapdRun, type NfdumpOptions, type NfdumpOutcome } from './run.js';
+import type { NfdumpDialect, NfdumpVersion } from './version.js';
 
 /**
  * The flow records of an nfcapd file, read through the real nfdump (`-o fmt:`), parsed as a
@@ -41,6 +41,11 @@ export interface FlowReadOptions extends NfdumpOptions, ParseOptions, RejectThre
   aggregate?: readonly NfdumpAggregationField[];
   /** Where rejected lines go as they are found (e.g. a RejectsWriter). */
   rejects?: RejectSink;
+  /**
+   * Read these nfcapd files, in this order, in one nfdump run (`-R`, see prepareNfcapdRun)
+   * instead of the file: it then only names them in messages. One run's totals cover them all.
+   */
+  together?: readonly string[];
 }
 
 /** One batch of flow records, columns as the flow CSV parser collects them. */
@@ -75,10 +80,11 @@ const FIELD_TOKENS: Record<NfdumpAggregationField, { token: string; zero: string
  * print a field it does not aggregate on ("Output token %sa not allowed with current
  * aggregation"), and the lines keep the 13 fields the reader expects.
  */
-export function flowArgs(file: string, filter?: string, dialect?: Pick<NfdumpDialect, 'rawFirstSeen'>, aggregate?: readonly NfdumpAggregationField[]): string[] {
+export function flowArgs(file: string | { folder: string }, filter?: string, dialect?: Pick<NfdumpDialect, 'rawFirstSeen'>, aggregate?: readonly NfdumpAggregationField[]): string[] {
   let fmt = dialect === undefined || dialect.rawFirstSeen ? FLOW_FMT : FLOW_FMT_DATES;
   // No -q: the trailer's Summary line counts the flows, packets and bytes nfdump printed.
-  const args = ['-r', file, '-N', '-6'];
+  // A folder (prepareNfcapdRun) is read whole, its files in name order.
+  const args = [...(typeof file === 'string' ? ['-r', file] : ['-R', file.folder]), '-N', '-6'];
   if (aggregate !== undefined) {
     if (aggregate.length === 0) throw new Error('flowArgs: aggregate by at least one field');
     for (const [field, { token, zero }] of Object.entries(FIELD_TOKENS)) {
@@ -107,11 +113,26 @@ export class NfcapdFlows implements AsyncIterable<FlowBatch> {
   ) {}
 
   async *[Symbol.asyncIterator](): AsyncIterator<FlowBatch> {
-    const { file, options } = this;
+    const { options } = this;
     const batchRows = options.batchRows ?? DEFAULT_BATCH_ROWS;
     if (!Number.isInteger(batchRows) || batchRows < 1) throw usageError(`batchRows must be a positive integer, got ${batchRows}`);
     const version = await nfdumpVersionOf(options);
-    const { path, header, dialect } = await prepareNfcapdInput(file, version);
+    const run = options.together === undefined ? undefined : await prepareNfcapdRun(options.together, version);
+    try {
+      yield* this.read(version, run);
+    } catch (err) {
+      // nfdump names the links it read: name the files instead
+      if (run && err instanceof FlowknnError) throw new FlowknnError(err.kind, run.named(err.message), { file: err.file, line: err.line, hint: err.hint, cause: err.cause });
+      throw err;
+    } finally {
+      await run?.dispose();
+    }
+  }
+
+  private async *read(version: NfdumpVersion, together: { folder: string; dialect: NfdumpDialect } | undefined): AsyncGenerator<FlowBatch> {
+    const { file, options } = this;
+    const batchRows = options.batchRows ?? DEFAULT_BATCH_ROWS;
+    const { path, header, dialect } = together === undefined ? await prepareNfcapdInput(file, version) : { path: { folder: together.folder }, header: undefined, dialect: together.dialect };
     const opts = { ...options, version };
     const kept: Reject[] = [];
     const rejects = new FileRejects(file, { maxRejects: options.maxRejects, maxRejectFraction: options.maxRejectFraction }, options.rejects ?? { add: (r) => kept.push(r) });

@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { stat } from 'node:fs/promises';
-import { resolve } from 'node:path';
+import { mkdtemp, rm, stat, symlink } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
 import { environmentError, excerpt, FlowknnError, inputError, unreadableFile } from '../../errors.js';
 import { readNfcapdHeader, type NfcapdHeader } from './nfcapd-file.js';
@@ -66,6 +67,35 @@ export async function prepareNfcapdInput(file: string, version: NfdumpVersion): 
     throw versionMismatch({ file, reader: version.version, header }, `it reads only nfcapd files of layout 1 (nfdump 1.6); this one has layout ${header.layout}`);
   }
   return { path: resolve(file), header, dialect };
+}
+
+/**
+ * Several nfcapd files for one nfdump run (`-R FOLDER`): each checked as prepareNfcapdInput
+ * checks one, then linked, in the order given, into a fresh folder of their own (nfdump lists
+ * a folder's files by name and follows links), so that nfdump reads exactly these files,
+ * whatever else their folders hold. `dispose` removes the folder (the files stay).
+ */
+export async function prepareNfcapdRun(
+  files: readonly string[],
+  version: NfdumpVersion,
+): Promise<{ folder: string; dialect: NfdumpDialect; dispose: () => Promise<void>; named: (text: string) => string }> {
+  if (files.length === 0) throw new Error('prepareNfcapdRun: no files');
+  const checked = [];
+  for (const file of files) checked.push(await prepareNfcapdInput(file, version));
+  const folder = await mkdtemp(join(tmpdir(), 'flowknn-nfdump-run-'));
+  const dispose = () => rm(folder, { recursive: true, force: true });
+  try {
+    const width = String(files.length - 1).length;
+    // Names nfdump lists in this order and skips none of (it skips names with "pcap", ".stat", a leading dot).
+    for (const [i, c] of checked.entries()) await symlink(c.path, join(folder, `part.${String(i).padStart(width, '0')}`));
+  } catch (err) {
+    await dispose();
+    throw environmentError(`cannot link the nfcapd files for one nfdump run into ${folder}`, 'check that the temporary folder (TMPDIR) is writable', err);
+  }
+  const link = new RegExp(`${folder.replace(/[.*+?^${}()|[\]\\]/gu, '\\$&')}/part\\.(\\d+)`, 'gu');
+  // nfdump's words about a link, about the file it links to
+  const named = (text: string) => text.replace(link, (_, i: string) => files[Number(i)] ?? _);
+  return { folder, dialect: checked[0]!.dialect, dispose, named };
 }
 
 const KILL_GRACE_MS = 2_000;
