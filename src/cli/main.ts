@@ -2,20 +2,34 @@ import yargs from 'yargs';
 import { FlowknnError, usageError } from '../errors.js';
 import { didYouMean } from '../suggest.js';
 import { TOOL_VERSION } from '../version.js';
-import { classifyCommand } from './commands/classify.js';
-import { enginesCommand } from './commands/engines.js';
-import { evaluateCommand } from './commands/evaluate.js';
-import { reportCommand } from './commands/report.js';
-import { sweepCommand } from './commands/sweep.js';
-import { synthCommand } from './commands/synth.js';
-import { ingestCommand } from './commands/ingest.js';
-import { labelCommand } from './commands/label.js';
-import { modelsCommand } from './commands/models.js';
-import { mergeCommand, nightlyCommand } from './commands/nightly.js';
-import { notifyCommand } from './commands/notify.js';
-import { watchCommand } from './commands/watch.js';
-import { trainCommand } from './commands/train.js';
+import type { CommandModule } from 'yargs';
+import type { CliContext } from './context.js';
 import { makeContext } from './context.js';
+
+type CommandFactory = (ctx: CliContext) => CommandModule<object, never>;
+
+/**
+ * The commands, each loaded when needed: a run loads only the module of the command it names
+ * (the others' modules and libraries cost a few hundred milliseconds of start-up), and all of
+ * them when it names none (help, a misspelt command). In the order --help lists them.
+ */
+const COMMANDS: Record<string, () => Promise<CommandFactory>> = {
+  ingest: async () => (await import('./commands/ingest.js')).ingestCommand as CommandFactory,
+  train: async () => (await import('./commands/train.js')).trainCommand as CommandFactory,
+  label: async () => (await import('./commands/label.js')).labelCommand as CommandFactory,
+  models: async () => (await import('./commands/models.js')).modelsCommand as CommandFactory,
+  classify: async () => (await import('./commands/classify.js')).classifyCommand as CommandFactory,
+  evaluate: async () => (await import('./commands/evaluate.js')).evaluateCommand as CommandFactory,
+  sweep: async () => (await import('./commands/sweep.js')).sweepCommand as CommandFactory,
+  report: async () => (await import('./commands/report.js')).reportCommand as CommandFactory,
+  nightly: async () => (await import('./commands/nightly.js')).nightlyCommand as CommandFactory,
+  merge: async () => (await import('./commands/nightly.js')).mergeCommand as CommandFactory,
+  notify: async () => (await import('./commands/notify.js')).notifyCommand as CommandFactory,
+  watch: async () => (await import('./commands/watch.js')).watchCommand as CommandFactory,
+  synth: async () => (await import('./commands/synth.js')).synthCommand as CommandFactory,
+  engines: async () => (await import('./commands/engines.js')).enginesCommand as CommandFactory,
+};
+
 
 export interface MainIo {
   stdout: NodeJS.WritableStream;
@@ -37,23 +51,18 @@ export async function main(argv: string[], io: MainIo = { stdout: process.stdout
   const flags = end < 0 ? argv : argv.slice(0, end);
   const quiet = flags.includes('--quiet') || flags.includes('-q');
   const ctx = makeContext(io.stdout as never, io.stderr as never, quiet);
+  const named = args[0] !== undefined && Object.hasOwn(COMMANDS, args[0]) ? [args[0]] : Object.keys(COMMANDS);
+  let factories: CommandFactory[];
+  try {
+    factories = await Promise.all(named.map((n) => COMMANDS[n]!()));
+  } catch (err) {
+    return report(err, io);
+  }
   const cli = yargs(args)
     .scriptName('flowknn')
-    .usage('$0 <command> [options]\n\nk-nearest-neighbour classification of nfdump traffic aggregates.')
-    .command(ingestCommand(ctx))
-    .command(trainCommand(ctx))
-    .command(labelCommand(ctx))
-    .command(modelsCommand(ctx))
-    .command(classifyCommand(ctx))
-    .command(evaluateCommand(ctx))
-    .command(sweepCommand(ctx))
-    .command(reportCommand(ctx))
-    .command(nightlyCommand(ctx))
-    .command(mergeCommand(ctx))
-    .command(notifyCommand(ctx))
-    .command(watchCommand(ctx))
-    .command(synthCommand(ctx))
-    .command(enginesCommand(ctx))
+    .usage('$0 <command> [options]\n\nk-nearest-neighbour classification of nfdump traffic aggregates.');
+  for (const f of factories) cli.command(f(ctx));
+  cli
     .option('quiet', { alias: 'q', type: 'boolean', default: false, describe: 'no progress or notes on stderr' })
     .demandCommand(1, 'name a command (flowknn --help lists them)')
     .strict()
