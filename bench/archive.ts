@@ -4,9 +4,10 @@
  * aggregates them) against `nfdump -R DIR -s dstip/pps/bps -n 0 -o csv` alone on the same
  * files, in the same run. The difference is flowknn's overhead over nfdump's own statistics.
  *
- * The key is one nfdump aggregates itself, so flowknn reads nfdump's per-file aggregates (`-A
- * dstip`) and merges them (src/ingest/aggregate-input.ts). With --before DIR, the CLI built in
- * DIR (e.g. a worktree of an earlier commit, `npm run build` there) runs too, alternately.
+ * The key is one nfdump aggregates itself, so flowknn reads nfdump's aggregates (`-A dstip`) of
+ * runs of files, one nfdump per run (`--window whole`: up to --jobs runs; see runsOfInputs in
+ * src/ingest/aggregate-input.ts), and merges them. With --before DIR, the CLI built in DIR (e.g.
+ * a worktree of an earlier commit, `npm run build` there) runs too, alternately.
  *
  *   npm run build && npm run bench:archive -- [--hours 24] [--seed 1] [--reps 3] [--before DIR]
  */

@@ -1,6 +1,4 @@
-import type { RecordBatch } from 'apache-arrow';
 import type { AddScope, FlowAggregator } from '../features/aggregate.js';
-import { FlowColumns } from '../schema/tables.js';
 import { FlowknnError, usageError } from '../errors.js';
 import type { InputFormat, InputKind, InputReader, OpenOptions, ReadSummary } from './format.js';
 import type { Reject } from './issues.js';
@@ -81,7 +79,7 @@ export async function aggregateFlowInput(
   const asFlows = async (refused?: string): Promise<FlowInputRead> => {
     const reader = await format.open(file, options);
     if (reader.kind !== 'flow' && reader.kind !== 'none') throw usageError(`aggregating needs flow records; ${file} holds ${reader.kind} rows`, 'give nfcapd files or flow records (nfdump -o csv, csv-fast, json or ndjson)');
-    const records = await drain(reader, (b) => addTo(into, b, file));
+    const records = await drain(reader, into, file);
     return { summary: reader.summary!, format: reader.format, kind: reader.kind, records, via: 'flows', reread: 0, refused };
   };
   if (!fields) return asFlows();
@@ -101,7 +99,7 @@ export async function aggregateFlowInput(
   let refusedLine: Reject | undefined;
   try {
     reader = await format.aggregated!(file, fields, { ...aOptions, maxRejects: 0, rejects: { add: (r) => (refusedLine ??= r) } });
-    records = await drain(reader, (b) => addTo(partial, b, file, { partials: spanning }));
+    records = await drain(reader, partial, file, { partials: spanning });
   } catch (err) {
     if (refusedLine === undefined || !(err instanceof FlowknnError) || err.kind !== 'input') throw err;
     return asFlows(`line ${refusedLine.line}: ${refusedLine.reason}`);
@@ -118,7 +116,7 @@ export async function aggregateFlowInput(
     const own = [keys, exclude === undefined ? undefined : `not (${exclude})`].filter((f) => f !== undefined);
     const filter = own.length === 0 ? userFilter : within(own.join(' and '));
     const again = await format.open(file, { ...options, nfdump: { ...options.nfdump, filter } });
-    records += await drain(again, (b) => addTo(into, b, file, { only: spanning }));
+    records += await drain(again, into, file, { only: spanning });
     more(again.summary!);
     via += `, then the flows of ${spanning.size} key${spanning.size === 1 ? '' : 's'} spanning windows`;
   }
@@ -128,7 +126,7 @@ export async function aggregateFlowInput(
   if (exclude !== undefined && (userFilter !== undefined || f === undefined || f.processed !== f.passed)) {
     const again = await format.open(file, { ...options, nfdump: { ...options.nfdump, filter: within(exclude) } });
     const before = into.flowCount;
-    records += await drain(again, (b) => addTo(into, b, file));
+    records += await drain(again, into, file);
     more(again.summary!);
     if (into.flowCount > before) via += ', then the flows of IPv4-compatible IPv6 addresses (::/96)';
   }
@@ -148,28 +146,22 @@ function compatibleV6(fields: readonly NfdumpAggregationField[]): string {
   return `ipv6 and (${nets.join(' or ')})`;
 }
 
-/** Reads an input through, each batch into `add` (as parsed columns where the reader has them); returns its rows. */
-async function drain(reader: InputReader, add: (batch: RecordBatch | FlowColumns) => void): Promise<number> {
+/** Reads an input through, each batch into `into` (as parsed columns where the reader has them); returns its rows. */
+async function drain(reader: InputReader, into: FlowAggregator, file: string, scope?: AddScope): Promise<number> {
   let rows = 0;
   if (reader.columns) {
     for await (const cols of reader.columns()) {
-      add(cols);
+      into.add(cols, file, scope);
       rows += cols.length;
     }
     return rows;
   }
   for await (const batch of reader) {
-    add(batch);
+    into.addBatch(batch, file, scope);
     rows += batch.numRows;
     reader.recycle?.(batch);
   }
   return rows;
-}
-
-/** Adds a batch of either kind to an aggregator. */
-function addTo(into: FlowAggregator, batch: RecordBatch | FlowColumns, file: string, scope?: AddScope): void {
-  if (batch instanceof FlowColumns) into.add(batch, file, scope);
-  else into.addBatch(batch, file, scope);
 }
 
 /** Longest filter handed to nfdump as one argument (Linux takes 128 KiB per argument). */
@@ -206,9 +198,9 @@ export interface RunCandidate {
 /**
  * Which inputs one nfdump can read together (`-R`, FlowReadOptions.together) when aggregating:
  * nfcapd files of the same window by their slot start (and the same router when the key has
- * one), so that nfdump's partials seldom span windows; for `whole`, every such file, in up to
- * `jobs` runs of consecutive files read at once. Returns lists of the inputs' indexes, in input
- * order; a list of one is read alone. One nfdump per run instead of per file saves a process
+ * one), so that nfdump's partials seldom span windows (for `whole`, every such file), in runs of
+ * consecutive files of at most a job's share of all of them. Returns lists of the inputs'
+ * indexes, in input order; a list of one is read alone. One nfdump per run instead of per file saves a process
  * start and an output trailer per file: most of the time of a day of small files.
  */
 export function runsOfInputs(inputs: readonly RunCandidate[], aggregator: FlowAggregator, jobs: number): number[][] {
@@ -227,9 +219,11 @@ export function runsOfInputs(inputs: readonly RunCandidate[], aggregator: FlowAg
     if (!list) buckets.set(bucket, (list = []));
     list.push(i);
   }
+  // Runs of at most a job's share of the files, so that a window as long as the input (whole,
+  // 1d) still keeps every job busy; any split of a window's files is exact (merged partials).
+  const share = Math.max(2, Math.ceil([...buckets.values()].reduce((n, l) => n + l.length, 0) / Math.max(1, jobs)));
   for (const list of buckets.values()) {
-    const parts = windowMs === undefined ? Math.max(1, Math.min(jobs, Math.floor(list.length / 2))) : 1;
-    const size = Math.ceil(list.length / parts);
+    const size = Math.ceil(list.length / Math.ceil(list.length / share));
     for (let at = 0; at < list.length; at += size) runs.push(list.slice(at, at + size));
   }
   return runs.sort((a, b) => a[0]! - b[0]!);

@@ -1,9 +1,11 @@
-import { copyFile, mkdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { tableFromIPC } from 'apache-arrow';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FlowAggregator } from '../../src/features/aggregate.js';
 import { runsOfInputs, type RunCandidate } from '../../src/ingest/aggregate-input.js';
+import { prepareNfcapdRun } from '../../src/ingest/nfdump/run.js';
+import { probeNfdump } from '../../src/ingest/nfdump/version.js';
 import { openInput } from '../../src/ingest/registry.js';
 import { runMain } from '../helpers/cli.js';
 import { hasNfdumpTools, makeNfcapdFixture, nfcapdSeed, type NfcapdFixture } from '../helpers/nfcapd-fixture.js';
@@ -22,8 +24,8 @@ describe('runsOfInputs', () => {
     const inputs = [nfcapd(0), nfcapd(5), { nfcapd: false }, nfcapd(10), nfcapd(15), nfcapd(20), nfcapd(25)];
     expect(runsOfInputs(inputs, new FlowAggregator({ key: 'dstip', window: 'whole' }), 2)).toEqual([[0, 1, 3], [2], [4, 5, 6]]);
     expect(runsOfInputs(inputs, new FlowAggregator({ key: 'dstip', window: 'whole' }), 1)).toEqual([[0, 1, 3, 4, 5, 6], [2]]);
-    // no more runs than pairs of files
-    expect(runsOfInputs([nfcapd(0), nfcapd(5), nfcapd(10)], new FlowAggregator({ key: 'dstip', window: 'whole' }), 8)).toEqual([[0, 1, 2]]);
+    // runs of two files at least
+    expect(runsOfInputs([nfcapd(0), nfcapd(5), nfcapd(10)], new FlowAggregator({ key: 'dstip', window: 'whole' }), 8)).toEqual([[0, 1], [2]]);
   });
 
   it('time windows: one run per window the files start in; a file without a slot time alone', () => {
@@ -31,6 +33,12 @@ describe('runsOfInputs', () => {
     expect(runsOfInputs(inputs, new FlowAggregator({ key: 'dstip', window: '10m' }), 4)).toEqual([[0, 1], [2, 3], [4], [5]]);
     // windows of one file each: every file alone, as before
     expect(runsOfInputs(inputs, new FlowAggregator({ key: 'dstip', window: '5m' }), 4)).toEqual([[0], [1], [2], [3], [4], [5]]);
+    // a window as long as the input: split so that every job has a run
+    const day = Array.from({ length: 8 }, (_, i) => nfcapd(i * 5));
+    expect(runsOfInputs(day, new FlowAggregator({ key: 'dstip', window: 86400 }), 2)).toEqual([
+      [0, 1, 2, 3],
+      [4, 5, 6, 7],
+    ]);
   });
 
   it('a key with the router: each router its own runs; without it, routers share a run', () => {
@@ -71,18 +79,35 @@ describe.skipIf(!ready && process.env.CI !== 'true')('ingest --aggregate over nf
   }, 120_000);
   afterAll(() => fx?.cleanup());
 
-  for (const [key, window] of [
-    ['dstip', 'whole'],
-    ['dstip', '10m'],
-    ['dstip+dstport', 'whole'],
-    ['dstip/24', 'whole'],
+  /** Runs the CLI with TMPDIR a folder of its own, and checks that no run left its links there. */
+  async function ingest(argv: string[]) {
+    const tmp = join(fx.dir, 'tmp');
+    await rm(tmp, { recursive: true, force: true });
+    await mkdir(tmp);
+    const was = process.env.TMPDIR;
+    process.env.TMPDIR = tmp;
+    try {
+      return await runMain(['ingest', ...argv]);
+    } finally {
+      if (was === undefined) delete process.env.TMPDIR;
+      else process.env.TMPDIR = was;
+      expect(await readdir(tmp)).toEqual([]);
+    }
+  }
+
+  for (const [key, window, jobs] of [
+    ['dstip', 'whole', '1'],
+    ['dstip', 'whole', '2'],
+    ['dstip', '10m', '1'],
+    ['dstip+dstport', 'whole', '1'],
+    ['dstip/24', 'whole', '1'],
   ] as const) {
-    it(`--aggregate ${key} --window ${window}: one nfdump per run, the aggregates of every file's flows`, async () => {
-      const out = join(fx.dir, `together-${key.replace(/\W/gu, '_')}-${window}.arrow`);
-      const r = await runMain(['ingest', fx.flowDir, '--aggregate', key, '--window', window, '--out', out, '--jobs', '1']);
+    it(`--aggregate ${key} --window ${window} --jobs ${jobs}: one nfdump per run, the aggregates of every file's flows`, async () => {
+      const out = join(fx.dir, `together-${key.replace(/\W/gu, '_')}-${window}-${jobs}.arrow`);
+      const r = await ingest([fx.flowDir, '--aggregate', key, '--window', window, '--out', out, '--jobs', jobs]);
       expect(r.code, r.stderr).toBe(0);
       // the log names each run: its first and last file and how many
-      expect(r.stderr).toMatch(new RegExp(`${basename(fx.files[0]!)} \\.\\. .*${window === 'whole' ? basename(fx.files.at(-1)!) : ''}.* \\(\\d+ files\\): \\d+ flows`, 'u'));
+      expect(r.stderr).toMatch(new RegExp(`${basename(fx.files[0]!)} \\.\\. .*${window === 'whole' && jobs === '1' ? basename(fx.files.at(-1)!) : ''}.* \\(\\d+ files\\): \\d+ flows`, 'u'));
       if (!key.includes('/')) expect(r.stderr).toContain(`nfdump -A ${key.replace('+', ',')}`);
       expect(r.stderr).not.toContain('file by file');
       const got = await fromOutput(out);
@@ -104,7 +129,7 @@ describe.skipIf(!ready && process.env.CI !== 'true')('ingest --aggregate over nf
     await writeFile(bad, whole.subarray(0, Math.floor(whole.length / 2)));
     expect((await stat(bad)).size).toBeGreaterThan(0);
     const out = join(fx.dir, 'with-truncated.arrow');
-    const r = await runMain(['ingest', dir, '--aggregate', 'dstip', '--window', 'whole', '--out', out, '--jobs', '1']);
+    const r = await ingest([dir, '--aggregate', 'dstip', '--window', 'whole', '--out', out, '--jobs', '1']);
     expect(r.code).not.toBe(0);
     // the run's failure names the file, not nfdump's link to it
     expect(r.stderr).toMatch(/\(\d+ files\): read file by file \(one nfdump over them: .*nfcapd\.209901010000/u);
@@ -114,4 +139,56 @@ describe.skipIf(!ready && process.env.CI !== 'true')('ingest --aggregate over nf
     const got = await fromOutput(out);
     expect([...got].sort()).toEqual([...(await fromFlows(fx.files, 'dstip', 'whole'))].sort());
   }, 60_000);
+  it('--aggregate dstip+router: a run per router (NfSen live/<router>/), each router\'s rows its own files\' flows', async () => {
+    const live = join(fx.dir, 'live');
+    for (const router of ['rtrA', 'rtrB']) {
+      await mkdir(join(live, router), { recursive: true });
+      for (const f of fx.files) await copyFile(f, join(live, router, basename(f)));
+    }
+    const out = join(fx.dir, 'routers.arrow');
+    const r = await ingest([live, '--aggregate', 'dstip+router', '--window', 'whole', '--out', out, '--jobs', '1']);
+    expect(r.code, r.stderr).toBe(0);
+    for (const router of ['rtrA', 'rtrB']) expect(r.stderr).toContain(`${join(live, router, basename(fx.files[0]!))} .. ${join(live, router, basename(fx.files.at(-1)!))} (${fx.files.length} files)`);
+    const got = await fromOutput(out);
+    const want = await fromFlows(fx.files, 'dstip', 'whole');
+    for (const router of ['rtrA', 'rtrB']) {
+      const mine = [...got].filter(([k]) => k.endsWith(`|${router}`)).map(([k, v]) => [k.slice(0, -`|${router}`.length), v]);
+      expect(mine.sort()).toEqual([...want].sort());
+    }
+    expect(got.size).toBe(2 * want.size);
+  }, 60_000);
+
+  it('a file linked symbolically (another file system) and gone before nfdump lists it fails the run, named', async () => {
+    const version = await probeNfdump('nfdump');
+    const dir = join(fx.dir, 'going');
+    await mkdir(dir, { recursive: true });
+    const copies = [];
+    for (const f of fx.files) {
+      const c = join(dir, basename(f));
+      await copyFile(f, c);
+      copies.push(c);
+    }
+    const was = process.env.TMPDIR;
+    // /dev/shm: tmpfs, another file system than the fixture's, so the links are symbolic
+    process.env.TMPDIR = '/dev/shm';
+    let run;
+    try {
+      run = await prepareNfcapdRun(copies, version);
+    } finally {
+      if (was === undefined) delete process.env.TMPDIR;
+      else process.env.TMPDIR = was;
+    }
+    try {
+      const linked = await readdir(run.folder, { withFileTypes: true });
+      expect(linked.map((d) => d.name)).toEqual(copies.map((_, i) => `part.${i}`));
+      await run.verify();
+      await rm(copies[1]!);
+      await expect(run.verify()).rejects.toThrow(/went away/u);
+      await expect(run.verify()).rejects.toMatchObject({ file: copies[1] });
+      expect(run.named(`Open file ${run.folder}/part.2: error`)).toBe(`Open file ${copies[2]}: error`);
+    } finally {
+      await run.dispose();
+    }
+    await expect(stat(run.folder)).rejects.toThrow();
+  });
 });

@@ -56,7 +56,7 @@ const ingestBuilder = (y: Argv) =>
     .option('top', { type: 'string', describe: 'with --aggregate: keep the top N per window by pps or bps, e.g. 10:pps' })
     .option('nfdump', { type: 'string', describe: 'nfcapd inputs: the nfdump binary (default: nfdump on PATH)' })
     .option('filter', { type: 'string', describe: 'nfcapd inputs: an nfdump filter expression for the flows read' })
-    .option('input-timeout', { type: 'number', default: 1800, describe: 'nfcapd inputs: seconds nfdump may take on one file before it fails alone' });
+    .option('input-timeout', { type: 'number', default: 1800, describe: 'nfcapd inputs: seconds nfdump may take on one file before it fails alone (a run of files read by one nfdump: that many times its files)' });
 
 type IngestArgs = ArgsOf<typeof ingestBuilder>;
 
@@ -237,27 +237,30 @@ async function readWhole(
   };
   // nfcapd files of one window are read by one nfdump where the aggregation allows (runsOfInputs).
   const runs = aggregator ? runsOfInputs(files.map((f, i) => candidate(f, formats[i], args)), aggregator, args.jobs) : files.map((_, i) => [i]);
-  const together = async (run: readonly string[], format: FormatSpec): Promise<Outcome[]> => {
-    const label = `${run[0]} .. ${run.at(-1)} (${run.length} files)`;
+  // A run that fails is read again file by file, each file under its own rules (rejects,
+  // thresholds, errors), failing alone; those reads take their turns with the others.
+  const retry: number[] = [];
+  const together = async (run: readonly number[]): Promise<[number, Outcome][]> => {
+    const list = run.map((i) => files[i]!);
+    const label = `${list[0]} .. ${list.at(-1)} (${list.length} files)`;
     try {
-      const result = await aggregateRun(aggregator!, run, label, format, reading);
+      const result = await aggregateRun(aggregator!, list, label, formats[run[0]!]!, reading);
       rows += result.rows;
-      for (const file of run) bytes += sizeOf(file);
-      done += run.length;
+      for (const file of list) bytes += sizeOf(file);
+      done += list.length;
       onFile(done, files.length, throughput(rows, bytes, t0));
-      return [{ file: label, result: { ...result, rejected: 0 } }];
+      return [[run[0]!, { file: label, result: { ...result, rejected: 0 } }]];
     } catch (err) {
       if (!(err instanceof FlowknnError)) throw err;
-      // Each file then meets its own rules (rejects, thresholds, errors) and fails alone.
       ctx.log(`${label}: read file by file (one nfdump over them: ${err.message})`);
-      const out: Outcome[] = [];
-      for (const file of run) out.push(await alone(file));
-      return out;
+      retry.push(...run);
+      return [];
     }
   };
-  const outcomes = (
-    await Promise.all(runs.map((run) => limit(async () => (run.length === 1 ? [await alone(files[run[0]!]!)] : await together(run.map((i) => files[i]!), formats[run[0]!]!)))))
-  ).flat();
+  const first = await Promise.all(runs.map((run) => limit(async (): Promise<[number, Outcome][]> => (run.length === 1 ? [[run[0]!, await alone(files[run[0]!]!)]] : await together(run)))));
+  const again = await Promise.all(retry.map((i) => limit(async (): Promise<[number, Outcome]> => [i, await alone(files[i]!)])));
+  // in the order of the inputs (a run where its first file is)
+  const outcomes = [...first.flat(), ...again].sort((a, b) => a[0] - b[0]).map(([, o]) => o);
   const ok = outcomes.flatMap((o) => (o.result ? [o.result] : []));
   const failed = outcomes.flatMap((o) => (o.error ? [o.error] : []));
   for (const e of failed) ctx.stderr.write(`flowknn: error: ${e.format()}\n`);
@@ -347,12 +350,15 @@ function candidate(file: string, format: FormatSpec | undefined, args: IngestArg
 
 /**
  * A run of nfcapd files through one nfdump (aggregateFlowInput with `together`), all or nothing:
- * no line may be refused (a file's own threshold applies only when it is read alone), and any
- * failure throws, for the caller to read the files one by one.
+ * no flow line may be rejected (a file's own threshold applies only when it is read alone), and
+ * any failure throws, for the caller to read the files one by one. (A line of nfdump's
+ * aggregates the reader refuses sends the run, as one, through the flow reader, as it does a file.)
  */
 async function aggregateRun(aggregator: FlowAggregator, run: readonly string[], label: string, format: FormatSpec, reading: Reading): Promise<InputOutcome> {
   const own = aggregator.emptyLike(aggregator.key.fields.includes('router') ? routerOf(run[0]!) : undefined);
-  const read = await aggregateFlowInput(label, format, own, { maxRejects: 0, rejects: { add: () => {} }, nfdump: reading.nfdump, zone: reading.zone, together: run });
+  // the time limit is per file: a run has its files' worth
+  const nfdump = { ...reading.nfdump, timeoutS: reading.nfdump.timeoutS === undefined ? undefined : reading.nfdump.timeoutS * run.length };
+  const read = await aggregateFlowInput(label, format, own, { maxRejects: 0, rejects: { add: () => {} }, nfdump, zone: reading.zone, together: run });
   const untimed = own.untimedCount;
   const flows = own.flowCount;
   aggregator.merge(own);

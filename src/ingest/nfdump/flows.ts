@@ -120,6 +120,7 @@ export class NfcapdFlows implements AsyncIterable<FlowBatch> {
     const run = options.together === undefined ? undefined : await prepareNfcapdRun(options.together, version);
     try {
       yield* this.read(version, run);
+      await run?.verify();
     } catch (err) {
       // nfdump names the links it read: name the files instead
       if (run && err instanceof FlowknnError) throw new FlowknnError(err.kind, run.named(err.message), { file: err.file, line: err.line, hint: err.hint, cause: err.cause });

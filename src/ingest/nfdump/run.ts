@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, rm, stat, symlink } from 'node:fs/promises';
+import { link, mkdtemp, rm, stat, symlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
@@ -69,33 +69,73 @@ export async function prepareNfcapdInput(file: string, version: NfdumpVersion): 
   return { path: resolve(file), header, dialect };
 }
 
+/** A run of nfcapd files prepared for one nfdump (prepareNfcapdRun). */
+export interface NfcapdRun {
+  /** The folder nfdump reads (`-R`). */
+  readonly folder: string;
+  readonly dialect: NfdumpDialect;
+  /** nfdump's words about a link, about the file it stands for. */
+  named(text: string): string;
+  /** Throws when a file nfdump was to read through a symbolic link is gone (nfdump skips a dangling link without a word). */
+  verify(): Promise<void>;
+  /** Removes the folder (the files stay). */
+  dispose(): Promise<void>;
+}
+
 /**
  * Several nfcapd files for one nfdump run (`-R FOLDER`): each checked as prepareNfcapdInput
- * checks one, then linked, in the order given, into a fresh folder of their own (nfdump lists
- * a folder's files by name and follows links), so that nfdump reads exactly these files,
- * whatever else their folders hold. `dispose` removes the folder (the files stay).
+ * checks one, then linked, in the order given, into a fresh folder of their own (nfdump lists a
+ * folder's files by name), so that nfdump reads exactly these files, whatever else their folders
+ * hold. A hard link where the file system allows one (the file then stays readable if the
+ * archive's expiry removes it meanwhile), else a symbolic link, which nfdump follows; a file
+ * gone before nfdump lists it would be skipped in silence, so `verify` looks for them after the
+ * run.
  */
-export async function prepareNfcapdRun(
-  files: readonly string[],
-  version: NfdumpVersion,
-): Promise<{ folder: string; dialect: NfdumpDialect; dispose: () => Promise<void>; named: (text: string) => string }> {
+export async function prepareNfcapdRun(files: readonly string[], version: NfdumpVersion): Promise<NfcapdRun> {
   if (files.length === 0) throw new Error('prepareNfcapdRun: no files');
-  const checked = [];
+  const checked: Awaited<ReturnType<typeof prepareNfcapdInput>>[] = [];
   for (const file of files) checked.push(await prepareNfcapdInput(file, version));
-  const folder = await mkdtemp(join(tmpdir(), 'flowknn-nfdump-run-'));
-  const dispose = () => rm(folder, { recursive: true, force: true });
+  let folder: string | undefined;
+  const dispose = async () => {
+    if (folder !== undefined) await rm(folder, { recursive: true, force: true }).catch(() => {});
+  };
+  const symbolic: number[] = [];
   try {
+    folder = resolve(await mkdtemp(join(tmpdir(), 'flowknn-nfdump-run-')));
+    // nfdump reads `-R a:b` as a range from a to b
+    if (folder.includes(':')) throw new Error(`the folder's path has a ":", which nfdump reads as a range of files`);
     const width = String(files.length - 1).length;
     // Names nfdump lists in this order and skips none of (it skips names with "pcap", ".stat", a leading dot).
-    for (const [i, c] of checked.entries()) await symlink(c.path, join(folder, `part.${String(i).padStart(width, '0')}`));
+    for (const [i, c] of checked.entries()) {
+      const to = join(folder, `part.${String(i).padStart(width, '0')}`);
+      try {
+        await link(c.path, to);
+      } catch {
+        await symlink(c.path, to);
+        symbolic.push(i);
+      }
+    }
   } catch (err) {
     await dispose();
-    throw environmentError(`cannot link the nfcapd files for one nfdump run into ${folder}`, 'check that the temporary folder (TMPDIR) is writable', err);
+    throw environmentError(`cannot link the nfcapd files for one nfdump run into a temporary folder${folder === undefined ? '' : ` (${folder})`}: ${err instanceof Error ? err.message : String(err)}`, 'check that the temporary folder (TMPDIR) is writable', err);
   }
-  const link = new RegExp(`${folder.replace(/[.*+?^${}()|[\]\\]/gu, '\\$&')}/part\\.(\\d+)`, 'gu');
-  // nfdump's words about a link, about the file it links to
-  const named = (text: string) => text.replace(link, (_, i: string) => files[Number(i)] ?? _);
-  return { folder, dialect: checked[0]!.dialect, dispose, named };
+  const at = folder;
+  const pattern = new RegExp(`${at.replace(/[.*+?^${}()|[\]\\]/gu, '\\$&')}/part\\.(\\d+)`, 'gu');
+  return {
+    folder: at,
+    dialect: checked[0]!.dialect,
+    named: (text) => text.replace(pattern, (whole, i: string) => files[Number(i)] ?? whole),
+    verify: async () => {
+      for (const i of symbolic) {
+        const gone = await stat(checked[i]!.path).then(
+          () => false,
+          () => true,
+        );
+        if (gone) throw inputError('the file went away while nfdump read a run of files with it', { file: files[i] }, 'it is read again on its own');
+      }
+    },
+    dispose,
+  };
 }
 
 const KILL_GRACE_MS = 2_000;
