@@ -17,6 +17,13 @@ import { tableFromIPC, type Table } from 'apache-arrow';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import pLimit from 'p-limit';
+import { FlowAggregator } from '../src/features/aggregate.js';
+import { aggregateFlowInput, runsOfInputs } from '../src/ingest/aggregate-input.js';
+import { discoverArchive, routerOf } from '../src/ingest/archive.js';
+import { nfcapdFormat } from '../src/ingest/formats/nfcapd.js';
+import { probeNfdump } from '../src/ingest/nfdump/version.js';
+import { usableCores } from '../src/io/cores.js';
 import { generateArchive } from '../src/synth/generate.js';
 
 const { values } = parseArgs({ options: { hours: { type: 'string', default: '24' }, seed: { type: 'string', default: '1' }, reps: { type: 'string', default: '3' }, before: { type: 'string' } } });
@@ -32,7 +39,32 @@ try {
     const out = execFileSync(cmd, args, { encoding: 'utf8', maxBuffer: 1 << 28, env: { ...process.env, TZ: 'UTC' } });
     return { ms: performance.now() - s, out };
   };
-  const runs: { nfdump: number; flowknn: number; before?: number }[] = [];
+  const runs: { nfdump: number; flowknn: number; source: number; before?: number }[] = [];
+  // The flows source alone, in this process: the runs ingest plans, read by nfdump -A and merged
+  // (no Node start, no table built, nothing written), as ingest reads them with its default --jobs.
+  const version = await probeNfdump('nfdump');
+  const listing = await discoverArchive(flows);
+  const jobs = usableCores();
+  let sourceRows = 0;
+  const source = async () => {
+    const s = performance.now();
+    const agg = new FlowAggregator({ key: 'dstip', window: 'whole' });
+    const inputs = listing.files.map((f) => ({ nfcapd: true, slotStartMs: f.slotStartMs, router: routerOf(f.path) }));
+    const limit = pLimit(jobs);
+    await Promise.all(
+      runsOfInputs(inputs, agg, jobs).map((run) =>
+        limit(async () => {
+          const own = agg.emptyLike();
+          const files = run.map((i) => listing.files[i]!.path);
+          await aggregateFlowInput(files[0]!, nfcapdFormat, own, { nfdump: { version }, together: files, maxRejects: 0 });
+          agg.merge(own);
+        }),
+      ),
+    );
+    const ms = performance.now() - s;
+    sourceRows = agg.rows().length;
+    return ms;
+  };
   const ingest = (bin: string, out: string) => time(process.execPath, [bin, 'ingest', flows, '--aggregate', 'dstip', '--window', 'whole', '--out', join(dir, out), '--quiet']);
   let hosts = 0;
   for (let r = 0; r < Number(values.reps); r++) {
@@ -40,7 +72,7 @@ try {
     hosts = n.out.split('\n').filter((l) => /^\d{4}-/u.test(l)).length / 2;
     const b = values.before === undefined ? undefined : ingest(join(values.before, 'bin/flowknn.js'), 'before.arrow');
     const f = ingest('bin/flowknn.js', 'agg.arrow');
-    runs.push({ nfdump: n.ms, flowknn: f.ms, before: b?.ms });
+    runs.push({ nfdump: n.ms, flowknn: f.ms, source: await source(), before: b?.ms });
   }
   const med = (xs: number[]) => xs.sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
   const nf = med(runs.map((r) => r.nfdump));
@@ -48,6 +80,8 @@ try {
   console.log(`nfdump -s dstip/pps/bps alone: ${nf.toFixed(0)} ms (${hosts} destinations)`);
   console.log(`flowknn ingest --aggregate dstip: ${fk.toFixed(0)} ms (median of ${runs.length})`);
   console.log(`flowknn / nfdump: ${(fk / nf).toFixed(2)}x (overhead ${(fk - nf).toFixed(0)} ms)`);
+  const src = med(runs.map((r) => r.source));
+  console.log(`the flows source alone (in process, ${jobs} jobs: read by nfdump -A in runs of files and merged, nothing written): ${src.toFixed(0)} ms, ${(src / nf).toFixed(2)}x nfdump -s; ${sourceRows} aggregates`);
   if (values.before !== undefined) {
     const bf = med(runs.map((r) => r.before!));
     // The same rows, column by column: a column the earlier build did not write (router, null

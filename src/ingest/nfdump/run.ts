@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
 import { environmentError, excerpt, FlowknnError, inputError, unreadableFile } from '../../errors.js';
+import { removeOnInterrupt } from '../../io/arrow-stream.js';
 import { readNfcapdHeader, type NfcapdHeader } from './nfcapd-file.js';
 import { StderrJudge, stderrFailure, versionMismatch, type NfdumpWarning } from './stderr.js';
 import { dialectOf, probeNfdump, type NfdumpDialect, type NfdumpVersion } from './version.js';
@@ -96,12 +97,16 @@ export async function prepareNfcapdRun(files: readonly string[], version: Nfdump
   const checked: Awaited<ReturnType<typeof prepareNfcapdInput>>[] = [];
   for (const file of files) checked.push(await prepareNfcapdInput(file, version));
   let folder: string | undefined;
+  // an interrupt (SIGINT, SIGTERM, SIGHUP) removes the folder too
+  let kept = () => {};
   const dispose = async () => {
+    kept();
     if (folder !== undefined) await rm(folder, { recursive: true, force: true }).catch(() => {});
   };
   const symbolic: number[] = [];
   try {
     folder = resolve(await mkdtemp(join(tmpdir(), 'flowknn-nfdump-run-')));
+    kept = removeOnInterrupt(folder);
     // nfdump reads `-R a:b` as a range from a to b
     if (folder.includes(':')) throw new Error(`the folder's path has a ":", which nfdump reads as a range of files`);
     const width = String(files.length - 1).length;
