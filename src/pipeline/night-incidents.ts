@@ -34,6 +34,8 @@ export async function nightIncidents(p: {
   const dd = cfg.incidents.drilldown;
   const binary = p.nfdump?.nfdump ?? cfg.nfdump ?? 'nfdump';
   let drilled = 0;
+  // why incidents got no drill-down command, said once per reason
+  const noCommand = new Map<string, number>();
   for (const incident of incidents) {
     const made = drilldownCommand(incident, {
       archiveRoot: p.config.paths.archive,
@@ -46,6 +48,7 @@ export async function nightIncidents(p: {
     });
     if (typeof made === 'string') {
       incident.flowknn.drilldown = null;
+      noCommand.set(made, (noCommand.get(made) ?? 0) + 1);
       continue;
     }
     const why = !dd.enabled ? 'not run: incidents.drilldown.enabled is false' : incident.flowknn.suppressed ? 'not run: suppressed' : p.nfdump === null ? (p.noDrilldown ?? 'not run for a shard') : drilled >= dd.maxIncidents ? `not run: past incidents.drilldown.maxIncidents (${dd.maxIncidents})` : null;
@@ -57,5 +60,6 @@ export async function nightIncidents(p: {
     if (got.note) p.log(`warning: drill-down of incident ${incident.event.id} (${incident.flowknn.host}, ${incident.flowknn.class}) ${got.note}`);
     applyDirection(incident, alerts, settings);
   }
+  for (const [why, n] of noCommand) p.log(`drill-down: no nfdump command for ${n} incident${n === 1 ? '' : 's'}: ${why}`);
   return { incidents, alerts, counts: countIncidents(incidents, settings) };
 }

@@ -1,6 +1,9 @@
 import { describe, expect, it } from 'vitest';
+import { parseNightlyConfig } from '../../src/pipeline/config.js';
 import { drilldownCommand, type DrilldownContext } from '../../src/pipeline/drilldown.js';
 import type { Incident } from '../../src/pipeline/incidents.js';
+import { nightIncidents } from '../../src/pipeline/night-incidents.js';
+import type { Alert, ManifestInput, ModelInfo } from '../../src/pipeline/outputs.js';
 
 /** The drill-down's nfdump command over several routers' archives (live/<router>/YYYY/MM/DD/). */
 
@@ -31,5 +34,36 @@ describe('drill-down over several routers', () => {
     expect(drilldownCommand(incident(['rtr1', 'rtr2']), mixed)).toMatch(/have different date folders/u);
     const colon = { ...ctx, inputs: [input('2001:db8::1', '0000')] };
     expect(drilldownCommand(incident(['2001:db8::1']), colon)).toMatch(/":" in its name/u);
+  });
+
+  it('incidents without a command: their drill-down is null and the night says why, once per reason', async () => {
+    const config = parseNightlyConfig(JSON.stringify({ archive: { root: ROOT }, output: { root: '/data/out' }, model: { path: '/data/model' }, aggregate: { source: 'flows', key: 'dstport' } }), '/data/nightly.json');
+    const alert = (key: string): Alert => ({
+      date: '2026-11-01',
+      window_start: slot('0000'),
+      key,
+      predicted: 'flood',
+      voted: 'flood',
+      probability: 1,
+      novelty: null,
+      novel: false,
+      reasons: ['class flood'],
+      duration_s: 60,
+      flows: 10,
+      packets: 1000,
+      bytes: 64000,
+      pps: 16,
+      bps: 8533,
+      bpp: 64,
+      first_seen: slot('0000'),
+      source_file: null,
+      router: null,
+    });
+    const logs: string[] = [];
+    const model = { classes: ['flood', 'normal'] } as unknown as ModelInfo;
+    const got = await nightIncidents({ config, date: '2026-11-01', model, alerts: [alert('80'), alert('443')], inputs: inputs as unknown as ManifestInput[], nfdump: null, log: (m) => logs.push(m) });
+    expect(got.incidents).toHaveLength(2);
+    for (const i of got.incidents) expect(i.flowknn.drilldown).toBeNull();
+    expect(logs).toContain('drill-down: no nfdump command for 2 incidents: the key dstport holds no address to filter on');
   });
 });
