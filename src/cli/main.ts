@@ -51,7 +51,9 @@ export async function main(argv: string[], io: MainIo = { stdout: process.stdout
   const flags = end < 0 ? argv : argv.slice(0, end);
   const quiet = flags.includes('--quiet') || flags.includes('-q');
   const ctx = makeContext(io.stdout as never, io.stderr as never, quiet);
-  const named = args[0] !== undefined && Object.hasOwn(COMMANDS, args[0]) ? [args[0]] : Object.keys(COMMANDS);
+  // the first word that is not a flag (the global flags, -q, --help and --version, take no value)
+  const word = args.find((a) => !a.startsWith('-'));
+  const named = word !== undefined && Object.hasOwn(COMMANDS, word) ? [word] : Object.keys(COMMANDS);
   let factories: CommandFactory[];
   try {
     factories = await Promise.all(named.map((n) => COMMANDS[n]!()));

@@ -60,6 +60,7 @@ export async function nightIncidents(p: {
     if (got.note) p.log(`warning: drill-down of incident ${incident.event.id} (${incident.flowknn.host}, ${incident.flowknn.class}) ${got.note}`);
     applyDirection(incident, alerts, settings);
   }
-  for (const [why, n] of noCommand) p.log(`drill-down: no nfdump command for ${n} incident${n === 1 ? '' : 's'}: ${why}`);
+  // where drill-downs would run: not when disabled (said every night), not in a shard (its merge says it)
+  if (dd.enabled && p.nfdump !== null) for (const [why, n] of noCommand) p.log(`drill-down: no nfdump command for ${n} incident${n === 1 ? '' : 's'}: ${why}`);
   return { incidents, alerts, counts: countIncidents(incidents, settings) };
 }

@@ -61,9 +61,13 @@ describe('drill-down over several routers', () => {
     });
     const logs: string[] = [];
     const model = { classes: ['flood', 'normal'] } as unknown as ModelInfo;
-    const got = await nightIncidents({ config, date: '2026-11-01', model, alerts: [alert('80'), alert('443')], inputs: inputs as unknown as ManifestInput[], nfdump: null, log: (m) => logs.push(m) });
+    const got = await nightIncidents({ config, date: '2026-11-01', model, alerts: [alert('80'), alert('443')], inputs: inputs as unknown as ManifestInput[], nfdump: {}, log: (m) => logs.push(m) });
     expect(got.incidents).toHaveLength(2);
     for (const i of got.incidents) expect(i.flowknn.drilldown).toBeNull();
     expect(logs).toContain('drill-down: no nfdump command for 2 incidents: the key dstport holds no address to filter on');
+    // a shard (no nfdump: its merge drills down) says nothing of it
+    const shard: string[] = [];
+    await nightIncidents({ config, date: '2026-11-01', model, alerts: [alert('80')], inputs: inputs as unknown as ManifestInput[], nfdump: null, log: (m) => shard.push(m) });
+    expect(shard.filter((m) => m.startsWith('drill-down'))).toEqual([]);
   });
 });

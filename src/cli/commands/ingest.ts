@@ -238,7 +238,7 @@ async function readWhole(
   // nfcapd files of one window are read by one nfdump where the aggregation allows (runsOfInputs).
   const runs = aggregator ? runsOfInputs(files.map((f, i) => candidate(f, formats[i], args)), aggregator, args.jobs) : files.map((_, i) => [i]);
   // A run that fails is read again file by file, each file under its own rules (rejects,
-  // thresholds, errors), failing alone; those reads take their turns with the others.
+  // thresholds, errors), failing alone, once the first pass is done, as many at once as --jobs.
   const retry: number[] = [];
   const together = async (run: readonly number[]): Promise<[number, Outcome][]> => {
     const list = run.map((i) => files[i]!);
@@ -252,7 +252,7 @@ async function readWhole(
       return [[run[0]!, { file: label, result: { ...result, rejected: 0 } }]];
     } catch (err) {
       if (!(err instanceof FlowknnError)) throw err;
-      ctx.log(`${label}: read file by file (one nfdump over them: ${err.message})`);
+      ctx.log(`${label}: read file by file (one nfdump over them: ${err.file !== undefined && !err.message.includes(err.file) ? `${err.file}: ` : ''}${err.message})`);
       retry.push(...run);
       return [];
     }

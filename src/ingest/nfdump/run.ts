@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { link, mkdtemp, rm, stat, symlink } from 'node:fs/promises';
+import { link, mkdtemp, realpath, rm, stat, symlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
@@ -100,10 +100,11 @@ export async function prepareNfcapdRun(files: readonly string[], version: Nfdump
   // an interrupt (SIGINT, SIGTERM, SIGHUP) removes the folder too
   let kept = () => {};
   const dispose = async () => {
-    kept();
     if (folder !== undefined) await rm(folder, { recursive: true, force: true }).catch(() => {});
+    kept();
   };
   const symbolic: number[] = [];
+  const targets: string[] = [];
   try {
     folder = resolve(await mkdtemp(join(tmpdir(), 'flowknn-nfdump-run-')));
     kept = removeOnInterrupt(folder);
@@ -113,10 +114,13 @@ export async function prepareNfcapdRun(files: readonly string[], version: Nfdump
     // Names nfdump lists in this order and skips none of (it skips names with "pcap", ".stat", a leading dot).
     for (const [i, c] of checked.entries()) {
       const to = join(folder, `part.${String(i).padStart(width, '0')}`);
+      // the file itself: link(2) would link a symbolic link as it is (a relative one then dangles)
+      const target = await realpath(c.path);
+      targets[i] = target;
       try {
-        await link(c.path, to);
+        await link(target, to);
       } catch {
-        await symlink(c.path, to);
+        await symlink(target, to);
         symbolic.push(i);
       }
     }
@@ -132,11 +136,12 @@ export async function prepareNfcapdRun(files: readonly string[], version: Nfdump
     named: (text) => text.replace(pattern, (whole, i: string) => files[Number(i)] ?? whole),
     verify: async () => {
       for (const i of symbolic) {
-        const gone = await stat(checked[i]!.path).then(
+        const gone = await stat(targets[i]!).then(
           () => false,
           () => true,
         );
-        if (gone) throw inputError('the file went away while nfdump read a run of files with it', { file: files[i] }, 'it is read again on its own');
+        // (conservative: a file nfdump had read before it went away fails the run too)
+        if (gone) throw inputError(`${files[i]} went away while nfdump read a run of files with it`, { file: files[i] }, 'it is read again on its own');
       }
     },
     dispose,
@@ -191,10 +196,11 @@ export class NfdumpRun {
     this.child.stderr!.setEncoding('utf8');
     this.child.stderr!.on('data', (chunk: string) => this.judge.write(chunk));
     if (options.timeoutS !== undefined && Number.isFinite(options.timeoutS)) {
+      // setTimeout takes at most 2^31 - 1 ms (24.8 days; beyond, it fires at once): capped there
       this.timer = setTimeout(() => {
         this.timedOut = true;
         this.killGroup('SIGKILL');
-      }, options.timeoutS * 1000);
+      }, Math.min(options.timeoutS * 1000, 2 ** 31 - 1));
       this.timer.unref();
     }
     this.timeoutS = options.timeoutS;
