@@ -1,6 +1,9 @@
+import { usageError } from '../errors.js';
 import type { KnnEngine } from '../engines/engine.js';
 import { subset, type LabelledSet } from '../knn/labelled-set.js';
 import { fitModel, predict, type ModelConfig } from '../knn/model.js';
+import { vote } from '../knn/classifier.js';
+import { leaveOneOutNeighbours, looFold, looShortcut } from './loo.js';
 import { classificationReport, confusionMatrix, type ClassificationReport, type ConfusionMatrix } from './metrics.js';
 import { makeFolds, type Protocol } from './splits.js';
 
@@ -20,6 +23,9 @@ export interface Evaluation {
  * Runs a protocol: for each fold, the scaler is fitted on that fold's training rows only, then
  * the fold's test rows are classified. Every row's prediction comes from a model that did not
  * see it, except under resubstitution, whose point is to show the optimistic figure.
+ * Leave-one-out gives the same predictions from one search where the scaler and metric allow
+ * (eval/loo.ts); otherwise its n folds run one at a time. onFold counts folds (rows, for
+ * leave-one-out).
  */
 export async function evaluate(
   set: LabelledSet,
@@ -28,19 +34,31 @@ export async function evaluate(
   engine: KnnEngine,
   onFold?: (done: number, total: number) => void,
 ): Promise<Evaluation> {
-  const folds = makeFolds(set.labels, set.classes.length, protocol);
-  const predictedByRow = new Int32Array(set.labels.length).fill(-1);
-  for (const [f, fold] of folds.entries()) {
-    const model = fitModel(subset(set, fold.train), config);
-    const { votes } = await predict(model, set.features.take(fold.test), engine);
-    fold.test.forEach((row, j) => {
-      predictedByRow[row] = votes.predicted[j]!;
-    });
-    onFold?.(f + 1, folds.length);
+  const n = set.labels.length;
+  let predictedByRow: Int32Array = new Int32Array(n).fill(-1);
+  let foldCount: number;
+  if (protocol.name === 'loo' && looShortcut(config.scaler, config.metric)) {
+    const neighbours = await leaveOneOutNeighbours(set.features, config.scaler, config.metric, config.k, engine, { onRows: onFold });
+    predictedByRow = vote(neighbours, set.labels, set.classes.length, config.weights).predicted;
+    foldCount = n;
+  } else {
+    // leave-one-out's n folds are dealt one at a time (all at once they are n^2 indices)
+    const folds = protocol.name === 'loo' ? null : makeFolds(set.labels, set.classes.length, protocol);
+    foldCount = folds ? folds.length : n;
+    if (!folds && n < 2) throw usageError('leave-one-out needs at least 2 labelled rows');
+    for (let f = 0; f < foldCount; f++) {
+      const fold = folds ? folds[f]! : looFold(n, f);
+      const model = fitModel(subset(set, fold.train), config);
+      const { votes } = await predict(model, set.features.take(fold.test), engine);
+      fold.test.forEach((row, j) => {
+        predictedByRow[row] = votes.predicted[j]!;
+      });
+      onFold?.(f + 1, foldCount);
+    }
   }
   const rows = Int32Array.from(predictedByRow.keys()).filter((i) => predictedByRow[i]! >= 0);
   const truth = Int32Array.from(rows, (i) => set.labels[i]!);
   const predicted = Int32Array.from(rows, (i) => predictedByRow[i]!);
   const confusion = confusionMatrix(truth, predicted, set.classes);
-  return { protocol, config, folds: folds.length, rows, truth, predicted, report: classificationReport(confusion), confusion };
+  return { protocol, config, folds: foldCount, rows, truth, predicted, report: classificationReport(confusion), confusion };
 }

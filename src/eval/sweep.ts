@@ -7,6 +7,7 @@ import { fitModel, predict, type ModelConfig } from '../knn/model.js';
 import { classificationReport, confusionMatrix, type ClassificationReport, type ConfusionMatrix } from './metrics.js';
 import { select, type Selection, type SelectRule } from './selection.js';
 import { makeFolds, type Fold } from './splits.js';
+import { leaveOneOutNeighbours, looFold, looShortcut } from './loo.js';
 import { metricLabel } from '../engines/metrics.js';
 
 /**
@@ -235,25 +236,33 @@ interface FoldSource {
   fold(f: number): Fold;
 }
 
-/**
- * Leave-one-out's n folds of n - 1 training rows each would be n^2 indices at once (makeFolds
- * builds them all): here fold i is built when it runs, the same ascending rows but i.
- */
-function foldSource(set: LabelledSet, protocol: SweepProtocol, seed: number | undefined): FoldSource {
-  const n = set.labels.length;
-  if (protocol.name === 'loo') {
-    if (n < 2) throw usageError('leave-one-out needs at least 2 labelled rows');
-    return {
-      count: n,
-      fold: (i) => {
-        const train = new Int32Array(n - 1);
-        for (let j = 0; j < n - 1; j++) train[j] = j < i ? j : j + 1;
-        return { train, test: Int32Array.of(i) };
-      },
-    };
-  }
+function foldSource(set: LabelledSet, protocol: SweepProtocol & { name: 'kfold' }, seed: number | undefined): FoldSource {
   const folds = makeFolds(set.labels, set.classes.length, { name: 'kfold', folds: protocol.folds, seed });
   return { count: folds.length, fold: (f) => folds[f]! };
+}
+
+/**
+ * Leave-one-out neighbours where loo.ts has no shortcut (quantile scaling, cosine with a fitted
+ * scaler): fold i (built when it runs: all n folds at once are n^2 indices) refits the scaler
+ * on every row but i and searches row i; indices are rows of the whole set, as loo.ts gives them.
+ */
+async function looFoldByFold(set: LabelledSet, scaler: ScalerName, metric: Metric, k: number, engine: KnnEngine, onRows: (rows: number) => void): Promise<Neighbours> {
+  const n = set.labels.length;
+  const indices = new Int32Array(n * k);
+  const distances = new Float64Array(n * k);
+  for (let i = 0; i < n; i++) {
+    const fold = looFold(n, i);
+    const trainRaw = set.features.take(fold.train);
+    const params = fitScaler(scaler, trainRaw);
+    const nb = await engine.search(transform(params, trainRaw), transform(params, set.features.take(fold.test)), k, metric);
+    for (let j = 0; j < k; j++) {
+      const t = nb.indices[j]!;
+      indices[i * k + j] = t < i ? t : t + 1;
+      distances[i * k + j] = nb.distances[j]!;
+    }
+    onRows(i + 1);
+  }
+  return { queries: n, k, indices, distances };
 }
 
 /** Training and test rows of each fold of a repeat, without keeping the folds. */
@@ -325,46 +334,80 @@ export async function sweep(
   const total = foldCount;
   let done = 0;
   let searches = 0;
-  for (let r = 0; r < repeats; r++) {
-    const partition = foldSource(set, protocol, seeds[r]);
-    for (let f = 0; f < partition.count; f++) {
-      const fold = partition.fold(f);
-      const trainRaw = set.features.take(fold.train);
-      const testRaw = set.features.take(fold.test);
-      const trainLabels = Int32Array.from(fold.train, (i) => set.labels[i]!);
-      const truth = Int32Array.from(fold.test, (i) => set.labels[i]!);
-      const counts = foldCounts(classes);
-      let c = 0;
-      for (const scaler of scalers) {
-        const params = fitScaler(scaler, trainRaw);
-        const trainSpace = transform(params, trainRaw);
-        const testSpace = transform(params, testRaw);
-        for (const metric of metrics) {
-          const all = await engine.search(trainSpace, testSpace, kMax, metric);
-          searches++;
-          for (const w of weights) {
-            for (const k of ks) {
-              // every smaller k votes with the first k of the largest k's lists (see kPrefix)
-              const votes = vote(all, trainLabels, classes, w, k);
-              if (keep) {
-                const out = predicted[c]![r]!;
-                fold.test.forEach((row, j) => {
-                  out[row] = votes.predicted[j]!;
-                });
+  if (protocol.name === 'loo') {
+    // One pass per (scaler, metric) over all n folds: every row's kMax nearest in its fold's
+    // space (one search where loo.ts has a shortcut, else fold by fold), then each (weights, k)
+    // votes for all rows at once. A fold is one row: its accuracy and macro F1 are 1 when the
+    // row is predicted right and 0 otherwise (what foldScore gives a one-row fold).
+    const passes = scalers.length * metrics.length;
+    let pass = 0;
+    let c = 0;
+    for (const scaler of scalers) {
+      for (const metric of metrics) {
+        const report = (rows: number) => onProgress?.(Math.floor((pass * n + rows) / passes), total);
+        const shortcut = looShortcut(scaler, metric) !== null;
+        const all = shortcut
+          ? await leaveOneOutNeighbours(set.features, scaler, metric, kMax, engine, { onRows: report })
+          : await looFoldByFold(set, scaler, metric, kMax, engine, report);
+        searches += shortcut ? 1 : n;
+        for (const w of weights) {
+          for (const k of ks) {
+            const votes = vote(all, set.labels, classes, w, k).predicted;
+            if (keep) predicted[c]![0]!.set(votes);
+            const cm = confusion[c]![0]!;
+            for (let i = 0; i < n; i++) {
+              const t = set.labels[i]!;
+              cm[t * classes + votes[i]!]!++;
+              foldAcc[c]![i] = foldF1[c]![i] = votes[i] === t ? 1 : 0;
+            }
+            c++;
+          }
+        }
+        pass++;
+      }
+    }
+  } else {
+    for (let r = 0; r < repeats; r++) {
+      const partition = foldSource(set, protocol, seeds[r]);
+      for (let f = 0; f < partition.count; f++) {
+        const fold = partition.fold(f);
+        const trainRaw = set.features.take(fold.train);
+        const testRaw = set.features.take(fold.test);
+        const trainLabels = Int32Array.from(fold.train, (i) => set.labels[i]!);
+        const truth = Int32Array.from(fold.test, (i) => set.labels[i]!);
+        const counts = foldCounts(classes);
+        let c = 0;
+        for (const scaler of scalers) {
+          const params = fitScaler(scaler, trainRaw);
+          const trainSpace = transform(params, trainRaw);
+          const testSpace = transform(params, testRaw);
+          for (const metric of metrics) {
+            const all = await engine.search(trainSpace, testSpace, kMax, metric);
+            searches++;
+            for (const w of weights) {
+              for (const k of ks) {
+                // every smaller k votes with the first k of the largest k's lists (see kPrefix)
+                const votes = vote(all, trainLabels, classes, w, k);
+                if (keep) {
+                  const out = predicted[c]![r]!;
+                  fold.test.forEach((row, j) => {
+                    out[row] = votes.predicted[j]!;
+                  });
+                }
+                const cm = confusion[c]![r]!;
+                for (let j = 0; j < truth.length; j++) cm[truth[j]! * classes + votes.predicted[j]!]!++;
+                foldScore(truth, votes.predicted, counts);
+                foldAcc[c]![done] = counts.accuracy;
+                foldF1[c]![done] = counts.macroF1;
+                c++;
               }
-              const cm = confusion[c]![r]!;
-              for (let j = 0; j < truth.length; j++) cm[truth[j]! * classes + votes.predicted[j]!]!++;
-              foldScore(truth, votes.predicted, counts);
-              foldAcc[c]![done] = counts.accuracy;
-              foldF1[c]![done] = counts.macroF1;
-              c++;
             }
           }
         }
+        // outside the call: onProgress?.(++done) skips the increment when there is no callback
+        done++;
+        onProgress?.(done, total);
       }
-      // outside the call: onProgress?.(++done) skips the increment when there is no callback
-      done++;
-      onProgress?.(done, total);
     }
   }
 

@@ -117,6 +117,15 @@ function minMax(m: Matrix): { offset: number[]; scale: number[] } {
   return { offset, scale };
 }
 
+/**
+ * What an offset-and-scale scaler (zscore, log-zscore, minmax) fits and shifts: the rows
+ * themselves, or their log1p for log-zscore. Leave-one-out (eval/loo.ts) refits the offsets and
+ * scales of each fold from these values without a pass over the rows per fold.
+ */
+export function affineBase(name: 'zscore' | 'log-zscore' | 'minmax', m: Matrix): Matrix {
+  return name === 'log-zscore' ? log1pMatrix(m) : m;
+}
+
 function log1pMatrix(m: Matrix): Matrix {
   const out = Matrix.zeros(m.rows, m.cols);
   for (let i = 0; i < m.data.length; i++) {
