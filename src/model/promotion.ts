@@ -1,6 +1,9 @@
 import type { KnnEngine } from '../engines/engine.js';
 import { classificationReport, confusionMatrix } from '../eval/metrics.js';
+import { leaveOneOutNeighbours, looShortcut } from '../eval/loo.js';
 import { makeFolds, type Protocol } from '../eval/splits.js';
+import { usageError } from '../errors.js';
+import { vote } from '../knn/classifier.js';
 import { subset, type LabelledSet } from '../knn/labelled-set.js';
 import { fitModel, predict, type ModelConfig } from '../knn/model.js';
 import { rowIdentity } from './labels.js';
@@ -152,10 +155,13 @@ export async function pairedEvaluation(
   engine: KnnEngine,
   onFold?: (done: number, total: number) => void,
 ): Promise<PairedEvaluation> {
-  const folds = makeFolds(set.labels, set.classes.length, protocol);
   const idOf = (s: LabelledSet, i: number) => rowIdentity({ key: s.keys[i] ?? '', windowStart: s.windowStart?.[i] ?? null, firstSeen: s.firstSeen?.[i] ?? null, features: Array.from(s.features.row(i)) });
   const currentIds = Array.from({ length: currentSet.features.rows }, (_, i) => idOf(currentSet, i));
   const newIds = Array.from({ length: set.features.rows }, (_, i) => idOf(set, i));
+  if (protocol.name === 'loo' && looShortcut(config.scaler, config.metric) && looShortcut(currentConfig.scaler, currentConfig.metric)) {
+    return pairedLeaveOneOut(set, config, currentSet, currentConfig, currentIds, newIds, engine, onFold);
+  }
+  const folds = makeFolds(set.labels, set.classes.length, protocol);
   const candPred = new Array<string | undefined>(set.features.rows);
   const curPred = new Array<string | undefined>(set.features.rows);
   for (const [f, fold] of folds.entries()) {
@@ -177,4 +183,81 @@ export async function pairedEvaluation(
     candidate: side(set, rows, Array.from(rows, (r) => candPred[r]!), extra),
     current: side(set, rows, Array.from(rows, (r) => curPred[r]!), extra),
   };
+}
+
+/**
+ * pairedEvaluation under leave-one-out without a refit per row (eval/loo.ts), where both
+ * versions' scaler and metric allow it. Fold r holds out new row r; the current version then
+ * keeps its rows of another identity, so row r is predicted by:
+ *  - the current version whole, when it has no row of r's identity (one search for all such rows);
+ *  - its leave-one-out neighbours of row j, when exactly one current row j has r's identity and
+ *    the same features (a model without row j, asked about row j's features);
+ *  - a model refitted without the matching rows otherwise (several rows of one identity, or
+ *    features that changed since the current version): one fold, as pairedEvaluation runs it.
+ */
+async function pairedLeaveOneOut(
+  set: LabelledSet,
+  config: ModelConfig,
+  currentSet: LabelledSet,
+  currentConfig: ModelConfig,
+  currentIds: string[],
+  newIds: string[],
+  engine: KnnEngine,
+  onFold?: (done: number, total: number) => void,
+): Promise<PairedEvaluation> {
+  const n = set.features.rows;
+  if (n < 2) throw usageError('leave-one-out needs at least 2 labelled rows');
+  const m = currentSet.features.rows;
+  const d = set.features.cols;
+  const cand = vote(await leaveOneOutNeighbours(set.features, config.scaler, config.metric, config.k, engine), set.labels, set.classes.length, config.weights).predicted;
+  const byId = new Map<string, number[]>();
+  currentIds.forEach((id, j) => {
+    const list = byId.get(id);
+    if (list) list.push(j);
+    else byId.set(id, [j]);
+  });
+  const curPred = new Array<string>(n);
+  const whole: number[] = [];
+  const held: { row: number; current: number }[] = [];
+  const refit: number[] = [];
+  for (let r = 0; r < n; r++) {
+    const matches = byId.get(newIds[r]!);
+    if (!matches) whole.push(r);
+    else if (matches.length === 1 && sameRow(set, r, currentSet, matches[0]!, d)) held.push({ row: r, current: matches[0]! });
+    else refit.push(r);
+  }
+  const tooFew = (keep: number) => new Error(`the current version keeps ${keep} rows in a fold, not more than its k = ${currentConfig.k}`);
+  if (whole.length > 0) {
+    if (m <= currentConfig.k) throw tooFew(m);
+    const { votes } = await predict(fitModel(currentSet, currentConfig), set.features.take(whole), engine);
+    whole.forEach((r, j) => (curPred[r] = currentSet.classes[votes.predicted[j]!]!));
+  }
+  if (held.length > 0) {
+    if (m - 1 <= currentConfig.k) throw tooFew(m - 1);
+    const loo = vote(await leaveOneOutNeighbours(currentSet.features, currentConfig.scaler, currentConfig.metric, currentConfig.k, engine), currentSet.labels, currentSet.classes.length, currentConfig.weights).predicted;
+    for (const h of held) curPred[h.row] = currentSet.classes[loo[h.current]!]!;
+  }
+  let done = n - refit.length;
+  onFold?.(done, n);
+  for (const r of refit) {
+    const out = new Set(byId.get(newIds[r]!)!);
+    const keep = Int32Array.from({ length: m }, (_, j) => j).filter((j) => !out.has(j));
+    if (keep.length <= currentConfig.k) throw tooFew(keep.length);
+    const { votes } = await predict(fitModel(subset(currentSet, keep), currentConfig), set.features.take([r]), engine);
+    curPred[r] = currentSet.classes[votes.predicted[0]!]!;
+    onFold?.(++done, n);
+  }
+  const rows = Int32Array.from({ length: n }, (_, i) => i);
+  const extra = currentSet.classes.filter((c) => !set.classes.includes(c));
+  return {
+    rows,
+    folds: n,
+    candidate: side(set, rows, Array.from(cand, (c) => set.classes[c]!), extra),
+    current: side(set, rows, curPred, extra),
+  };
+}
+
+function sameRow(a: LabelledSet, i: number, b: LabelledSet, j: number, d: number): boolean {
+  for (let c = 0; c < d; c++) if (a.features.data[i * d + c] !== b.features.data[j * d + c]) return false;
+  return true;
 }

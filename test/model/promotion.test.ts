@@ -8,6 +8,10 @@ import { loadLabelled } from '../../src/model/labelled.js';
 import { decidePromotion, mcnemarExact, pairedEvaluation } from '../../src/model/promotion.js';
 import { readVersionJson, versionDir } from '../../src/model/registry.js';
 import { trainVersion } from '../../src/model/retrain.js';
+import { rowIdentity } from '../../src/model/labels.js';
+import { subset, type LabelledSet } from '../../src/knn/labelled-set.js';
+import { fitModel, predict, type ModelConfig } from '../../src/knn/model.js';
+import { Matrix } from '../../src/matrix.js';
 import { mulberry32 } from '../../src/random.js';
 import { SEED_LABELS } from '../helpers/paths.js';
 import { makeTempDir } from '../helpers/tmp.js';
@@ -135,5 +139,34 @@ describe('the promotion guard of train --registry', () => {
     const loo = await evaluate(set, config, { name: 'loo' }, engine);
     expect(pe.current.accuracy).toBe(loo.report.accuracy);
     expect(pe.current.predicted).toEqual(Array.from(loo.predicted, (c) => set.classes[c]));
+  });
+
+  it('leave-one-out without a refit per row gives the predictions of refitting both versions per fold', async () => {
+    const set = await loadLabelled(SEED_LABELS, NFDUMP_STAT7, { exclude: ['nfs'] });
+    // the current version: rows 0..299 (80 new rows it never had), row 10 twice (one identity,
+    // two rows) and row 5 with other features (its identity kept, its features changed)
+    const base = subset(set, [...Array.from({ length: 300 }, (_, i) => i), 10]);
+    const features = new Matrix(Float64Array.from(base.features.data), base.features.rows, base.features.cols);
+    features.data[5 * features.cols] = features.data[5 * features.cols]! * 3 + 1;
+    const current: LabelledSet = { ...base, features };
+    const config: ModelConfig = { scaler: 'log-zscore', k: 3, metric: { name: 'euclidean' }, weights: 'uniform' };
+    const currentConfig: ModelConfig = { scaler: 'zscore', k: 5, metric: { name: 'manhattan' }, weights: 'distance' };
+    const pe = await pairedEvaluation(set, config, current, currentConfig, { name: 'loo' }, engine);
+    expect(pe.folds).toBe(380);
+    // the definition: fold r leaves out new row r, and every current row of its identity
+    const id = (s: LabelledSet, i: number) => rowIdentity({ key: s.keys[i] ?? '', windowStart: s.windowStart?.[i] ?? null, firstSeen: s.firstSeen?.[i] ?? null, features: Array.from(s.features.row(i)) });
+    const currentIds = Array.from({ length: current.features.rows }, (_, j) => id(current, j));
+    const candidate: string[] = [];
+    const cur: string[] = [];
+    for (let r = 0; r < 380; r++) {
+      const others = Array.from({ length: 380 }, (_, i) => i).filter((i) => i !== r);
+      const c = await predict(fitModel(subset(set, others), config), set.features.take([r]), engine);
+      candidate.push(set.classes[c.votes.predicted[0]!]!);
+      const keep = currentIds.flatMap((cid, j) => (cid === id(set, r) ? [] : [j]));
+      const p = await predict(fitModel(subset(current, keep), currentConfig), set.features.take([r]), engine);
+      cur.push(current.classes[p.votes.predicted[0]!]!);
+    }
+    expect(pe.candidate.predicted).toEqual(candidate);
+    expect(pe.current.predicted).toEqual(cur);
   });
 });
