@@ -11,7 +11,8 @@ import type { NfdumpOptions, NfdumpOutcome } from './nfdump/run.js';
 import type { InputFormat } from './read.js';
 import { openInput } from './registry.js';
 import { validateThreshold, type RejectSink, type RejectThreshold } from './rejects.js';
-import { removeOnInterrupt, writeArrowStream } from '../io/arrow-stream.js';
+import { removeOnInterrupt } from '../io/interrupt.js';
+import { writeArrowStream } from '../io/arrow-stream.js';
 
 /**
  * Flow records of several inputs (nfdump flow CSV dumps, nfcapd files read through nfdump) into

@@ -1,10 +1,10 @@
 import { AsyncByteQueue, RecordBatchFileWriter, RecordBatchReader, type RecordBatch, type Schema } from 'apache-arrow';
 import { randomBytes } from 'node:crypto';
-import { rmSync } from 'node:fs';
 import { open, rename, rm, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { environmentError } from '../errors.js';
 import { ensureDir } from './atomic.js';
+import { removeOnInterrupt } from './interrupt.js';
 
 /**
  * Arrow IPC files written from a stream of record batches, under a temporary name until
@@ -26,62 +26,6 @@ class ChunkSink extends AsyncByteQueue {
       this.bytes += v.byteLength;
     }
   }
-}
-
-interface ActiveWrite {
-  tmp: string;
-  interrupt(signal: NodeJS.Signals): void;
-}
-
-const activeWrites = new Set<ActiveWrite>();
-const SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
-
-/**
- * On SIGINT/SIGTERM/SIGHUP while a write is open: its temporary file is removed at once
- * (synchronously: the process may end right after), the write fails, and when no other
- * handler listens the signal is raised again so the process ends as it would have.
- */
-function onSignal(signal: NodeJS.Signals): void {
-  for (const w of activeWrites) {
-    try {
-      rmSync(w.tmp, { force: true, recursive: true });
-    } catch {
-      // best effort: the process is going down
-    }
-    w.interrupt(signal);
-  }
-  activeWrites.clear();
-  uninstallSignals();
-  if (process.listenerCount(signal) === 0) process.kill(process.pid, signal);
-}
-
-let signalsInstalled = false;
-
-function installSignals(): void {
-  if (signalsInstalled) return;
-  signalsInstalled = true;
-  for (const s of SIGNALS) process.on(s, onSignal);
-}
-
-function uninstallSignals(): void {
-  if (!signalsInstalled) return;
-  signalsInstalled = false;
-  for (const s of SIGNALS) process.off(s, onSignal);
-}
-
-/**
- * Removes `path` (a temporary file or folder) if the process gets SIGINT, SIGTERM or SIGHUP
- * before the returned function is called, as an open writeArrowStream does with its
- * temporary file; `onInterrupt` is told the signal, so that work in progress can stop.
- */
-export function removeOnInterrupt(path: string, onInterrupt?: (signal: NodeJS.Signals) => void): () => void {
-  const entry: ActiveWrite = { tmp: path, interrupt: (s) => onInterrupt?.(s) };
-  activeWrites.add(entry);
-  installSignals();
-  return () => {
-    activeWrites.delete(entry);
-    if (activeWrites.size === 0) uninstallSignals();
-  };
 }
 
 export interface WriteArrowResult {
@@ -108,19 +52,14 @@ export async function writeArrowStream(
   await ensureDir(dir);
   const tmp = join(dir, `.${basename(file)}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
   let interrupted: NodeJS.Signals | undefined;
-  const active: ActiveWrite = {
-    tmp,
-    interrupt: (s) => {
-      interrupted = s;
-    },
-  };
   let out: FileHandle | undefined;
   const check = () => {
     if (interrupted) throw environmentError(`interrupted by ${interrupted}: ${file} not written`);
     if (options.signal?.aborted) throw environmentError(`stopped: ${file} not written`);
   };
-  activeWrites.add(active);
-  installSignals();
+  const release = removeOnInterrupt(tmp, (signal) => {
+    interrupted = signal;
+  });
   try {
     try {
       out = await open(tmp, 'wx');
@@ -188,8 +127,7 @@ export async function writeArrowStream(
     await rm(tmp, { force: true }).catch(() => undefined);
     throw err;
   } finally {
-    activeWrites.delete(active);
-    if (activeWrites.size === 0) uninstallSignals();
+    release();
   }
 }
 

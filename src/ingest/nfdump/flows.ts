@@ -119,7 +119,7 @@ export class NfcapdFlows implements AsyncIterable<FlowBatch> {
     const version = await nfdumpVersionOf(options);
     const run = options.together === undefined ? undefined : await prepareNfcapdRun(options.together, version);
     try {
-      yield* this.read(version, run);
+      yield* this.read(version, run, batchRows);
       await run?.verify();
     } catch (err) {
       // nfdump names the links it read: name the files instead
@@ -130,9 +130,8 @@ export class NfcapdFlows implements AsyncIterable<FlowBatch> {
     }
   }
 
-  private async *read(version: NfdumpVersion, together: { folder: string; dialect: NfdumpDialect } | undefined): AsyncGenerator<FlowBatch> {
+  private async *read(version: NfdumpVersion, together: { folder: string; dialect: NfdumpDialect } | undefined, batchRows: number): AsyncGenerator<FlowBatch> {
     const { file, options } = this;
-    const batchRows = options.batchRows ?? DEFAULT_BATCH_ROWS;
     const { path, header, dialect } = together === undefined ? await prepareNfcapdInput(file, version) : { path: { folder: together.folder }, header: undefined, dialect: together.dialect };
     const opts = { ...options, version };
     const kept: Reject[] = [];

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
 import { environmentError, excerpt, FlowknnError, inputError, unreadableFile } from '../../errors.js';
-import { removeOnInterrupt } from '../../io/arrow-stream.js';
+import { removeOnInterrupt } from '../../io/interrupt.js';
 import { readNfcapdHeader, type NfcapdHeader } from './nfcapd-file.js';
 import { StderrJudge, stderrFailure, versionMismatch, type NfdumpWarning } from './stderr.js';
 import { dialectOf, probeNfdump, type NfdumpDialect, type NfdumpVersion } from './version.js';
