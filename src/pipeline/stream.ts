@@ -70,6 +70,8 @@ export async function streamNight(p: {
   /** Rows the report draws at most. */
   maxDrawn: number;
   batchRows?: number;
+  /** Search the next batch while the previous one is counted and written (default true; false: one after the other, for benchmarks). */
+  overlap?: boolean;
 }): Promise<StreamedNight> {
   const t0 = performance.now();
   const aggregatesFile = join(p.dir, 'aggregates.arrow');
@@ -84,16 +86,31 @@ export async function streamNight(p: {
   let search = 0;
   let schema: Schema | undefined;
   const batchRows = p.batchRows ?? CLASSIFY_BATCH_ROWS;
-  /** The predictions of the aggregates' batches, one search per batchRows rows. */
+  const overlap = p.overlap ?? true;
+  /**
+   * The predictions of the aggregates' batches, one search per batchRows rows. With overlap, a
+   * batch's search starts before the previous batch's predictions are counted and written: the
+   * engine (the CPU engine's threads, a GPU) works on batch b + 1 while this thread takes care
+   * of batch b. Searches never run two at a time, and batches come out in order.
+   */
   const classified = async function* (aggregateSchema: Schema, aggregates: AsyncIterable<RecordBatch>): AsyncGenerator<RecordBatch> {
     let group: RecordBatch[] = [];
     let groupRows = 0;
-    const flush = async (): Promise<RecordBatch[]> => {
+    let inFlight: Promise<Table> | null = null;
+    const start = (): Promise<Table> => {
       const ts = performance.now();
-      const table = await p.classify(new Table(aggregateSchema, group));
-      search += performance.now() - ts;
+      const batch = new Table(aggregateSchema, group);
       group = [];
       groupRows = 0;
+      const searched = p.classify(batch).then((table) => {
+        search += performance.now() - ts;
+        return table;
+      });
+      // awaited later; until then a failure must not count as unhandled
+      searched.catch(() => undefined);
+      return searched;
+    };
+    const finish = (table: Table): RecordBatch[] => {
       schema ??= table.schema;
       const n = table.numRows;
       const labels = stringColumn(table, 'predicted') ?? [];
@@ -106,6 +123,13 @@ export async function streamNight(p: {
       rows += n;
       return batchesUnder(schema, table, 0);
     };
+    /** Starts the group's search; returns the batches of the one before it, when it is done. */
+    const next = async (): Promise<RecordBatch[]> => {
+      if (!overlap) return finish(await start());
+      const previous = inFlight ? await inFlight : null;
+      inFlight = start();
+      return previous ? finish(previous) : [];
+    };
     for await (const whole of aggregates) {
       // batches are cut to fill each search exactly (the flows source's merged night is one batch)
       let at = 0;
@@ -114,11 +138,12 @@ export async function streamNight(p: {
         group.push(take === whole.numRows ? whole : whole.slice(at, at + take));
         groupRows += take;
         at += take;
-        if (groupRows >= batchRows) yield* await flush();
+        if (groupRows >= batchRows) yield* await next();
       } while (at < whole.numRows);
     }
     // the last batch, or an empty night's (its predictions' schema from an empty search)
-    if (groupRows > 0 || schema === undefined) yield* await flush();
+    if (groupRows > 0 || (schema === undefined && inFlight === null)) yield* await next();
+    if (inFlight) yield* finish(await inFlight);
   };
   const predictionsFile = join(p.dir, 'predictions.arrow');
   // the schema is known once the first batch is classified: writeArrowStream asks only when none came

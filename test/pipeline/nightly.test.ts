@@ -522,6 +522,7 @@ describe('a big night', () => {
       // one batch bigger than a search (the flows source's merged night) is cut to size
       const cut = join(dir, 'streamed-cut');
       await mkdir(cut, { recursive: true });
+      let searching = 0;
       await streamNight({
         dir: cut,
         day: aggregatesOfParts(whole.schema, n, async function* () {
@@ -530,7 +531,13 @@ describe('a big night', () => {
         date: DATE,
         classify: async (t) => {
           expect(t.numRows).toBeLessThanOrEqual(7);
-          return (await classifyDay(loaded, t, engine, { date: DATE, modelInfo: info, unknownLabel: null })).table;
+          // the next batch's search starts while the previous one is written, never two searches at once
+          expect(++searching).toBe(1);
+          try {
+            return (await classifyDay(loaded, t, engine, { date: DATE, modelInfo: info, unknownLabel: null })).table;
+          } finally {
+            searching--;
+          }
         },
         alerts: settings,
         order: info.classes,
@@ -539,6 +546,26 @@ describe('a big night', () => {
         batchRows: 7,
       });
       expect(await readFile(join(cut, 'predictions.csv'), 'utf8')).toBe(await readFile(join(day('ref'), 'predictions.csv'), 'utf8'));
+      // a search that fails while the batch before it is written fails the night with its own error
+      let calls = 0;
+      await mkdir(join(dir, 'streamed-failing'), { recursive: true });
+      const failing = streamNight({
+        dir: join(dir, 'streamed-failing'),
+        day: aggregatesOfParts(whole.schema, n, async function* () {
+          yield whole;
+        }),
+        date: DATE,
+        classify: async (t) => {
+          if (++calls === 3) throw new Error('search 3 failed');
+          return (await classifyDay(loaded, t, engine, { date: DATE, modelInfo: info, unknownLabel: null })).table;
+        },
+        alerts: settings,
+        order: info.classes,
+        maxDrawn: 12,
+        batchRows: 7,
+      });
+      await expect(failing).rejects.toThrow('search 3 failed');
+      expect(calls).toBe(3);
       // the Parquet copies, made from the Arrow files batch by batch, read back by DuckDB
       const { DuckDBInstance } = await import('@duckdb/node-api');
       const { sameInDuckDb } = await import('../helpers/duckdb.js');
