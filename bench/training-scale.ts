@@ -8,6 +8,15 @@
  *   npm run bench:training -- [--sizes 10000,100000,1000000] [--sweep-sizes ...] [--k 1..15]
  *                             [--metrics euclidean] [--weights uniform,distance] [--dir DIR]
  *                             [--no-sklearn] [--no-sweep] [--keep]
+ *                             [--loo-sizes ...] [--before DIR] [--before-sizes 10000]
+ *                             [--before-limit SECONDS]
+ *
+ * Leave-one-out evaluation (`--loo-sizes`, default the sizes): `flowknn train --protocol loo`
+ * (train and calibration as above, then every row classified by a model fitted on all the other
+ * rows: the scaler refitted per fold) and `flowknn sweep --protocol loo` over the sweep's grid.
+ * With --before DIR (a built checkout of an earlier commit) its `train --protocol loo` runs on
+ * the --before-sizes tables too, killed after --before-limit seconds (default 1800), and the
+ * stored leave-one-out scores are compared.
  *
  * The rows are generated "shaped like the seed classes": per class of the seed's report (its five
  * classes; nfs left out as the report leaves it out) the mean and covariance of (ln duration,
@@ -51,11 +60,18 @@ const { values } = parseArgs({
     'no-sklearn': { type: 'boolean', default: false },
     'no-sweep': { type: 'boolean', default: false },
     'no-train': { type: 'boolean', default: false },
+    'loo-sizes': { type: 'string' },
+    before: { type: 'string' },
+    'before-sizes': { type: 'string', default: '10000' },
+    'before-limit': { type: 'string', default: '1800' },
     keep: { type: 'boolean', default: false },
   },
 });
 const SIZES = values.sizes!.split(',').map(Number);
 const SWEEP_SIZES = values['sweep-sizes'] === undefined ? SIZES : values['sweep-sizes'].split(',').map(Number);
+const LOO_SIZES = values['loo-sizes'] === undefined ? SIZES : values['loo-sizes'].split(',').filter(Boolean).map(Number);
+const BEFORE_SIZES = values.before === undefined ? [] : values['before-sizes']!.split(',').filter(Boolean).map(Number);
+const BEFORE_LIMIT_S = Number(values['before-limit']);
 const SEED = Number(values.seed);
 const DIR = values.dir!;
 const PYTHON = values.python ?? process.env.PYTHON ?? (existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3');
@@ -175,8 +191,9 @@ interface Run {
 }
 
 /** Runs a command under GNU time: wall time and peak RSS (ru_maxrss, the largest process of the run). */
-async function timed(cmd: string, args: string[]): Promise<Run> {
-  const child = spawn('/usr/bin/time', ['-f', 'bench-peak-rss-kib %M', cmd, ...args], { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
+async function timed(cmd: string, args: string[], limitS?: number): Promise<Run> {
+  const limit = limitS === undefined ? [] : ['timeout', '--signal=KILL', String(limitS)];
+  const child = spawn('/usr/bin/time', ['-f', 'bench-peak-rss-kib %M', ...limit, cmd, ...args], { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (c) => (stdout += c));
@@ -184,6 +201,7 @@ async function timed(cmd: string, args: string[]): Promise<Run> {
   const t0 = performance.now();
   const [code] = await once(child, 'exit');
   const s = (performance.now() - t0) / 1000;
+  if (limitS !== undefined && s >= limitS) return { s: Number.POSITIVE_INFINITY, peakMiB: Number.NaN, stdout, stderr };
   if (code !== 0) throw new Error(`${cmd} ${args.join(' ')} failed (${code}):\n${stderr.slice(-4000)}`);
   const kib = Number(/bench-peak-rss-kib (\d+)/u.exec(stderr)?.[1] ?? Number.NaN);
   return { s, peakMiB: kib / 1024, stdout, stderr };
@@ -194,7 +212,27 @@ function flowknn(args: string[]): Promise<Run> {
   return timed(process.execPath, ['--import', 'tsx', join(REPO, 'bench/flowknn-src.ts'), ...args]);
 }
 
+/** `flowknn` as built in an earlier checkout (its bin/flowknn.js), for the before column. */
+function flowknnBefore(args: string[], limitS: number): Promise<Run> {
+  return timed(process.execPath, [join(resolve(values.before!), 'bin/flowknn.js'), ...args], limitS);
+}
+
 const fmt = (v: number, digits: number) => (Number.isFinite(v) ? v.toFixed(digits) : 'n/a');
+
+interface StoredEvaluation {
+  readonly protocol: string;
+  readonly accuracy: number;
+  readonly macro_f1: number;
+}
+
+/** train --protocol loo into a fresh folder: the run and the evaluation model.json stores. */
+async function trainLoo(run: (args: string[]) => Promise<Run>, table: string, out: string): Promise<{ run: Run; evaluation: StoredEvaluation | null }> {
+  rmSync(out, { recursive: true, force: true });
+  const r = await run(['train', '--labels', table, '--out', out, '--protocol', 'loo']);
+  const evaluation = Number.isFinite(r.s) ? (JSON.parse(readFileSync(join(out, 'model.json'), 'utf8')) as { evaluation: StoredEvaluation }).evaluation : null;
+  if (!values.keep) rmSync(out, { recursive: true, force: true });
+  return { run: r, evaluation };
+}
 
 console.log(`machine: ${cpus()[0]?.model ?? 'unknown CPU'}, ${availableParallelism()} cores, ${(totalmem() / 2 ** 30).toFixed(0)} GiB; Node ${process.version}; ${new Date().toISOString()}`);
 const seed = await loadLabelled(join(REPO, 'data/seed-2015/labels'), NFDUMP_STAT7, { exclude: ['nfs'] });
@@ -206,7 +244,8 @@ console.log(`sweep: flowknn sweep --labels T ${sweepArgs.join(' ')}`);
 console.log(`scikit-learn: ${PYTHON} bench/sklearn_loo.py (KNeighborsClassifier(n_neighbors=${K}, n_jobs=2) fit + kneighbors(None, ${K}), log-zscore in numpy)\n`);
 
 const rows: string[] = [];
-for (const n of [...new Set([...SIZES, ...SWEEP_SIZES])].sort((a, b) => a - b)) {
+const looRows: string[] = [];
+for (const n of [...new Set([...SIZES, ...SWEEP_SIZES, ...LOO_SIZES])].sort((a, b) => a - b)) {
   const base = join(DIR, `rows-${n}-${SEED}`);
   let t = performance.now();
   const g = generate(classShapes, n, SEED + n);
@@ -242,14 +281,42 @@ for (const n of [...new Set([...SIZES, ...SWEEP_SIZES])].sort((a, b) => a - b)) 
     console.log(`  flowknn sweep: ${fmt(sweep.s, 1)} s, peak ${fmt(sweep.peakMiB, 0)} MiB${searches ? ` (${searches[1]} configurations, ${searches[2]} searches in ${searches[3]} s)` : ''}${kept ? `; ${kept.trim()}` : ''}`);
   }
 
+  if (LOO_SIZES.includes(n)) {
+    const now = await trainLoo(flowknn, files.arrow, join(DIR, `model-loo-${n}`));
+    const ev = now.evaluation!;
+    console.log(`  flowknn train --protocol loo: ${fmt(now.run.s, 1)} s, peak ${fmt(now.run.peakMiB, 0)} MiB; leave-one-out accuracy ${ev.accuracy.toFixed(6)}, macro F1 ${ev.macro_f1.toFixed(6)}`);
+    let before = '-';
+    if (BEFORE_SIZES.includes(n)) {
+      const old = await trainLoo((args) => flowknnBefore(args, BEFORE_LIMIT_S), files.arrow, join(DIR, `model-loo-before-${n}`));
+      const same = old.evaluation ? old.evaluation.accuracy === ev.accuracy && old.evaluation.macro_f1 === ev.macro_f1 : null;
+      before = old.evaluation ? `${fmt(old.run.s, 1)} / ${fmt(old.run.peakMiB, 0)} (${fmt(old.run.s / now.run.s, 0)}x; same scores: ${same ? 'yes' : 'no'})` : `killed after ${BEFORE_LIMIT_S} s`;
+      console.log(`  before (${values.before}) train --protocol loo: ${before}${old.evaluation && !same ? `: accuracy ${old.evaluation.accuracy}, macro F1 ${old.evaluation.macro_f1}` : ''}`);
+    }
+    let looSweep = '-';
+    if (SWEEP_SIZES.includes(n) && !values['no-sweep']) {
+      const looArgs = sweepArgs.map((a, i) => (sweepArgs[i - 1] === '--protocol' ? 'loo' : a)).filter((a, i, all) => !['--folds', '--repeats', '--seed'].includes(a) && !['--folds', '--repeats', '--seed'].includes(all[i - 1]!));
+      const r = await flowknn(['sweep', '--labels', files.arrow, ...looArgs, '--select', 'best', '--top', '3']);
+      const searches = /sweep: (\d+) configurations, (\d+) searches in ([\d.]+) s/u.exec(r.stderr);
+      looSweep = `${fmt(r.s, 1)} / ${fmt(r.peakMiB, 0)}`;
+      console.log(`  flowknn sweep ${looArgs.join(' ')}: ${looSweep}${searches ? ` (${searches[1]} configurations, ${searches[2]} searches in ${searches[3]} s)` : ''}`);
+    }
+    looRows.push(`| ${n.toLocaleString('en')} | ${fmt(now.run.s, 1)} / ${fmt(now.run.peakMiB, 0)} | ${ev.accuracy.toFixed(4)} / ${ev.macro_f1.toFixed(4)} | ${before} | ${looSweep} |`);
+  }
+
+  if (!values.keep) for (const f of Object.values(files)) rmSync(f, { force: true });
+  if (!train && !sk && !sweep) continue;
   const agree = train && sk ? (Math.abs(threshold - sk.threshold) <= 1e-9 * Math.abs(sk.threshold) ? 'yes' : `no (${threshold} vs ${sk.threshold})`) : 'n/a';
   rows.push(
     `| ${n.toLocaleString('en')} | ${train ? `${fmt(train.s, 1)} / ${fmt(train.peakMiB, 0)}` : '-'} | ${sk ? `${fmt(sk.fit_s + sk.loo_s, 2)} (${fmt(sk.process.s, 1)} / ${fmt(sk.process.peakMiB, 0)})` : '-'} | ${train && sk ? fmt(train.s / sk.process.s, 2) : '-'} | ${agree} | ${sweep ? `${fmt(sweep.s, 1)} / ${fmt(sweep.peakMiB, 0)}` : '-'} |`,
   );
-  if (!values.keep) for (const f of Object.values(files)) rmSync(f, { force: true });
 }
 
 console.log('\n| rows | flowknn train + calibrate: s / peak MiB | scikit-learn fit + LOO: s (process s / peak MiB) | ratio flowknn / sklearn process | same threshold | flowknn 10x5 sweep: s / peak MiB |');
 console.log('| ---: | ---: | ---: | ---: | :---: | ---: |');
 for (const r of rows) console.log(r);
+if (looRows.length > 0) {
+  console.log('\n| rows | flowknn train --protocol loo: s / peak MiB | leave-one-out accuracy / macro F1 | before: s / peak MiB | flowknn sweep --protocol loo: s / peak MiB |');
+  console.log('| ---: | ---: | ---: | ---: | ---: |');
+  for (const r of looRows) console.log(r);
+}
 if (!values.keep) execFileSync('rmdir', ['--ignore-fail-on-non-empty', DIR]);
