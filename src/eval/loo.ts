@@ -1,5 +1,6 @@
 import type { KnnEngine, Metric, Neighbours } from '../engines/engine.js';
 import { COSINE, L1, LINF, LP, metricKind, SQ } from '../engines/cpu/brute.js';
+import { CpuEngine } from '../engines/cpu/cpu-engine.js';
 import { keyToDistance, metricSpec } from '../engines/metrics.js';
 import { usageError } from '../errors.js';
 import { affineBase, fitScaler, transform, type ScalerName } from '../features/scalers.js';
@@ -38,6 +39,10 @@ import { Matrix } from '../matrix.js';
  * cancel in an angle) have no such bound: their leave-one-out stays fold by fold (see
  * looShortcut).
  *
+ * The one search runs in float64 on the CPU engine whatever engine is given: the bound compares
+ * distances to within 1e-9, and a float32 engine (or auto, which hands big searches to a GPU)
+ * can rank an unlisted row above a listed one by more than that.
+ *
  * Neighbour indices are rows of the whole set (a fold's training row j is row j, or j + 1 from
  * row i on), distances are in fold space, float64.
  */
@@ -66,7 +71,7 @@ export function looFold(n: number, i: number): { readonly train: Int32Array; rea
   return { train, test: Int32Array.of(i) };
 }
 
-/** Query rows per search: bounds the neighbour lists held at once. */
+/** Query rows per search at 2k + 8 candidates: bounds the neighbour lists held at once (fewer rows a search with more candidates). */
 const CHUNK_ROWS = 16_384;
 /** Beyond this many candidates a row is measured against every row instead. */
 const MAX_CANDIDATES = 4096;
@@ -76,6 +81,8 @@ const CANCELLATION = 1e-3;
 export interface LooOptions {
   /** Rows done so far, of `total`. */
   readonly onRows?: (done: number, total: number) => void;
+  /** Most candidates a row is searched with before it is measured against every row (default 4096). */
+  readonly maxCandidates?: number;
 }
 
 /** Counts of how the rows were settled, for tests and benchmarks. */
@@ -108,12 +115,13 @@ export async function leaveOneOutNeighbours(
   const indices = new Int32Array(n * k);
   const distances = new Float64Array(n * k);
   const out = { queries: n, k, indices, distances };
-  if (shortcut === 'stateless') {
-    const stats = await stateless(space, metric, k, engine, out, options);
+  const exact = engine instanceof CpuEngine ? engine : new CpuEngine();
+  try {
+    const stats = shortcut === 'stateless' ? await stateless(space, metric, k, exact, out, options) : await affine(raw, space, scaler as AffineScaler, metric, k, exact, out, options);
     return { ...out, stats };
+  } finally {
+    if (exact !== engine) await exact.dispose();
   }
-  const stats = await affine(raw, space, scaler as AffineScaler, metric, k, engine, out, options);
-  return { ...out, stats };
 }
 
 interface Out {
@@ -314,8 +322,9 @@ async function affine(raw: Matrix, space: Matrix, scaler: AffineScaler, metric: 
   if (kind === COSINE) throw new Error('cosine has no leave-one-out bound');
   const p = metric.p ?? 2;
   const degree = metricSpec(metric).degree;
-  // A non-candidate is farther than the bound by a margin above the rounding of both searches.
-  const tolerance = engine.capabilities.precision === 'f64' ? 1e-9 : 1e-4;
+  // A non-candidate is farther than the bound by a margin above the rounding of both searches
+  // (float64: the search runs on the CPU engine, see leaveOneOutNeighbours).
+  const tolerance = 1e-9;
   const offset = new Float64Array(d);
   const scale = new Float64Array(d);
   const query = new Float64Array(d);
@@ -351,15 +360,16 @@ async function affine(raw: Matrix, space: Matrix, scaler: AffineScaler, metric: 
     return true;
   };
 
-  const cap = Math.min(n, engine.capabilities.maxK, MAX_CANDIDATES);
+  const cap = Math.min(n, options.maxCandidates ?? MAX_CANDIDATES);
   let K = Math.min(cap, 2 * k + 8);
   let pending: Int32Array | null = null;
   for (;;) {
     const rows = pending ?? null;
     const count = rows ? rows.length : n;
     const failed: number[] = [];
-    for (let from = 0; from < count; from += CHUNK_ROWS) {
-      const to = Math.min(count, from + CHUNK_ROWS);
+    const chunk = Math.max(64, Math.floor((CHUNK_ROWS * (2 * k + 8)) / K));
+    for (let from = 0; from < count; from += chunk) {
+      const to = Math.min(count, from + chunk);
       const queries = rows ? space.take(rows.subarray(from, to)) : chunkOf(space, from, to);
       const nb = await engine.search(space, queries, K, metric);
       for (let q = 0; q < to - from; q++) {

@@ -102,7 +102,7 @@ export interface SweepResult {
   readonly repeats: number;
   /** Seeds of the repeats (k-fold), empty for leave-one-out. */
   readonly seeds: number[];
-  /** Neighbour searches run (folds x repeats x scalers x metrics). */
+  /** Neighbour searches run: folds x repeats x scalers x metrics; under leave-one-out, one per scaler and metric where eval/loo.ts has a shortcut (n otherwise). */
   readonly searches: number;
   /** Ranked, best first. */
   readonly configurations: ConfigResult[];

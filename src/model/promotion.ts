@@ -208,7 +208,6 @@ async function pairedLeaveOneOut(
   const n = set.features.rows;
   if (n < 2) throw usageError('leave-one-out needs at least 2 labelled rows');
   const m = currentSet.features.rows;
-  const d = set.features.cols;
   const cand = vote(await leaveOneOutNeighbours(set.features, config.scaler, config.metric, config.k, engine), set.labels, set.classes.length, config.weights).predicted;
   const byId = new Map<string, number[]>();
   currentIds.forEach((id, j) => {
@@ -223,7 +222,7 @@ async function pairedLeaveOneOut(
   for (let r = 0; r < n; r++) {
     const matches = byId.get(newIds[r]!);
     if (!matches) whole.push(r);
-    else if (matches.length === 1 && sameRow(set, r, currentSet, matches[0]!, d)) held.push({ row: r, current: matches[0]! });
+    else if (matches.length === 1 && sameRow(set, r, currentSet, matches[0]!)) held.push({ row: r, current: matches[0]! });
     else refit.push(r);
   }
   const tooFew = (keep: number) => new Error(`the current version keeps ${keep} rows in a fold, not more than its k = ${currentConfig.k}`);
@@ -257,7 +256,9 @@ async function pairedLeaveOneOut(
   };
 }
 
-function sameRow(a: LabelledSet, i: number, b: LabelledSet, j: number, d: number): boolean {
+function sameRow(a: LabelledSet, i: number, b: LabelledSet, j: number): boolean {
+  const d = a.features.cols;
+  if (b.features.cols !== d) return false;
   for (let c = 0; c < d; c++) if (a.features.data[i * d + c] !== b.features.data[j * d + c]) return false;
   return true;
 }

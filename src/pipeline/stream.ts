@@ -130,20 +130,30 @@ export async function streamNight(p: {
       inFlight = start();
       return previous ? finish(previous) : [];
     };
-    for await (const whole of aggregates) {
-      // batches are cut to fill each search exactly (the flows source's merged night is one batch)
-      let at = 0;
-      do {
-        const take = Math.min(whole.numRows - at, batchRows - groupRows);
-        group.push(take === whole.numRows ? whole : whole.slice(at, at + take));
-        groupRows += take;
-        at += take;
-        if (groupRows >= batchRows) yield* await next();
-      } while (at < whole.numRows);
+    try {
+      for await (const whole of aggregates) {
+        // batches are cut to fill each search exactly (the flows source's merged night is one batch)
+        let at = 0;
+        do {
+          const take = Math.min(whole.numRows - at, batchRows - groupRows);
+          group.push(take === whole.numRows ? whole : whole.slice(at, at + take));
+          groupRows += take;
+          at += take;
+          if (groupRows >= batchRows) yield* await next();
+        } while (at < whole.numRows);
+      }
+      // the last batch, or an empty night's (its predictions' schema from an empty search)
+      if (groupRows > 0 || (schema === undefined && inFlight === null)) yield* await next();
+      if (inFlight) {
+        const last = inFlight;
+        inFlight = null;
+        yield* finish(await last);
+      }
+    } finally {
+      // a write that failed while a search ran: the search ends before the night does (and
+      // before its engine is disposed); the write's error is the one reported
+      if (inFlight) await (inFlight as Promise<Table>).catch(() => undefined);
     }
-    // the last batch, or an empty night's (its predictions' schema from an empty search)
-    if (groupRows > 0 || (schema === undefined && inFlight === null)) yield* await next();
-    if (inFlight) yield* finish(await inFlight);
   };
   const predictionsFile = join(p.dir, 'predictions.arrow');
   // the schema is known once the first batch is classified: writeArrowStream asks only when none came

@@ -130,9 +130,8 @@ describe('leave-one-out in one search', () => {
     const fast = await leaveOneOutNeighbours(raw, 'minmax', { name: 'euclidean' }, 5, engine);
     expect(fast.stats.rounds.length, JSON.stringify(fast.stats)).toBeGreaterThan(1);
     expectSame(fast, await refitted(raw, 'minmax', { name: 'euclidean' }, 5), `retries seed ${seed}`);
-    // an engine that lists at most 16 neighbours: what 16 candidates do not settle is measured against every row
-    const narrow: KnnEngine = { ...engine, name: engine.name, capabilities: { ...engine.capabilities, maxK: 16 }, search: (t, q, k, m) => engine.search(t, q, k, m), dispose: async () => {} };
-    const capped = await leaveOneOutNeighbours(raw, 'minmax', { name: 'euclidean' }, 5, narrow);
+    // at most 16 candidates: what they do not settle is measured against every row
+    const capped = await leaveOneOutNeighbours(raw, 'minmax', { name: 'euclidean' }, 5, engine, { maxCandidates: 16 });
     expect(capped.stats.exhaustive, JSON.stringify(capped.stats)).toBeGreaterThan(0);
     expectSame(capped, await refitted(raw, 'minmax', { name: 'euclidean' }, 5), `every row seed ${seed}`);
   });
@@ -173,6 +172,25 @@ describe('leave-one-out in one search', () => {
     expect(res.searches).toBe(set.labels.length);
     const ev = await evaluate(set, { scaler: 'quantile', metric: { name: 'euclidean' }, k: 2, weights: 'uniform' }, { name: 'loo' }, engine);
     expect(Array.from(res.configurations[0]!.predicted[0]!)).toEqual(Array.from(ev.predicted));
+  });
+
+  it('runs its one search in float64 on the CPU engine whatever engine it is given', async () => {
+    const seed = testSeed('loo engine');
+    const raw = trafficLike(200, 5, mulberry32(seed));
+    // an engine that would answer in float32: its distances are never used for the bound
+    const rounded: KnnEngine = {
+      name: 'webgpu',
+      capabilities: { ...engine.capabilities, precision: 'f32' },
+      search: async (t, q, k, m) => {
+        const nb = await engine.search(t, q, k, m);
+        return { ...nb, distances: Float64Array.from(nb.distances, (v) => Math.fround(v) * (1 + 1e-6)) };
+      },
+      dispose: async () => {},
+    };
+    for (const scaler of ['log-zscore', 'none'] as const) {
+      const fast = await leaveOneOutNeighbours(raw, scaler, { name: 'euclidean' }, 4, rounded);
+      expectSame(fast, await refitted(raw, scaler, { name: 'euclidean' }, 4), `${scaler} seed ${seed}`);
+    }
   });
 
   it('k beyond a fold\'s rows, and too few rows, are usage errors', async () => {

@@ -142,12 +142,15 @@ describe('the promotion guard of train --registry', () => {
   });
 
   it('leave-one-out without a refit per row gives the predictions of refitting both versions per fold', async () => {
-    const set = await loadLabelled(SEED_LABELS, NFDUMP_STAT7, { exclude: ['nfs'] });
+    const seed = await loadLabelled(SEED_LABELS, NFDUMP_STAT7, { exclude: ['nfs'] });
+    // rows named by host and window, as a night's are: a row keeps its identity when its features change
+    const set: LabelledSet = { ...seed, keys: seed.keys.map((_, i) => `10.0.${i >> 8}.${i & 255}`), windowStart: seed.keys.map((_, i) => Date.UTC(2026, 10, 1) + i * 300_000) };
     // the current version: rows 0..299 (80 new rows it never had), row 10 twice (one identity,
-    // two rows) and row 5 with other features (its identity kept, its features changed)
+    // two rows), and every third row of the first 60 with another row's features (its identity
+    // kept, its features changed)
     const base = subset(set, [...Array.from({ length: 300 }, (_, i) => i), 10]);
     const features = new Matrix(Float64Array.from(base.features.data), base.features.rows, base.features.cols);
-    features.data[5 * features.cols] = features.data[5 * features.cols]! * 3 + 1;
+    for (let r = 0; r < 60; r += 3) for (let c = 0; c < features.cols; c++) features.data[r * features.cols + c] = features.data[((r * 7 + 100) % 300) * features.cols + c]!;
     const current: LabelledSet = { ...base, features };
     const config: ModelConfig = { scaler: 'log-zscore', k: 3, metric: { name: 'euclidean' }, weights: 'uniform' };
     const currentConfig: ModelConfig = { scaler: 'zscore', k: 5, metric: { name: 'manhattan' }, weights: 'distance' };
