@@ -1,9 +1,8 @@
-import { usageError } from '../errors.js';
 import type { KnnEngine } from '../engines/engine.js';
 import { subset, type LabelledSet } from '../knn/labelled-set.js';
 import { fitModel, predict, type ModelConfig } from '../knn/model.js';
 import { vote } from '../knn/classifier.js';
-import { leaveOneOutNeighbours, looFold, looShortcut } from './loo.js';
+import { leaveOneOutNeighbours } from './loo.js';
 import { classificationReport, confusionMatrix, type ClassificationReport, type ConfusionMatrix } from './metrics.js';
 import { makeFolds, type Protocol } from './splits.js';
 
@@ -23,8 +22,8 @@ export interface Evaluation {
  * Runs a protocol: for each fold, the scaler is fitted on that fold's training rows only, then
  * the fold's test rows are classified. Every row's prediction comes from a model that did not
  * see it, except under resubstitution, whose point is to show the optimistic figure.
- * Leave-one-out gives the same predictions from one search where the scaler and metric allow
- * (eval/loo.ts); otherwise its n folds run one at a time. onFold counts folds (rows, for
+ * Leave-one-out's neighbours come from eval/loo.ts (one search where the scaler and metric
+ * allow, else its n folds one at a time). onFold counts folds (rows, for
  * leave-one-out).
  */
 export async function evaluate(
@@ -37,17 +36,14 @@ export async function evaluate(
   const n = set.labels.length;
   let predictedByRow: Int32Array = new Int32Array(n).fill(-1);
   let foldCount: number;
-  if (protocol.name === 'loo' && looShortcut(config.scaler, config.metric)) {
+  if (protocol.name === 'loo') {
     const neighbours = await leaveOneOutNeighbours(set.features, config.scaler, config.metric, config.k, engine, { onRows: onFold });
     predictedByRow = vote(neighbours, set.labels, set.classes.length, config.weights).predicted;
     foldCount = n;
   } else {
-    // leave-one-out's n folds are dealt one at a time (all at once they are n^2 indices)
-    const folds = protocol.name === 'loo' ? null : makeFolds(set.labels, set.classes.length, protocol);
-    foldCount = folds ? folds.length : n;
-    if (!folds && n < 2) throw usageError('leave-one-out needs at least 2 labelled rows');
-    for (let f = 0; f < foldCount; f++) {
-      const fold = folds ? folds[f]! : looFold(n, f);
+    const folds = makeFolds(set.labels, set.classes.length, protocol);
+    foldCount = folds.length;
+    for (const [f, fold] of folds.entries()) {
       const model = fitModel(subset(set, fold.train), config);
       const { votes } = await predict(model, set.features.take(fold.test), engine);
       fold.test.forEach((row, j) => {

@@ -36,8 +36,8 @@ import { Matrix } from '../matrix.js';
  *    refit's own numbers.)
  *
  * Quantile scaling (not offset-and-scale) and cosine with a fitted scaler (the offset does not
- * cancel in an angle) have no such bound: their leave-one-out stays fold by fold (see
- * looShortcut).
+ * cancel in an angle) have no such bound: their leave-one-out runs fold by fold (see
+ * looShortcut), on the given engine.
  *
  * The one search runs in float64 on the CPU engine whatever engine is given: the bound compares
  * distances to within 1e-9, and a float32 engine (or auto, which hands big searches to a GPU)
@@ -87,6 +87,10 @@ export interface LooOptions {
 
 /** Counts of how the rows were settled, for tests and benchmarks. */
 export interface LooStats {
+  /** The shortcut taken, or null: the folds were run one by one. */
+  readonly shortcut: LooShortcut | null;
+  /** Engine searches run. */
+  readonly searches: number;
   /** Candidate list lengths tried, in order. */
   readonly rounds: { readonly candidates: number; readonly rows: number }[];
   /** Rows measured against every other row. */
@@ -95,7 +99,7 @@ export interface LooStats {
 
 /**
  * Each row's k nearest other rows in its leave-one-out fold's scaled space (see the module
- * comment). Throws when the scaler and metric have no shortcut: the caller runs the folds.
+ * comment): from one search where the scaler and metric have a shortcut, else fold by fold.
  */
 export async function leaveOneOutNeighbours(
   raw: Matrix,
@@ -109,20 +113,56 @@ export async function leaveOneOutNeighbours(
   if (n < 2) throw usageError('leave-one-out needs at least 2 labelled rows');
   if (!Number.isInteger(k) || k < 1) throw usageError(`k must be a whole number >= 1, got ${k}`);
   if (k > n - 1) throw usageError(`k = ${k} is more than the ${n - 1} training rows of a leave-one-out fold`, `use k <= ${n - 1}`);
-  const shortcut = looShortcut(scaler, metric);
-  if (!shortcut) throw new Error(`leave-one-out of scaler ${scaler} under ${metric.name} has no one-search shortcut`);
-  const space = transform(fitScaler(scaler, raw), raw);
   const indices = new Int32Array(n * k);
   const distances = new Float64Array(n * k);
   const out = { queries: n, k, indices, distances };
-  const exact = engine instanceof CpuEngine ? engine : new CpuEngine();
+  const shortcut = looShortcut(scaler, metric);
+  if (!shortcut) {
+    await foldByFold(raw, scaler, metric, k, engine, out, options);
+    return { ...out, stats: { shortcut, searches: n, rounds: [], exhaustive: 0 } };
+  }
+  const space = transform(fitScaler(scaler, raw), raw);
+  const cpu = engine instanceof CpuEngine ? engine : new CpuEngine();
+  let searches = 0;
+  const exact: KnnEngine = {
+    name: cpu.name,
+    capabilities: cpu.capabilities,
+    search: (train, queries, kk, m) => {
+      searches++;
+      return cpu.search(train, queries, kk, m);
+    },
+    dispose: async () => undefined,
+  };
   try {
-    const stats = shortcut === 'stateless' ? await stateless(space, metric, k, exact, out, options) : await affine(raw, space, scaler as AffineScaler, metric, k, exact, out, options);
-    return { ...out, stats };
+    const settled = shortcut === 'stateless' ? await stateless(space, metric, k, exact, out, options) : await affine(raw, space, scaler as AffineScaler, metric, k, exact, out, options);
+    return { ...out, stats: { shortcut, searches, ...settled } };
   } finally {
-    if (exact !== engine) await exact.dispose();
+    if (cpu !== engine) await cpu.dispose();
   }
 }
+
+/**
+ * Leave-one-out as written, where there is no shortcut (quantile scaling, cosine after a fitted
+ * scaler): fold i (built when it runs: all n folds at once are n^2 indices) refits the scaler on
+ * every row but i and searches row i on the given engine.
+ */
+async function foldByFold(raw: Matrix, scaler: ScalerName, metric: Metric, k: number, engine: KnnEngine, out: Out, options: LooOptions): Promise<void> {
+  const n = raw.rows;
+  for (let i = 0; i < n; i++) {
+    const fold = looFold(n, i);
+    const train = raw.take(fold.train);
+    const params = fitScaler(scaler, train);
+    const nb = await engine.search(transform(params, train), transform(params, raw.take(fold.test)), k, metric);
+    for (let j = 0; j < k; j++) {
+      const t = nb.indices[j]!;
+      out.indices[i * k + j] = t < i ? t : t + 1;
+      out.distances[i * k + j] = nb.distances[j]!;
+    }
+    options.onRows?.(i + 1, n);
+  }
+}
+
+type Settled = Pick<LooStats, 'rounds' | 'exhaustive'>;
 
 interface Out {
   readonly indices: Int32Array;
@@ -133,7 +173,7 @@ function chunkOf(space: Matrix, from: number, to: number): Matrix {
   return new Matrix(space.data.subarray(from * space.cols, to * space.cols), to - from, space.cols);
 }
 
-async function stateless(space: Matrix, metric: Metric, k: number, engine: KnnEngine, out: Out, options: LooOptions): Promise<LooStats> {
+async function stateless(space: Matrix, metric: Metric, k: number, engine: KnnEngine, out: Out, options: LooOptions): Promise<Settled> {
   const n = space.rows;
   const K = k + 1;
   for (let from = 0; from < n; from += CHUNK_ROWS) {
@@ -312,7 +352,7 @@ class TopK {
   }
 }
 
-async function affine(raw: Matrix, space: Matrix, scaler: AffineScaler, metric: Metric, k: number, engine: KnnEngine, out: Out, options: LooOptions): Promise<LooStats> {
+async function affine(raw: Matrix, space: Matrix, scaler: AffineScaler, metric: Metric, k: number, engine: KnnEngine, out: Out, options: LooOptions): Promise<Settled> {
   const n = raw.rows;
   const d = raw.cols;
   const base = affineBase(scaler, raw);

@@ -6,8 +6,8 @@ import { subset, type LabelledSet } from '../knn/labelled-set.js';
 import { fitModel, predict, type ModelConfig } from '../knn/model.js';
 import { classificationReport, confusionMatrix, type ClassificationReport, type ConfusionMatrix } from './metrics.js';
 import { select, type Selection, type SelectRule } from './selection.js';
-import { makeFolds, type Fold } from './splits.js';
-import { leaveOneOutNeighbours, looFold, looShortcut } from './loo.js';
+import { makeFolds } from './splits.js';
+import { leaveOneOutNeighbours } from './loo.js';
 import { metricLabel } from '../engines/metrics.js';
 
 /**
@@ -102,7 +102,7 @@ export interface SweepResult {
   readonly repeats: number;
   /** Seeds of the repeats (k-fold), empty for leave-one-out. */
   readonly seeds: number[];
-  /** Neighbour searches run: folds x repeats x scalers x metrics; under leave-one-out, one per scaler and metric where eval/loo.ts has a shortcut (n otherwise). */
+  /** Engine searches run: folds x repeats x scalers x metrics; under leave-one-out, what eval/loo.ts ran per scaler and metric. */
   readonly searches: number;
   /** Ranked, best first. */
   readonly configurations: ConfigResult[];
@@ -230,41 +230,6 @@ function protocolRepeats(protocol: SweepProtocol): { repeats: number; seeds: num
   return { repeats, seeds: Array.from({ length: repeats }, (_, r) => seed + r) };
 }
 
-/** One repeat's folds, dealt on demand: exactly makeFolds' folds, in its order. */
-interface FoldSource {
-  readonly count: number;
-  fold(f: number): Fold;
-}
-
-function foldSource(set: LabelledSet, protocol: SweepProtocol & { name: 'kfold' }, seed: number | undefined): FoldSource {
-  const folds = makeFolds(set.labels, set.classes.length, { name: 'kfold', folds: protocol.folds, seed });
-  return { count: folds.length, fold: (f) => folds[f]! };
-}
-
-/**
- * Leave-one-out neighbours where loo.ts has no shortcut (quantile scaling, cosine with a fitted
- * scaler): fold i (built when it runs: all n folds at once are n^2 indices) refits the scaler
- * on every row but i and searches row i; indices are rows of the whole set, as loo.ts gives them.
- */
-async function looFoldByFold(set: LabelledSet, scaler: ScalerName, metric: Metric, k: number, engine: KnnEngine, onRows: (rows: number) => void): Promise<Neighbours> {
-  const n = set.labels.length;
-  const indices = new Int32Array(n * k);
-  const distances = new Float64Array(n * k);
-  for (let i = 0; i < n; i++) {
-    const fold = looFold(n, i);
-    const trainRaw = set.features.take(fold.train);
-    const params = fitScaler(scaler, trainRaw);
-    const nb = await engine.search(transform(params, trainRaw), transform(params, set.features.take(fold.test)), k, metric);
-    for (let j = 0; j < k; j++) {
-      const t = nb.indices[j]!;
-      indices[i * k + j] = t < i ? t : t + 1;
-      distances[i * k + j] = nb.distances[j]!;
-    }
-    onRows(i + 1);
-  }
-  return { queries: n, k, indices, distances };
-}
-
 /** Training and test rows of each fold of a repeat, without keeping the folds. */
 function partitionSizes(set: LabelledSet, protocol: SweepProtocol, seed: number | undefined): { train: number; test: number }[] {
   const n = set.labels.length;
@@ -336,7 +301,7 @@ export async function sweep(
   let searches = 0;
   if (protocol.name === 'loo') {
     // One pass per (scaler, metric) over all n folds: every row's kMax nearest in its fold's
-    // space (one search where loo.ts has a shortcut, else fold by fold), then each (weights, k)
+    // space (eval/loo.ts: one search where it has a shortcut, else fold by fold), then each (weights, k)
     // votes for all rows at once. A fold is one row: its accuracy and macro F1 are 1 when the
     // row is predicted right and 0 otherwise (what foldScore gives a one-row fold).
     const passes = scalers.length * metrics.length;
@@ -345,11 +310,8 @@ export async function sweep(
     for (const scaler of scalers) {
       for (const metric of metrics) {
         const report = (rows: number) => onProgress?.(Math.floor((pass * n + rows) / passes), total);
-        const shortcut = looShortcut(scaler, metric) !== null;
-        const all = shortcut
-          ? await leaveOneOutNeighbours(set.features, scaler, metric, kMax, engine, { onRows: report })
-          : await looFoldByFold(set, scaler, metric, kMax, engine, report);
-        searches += shortcut ? 1 : n;
+        const all = await leaveOneOutNeighbours(set.features, scaler, metric, kMax, engine, { onRows: report });
+        searches += all.stats.searches;
         for (const w of weights) {
           for (const k of ks) {
             const votes = vote(all, set.labels, classes, w, k).predicted;
@@ -368,9 +330,9 @@ export async function sweep(
     }
   } else {
     for (let r = 0; r < repeats; r++) {
-      const partition = foldSource(set, protocol, seeds[r]);
-      for (let f = 0; f < partition.count; f++) {
-        const fold = partition.fold(f);
+      // one repeat's folds at a time
+      const folds = makeFolds(set.labels, set.classes.length, { name: 'kfold', folds: protocol.folds, seed: seeds[r] });
+      for (const fold of folds) {
         const trainRaw = set.features.take(fold.train);
         const testRaw = set.features.take(fold.test);
         const trainLabels = Int32Array.from(fold.train, (i) => set.labels[i]!);

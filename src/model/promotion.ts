@@ -1,6 +1,6 @@
 import type { KnnEngine } from '../engines/engine.js';
 import { classificationReport, confusionMatrix } from '../eval/metrics.js';
-import { leaveOneOutNeighbours, looShortcut } from '../eval/loo.js';
+import { leaveOneOutNeighbours } from '../eval/loo.js';
 import { makeFolds, type Protocol } from '../eval/splits.js';
 import { usageError } from '../errors.js';
 import { vote } from '../knn/classifier.js';
@@ -158,7 +158,7 @@ export async function pairedEvaluation(
   const idOf = (s: LabelledSet, i: number) => rowIdentity({ key: s.keys[i] ?? '', windowStart: s.windowStart?.[i] ?? null, firstSeen: s.firstSeen?.[i] ?? null, features: Array.from(s.features.row(i)) });
   const currentIds = Array.from({ length: currentSet.features.rows }, (_, i) => idOf(currentSet, i));
   const newIds = Array.from({ length: set.features.rows }, (_, i) => idOf(set, i));
-  if (protocol.name === 'loo' && looShortcut(config.scaler, config.metric) && looShortcut(currentConfig.scaler, currentConfig.metric)) {
+  if (protocol.name === 'loo') {
     return pairedLeaveOneOut(set, config, currentSet, currentConfig, currentIds, newIds, engine, onFold);
   }
   const folds = makeFolds(set.labels, set.classes.length, protocol);
@@ -186,8 +186,8 @@ export async function pairedEvaluation(
 }
 
 /**
- * pairedEvaluation under leave-one-out without a refit per row (eval/loo.ts), where both
- * versions' scaler and metric allow it. Fold r holds out new row r; the current version then
+ * pairedEvaluation under leave-one-out from each version's leave-one-out neighbours
+ * (eval/loo.ts: one search where the scaler and metric allow, else fold by fold). Fold r holds out new row r; the current version then
  * keeps its rows of another identity, so row r is predicted by:
  *  - the current version whole, when it has no row of r's identity (one search for all such rows);
  *  - its leave-one-out neighbours of row j, when exactly one current row j has r's identity and

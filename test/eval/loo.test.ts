@@ -54,6 +54,17 @@ function expectSame(fast: Neighbours, slow: Neighbours, what: string): void {
   }
 }
 
+/** Every (scaler, metric) case at every k: the one-search neighbours against refitting per fold. */
+async function expectRefitted(raw: Matrix, cases: [ScalerName, Metric][], ks: number[], seed: number): Promise<void> {
+  for (const [scaler, metric] of cases) {
+    for (const k of ks) {
+      const fast = await leaveOneOutNeighbours(raw, scaler, metric, k, engine);
+      expect(fast.stats.shortcut, `${scaler} ${metric.name}`).not.toBeNull();
+      expectSame(fast, await refitted(raw, scaler, metric, k), `${scaler} ${metric.name} k=${k} seed ${seed}`);
+    }
+  }
+}
+
 /** Positive features spread over several orders of magnitude, as flow aggregates are, with a few far outliers. */
 function trafficLike(n: number, d: number, random: () => number): Matrix {
   const m = Matrix.zeros(n, d);
@@ -78,14 +89,8 @@ describe('leave-one-out in one search', () => {
     const seed = testSeed('loo affine');
     const random = mulberry32(seed);
     const raw = trafficLike(160, 7, random);
-    for (const scaler of ['zscore', 'log-zscore', 'minmax'] as const) {
-      for (const metric of COORDINATE) {
-        for (const k of [1, 4, 15]) {
-          const fast = await leaveOneOutNeighbours(raw, scaler, metric, k, engine);
-          expectSame(fast, await refitted(raw, scaler, metric, k), `${scaler} ${metric.name} k=${k} seed ${seed}`);
-        }
-      }
-    }
+    const cases = (['zscore', 'log-zscore', 'minmax'] as const).flatMap((scaler) => COORDINATE.map((metric): [ScalerName, Metric] => [scaler, metric]));
+    await expectRefitted(raw, cases, [1, 4, 15], seed);
   });
 
   it('equals refitting on tie-heavy data (small integers, duplicate rows): minmax, none, row-l2, cosine', async () => {
@@ -93,18 +98,14 @@ describe('leave-one-out in one search', () => {
     const random = mulberry32(seed);
     const raw = gridMatrix(120, 5, random, 3);
     // minmax's fold offsets and scales are the other rows' minimum and range, the same numbers a refit finds
-    for (const [scaler, metric] of [
+    const cases: [ScalerName, Metric][] = [
       ['minmax', { name: 'euclidean' }],
       ['minmax', { name: 'chebyshev' }],
       ['none', { name: 'manhattan' }],
       ['row-l2', { name: 'euclidean' }],
       ['none', { name: 'cosine' }],
-    ] as [ScalerName, Metric][]) {
-      for (const k of [1, 3, 8]) {
-        const fast = await leaveOneOutNeighbours(raw, scaler, metric, k, engine);
-        expectSame(fast, await refitted(raw, scaler, metric, k), `${scaler} ${metric.name} k=${k} seed ${seed}`);
-      }
-    }
+    ];
+    await expectRefitted(raw, cases, [1, 3, 8], seed);
   });
 
   it('rows with more exact duplicates than the candidates searched are settled at distance 0', async () => {
@@ -171,7 +172,9 @@ describe('leave-one-out in one search', () => {
     const res = await sweep(set, { ks: [2], metrics: [{ name: 'euclidean' }], weights: ['uniform'], scalers: ['quantile'] }, { name: 'loo' }, engine);
     expect(res.searches).toBe(set.labels.length);
     const ev = await evaluate(set, { scaler: 'quantile', metric: { name: 'euclidean' }, k: 2, weights: 'uniform' }, { name: 'loo' }, engine);
-    expect(Array.from(res.configurations[0]!.predicted[0]!)).toEqual(Array.from(ev.predicted));
+    const expected = Array.from(vote(await refitted(set.features, 'quantile', { name: 'euclidean' }, 2), set.labels, set.classes.length, 'uniform').predicted);
+    expect(Array.from(res.configurations[0]!.predicted[0]!)).toEqual(expected);
+    expect(Array.from(ev.predicted)).toEqual(expected);
   });
 
   it('runs its one search in float64 on the CPU engine whatever engine it is given', async () => {
