@@ -2,7 +2,6 @@ import type { KnnEngine } from '../engines/engine.js';
 import { classificationReport, confusionMatrix } from '../eval/metrics.js';
 import { leaveOneOutNeighbours } from '../eval/loo.js';
 import { makeFolds, type Protocol } from '../eval/splits.js';
-import { usageError } from '../errors.js';
 import { vote } from '../knn/classifier.js';
 import { subset, type LabelledSet } from '../knn/labelled-set.js';
 import { fitModel, predict, type ModelConfig } from '../knn/model.js';
@@ -187,8 +186,9 @@ export async function pairedEvaluation(
 
 /**
  * pairedEvaluation under leave-one-out from each version's leave-one-out neighbours
- * (eval/loo.ts: one search where the scaler and metric allow, else fold by fold). Fold r holds out new row r; the current version then
- * keeps its rows of another identity, so row r is predicted by:
+ * (eval/loo.ts: one search where the scaler and metric allow, else fold by fold). Fold r holds
+ * out new row r; the current version then keeps its rows of another identity, so row r is
+ * predicted by:
  *  - the current version whole, when it has no row of r's identity (one search for all such rows);
  *  - its leave-one-out neighbours of row j, when exactly one current row j has r's identity and
  *    the same features (a model without row j, asked about row j's features);
@@ -206,7 +206,6 @@ async function pairedLeaveOneOut(
   onFold?: (done: number, total: number) => void,
 ): Promise<PairedEvaluation> {
   const n = set.features.rows;
-  if (n < 2) throw usageError('leave-one-out needs at least 2 labelled rows');
   const m = currentSet.features.rows;
   const cand = vote(await leaveOneOutNeighbours(set.features, config.scaler, config.metric, config.k, engine), set.labels, set.classes.length, config.weights).predicted;
   const byId = new Map<string, number[]>();
