@@ -121,7 +121,6 @@ export async function leaveOneOutNeighbours(
     await foldByFold(raw, scaler, metric, k, engine, out, options);
     return { ...out, stats: { shortcut, searches: n, rounds: [], exhaustive: 0 } };
   }
-  const space = transform(fitScaler(scaler, raw), raw);
   const cpu = engine instanceof CpuEngine ? engine : new CpuEngine();
   let searches = 0;
   const exact: KnnEngine = {
@@ -134,7 +133,7 @@ export async function leaveOneOutNeighbours(
     dispose: async () => undefined,
   };
   try {
-    const settled = shortcut === 'stateless' ? await stateless(space, metric, k, exact, out, options) : await affine(raw, space, scaler as AffineScaler, metric, k, exact, out, options);
+    const settled = shortcut === 'stateless' ? await stateless(transform(fitScaler(scaler, raw), raw), metric, k, exact, out, options) : await affine(raw, scaler as AffineScaler, metric, k, exact, out, options);
     return { ...out, stats: { shortcut, searches, ...settled } };
   } finally {
     if (cpu !== engine) await cpu.dispose();
@@ -352,12 +351,15 @@ class TopK {
   }
 }
 
-async function affine(raw: Matrix, space: Matrix, scaler: AffineScaler, metric: Metric, k: number, engine: KnnEngine, out: Out, options: LooOptions): Promise<Settled> {
+async function affine(raw: Matrix, scaler: AffineScaler, metric: Metric, k: number, engine: KnnEngine, out: Out, options: LooOptions): Promise<Settled> {
   const n = raw.rows;
   const d = raw.cols;
   const base = affineBase(scaler, raw);
   const folds = new FoldScales(base, scaler);
-  const whole = fitScaler(scaler, raw).scale;
+  // log-zscore is zscore of the log1p values: fitted and applied to the base, log1p runs once
+  const params = fitScaler(scaler === 'log-zscore' ? 'zscore' : scaler, base);
+  const space = transform(params, base);
+  const whole = params.scale;
   const kind = metricKind(metric);
   if (kind === COSINE) throw new Error('cosine has no leave-one-out bound');
   const p = metric.p ?? 2;
