@@ -1,7 +1,7 @@
 import { FlowknnError } from '../errors.js';
 import type { Matrix } from '../matrix.js';
 import type { CpuEngine } from './cpu/cpu-engine.js';
-import type { EngineCapabilities, EngineName, KnnEngine, Metric, Neighbours } from './engine.js';
+import { MAX_BATCH_QUERIES, queriesPerSearch, type EngineCapabilities, type EngineName, type KnnEngine, type Metric, type Neighbours } from './engine.js';
 import { WebGpuEngine } from './webgpu/webgpu-engine.js';
 
 /**
@@ -24,6 +24,8 @@ export class AutoEngine implements KnnEngine {
     private readonly cpu: CpuEngine,
     private readonly log: (message: string) => void,
     private readonly minPairs = GPU_MIN_PAIRS,
+    /** How the GPU is opened (tests open the software adapter as if it were hardware). */
+    private readonly openGpu: () => Promise<WebGpuEngine> = () => WebGpuEngine.create({ allowSoftware: false }),
   ) {}
 
   /** The engine that ran the last search. */
@@ -52,11 +54,25 @@ export class AutoEngine implements KnnEngine {
     return this.cpu.search(train, queries, k, metric);
   }
 
+  /**
+   * The hardware GPU's batch size where a search of that size goes to it (the GPU is opened
+   * here then, as at a first large search), else the CPU engine's. A job too small for the GPU
+   * however it is cut (training rows x all its queries under the threshold) never opens it.
+   */
+  async batchQueries(train: Matrix, k: number, metric: Metric, total: number): Promise<number> {
+    const cpu = await queriesPerSearch(this.cpu, train, k, metric, total);
+    if (train.rows * Math.min(total, MAX_BATCH_QUERIES) < this.minPairs) return cpu;
+    const gpu = await this.hardwareGpu();
+    if (!gpu || k > gpu.capabilities.maxK) return cpu;
+    const queries = await queriesPerSearch(gpu, train, k, metric, total);
+    return train.rows * queries >= this.minPairs ? queries : cpu;
+  }
+
   private async hardwareGpu(): Promise<WebGpuEngine | undefined> {
     if (!this.gpuChecked) {
       this.gpuChecked = true;
       try {
-        this.gpu = await WebGpuEngine.create({ allowSoftware: false });
+        this.gpu = await this.openGpu();
         const a = this.gpu.adapter;
         this.log(`engine: webgpu on ${a.vendor} ${a.device || a.architecture} for large searches`);
       } catch (err) {

@@ -30,12 +30,38 @@ export interface EngineCapabilities {
   readonly precision: 'f32' | 'f64';
 }
 
-/** Exact k-nearest-neighbour search. Engines validate their inputs the same way (see
- *  validateSearch) so that bad input gives the same error whichever engine runs. */
+/**
+ * Most queries an engine asks for in one search (batchQueries): a batch's predictions, with
+ * their neighbours, stay within a few hundred megabytes of host memory however fast the device.
+ */
+export const MAX_BATCH_QUERIES = 2 ** 19;
+
+/**
+ * Queries per search for engines without a rule of their own, and the CPU engine's: enough for
+ * each thread to take many chunks (tree searches vary in cost per query), few enough that a
+ * batch's working set stays in tens of megabytes. Measured on the nightly job's classify stage
+ * (bench/RESULTS.md, "Nights of any size").
+ */
+export const DEFAULT_BATCH_QUERIES = 65_536;
+
+/**
+ * Exact k-nearest-neighbour search. Engines validate their inputs the same way (see
+ * validateSearch) so that bad input gives the same error whichever engine runs.
+ *
+ * A training matrix must not change once searched: engines keep what they prepare from it (a
+ * k-d tree, a copy on the GPU) by the Matrix object, for the next search on the same rows.
+ */
 export interface KnnEngine {
   readonly name: EngineName;
   readonly capabilities: EngineCapabilities;
   search(train: Matrix, queries: Matrix, k: number, metric: Metric): Promise<Neighbours>;
+  /**
+   * Queries per search that keep this engine busy at little cost per search, for a caller that
+   * cuts `total` queries against `train` into several searches (the nightly job's batches):
+   * a GPU takes many per dispatch, the CPU engine's threads fewer. At most MAX_BATCH_QUERIES.
+   * Engines without it get the caller's own batch size.
+   */
+  batchQueries?(train: Matrix, k: number, metric: Metric, total: number): Promise<number>;
   dispose(): Promise<void>;
   /** What the searches run on, in words (a GPU adapter, CPU threads, a TensorFlow.js backend), for run manifests. */
   readonly deviceName?: string;
@@ -49,4 +75,13 @@ export interface EngineProbe {
   readonly reason?: string;
   /** The device or backend it runs on: vendor, device, limits, backend name... */
   readonly details: Record<string, unknown>;
+}
+
+/**
+ * The queries per search `engine` asks for (batchQueries, else DEFAULT_BATCH_QUERIES), from 1
+ * to MAX_BATCH_QUERIES, for a job of `total` queries (a smaller job is one search).
+ */
+export async function queriesPerSearch(engine: KnnEngine, train: Matrix, k: number, metric: Metric, total: number): Promise<number> {
+  const wanted = (await engine.batchQueries?.(train, k, metric, total)) ?? DEFAULT_BATCH_QUERIES;
+  return Math.max(1, Math.min(wanted, MAX_BATCH_QUERIES));
 }

@@ -1,6 +1,6 @@
 import { usageError } from '../errors.js';
 import type { Matrix } from '../matrix.js';
-import type { EngineCapabilities, EngineName, KnnEngine, Metric, Neighbours } from './engine.js';
+import { queriesPerSearch, type EngineCapabilities, type EngineName, type KnnEngine, type Metric, type Neighbours } from './engine.js';
 
 /**
  * The one rule for a k above what an engine keeps: the engine itself refuses it with this error,
@@ -52,6 +52,12 @@ export class LargeKFallback implements KnnEngine {
     this.logged = true;
     this.last = this.fallback;
     return this.fallback.search(train, queries, k, metric);
+  }
+
+  /** The batch size of the engine such searches go to. */
+  async batchQueries(train: Matrix, k: number, metric: Metric, total: number): Promise<number> {
+    const engine = k <= this.primary.capabilities.maxK ? this.primary : this.fallback;
+    return queriesPerSearch(engine, train, k, metric, total);
   }
 
   async dispose(): Promise<void> {

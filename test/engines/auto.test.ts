@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { AutoEngine } from '../../src/engines/auto.js';
+import { AutoEngine, GPU_MIN_PAIRS } from '../../src/engines/auto.js';
 import { CpuEngine } from '../../src/engines/cpu/cpu-engine.js';
 import { createEngine } from '../../src/engines/registry.js';
 import { WebGpuEngine } from '../../src/engines/webgpu/webgpu-engine.js';
@@ -36,6 +36,30 @@ describe('engine selection', () => {
       expect(logs.join('\n')).toMatch(/engine: webgpu on/u);
     }
     await engine.dispose();
+  });
+
+  it('auto sizes batches for the GPU only when its searches would go there, and opens it only then', async () => {
+    const probe = await WebGpuEngine.probe();
+    if (!probe.usable && process.env.CI !== 'true') return;
+    const logs: string[] = [];
+    // the software adapter stands in for a hardware one: the real engine, opened the same way
+    const engine = new AutoEngine(new CpuEngine({ threads: 2 }), (m) => logs.push(m), GPU_MIN_PAIRS, () => WebGpuEngine.create({ allowSoftware: true }));
+    const metric = { name: 'euclidean' } as const;
+    try {
+      const seedSized = Matrix.zeros(380, 7);
+      // 499 rows in all: the whole job is under the GPU's threshold, so the CPU's size
+      expect(await engine.batchQueries(seedSized, 3, metric, 499)).toBe(65_536);
+      // 100 training rows x 2^19 queries is still under the threshold: the CPU's 65,536
+      expect(await engine.batchQueries(Matrix.zeros(100, 7), 3, metric, 5_000_000)).toBe(65_536);
+      expect(logs).toEqual([]);
+      // a million rows against the seed-sized model: the GPU's batches of 2^19
+      expect(await engine.batchQueries(seedSized, 3, metric, 1_000_000)).toBe(2 ** 19);
+      expect(logs.join('\n')).toMatch(/engine: webgpu on/u);
+      // k beyond what the GPU keeps: those searches go to the CPU, and so does the batch size
+      expect(await engine.batchQueries(seedSized, 200, metric, 1_000_000)).toBe(65_536);
+    } finally {
+      await engine.dispose();
+    }
   });
 
   it('an unknown engine name is a usage error listing the known ones', async () => {

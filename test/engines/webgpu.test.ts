@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { WebGpuEngine } from '../../src/engines/webgpu/webgpu-engine.js';
 import { FlowknnError } from '../../src/errors.js';
+import type { Metric } from '../../src/engines/engine.js';
 import { Matrix } from '../../src/matrix.js';
 import { mulberry32, randomMatrix, testSeed } from '../helpers/random.js';
 import { referenceKnn } from '../helpers/reference.js';
@@ -99,6 +100,64 @@ describe('webgpu engine', () => {
     expect((err as FlowknnError).kind).toBe('environment');
     expect((err as FlowknnError).exitCode).toBe(3);
     expect((err as Error).message).toMatch(/GPU device was lost/u);
+  });
+
+  it.skipIf(skip)(`the training rows are uploaded once per matrix and stay on the device: later searches give the reference's answers${why}`, async () => {
+    const random = mulberry32(testSeed('webgpu resident training rows'));
+    // Integer data: exact in float32, so every search must equal the reference.
+    const ints = (rows: number): Matrix => {
+      const m = Matrix.zeros(rows, 4);
+      m.data.forEach((_, i) => (m.data[i] = Math.floor(random() * 50)));
+      return m;
+    };
+    const train = ints(1500);
+    const others = [ints(700), ints(900)];
+    // 16 KiB per buffer: 1024 training rows per chunk, so the first set is two resident buffers.
+    const engine = await WebGpuEngine.create({ allowSoftware: true, poison: true, maxBufferBytes: 16384 });
+    const check = async (t: Matrix, k: number, metric: Metric, label: string) => {
+      const queries = ints(60);
+      const got = await engine.search(t, queries, k, metric);
+      expect(Array.from(got.indices), label).toEqual(referenceKnn(t, queries, k, metric).indices.flat());
+      expect(engine.stats().liveBuffers, label).toBe(0);
+    };
+    try {
+      await check(train, 6, { name: 'sqeuclidean' }, 'first search');
+      expect(engine.stats().trainUploads).toBe(1);
+      expect(engine.stats().resident).toEqual({ sets: 1, buffers: 2, bytes: 1500 * 4 * 4 });
+      await check(train, 3, { name: 'manhattan' }, 'same rows, other queries, k and metric');
+      expect(engine.stats().trainUploads).toBe(1);
+      for (const [i, t] of others.entries()) await check(t, 5, { name: 'chebyshev' }, `other set ${i}`);
+      // two sets at most stay: the first one, least recently used, was dropped
+      expect(engine.stats().trainUploads).toBe(3);
+      expect(engine.stats().resident.sets).toBe(2);
+      await check(train, 4, { name: 'euclidean' }, 'the first set again, uploaded again');
+      expect(engine.stats().trainUploads).toBe(4);
+      await check(others[1]!, 2, { name: 'euclidean' }, 'the last set, still there');
+      expect(engine.stats().trainUploads).toBe(4);
+    } finally {
+      await engine.dispose();
+    }
+    expect(engine.stats().resident).toEqual({ sets: 0, buffers: 0, bytes: 0 });
+  });
+
+  it.skipIf(skip)(`batches are sized to fill the device without splits, to carry 2^34 pairs on small training sets, within its buffers${why}`, async () => {
+    const engine = await WebGpuEngine.create({ allowSoftware: true });
+    const small = await WebGpuEngine.create({ allowSoftware: true, maxBufferBytes: 16384 });
+    const metric: Metric = { name: 'euclidean' };
+    try {
+      // a dispatch fills the device without splits at 2048 workgroups of 64 queries
+      const fill = 2048 * 64;
+      expect(await engine.batchQueries(Matrix.zeros(1_000_000, 7), 3, metric)).toBe(fill);
+      // 2^34 / 50,000 = 343,598 queries, rounded up to whole dispatches of 131,072
+      expect(await engine.batchQueries(Matrix.zeros(50_000, 7), 3, metric)).toBe(3 * fill);
+      // a seed-sized model would want 45 M queries: capped at 2^19
+      expect(await engine.batchQueries(Matrix.zeros(380, 7), 3, metric)).toBe(2 ** 19);
+      // 16 KiB buffers hold 585 queries of 7 features
+      expect(await small.batchQueries(Matrix.zeros(380, 7), 3, metric)).toBe(Math.floor(16384 / 28));
+    } finally {
+      await engine.dispose();
+      await small.dispose();
+    }
   });
 
   it('flowknn engines lists every engine with whether it can run and why not', async () => {

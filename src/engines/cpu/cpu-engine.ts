@@ -1,7 +1,7 @@
 import { usableCores } from '../../io/cores.js';
 import { usageError, wholeNumber } from '../../errors.js';
 import { Matrix } from '../../matrix.js';
-import { METRICS, type EngineCapabilities, type KnnEngine, type Metric, type Neighbours } from '../engine.js';
+import { DEFAULT_BATCH_QUERIES, MAX_BATCH_QUERIES, METRICS, type EngineCapabilities, type KnnEngine, type Metric, type Neighbours } from '../engine.js';
 import { validateSearch } from '../validate.js';
 import { bruteSearchRange } from './brute.js';
 import type { SharedSearchJob } from './jobs.js';
@@ -101,6 +101,11 @@ export class CpuEngine implements KnnEngine {
     const chunk = Math.max(16, Math.min(4096, Math.ceil(m / (this.threads * 16))));
     await this.pool.run(job, m, chunk);
     return { queries: m, k, indices, distances };
+  }
+
+  /** DEFAULT_BATCH_QUERIES, or 4096 per thread on machines with more than 16 threads. */
+  async batchQueries(): Promise<number> {
+    return Math.min(MAX_BATCH_QUERIES, Math.max(DEFAULT_BATCH_QUERIES, this.threads * 4096));
   }
 
   private prepare(train: Matrix, algorithm: 'tree' | 'brute', threaded: boolean): { tree?: KdTree; shared?: Float64Array } {

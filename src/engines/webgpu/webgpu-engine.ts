@@ -1,7 +1,7 @@
 /// <reference types="@webgpu/types" />
 import { environmentError } from '../../errors.js';
 import type { Matrix } from '../../matrix.js';
-import { METRICS, type EngineCapabilities, type EngineProbe, type KnnEngine, type Metric, type Neighbours } from '../engine.js';
+import { MAX_BATCH_QUERIES, METRICS, type EngineCapabilities, type EngineProbe, type KnnEngine, type Metric, type Neighbours } from '../engine.js';
 import { checkMaxK } from '../fallback.js';
 import { keyToDistance } from '../metrics.js';
 import { validateSearch } from '../validate.js';
@@ -16,6 +16,26 @@ export type { AdapterDescription } from './device.js';
 /** Compiled pipelines kept (least recently used go first): bounds memory in long runs. */
 const PIPELINE_CACHE = 96;
 const NONE = 0xffffffff;
+/**
+ * Training sets kept on the device between searches, least recently used dropped first: a
+ * night's batches, or a classify and its novelty check, upload the model's rows once.
+ */
+const RESIDENT_SETS = 2;
+/**
+ * Query-train pairs one search should carry (batchQueries): at the 10^12 pairs/s the kernel
+ * aims for, about 17 ms of kernel per search, against the fixed cost of a search (a submit, the
+ * queries' upload, two buffer maps and the read back) of about a millisecond.
+ */
+export const GPU_SEARCH_PAIRS = 2 ** 34;
+
+/** A training matrix's rows on the device, in chunks of at most one buffer each. */
+interface ResidentTrain {
+  readonly chunkRows: number;
+  readonly chunks: readonly { readonly buffer: GPUBuffer; readonly start: number; readonly rows: number }[];
+  readonly bytes: number;
+  /** Searches using it now: it is not dropped under them. */
+  pins: number;
+}
 
 export interface WebGpuOptions extends KernelOptions {
   /** Accept a software adapter (lavapipe, llvmpipe, SwiftShader). `auto` does not. */
@@ -36,8 +56,10 @@ export interface WebGpuOptions extends KernelOptions {
  *
  * Lifetimes: the GPU object from Dawn's create() is held by the engine for as long as its
  * device lives (if it is garbage-collected while the device is in use, the process crashes);
- * buffers live for one search and are destroyed in `finally`; pipelines live in the engine's
- * cache until dispose().
+ * the training rows stay on the device for later searches on the same Matrix (the last
+ * RESIDENT_SETS of them, see KnnEngine on why a searched matrix must not change); the other
+ * buffers live for one pass and are destroyed in `finally`; pipelines live in the engine's cache
+ * until dispose().
  */
 export class WebGpuEngine implements KnnEngine {
   readonly name = 'webgpu' as const;
@@ -48,6 +70,9 @@ export class WebGpuEngine implements KnnEngine {
   private disposed = false;
   private liveBuffers = 0;
   private deviceMs = 0;
+  /** Training sets on the device by matrix; most recently used last. */
+  private readonly resident = new Map<Matrix, ResidentTrain>();
+  private trainUploads = 0;
 
   get deviceName(): string {
     const a = this.adapter;
@@ -81,46 +106,124 @@ export class WebGpuEngine implements KnnEngine {
     checkMaxK(this.name, k, WEBGPU_MAX_K);
     this.checkAlive();
     const d = train.cols;
-    const limits = this.device.limits;
-    const plan = planSearch(d, k, metric, this.options, {
-      maxStorageBufferBindingSize: Number(limits.maxStorageBufferBindingSize),
-      maxBufferSize: Number(limits.maxBufferSize),
-      maxComputeWorkgroupsPerDimension: Number(limits.maxComputeWorkgroupsPerDimension),
-      maxComputeWorkgroupStorageSize: Number(limits.maxComputeWorkgroupStorageSize),
-    });
+    const plan = this.plan(d, k, metric);
     const kb = plan.shader.k;
     const indices = new Int32Array(queries.rows * k);
     const keys = new Float64Array(queries.rows * k);
-    const chunks: { start: number; end: number }[] = [];
-    for (let start = 0; start < train.rows; start += plan.trainChunk) chunks.push({ start, end: Math.min(train.rows, start + plan.trainChunk) });
-    const partial = chunks.length > 1 ? chunks.map(() => ({ idx: new Int32Array(queries.rows * k), key: new Float64Array(queries.rows * k) })) : undefined;
-    for (const [c, chunk] of chunks.entries()) {
-      const rows = chunk.end - chunk.start;
-      const trainF32 = toF32(train.data, chunk.start * d, chunk.end * d);
-      const splits = splitsFor(plan, rows, queries.rows, this.options.targetGroups ?? DEFAULT_KERNEL.targetGroups, this.options.splits);
-      const perPass = queryChunk(plan, splits);
-      for (let q0 = 0; q0 < queries.rows; q0 += perPass) {
-        const q1 = Math.min(queries.rows, q0 + perPass);
-        const pass = await this.pass(trainF32, rows, toF32(queries.data, q0 * d, q1 * d), q1 - q0, plan, metric.p ?? 2, splits);
-        const out = plan.shader.form === 'dot' ? rerank(pass, kb, train.data, chunk.start, queries.data, q0, q1 - q0, d) : pass;
-        const dstIdx = partial ? partial[c]!.idx : indices;
-        const dstKey = partial ? partial[c]!.key : keys;
-        for (let q = 0; q < q1 - q0; q++) {
-          for (let j = 0; j < k; j++) {
-            const from = q * kb + j;
-            dstIdx[(q0 + q) * k + j] = out.idx[from] === NONE ? -1 : out.idx[from]! + chunk.start;
-            dstKey[(q0 + q) * k + j] = out.key[from]!;
+    const resident = await this.residentTrain(train, plan.trainChunk);
+    resident.pins++;
+    try {
+      const chunks = resident.chunks;
+      const partial = chunks.length > 1 ? chunks.map(() => ({ idx: new Int32Array(queries.rows * k), key: new Float64Array(queries.rows * k) })) : undefined;
+      for (const [c, chunk] of chunks.entries()) {
+        const splits = splitsFor(plan, chunk.rows, queries.rows, this.options.targetGroups ?? DEFAULT_KERNEL.targetGroups, this.options.splits);
+        const perPass = queryChunk(plan, splits);
+        for (let q0 = 0; q0 < queries.rows; q0 += perPass) {
+          const q1 = Math.min(queries.rows, q0 + perPass);
+          const pass = await this.pass(chunk.buffer, chunk.rows, toF32(queries.data, q0 * d, q1 * d), q1 - q0, plan, metric.p ?? 2, splits);
+          const out = plan.shader.form === 'dot' ? rerank(pass, kb, train.data, chunk.start, queries.data, q0, q1 - q0, d) : pass;
+          const dstIdx = partial ? partial[c]!.idx : indices;
+          const dstKey = partial ? partial[c]!.key : keys;
+          for (let q = 0; q < q1 - q0; q++) {
+            for (let j = 0; j < k; j++) {
+              const from = q * kb + j;
+              dstIdx[(q0 + q) * k + j] = out.idx[from] === NONE ? -1 : out.idx[from]! + chunk.start;
+              dstKey[(q0 + q) * k + j] = out.key[from]!;
+            }
           }
         }
       }
+      if (partial) mergeChunks(partial, queries.rows, k, indices, keys);
+    } finally {
+      resident.pins--;
+      this.trimResident();
     }
-    if (partial) mergeChunks(partial, queries.rows, k, indices, keys);
     const distances = new Float64Array(keys.length);
     for (let i = 0; i < keys.length; i++) {
       if (indices[i]! < 0) throw new Error(`webgpu search left neighbour slot ${i} empty`);
       distances[i] = keyToDistance(keys[i]!, metric);
     }
     return { queries: queries.rows, k, indices, distances };
+  }
+
+  /**
+   * Queries per search that fill the device without splitting the training rows (the split
+   * rule's target of workgroups), more when the training set is small, so that each search
+   * carries GPU_SEARCH_PAIRS of work; within the device's buffers and MAX_BATCH_QUERIES.
+   */
+  async batchQueries(train: Matrix, k: number, metric: Metric): Promise<number> {
+    const plan = this.plan(train.cols, k, metric);
+    const { workgroup, queries } = plan.shader;
+    const fill = (this.options.targetGroups ?? DEFAULT_KERNEL.targetGroups) * workgroup * queries;
+    const wanted = Math.max(fill, Math.ceil(GPU_SEARCH_PAIRS / Math.max(1, train.rows) / fill) * fill);
+    return Math.max(1, Math.min(wanted, queryChunk(plan, 1), MAX_BATCH_QUERIES));
+  }
+
+  private plan(d: number, k: number, metric: Metric): SearchPlan {
+    const limits = this.device.limits;
+    return planSearch(d, k, metric, this.options, {
+      maxStorageBufferBindingSize: Number(limits.maxStorageBufferBindingSize),
+      maxBufferSize: Number(limits.maxBufferSize),
+      maxComputeWorkgroupsPerDimension: Number(limits.maxComputeWorkgroupsPerDimension),
+      maxComputeWorkgroupStorageSize: Number(limits.maxComputeWorkgroupStorageSize),
+    });
+  }
+
+  /**
+   * The training rows on the device: uploaded (in float32, in chunks of one buffer each) at the
+   * first search on this matrix, kept for the next ones.
+   */
+  private async residentTrain(train: Matrix, chunkRows: number): Promise<ResidentTrain> {
+    const have = this.resident.get(train);
+    if (have && have.chunkRows === chunkRows) {
+      this.resident.delete(train);
+      this.resident.set(train, have);
+      return have;
+    }
+    if (have) this.dropResident(train);
+    const d = train.cols;
+    const chunks: { buffer: GPUBuffer; start: number; rows: number }[] = [];
+    const dev = this.device;
+    dev.pushErrorScope('out-of-memory');
+    dev.pushErrorScope('validation');
+    try {
+      for (let start = 0; start < train.rows; start += chunkRows) {
+        const rows = Math.min(chunkRows, train.rows - start);
+        const data = toF32(train.data, start * d, (start + rows) * d);
+        const buffer = dev.createBuffer({ label: 'flowknn-train', size: Math.max(16, data.byteLength), usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST });
+        chunks.push({ buffer, start, rows });
+        dev.queue.writeBuffer(buffer, 0, data);
+      }
+    } finally {
+      const validation = await dev.popErrorScope();
+      const oom = await dev.popErrorScope();
+      if (validation || oom) {
+        for (const c of chunks) c.buffer.destroy();
+        this.checkAlive();
+        if (oom) throw environmentError(`the GPU ran out of memory for ${train.rows} training rows (${oom.message})`, 'train on fewer rows, or use --engine cpu');
+        throw new Error(`webgpu validation error: ${validation!.message}`);
+      }
+    }
+    const entry: ResidentTrain = { chunkRows, chunks, bytes: train.rows * d * 4, pins: 0 };
+    this.resident.set(train, entry);
+    this.trainUploads++;
+    this.trimResident();
+    return entry;
+  }
+
+  /** Drops the least recently used training sets beyond RESIDENT_SETS that no search is using. */
+  private trimResident(): void {
+    for (const [train, entry] of this.resident) {
+      if (this.resident.size <= RESIDENT_SETS) break;
+      if (entry.pins === 0) this.dropResident(train);
+    }
+  }
+
+  private dropResident(train: Matrix): void {
+    const entry = this.resident.get(train);
+    if (!entry) return;
+    this.resident.delete(train);
+    for (const c of entry.chunks) c.buffer.destroy();
   }
 
   private checkAlive(): void {
@@ -158,7 +261,7 @@ export class WebGpuEngine implements KnnEngine {
 
   /** One dispatch of the fused kernel (and the merge), read back. */
   private async pass(
-    trainF32: Float32Array,
+    trainBuf: GPUBuffer,
     nTrain: number,
     queriesF32: Float32Array,
     nQueries: number,
@@ -187,14 +290,12 @@ export class WebGpuEngine implements KnnEngine {
     dev.pushErrorScope('validation');
     try {
       const S = GPUBufferUsage.STORAGE;
-      const trainBuf = make('flowknn-train', trainF32.byteLength, S | GPUBufferUsage.COPY_DST);
       const queryBuf = make('flowknn-queries', queriesF32.byteLength, S | GPUBufferUsage.COPY_DST);
       const partIdx = make('flowknn-part-idx', outCount * splits * 4, S | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST);
       const partKey = make('flowknn-part-key', outCount * splits * 4, S | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST);
       // One uniform buffer for both programs: they declare the same fields.
       const paramData = packUniforms(KNN_PROGRAM, { n_queries: nQueries, n_train: nTrain, split_rows: splitRows, wg_x: wgX, p, n_splits: splits });
       const params = make('flowknn-params', paramData.byteLength, GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST);
-      dev.queue.writeBuffer(trainBuf, 0, trainF32);
       dev.queue.writeBuffer(queryBuf, 0, queriesF32);
       dev.queue.writeBuffer(params, 0, paramData);
       let finalIdx = partIdx;
@@ -259,18 +360,26 @@ export class WebGpuEngine implements KnnEngine {
   }
 
   /**
-   * GPU buffers alive now (0 between searches), compiled pipelines (bounded by shapes used), and
-   * the milliseconds spent from submitting passes to their results being readable (uploads,
-   * kernels and the copy back; host work excluded), summed over the engine's life.
+   * GPU buffers of passes alive now (0 between searches), compiled pipelines (bounded by shapes
+   * used), the milliseconds spent from submitting passes to their results being readable
+   * (uploads, kernels and the copy back; host work excluded) summed over the engine's life, the
+   * training sets kept on the device (sets, buffers, bytes) and how many were uploaded in all.
    */
-  stats(): { liveBuffers: number; pipelines: number; deviceMs: number } {
-    return { liveBuffers: this.liveBuffers, pipelines: this.pipelines.size, deviceMs: this.deviceMs };
+  stats(): { liveBuffers: number; pipelines: number; deviceMs: number; resident: { sets: number; buffers: number; bytes: number }; trainUploads: number } {
+    let buffers = 0;
+    let bytes = 0;
+    for (const e of this.resident.values()) {
+      buffers += e.chunks.length;
+      bytes += e.bytes;
+    }
+    return { liveBuffers: this.liveBuffers, pipelines: this.pipelines.size, deviceMs: this.deviceMs, resident: { sets: this.resident.size, buffers, bytes }, trainUploads: this.trainUploads };
   }
 
   async dispose(): Promise<void> {
     if (this.disposed) return;
     this.disposed = true;
     this.pipelines.clear();
+    for (const train of [...this.resident.keys()]) this.dropResident(train);
     this.device.destroy();
     // The GPU object must outlive the device: drop it only now.
     void this.gpu;
