@@ -150,6 +150,7 @@ export async function mergeShards(options: MergeOptions): Promise<{ dir: string;
       modelInfo: first.model,
       engineName: first.engine.name,
       device: first.engine.device,
+      batchRows: first.engine.batch_rows,
       inputs,
       reused: summaries.reduce((s, x) => s + x.inputs.reused, 0),
       counts: predictionCounts(mergedPredictions, [...first.model.classes, ...(config.config.classify.unknownLabel ? [config.config.classify.unknownLabel] : [])]),

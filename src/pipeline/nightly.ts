@@ -5,7 +5,7 @@ import { mkdir, rm } from 'node:fs/promises';
 import { usableCores } from '../io/cores.js';
 import { join } from 'node:path';
 import { createEngine } from '../engines/registry.js';
-import type { KnnEngine } from '../engines/engine.js';
+import { queriesPerSearch, type KnnEngine } from '../engines/engine.js';
 import { classifyTables } from '../knn/classify-tables.js';
 import { environmentError, FlowknnError, usageError } from '../errors.js';
 import { discoverArchive, formatInZone, selectionRange } from '../ingest/archive.js';
@@ -384,6 +384,9 @@ async function writeDay(p: {
   const { config, log } = options;
   const cfg = config.config;
   const staging = await freshStaging(paths);
+  // batches sized for the engine that searches them (a GPU takes more queries per search than the CPU)
+  const model = p.loaded.model;
+  const batchRows = await queriesPerSearch(p.engine, model.space, model.config.k, model.config.metric, p.day.rows);
   const night = await streamNight({
     dir: staging,
     day: p.day,
@@ -393,6 +396,7 @@ async function writeDay(p: {
     order: [...p.modelInfo.classes, ...(cfg.classify.unknownLabel ? [cfg.classify.unknownLabel] : [])],
     noveltyColumn: p.modelInfo.novelty_threshold === null ? undefined : 'novelty',
     maxDrawn: DRAWN_ROWS,
+    batchRows,
   });
   timings.classify = night.timings.classify;
   timings.search = night.timings.search;
@@ -411,7 +415,7 @@ async function writeDay(p: {
     skipped: p.skipped,
     coverage: p.coverage,
   };
-  const summary = buildSummary({ date, shard: options.shard ?? null, config, modelInfo: p.modelInfo, engineName: p.engine.name, device: p.engine.deviceName ?? null, inputs: p.inputs, reused: p.reused, counts: night, alerts, incidents: counts, rejects: p.rejects.length, timings, started: p.started, coverage: p.coverage, finished: p.clock() });
+  const summary = buildSummary({ date, shard: options.shard ?? null, config, modelInfo: p.modelInfo, engineName: p.engine.name, device: p.engine.deviceName ?? null, batchRows, inputs: p.inputs, reused: p.reused, counts: night, alerts, incidents: counts, rejects: p.rejects.length, timings, started: p.started, coverage: p.coverage, finished: p.clock() });
   await writeDayFiles(staging, { alerts, incidents, rejects: p.rejects, manifest, summary: { ...summary, run_key: p.runKey } as Summary });
   timings.outputs = night.timings.aggregates + night.timings.copies + (performance.now() - to);
   let reportFile: string | null = null;
@@ -448,6 +452,8 @@ export function buildSummary(p: {
   modelInfo: ModelInfo;
   engineName: string;
   device: string | null;
+  /** Rows per search the engine asked for (a merged day: its first shard's). */
+  batchRows?: number;
   inputs: readonly ManifestInput[];
   reused: number;
   /** The rows classified: how many, per predicted class, novel (predictionCounts, or counted as they streamed). */
@@ -471,7 +477,7 @@ export function buildSummary(p: {
     status: failed.length > 0 ? 'partial' : 'complete',
     config: { file: p.config.file, digest: p.config.digest },
     model: p.modelInfo,
-    engine: { name: p.engineName, device: p.device },
+    engine: { name: p.engineName, device: p.device, ...(p.batchRows === undefined ? {} : { batch_rows: p.batchRows }) },
     inputs: { selected: p.inputs.length, ok: p.inputs.length - failed.length, failed: failed.length, reused: p.reused, failed_inputs: failed.map((f) => ({ path: f.path, error: f.error ?? '' })) },
     rows,
     flows: p.inputs.reduce((s, r) => s + r.flows, 0),

@@ -91,7 +91,8 @@ export interface Summary {
   status: 'complete' | 'partial';
   config: { file: string; digest: string };
   model: ModelInfo;
-  engine: { name: string; device: string | null };
+  /** The engine of the last search, its device, and the rows per search it asked for (a smaller night is one search). */
+  engine: { name: string; device: string | null; batch_rows?: number };
   inputs: { selected: number; ok: number; failed: number; reused: number; failed_inputs: { path: string; error: string }[] };
   rows: number;
   flows: number;

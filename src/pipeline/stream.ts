@@ -6,25 +6,19 @@ import { writeParquetFromArrowFile } from '../io/parquet.js';
 import { classifiedRowReader, type ClassifiedRow } from '../knn/classified-rows.js';
 import { DrawnSample } from './sample.js';
 import { batchesUnder, numberColumn, stringColumn } from '../schema/arrow.js';
+import { DEFAULT_BATCH_QUERIES } from '../engines/engine.js';
 import { alertsOf, type Alert, type AlertSettings } from './outputs.js';
 
 /**
  * The nightly job's classify and write stages as one pass over the night in record batches:
  * memory is bounded by a batch and the training set, not by the night. The day's aggregates
  * stream from the committed inputs into `aggregates.arrow`; that file is read back in batches
- * of CLASSIFY_BATCH_ROWS, each classified (one search) and appended to `predictions.arrow`,
- * while the summary's counts, the alert rows (the incidents' input) and the report's sample
+ * of `batchRows` (the engine's choice, queriesPerSearch), each classified (one search) and
+ * appended to `predictions.arrow`, while the summary's counts, the alert rows (the incidents' input) and the report's sample
  * (sample.ts) are taken from it; the Parquet and CSV copies are then written from the
  * Arrow files, batch by batch. Each row is classified on its own, so the rows are those of a
  * night classified whole.
  */
-
-/**
- * Rows per search: enough queries to keep every CPU thread, or a GPU's workgroups, busy in one
- * dispatch (the engines split a batch among their threads), few enough that a batch's
- * predictions (with neighbours) stay in tens of megabytes.
- */
-export const CLASSIFY_BATCH_ROWS = 65_536;
 
 /** The night's aggregates as a stream: their schema, how many rows, and the batches in order. */
 export interface DayAggregates {
@@ -69,6 +63,7 @@ export async function streamNight(p: {
   noveltyColumn?: string;
   /** Rows the report draws at most. */
   maxDrawn: number;
+  /** Rows per search (default DEFAULT_BATCH_QUERIES; the nightly job asks its engine, queriesPerSearch). */
   batchRows?: number;
   /** Search the next batch while the previous one is counted and written (default true; false: one after the other, for benchmarks). */
   overlap?: boolean;
@@ -85,7 +80,7 @@ export async function streamNight(p: {
   let rows = 0;
   let search = 0;
   let schema: Schema | undefined;
-  const batchRows = p.batchRows ?? CLASSIFY_BATCH_ROWS;
+  const batchRows = p.batchRows ?? DEFAULT_BATCH_QUERIES;
   const overlap = p.overlap ?? true;
   /**
    * The predictions of the aggregates' batches, one search per batchRows rows. With overlap, a

@@ -82,11 +82,13 @@ describe('flowknn nightly', () => {
     // one collector's flat archive: its folder is the router of every row
     const agg = tableFromIPC(await readFile(join(day('ref'), 'aggregates.arrow')));
     expect(new Set(agg.getChild('router')!.toArray() as string[])).toEqual(new Set(['flows']));
-    const summary = reference.summary as { status: string; inputs: { selected: number; ok: number }; rows: number; predicted: Record<string, number>; alerts: number; novel: number; engine: { name: string } };
+    const summary = reference.summary as { status: string; inputs: { selected: number; ok: number }; rows: number; predicted: Record<string, number>; alerts: number; novel: number; engine: { name: string; batch_rows: number } };
     expect(summary.status).toBe('complete');
     expect(summary.inputs.selected).toBe(archive.files.length);
     expect(summary.inputs.ok).toBe(archive.files.length);
     expect(summary.engine.name).toBe('cpu');
+    // the CPU engine's batches of 65,536 rows (a smaller night is one search)
+    expect(summary.engine.batch_rows).toBe(65_536);
     // every aggregate passed the minimum and was classified once
     const predictions = tableFromIPC(await readFile(join(day('ref'), 'predictions.arrow')));
     expect(predictions.numRows).toBe(summary.rows);
