@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { z } from 'zod';
+import { MAX_BATCH_QUERIES } from '../engines/engine.js';
 import { ENGINE_CHOICES } from '../engines/registry.js';
 import { FlowknnError, usageError, unreadable } from '../errors.js';
 import { parseKeySpec, parseWindow, type WindowSpec } from '../features/aggregate.js';
@@ -74,6 +75,8 @@ const classifySchema = z
     engine: z.enum(ENGINE_CHOICES).default('auto'),
     /** CPU engine worker threads (0: one per core). */
     threads: z.number().int().min(0).default(0),
+    /** Rows per search of the night's batches (0: the engine's choice, queriesPerSearch). */
+    batchRows: z.number().int().min(0).max(MAX_BATCH_QUERIES).default(0),
     /** Predicted classes that raise an alert. */
     alertClasses: z.array(name).default([]),
     /** Rows beyond the model's novelty threshold raise an alert too. */

@@ -386,7 +386,7 @@ async function writeDay(p: {
   const staging = await freshStaging(paths);
   // batches sized for the engine that searches them (a GPU takes more queries per search than the CPU)
   const model = p.loaded.model;
-  const batchRows = await queriesPerSearch(p.engine, model.space, model.config.k, model.config.metric, p.day.rows);
+  const batchRows = cfg.classify.batchRows || (await queriesPerSearch(p.engine, model.space, model.config.k, model.config.metric, p.day.rows));
   const night = await streamNight({
     dir: staging,
     day: p.day,

@@ -42,6 +42,8 @@ describe('nightly config', () => {
     expect(bad.format()).toContain('limits.maxRejectFraction');
     const engine = error(JSON.stringify({ ...minimal, classify: { engine: 'gpu' } }));
     expect(engine.format()).toContain('classify.engine');
+    const batch = error(JSON.stringify({ ...minimal, classify: { batchRows: 2 ** 20 } }));
+    expect(batch.format()).toMatch(/classify\.batchRows: .*524288/u);
     const model = error(JSON.stringify({ ...minimal, model: { registry: 'models' } }));
     expect(model.format()).toContain('model: expected { "registry": DIR, "name": NAME } or { "path": MODEL_DIR }');
     expect(error('{ "archive": ').format()).toContain('not valid JSON');

@@ -113,6 +113,19 @@ describe('flowknn nightly', () => {
     expect(await outputs(day('ref'))).toEqual(reference);
   }, 120_000);
 
+  it('a night cut into small batches (classify.batchRows) writes the files of a night searched at once', async () => {
+    const cfg = await writeConfig('batches', { classify: { engine: 'cpu', threads: 1, alertClasses: ['small-flood', 'incoming-floods'], alertOnNovel: true, batchRows: 16 } });
+    const r = await runMain(['nightly', '--config', cfg, '--date', DATE, '--quiet']);
+    expect(r.code, r.stderr).toBe(0);
+    const got = await outputs(day('batches'));
+    const { engine, ...summary } = got.summary as Record<string, unknown> & { engine: { batch_rows: number } };
+    const { engine: refEngine, ...refSummary } = reference.summary as Record<string, unknown> & { engine: { batch_rows: number } };
+    expect((refSummary as { rows: number }).rows).toBeGreaterThan(10 * 16);
+    expect(engine.batch_rows).toBe(16);
+    expect({ ...engine, batch_rows: refEngine.batch_rows }).toEqual(refEngine);
+    expect({ ...got, summary }).toEqual({ ...reference, summary: refSummary });
+  }, 120_000);
+
   it('reports the novel share against the calibrated one: drift with the seed model, none with a model of the night itself', async () => {
     // the reference night, with the seed model: far from its training data
     const ref = JSON.parse(await readFile(join(day('ref'), 'summary.json'), 'utf8')) as { rows: number; novel: number; model: { novelty_score: string; novelty_quantile: number }; novelty: { rows: number; novel: number; share: number; expected: number; drift: boolean; warning: string } };
