@@ -118,8 +118,8 @@ describe('flowknn nightly', () => {
     const r = await runMain(['nightly', '--config', cfg, '--date', DATE, '--quiet']);
     expect(r.code, r.stderr).toBe(0);
     const got = await outputs(day('batches'));
-    const { engine, ...summary } = got.summary as Record<string, unknown> & { engine: { batch_rows: number } };
-    const { engine: refEngine, ...refSummary } = reference.summary as Record<string, unknown> & { engine: { batch_rows: number } };
+    const { engine, ...summary } = got.summary as unknown as Record<string, unknown> & { engine: { batch_rows: number } };
+    const { engine: refEngine, ...refSummary } = reference.summary as unknown as Record<string, unknown> & { engine: { batch_rows: number } };
     expect((refSummary as { rows: number }).rows).toBeGreaterThan(10 * 16);
     expect(engine.batch_rows).toBe(16);
     expect({ ...engine, batch_rows: refEngine.batch_rows }).toEqual(refEngine);
