@@ -46,6 +46,8 @@ export interface WebGpuOptions extends KernelOptions {
   maxBufferBytes?: number;
   /** Fill outputs with a sentinel before each pass and check none is left (tests). */
   poison?: boolean;
+  /** Keep the training rows on the device between searches (default true; false uploads them for each search, for benchmarks). */
+  resident?: boolean;
 }
 
 /**
@@ -136,6 +138,7 @@ export class WebGpuEngine implements KnnEngine {
       if (partial) mergeChunks(partial, queries.rows, k, indices, keys);
     } finally {
       resident.pins--;
+      if (this.options.resident === false && resident.pins === 0) this.dropResident(train);
       this.trimResident();
     }
     const distances = new Float64Array(keys.length);
