@@ -8,7 +8,7 @@
  * stage on the 1 M night's aggregates as one whole-table search against the same rows streamed
  * in batches.
  *
- *   npm run build && npm run bench:nightly-memory -- [--before DIR] [--sizes 1000000,4000000,all]
+ *   npm run build && npm run bench:nightly-memory -- [--before DIR] [--sizes 1000000,4000000,all] [--batch-rows N]
  */
 import { execFile } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -19,7 +19,7 @@ import { tableFromIPC } from 'apache-arrow';
 import { generateArchive } from '../src/synth/generate.js';
 import { discoverArchive } from '../src/ingest/archive.js';
 import { loadNightlyConfig } from '../src/pipeline/config.js';
-import { classifyDay, loadModel } from '../src/pipeline/nightly.js';
+import { classifyDay, loadModel, searchDay } from '../src/pipeline/nightly.js';
 import { aggregatesOfParts, streamNight } from '../src/pipeline/stream.js';
 import { createEngine } from '../src/engines/registry.js';
 
@@ -29,6 +29,8 @@ const { values } = parseArgs({
     cache: { type: 'string', default: 'bench/.cache/nightly-day' },
     before: { type: 'string' },
     sizes: { type: 'string', default: '1000000,4000000,all' },
+    /** classify.batchRows of the streamed nights (0: the engine's choice); e.g. 524288, a GPU's batches, to see their host memory on the CPU. */
+    'batch-rows': { type: 'string', default: '0' },
   },
 });
 const DATE = '2026-11-01';
@@ -61,7 +63,7 @@ function configFor(name: string, perFile: number | null): string {
       output: { root: join(cache, `memory-${name}`) },
       model: { path: model },
       aggregate: { source: 'nfdump', key: 'dstip', minPackets: 0, ...(perFile === null ? {} : { top: { n: perFile, by: 'pps' } }) },
-      classify: { engine: 'cpu', alertClasses: ['small-flood', 'incoming-floods'], alertOnNovel: false },
+      classify: { engine: 'cpu', alertClasses: ['small-flood', 'incoming-floods'], alertOnNovel: false, ...(name.endsWith('-before') ? {} : { batchRows: Number(values['batch-rows']) }) },
       report: { enabled: true },
       // the previous CLI refused more than a million rows by default
       limits: { maxRows: 20_000_000 },
@@ -100,7 +102,7 @@ for (const size of values.sizes.split(',')) {
   const name = size === 'all' ? 'all' : `${Math.round(Number(size) / 1e6)}M`;
   const cfg = configFor(name, perFile);
   if (name === '1M') oneMillion = cfg;
-  line(`streamed (this commit), ${name}`, await nightly('bin/flowknn.js', cfg, join(cache, `memory-${name}`)));
+  line(`streamed (this commit${values['batch-rows'] === '0' ? '' : `, ${values['batch-rows']} rows per search`}), ${name}`, await nightly('bin/flowknn.js', cfg, join(cache, `memory-${name}`)));
   if (name === '1M' && values.before) {
     const beforeCfg = configFor('1M-before', perFile);
     line(`whole table (--before), ${name}`, await nightly(join(resolve(values.before), 'bin', 'flowknn.js'), beforeCfg, join(cache, 'memory-1M-before')));
@@ -114,6 +116,7 @@ if (oneMillion) {
   const engine = await createEngine('cpu', {});
   const aggregates = tableFromIPC(readFileSync(join(cache, 'memory-1M', DATE, 'aggregates.arrow')));
   const classify = async (t: typeof aggregates) => (await classifyDay(loaded, t, engine, { date: DATE, modelInfo: info, unknownLabel: null })).table;
+  const search = (t: typeof aggregates) => searchDay(loaded, t, engine, { date: DATE, modelInfo: info, unknownLabel: null });
   let t0 = performance.now();
   const whole = await classify(aggregates);
   const wholeS = (performance.now() - t0) / 1000;
@@ -128,7 +131,7 @@ if (oneMillion) {
         yield aggregates;
       }),
       date: DATE,
-      classify,
+      classify: search,
       alerts: config.config.classify,
       order: info.classes,
       maxDrawn: 5000,

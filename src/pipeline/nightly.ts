@@ -6,7 +6,7 @@ import { usableCores } from '../io/cores.js';
 import { join } from 'node:path';
 import { createEngine } from '../engines/registry.js';
 import { queriesPerSearch, type KnnEngine } from '../engines/engine.js';
-import { classifyTables } from '../knn/classify-tables.js';
+import { classifyTables, searchTables, type ClassifyTablesOptions } from '../knn/classify-tables.js';
 import { environmentError, FlowknnError, usageError } from '../errors.js';
 import { discoverArchive, formatInZone, selectionRange } from '../ingest/archive.js';
 import { writeFileAtomic } from '../io/atomic.js';
@@ -125,12 +125,21 @@ export interface NightlyResult {
  * each row is classified on its own, so both give the same rows.
  */
 export function classifyDay(loaded: LoadedModel, aggregates: Table, engine: KnnEngine, p: { date: string; modelInfo: ModelInfo; unknownLabel: string | null }) {
-  return classifyTables(loaded.model, [aggregates], engine, {
+  return classifyTables(loaded.model, [aggregates], engine, dayOptions(loaded, engine, p));
+}
+
+/** classifyDay up to the search: the predictions tables built by the slice (the streamed night's batches). */
+export function searchDay(loaded: LoadedModel, aggregates: Table, engine: KnnEngine, p: { date: string; modelInfo: ModelInfo; unknownLabel: string | null }) {
+  return searchTables(loaded.model, [aggregates], engine, dayOptions(loaded, engine, p));
+}
+
+function dayOptions(loaded: LoadedModel, engine: KnnEngine, p: { date: string; modelInfo: ModelInfo; unknownLabel: string | null }): ClassifyTablesOptions {
+  return {
     names: ['aggregates'],
     novelty: storedNovelty(loaded.json) ?? undefined,
     unknownLabel: p.unknownLabel ?? undefined,
     meta: { 'flowknn.date': p.date, 'flowknn.model': p.modelInfo.name ? `${p.modelInfo.name} v${p.modelInfo.version}` : p.modelInfo.dir, 'flowknn.model_created': p.modelInfo.created, 'flowknn.engine': engine.name },
-  });
+  };
 }
 
 /** The calendar day before today in the zone (not 24 hours back: a daylight-saving day has 23 or 25). */
@@ -391,7 +400,7 @@ async function writeDay(p: {
     dir: staging,
     day: p.day,
     date,
-    classify: async (aggregates) => (await classifyDay(p.loaded, aggregates, p.engine, { date, modelInfo: p.modelInfo, unknownLabel: cfg.classify.unknownLabel })).table,
+    classify: (aggregates) => searchDay(p.loaded, aggregates, p.engine, { date, modelInfo: p.modelInfo, unknownLabel: cfg.classify.unknownLabel }),
     alerts: cfg.classify,
     order: [...p.modelInfo.classes, ...(cfg.classify.unknownLabel ? [cfg.classify.unknownLabel] : [])],
     noveltyColumn: p.modelInfo.novelty_threshold === null ? undefined : 'novelty',

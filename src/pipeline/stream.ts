@@ -51,11 +51,18 @@ export interface StreamedNight {
   readonly timings: { aggregates: number; classify: number; search: number; copies: number };
 }
 
+/** A batch's rows classified (searched and voted), their predictions table built by the slice (classify-tables.ts). */
+export interface SearchedBatch {
+  readonly rows: number;
+  table(from: number, to: number): Table;
+}
+
 export async function streamNight(p: {
   dir: string;
   day: DayAggregates;
   date: string;
-  classify: (aggregates: Table) => Promise<Table>;
+  /** One search over a batch (searchTables); its predictions tables are built DEFAULT_BATCH_QUERIES rows at a time. */
+  classify: (aggregates: Table) => Promise<SearchedBatch>;
   alerts: AlertSettings;
   /** The model's classes, counted first (at 0 when none is predicted). */
   order: readonly string[];
@@ -65,6 +72,8 @@ export async function streamNight(p: {
   maxDrawn: number;
   /** Rows per search (default DEFAULT_BATCH_QUERIES; the nightly job asks its engine, queriesPerSearch). */
   batchRows?: number;
+  /** Rows per predictions table built and written at once (default DEFAULT_BATCH_QUERIES). */
+  tableRows?: number;
   /** Search the next batch while the previous one is counted and written (default true; false: one after the other, for benchmarks). */
   overlap?: boolean;
 }): Promise<StreamedNight> {
@@ -81,31 +90,35 @@ export async function streamNight(p: {
   let search = 0;
   let schema: Schema | undefined;
   const batchRows = p.batchRows ?? DEFAULT_BATCH_QUERIES;
+  const tableRows = p.tableRows ?? DEFAULT_BATCH_QUERIES;
   const overlap = p.overlap ?? true;
   /**
-   * The predictions of the aggregates' batches, one search per batchRows rows. With overlap, a
-   * batch's search starts before the previous batch's predictions are counted and written: the
-   * engine (the CPU engine's threads, a GPU) works on batch b + 1 while this thread takes care
-   * of batch b. Searches never run two at a time, and batches come out in order.
+   * The predictions of the aggregates' batches, one search per batchRows rows, their tables
+   * built and written tableRows at a time (a GPU's batch of 2^19 rows searched at once, but not
+   * held as 2^19 rows of JavaScript values). With overlap, a batch's search starts before the
+   * previous batch's predictions are counted and written: the engine (the CPU engine's threads,
+   * a GPU) works on batch b + 1 while this thread takes care of batch b. Searches never run two
+   * at a time, and batches come out in order.
    */
   const classified = async function* (aggregateSchema: Schema, aggregates: AsyncIterable<RecordBatch>): AsyncGenerator<RecordBatch> {
     let group: RecordBatch[] = [];
     let groupRows = 0;
-    let inFlight: Promise<Table> | null = null;
-    const start = (): Promise<Table> => {
+    let inFlight: Promise<SearchedBatch> | null = null;
+    const start = (): Promise<SearchedBatch> => {
       const ts = performance.now();
       const batch = new Table(aggregateSchema, group);
       group = [];
       groupRows = 0;
-      const searched = p.classify(batch).then((table) => {
+      const searched = p.classify(batch).then((done) => {
         search += performance.now() - ts;
-        return table;
+        return done;
       });
       // awaited later; until then a failure must not count as unhandled
       searched.catch(() => undefined);
       return searched;
     };
-    const finish = (table: Table): RecordBatch[] => {
+    /** One predictions table: counted, offered to the sample, its batches to write. */
+    const take = (table: Table): RecordBatch[] => {
       schema ??= table.schema;
       const n = table.numRows;
       const labels = stringColumn(table, 'predicted') ?? [];
@@ -118,12 +131,20 @@ export async function streamNight(p: {
       rows += n;
       return batchesUnder(schema, table, 0);
     };
-    /** Starts the group's search; returns the batches of the one before it, when it is done. */
-    const next = async (): Promise<RecordBatch[]> => {
-      if (!overlap) return finish(await start());
+    /** A searched batch's tables, tableRows at a time (an empty one for an empty night's schema). */
+    const finish = function* (done: SearchedBatch): Generator<RecordBatch> {
+      if (done.rows === 0) yield* take(done.table(0, 0));
+      for (let from = 0; from < done.rows; from += tableRows) yield* take(done.table(from, Math.min(done.rows, from + tableRows)));
+    };
+    /** Starts the group's search; yields the batches of the one before it, when it is done. */
+    const next = async function* (): AsyncGenerator<RecordBatch> {
+      if (!overlap) {
+        yield* finish(await start());
+        return;
+      }
       const previous = inFlight ? await inFlight : null;
       inFlight = start();
-      return previous ? finish(previous) : [];
+      if (previous) yield* finish(previous);
     };
     try {
       for await (const whole of aggregates) {
@@ -134,11 +155,11 @@ export async function streamNight(p: {
           group.push(take === whole.numRows ? whole : whole.slice(at, at + take));
           groupRows += take;
           at += take;
-          if (groupRows >= batchRows) yield* await next();
+          if (groupRows >= batchRows) yield* next();
         } while (at < whole.numRows);
       }
       // the last batch, or an empty night's (its predictions' schema from an empty search)
-      if (groupRows > 0 || (schema === undefined && inFlight === null)) yield* await next();
+      if (groupRows > 0 || (schema === undefined && inFlight === null)) yield* next();
       if (inFlight) {
         const last = inFlight;
         inFlight = null;
@@ -147,7 +168,7 @@ export async function streamNight(p: {
     } finally {
       // a write that failed while a search ran: the search ends before the night does (and
       // before its engine is disposed); the write's error is the one reported
-      if (inFlight) await (inFlight as Promise<Table>).catch(() => undefined);
+      if (inFlight) await (inFlight as Promise<SearchedBatch>).catch(() => undefined);
     }
   };
   const predictionsFile = join(p.dir, 'predictions.arrow');

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { CpuEngine } from '../../src/engines/cpu/cpu-engine.js';
 import { NFDUMP_STAT7 } from '../../src/features/feature-set.js';
 import { nightlyAggregateTable } from '../../src/pipeline/inputs.js';
-import { classifyTables } from '../../src/knn/classify-tables.js';
+import { classifyTables, searchTables } from '../../src/knn/classify-tables.js';
 import { fitModel } from '../../src/knn/model.js';
 import { loadLabelled } from '../../src/model/labelled.js';
 import { tableToCsv } from '../../src/io/csv.js';
@@ -58,6 +58,13 @@ describe('classifyTables', () => {
       const predicted = together.table.getChild('predicted')!.toArray() as string[];
       expect(predicted.filter((p) => p === 'unknown').length).toBe(scores.filter((s) => s > threshold).length);
       expect(predicted.some((p) => p !== 'unknown')).toBe(true);
+      // one search, the table built by slices of 7 rows (across the tables' boundaries): the same rows
+      const searched = await searchTables(model, tables, engine, options);
+      const slices: string[] = [];
+      for (let from = 0; from < searched.rows; from += 7) slices.push(...rows(tableToCsv(searched.table(from, Math.min(searched.rows, from + 7)))).slice(1));
+      expect(slices).toEqual(all);
+      expect(searched.table(0, 0).numRows).toBe(0);
+      expect(() => searched.table(5, searched.rows + 1)).toThrow(RangeError);
     } finally {
       await engine.dispose();
     }

@@ -491,7 +491,7 @@ describe('flowknn report --nightly', () => {
 describe('a big night', () => {
   it('is classified in batches as it streams: 7 rows a search gives the files, counts, alert rows and report sample of the night classified in one search', async () => {
     const { streamNight, aggregatesOfParts } = await import('../../src/pipeline/stream.js');
-    const { loadModel, classifyDay } = await import('../../src/pipeline/nightly.js');
+    const { loadModel, searchDay } = await import('../../src/pipeline/nightly.js');
     const { loadNightlyConfig } = await import('../../src/pipeline/config.js');
     const { createEngine } = await import('../../src/engines/registry.js');
     const { predictionsFromTable } = await import('../../src/report/index.js');
@@ -514,7 +514,7 @@ describe('a big night', () => {
           for (let i = 0; i < n; i += 3) yield whole.slice(i, i + 3);
         }),
         date: DATE,
-        classify: async (t) => (await classifyDay(loaded, t, engine, { date: DATE, modelInfo: info, unknownLabel: null })).table,
+        classify: async (t) => searchDay(loaded, t, engine, { date: DATE, modelInfo: info, unknownLabel: null }),
         alerts: settings,
         order: info.classes,
         noveltyColumn: 'novelty',
@@ -534,7 +534,8 @@ describe('a big night', () => {
       expect(night.alerts).toEqual(alertsOf(predictions, DATE, settings));
       expect(night.drawn).toEqual(drawnRows(predictionsFromTable(predictions, 'p', 'novelty').rows, 12));
       expect(night.drawn.length).toBeGreaterThan(0);
-      // one batch bigger than a search (the flows source's merged night) is cut to size
+      // one batch bigger than a search (the flows source's merged night) is cut to size, and each
+      // search's predictions are built and written in tables of 6 rows
       const cut = join(dir, 'streamed-cut');
       await mkdir(cut, { recursive: true });
       let searching = 0;
@@ -545,11 +546,11 @@ describe('a big night', () => {
         }),
         date: DATE,
         classify: async (t) => {
-          expect(t.numRows).toBeLessThanOrEqual(7);
+          expect(t.numRows).toBeLessThanOrEqual(20);
           // the next batch's search starts while the previous one is written, never two searches at once
           expect(++searching).toBe(1);
           try {
-            return (await classifyDay(loaded, t, engine, { date: DATE, modelInfo: info, unknownLabel: null })).table;
+            return searchDay(loaded, t, engine, { date: DATE, modelInfo: info, unknownLabel: null });
           } finally {
             searching--;
           }
@@ -558,9 +559,13 @@ describe('a big night', () => {
         order: info.classes,
         noveltyColumn: 'novelty',
         maxDrawn: 12,
-        batchRows: 7,
+        batchRows: 20,
+        tableRows: 6,
       });
       expect(await readFile(join(cut, 'predictions.csv'), 'utf8')).toBe(await readFile(join(day('ref'), 'predictions.csv'), 'utf8'));
+      const cutBatches = tableFromIPC(await readFile(join(cut, 'predictions.arrow'))).batches;
+      expect(cutBatches.length).toBeGreaterThanOrEqual(n / 6);
+      for (const b of cutBatches) expect(b.numRows).toBeLessThanOrEqual(6);
       // a search that fails while the batch before it is written fails the night with its own error
       let calls = 0;
       await mkdir(join(dir, 'streamed-failing'), { recursive: true });
@@ -572,7 +577,7 @@ describe('a big night', () => {
         date: DATE,
         classify: async (t) => {
           if (++calls === 3) throw new Error('search 3 failed');
-          return (await classifyDay(loaded, t, engine, { date: DATE, modelInfo: info, unknownLabel: null })).table;
+          return searchDay(loaded, t, engine, { date: DATE, modelInfo: info, unknownLabel: null });
         },
         alerts: settings,
         order: info.classes,
