@@ -152,7 +152,7 @@ if (oneMillion) {
   console.log('');
   console.log(`classify stage at ${aggregates.numRows.toLocaleString('en-US')} rows (in this process):`);
   console.log(`  whole table, one search (classifyDay): ${wholeS.toFixed(2)} s, ${rate(whole.numRows, wholeS)}`);
-  console.log(`  streamed, batches of 65,536 (search, votes, novelty, predictions; with overlap, the wall time of each batch's classify summed): ${(night.timings.search / 1000).toFixed(2)} s, ${rate(night.rows, night.timings.search / 1000)}`);
+  console.log(`  streamed, batches of 65,536 (scale, search, votes, novelty; with overlap, the wall time of each batch's search summed): ${(night.timings.search / 1000).toFixed(2)} s, ${rate(night.rows, night.timings.search / 1000)}`);
   console.log(`  streamed, the stage with reading back and writing predictions.arrow: ${(night.timings.classify / 1000).toFixed(2)} s, ${rate(night.rows, night.timings.classify / 1000)}`);
   console.log(`  streamed / whole (search): ${(night.timings.search / 1000 / wholeS).toFixed(2)}x`);
   console.log(`  the stage without overlap (each batch searched after the previous one is written): ${(sequential.classify / 1000).toFixed(2)} s, ${rate(sequential.rows, sequential.classify / 1000)}; with overlap / without: ${(night.timings.classify / sequential.classify).toFixed(2)}x (best of 2 each, run alternately)`);

@@ -49,7 +49,7 @@ import { metricLabel } from '../engines/metrics.js';
  * The stages, each a function of its own: plan the inputs (planInput: reuse or read), run
  * them (runInputs: read and commit each, commit-input.ts), collect the committed inputs
  * (collectDay, collect.ts), classify and write the day (writeDay and streamNight, with the
- * engine and the clock passed in; classifyDay per batch), then swap it in and notify. `flowknn watch` runs the
+ * engine and the clock passed in; searchDay per batch), then swap it in and notify. `flowknn watch` runs the
  * same input and classify stages for one file as it arrives (live.ts).
  */
 

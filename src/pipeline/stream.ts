@@ -61,7 +61,7 @@ export async function streamNight(p: {
   dir: string;
   day: DayAggregates;
   date: string;
-  /** One search over a batch (searchTables); its predictions tables are built DEFAULT_BATCH_QUERIES rows at a time. */
+  /** One search over a batch (searchTables); its predictions tables are built tableRows at a time. */
   classify: (aggregates: Table) => Promise<SearchedBatch>;
   alerts: AlertSettings;
   /** The model's classes, counted first (at 0 when none is predicted). */
