@@ -6,6 +6,10 @@ import { WebGpuEngine } from '../../src/engines/webgpu/webgpu-engine.js';
 import { Matrix } from '../../src/matrix.js';
 import { mulberry32, randomMatrix, testSeed } from '../helpers/random.js';
 
+const gpuProbe = await WebGpuEngine.probe();
+const skipGpu = !gpuProbe.usable && process.env.CI !== 'true';
+const whyGpu = skipGpu ? ` (skipped: ${gpuProbe.reason})` : '';
+
 describe('engine selection', () => {
   it('auto answers small searches on the CPU without opening a GPU', async () => {
     const logs: string[] = [];
@@ -38,9 +42,7 @@ describe('engine selection', () => {
     await engine.dispose();
   });
 
-  it('auto sizes batches for the GPU only when its searches would go there, and opens it only then', async () => {
-    const probe = await WebGpuEngine.probe();
-    if (!probe.usable && process.env.CI !== 'true') return;
+  it.skipIf(skipGpu)(`auto sizes batches for the GPU only when its searches would go there, and opens it only then${whyGpu}`, async () => {
     const logs: string[] = [];
     // the software adapter stands in for a hardware one: the real engine, opened the same way
     const engine = new AutoEngine(new CpuEngine({ threads: 2 }), (m) => logs.push(m), GPU_MIN_PAIRS, () => WebGpuEngine.create({ allowSoftware: true }));
