@@ -140,6 +140,71 @@ describe('webgpu engine', () => {
     expect(engine.stats().resident).toEqual({ sets: 0, buffers: 0, bytes: 0 });
   });
 
+  it.skipIf(skip)(`searches at once share one upload of their rows and never lose a set another search is using${why}`, async () => {
+    const random = mulberry32(testSeed('webgpu concurrent searches'));
+    const ints = (rows: number): Matrix => {
+      const m = Matrix.zeros(rows, 4);
+      m.data.forEach((_, i) => (m.data[i] = Math.floor(random() * 50)));
+      return m;
+    };
+    const sets = [ints(1500), ints(700), ints(900)];
+    const engine = await WebGpuEngine.create({ allowSoftware: true, poison: true, maxBufferBytes: 16384 });
+    try {
+      // three searches on the first set and one on each other, all started at once: three sets
+      // pinned together, beyond the two kept, and none dropped under the search using it
+      const jobs = [0, 0, 1, 0, 2].map((s, i) => ({ t: sets[s]!, q: ints(40 + i), k: 3 + i }));
+      const got = await Promise.all(jobs.map((j) => engine.search(j.t, j.q, j.k, { name: 'manhattan' })));
+      for (const [i, j] of jobs.entries()) expect(Array.from(got[i]!.indices), `search ${i}`).toEqual(referenceKnn(j.t, j.q, j.k, { name: 'manhattan' }).indices.flat());
+      expect(engine.stats().trainUploads).toBe(3);
+      expect(engine.stats().resident.sets).toBe(2);
+      expect(engine.stats().liveBuffers).toBe(0);
+    } finally {
+      await engine.dispose();
+    }
+  });
+
+  it.skipIf(skip)(`rows not kept on the device (resident: false, or beyond residentBytes) are uploaded a chunk at a time for each search, with the same answers${why}`, async () => {
+    const random = mulberry32(testSeed('webgpu rows not kept'));
+    const ints = (rows: number): Matrix => {
+      const m = Matrix.zeros(rows, 4);
+      m.data.forEach((_, i) => (m.data[i] = Math.floor(random() * 50)));
+      return m;
+    };
+    const big = ints(1500); // 24,000 bytes: two chunks of 16 KiB buffers
+    const small = ints(300); // 4,800 bytes
+    const uploadEach = await WebGpuEngine.create({ allowSoftware: true, poison: true, maxBufferBytes: 16384, resident: false });
+    const capped = await WebGpuEngine.create({ allowSoftware: true, poison: true, maxBufferBytes: 16384, residentBytes: 20_000 });
+    const check = async (engine: WebGpuEngine, t: Matrix, label: string) => {
+      const queries = ints(50);
+      const got = await engine.search(t, queries, 4, { name: 'sqeuclidean' });
+      expect(Array.from(got.indices), label).toEqual(referenceKnn(t, queries, 4, { name: 'sqeuclidean' }).indices.flat());
+      expect(engine.stats().liveBuffers, label).toBe(0);
+    };
+    try {
+      for (const i of [1, 2, 3]) await check(uploadEach, big, `resident: false, search ${i}`);
+      expect(uploadEach.stats().trainUploads).toBe(3);
+      expect(uploadEach.stats().resident).toEqual({ sets: 0, buffers: 0, bytes: 0 });
+
+      await check(capped, small, 'a set within the cap');
+      await check(capped, small, 'the same set again');
+      expect(capped.stats().trainUploads).toBe(1);
+      expect(capped.stats().resident).toEqual({ sets: 1, buffers: 1, bytes: 4800 });
+      // beyond the cap: uploaded for each search, the small set kept
+      await check(capped, big, 'a set beyond the cap');
+      await check(capped, big, 'a set beyond the cap, again');
+      expect(capped.stats().trainUploads).toBe(3);
+      expect(capped.stats().resident).toEqual({ sets: 1, buffers: 1, bytes: 4800 });
+      // a set that fits only without the kept one: the idle one is dropped for it
+      const mid = ints(1000); // 16,000 bytes
+      await check(capped, mid, 'a set that needs the room of the kept one');
+      expect(capped.stats().trainUploads).toBe(4);
+      expect(capped.stats().resident).toEqual({ sets: 1, buffers: 1, bytes: 16_000 });
+    } finally {
+      await uploadEach.dispose();
+      await capped.dispose();
+    }
+  });
+
   it.skipIf(skip)(`batches are sized to fill the device without splits, to carry 2^34 pairs on small training sets, within its buffers${why}`, async () => {
     const engine = await WebGpuEngine.create({ allowSoftware: true });
     const small = await WebGpuEngine.create({ allowSoftware: true, maxBufferBytes: 16384 });

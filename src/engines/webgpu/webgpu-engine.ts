@@ -27,11 +27,20 @@ const RESIDENT_SETS = 2;
  * queries' upload, two buffer maps and the read back) of about a millisecond.
  */
 export const GPU_SEARCH_PAIRS = 2 ** 34;
+/** Errors of passes the device had no memory for (withRoom retries them once with room made). */
+const OUT_OF_MEMORY = new WeakSet<object>();
+
+/** Rows [start, start + rows) of a training matrix, in one buffer of at most the plan's chunk. */
+interface TrainChunk {
+  readonly buffer: GPUBuffer;
+  readonly start: number;
+  readonly rows: number;
+}
 
 /** A training matrix's rows on the device, in chunks of at most one buffer each. */
 interface ResidentTrain {
   readonly chunkRows: number;
-  readonly chunks: readonly { readonly buffer: GPUBuffer; readonly start: number; readonly rows: number }[];
+  readonly chunks: readonly TrainChunk[];
   readonly bytes: number;
   /** Searches using it now: it is not dropped under them. */
   pins: number;
@@ -46,8 +55,14 @@ export interface WebGpuOptions extends KernelOptions {
   maxBufferBytes?: number;
   /** Fill outputs with a sentinel before each pass and check none is left (tests). */
   poison?: boolean;
-  /** Keep the training rows on the device between searches (default true; false uploads them for each search, for benchmarks). */
+  /** Keep the training rows on the device between searches (default true; false uploads them for each search, a chunk at a time, for benchmarks). */
   resident?: boolean;
+  /**
+   * Most bytes of training rows kept on the device (default: no cap but RESIDENT_SETS). A set
+   * beyond it is uploaded for each search a chunk at a time, as one is when the device has no
+   * room for it (tests use it to take that path).
+   */
+  residentBytes?: number;
 }
 
 /**
@@ -59,9 +74,11 @@ export interface WebGpuOptions extends KernelOptions {
  * Lifetimes: the GPU object from Dawn's create() is held by the engine for as long as its
  * device lives (if it is garbage-collected while the device is in use, the process crashes);
  * the training rows stay on the device for later searches on the same Matrix (the last
- * RESIDENT_SETS of them, see KnnEngine on why a searched matrix must not change); the other
+ * RESIDENT_SETS of them, see KnnEngine on why a searched matrix must not change), pinned while
+ * a search uses them; when the device has no room, idle sets are dropped and the search
+ * retried, and rows that still do not fit go up a chunk at a time for that search. The other
  * buffers live for one pass and are destroyed in `finally`; pipelines live in the engine's cache
- * until dispose().
+ * until dispose(). Searches may run at once: error scopes are pushed and popped in one turn.
  */
 export class WebGpuEngine implements KnnEngine {
   readonly name = 'webgpu' as const;
@@ -74,6 +91,8 @@ export class WebGpuEngine implements KnnEngine {
   private deviceMs = 0;
   /** Training sets on the device by matrix; most recently used last. */
   private readonly resident = new Map<Matrix, ResidentTrain>();
+  /** Uploads under way by matrix: a second search on the same rows waits for the first's. */
+  private readonly uploading = new Map<Matrix, Promise<unknown>>();
   private trainUploads = 0;
 
   get deviceName(): string {
@@ -112,34 +131,41 @@ export class WebGpuEngine implements KnnEngine {
     const kb = plan.shader.k;
     const indices = new Int32Array(queries.rows * k);
     const keys = new Float64Array(queries.rows * k);
-    const resident = await this.residentTrain(train, plan.trainChunk);
-    resident.pins++;
+    // pinned (not dropped while this search runs), or undefined: uploaded here a chunk at a time
+    const held = await this.holdTrain(train, plan.trainChunk);
+    if (!held) this.trainUploads++;
     try {
-      const chunks = resident.chunks;
-      const partial = chunks.length > 1 ? chunks.map(() => ({ idx: new Int32Array(queries.rows * k), key: new Float64Array(queries.rows * k) })) : undefined;
-      for (const [c, chunk] of chunks.entries()) {
-        const splits = splitsFor(plan, chunk.rows, queries.rows, this.options.targetGroups ?? DEFAULT_KERNEL.targetGroups, this.options.splits);
-        const perPass = queryChunk(plan, splits);
-        for (let q0 = 0; q0 < queries.rows; q0 += perPass) {
-          const q1 = Math.min(queries.rows, q0 + perPass);
-          const pass = await this.pass(chunk.buffer, chunk.rows, toF32(queries.data, q0 * d, q1 * d), q1 - q0, plan, metric.p ?? 2, splits);
-          const out = plan.shader.form === 'dot' ? rerank(pass, kb, train.data, chunk.start, queries.data, q0, q1 - q0, d) : pass;
-          const dstIdx = partial ? partial[c]!.idx : indices;
-          const dstKey = partial ? partial[c]!.key : keys;
-          for (let q = 0; q < q1 - q0; q++) {
-            for (let j = 0; j < k; j++) {
-              const from = q * kb + j;
-              dstIdx[(q0 + q) * k + j] = out.idx[from] === NONE ? -1 : out.idx[from]! + chunk.start;
-              dstKey[(q0 + q) * k + j] = out.key[from]!;
+      const ranges = held ? held.chunks : chunkRanges(train.rows, plan.trainChunk);
+      const partial = ranges.length > 1 ? ranges.map(() => ({ idx: new Int32Array(queries.rows * k), key: new Float64Array(queries.rows * k) })) : undefined;
+      for (const [c, range] of ranges.entries()) {
+        const chunk = held ? held.chunks[c]! : await this.transientChunk(train, range.start, range.rows);
+        try {
+          const splits = splitsFor(plan, chunk.rows, queries.rows, this.options.targetGroups ?? DEFAULT_KERNEL.targetGroups, this.options.splits);
+          const perPass = queryChunk(plan, splits);
+          for (let q0 = 0; q0 < queries.rows; q0 += perPass) {
+            const q1 = Math.min(queries.rows, q0 + perPass);
+            const pass = await this.withRoom(() => this.pass(chunk.buffer, chunk.rows, toF32(queries.data, q0 * d, q1 * d), q1 - q0, plan, metric.p ?? 2, splits));
+            const out = plan.shader.form === 'dot' ? rerank(pass, kb, train.data, chunk.start, queries.data, q0, q1 - q0, d) : pass;
+            const dstIdx = partial ? partial[c]!.idx : indices;
+            const dstKey = partial ? partial[c]!.key : keys;
+            for (let q = 0; q < q1 - q0; q++) {
+              for (let j = 0; j < k; j++) {
+                const from = q * kb + j;
+                dstIdx[(q0 + q) * k + j] = out.idx[from] === NONE ? -1 : out.idx[from]! + chunk.start;
+                dstKey[(q0 + q) * k + j] = out.key[from]!;
+              }
             }
           }
+        } finally {
+          if (!held) chunk.buffer.destroy();
         }
       }
       if (partial) mergeChunks(partial, queries.rows, k, indices, keys);
     } finally {
-      resident.pins--;
-      if (this.options.resident === false && resident.pins === 0) this.dropResident(train);
-      this.trimResident();
+      if (held) {
+        held.pins--;
+        this.trimResident();
+      }
     }
     const distances = new Float64Array(keys.length);
     for (let i = 0; i < keys.length; i++) {
@@ -173,50 +199,138 @@ export class WebGpuEngine implements KnnEngine {
   }
 
   /**
-   * The training rows on the device: uploaded (in float32, in chunks of one buffer each) at the
-   * first search on this matrix, kept for the next ones.
+   * The training rows on the device, pinned for the caller (who unpins them): uploaded at the
+   * first search on this matrix and kept for the next ones. Undefined where they are not kept
+   * (resident: false, beyond residentBytes, no room on the device even with the other sets
+   * dropped, or in use in other chunks): the search then uploads them a chunk at a time.
+   * Searches at once on one matrix share one upload; the lookup and the pin are in one turn, so
+   * no other search drops a set between them.
    */
-  private async residentTrain(train: Matrix, chunkRows: number): Promise<ResidentTrain> {
-    const have = this.resident.get(train);
-    if (have && have.chunkRows === chunkRows) {
-      this.resident.delete(train);
-      this.resident.set(train, have);
-      return have;
-    }
-    if (have) this.dropResident(train);
-    const d = train.cols;
-    const chunks: { buffer: GPUBuffer; start: number; rows: number }[] = [];
-    const dev = this.device;
-    dev.pushErrorScope('out-of-memory');
-    dev.pushErrorScope('validation');
-    try {
-      for (let start = 0; start < train.rows; start += chunkRows) {
-        const rows = Math.min(chunkRows, train.rows - start);
-        const data = toF32(train.data, start * d, (start + rows) * d);
-        const buffer = dev.createBuffer({ label: 'flowknn-train', size: Math.max(16, data.byteLength), usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST });
-        chunks.push({ buffer, start, rows });
-        dev.queue.writeBuffer(buffer, 0, data);
+  private async holdTrain(train: Matrix, chunkRows: number): Promise<ResidentTrain | undefined> {
+    if (this.options.resident === false) return undefined;
+    const bytes = train.rows * train.cols * 4;
+    if (bytes > (this.options.residentBytes ?? Infinity)) return undefined;
+    for (;;) {
+      const have = this.resident.get(train);
+      if (have && have.chunkRows === chunkRows) {
+        this.resident.delete(train);
+        this.resident.set(train, have);
+        have.pins++;
+        return have;
       }
-    } finally {
-      const validation = await dev.popErrorScope();
-      const oom = await dev.popErrorScope();
-      if (validation || oom) {
-        for (const c of chunks) c.buffer.destroy();
-        this.checkAlive();
-        if (oom) throw environmentError(`the GPU ran out of memory for ${train.rows} training rows (${oom.message})`, 'train on fewer rows, or use --engine cpu');
-        throw new Error(`webgpu validation error: ${validation!.message}`);
+      const pending = this.uploading.get(train);
+      if (pending) {
+        await pending.catch(() => undefined);
+        if (this.uploading.get(train) === pending) this.uploading.delete(train);
+        continue;
+      }
+      if (have) {
+        if (have.pins > 0) return undefined;
+        this.dropResident(train);
+      }
+      const upload = this.uploadResident(train, chunkRows, bytes);
+      this.uploading.set(train, upload);
+      try {
+        return await upload;
+      } finally {
+        if (this.uploading.get(train) === upload) this.uploading.delete(train);
       }
     }
-    const entry: ResidentTrain = { chunkRows, chunks, bytes: train.rows * d * 4, pins: 0 };
+  }
+
+  /** Uploads a training set to keep, made room for; pinned once for its uploader. */
+  private async uploadResident(train: Matrix, chunkRows: number, bytes: number): Promise<ResidentTrain | undefined> {
+    const cap = this.options.residentBytes ?? Infinity;
+    for (const [t, e] of this.resident) {
+      if (this.residentBytes() + bytes <= cap) break;
+      if (e.pins === 0) this.dropResident(t);
+    }
+    if (this.residentBytes() + bytes > cap) return undefined;
+    let chunks = await this.uploadChunks(train, chunkRows);
+    if (!chunks && this.dropIdle() > 0) chunks = await this.uploadChunks(train, chunkRows);
+    if (!chunks) return undefined;
+    const entry: ResidentTrain = { chunkRows, chunks, bytes, pins: 1 };
     this.resident.set(train, entry);
     this.trainUploads++;
     this.trimResident();
     return entry;
   }
 
+  /** Every chunk of a training set on the device, or undefined when the device ran out of memory. */
+  private async uploadChunks(train: Matrix, chunkRows: number): Promise<TrainChunk[] | undefined> {
+    const chunks: TrainChunk[] = [];
+    for (const { start, rows } of chunkRanges(train.rows, chunkRows)) {
+      const buffer = await this.uploadRows(train, start, rows);
+      if (!buffer) {
+        for (const c of chunks) c.buffer.destroy();
+        return undefined;
+      }
+      chunks.push({ buffer, start, rows });
+    }
+    return chunks;
+  }
+
+  /** One chunk of training rows for one search (the caller destroys it), with room made for it. */
+  private async transientChunk(train: Matrix, start: number, rows: number): Promise<TrainChunk> {
+    let buffer = await this.uploadRows(train, start, rows);
+    if (!buffer && this.dropIdle() > 0) buffer = await this.uploadRows(train, start, rows);
+    if (!buffer) throw environmentError(`the GPU ran out of memory for ${rows} training rows of ${train.rows}`, 'train on fewer rows, or use --engine cpu');
+    return { buffer, start, rows };
+  }
+
+  /** Rows [start, start + rows) in float32 in a new buffer; undefined when the device is out of memory. */
+  private async uploadRows(train: Matrix, start: number, rows: number): Promise<GPUBuffer | undefined> {
+    const d = train.cols;
+    const data = toF32(train.data, start * d, (start + rows) * d);
+    const dev = this.device;
+    dev.pushErrorScope('out-of-memory');
+    dev.pushErrorScope('validation');
+    const buffer = dev.createBuffer({ label: 'flowknn-train', size: Math.max(16, data.byteLength), usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST });
+    dev.queue.writeBuffer(buffer, 0, data);
+    // both scopes popped in this turn: another search's scopes cannot come between
+    const [validation, oom] = await Promise.all([dev.popErrorScope(), dev.popErrorScope()]);
+    if (validation || oom) {
+      buffer.destroy();
+      this.checkAlive();
+      if (validation) throw new Error(`webgpu validation error: ${validation.message}`);
+      return undefined;
+    }
+    return buffer;
+  }
+
+  /**
+   * Runs a pass; when the device ran out of memory for it and training sets no search is using
+   * are kept, drops them and runs it once more.
+   */
+  private async withRoom<T>(run: () => Promise<T>): Promise<T> {
+    try {
+      return await run();
+    } catch (err) {
+      if (!OUT_OF_MEMORY.has(err as object) || this.dropIdle() === 0) throw err;
+      return run();
+    }
+  }
+
+  private residentBytes(): number {
+    let bytes = 0;
+    for (const e of this.resident.values()) bytes += e.bytes;
+    return bytes;
+  }
+
+  /** Drops every kept training set no search is using; how many. */
+  private dropIdle(): number {
+    let dropped = 0;
+    for (const [train, entry] of [...this.resident]) {
+      if (entry.pins > 0) continue;
+      this.dropResident(train);
+      dropped++;
+    }
+    return dropped;
+  }
+
   /** Drops the least recently used training sets beyond RESIDENT_SETS that no search is using. */
   private trimResident(): void {
-    for (const [train, entry] of this.resident) {
+    for (const [train, entry] of [...this.resident]) {
       if (this.resident.size <= RESIDENT_SETS) break;
       if (entry.pins === 0) this.dropResident(train);
     }
@@ -246,18 +360,21 @@ export class WebGpuEngine implements KnnEngine {
 
   /** Compiles a labelled module; compilation errors come back with line and column. */
   async compile(label: string, code: string): Promise<GPUComputePipeline> {
+    // each scope is popped in the turn it was pushed: searches at once do not share scopes
     this.device.pushErrorScope('validation');
     const module = this.device.createShaderModule({ label, code });
+    const scoped = this.device.popErrorScope();
     const info = await module.getCompilationInfo();
     const errors = info.messages.filter((m) => m.type === 'error');
-    const scope = await this.device.popErrorScope();
+    const scope = await scoped;
     if (errors.length > 0 || scope) {
       const lines = errors.map((m) => `${label}.wgsl:${m.lineNum}:${m.linePos}: ${m.message}`);
       throw new Error(`WGSL compilation failed:\n${lines.join('\n') || scope?.message}`);
     }
     this.device.pushErrorScope('validation');
-    const pipeline = await this.device.createComputePipelineAsync({ label, layout: 'auto', compute: { module, entryPoint: 'main' } });
-    const err = await this.device.popErrorScope();
+    const made = this.device.createComputePipelineAsync({ label, layout: 'auto', compute: { module, entryPoint: 'main' } });
+    const popped = this.device.popErrorScope();
+    const [pipeline, err] = await Promise.all([made, popped]);
     if (err) throw new Error(`pipeline ${label}: ${err.message}`);
     return pipeline;
   }
@@ -332,9 +449,13 @@ export class WebGpuEngine implements KnnEngine {
       enc.copyBufferToBuffer(finalKey, 0, readKey, 0, outCount * 4);
       const submitted = performance.now();
       dev.queue.submit([enc.finish()]);
-      const validation = await dev.popErrorScope();
-      const oom = await dev.popErrorScope();
-      if (oom) throw environmentError(`the GPU ran out of memory (${oom.message})`, 'classify fewer rows at once, or use --engine cpu');
+      // both scopes popped in this turn: another search's scopes cannot come between
+      const [validation, oom] = await Promise.all([dev.popErrorScope(), dev.popErrorScope()]);
+      if (oom) {
+        const err = environmentError(`the GPU ran out of memory (${oom.message})`, 'classify fewer rows at once, or use --engine cpu');
+        OUT_OF_MEMORY.add(err);
+        throw err;
+      }
       if (validation) throw new Error(`webgpu validation error: ${validation.message}`);
       try {
         await Promise.all([readIdx.mapAsync(GPUMapMode.READ), readKey.mapAsync(GPUMapMode.READ)]);
@@ -366,7 +487,8 @@ export class WebGpuEngine implements KnnEngine {
    * GPU buffers of passes alive now (0 between searches), compiled pipelines (bounded by shapes
    * used), the milliseconds spent from submitting passes to their results being readable
    * (uploads, kernels and the copy back; host work excluded) summed over the engine's life, the
-   * training sets kept on the device (sets, buffers, bytes) and how many were uploaded in all.
+   * training sets kept on the device (sets, buffers, bytes) and how many uploads of training rows
+   * there were in all (a set kept, or one search's rows uploaded a chunk at a time).
    */
   stats(): { liveBuffers: number; pipelines: number; deviceMs: number; resident: { sets: number; buffers: number; bytes: number }; trainUploads: number } {
     let buffers = 0;
@@ -426,6 +548,13 @@ function rerank(
       out.key[q * kb + j] = j < order.length ? order[j]!.key : 0;
     }
   }
+  return out;
+}
+
+/** A training set's rows cut into chunks of at most chunkRows. */
+function chunkRanges(rows: number, chunkRows: number): { start: number; rows: number }[] {
+  const out: { start: number; rows: number }[] = [];
+  for (let start = 0; start < rows; start += chunkRows) out.push({ start, rows: Math.min(chunkRows, rows - start) });
   return out;
 }
 
