@@ -1,7 +1,7 @@
 import { FlowknnError } from '../errors.js';
 import type { Matrix } from '../matrix.js';
 import type { CpuEngine } from './cpu/cpu-engine.js';
-import { MAX_BATCH_QUERIES, queriesPerSearch, type EngineCapabilities, type EngineName, type KnnEngine, type Metric, type Neighbours } from './engine.js';
+import { MAX_BATCH_QUERIES, queriesPerSearch, SearchTally, type EngineCapabilities, type EngineName, type EngineUsage, type KnnEngine, type Metric, type Neighbours } from './engine.js';
 import { WebGpuEngine } from './webgpu/webgpu-engine.js';
 
 /**
@@ -18,7 +18,7 @@ export const GPU_MIN_PAIRS = 2 ** 26;
 export class AutoEngine implements KnnEngine {
   private gpu?: WebGpuEngine;
   private gpuChecked = false;
-  private last: EngineName = 'cpu';
+  private readonly tally: SearchTally;
 
   constructor(
     private readonly cpu: CpuEngine,
@@ -26,16 +26,22 @@ export class AutoEngine implements KnnEngine {
     private readonly minPairs = GPU_MIN_PAIRS,
     /** How the GPU is opened (tests open the software adapter as if it were hardware). */
     private readonly openGpu: () => Promise<WebGpuEngine> = () => WebGpuEngine.create({ allowSoftware: false }),
-  ) {}
-
-  /** The engine that ran the last search. */
-  get name(): EngineName {
-    return this.last;
+  ) {
+    this.tally = new SearchTally(cpu);
   }
 
-  /** The device of the engine that ran the last search. */
+  /** The engine that answered the most queries (SearchTally; cpu before any search). */
+  get name(): EngineName {
+    return this.tally.main.name;
+  }
+
+  /** The device of that engine. */
   get deviceName(): string | undefined {
-    return this.last === 'webgpu' ? this.gpu?.deviceName : this.cpu.deviceName;
+    return this.tally.main.deviceName;
+  }
+
+  usage(): EngineUsage {
+    return this.tally.usage();
   }
 
   get capabilities(): EngineCapabilities {
@@ -46,12 +52,14 @@ export class AutoEngine implements KnnEngine {
     if (train.rows * queries.rows >= this.minPairs) {
       const gpu = await this.hardwareGpu();
       if (gpu && k <= gpu.capabilities.maxK) {
-        this.last = 'webgpu';
-        return gpu.search(train, queries, k, metric);
+        const res = await gpu.search(train, queries, k, metric);
+        this.tally.add(gpu, queries.rows);
+        return res;
       }
     }
-    this.last = 'cpu';
-    return this.cpu.search(train, queries, k, metric);
+    const res = await this.cpu.search(train, queries, k, metric);
+    this.tally.add(this.cpu, queries.rows);
+    return res;
   }
 
   /**

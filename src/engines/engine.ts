@@ -63,8 +63,60 @@ export interface KnnEngine {
    */
   batchQueries?(train: Matrix, k: number, metric: Metric, total: number): Promise<number>;
   dispose(): Promise<void>;
+  /**
+   * Searches and queries answered by each engine, for an engine that hands searches on to
+   * others (auto, a large-k fallback): its `name` is then the engine that answered most queries.
+   */
+  usage?(): EngineUsage;
   /** What the searches run on, in words (a GPU adapter, CPU threads, a TensorFlow.js backend), for run manifests. */
   readonly deviceName?: string;
+}
+
+/** Searches and queries answered, by engine. */
+export type EngineUsage = Partial<Record<EngineName, { searches: number; queries: number }>>;
+
+/**
+ * What each engine behind one that hands searches on has answered. `main` is the engine that
+ * answered the most queries (on a tie the later one; before any search, the first engine): a
+ * night whose last, short batch went to the CPU is still named by the GPU that ran the rest.
+ */
+export class SearchTally {
+  private readonly by = new Map<KnnEngine, { searches: number; queries: number }>();
+  private last: KnnEngine;
+
+  constructor(first: KnnEngine) {
+    this.last = first;
+  }
+
+  add(engine: KnnEngine, queries: number): void {
+    const t = this.by.get(engine) ?? { searches: 0, queries: 0 };
+    t.searches++;
+    t.queries += queries;
+    this.by.set(engine, t);
+    this.last = engine;
+  }
+
+  get main(): KnnEngine {
+    let best = this.last;
+    let most = this.by.get(best)?.queries ?? 0;
+    for (const [engine, t] of this.by) {
+      if (t.queries > most) {
+        best = engine;
+        most = t.queries;
+      }
+    }
+    return best;
+  }
+
+  usage(): EngineUsage {
+    const out: EngineUsage = {};
+    for (const [engine, t] of this.by) {
+      const u = (out[engine.name] ??= { searches: 0, queries: 0 });
+      u.searches += t.searches;
+      u.queries += t.queries;
+    }
+    return out;
+  }
 }
 
 /** What `flowknn engines` shows of an engine: whether it can run here, why not, and on what. */

@@ -1,6 +1,6 @@
 import { usageError } from '../errors.js';
 import type { Matrix } from '../matrix.js';
-import { queriesPerSearch, type EngineCapabilities, type EngineName, type KnnEngine, type Metric, type Neighbours } from './engine.js';
+import { queriesPerSearch, SearchTally, type EngineCapabilities, type EngineName, type EngineUsage, type KnnEngine, type Metric, type Neighbours } from './engine.js';
 
 /**
  * The one rule for a k above what an engine keeps: the engine itself refuses it with this error,
@@ -13,7 +13,7 @@ export function checkMaxK(engine: string, k: number, maxK: number): void {
 
 /** An engine whose searches with k above its maxK go to another engine (logged once). */
 export class LargeKFallback implements KnnEngine {
-  private last: KnnEngine;
+  private readonly tally: SearchTally;
   private logged = false;
 
   constructor(
@@ -21,16 +21,20 @@ export class LargeKFallback implements KnnEngine {
     private readonly fallback: KnnEngine,
     private readonly log: (message: string) => void = () => undefined,
   ) {
-    this.last = primary;
+    this.tally = new SearchTally(primary);
   }
 
-  /** The engine that ran the last search (the primary until one went elsewhere). */
+  /** The engine that answered the most queries (SearchTally; the primary before any search). */
   get name(): EngineName {
-    return this.last.name;
+    return this.tally.main.name;
   }
 
   get deviceName(): string | undefined {
-    return this.last.deviceName;
+    return this.tally.main.deviceName;
+  }
+
+  usage(): EngineUsage {
+    return this.tally.usage();
   }
 
   get capabilities(): EngineCapabilities {
@@ -45,13 +49,15 @@ export class LargeKFallback implements KnnEngine {
   async search(train: Matrix, queries: Matrix, k: number, metric: Metric): Promise<Neighbours> {
     const max = this.primary.capabilities.maxK;
     if (k <= max) {
-      this.last = this.primary;
-      return this.primary.search(train, queries, k, metric);
+      const res = await this.primary.search(train, queries, k, metric);
+      this.tally.add(this.primary, queries.rows);
+      return res;
     }
     if (!this.logged) this.log(`${this.primary.name}: k = ${k} is more than the ${max} neighbours it keeps; such searches run on the ${this.fallback.name} engine`);
     this.logged = true;
-    this.last = this.fallback;
-    return this.fallback.search(train, queries, k, metric);
+    const res = await this.fallback.search(train, queries, k, metric);
+    this.tally.add(this.fallback, queries.rows);
+    return res;
   }
 
   /** The batch size of the engine such searches go to. */

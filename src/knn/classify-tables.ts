@@ -10,8 +10,8 @@ import { predictionsTable, type RowNovelty, type RowOrigin } from './predictions
 export interface ClassifyTablesOptions {
   /** What each table is, for errors about its columns (a file name); default `table <i>`. */
   readonly names?: readonly string[];
-  /** Metadata of the predictions table (model, engine, date...). */
-  readonly meta?: Record<string, string>;
+  /** Metadata of the predictions table (model, engine, date...); a function is called after the search (to name the engine that ran it). */
+  readonly meta?: Record<string, string> | (() => Record<string, string>);
   /** The model's novelty calibration (threshold and score form); without it the rows get no novelty columns. */
   readonly novelty?: { readonly threshold: number; readonly score: NoveltyScore };
   /** Novel rows are predicted as this label instead of their vote. */
@@ -67,6 +67,7 @@ export async function searchTables(model: KnnModel, tables: readonly Table[], en
     at += m.rows;
   }
   const prediction = await predict(model, raw, engine);
+  const meta = typeof options.meta === 'function' ? options.meta() : (options.meta ?? {});
   const c = options.novelty;
   const k = model.config.k;
   const novelty = c === undefined ? undefined : { scores: noveltyScores(prediction.neighbours, k, c.score), threshold: c.threshold, unknownLabel: options.unknownLabel, scoreName: noveltyScoreName(c.score, k) };
@@ -80,7 +81,7 @@ export async function searchTables(model: KnnModel, tables: readonly Table[], en
       votes: { predicted: votes.predicted.subarray(from, to), probabilities: votes.probabilities.subarray(from * C, to * C), classes: C },
     };
     const d = raw.cols;
-    return predictionsTable(model, new Matrix(raw.data.subarray(from * d, to * d), n, d), originOf(parts.map((p, i) => ({ table: p.t, start: starts[i]!, rows: p.m.rows })), from, to), slice, options.meta ?? {}, novelty && { ...novelty, scores: novelty.scores.subarray(from, to) });
+    return predictionsTable(model, new Matrix(raw.data.subarray(from * d, to * d), n, d), originOf(parts.map((p, i) => ({ table: p.t, start: starts[i]!, rows: p.m.rows })), from, to), slice, meta, novelty && { ...novelty, scores: novelty.scores.subarray(from, to) });
   };
   return { rows, prediction, novelty, table };
 }

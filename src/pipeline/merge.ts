@@ -1,5 +1,6 @@
 import { join } from 'node:path';
 import type { Field, Table } from 'apache-arrow';
+import type { EngineName, EngineUsage } from '../engines/engine.js';
 import { NIGHTLY_AGGREGATE_FIELDS } from './inputs.js';
 import { inputError, usageError } from '../errors.js';
 import type { Reject } from '../ingest/issues.js';
@@ -151,6 +152,7 @@ export async function mergeShards(options: MergeOptions): Promise<{ dir: string;
       engineName: first.engine.name,
       device: first.engine.device,
       batchRows: first.engine.batch_rows,
+      searches: sumUsage(summaries.map((s) => s.engine.searches)),
       inputs,
       reused: summaries.reduce((s, x) => s + x.inputs.reused, 0),
       counts: predictionCounts(mergedPredictions, [...first.model.classes, ...(config.config.classify.unknownLabel ? [config.config.classify.unknownLabel] : [])]),
@@ -184,4 +186,18 @@ export async function mergeShards(options: MergeOptions): Promise<{ dir: string;
   } finally {
     await lock.release();
   }
+}
+
+/** The shards' searches by engine, summed (undefined where no shard's engine counted them). */
+function sumUsage(all: readonly (EngineUsage | undefined)[]): EngineUsage | undefined {
+  if (all.every((u) => u === undefined)) return undefined;
+  const out: EngineUsage = {};
+  for (const u of all) {
+    for (const [name, t] of Object.entries(u ?? {}) as [EngineName, { searches: number; queries: number }][]) {
+      const o = (out[name] ??= { searches: 0, queries: 0 });
+      o.searches += t.searches;
+      o.queries += t.queries;
+    }
+  }
+  return out;
 }

@@ -5,7 +5,7 @@ import { mkdir, rm } from 'node:fs/promises';
 import { usableCores } from '../io/cores.js';
 import { join } from 'node:path';
 import { createEngine } from '../engines/registry.js';
-import { queriesPerSearch, type KnnEngine } from '../engines/engine.js';
+import { queriesPerSearch, type EngineUsage, type KnnEngine } from '../engines/engine.js';
 import { classifyTables, searchTables, type ClassifyTablesOptions } from '../knn/classify-tables.js';
 import { environmentError, FlowknnError, usageError } from '../errors.js';
 import { discoverArchive, formatInZone, selectionRange } from '../ingest/archive.js';
@@ -138,7 +138,8 @@ function dayOptions(loaded: LoadedModel, engine: KnnEngine, p: { date: string; m
     names: ['aggregates'],
     novelty: storedNovelty(loaded.json) ?? undefined,
     unknownLabel: p.unknownLabel ?? undefined,
-    meta: { 'flowknn.date': p.date, 'flowknn.model': p.modelInfo.name ? `${p.modelInfo.name} v${p.modelInfo.version}` : p.modelInfo.dir, 'flowknn.model_created': p.modelInfo.created, 'flowknn.engine': engine.name },
+    // after the search: the engine that ran it (auto chooses per search)
+    meta: () => ({ 'flowknn.date': p.date, 'flowknn.model': p.modelInfo.name ? `${p.modelInfo.name} v${p.modelInfo.version}` : p.modelInfo.dir, 'flowknn.model_created': p.modelInfo.created, 'flowknn.engine': engine.name }),
   };
 }
 
@@ -424,7 +425,7 @@ async function writeDay(p: {
     skipped: p.skipped,
     coverage: p.coverage,
   };
-  const summary = buildSummary({ date, shard: options.shard ?? null, config, modelInfo: p.modelInfo, engineName: p.engine.name, device: p.engine.deviceName ?? null, batchRows, inputs: p.inputs, reused: p.reused, counts: night, alerts, incidents: counts, rejects: p.rejects.length, timings, started: p.started, coverage: p.coverage, finished: p.clock() });
+  const summary = buildSummary({ date, shard: options.shard ?? null, config, modelInfo: p.modelInfo, engineName: p.engine.name, device: p.engine.deviceName ?? null, batchRows, searches: p.engine.usage?.(), inputs: p.inputs, reused: p.reused, counts: night, alerts, incidents: counts, rejects: p.rejects.length, timings, started: p.started, coverage: p.coverage, finished: p.clock() });
   await writeDayFiles(staging, { alerts, incidents, rejects: p.rejects, manifest, summary: { ...summary, run_key: p.runKey } as Summary });
   timings.outputs = night.timings.aggregates + night.timings.copies + (performance.now() - to);
   let reportFile: string | null = null;
@@ -463,6 +464,8 @@ export function buildSummary(p: {
   device: string | null;
   /** Rows per search the engine asked for (a merged day: its first shard's). */
   batchRows?: number;
+  /** Searches and rows by engine (an engine that hands searches on: KnnEngine.usage). */
+  searches?: EngineUsage;
   inputs: readonly ManifestInput[];
   reused: number;
   /** The rows classified: how many, per predicted class, novel (predictionCounts, or counted as they streamed). */
@@ -486,7 +489,7 @@ export function buildSummary(p: {
     status: failed.length > 0 ? 'partial' : 'complete',
     config: { file: p.config.file, digest: p.config.digest },
     model: p.modelInfo,
-    engine: { name: p.engineName, device: p.device, ...(p.batchRows === undefined ? {} : { batch_rows: p.batchRows }) },
+    engine: { name: p.engineName, device: p.device, ...(p.batchRows === undefined ? {} : { batch_rows: p.batchRows }), ...(p.searches === undefined ? {} : { searches: p.searches }) },
     inputs: { selected: p.inputs.length, ok: p.inputs.length - failed.length, failed: failed.length, reused: p.reused, failed_inputs: failed.map((f) => ({ path: f.path, error: f.error ?? '' })) },
     rows,
     flows: p.inputs.reduce((s, r) => s + r.flows, 0),

@@ -1,3 +1,4 @@
+import type { EngineUsage } from '../engines/engine.js';
 import type { NoveltyScore, NoveltyShare } from '../knn/novelty.js';
 import type { Table } from 'apache-arrow';
 import { readFile } from 'node:fs/promises';
@@ -91,8 +92,12 @@ export interface Summary {
   status: 'complete' | 'partial';
   config: { file: string; digest: string };
   model: ModelInfo;
-  /** The engine of the last search, its device, and the rows per search it asked for (a smaller night is one search). */
-  engine: { name: string; device: string | null; batch_rows?: number };
+  /**
+   * The engine that answered the night's searches (with auto, the one that answered most of
+   * its rows), its device, the rows per search it asked for (a smaller night is one search),
+   * and with auto or a large-k fallback, the searches and rows each engine answered.
+   */
+  engine: { name: string; device: string | null; batch_rows?: number; searches?: EngineUsage };
   inputs: { selected: number; ok: number; failed: number; reused: number; failed_inputs: { path: string; error: string }[] };
   rows: number;
   flows: number;

@@ -254,6 +254,7 @@ export function nightlyReport(input: NightlyReportInput): ReportDocument {
             { key: 'config', value: `${s.config.file} (sha256 ${s.config.digest.slice(0, 12)})` },
             { key: 'started', value: s.started },
             { key: 'duration', value: formatDuration(s.timings_ms.total ?? 0) },
+            ...searchesEntry(s.engine.searches),
           ],
         }),
       },
@@ -264,6 +265,13 @@ export function nightlyReport(input: NightlyReportInput): ReportDocument {
     subtitle: `${s.rows} aggregates from ${s.inputs.ok} nfcapd files classified with ${model}: ${s.incidents ? `${s.incidents.open} incidents (${s.alerts} alert rows)` : `${s.alerts} alerts`}`,
     sections,
   };
+}
+
+/** Which engine answered how many searches, where several did (auto: a GPU and the CPU). */
+function searchesEntry(searches: Summary['engine']['searches']): { key: string; value: string }[] {
+  const used = Object.entries(searches ?? {}).filter(([, t]) => t.searches > 0);
+  if (used.length < 2) return [];
+  return [{ key: 'searches', value: used.map(([name, t]) => `${name}: ${t.searches} (${t.queries.toLocaleString('en-US')} rows)`).join(', ') }];
 }
 
 /** A finished night's files and what its report draws them over. */

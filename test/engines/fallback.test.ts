@@ -31,6 +31,10 @@ describe.each([
         expect(Array.from(got.indices)).toEqual(Array.from((await cpu.search(train, queries, k, { name: 'manhattan' })).indices));
       }
       expect(log.filter((m) => m.includes(`more than the ${maxK} neighbours it keeps; such searches run on the cpu engine`))).toHaveLength(1);
+      // named by the engine that answered most queries: 3 + 10 of them against the cpu's 6
+      await engine.search(train, randomMatrix(10, 2, random), 3, { name: 'manhattan' });
+      expect(engine.name).toBe(name);
+      expect(engine.usage?.()).toEqual({ [name]: { searches: 2, queries: 13 }, cpu: { searches: 2, queries: 6 } });
       // The engine alone refuses it with a usage error naming itself and its limit.
       const bare = await ENGINE_SPECS.find((s) => s.name === name)!.createBare({});
       try {

@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
+import { AutoEngine } from '../../src/engines/auto.js';
 import { CpuEngine } from '../../src/engines/cpu/cpu-engine.js';
+import { WebGpuEngine } from '../../src/engines/webgpu/webgpu-engine.js';
 import { NFDUMP_STAT7 } from '../../src/features/feature-set.js';
 import { nightlyAggregateTable } from '../../src/pipeline/inputs.js';
 import { classifyTables, searchTables } from '../../src/knn/classify-tables.js';
@@ -7,6 +9,10 @@ import { fitModel } from '../../src/knn/model.js';
 import { loadLabelled } from '../../src/model/labelled.js';
 import { tableToCsv } from '../../src/io/csv.js';
 import { SEED_LABELS } from '../helpers/paths.js';
+
+const gpuProbe = await WebGpuEngine.probe();
+const skipGpu = !gpuProbe.usable && process.env.CI !== 'true';
+const whyGpu = skipGpu ? ` (skipped: ${gpuProbe.reason})` : '';
 
 /** xorshift32: the same numbers for the same seed. */
 function rng(seed: number): () => number {
@@ -67,6 +73,35 @@ describe('classifyTables', () => {
       expect(() => searched.table(5, searched.rows + 1)).toThrow(RangeError);
     } finally {
       await engine.dispose();
+    }
+  });
+
+  it.skipIf(skipGpu)(`metadata given as a function names the engine that ran the search: auto's GPU for a large batch, and still the GPU after a short batch on the CPU${whyGpu}`, async () => {
+    const seed = Number(process.env.FLOWKNN_TEST_SEED ?? Date.now() % 2 ** 31);
+    console.log(`auto engine metadata seed ${seed} (FLOWKNN_TEST_SEED to repeat)`);
+    const next = rng(seed);
+    const set = await loadLabelled(SEED_LABELS, NFDUMP_STAT7);
+    const model = fitModel(set, { scaler: 'log-zscore', k: 3, metric: { name: 'euclidean' }, weights: 'distance' });
+    // 100 rows against the seed rows go to the GPU (the software adapter standing in for a hardware one), 10 rows to the CPU
+    const auto = new AutoEngine(new CpuEngine({ threads: 1 }), () => undefined, model.space.rows * 50, () => WebGpuEngine.create({ allowSoftware: true }));
+    const cpu = new CpuEngine({ threads: 1 });
+    try {
+      const options = { meta: () => ({ 'flowknn.engine': auto.name }) };
+      const big = aggregatesOf('2026/11/01/nfcapd.202611010000', Date.UTC(2026, 10, 1), 100, next);
+      const small = aggregatesOf('2026/11/01/nfcapd.202611010005', Date.UTC(2026, 10, 1, 0, 5), 10, next);
+      const first = (await searchTables(model, [big], auto, options)).table(0, 100);
+      expect(first.schema.metadata.get('flowknn.engine')).toBe('webgpu');
+      const second = (await searchTables(model, [small], auto, options)).table(0, 10);
+      expect(second.schema.metadata.get('flowknn.engine')).toBe('webgpu');
+      expect(auto.usage()).toEqual({ webgpu: { searches: 1, queries: 100 }, cpu: { searches: 1, queries: 10 } });
+      // the same votes as the CPU engine's
+      for (const [t, got] of [[big, first], [small, second]] as const) {
+        const want = (await classifyTables(model, [t], cpu)).table;
+        expect(Array.from(got.getChild('predicted')!.toArray() as string[])).toEqual(Array.from(want.getChild('predicted')!.toArray() as string[]));
+      }
+    } finally {
+      await auto.dispose();
+      await cpu.dispose();
     }
   });
 });

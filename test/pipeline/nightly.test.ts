@@ -566,7 +566,7 @@ describe('a big night', () => {
       const cutBatches = tableFromIPC(await readFile(join(cut, 'predictions.arrow'))).batches;
       expect(cutBatches.length).toBeGreaterThanOrEqual(n / 6);
       for (const b of cutBatches) expect(b.numRows).toBeLessThanOrEqual(6);
-      // a search that fails while the batch before it is written fails the night with its own error
+      // a search that fails while the batch before it is written (in slices of 2 rows) fails the night with its own error
       let calls = 0;
       await mkdir(join(dir, 'streamed-failing'), { recursive: true });
       const failing = streamNight({
@@ -583,6 +583,7 @@ describe('a big night', () => {
         order: info.classes,
         maxDrawn: 12,
         batchRows: 7,
+        tableRows: 2,
       });
       await expect(failing).rejects.toThrow('search 3 failed');
       expect(calls).toBe(3);

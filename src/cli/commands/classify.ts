@@ -72,13 +72,13 @@ export function classifyCommand(ctx: CliContext): CommandModule<object, Classify
           names: files,
           novelty: calibration ?? undefined,
           unknownLabel: args['unknown-label'],
-          meta: {
+          meta: () => ({
             'flowknn.model': args.model,
             'flowknn.model_created': json.created,
             'flowknn.engine': engine.name,
             'flowknn.inputs': JSON.stringify(args.inputs),
             'flowknn.time_zone': resolvedTimeZone(zone.timeZone),
-          },
+          }),
         });
       } finally {
         await engine.dispose();
