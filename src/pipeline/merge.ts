@@ -144,15 +144,17 @@ export async function mergeShards(options: MergeOptions): Promise<{ dir: string;
     for (const key of ['discover', 'inputs', 'collect', 'search', 'classify', 'outputs']) {
       timings[`shards_${key}_max`] = Math.max(...summaries.map((s) => s.timings_ms[key] ?? 0));
     }
+    const searches = sumUsage(summaries.map((s) => s.engine.searches));
+    const engine = mainEngine(summaries, searches);
     const summary = buildSummary({
       date,
       shard: null,
       config,
       modelInfo: first.model,
-      engineName: first.engine.name,
-      device: first.engine.device,
+      engineName: engine.name,
+      device: engine.device,
       batchRows: first.engine.batch_rows,
-      searches: sumUsage(summaries.map((s) => s.engine.searches)),
+      searches,
       inputs,
       reused: summaries.reduce((s, x) => s + x.inputs.reused, 0),
       counts: predictionCounts(mergedPredictions, [...first.model.classes, ...(config.config.classify.unknownLabel ? [config.config.classify.unknownLabel] : [])]),
@@ -186,6 +188,24 @@ export async function mergeShards(options: MergeOptions): Promise<{ dir: string;
   } finally {
     await lock.release();
   }
+}
+
+/**
+ * The engine that answered most of the day's rows (by the summed searches; without them, the
+ * first shard's), with the device of the first shard that it named.
+ */
+function mainEngine(summaries: readonly Summary[], searches: EngineUsage | undefined): Summary['engine'] {
+  const first = summaries[0]!.engine;
+  let best: string | undefined;
+  let most = -1;
+  for (const [name, t] of Object.entries(searches ?? {})) {
+    if (t.queries > most) {
+      best = name;
+      most = t.queries;
+    }
+  }
+  if (best === undefined || best === first.name) return first;
+  return summaries.find((s) => s.engine.name === best)?.engine ?? { name: best, device: null };
 }
 
 /** The shards' searches by engine, summed (undefined where no shard's engine counted them). */

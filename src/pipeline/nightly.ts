@@ -138,7 +138,8 @@ function dayOptions(loaded: LoadedModel, engine: KnnEngine, p: { date: string; m
     names: ['aggregates'],
     novelty: storedNovelty(loaded.json) ?? undefined,
     unknownLabel: p.unknownLabel ?? undefined,
-    // after the search: the engine that ran it (auto chooses per search)
+    // after the search, so it names an engine that ran it (auto: the one with most rows so far);
+    // a streamed night's files keep the first batch's, summary.json says what answered the night
     meta: () => ({ 'flowknn.date': p.date, 'flowknn.model': p.modelInfo.name ? `${p.modelInfo.name} v${p.modelInfo.version}` : p.modelInfo.dir, 'flowknn.model_created': p.modelInfo.created, 'flowknn.engine': engine.name }),
   };
 }

@@ -205,6 +205,62 @@ describe('webgpu engine', () => {
     }
   });
 
+  it.skipIf(skip)(`a device out of memory: idle sets are dropped and the upload or pass retried, a set that never fits goes up a chunk at a time, a chunk that never fits is an environment error${why}`, async () => {
+    const random = mulberry32(testSeed('webgpu out of memory'));
+    const ints = (rows: number): Matrix => {
+      const m = Matrix.zeros(rows, 4);
+      m.data.forEach((_, i) => (m.data[i] = Math.floor(random() * 50)));
+      return m;
+    };
+    // 16 KiB buffers (1024 rows of 4 features), one split per pass: a pass of q queries at k = 4
+    // holds 16 q bytes of queries and 64 q of outputs and read back (plus parameters)
+    const options = { allowSoftware: true, poison: true, maxBufferBytes: 16384, splits: 1, deviceBytes: 25_000 } as const;
+    const engine = await WebGpuEngine.create(options);
+    const check = async (e: WebGpuEngine, t: Matrix, q: number, label: string) => {
+      const queries = ints(q);
+      const got = await e.search(t, queries, 4, { name: 'manhattan' });
+      expect(Array.from(got.indices), label).toEqual(referenceKnn(t, queries, 4, { name: 'manhattan' }).indices.flat());
+      expect(e.stats().liveBuffers, label).toBe(0);
+    };
+    const a = ints(1000); // 16,000 bytes
+    const b = ints(1000);
+    const small = ints(300); // 4,800 bytes
+    const big = ints(2000); // 32,000 bytes in two chunks: never kept within 25,000
+    try {
+      await check(engine, a, 50, 'a first set');
+      expect(engine.stats().resident).toMatchObject({ sets: 1, bytes: 16_000 });
+      // two sets of 16,000 do not fit: the idle one is dropped and the upload retried
+      await check(engine, b, 50, 'a second set, room made for it');
+      expect(engine.stats().trainUploads).toBe(2);
+      expect(engine.stats().resident).toMatchObject({ sets: 1, bytes: 16_000 });
+      // the small set fits beside it, its pass of 200 queries (about 16 kB) does not: the idle set goes and the pass runs again
+      await check(engine, small, 200, 'a pass with room made for it');
+      expect(engine.stats().trainUploads).toBe(3);
+      expect(engine.stats().resident).toMatchObject({ sets: 1, bytes: 4800 });
+      // a set too big to keep: uploaded a chunk at a time for each search
+      await check(engine, big, 50, 'a set beyond the device');
+      await check(engine, big, 50, 'a set beyond the device, again');
+      expect(engine.stats().trainUploads).toBe(5);
+      expect(engine.stats().resident).toMatchObject({ sets: 0, bytes: 0 });
+    } finally {
+      await engine.dispose();
+    }
+    // a chunk that does not fit at all: the environment error, and the engine still searches what fits
+    const tiny = await WebGpuEngine.create({ ...options, deviceBytes: 10_000 });
+    try {
+      const err = await tiny.search(a, ints(10), 4, { name: 'manhattan' }).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(err).toBeInstanceOf(FlowknnError);
+      expect((err as FlowknnError).kind).toBe('environment');
+      expect((err as Error).message).toMatch(/the GPU ran out of memory for 1000 training rows/u);
+      await check(tiny, small, 50, 'a set that fits, after the failure');
+    } finally {
+      await tiny.dispose();
+    }
+  });
+
   it.skipIf(skip)(`batches are sized to fill the device without splits, to carry 2^34 pairs on small training sets, within its buffers${why}`, async () => {
     const engine = await WebGpuEngine.create({ allowSoftware: true });
     const small = await WebGpuEngine.create({ allowSoftware: true, maxBufferBytes: 16384 });

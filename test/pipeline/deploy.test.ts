@@ -478,7 +478,7 @@ describe.runIf(realRun)(`the manifests' steps with the real CLI${realRun ? '' : 
     const bin = join(root, 'bin');
     await mkdir(bin, { recursive: true });
     await symlink(join(REPO_ROOT, 'bin/flowknn.js'), join(bin, 'flowknn'));
-    const cfg = await configUnder(root, { archive: { root: archive.flowsDir, timeZone: 'UTC' }, model: { path: model }, classify: { engine: 'cpu', threads: 1 }, limits: { jobs: 2 }, report: { enabled: false } });
+    const cfg = await configUnder(root, { archive: { root: archive.flowsDir, timeZone: 'UTC' }, model: { path: model }, classify: { engine: 'auto', threads: 1 }, limits: { jobs: 2 }, report: { enabled: false } });
     const c = container(shardPod(), 'shard');
     const n = Number(env(c, 'SHARDS'));
     const shard = (index: number) =>
@@ -514,8 +514,13 @@ describe.runIf(realRun)(`the manifests' steps with the real CLI${realRun ? '' : 
     await writeFile(join(root, 'out', '.flowknn', DATE, '.lock'), lockOf(host));
     const merge = await bash(script(container(cronPod(), 'merge')), { FLOWKNN_CONFIG: cfg, PLAN: planDir, PATH: PATH_WITH(bin), HOSTNAME: host });
     expect(merge.code, merge.stderr).toBe(0);
-    const summary = JSON.parse(await readFile(join(root, 'out', DATE, 'summary.json'), 'utf8')) as { inputs: { selected: number; ok: number; failed: number } };
+    const summary = JSON.parse(await readFile(join(root, 'out', DATE, 'summary.json'), 'utf8')) as { rows: number; inputs: { selected: number; ok: number; failed: number }; engine: { name: string; searches?: Record<string, { searches: number; queries: number }> } };
     expect(summary.inputs).toMatchObject({ selected: archive.files.length, ok: archive.files.length, failed: 0 });
+    // auto with small nights: every shard's rows on the CPU, the shards' searches summed
+    expect(summary.engine.name).toBe('cpu');
+    expect(Object.keys(summary.engine.searches ?? {})).toEqual(['cpu']);
+    expect(summary.engine.searches!.cpu!.queries).toBe(summary.rows);
+    expect(summary.engine.searches!.cpu!.searches).toBeGreaterThanOrEqual(Math.min(n, 2));
   }, 300_000);
 });
 

@@ -634,6 +634,11 @@ describe('a big night', () => {
     const classes = doc.sections.find((s) => s.heading === 'Predictions by class')!.blocks[0] as unknown as { table: { rows: { label: string; rows: number }[]; footer: { rows: number }[] } };
     expect(classes.table.footer[0]!.rows).toBe(rows.length);
     for (const r of classes.table.rows) expect(r.rows).toBe(summary.predicted[r.label] ?? 0);
+    // run metadata: which engine answered how many searches, only where several did
+    const meta = (d: typeof doc) => JSON.stringify(d.sections.find((s) => s.heading === 'Run metadata'));
+    expect(meta(doc)).not.toContain('"searches"');
+    const mixed = { ...summary, engine: { ...summary.engine, name: 'webgpu', searches: { webgpu: { searches: 3, queries: 1_572_864 }, cpu: { searches: 1, queries: 1000 } } } };
+    expect(meta(nightlyReport({ summary: mixed, manifest, rows, alerts: [], maxDrawn: 20 }))).toContain('webgpu: 3 (1,572,864 rows), cpu: 1 (1,000 rows)');
   });
 });
 

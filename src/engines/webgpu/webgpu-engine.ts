@@ -63,6 +63,12 @@ export interface WebGpuOptions extends KernelOptions {
    * room for it (tests use it to take that path).
    */
   residentBytes?: number;
+  /**
+   * Bytes of buffers the device holds at most: an allocation beyond it fails as the device's
+   * out-of-memory error would (tests use it to run what the engine does then; a real device's
+   * own memory is what counts without it).
+   */
+  deviceBytes?: number;
 }
 
 /**
@@ -92,7 +98,11 @@ export class WebGpuEngine implements KnnEngine {
   /** Training sets on the device by matrix; most recently used last. */
   private readonly resident = new Map<Matrix, ResidentTrain>();
   /** Uploads under way by matrix: a second search on the same rows waits for the first's. */
-  private readonly uploading = new Map<Matrix, Promise<unknown>>();
+  private readonly uploading = new Map<Matrix, Promise<ResidentTrain | undefined>>();
+  /** Bytes of training sets being uploaded to keep (counted against residentBytes). */
+  private reserved = 0;
+  /** Bytes of buffers alive now (training rows and passes), for deviceBytes. */
+  private allocated = 0;
   private trainUploads = 0;
 
   get deviceName(): string {
@@ -157,7 +167,7 @@ export class WebGpuEngine implements KnnEngine {
             }
           }
         } finally {
-          if (!held) chunk.buffer.destroy();
+          if (!held) this.destroyTrain(chunk.buffer);
         }
       }
       if (partial) mergeChunks(partial, queries.rows, k, indices, keys);
@@ -220,8 +230,9 @@ export class WebGpuEngine implements KnnEngine {
       }
       const pending = this.uploading.get(train);
       if (pending) {
-        await pending.catch(() => undefined);
-        if (this.uploading.get(train) === pending) this.uploading.delete(train);
+        // kept: looked up and pinned again in this loop's next turn; not kept (no room, or the
+        // upload failed): this search uploads its rows a chunk at a time rather than retrying
+        if ((await pending.catch(() => undefined)) === undefined) return undefined;
         continue;
       }
       if (have) {
@@ -241,13 +252,20 @@ export class WebGpuEngine implements KnnEngine {
   /** Uploads a training set to keep, made room for; pinned once for its uploader. */
   private async uploadResident(train: Matrix, chunkRows: number, bytes: number): Promise<ResidentTrain | undefined> {
     const cap = this.options.residentBytes ?? Infinity;
-    for (const [t, e] of this.resident) {
-      if (this.residentBytes() + bytes <= cap) break;
+    const kept = () => this.residentBytes() + this.reserved + bytes;
+    for (const [t, e] of [...this.resident]) {
+      if (kept() <= cap) break;
       if (e.pins === 0) this.dropResident(t);
     }
-    if (this.residentBytes() + bytes > cap) return undefined;
-    let chunks = await this.uploadChunks(train, chunkRows);
-    if (!chunks && this.dropIdle() > 0) chunks = await this.uploadChunks(train, chunkRows);
+    if (kept() > cap) return undefined;
+    this.reserved += bytes;
+    let chunks: TrainChunk[] | undefined;
+    try {
+      chunks = await this.uploadChunks(train, chunkRows);
+      if (!chunks && this.dropIdle() > 0) chunks = await this.uploadChunks(train, chunkRows);
+    } finally {
+      this.reserved -= bytes;
+    }
     if (!chunks) return undefined;
     const entry: ResidentTrain = { chunkRows, chunks, bytes, pins: 1 };
     this.resident.set(train, entry);
@@ -259,15 +277,20 @@ export class WebGpuEngine implements KnnEngine {
   /** Every chunk of a training set on the device, or undefined when the device ran out of memory. */
   private async uploadChunks(train: Matrix, chunkRows: number): Promise<TrainChunk[] | undefined> {
     const chunks: TrainChunk[] = [];
-    for (const { start, rows } of chunkRanges(train.rows, chunkRows)) {
-      const buffer = await this.uploadRows(train, start, rows);
-      if (!buffer) {
-        for (const c of chunks) c.buffer.destroy();
-        return undefined;
+    try {
+      for (const { start, rows } of chunkRanges(train.rows, chunkRows)) {
+        const buffer = await this.uploadRows(train, start, rows);
+        if (!buffer) {
+          for (const c of chunks.splice(0)) this.destroyTrain(c.buffer);
+          return undefined;
+        }
+        chunks.push({ buffer, start, rows });
       }
-      chunks.push({ buffer, start, rows });
+      return chunks;
+    } catch (err) {
+      for (const c of chunks) this.destroyTrain(c.buffer);
+      throw err;
     }
-    return chunks;
   }
 
   /** One chunk of training rows for one search (the caller destroys it), with room made for it. */
@@ -281,21 +304,36 @@ export class WebGpuEngine implements KnnEngine {
   /** Rows [start, start + rows) in float32 in a new buffer; undefined when the device is out of memory. */
   private async uploadRows(train: Matrix, start: number, rows: number): Promise<GPUBuffer | undefined> {
     const d = train.cols;
+    const size = Math.max(16, rows * d * 4);
+    if (!this.fits(size)) return undefined;
     const data = toF32(train.data, start * d, (start + rows) * d);
     const dev = this.device;
     dev.pushErrorScope('out-of-memory');
     dev.pushErrorScope('validation');
-    const buffer = dev.createBuffer({ label: 'flowknn-train', size: Math.max(16, data.byteLength), usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST });
+    const buffer = dev.createBuffer({ label: 'flowknn-train', size, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST });
     dev.queue.writeBuffer(buffer, 0, data);
     // both scopes popped in this turn: another search's scopes cannot come between
     const [validation, oom] = await Promise.all([dev.popErrorScope(), dev.popErrorScope()]);
     if (validation || oom) {
       buffer.destroy();
       this.checkAlive();
-      if (validation) throw new Error(`webgpu validation error: ${validation.message}`);
-      return undefined;
+      // out of memory first: the write into the buffer that could not be made fails validation too
+      if (oom) return undefined;
+      throw new Error(`webgpu validation error: ${validation!.message}`);
     }
+    this.allocated += size;
     return buffer;
+  }
+
+  /** Whether `size` more bytes of buffers stay within deviceBytes (always, without it). */
+  private fits(size: number): boolean {
+    return this.allocated + size <= (this.options.deviceBytes ?? Infinity);
+  }
+
+  /** Destroys a training rows' buffer made by uploadRows. */
+  private destroyTrain(buffer: GPUBuffer): void {
+    this.allocated -= buffer.size;
+    buffer.destroy();
   }
 
   /**
@@ -340,7 +378,7 @@ export class WebGpuEngine implements KnnEngine {
     const entry = this.resident.get(train);
     if (!entry) return;
     this.resident.delete(train);
-    for (const c of entry.chunks) c.buffer.destroy();
+    for (const c of entry.chunks) this.destroyTrain(c.buffer);
   }
 
   private checkAlive(): void {
@@ -406,6 +444,10 @@ export class WebGpuEngine implements KnnEngine {
       this.liveBuffers++;
       return b;
     };
+    // this pass's buffers: the queries, the split outputs (and the merged ones), the read back, the parameters
+    const passBytes = queriesF32.byteLength + outCount * 4 * (2 * splits + (merge ? 2 : 0) + 2) + 256;
+    if (!this.fits(passBytes)) throw outOfMemory(`${passBytes} bytes for a pass beyond deviceBytes`);
+    this.allocated += passBytes;
     dev.pushErrorScope('out-of-memory');
     dev.pushErrorScope('validation');
     try {
@@ -451,11 +493,7 @@ export class WebGpuEngine implements KnnEngine {
       dev.queue.submit([enc.finish()]);
       // both scopes popped in this turn: another search's scopes cannot come between
       const [validation, oom] = await Promise.all([dev.popErrorScope(), dev.popErrorScope()]);
-      if (oom) {
-        const err = environmentError(`the GPU ran out of memory (${oom.message})`, 'classify fewer rows at once, or use --engine cpu');
-        OUT_OF_MEMORY.add(err);
-        throw err;
-      }
+      if (oom) throw outOfMemory(oom.message);
       if (validation) throw new Error(`webgpu validation error: ${validation.message}`);
       try {
         await Promise.all([readIdx.mapAsync(GPUMapMode.READ), readKey.mapAsync(GPUMapMode.READ)]);
@@ -480,6 +518,7 @@ export class WebGpuEngine implements KnnEngine {
     } finally {
       for (const b of buffers) b.destroy();
       this.liveBuffers -= buffers.length;
+      this.allocated -= passBytes;
     }
   }
 
@@ -549,6 +588,13 @@ function rerank(
     }
   }
   return out;
+}
+
+/** The error of a pass the device had no memory for, marked for withRoom. */
+function outOfMemory(detail: string): Error {
+  const err = environmentError(`the GPU ran out of memory (${detail})`, 'classify fewer rows at once, or use --engine cpu');
+  OUT_OF_MEMORY.add(err);
+  return err;
 }
 
 /** A training set's rows cut into chunks of at most chunkRows. */
