@@ -109,14 +109,35 @@ export class SearchTally {
   }
 
   usage(): EngineUsage {
-    const out: EngineUsage = {};
-    for (const [engine, t] of this.by) {
-      const u = (out[engine.name] ??= { searches: 0, queries: 0 });
-      u.searches += t.searches;
-      u.queries += t.queries;
-    }
-    return out;
+    return sumUsage([...this.by].map(([engine, t]) => ({ [engine.name]: t }))) ?? {};
   }
+}
+
+/** Usages summed by engine name (a night's shards); undefined where none was counted. */
+export function sumUsage(all: readonly (EngineUsage | undefined)[]): EngineUsage | undefined {
+  if (all.every((u) => u === undefined)) return undefined;
+  const out: EngineUsage = {};
+  for (const u of all) {
+    for (const [name, t] of Object.entries(u ?? {}) as [EngineName, { searches: number; queries: number }][]) {
+      const o = (out[name] ??= { searches: 0, queries: 0 });
+      o.searches += t.searches;
+      o.queries += t.queries;
+    }
+  }
+  return out;
+}
+
+/** The engine that answered the most queries in a usage (the first listed on a tie). */
+export function mostUsed(usage: EngineUsage | undefined): EngineName | undefined {
+  let best: EngineName | undefined;
+  let most = -1;
+  for (const [name, t] of Object.entries(usage ?? {}) as [EngineName, { queries: number }][]) {
+    if (t.queries > most) {
+      best = name;
+      most = t.queries;
+    }
+  }
+  return best;
 }
 
 /** What `flowknn engines` shows of an engine: whether it can run here, why not, and on what. */

@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import type { Field, Table } from 'apache-arrow';
-import type { EngineName, EngineUsage } from '../engines/engine.js';
+import { mostUsed, sumUsage, type EngineUsage } from '../engines/engine.js';
 import { NIGHTLY_AGGREGATE_FIELDS } from './inputs.js';
 import { inputError, usageError } from '../errors.js';
 import type { Reject } from '../ingest/issues.js';
@@ -196,28 +196,7 @@ export async function mergeShards(options: MergeOptions): Promise<{ dir: string;
  */
 function mainEngine(summaries: readonly Summary[], searches: EngineUsage | undefined): Summary['engine'] {
   const first = summaries[0]!.engine;
-  let best: string | undefined;
-  let most = -1;
-  for (const [name, t] of Object.entries(searches ?? {})) {
-    if (t.queries > most) {
-      best = name;
-      most = t.queries;
-    }
-  }
+  const best = mostUsed(searches);
   if (best === undefined || best === first.name) return first;
   return summaries.find((s) => s.engine.name === best)?.engine ?? { name: best, device: null };
-}
-
-/** The shards' searches by engine, summed (undefined where no shard's engine counted them). */
-function sumUsage(all: readonly (EngineUsage | undefined)[]): EngineUsage | undefined {
-  if (all.every((u) => u === undefined)) return undefined;
-  const out: EngineUsage = {};
-  for (const u of all) {
-    for (const [name, t] of Object.entries(u ?? {}) as [EngineName, { searches: number; queries: number }][]) {
-      const o = (out[name] ??= { searches: 0, queries: 0 });
-      o.searches += t.searches;
-      o.queries += t.queries;
-    }
-  }
-  return out;
 }

@@ -159,8 +159,9 @@ export function buildKdTree(train: Matrix, options: KdTreeOptions = {}): KdTree 
 }
 
 /**
- * Reorders order[lo..hi] (and vals and the d-wide rows of points alongside) so that position kth holds the element that would be
- * there if sorted by vals, smaller-or-equal ones before it and greater-or-equal ones after.
+ * Reorders order[lo..hi] (and vals and the d-wide rows of points alongside) so that position
+ * kth holds the element that would be there if sorted by vals, smaller-or-equal ones before it
+ * and greater-or-equal ones after.
  * Hoare partitioning around a median-of-three value: many equal values split evenly.
  */
 function select(order: Int32Array, vals: Float64Array, points: Float64Array, d: number, lo: number, hi: number, kth: number): void {
